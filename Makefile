@@ -1,0 +1,127 @@
+# Makefile: hotreload's protocol, store, client library and CLI; tests, sanitizers, fuzzers, install.
+VERSION    = 0.1.0
+SOVERSION  = 0
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+
+CFLAGS  ?= -O2 -g
+WERROR  ?= -Werror
+WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
+# -fvisibility=hidden: the library exports only what hotreload.h marks HR_EXPORT.
+BASE     = -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -MMD -MP
+# SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer, in a build dir of their own.
+ifeq ($(SAN),1)
+B       ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+else
+B       ?= build
+endif
+ALL_CFLAGS = $(BASE) $(WARN) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+LIBNAME    = libhotreload.so.$(VERSION)
+LIB        = $(B)/$(LIBNAME)
+PROTO_OBJ  = $(B)/proto/hrp.o
+LIB_OBJ    = $(B)/client/hotreload.o $(PROTO_OBJ)
+CLI_OBJ    = $(B)/client/cli.o $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
+TEST_SRC   = $(wildcard tests/test_*.c)
+TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
+FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 20
+
+.PHONY: all test check test-san fuzz demo install uninstall clean deps
+all: $(LIB) $(B)/libhotreload.a $(B)/hotreload $(B)/hotreload.pc
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
+	$(shell pkg-config --cflags criterion 2>/dev/null)
+
+$(LIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libhotreload.so.$(SOVERSION) -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread
+	ln -sf $(LIBNAME) $(B)/libhotreload.so.$(SOVERSION)
+	ln -sf libhotreload.so.$(SOVERSION) $(B)/libhotreload.so
+
+$(B)/libhotreload.a: $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/hotreload: $(CLI_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lsqlite3
+
+$(B)/hotreload.pc: client/hotreload.pc.in Makefile
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+$(B)/tests/run: $(TEST_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3
+
+# test: what a fresh machine runs. deps.sh first, then a sub-make, so that the
+# pkg-config look-ups above see what it installed.
+test:
+	sh scripts/deps.sh test
+	$(MAKE) check
+
+# The sanitizer run: the same unit and end-to-end suite under ASan+UBSan.
+test-san:
+	sh scripts/deps.sh test
+	$(MAKE) SAN=1 check
+
+check: all $(B)/tests/run
+ifneq ($(SAN),1)
+	sh tests/install.sh $(B)
+endif
+	HR_BUILD_DIR=$(abspath $(B)) $(B)/tests/run $(TEST_ARGS)
+
+# fuzz: libFuzzer drivers, each run briefly from its seed corpus (new finds go
+# to a scratch dir, not into the repository).
+FUZZ_B = build-fuzz
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+fuzz:
+	sh scripts/deps.sh fuzz
+	@mkdir -p $(FUZZ_B)
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_proto tests/fuzz/fuzz_proto.c proto/hrp.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_json tests/fuzz/fuzz_json.c client/json.c
+	set -e; for f in proto json; do \
+	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
+	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
+	done
+
+demo:
+	sh scripts/deps.sh build
+	$(MAKE) all
+	@echo
+	@echo "hotreload $(VERSION): the protocol, the history store and the CLI are built ($(B)/)."
+	@echo "The live demo (save a .c file, the running game changes) arrives with the daemon"
+	@echo "and the client library; until then try: $(B)/hotreload --help"
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
+	ln -sf $(LIBNAME) $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION)
+	ln -sf libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so
+	install -m 644 $(B)/libhotreload.a $(DESTDIR)$(LIBDIR)/libhotreload.a
+	install -m 644 client/hotreload.h $(DESTDIR)$(INCLUDEDIR)/hotreload.h
+	install -m 644 $(B)/hotreload.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(LIBDIR)/$(LIBNAME) \
+	      $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so \
+	      $(DESTDIR)$(LIBDIR)/libhotreload.a $(DESTDIR)$(INCLUDEDIR)/hotreload.h \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+
+deps:
+	sh scripts/deps.sh all
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,412 @@
+/* cli.c: hotreload, the command line: status from the daemon, history and stats from the database. */
+#include <err.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../daemon/store.h"
+#include "../proto/hrp.h"
+#include "hotreload.h"
+#include "json.h"
+
+enum { EXIT_ERR = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
+#define TIMEOUT_MS 5000
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
+
+static const char usage_text[] =
+	"usage: hotreload [--socket PATH] [--state-dir DIR] COMMAND [OPTIONS] [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  status [--json]                     the daemon, its watcher, modules and clients\n"
+	"  history [MODULE] [-n N] [--json]    builds, newest first (-n 0: all; default 20, or all with --json)\n"
+	"  stats [MODULE] [--json]             build counts, success rate, compile time\n"
+	"\n"
+	"The state dir is --state-dir, else $HOTRELOAD_STATE_DIR, else the first .hotreload/\n"
+	"found going up from the current directory. The socket is --socket, else\n"
+	"$HOTRELOAD_SOCKET, else STATE_DIR/hotreloadd.sock.\n"
+	"Exit status: 0 success, 1 error, 2 usage error, 3 no daemon answers.\n";
+
+static struct {
+	const char *socket, *state_dir;
+	int json;
+} opt;
+
+static void usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hotreload: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n%s", usage_text);
+	exit(EXIT_USAGE);
+}
+
+/* The state dir as INTERFACE.md orders the choices; NULL if none is found. */
+static char *state_dir(void)
+{
+	const char *s = opt.state_dir ? opt.state_dir : getenv("HOTRELOAD_STATE_DIR");
+	if (s && *s)
+		return strdup(s);
+	char dir[PATH_MAX];
+	if (!getcwd(dir, sizeof dir - sizeof "/.hotreload"))
+		return NULL;
+	for (;;) {
+		char cand[PATH_MAX + 16];
+		struct stat st;
+		snprintf(cand, sizeof cand, "%s/.hotreload", strcmp(dir, "/") ? dir : "");
+		if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode))
+			return strdup(cand);
+		char *slash = strrchr(dir, '/');
+		if (!slash || slash == dir) {
+			if (strcmp(dir, "/") == 0)
+				return NULL;
+			strcpy(dir, "/");
+		} else {
+			*slash = '\0';
+		}
+	}
+}
+
+static char *need_state_dir(void)
+{
+	char *d = state_dir();
+	if (!d)
+		errx(EXIT_ERR, "no .hotreload/ in the current directory or any parent: run this inside a "
+		               "watched project, or pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)");
+	return d;
+}
+
+static hrd_store *open_store(void)
+{
+	char *dir = need_state_dir(), path[PATH_MAX + 16], e[1024];
+	snprintf(path, sizeof path, "%s/history.db", dir);
+	free(dir);
+	hrd_store *s;
+	if (hrd_store_open(path, HRD_STORE_READONLY, &s, e, sizeof e) < 0)
+		errx(EXIT_ERR, "%s", e);
+	return s;
+}
+
+/* ---- output helpers ---- */
+
+/* A table of text cells printed with aligned columns; the last column is not padded. */
+struct table {
+	char **cell;
+	size_t n, cap, cols;
+};
+
+static void cell(struct table *t, const char *s)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? 2 * t->cap : 64;
+		if (!(t->cell = realloc(t->cell, t->cap * sizeof *t->cell)))
+			err(EXIT_ERR, "out of memory");
+	}
+	/* One line, no control characters: a message can hold anything. */
+	size_t len = strcspn(s, "\n");
+	char *c = strndup(s, len);
+	if (!c)
+		err(EXIT_ERR, "out of memory");
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	t->cell[t->n++] = c;
+}
+
+static void table_print(struct table *t)
+{
+	size_t w[16] = { 0 };
+	for (size_t i = 0; i < t->n; i++) {
+		size_t c = i % t->cols, l = strlen(t->cell[i]);
+		if (c < 16 && l > w[c])
+			w[c] = l;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		size_t c = i % t->cols;
+		if (c + 1 == t->cols)
+			printf("%s\n", t->cell[i]);
+		else
+			printf("%-*s  ", (int)w[c], t->cell[i]);
+		free(t->cell[i]);
+	}
+	free(t->cell);
+}
+
+static void iso_time(char *buf, size_t n, int64_t us)
+{
+	time_t sec = (time_t)(us / 1000000);
+	struct tm tm;
+	gmtime_r(&sec, &tm);
+	size_t l = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf + l, n - l, ".%03dZ", (int)(us % 1000000 / 1000));
+}
+
+/* ---- commands ---- */
+
+static void parse(int argc, char **argv, const char *shortopts, const char *what, int *n, const char **arg)
+{
+	static const struct option longopts[] = { { "json", no_argument, NULL, 'j' },
+		                                  { "help", no_argument, NULL, 'h' },
+		                                  { NULL, 0, NULL, 0 } };
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		char *end;
+		switch (c) {
+		case 'j': opt.json = 1; break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case 'n':
+			errno = 0;
+			*n = (int)strtol(optarg, &end, 10);
+			if (errno || *end || *n < 0 || end == optarg)
+				usage_error("-n wants a count of 0 or more, not '%s'", optarg);
+			break;
+		default: usage_error("bad option for '%s'", what);
+		}
+	}
+	if (optind < argc && arg)
+		*arg = argv[optind++];
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+struct rows {
+	struct table t; /* human output */
+	int n;
+};
+
+static int print_row(const hrd_build *b, void *arg)
+{
+	struct rows *r = arg;
+	char when[64], ver[32], dur[32];
+	iso_time(when, sizeof when, b->started_us);
+	double ms = (double)b->duration_us / 1000.0;
+	if (opt.json) {
+		printf("%s{\"module\":", r->n++ ? ",\n " : "");
+		hrc_json_str(stdout, b->module);
+		if (b->status == HRD_FAILED)
+			printf(",\"version\":null");
+		else
+			printf(",\"version\":%llu", (unsigned long long)b->version);
+		printf(",\"status\":");
+		hrc_json_str(stdout, hrd_status_name(b->status));
+		printf(",\"started_at\":\"%s\",\"duration_ms\":%.3f,\"message\":", when, ms);
+		hrc_json_str(stdout, b->message);
+		printf(",\"source_hash\":");
+		hrc_json_str(stdout, b->source_hash);
+		printf(",\"cause\":");
+		hrc_json_str(stdout, b->cause);
+		printf("}");
+		return 0;
+	}
+	r->n++;
+	snprintf(ver, sizeof ver, "%llu", (unsigned long long)b->version);
+	snprintf(dur, sizeof dur, "%.1f ms", ms);
+	cell(&r->t, b->module);
+	cell(&r->t, b->status == HRD_FAILED ? "-" : ver);
+	cell(&r->t, hrd_status_name(b->status));
+	cell(&r->t, when);
+	cell(&r->t, dur);
+	cell(&r->t, b->message);
+	return 0;
+}
+
+static int cmd_history(int argc, char **argv)
+{
+	int n = -1;
+	const char *module = NULL;
+	parse(argc, argv, "+n:h", "history", &n, &module);
+	if (n < 0)
+		n = opt.json ? 0 : 20;
+	hrd_store *s = open_store();
+	struct rows r = { .t = { .cols = 6 } };
+	const char *head[] = { "MODULE", "VERSION", "STATUS", "STARTED (UTC)", "DURATION", "MESSAGE" };
+	for (size_t i = 0; !opt.json && i < 6; i++)
+		cell(&r.t, head[i]);
+	if (opt.json)
+		printf("[");
+	if (hrd_store_history(s, module, n, print_row, &r) < 0)
+		errx(EXIT_ERR, "%s", hrd_store_error(s));
+	hrd_store_close(s);
+	if (opt.json) {
+		printf("]\n");
+		return 0;
+	}
+	table_print(&r.t);
+	if (!r.n)
+		fprintf(stderr, "hotreload: no builds%s%s recorded\n", module ? " of " : "", module ? module : "");
+	return 0;
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+	const char *module = NULL;
+	parse(argc, argv, "+h", "stats", NULL, &module);
+	hrd_store *s = open_store();
+	hrd_stats st;
+	if (hrd_store_stats(s, module, &st) < 0)
+		errx(EXIT_ERR, "%s", hrd_store_error(s));
+	hrd_store_close(s);
+	if (opt.json) {
+		printf("{\"total_builds\":%lld,\"successful\":%lld,\"failed\":%lld,\"success_rate\":%.2f,"
+		       "\"avg_compile_ms\":%.3f,\"reused\":%lld,\"rollbacks\":%lld,\"refused\":%lld}\n",
+		       (long long)st.total_builds, (long long)st.successful, (long long)st.failed, st.success_rate,
+		       st.avg_compile_ms, (long long)st.reused, (long long)st.rollbacks, (long long)st.refused);
+		return 0;
+	}
+	printf("builds        %lld (%lld ok, %lld failed)\n", (long long)st.total_builds,
+	       (long long)st.successful, (long long)st.failed);
+	printf("success rate  %.1f%%\n", st.success_rate);
+	printf("avg compile   %.1f ms\n", st.avg_compile_ms);
+	printf("reused        %lld\nrollbacks     %lld\nrefused       %lld\n", (long long)st.reused,
+	       (long long)st.rollbacks, (long long)st.refused);
+	return 0;
+}
+
+/* Send m and wait for a reply of type want; exits with a message on failure. */
+static void exchange(int fd, hrp_reader *r, const char *sock, const hrp_msg *m, int want, hrp_msg *reply)
+{
+	int rc = hrp_send(fd, m);
+	if (rc == 0)
+		rc = hrp_recv(fd, r, reply, TIMEOUT_MS);
+	if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE)
+		errx(EXIT_NODAEMON, "no daemon answers at %s (%s)", sock,
+		     rc == -ETIMEDOUT ? "no reply within 5 s" : "it closed the connection");
+	if (rc == -EPROTONOSUPPORT)
+		errx(EXIT_ERR, "the daemon at %s speaks protocol version %u, this hotreload %u: use the "
+		               "hotreload that matches the running hotreloadd",
+		     sock, reply->u.hello.version, HRP_VERSION);
+	if (rc < 0)
+		errx(EXIT_ERR, "bad reply from the daemon at %s: %s", sock, r->why ? r->why : strerror(-rc));
+	if (reply->type == HRP_ERROR)
+		errx(EXIT_ERR, "the daemon at %s says: %s", sock, reply->u.error.message);
+	if (reply->type != want)
+		errx(EXIT_ERR, "bad reply from the daemon at %s: %s where %s was due", sock,
+		     hrp_type_name(reply->type), hrp_type_name((unsigned)want));
+}
+
+static void print_status(const hrp_msg *m)
+{
+	const __typeof__(m->u.status) *s = &m->u.status;
+	hrp_modstat ms;
+	size_t pos = 0;
+	if (opt.json) {
+		printf("{\"daemon\":{\"pid\":%u,\"root\":", s->pid);
+		hrc_json_str(stdout, s->root);
+		printf(",\"state_dir\":");
+		hrc_json_str(stdout, s->state_dir);
+		printf("},\"watcher\":{\"backend\":");
+		hrc_json_str(stdout, s->backend);
+		printf(",\"reason\":");
+		hrc_json_str(stdout, s->reason);
+		printf("},\"clients\":%u,\"modules\":[", s->clients);
+		for (int i = 0; hrp_status_next(m, &pos, &ms); i++) {
+			printf("%s{\"module\":", i ? "," : "");
+			hrc_json_str(stdout, ms.module);
+			if (ms.version)
+				printf(",\"version\":%llu,\"status\":", (unsigned long long)ms.version);
+			else
+				printf(",\"version\":null,\"status\":");
+			hrc_json_str(stdout, ms.status);
+			printf(",\"message\":");
+			hrc_json_str(stdout, ms.message);
+			printf("}");
+		}
+		printf("]}\n");
+		return;
+	}
+	printf("daemon   pid %u, root %s\n", s->pid, s->root);
+	printf("state    %s\n", s->state_dir);
+	printf("watcher  %s (%s)\n", s->backend, s->reason);
+	printf("clients  %u\n", s->clients);
+	if (!s->nmods) {
+		printf("modules  none\n");
+		return;
+	}
+	struct table t = { .cols = 4 };
+	const char *head[] = { "MODULE", "VERSION", "STATUS", "MESSAGE" };
+	for (size_t i = 0; i < 4; i++)
+		cell(&t, head[i]);
+	while (hrp_status_next(m, &pos, &ms)) {
+		char ver[32];
+		snprintf(ver, sizeof ver, "%llu", (unsigned long long)ms.version);
+		cell(&t, ms.module);
+		cell(&t, ms.version ? ver : "-");
+		cell(&t, ms.status);
+		cell(&t, ms.message);
+	}
+	printf("\n");
+	table_print(&t);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	parse(argc, argv, "+h", "status", NULL, NULL);
+	char path[PATH_MAX + 32];
+	const char *sock = opt.socket ? opt.socket : getenv("HOTRELOAD_SOCKET");
+	if (!sock || !*sock) {
+		char *dir = state_dir();
+		if (!dir)
+			errx(EXIT_NODAEMON, "no daemon: no socket given, and no .hotreload/ in the current "
+			                    "directory or any parent (pass --socket PATH or --state-dir DIR)");
+		snprintf(path, sizeof path, "%s/hotreloadd.sock", dir);
+		free(dir);
+		sock = path;
+	}
+	int fd = hrp_connect(sock);
+	if (fd < 0)
+		errx(EXIT_NODAEMON, "no daemon answers at %s (%s); start one with: hotreloadd --root DIR", sock,
+		     strerror(-fd));
+	hrp_reader r = { 0 };
+	hrp_msg reply;
+	hrp_msg hello = { .type = HRP_HELLO,
+		          .u.hello = { HRP_VERSION, HRP_ROLE_CLI, (uint32_t)getpid(), "", "hotreload " VERSION } };
+	exchange(fd, &r, sock, &hello, HRP_HELLO, &reply);
+	exchange(fd, &r, sock, &(hrp_msg){ .type = HRP_STATUS_REQ }, HRP_STATUS, &reply);
+	print_status(&reply);
+	hrp_reader_free(&r);
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "state-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },         { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats } };
+	int c;
+	/* "+": stop at the command, whose options are its own. */
+	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's': opt.socket = optarg; break;
+		case 'd': opt.state_dir = optarg; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': puts("hotreload " VERSION); return 0;
+		default: fputs(usage_text, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		usage_error("%s", "no command given");
+	if (strcmp(argv[optind], "help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+		if (strcmp(argv[optind], cmds[i].name) == 0)
+			return cmds[i].fn(argc - optind, argv + optind);
+	usage_error("unknown command '%s'", argv[optind]);
+	return EXIT_USAGE;
+}

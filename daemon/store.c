@@ -1,0 +1,422 @@
+/* store.c: the build history in SQLite: open or create, migrate, record builds, query them. */
+#include "store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#define APP_ID 0x48524c44 /* "HRLD" in the header's application_id: marks our files */
+
+struct hrd_store {
+	sqlite3 *db;
+	char *path;
+	char id[33];
+	sqlite3_stmt *next_version, *insert;
+	char err[1024];
+};
+
+/*
+ * Migrations: entry i takes user_version i to i+1. Never edit one that has
+ * shipped; append a new one and raise HRD_SCHEMA_VERSION.
+ */
+static const char *const migrations[HRD_SCHEMA_VERSION] = {
+	/* 1: the first schema */
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE builds("
+	" id INTEGER PRIMARY KEY,"
+	" module TEXT NOT NULL,"
+	" version INTEGER,"
+	" status TEXT NOT NULL,"
+	" started_at INTEGER NOT NULL," /* microseconds since the epoch, UTC */
+	" duration_us INTEGER NOT NULL,"
+	" source_hash TEXT NOT NULL DEFAULT '',"
+	" command TEXT NOT NULL DEFAULT '',"
+	" output TEXT NOT NULL DEFAULT '',"
+	" message TEXT NOT NULL DEFAULT '');",
+	/* 2: where the object went and what set the build off; a published
+	 * version can never be handed out twice */
+	"ALTER TABLE builds ADD COLUMN artifact TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE builds ADD COLUMN cause TEXT NOT NULL DEFAULT '';"
+	"CREATE UNIQUE INDEX builds_published ON builds(module, version)"
+	" WHERE status IN ('ok', 'reused', 'rollback');"
+	"CREATE INDEX builds_module ON builds(module, id);",
+};
+
+static const char *const status_names[] = {
+	[HRD_OK] = "ok", [HRD_FAILED] = "failed", [HRD_REUSED] = "reused",
+	[HRD_ROLLBACK] = "rollback", [HRD_REFUSED] = "refused",
+};
+
+const char *hrd_status_name(int status)
+{
+	return status >= HRD_OK && status <= HRD_REFUSED ? status_names[status] : NULL;
+}
+
+int hrd_status_parse(const char *name)
+{
+	for (int i = HRD_OK; i <= HRD_REFUSED; i++)
+		if (strcmp(name, status_names[i]) == 0)
+			return i;
+	return 0;
+}
+
+static int publishes(int status)
+{
+	return status == HRD_OK || status == HRD_REUSED || status == HRD_ROLLBACK;
+}
+
+__attribute__((format(printf, 2, 3))) static int fail(hrd_store *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = snprintf(s->err, sizeof s->err, "%s: ", s->path);
+	if (n >= 0 && (size_t)n < sizeof s->err)
+		vsnprintf(s->err + n, sizeof s->err - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int fail_db(hrd_store *s, const char *what)
+{
+	return fail(s, "%s: %s", what, sqlite3_errmsg(s->db));
+}
+
+const char *hrd_store_error(const hrd_store *s)
+{
+	return s->err;
+}
+
+const char *hrd_store_id(const hrd_store *s)
+{
+	return s->id;
+}
+
+/* Run one integer-valued query (a pragma). Returns 0 or -1. */
+static int query_int(hrd_store *s, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int exec(hrd_store *s, const char *sql)
+{
+	return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail_db(s, "cannot update the schema");
+}
+
+static int new_id(hrd_store *s)
+{
+	unsigned char r[16];
+	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+		return fail(s, "cannot make a database id: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof r; i++)
+		snprintf(s->id + 2 * i, 3, "%02x", r[i]);
+	char sql[128];
+	snprintf(sql, sizeof sql, "INSERT INTO meta(key, value) VALUES('id', '%s');", s->id);
+	return exec(s, sql);
+}
+
+/* Bring the schema from version `from` to the current one, in one transaction. */
+static int migrate(hrd_store *s, int64_t from)
+{
+	char sql[96];
+	if (exec(s, "BEGIN IMMEDIATE;") < 0)
+		return -1;
+	int rc = 0;
+	if (from == 0) {
+		snprintf(sql, sizeof sql, "PRAGMA application_id = %d;", APP_ID);
+		rc = exec(s, sql);
+	}
+	for (int64_t v = from; rc == 0 && v < HRD_SCHEMA_VERSION; v++)
+		rc = exec(s, migrations[v]);
+	if (rc == 0 && from == 0)
+		rc = new_id(s);
+	if (rc == 0) {
+		snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", HRD_SCHEMA_VERSION);
+		rc = exec(s, sql);
+	}
+	if (rc == 0 && exec(s, "COMMIT;") == 0)
+		return 0;
+	sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+	return -1;
+}
+
+static int read_id(hrd_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'id'", -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		snprintf(s->id, sizeof s->id, "%s", v ? v : "");
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW || strlen(s->id) != 32)
+		return fail(s, "the history has no valid id; it is damaged. Move it aside (hotreloadd then "
+		               "starts a new one) or restore it from a backup");
+	return 0;
+}
+
+/* Check what kind of file this is and bring it to the current schema. */
+static int prepare_schema(hrd_store *s, int flags)
+{
+	int64_t app, ver, tables;
+	if (query_int(s, "PRAGMA application_id", &app) < 0 || query_int(s, "PRAGMA user_version", &ver) < 0 ||
+	    query_int(s, "SELECT count(*) FROM sqlite_schema", &tables) < 0)
+		return fail(s, "cannot read it as a database (%s). It is left as it is: move it aside to start "
+		               "a new history, or restore it from a backup",
+		            sqlite3_errmsg(s->db));
+	int fresh = app == 0 && ver == 0 && tables == 0;
+	if (!fresh && app != APP_ID)
+		return fail(s, "is a SQLite database, but not a hotreload history. It is left as it is: "
+		               "point --state-dir elsewhere or move the file aside");
+	if (ver > HRD_SCHEMA_VERSION)
+		return fail(s, "was written by a newer hotreload (schema %lld; this one knows up to %d): "
+		               "upgrade hotreload",
+		            (long long)ver, HRD_SCHEMA_VERSION);
+	if (flags & HRD_STORE_READONLY) {
+		if (fresh)
+			return fail(s, "is empty: hotreloadd has not recorded anything yet");
+		if (ver < HRD_SCHEMA_VERSION)
+			return fail(s, "has schema %lld, older than this hotreload's %d: run hotreloadd once "
+			               "to upgrade it",
+			            (long long)ver, HRD_SCHEMA_VERSION);
+		return read_id(s);
+	}
+	/* WAL: the CLI reads while the daemon writes. NORMAL: a commit is
+	 * durable against a crash of the daemon, not of the machine, which is
+	 * what an edit loop needs without an fsync per build. */
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	const char *mode = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	int wal = mode && strcmp(mode, "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal)
+		return fail(s, "cannot use write-ahead logging (%s); the state dir must be on a local "
+		               "filesystem",
+		            sqlite3_errmsg(s->db));
+	if (exec(s, "PRAGMA synchronous = NORMAL;") < 0)
+		return -1;
+	if (!fresh) {
+		rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+		const char *r = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		int ok = r && strcmp(r, "ok") == 0;
+		if (!ok)
+			fail(s, "is corrupt (%s). It is left as it is: move it aside to start a new history, "
+			        "or restore it from a backup",
+			     r ? r : sqlite3_errmsg(s->db));
+		sqlite3_finalize(st);
+		if (!ok)
+			return -1;
+	}
+	if (ver < HRD_SCHEMA_VERSION && migrate(s, ver) < 0)
+		return -1;
+	return read_id(s);
+}
+
+int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size_t errsz)
+{
+	*out = NULL;
+	hrd_store *s = calloc(1, sizeof *s);
+	if (!s || !(s->path = strdup(path))) {
+		free(s);
+		snprintf(err, errsz, "%s: out of memory", path);
+		return -1;
+	}
+	struct stat st;
+	int rc = 0;
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT || (flags & HRD_STORE_READONLY))
+			rc = errno == ENOENT
+			         ? fail(s, "no history here: hotreloadd creates it when it first runs on this project")
+			         : fail(s, "cannot open: %s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		rc = fail(s, "is not a regular file");
+	}
+	if (rc == 0) {
+		int of = (flags & HRD_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+		if (sqlite3_open_v2(path, &s->db, of | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+			rc = fail_db(s, "cannot open");
+	}
+	if (rc == 0) {
+		sqlite3_busy_timeout(s->db, 5000);
+		rc = prepare_schema(s, flags);
+	}
+	if (rc < 0) {
+		snprintf(err, errsz, "%s", s->err);
+		hrd_store_close(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+void hrd_store_close(hrd_store *s)
+{
+	if (!s)
+		return;
+	sqlite3_finalize(s->next_version);
+	sqlite3_finalize(s->insert);
+	sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+static int prepare(hrd_store *s, sqlite3_stmt **st, const char *sql)
+{
+	if (*st)
+		return sqlite3_reset(*st) == SQLITE_OK && sqlite3_clear_bindings(*st) == SQLITE_OK ? 0 : fail_db(s, "cannot reuse a query");
+	return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) == SQLITE_OK
+	           ? 0
+	           : fail_db(s, "cannot prepare a query");
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+int hrd_store_record(hrd_store *s, hrd_build *b)
+{
+	if (!b->module || !hrd_status_name(b->status))
+		return fail(s, "cannot record a build without a module and a valid status");
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot start a transaction");
+	int rc = 0;
+	if (publishes(b->status)) {
+		rc = prepare(s, &s->next_version,
+		             "SELECT COALESCE(MAX(version), 0) + 1 FROM builds"
+		             " WHERE module = ?1 AND status IN ('ok', 'reused', 'rollback')");
+		if (rc == 0) {
+			bind_text(s->next_version, 1, b->module);
+			if (sqlite3_step(s->next_version) == SQLITE_ROW)
+				b->version = (uint64_t)sqlite3_column_int64(s->next_version, 0);
+			else
+				rc = fail_db(s, "cannot allocate a version");
+			sqlite3_reset(s->next_version);
+		}
+	} else if (b->status == HRD_FAILED) {
+		b->version = 0;
+	}
+	if (rc == 0)
+		rc = prepare(s, &s->insert,
+		             "INSERT INTO builds(module, version, status, started_at, duration_us, source_hash,"
+		             " command, output, message, artifact, cause)"
+		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+	if (rc == 0) {
+		sqlite3_stmt *st = s->insert;
+		bind_text(st, 1, b->module);
+		if (b->status == HRD_FAILED)
+			sqlite3_bind_null(st, 2);
+		else
+			sqlite3_bind_int64(st, 2, (int64_t)b->version);
+		bind_text(st, 3, hrd_status_name(b->status));
+		sqlite3_bind_int64(st, 4, b->started_us);
+		sqlite3_bind_int64(st, 5, b->duration_us);
+		bind_text(st, 6, b->source_hash);
+		bind_text(st, 7, b->command);
+		bind_text(st, 8, b->output);
+		bind_text(st, 9, b->message);
+		bind_text(st, 10, b->artifact);
+		bind_text(st, 11, b->cause);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = fail_db(s, "cannot record the build");
+		else
+			b->id = sqlite3_last_insert_rowid(s->db);
+		sqlite3_reset(st);
+	}
+	if (rc == 0 && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+		rc = fail_db(s, "cannot commit the build");
+	if (rc < 0)
+		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+	return rc;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+	return v ? v : "";
+}
+
+int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
+                      int (*fn)(const hrd_build *b, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT id, module, version, status, started_at, duration_us, source_hash,"
+	                       " command, output, message, artifact, cause FROM builds"
+	                       " WHERE ?1 IS NULL OR module = ?1 ORDER BY id DESC LIMIT ?2",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the history");
+	if (module)
+		bind_text(st, 1, module);
+	sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		hrd_build b = {
+			.id = sqlite3_column_int64(st, 0),
+			.module = col_text(st, 1),
+			.version = (uint64_t)sqlite3_column_int64(st, 2),
+			.status = hrd_status_parse(col_text(st, 3)),
+			.started_us = sqlite3_column_int64(st, 4),
+			.duration_us = sqlite3_column_int64(st, 5),
+			.source_hash = col_text(st, 6),
+			.command = col_text(st, 7),
+			.output = col_text(st, 8),
+			.message = col_text(st, 9),
+			.artifact = col_text(st, 10),
+			.cause = col_text(st, 11),
+		};
+		if (fn(&b, arg)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		fail_db(s, "cannot read the history");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT count(*) FILTER (WHERE status = 'ok'),"
+	                       " count(*) FILTER (WHERE status = 'failed'),"
+	                       " count(*) FILTER (WHERE status = 'reused'),"
+	                       " count(*) FILTER (WHERE status = 'rollback'),"
+	                       " count(*) FILTER (WHERE status = 'refused'),"
+	                       " avg(duration_us) FILTER (WHERE status IN ('ok', 'failed'))"
+	                       " FROM builds WHERE ?1 IS NULL OR module = ?1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the statistics");
+	if (module)
+		bind_text(st, 1, module);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->successful = sqlite3_column_int64(st, 0);
+		out->failed = sqlite3_column_int64(st, 1);
+		out->reused = sqlite3_column_int64(st, 2);
+		out->rollbacks = sqlite3_column_int64(st, 3);
+		out->refused = sqlite3_column_int64(st, 4);
+		out->avg_compile_ms = sqlite3_column_double(st, 5) / 1000.0;
+		out->total_builds = out->successful + out->failed;
+		out->success_rate = out->total_builds ? 100.0 * (double)out->successful / (double)out->total_builds : 0;
+	} else {
+		fail_db(s, "cannot read the statistics");
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : -1;
+}

@@ -1,0 +1,78 @@
+/* store.h: the build history database (SQLite): schema, migrations, records, queries. */
+#ifndef HRD_STORE_H
+#define HRD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct hrd_store hrd_store;
+
+/* A row's status, as INTERFACE.md's "Versions and history" names them. */
+enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
+
+/* The schema version this code writes (PRAGMA user_version). */
+#define HRD_SCHEMA_VERSION 2
+
+/* One build row. Strings are borrowed: NULL is stored as empty. */
+typedef struct hrd_build {
+	int64_t id;
+	const char *module;
+	int status;          /* enum hrd_status */
+	uint64_t version;    /* 0 for none (failed); for refused, the version refused */
+	int64_t started_us;  /* wall clock, microseconds since the epoch (UTC) */
+	int64_t duration_us;
+	const char *source_hash, *command, *output, *message;
+	const char *artifact; /* the published object's path */
+	const char *cause;    /* what set the build off: "enemy.c: saved", "scan", ... */
+} hrd_build;
+
+typedef struct hrd_stats {
+	int64_t total_builds; /* compiles: successful + failed */
+	int64_t successful, failed, reused, rollbacks, refused;
+	double success_rate;  /* 0..100; 0 with no builds */
+	double avg_compile_ms;
+} hrd_stats;
+
+enum {
+	HRD_STORE_CREATE = 1,   /* the daemon: create if missing, migrate, check integrity */
+	HRD_STORE_READONLY = 2, /* the CLI: never create, never write */
+};
+
+/*
+ * Open the database at path. On failure returns -1 and writes a message that
+ * names the path and says what to do into err (size errsz). A file that is not
+ * a hotreload database, is corrupt, or is newer than this code is refused and
+ * left as it is: history is never silently recreated.
+ */
+int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size_t errsz);
+void hrd_store_close(hrd_store *s); /* NULL is a no-op */
+
+/* The random id of this history (32 hex digits), fixed at creation. */
+const char *hrd_store_id(const hrd_store *s);
+/* The last error of any call below, naming the database. */
+const char *hrd_store_error(const hrd_store *s);
+
+/*
+ * Record b in one transaction. For ok, reused and rollback, the module's next
+ * version is allocated in that transaction and written to b->version; failed
+ * rows get none; refused rows keep the b->version given. b->id gets the row id.
+ * Returns 0 or -1.
+ */
+int hrd_store_record(hrd_store *s, hrd_build *b);
+
+/*
+ * Call fn for rows newest first, of module (NULL: all), at most limit (<= 0:
+ * all). The row's strings live until fn returns. fn returning non-zero stops
+ * the walk. Returns 0, or -1 on a database error.
+ */
+int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
+                      int (*fn)(const hrd_build *b, void *arg), void *arg);
+
+/* Counts over module's rows (NULL: all). Returns 0 or -1. */
+int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
+
+/* "ok", "failed", ...; NULL for a bad value. And back: 0 for an unknown name. */
+const char *hrd_status_name(int status);
+int hrd_status_parse(const char *name);
+
+#endif

@@ -1,0 +1,501 @@
+/* hrp.c: encode and decode protocol frames, read them from a stream, and open the socket. */
+#include "hrp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * Each message type's payload is a list of fields, read and written by one
+ * generic encoder and decoder, so that the two cannot disagree.
+ */
+enum { F_END, F_U32, F_U64, F_STR };
+struct field {
+	uint8_t kind;
+	uint16_t off; /* in hrp_msg, or in hrp_modstat for status entries */
+};
+#define M(k, member) { k, (uint16_t)offsetof(hrp_msg, u.member) }
+
+static const struct field f_hello[] = { M(F_U32, hello.version), M(F_U32, hello.role),
+	M(F_U32, hello.pid), M(F_STR, hello.db_id), M(F_STR, hello.name), { F_END, 0 } };
+static const struct field f_error[] = { M(F_U32, error.code), M(F_STR, error.message), { F_END, 0 } };
+static const struct field f_sub[] = { M(F_STR, sub.module), { F_END, 0 } };
+static const struct field f_build[] = { M(F_STR, build.module), M(F_U64, build.version),
+	M(F_U32, build.kind), M(F_STR, build.path), { F_END, 0 } };
+static const struct field f_failed[] = { M(F_STR, failed.module), M(F_STR, failed.message), { F_END, 0 } };
+static const struct field f_loaded[] = { M(F_STR, loaded.module), M(F_U64, loaded.version),
+	M(F_U64, loaded.at_us), { F_END, 0 } };
+static const struct field f_refused[] = { M(F_STR, refused.module), M(F_U64, refused.version),
+	M(F_STR, refused.reason), { F_END, 0 } };
+static const struct field f_none[] = { { F_END, 0 } };
+/* STATUS: these fields, then u32 nmods and nmods entries of f_modstat. */
+static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
+	M(F_STR, status.root), M(F_STR, status.state_dir), M(F_STR, status.backend),
+	M(F_STR, status.reason), { F_END, 0 } };
+#undef M
+static const struct field f_modstat[] = { { F_STR, offsetof(hrp_modstat, module) },
+	{ F_U64, offsetof(hrp_modstat, version) }, { F_STR, offsetof(hrp_modstat, status) },
+	{ F_STR, offsetof(hrp_modstat, message) }, { F_END, 0 } };
+
+static const struct {
+	const char *name;
+	const struct field *fields;
+} types[HRP_TYPE_MAX + 1] = {
+	[HRP_HELLO] = { "HELLO", f_hello },
+	[HRP_ERROR] = { "ERROR", f_error },
+	[HRP_SUBSCRIBE] = { "SUBSCRIBE", f_sub },
+	[HRP_UNSUBSCRIBE] = { "UNSUBSCRIBE", f_sub },
+	[HRP_BUILD] = { "BUILD", f_build },
+	[HRP_FAILED] = { "FAILED", f_failed },
+	[HRP_LOADED] = { "LOADED", f_loaded },
+	[HRP_REFUSED] = { "REFUSED", f_refused },
+	[HRP_STATUS_REQ] = { "STATUS_REQ", f_none },
+	[HRP_STATUS] = { "STATUS", f_status },
+};
+
+const char *hrp_type_name(unsigned type)
+{
+	return type && type <= HRP_TYPE_MAX ? types[type].name : "?";
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* ---- buffers ---- */
+
+void hrp_buf_free(hrp_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof *b);
+}
+
+void hrp_buf_consume(hrp_buf *b, size_t n)
+{
+	b->off += n;
+	if (b->off >= b->len)
+		b->off = b->len = 0;
+}
+
+/* Make room for n more bytes at len, moving unconsumed bytes to the front first. */
+static int reserve(hrp_buf *b, size_t n)
+{
+	if (b->off) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+	}
+	if (b->cap - b->len >= n)
+		return 0;
+	size_t cap = b->cap ? b->cap : 256;
+	while (cap - b->len < n)
+		cap *= 2;
+	uint8_t *p = realloc(b->data, cap);
+	if (!p)
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* ---- encode ---- */
+
+static int put(hrp_buf *b, const void *p, size_t n)
+{
+	int rc = reserve(b, n);
+	if (rc == 0) {
+		memcpy(b->data + b->len, p, n);
+		b->len += n;
+	}
+	return rc;
+}
+
+static int put_u32(hrp_buf *b, uint32_t v)
+{
+	uint8_t x[4];
+	put32(x, v);
+	return put(b, x, 4);
+}
+
+static int put_u64(hrp_buf *b, uint64_t v)
+{
+	uint8_t x[8];
+	put32(x, (uint32_t)(v >> 32));
+	put32(x + 4, (uint32_t)v);
+	return put(b, x, 8);
+}
+
+static int put_fields(hrp_buf *b, const struct field *f, const void *base)
+{
+	int rc = 0;
+	for (; rc == 0 && f->kind != F_END; f++) {
+		const char *p = (const char *)base + f->off;
+		if (f->kind == F_U32) {
+			rc = put_u32(b, *(const uint32_t *)p);
+		} else if (f->kind == F_U64) {
+			rc = put_u64(b, *(const uint64_t *)p);
+		} else {
+			const char *s = *(const char *const *)p;
+			if (!s)
+				return -EINVAL;
+			size_t n = strlen(s);
+			if (n >= HRP_MAX_FRAME)
+				return -EMSGSIZE;
+			rc = put_u32(b, (uint32_t)n);
+			if (rc == 0)
+				rc = put(b, s, n + 1);
+		}
+	}
+	return rc;
+}
+
+long hrp_encode(const hrp_msg *m, hrp_buf *b)
+{
+	if (m->type == 0 || m->type > HRP_TYPE_MAX)
+		return -EINVAL;
+	size_t start = b->len - b->off; /* reserve() may move data: keep offsets relative */
+	uint8_t hdr[HRP_HEADER_SIZE] = { 0 };
+	int rc = put(b, hdr, sizeof hdr);
+	if (rc == 0)
+		rc = put_fields(b, types[m->type].fields, m);
+	if (rc == 0 && m->type == HRP_STATUS) {
+		if (m->u.status.nmods && !m->u.status.mods)
+			rc = -EINVAL;
+		else
+			rc = put_u32(b, m->u.status.nmods);
+		for (uint32_t i = 0; rc == 0 && i < m->u.status.nmods; i++)
+			rc = put_fields(b, f_modstat, &m->u.status.mods[i]);
+	}
+	size_t n = b->len - b->off - start;
+	if (rc == 0 && n > HRP_MAX_FRAME)
+		rc = -EMSGSIZE;
+	if (rc < 0) {
+		b->len = b->off + start;
+		return rc;
+	}
+	uint8_t *h = b->data + b->off + start;
+	put32(h, (uint32_t)n);
+	h[4] = (uint8_t)(m->type >> 8);
+	h[5] = (uint8_t)m->type;
+	return (long)n;
+}
+
+/* ---- decode ---- */
+
+struct cursor {
+	const uint8_t *p, *end;
+	const char *why;
+};
+
+static int get_fields(struct cursor *c, const struct field *f, void *base)
+{
+	for (; f->kind != F_END; f++) {
+		char *dst = (char *)base + f->off;
+		size_t left = (size_t)(c->end - c->p);
+		if (f->kind == F_U32) {
+			if (left < 4)
+				goto short_;
+			*(uint32_t *)dst = get32(c->p);
+			c->p += 4;
+		} else if (f->kind == F_U64) {
+			if (left < 8)
+				goto short_;
+			*(uint64_t *)dst = (uint64_t)get32(c->p) << 32 | get32(c->p + 4);
+			c->p += 8;
+		} else {
+			if (left < 4)
+				goto short_;
+			uint32_t n = get32(c->p);
+			if (n >= left - 4)
+				goto short_;
+			const char *s = (const char *)c->p + 4;
+			if (s[n] != '\0') {
+				c->why = "string is not NUL-terminated";
+				return -EBADMSG;
+			}
+			if (memchr(s, '\0', n)) {
+				c->why = "string holds a NUL byte";
+				return -EBADMSG;
+			}
+			*(const char **)dst = s;
+			c->p += 4 + (size_t)n + 1;
+		}
+	}
+	return 0;
+short_:
+	c->why = "payload too short for its type";
+	return -EBADMSG;
+}
+
+int hrp_decode(const uint8_t *frame, size_t n, hrp_msg *m, const char **why)
+{
+	const char *dummy;
+	if (!why)
+		why = &dummy;
+	*why = NULL;
+	memset(m, 0, sizeof *m);
+	if (n < HRP_HEADER_SIZE || get32(frame) != n) {
+		*why = "frame length does not match its header";
+		return -EBADMSG;
+	}
+	unsigned type = (unsigned)frame[4] << 8 | frame[5];
+	if (type == 0 || type > HRP_TYPE_MAX) {
+		*why = "unknown message type";
+		return -EPROTO;
+	}
+	if (frame[6] || frame[7]) {
+		*why = "reserved header flags are set";
+		return -EPROTO;
+	}
+	m->type = (uint16_t)type;
+	struct cursor c = { frame + HRP_HEADER_SIZE, frame + n, NULL };
+	/* The version leads the HELLO in every protocol version, so a peer of
+	 * another version is told so rather than that its frame is garbage. */
+	if (type == HRP_HELLO && n >= HRP_HEADER_SIZE + 4 && get32(c.p) != HRP_VERSION) {
+		m->u.hello.version = get32(c.p);
+		*why = "protocol version mismatch";
+		return -EPROTONOSUPPORT;
+	}
+	int rc = get_fields(&c, types[type].fields, m);
+	if (rc == 0 && type == HRP_STATUS) {
+		if (c.end - c.p < 4) {
+			c.why = "payload too short for its type";
+			rc = -EBADMSG;
+		} else {
+			m->u.status.nmods = get32(c.p);
+			c.p += 4;
+			m->u.status.raw = c.p;
+			for (uint32_t i = 0; rc == 0 && i < m->u.status.nmods; i++) {
+				hrp_modstat tmp;
+				rc = get_fields(&c, f_modstat, &tmp);
+			}
+			m->u.status.raw_len = (size_t)(c.p - m->u.status.raw);
+		}
+	}
+	if (rc == 0 && c.p != c.end) {
+		c.why = "trailing bytes after the payload";
+		rc = -EBADMSG;
+	}
+	if (rc < 0) {
+		*why = c.why;
+		memset(m, 0, sizeof *m);
+	}
+	return rc;
+}
+
+int hrp_status_next(const hrp_msg *m, size_t *pos, hrp_modstat *out)
+{
+	if (m->type != HRP_STATUS || *pos >= m->u.status.raw_len)
+		return 0;
+	struct cursor c = { m->u.status.raw + *pos, m->u.status.raw + m->u.status.raw_len, NULL };
+	if (get_fields(&c, f_modstat, out) < 0) /* cannot happen after hrp_decode */
+		return 0;
+	*pos = (size_t)(c.p - m->u.status.raw);
+	return 1;
+}
+
+/* ---- stream reader ---- */
+
+void hrp_reader_free(hrp_reader *r)
+{
+	hrp_buf_free(&r->in);
+	r->frame = 0;
+}
+
+int hrp_reader_push(hrp_reader *r, const void *data, size_t n)
+{
+	return put(&r->in, data, n);
+}
+
+/* Bytes wanted to finish the frame in progress (at least a header's worth). */
+static size_t wanted(const hrp_reader *r)
+{
+	size_t avail = r->in.len - r->in.off - r->frame;
+	if (avail < HRP_HEADER_SIZE)
+		return 4096;
+	uint32_t n = get32(r->in.data + r->in.off + r->frame);
+	if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME || n <= avail)
+		return 4096; /* next() reports a bad length before anything else is read */
+	return n - avail > 4096 ? n - avail : 4096;
+}
+
+long hrp_reader_read(hrp_reader *r, int fd)
+{
+	hrp_buf_consume(&r->in, r->frame);
+	r->frame = 0;
+	int rc = reserve(&r->in, wanted(r));
+	if (rc < 0)
+		return rc;
+	ssize_t n;
+	do
+		n = read(fd, r->in.data + r->in.len, r->in.cap - r->in.len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	r->in.len += (size_t)n;
+	return (long)n;
+}
+
+int hrp_reader_next(hrp_reader *r, hrp_msg *m)
+{
+	hrp_buf_consume(&r->in, r->frame);
+	r->frame = 0;
+	r->why = NULL;
+	size_t avail = r->in.len - r->in.off;
+	if (avail < HRP_HEADER_SIZE)
+		return 0;
+	const uint8_t *p = r->in.data + r->in.off;
+	uint32_t n = get32(p);
+	if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME) {
+		r->why = "frame length out of range";
+		return -EMSGSIZE;
+	}
+	if (avail < n)
+		return 0;
+	int rc = hrp_decode(p, n, m, &r->why);
+	if (rc < 0)
+		return rc;
+	r->frame = n;
+	return 1;
+}
+
+/* ---- sockets ---- */
+
+/*
+ * Fill sa for path. A path too long for sun_path is reached through its
+ * directory: *dfd is then an O_PATH fd the caller closes after the call.
+ */
+static int sockaddr_for(const char *path, struct sockaddr_un *sa, int *dfd)
+{
+	memset(sa, 0, sizeof *sa);
+	sa->sun_family = AF_UNIX;
+	*dfd = -1;
+	size_t n = strlen(path);
+	if (n == 0)
+		return -EINVAL;
+	if (n < sizeof sa->sun_path) {
+		memcpy(sa->sun_path, path, n + 1);
+		return 0;
+	}
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return -ENAMETOOLONG;
+	char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	*dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int rc = *dfd < 0 ? -errno : 0;
+	free(dir);
+	if (rc == 0 && (size_t)snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/%s", *dfd,
+	                                slash + 1) >= sizeof sa->sun_path)
+		rc = -ENAMETOOLONG;
+	if (rc < 0 && *dfd >= 0) {
+		close(*dfd);
+		*dfd = -1;
+	}
+	return rc;
+}
+
+int hrp_connect(const char *path)
+{
+	struct sockaddr_un sa;
+	int dfd, fd = -1;
+	int rc = sockaddr_for(path, &sa, &dfd);
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		fd = rc;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return fd;
+}
+
+int hrp_listen(const char *path, int backlog)
+{
+	struct sockaddr_un sa;
+	int dfd, fd = -1;
+	int rc = sockaddr_for(path, &sa, &dfd);
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	/* bind() honours the umask; chmod right after. The state dir is 0700, so
+	 * nobody else can reach the socket in between. */
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(sa.sun_path, 0600) < 0 ||
+	    listen(fd, backlog) < 0) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		fd = rc;
+	}
+	if (dfd >= 0)
+		close(dfd);
+	return fd;
+}
+
+int hrp_send(int fd, const hrp_msg *m)
+{
+	hrp_buf b = { 0 };
+	long rc = hrp_encode(m, &b);
+	while (rc >= 0 && b.off < b.len) {
+		ssize_t n = send(fd, b.data + b.off, b.len - b.off, MSG_NOSIGNAL);
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			b.off += (size_t)n;
+	}
+	hrp_buf_free(&b);
+	return rc < 0 ? (int)rc : 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int hrp_recv(int fd, hrp_reader *r, hrp_msg *m, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	for (;;) {
+		int rc = hrp_reader_next(r, m);
+		if (rc != 0)
+			return rc < 0 ? rc : 0;
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		rc = poll(&p, 1, (int)left);
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		if (rc <= 0)
+			continue;
+		long n = hrp_reader_read(r, fd);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && n != -EAGAIN)
+			return (int)n;
+	}
+}

@@ -1,0 +1,153 @@
+/* hrp.h: the hotreload wire protocol: frames, messages, encode/decode, socket helpers. */
+#ifndef HRP_H
+#define HRP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A frame is an 8-byte header followed by a payload, all integers big-endian:
+ *   u32 length   (the whole frame, header included; HRP_HEADER_SIZE..HRP_MAX_FRAME)
+ *   u16 type     (enum hrp_type)
+ *   u16 flags    (must be 0)
+ * Payload fields are u8/u32/u64 and strings; a string is a u32 byte count, the
+ * bytes (any byte but NUL) and a terminating NUL, so that decoded strings are
+ * C strings that point into the frame without a copy. proto/PROTOCOL.md has
+ * the layout of each message.
+ */
+#define HRP_VERSION 1
+#define HRP_HEADER_SIZE 8u
+#define HRP_MAX_FRAME (1u << 20)
+
+enum hrp_type {
+	HRP_HELLO = 1,      /* both ways, first: protocol version, database id */
+	HRP_ERROR = 2,      /* either way: code and reason; the sender then closes */
+	HRP_SUBSCRIBE = 3,  /* client: send me builds of this module */
+	HRP_UNSUBSCRIBE = 4,
+	HRP_BUILD = 5,      /* daemon: module M has version V at path P */
+	HRP_FAILED = 6,     /* daemon: a build of M failed, with the first error */
+	HRP_LOADED = 7,     /* client: version V of M is live in this process */
+	HRP_REFUSED = 8,    /* client: version V of M was refused, and why */
+	HRP_STATUS_REQ = 9, /* client: tell me your status */
+	HRP_STATUS = 10,    /* daemon: the status */
+	HRP_TYPE_MAX = HRP_STATUS
+};
+
+enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
+
+/* What a BUILD announces: a compile, a reuse of an earlier object, a rollback. */
+enum hrp_kind { HRP_KIND_OK = 1, HRP_KIND_REUSED = 2, HRP_KIND_ROLLBACK = 3 };
+
+/* ERROR codes. */
+enum hrp_code {
+	HRP_E_PROTOCOL = 1, /* malformed frame or unexpected message */
+	HRP_E_VERSION = 2,  /* protocol version mismatch */
+	HRP_E_DENIED = 3,   /* peer not allowed */
+	HRP_E_INVALID = 4,  /* well-formed but invalid request (a bad module name) */
+	HRP_E_INTERNAL = 5
+};
+
+/* One module in a STATUS reply. */
+typedef struct hrp_modstat {
+	const char *module;
+	uint64_t version; /* live (newest good) version, 0 for none */
+	const char *status; /* "ok", "failed", "building", ... */
+	const char *message;
+} hrp_modstat;
+
+/*
+ * A message. Decoded strings point into the frame they came from and live as
+ * long as it does. For STATUS, encoding reads mods[0..nmods); decoding leaves
+ * mods NULL and the validated entries in raw/raw_len, read with hrp_status_next.
+ */
+typedef struct hrp_msg {
+	uint16_t type;
+	union {
+		struct { uint32_t version, role, pid; const char *db_id, *name; } hello;
+		struct { uint32_t code; const char *message; } error;
+		struct { const char *module; } sub; /* SUBSCRIBE, UNSUBSCRIBE */
+		struct { const char *module; uint64_t version; uint32_t kind; const char *path; } build;
+		struct { const char *module; const char *message; } failed;
+		struct { const char *module; uint64_t version, at_us; } loaded;
+		struct { const char *module; uint64_t version; const char *reason; } refused;
+		struct {
+			uint32_t pid, clients;
+			const char *root, *state_dir, *backend, *reason;
+			uint32_t nmods;
+			const hrp_modstat *mods;
+			const uint8_t *raw;
+			size_t raw_len;
+		} status;
+	} u;
+} hrp_msg;
+
+/* A growable byte buffer: frames are appended at len, consumed from off. */
+typedef struct hrp_buf {
+	uint8_t *data;
+	size_t off, len, cap;
+} hrp_buf;
+
+void hrp_buf_free(hrp_buf *b);
+/* Drop the first n unconsumed bytes (after a write of them). */
+void hrp_buf_consume(hrp_buf *b, size_t n);
+
+/*
+ * Append m as one frame to b. Returns the frame length, -EINVAL for a NULL
+ * string or an unknown type, -EMSGSIZE when the frame would exceed
+ * HRP_MAX_FRAME, -ENOMEM. On error b is unchanged.
+ */
+long hrp_encode(const hrp_msg *m, hrp_buf *b);
+
+/*
+ * Decode one whole frame of n bytes. Returns 0, or -EBADMSG (malformed),
+ * -EPROTO (unknown type, flags set), -EPROTONOSUPPORT (a HELLO of another
+ * protocol version: m->u.hello.version holds it). *why, if not NULL, gets a
+ * static description of what was wrong.
+ */
+int hrp_decode(const uint8_t *frame, size_t n, hrp_msg *m, const char **why);
+
+/* Iterate a decoded STATUS's modules: *pos starts at 0; returns 1 per entry, 0 at the end. */
+int hrp_status_next(const hrp_msg *m, size_t *pos, hrp_modstat *out);
+
+/*
+ * Incremental frame reader for a stream socket. The header is checked as soon
+ * as it arrives, so nothing past a bad length is ever buffered.
+ */
+typedef struct hrp_reader {
+	hrp_buf in;
+	size_t frame; /* length of the frame handed out by the last next(), consumed on the next call */
+	const char *why;
+} hrp_reader;
+
+void hrp_reader_free(hrp_reader *r);
+/* One read(2) from fd: bytes read, 0 at end of file, or -errno (-EAGAIN included). */
+long hrp_reader_read(hrp_reader *r, int fd);
+/* Append bytes that came some other way. Returns 0 or -ENOMEM. */
+int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
+/*
+ * Take the next whole frame: 1 with *m filled (valid until the next call), 0
+ * when more bytes are needed, or a negative hrp_decode error (also -EMSGSIZE for a
+ * header whose length is out of range); r->why says what was wrong. After an
+ * error the stream is out of step: drop the peer.
+ */
+int hrp_reader_next(hrp_reader *r, hrp_msg *m);
+
+/* Name of a message type, for logs ("BUILD"), or "?" */
+const char *hrp_type_name(unsigned type);
+
+/*
+ * Unix stream socket helpers. Paths longer than sun_path work, through the
+ * parent directory's descriptor. Both return a CLOEXEC fd or -errno.
+ */
+int hrp_connect(const char *path);
+int hrp_listen(const char *path, int backlog);
+
+/*
+ * Blocking helpers for request/response peers (the CLI, the tests): write a
+ * whole frame; wait up to timeout_ms for the next message. Both return 0 or -errno
+ * (-ETIMEDOUT, -ECONNRESET at end of file, or a decode error).
+ */
+int hrp_send(int fd, const hrp_msg *m);
+int hrp_recv(int fd, hrp_reader *r, hrp_msg *m, int timeout_ms);
+
+#endif

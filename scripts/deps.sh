@@ -1,0 +1,74 @@
+#!/bin/sh
+# deps.sh: check hotreload's dependencies and, as root, install the missing Debian packages.
+# Usage: scripts/deps.sh [build|test|fuzz|all]   (default: all)
+# Each check looks for the thing itself (a command, a pkg-config module, a header),
+# not for a package name, so hand-built installs count too.
+set -u
+
+want=${1:-all}
+missing=""
+
+need() { # need PACKAGE CHECK...: add PACKAGE to the list unless CHECK succeeds
+	pkg=$1; shift
+	if ! "$@" >/dev/null 2>&1; then
+		missing="$missing $pkg"
+	fi
+}
+has_cmd() { command -v "$1"; }
+has_pc() { pkg-config --exists "$1"; }
+has_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - -o /dev/null; }
+has_libfuzzer() {
+	printf 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }\n' |
+		clang -fsanitize=fuzzer -x c - -o /dev/null
+}
+
+build() {
+	need gcc has_cmd cc
+	need make has_cmd make
+	need pkg-config has_cmd pkg-config
+	need libsqlite3-dev has_pc sqlite3
+	need libinotifytools0-dev has_header inotifytools/inotifytools.h
+}
+tests() {
+	need libcriterion-dev has_pc criterion
+	need jq has_cmd jq
+}
+fuzz() {
+	need clang has_cmd clang
+	need libclang-rt-14-dev has_libfuzzer
+}
+
+case $want in
+build) build ;;
+test) build; tests ;;
+fuzz) build; fuzz ;;
+all) build; tests; fuzz ;;
+*) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
+esac
+
+# pkg-config itself may be what is missing: then the pkg-config checks fail too,
+# and the packages they name are installed together with it. Drop repeats.
+missing=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
+[ -z "${missing% }" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "hotreload: missing dependencies:$missing" >&2
+	echo "install them with:" >&2
+	echo "  sudo apt-get install -y $missing" >&2
+	exit 1
+fi
+
+echo "hotreload: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine may have no package lists yet: update only when a package has no candidate.
+for p in $missing; do
+	if ! apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+		apt-get update -q >&2 || exit 1
+		break
+	fi
+done
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >&2 || {
+	echo "hotreload: apt-get install failed for:$missing" >&2
+	exit 1
+}
