@@ -27,7 +27,7 @@ LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
 LIB_OBJ    = $(B)/client/hotreload.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
-TEST_SRC   = $(wildcard tests/test_*.c)
+TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20

@@ -1,0 +1,391 @@
+/* test_proto.c: the wire protocol: round trips, bad frames, the stream reader, the socket helpers. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../proto/hrp.h"
+#include "util.h"
+
+/* Strings that must survive the trip: spaces, newlines, UTF-8, quotes, empty. */
+static const char *const odd[] = {
+	"", "enemy", "/tmp/a path/with spaces/enemy.so", "line one\nline two\r\n\ttab",
+	"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xae", "\"quoted\" \\back\\", "\x01\x02\x7f\xff\xfe",
+};
+#define NODD (sizeof odd / sizeof odd[0])
+
+static hrp_buf enc(const hrp_msg *m)
+{
+	hrp_buf b = { 0 };
+	long n = hrp_encode(m, &b);
+	cr_assert_gt(n, 0, "encode %s: %ld", hrp_type_name(m->type), n);
+	cr_assert_eq((size_t)n, b.len);
+	return b;
+}
+
+static void dec(const hrp_buf *b, hrp_msg *m)
+{
+	const char *why = NULL;
+	int rc = hrp_decode(b->data, b->len, m, &why);
+	cr_assert_eq(rc, 0, "decode: %d (%s)", rc, why ? why : "");
+}
+
+Test(proto, round_trip_every_type_with_odd_strings)
+{
+	for (size_t i = 0; i < NODD; i++) {
+		const char *s = odd[i], *t = odd[(i + 3) % NODD];
+		hrp_msg in[] = {
+			{ .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4242, s, t } },
+			{ .type = HRP_ERROR, .u.error = { HRP_E_INVALID, s } },
+			{ .type = HRP_SUBSCRIBE, .u.sub = { s } },
+			{ .type = HRP_UNSUBSCRIBE, .u.sub = { t } },
+			{ .type = HRP_BUILD, .u.build = { s, UINT64_MAX - i, HRP_KIND_REUSED, t } },
+			{ .type = HRP_FAILED, .u.failed = { s, t } },
+			{ .type = HRP_LOADED, .u.loaded = { s, 7, 1764106074123456ull } },
+			{ .type = HRP_REFUSED, .u.refused = { s, 3, t } },
+			{ .type = HRP_STATUS_REQ },
+		};
+		for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
+			hrp_buf b = enc(&in[k]);
+			hrp_msg out;
+			dec(&b, &out);
+			cr_assert_eq(out.type, in[k].type);
+			switch (out.type) {
+			case HRP_HELLO:
+				cr_assert_eq(out.u.hello.version, HRP_VERSION);
+				cr_assert_eq(out.u.hello.role, HRP_ROLE_DAEMON);
+				cr_assert_eq(out.u.hello.pid, 4242);
+				cr_assert_str_eq(out.u.hello.db_id, s);
+				cr_assert_str_eq(out.u.hello.name, t);
+				break;
+			case HRP_ERROR:
+				cr_assert_eq(out.u.error.code, HRP_E_INVALID);
+				cr_assert_str_eq(out.u.error.message, s);
+				break;
+			case HRP_SUBSCRIBE: cr_assert_str_eq(out.u.sub.module, s); break;
+			case HRP_UNSUBSCRIBE: cr_assert_str_eq(out.u.sub.module, t); break;
+			case HRP_BUILD:
+				cr_assert_str_eq(out.u.build.module, s);
+				cr_assert_eq(out.u.build.version, UINT64_MAX - i);
+				cr_assert_eq(out.u.build.kind, HRP_KIND_REUSED);
+				cr_assert_str_eq(out.u.build.path, t);
+				break;
+			case HRP_FAILED:
+				cr_assert_str_eq(out.u.failed.module, s);
+				cr_assert_str_eq(out.u.failed.message, t);
+				break;
+			case HRP_LOADED:
+				cr_assert_str_eq(out.u.loaded.module, s);
+				cr_assert_eq(out.u.loaded.version, 7);
+				cr_assert_eq(out.u.loaded.at_us, 1764106074123456ull);
+				break;
+			case HRP_REFUSED:
+				cr_assert_str_eq(out.u.refused.module, s);
+				cr_assert_eq(out.u.refused.version, 3);
+				cr_assert_str_eq(out.u.refused.reason, t);
+				break;
+			case HRP_STATUS_REQ: break;
+			default: cr_assert_fail("unexpected type %d", out.type);
+			}
+			hrp_buf_free(&b);
+		}
+	}
+}
+
+Test(proto, status_round_trip_with_modules)
+{
+	hrp_modstat mods[NODD];
+	for (size_t i = 0; i < NODD; i++)
+		mods[i] = (hrp_modstat){ odd[i], i * 1000, i % 2 ? "failed" : "ok", odd[NODD - 1 - i] };
+	hrp_msg in = { .type = HRP_STATUS,
+		       .u.status = { 99, 3, "/root dir", "/root dir/.hotreload", "inotify", "local ext4", NODD, mods } };
+	hrp_buf b = enc(&in);
+	hrp_msg out;
+	dec(&b, &out);
+	cr_assert_eq(out.u.status.pid, 99);
+	cr_assert_eq(out.u.status.clients, 3);
+	cr_assert_str_eq(out.u.status.root, "/root dir");
+	cr_assert_str_eq(out.u.status.state_dir, "/root dir/.hotreload");
+	cr_assert_str_eq(out.u.status.backend, "inotify");
+	cr_assert_str_eq(out.u.status.reason, "local ext4");
+	cr_assert_eq(out.u.status.nmods, NODD);
+	size_t pos = 0, i = 0;
+	hrp_modstat m;
+	while (hrp_status_next(&out, &pos, &m)) {
+		cr_assert_lt(i, NODD);
+		cr_assert_str_eq(m.module, mods[i].module);
+		cr_assert_eq(m.version, mods[i].version);
+		cr_assert_str_eq(m.status, mods[i].status);
+		cr_assert_str_eq(m.message, mods[i].message);
+		i++;
+	}
+	cr_assert_eq(i, NODD);
+	hrp_buf_free(&b);
+}
+
+Test(proto, frame_layout_is_big_endian_with_length_including_header)
+{
+	hrp_buf b = enc(&(hrp_msg){ .type = HRP_SUBSCRIBE, .u.sub = { "ab" } });
+	/* 8 header + 4 count + "ab" + NUL */
+	const uint8_t want[] = { 0, 0, 0, 15, 0, HRP_SUBSCRIBE, 0, 0, 0, 0, 0, 2, 'a', 'b', 0 };
+	cr_assert_eq(b.len, sizeof want);
+	cr_assert_arr_eq(b.data, want, sizeof want);
+	hrp_buf_free(&b);
+}
+
+Test(proto, encode_refuses_bad_messages_and_leaves_the_buffer_as_it_was)
+{
+	hrp_buf b = { 0 };
+	cr_assert_gt(hrp_encode(&(hrp_msg){ .type = HRP_STATUS_REQ }, &b), 0);
+	size_t len = b.len;
+	cr_assert_eq(hrp_encode(&(hrp_msg){ .type = HRP_SUBSCRIBE, .u.sub = { NULL } }, &b), -EINVAL);
+	cr_assert_eq(hrp_encode(&(hrp_msg){ .type = 0 }, &b), -EINVAL);
+	cr_assert_eq(hrp_encode(&(hrp_msg){ .type = HRP_TYPE_MAX + 1 }, &b), -EINVAL);
+	char *big = malloc(HRP_MAX_FRAME);
+	memset(big, 'x', HRP_MAX_FRAME - 1);
+	big[HRP_MAX_FRAME - 1] = '\0';
+	cr_assert_eq(hrp_encode(&(hrp_msg){ .type = HRP_FAILED, .u.failed = { "m", big } }, &b), -EMSGSIZE);
+	cr_assert_eq(b.len, len, "a refused message must not leave bytes behind");
+	/* the largest frame that fits is accepted */
+	big[HRP_MAX_FRAME - HRP_HEADER_SIZE - (4 + 1) - (4 + 1)] = '\0'; /* two strings: "" and big */
+	cr_assert_eq(hrp_encode(&(hrp_msg){ .type = HRP_FAILED, .u.failed = { "", big } }, &b), HRP_MAX_FRAME);
+	free(big);
+	hrp_buf_free(&b);
+}
+
+static int decode_err(const uint8_t *p, size_t n, const char **why)
+{
+	hrp_msg m;
+	return hrp_decode(p, n, &m, why);
+}
+
+Test(proto, every_truncation_of_a_frame_is_rejected)
+{
+	hrp_buf b = enc(&(hrp_msg){ .type = HRP_BUILD, .u.build = { "enemy", 5, HRP_KIND_OK, "/s/enemy.5.so" } });
+	for (size_t cut = HRP_HEADER_SIZE; cut < b.len; cut++) {
+		uint8_t *p = malloc(cut);
+		memcpy(p, b.data, cut);
+		p[0] = p[1] = 0; /* a header that agrees with the shorter length */
+		p[2] = (uint8_t)(cut >> 8);
+		p[3] = (uint8_t)cut;
+		const char *why = NULL;
+		cr_assert_eq(decode_err(p, cut, &why), -EBADMSG, "cut at %zu", cut);
+		cr_assert_not_null(why);
+		free(p);
+	}
+	/* and a header that claims more than there is */
+	const char *why;
+	cr_assert_eq(decode_err(b.data, b.len - 1, &why), -EBADMSG);
+	hrp_buf_free(&b);
+}
+
+Test(proto, bad_headers_strings_and_trailing_bytes)
+{
+	const char *why;
+	/* unknown type, flags set */
+	uint8_t unk[] = { 0, 0, 0, 8, 0, 99, 0, 0 };
+	cr_assert_eq(decode_err(unk, sizeof unk, &why), -EPROTO);
+	uint8_t flags[] = { 0, 0, 0, 8, 0, HRP_STATUS_REQ, 0, 1 };
+	cr_assert_eq(decode_err(flags, sizeof flags, &why), -EPROTO);
+	uint8_t ok[] = { 0, 0, 0, 8, 0, HRP_STATUS_REQ, 0, 0 };
+	cr_assert_eq(decode_err(ok, sizeof ok, &why), 0);
+	/* a string without its NUL, one with a NUL inside, and a byte too many */
+	uint8_t nonul[] = { 0, 0, 0, 15, 0, HRP_SUBSCRIBE, 0, 0, 0, 0, 0, 2, 'a', 'b', 'c' };
+	cr_assert_eq(decode_err(nonul, sizeof nonul, &why), -EBADMSG);
+	cr_assert_str_eq(why, "string is not NUL-terminated");
+	uint8_t inner[] = { 0, 0, 0, 15, 0, HRP_SUBSCRIBE, 0, 0, 0, 0, 0, 2, 'a', 0, 0 };
+	cr_assert_eq(decode_err(inner, sizeof inner, &why), -EBADMSG);
+	cr_assert_str_eq(why, "string holds a NUL byte");
+	uint8_t trail[] = { 0, 0, 0, 16, 0, HRP_SUBSCRIBE, 0, 0, 0, 0, 0, 2, 'a', 'b', 0, 'x' };
+	cr_assert_eq(decode_err(trail, sizeof trail, &why), -EBADMSG);
+	cr_assert_str_eq(why, "trailing bytes after the payload");
+	/* a string count larger than the frame */
+	uint8_t huge[] = { 0, 0, 0, 15, 0, HRP_SUBSCRIBE, 0, 0, 0xff, 0xff, 0xff, 0xff, 'a', 'b', 0 };
+	cr_assert_eq(decode_err(huge, sizeof huge, &why), -EBADMSG);
+	/* a STATUS that promises more modules than it holds */
+	hrp_buf b = enc(&(hrp_msg){ .type = HRP_STATUS, .u.status = { 1, 0, "", "", "", "", 0, NULL } });
+	b.data[b.len - 1] = 1;
+	cr_assert_eq(decode_err(b.data, b.len, &why), -EBADMSG);
+	hrp_buf_free(&b);
+}
+
+Test(proto, hello_of_another_version_is_named_as_such)
+{
+	hrp_buf b = enc(&(hrp_msg){ .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_CLI, 1, "", "x" } });
+	b.data[HRP_HEADER_SIZE + 3] = 77;
+	hrp_msg m;
+	const char *why;
+	cr_assert_eq(hrp_decode(b.data, b.len, &m, &why), -EPROTONOSUPPORT);
+	cr_assert_eq(m.u.hello.version, 77);
+	cr_assert_str_eq(why, "protocol version mismatch");
+	hrp_buf_free(&b);
+}
+
+Test(proto, reader_takes_frames_byte_by_byte)
+{
+	hrp_buf b = { 0 };
+	for (int i = 1; i <= 50; i++)
+		hrp_encode(&(hrp_msg){ .type = HRP_LOADED, .u.loaded = { odd[i % NODD], (uint64_t)i, 0 } }, &b);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	int got = 0;
+	for (size_t i = 0; i < b.len; i++) {
+		cr_assert_eq(hrp_reader_push(&r, b.data + i, 1), 0);
+		int rc;
+		while ((rc = hrp_reader_next(&r, &m)) == 1) {
+			got++;
+			cr_assert_eq(m.u.loaded.version, (uint64_t)got);
+			cr_assert_str_eq(m.u.loaded.module, odd[got % NODD]);
+		}
+		cr_assert_eq(rc, 0);
+	}
+	cr_assert_eq(got, 50);
+	cr_assert_leq(r.in.cap, 4096, "the reader keeps only what one frame needs");
+	hrp_reader_free(&r);
+	hrp_buf_free(&b);
+}
+
+Test(proto, reader_rejects_an_oversized_length_before_buffering_the_payload)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	uint32_t n = HRP_MAX_FRAME + 1;
+	uint8_t hdr[8] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n, 0, HRP_FAILED, 0, 0 };
+	cr_assert_eq(write(sv[0], hdr, sizeof hdr), 8);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	cr_assert_eq(hrp_reader_read(&r, sv[1]), 8);
+	cr_assert_eq(hrp_reader_next(&r, &m), -EMSGSIZE);
+	cr_assert_str_eq(r.why, "frame length out of range");
+	cr_assert_leq(r.in.cap, 8192);
+	/* a length below the header's own size */
+	hrp_reader r2 = { 0 };
+	uint8_t small[8] = { 0, 0, 0, 4, 0, HRP_STATUS_REQ, 0, 0 };
+	hrp_reader_push(&r2, small, sizeof small);
+	cr_assert_eq(hrp_reader_next(&r2, &m), -EMSGSIZE);
+	hrp_reader_free(&r);
+	hrp_reader_free(&r2);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(proto, reader_reads_a_maximum_size_frame_from_a_socket)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	size_t len = HRP_MAX_FRAME - HRP_HEADER_SIZE - (4 + 1) - (4 + 1);
+	char *big = malloc(len + 1);
+	memset(big, 'y', len);
+	big[len] = '\0';
+	hrp_buf b = { 0 };
+	cr_assert_eq(hrp_encode(&(hrp_msg){ .type = HRP_FAILED, .u.failed = { "", big } }, &b), HRP_MAX_FRAME);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	int rc = 0;
+	while (rc == 0) {
+		if (b.off < b.len) {
+			ssize_t w = write(sv[0], b.data + b.off, b.len - b.off);
+			if (w > 0)
+				b.off += (size_t)w;
+		}
+		long n = hrp_reader_read(&r, sv[1]);
+		cr_assert(n > 0 || n == -EAGAIN, "read: %ld", n);
+		rc = hrp_reader_next(&r, &m);
+	}
+	cr_assert_eq(rc, 1);
+	cr_assert_eq(strlen(m.u.failed.message), len);
+	hrp_reader_free(&r);
+	hrp_buf_free(&b);
+	free(big);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(proto, send_and_recv_over_a_socketpair, .timeout = 10)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	cr_assert_eq(hrp_send(sv[0], &(hrp_msg){ .type = HRP_FAILED, .u.failed = { "enemy", "enemy.c:3: error" } }), 0);
+	cr_assert_eq(hrp_recv(sv[1], &r, &m, 2000), 0);
+	cr_assert_eq(m.type, HRP_FAILED);
+	cr_assert_str_eq(m.u.failed.message, "enemy.c:3: error");
+	cr_assert_eq(hrp_recv(sv[1], &r, &m, 50), -ETIMEDOUT);
+	close(sv[0]);
+	cr_assert_eq(hrp_recv(sv[1], &r, &m, 2000), -ECONNRESET);
+	/* sending to a closed peer is an error, not a SIGPIPE */
+	cr_assert_eq(hrp_send(sv[1], &(hrp_msg){ .type = HRP_STATUS_REQ }), -EPIPE);
+	hrp_reader_free(&r);
+	close(sv[1]);
+}
+
+static void *accept_one(void *arg)
+{
+	int lfd = *(int *)arg;
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	poll(&p, 1, 5000);
+	int fd = accept(lfd, NULL, NULL);
+	if (fd >= 0) {
+		hrp_send(fd, &(hrp_msg){ .type = HRP_SUBSCRIBE, .u.sub = { "hi" } });
+		close(fd);
+	}
+	return NULL;
+}
+
+static void listen_connect(const char *path)
+{
+	int lfd = hrp_listen(path, 4);
+	cr_assert_geq(lfd, 0, "listen on %s: %s", path, strerror(-lfd));
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0600, "the socket is private to its owner");
+	pthread_t t;
+	pthread_create(&t, NULL, accept_one, &lfd);
+	int fd = hrp_connect(path);
+	cr_assert_geq(fd, 0, "connect %s: %s", path, strerror(-fd));
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	cr_assert_eq(hrp_recv(fd, &r, &m, 5000), 0);
+	cr_assert_str_eq(m.u.sub.module, "hi");
+	pthread_join(t, NULL);
+	hrp_reader_free(&r);
+	close(fd);
+	close(lfd);
+}
+
+Test(proto, listen_and_connect_short_and_long_paths, .timeout = 20)
+{
+	char *d = t_tmpdir();
+	char *p = t_fmt("%s/s.sock", d);
+	listen_connect(p);
+	/* deeper than sun_path's 108 bytes */
+	char *deep = t_fmt("%s/%0100d/%0100d", d, 1, 2);
+	t_run r = t_exec(NULL, NULL, (const char *const[]){ "mkdir", "-p", deep, NULL });
+	cr_assert_eq(r.status, 0);
+	t_run_free(&r);
+	char *lp = t_fmt("%s/hotreloadd.sock", deep);
+	cr_assert_gt(strlen(lp), 108);
+	listen_connect(lp);
+	char *none = t_fmt("%s/none.sock", d);
+	cr_assert_eq(hrp_connect(none), -ENOENT);
+	t_rmtree(d);
+	free(none);
+	free(lp);
+	free(deep);
+	free(p);
+	free(d);
+}
+
+Test(proto, type_names)
+{
+	cr_assert_str_eq(hrp_type_name(HRP_BUILD), "BUILD");
+	cr_assert_str_eq(hrp_type_name(HRP_STATUS), "STATUS");
+	cr_assert_str_eq(hrp_type_name(0), "?");
+	cr_assert_str_eq(hrp_type_name(1000), "?");
+}

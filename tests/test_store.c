@@ -1,0 +1,395 @@
+/* test_store.c: the history store: schema, version allocation, queries, migration, refusals. */
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../daemon/store.h"
+#include "util.h"
+
+static char *dir, *db;
+
+static void setup(void)
+{
+	dir = t_tmpdir();
+	db = t_fmt("%s/history.db", dir);
+}
+
+static void teardown(void)
+{
+	t_rmtree(dir);
+	free(db);
+	free(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static hrd_store *open_rw(void)
+{
+	hrd_store *s;
+	char e[1024];
+	cr_assert_eq(hrd_store_open(db, HRD_STORE_CREATE, &s, e, sizeof e), 0, "open: %s", e);
+	return s;
+}
+
+static uint64_t rec(hrd_store *s, const char *module, int status, uint64_t version)
+{
+	hrd_build b = { .module = module, .status = status, .version = version, .started_us = 1000000,
+		        .duration_us = 2500, .message = status == HRD_FAILED ? "enemy.c:3:1: error: x" : "" };
+	cr_assert_eq(hrd_store_record(s, &b), 0, "record: %s", hrd_store_error(s));
+	cr_assert_gt(b.id, 0);
+	return b.version;
+}
+
+static int64_t sql_int(const char *sql)
+{
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+Test(store, creates_a_wal_database_with_an_id_that_persists)
+{
+	hrd_store *s = open_rw();
+	char id[33];
+	strcpy(id, hrd_store_id(s));
+	cr_assert_eq(strlen(id), 32);
+	cr_assert_eq(strspn(id, "0123456789abcdef"), 32);
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("PRAGMA user_version"), HRD_SCHEMA_VERSION);
+	cr_assert_eq(sql_int("PRAGMA application_id"), 0x48524c44);
+	s = open_rw();
+	cr_assert_str_eq(hrd_store_id(s), id, "reopening keeps the id");
+	hrd_store_close(s);
+	/* another database gets another id */
+	char *db2 = t_fmt("%s/other.db", dir);
+	char e[256];
+	cr_assert_eq(hrd_store_open(db2, HRD_STORE_CREATE, &s, e, sizeof e), 0);
+	cr_assert_str_neq(hrd_store_id(s), id);
+	hrd_store_close(s);
+	free(db2);
+	sqlite3 *h;
+	sqlite3_open(db, &h);
+	sqlite3_stmt *st;
+	sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL);
+	sqlite3_step(st);
+	cr_assert_str_eq((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+}
+
+Test(store, versions_count_published_builds_per_module)
+{
+	hrd_store *s = open_rw();
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 1);
+	cr_assert_eq(rec(s, "enemy", HRD_FAILED, 99), 0, "failed rows have no version");
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 2);
+	cr_assert_eq(rec(s, "player", HRD_OK, 0), 1, "numbered per module");
+	cr_assert_eq(rec(s, "enemy", HRD_REUSED, 0), 3);
+	cr_assert_eq(rec(s, "enemy", HRD_ROLLBACK, 0), 4);
+	cr_assert_eq(rec(s, "enemy", HRD_REFUSED, 4), 4, "refused rows name the version refused");
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 5, "a refusal does not use up a number");
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE version IS NULL"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds"), 8);
+}
+
+Test(store, a_published_version_cannot_be_written_twice)
+{
+	hrd_store *s = open_rw();
+	rec(s, "enemy", HRD_OK, 0);
+	hrd_store_close(s);
+	sqlite3 *h;
+	sqlite3_open(db, &h);
+	int rc = sqlite3_exec(h, "INSERT INTO builds(module, version, status, started_at, duration_us)"
+	                         " VALUES('enemy', 1, 'ok', 0, 0)", NULL, NULL, NULL);
+	cr_assert_eq(rc, SQLITE_CONSTRAINT);
+	sqlite3_close(h);
+}
+
+struct seen {
+	int n;
+	char module[8][16];
+	uint64_t version[8];
+	int status[8];
+};
+
+static int collect(const hrd_build *b, void *arg)
+{
+	struct seen *s = arg;
+	cr_assert_lt(s->n, 8);
+	snprintf(s->module[s->n], 16, "%s", b->module);
+	s->version[s->n] = b->version;
+	s->status[s->n++] = b->status;
+	return 0;
+}
+
+static int first(const hrd_build *b, void *arg)
+{
+	hrd_build *out = arg;
+	*out = *b;
+	out->source_hash = strdup(b->source_hash);
+	out->command = strdup(b->command);
+	out->output = strdup(b->output);
+	out->artifact = strdup(b->artifact);
+	out->cause = strdup(b->cause);
+	out->module = out->message = NULL;
+	return 1;
+}
+
+Test(store, history_is_newest_first_with_filter_and_limit_and_keeps_every_field)
+{
+	hrd_store *s = open_rw();
+	rec(s, "a", HRD_OK, 0);
+	rec(s, "b", HRD_OK, 0);
+	rec(s, "a", HRD_FAILED, 0);
+	rec(s, "a", HRD_OK, 0);
+	hrd_build full = { .module = "b", .status = HRD_OK, .started_us = 1764106074123456, .duration_us = 142113,
+		           .source_hash = "abc123", .command = "cc -shared -fPIC -o x.so b.c",
+		           .output = "b.c:1: warning: w\n", .message = "", .artifact = "/s/b.2.so",
+		           .cause = "b.c: saved" };
+	cr_assert_eq(hrd_store_record(s, &full), 0);
+	struct seen all = { 0 };
+	cr_assert_eq(hrd_store_history(s, NULL, 0, collect, &all), 0);
+	cr_assert_eq(all.n, 5);
+	const char *mods[] = { "b", "a", "a", "b", "a" };
+	const uint64_t vers[] = { 2, 2, 0, 1, 1 };
+	for (int i = 0; i < 5; i++) {
+		cr_assert_str_eq(all.module[i], mods[i], "row %d", i);
+		cr_assert_eq(all.version[i], vers[i], "row %d", i);
+	}
+	cr_assert_eq(all.status[2], HRD_FAILED);
+	struct seen a = { 0 };
+	cr_assert_eq(hrd_store_history(s, "a", 2, collect, &a), 0);
+	cr_assert_eq(a.n, 2);
+	cr_assert_eq(a.version[0], 2);
+	cr_assert_eq(a.status[1], HRD_FAILED);
+	struct seen none = { 0 };
+	cr_assert_eq(hrd_store_history(s, "zzz", 0, collect, &none), 0);
+	cr_assert_eq(none.n, 0);
+	hrd_store_close(s);
+	/* every field reads back through a read-only open */
+	char e[512];
+	cr_assert_eq(hrd_store_open(db, HRD_STORE_READONLY, &s, e, sizeof e), 0, "%s", e);
+	hrd_build got = { 0 };
+	cr_assert_eq(hrd_store_history(s, "b", 1, first, &got), 0);
+	cr_assert_eq(got.started_us, full.started_us);
+	cr_assert_eq(got.duration_us, full.duration_us);
+	cr_assert_str_eq(got.source_hash, full.source_hash);
+	cr_assert_str_eq(got.command, full.command);
+	cr_assert_str_eq(got.output, full.output);
+	cr_assert_str_eq(got.artifact, full.artifact);
+	cr_assert_str_eq(got.cause, full.cause);
+	free((char *)got.source_hash);
+	free((char *)got.command);
+	free((char *)got.output);
+	free((char *)got.artifact);
+	free((char *)got.cause);
+	hrd_store_close(s);
+}
+
+Test(store, stats_count_compiles_and_average_their_time)
+{
+	hrd_store *s = open_rw();
+	hrd_stats st;
+	cr_assert_eq(hrd_store_stats(s, NULL, &st), 0);
+	cr_assert_eq(st.total_builds, 0);
+	cr_assert_float_eq(st.success_rate, 0, 1e-9);
+	cr_assert_float_eq(st.avg_compile_ms, 0, 1e-9);
+	const int64_t dur[] = { 100000, 200000, 600000 };
+	const int status[] = { HRD_OK, HRD_OK, HRD_FAILED };
+	for (int i = 0; i < 3; i++) {
+		hrd_build b = { .module = "m", .status = status[i], .duration_us = dur[i] };
+		cr_assert_eq(hrd_store_record(s, &b), 0);
+	}
+	/* reuse, rollback and refusal are not compiles */
+	hrd_build r = { .module = "m", .status = HRD_REUSED, .duration_us = 9000000 };
+	hrd_store_record(s, &r);
+	hrd_build f = { .module = "m", .status = HRD_REFUSED, .version = 3, .duration_us = 9000000 };
+	hrd_store_record(s, &f);
+	hrd_build o = { .module = "other", .status = HRD_FAILED, .duration_us = 1000 };
+	hrd_store_record(s, &o);
+	cr_assert_eq(hrd_store_stats(s, "m", &st), 0);
+	cr_assert_eq(st.total_builds, 3);
+	cr_assert_eq(st.successful, 2);
+	cr_assert_eq(st.failed, 1);
+	cr_assert_eq(st.reused, 1);
+	cr_assert_eq(st.refused, 1);
+	cr_assert_float_eq(st.success_rate, 200.0 / 3, 1e-9);
+	cr_assert_float_eq(st.avg_compile_ms, 300.0, 1e-9);
+	cr_assert_eq(hrd_store_stats(s, NULL, &st), 0);
+	cr_assert_eq(st.total_builds, 4);
+	cr_assert_eq(st.successful + st.failed, st.total_builds);
+	hrd_store_close(s);
+}
+
+Test(store, concurrent_writers_never_share_a_version, .timeout = 60)
+{
+	hrd_store_close(open_rw());
+	enum { PROCS = 4, EACH = 50 };
+	for (int p = 0; p < PROCS; p++) {
+		if (fork() == 0) {
+			hrd_store *s;
+			char e[256];
+			if (hrd_store_open(db, HRD_STORE_CREATE, &s, e, sizeof e) < 0)
+				_exit(1);
+			for (int i = 0; i < EACH; i++) {
+				hrd_build b = { .module = "shared", .status = i % 5 ? HRD_OK : HRD_FAILED };
+				if (hrd_store_record(s, &b) < 0)
+					_exit(2);
+			}
+			hrd_store_close(s);
+			_exit(0);
+		}
+	}
+	for (int p = 0; p < PROCS; p++) {
+		int st;
+		wait(&st);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer failed: %d", st);
+	}
+	int64_t published = PROCS * EACH * 4 / 5;
+	cr_assert_eq(sql_int("SELECT count(DISTINCT version) FROM builds WHERE status = 'ok'"), published);
+	cr_assert_eq(sql_int("SELECT max(version) FROM builds"), published, "no gaps, no repeats");
+}
+
+/* The first schema, frozen as shipped: what an old database looks like. */
+static const char schema_v1[] =
+	"PRAGMA application_id = 1213353028; /* 0x48524c44 */"
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE builds(id INTEGER PRIMARY KEY, module TEXT NOT NULL, version INTEGER,"
+	" status TEXT NOT NULL, started_at INTEGER NOT NULL, duration_us INTEGER NOT NULL,"
+	" source_hash TEXT NOT NULL DEFAULT '', command TEXT NOT NULL DEFAULT '',"
+	" output TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '');"
+	"INSERT INTO meta VALUES('id', '0123456789abcdef0123456789abcdef');"
+	"INSERT INTO builds(module, version, status, started_at, duration_us, message) VALUES"
+	" ('enemy', 1, 'ok', 1, 10, ''), ('enemy', NULL, 'failed', 2, 20, 'enemy.c:1: error: e'),"
+	" ('enemy', 2, 'ok', 3, 30, '');"
+	"PRAGMA user_version = 1;";
+
+static void make_v1(void)
+{
+	sqlite3 *h;
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, schema_v1, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_close(h);
+}
+
+Test(store, migrates_a_first_version_database_in_place)
+{
+	make_v1();
+	hrd_store *s;
+	char e[512];
+	/* the CLI never writes: it says how to upgrade */
+	cr_assert_eq(hrd_store_open(db, HRD_STORE_READONLY, &s, e, sizeof e), -1);
+	cr_assert(strstr(e, db) && strstr(e, "run hotreloadd once"), "%s", e);
+	s = open_rw();
+	cr_assert_str_eq(hrd_store_id(s), "0123456789abcdef0123456789abcdef", "the id survives");
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 3, "numbering goes on from the old rows");
+	struct seen all = { 0 };
+	cr_assert_eq(hrd_store_history(s, NULL, 0, collect, &all), 0);
+	cr_assert_eq(all.n, 4);
+	cr_assert_eq(all.status[2], HRD_FAILED);
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("PRAGMA user_version"), HRD_SCHEMA_VERSION);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE id <= 3 AND artifact = '' AND cause = ''"), 3);
+}
+
+static void assert_refused_untouched(int flags, const char *want)
+{
+	size_t n0, n1;
+	char *before = t_read(db, &n0);
+	hrd_store *s = (hrd_store *)1;
+	char e[1024];
+	cr_assert_eq(hrd_store_open(db, flags, &s, e, sizeof e), -1);
+	cr_assert_null(s);
+	cr_assert(strstr(e, db), "the message names the file: %s", e);
+	cr_assert(strstr(e, want), "'%s' in: %s", want, e);
+	char *after = t_read(db, &n1);
+	cr_assert(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the file is left as it was");
+	free(before);
+	free(after);
+}
+
+Test(store, refuses_garbage_and_leaves_it_alone)
+{
+	const char junk[] = "this is not a database, but somebody's file\n";
+	t_write(db, junk, sizeof junk);
+	assert_refused_untouched(HRD_STORE_CREATE, "move it aside");
+	assert_refused_untouched(HRD_STORE_READONLY, "move it aside");
+}
+
+Test(store, refuses_a_corrupt_history)
+{
+	hrd_store *s = open_rw();
+	for (int i = 0; i < 400; i++) {
+		hrd_build b = { .module = "enemy", .status = HRD_OK, .output = "padding padding padding padding "
+		                                                                 "padding padding padding padding" };
+		hrd_store_record(s, &b);
+	}
+	hrd_store_close(s);
+	size_t n;
+	char *p = t_read(db, &n);
+	cr_assert_gt(n, 4 * 4096);
+	memset(p + 2 * 4096, 0xA5, 4096); /* a b-tree page turned to noise */
+	t_write(db, p, n);
+	free(p);
+	assert_refused_untouched(HRD_STORE_CREATE, "corrupt");
+}
+
+Test(store, refuses_other_sqlite_files_and_newer_schemas)
+{
+	sqlite3 *h;
+	sqlite3_open(db, &h);
+	sqlite3_exec(h, "CREATE TABLE mine(x); INSERT INTO mine VALUES(1);", NULL, NULL, NULL);
+	sqlite3_close(h);
+	assert_refused_untouched(HRD_STORE_CREATE, "not a hotreload history");
+	unlink(db);
+	hrd_store_close(open_rw());
+	sqlite3_open(db, &h);
+	sqlite3_exec(h, "PRAGMA user_version = 99;", NULL, NULL, NULL);
+	sqlite3_close(h);
+	assert_refused_untouched(HRD_STORE_CREATE, "newer hotreload");
+	assert_refused_untouched(HRD_STORE_READONLY, "newer hotreload");
+}
+
+Test(store, read_only_open_never_creates_a_file)
+{
+	hrd_store *s;
+	char e[1024];
+	cr_assert_eq(hrd_store_open(db, HRD_STORE_READONLY, &s, e, sizeof e), -1);
+	cr_assert(strstr(e, db) && strstr(e, "no history"), "%s", e);
+	struct stat st;
+	cr_assert_eq(stat(db, &st), -1, "nothing was created");
+	cr_assert_eq(hrd_store_open(dir, HRD_STORE_READONLY, &s, e, sizeof e), -1);
+	cr_assert(strstr(e, "not a regular file"), "%s", e);
+}
+
+Test(store, record_refuses_incomplete_rows)
+{
+	hrd_store *s = open_rw();
+	hrd_build b = { .module = NULL, .status = HRD_OK };
+	cr_assert_eq(hrd_store_record(s, &b), -1);
+	b = (hrd_build){ .module = "m", .status = 42 };
+	cr_assert_eq(hrd_store_record(s, &b), -1);
+	cr_assert(strstr(hrd_store_error(s), db));
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds"), 0);
+}
+
+Test(store, status_names_round_trip)
+{
+	for (int i = HRD_OK; i <= HRD_REFUSED; i++)
+		cr_assert_eq(hrd_status_parse(hrd_status_name(i)), i);
+	cr_assert_null(hrd_status_name(0));
+	cr_assert_eq(hrd_status_parse("bogus"), 0);
+}
