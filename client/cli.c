@@ -156,7 +156,7 @@ static void parse(int argc, char **argv, const char *shortopts, const char *what
 		                                  { "help", no_argument, NULL, 'h' },
 		                                  { NULL, 0, NULL, 0 } };
 	int c;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then forgets the state of the global options' parse */
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		char *end;
 		switch (c) {
@@ -222,7 +222,7 @@ static int cmd_history(int argc, char **argv)
 {
 	int n = -1;
 	const char *module = NULL;
-	parse(argc, argv, "+n:h", "history", &n, &module);
+	parse(argc, argv, "n:h", "history", &n, &module);
 	if (n < 0)
 		n = opt.json ? 0 : 20;
 	hrd_store *s = open_store();
@@ -248,7 +248,7 @@ static int cmd_history(int argc, char **argv)
 static int cmd_stats(int argc, char **argv)
 {
 	const char *module = NULL;
-	parse(argc, argv, "+h", "stats", NULL, &module);
+	parse(argc, argv, "h", "stats", NULL, &module);
 	hrd_store *s = open_store();
 	hrd_stats st;
 	if (hrd_store_stats(s, module, &st) < 0)
@@ -348,7 +348,7 @@ static void print_status(const hrp_msg *m)
 
 static int cmd_status(int argc, char **argv)
 {
-	parse(argc, argv, "+h", "status", NULL, NULL);
+	parse(argc, argv, "h", "status", NULL, NULL);
 	char path[PATH_MAX + 32];
 	const char *sock = opt.socket ? opt.socket : getenv("HOTRELOAD_SOCKET");
 	if (!sock || !*sock) {
