@@ -32,8 +32,8 @@ TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/daemon/store.o $(P
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test check test-san fuzz demo install uninstall clean deps
-all: $(LIB) $(B)/libhotreload.a $(B)/hotreload $(B)/hotreload.pc
+.PHONY: all test check test-san bench fuzz fuzz-seeds demo install uninstall clean deps
+all: $(LIB) $(B)/libhotreload.a $(B)/hotreload
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -53,11 +53,6 @@ $(B)/libhotreload.a: $(LIB_OBJ)
 
 $(B)/hotreload: $(CLI_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lsqlite3
-
-$(B)/hotreload.pc: client/hotreload.pc.in Makefile
-	@mkdir -p $(@D)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(B)/tests/run: $(TEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3
@@ -82,7 +77,7 @@ endif
 # fuzz: libFuzzer drivers, each run briefly from its seed corpus (new finds go
 # to a scratch dir, not into the repository).
 FUZZ_B = build-fuzz
-FUZZ_CFLAGS = -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz:
 	sh scripts/deps.sh fuzz
 	@mkdir -p $(FUZZ_B)
@@ -93,6 +88,17 @@ fuzz:
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
 	done
+
+# Benchmarks print their figures; nothing asserts a timing.
+bench: $(B)/daemon/store.o $(PROTO_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $^ -lsqlite3
+	$(B)/bench_store
+
+# Rewrite the protocol seed corpus from the encoder (after a protocol change).
+fuzz-seeds:
+	@mkdir -p $(FUZZ_B)
+	$(CC) -D_GNU_SOURCE -o $(FUZZ_B)/mkseeds tests/fuzz/mkseeds.c proto/hrp.c
+	$(FUZZ_B)/mkseeds tests/fuzz/corpus/proto
 
 demo:
 	sh scripts/deps.sh build
@@ -110,7 +116,9 @@ install: all
 	ln -sf libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so
 	install -m 644 $(B)/libhotreload.a $(DESTDIR)$(LIBDIR)/libhotreload.a
 	install -m 644 client/hotreload.h $(DESTDIR)$(INCLUDEDIR)/hotreload.h
-	install -m 644 $(B)/hotreload.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+	@# made here, not at build time, so that it names the PREFIX of this install
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(LIBDIR)/$(LIBNAME) \

@@ -1,0 +1,50 @@
+/* mkseeds.c: writes the protocol fuzzer's seed corpus, one valid frame of each type per file.
+ * Usage: mkseeds DIR   (make fuzz-seeds) */
+#include <stdio.h>
+
+#include "../../proto/hrp.h"
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: mkseeds DIR\n");
+		return 2;
+	}
+	hrp_modstat mods[] = { { "enemy", 3, "ok", "" }, { "player", 0, "failed", "player.c:1:1: error: x" } };
+	hrp_msg ms[] = {
+		{ .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_LIBRARY, 1234, "", "libhotreload 0.1.0" } },
+		{ .type = HRP_ERROR, .u.error = { HRP_E_PROTOCOL, "frame length out of range" } },
+		{ .type = HRP_SUBSCRIBE, .u.sub = { "enemy" } },
+		{ .type = HRP_UNSUBSCRIBE, .u.sub = { "enemy" } },
+		{ .type = HRP_BUILD, .u.build = { "enemy", 7, HRP_KIND_OK, "/p/.hotreload/obj/enemy.7.so" } },
+		{ .type = HRP_FAILED, .u.failed = { "enemy", "enemy.c:3:5: error: expected ';'" } },
+		{ .type = HRP_LOADED, .u.loaded = { "enemy", 7, 1795642201123456ull } },
+		{ .type = HRP_REFUSED, .u.refused = { "enemy", 8, "hr_on_load returned 1" } },
+		{ .type = HRP_STATUS_REQ },
+		{ .type = HRP_STATUS, .u.status = { 99, 2, "/p", "/p/.hotreload", "inotify", "ext4", 2, mods } },
+	};
+	hrp_buf all = { 0 };
+	for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+		hrp_buf b = { 0 };
+		hrp_encode(&ms[i], &b);
+		hrp_encode(&ms[i], &all);
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", argv[1], hrp_type_name(ms[i].type));
+		FILE *f = fopen(path, "wb");
+		if (!f || fwrite(b.data, 1, b.len, f) != b.len || fclose(f) != 0) {
+			perror(path);
+			return 1;
+		}
+		hrp_buf_free(&b);
+	}
+	/* a stream of them all, behind the reader's chunk-size byte */
+	char path[4096];
+	snprintf(path, sizeof path, "%s/stream", argv[1]);
+	FILE *f = fopen(path, "wb");
+	if (!f || fputc(5, f) == EOF || fwrite(all.data, 1, all.len, f) != all.len || fclose(f) != 0) {
+		perror(path);
+		return 1;
+	}
+	hrp_buf_free(&all);
+	return 0;
+}

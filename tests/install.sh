@@ -1,0 +1,81 @@
+#!/bin/sh
+# install.sh: `make install` into a temp prefix and a DESTDIR, check the layout, build a
+# program against it through pkg-config (shared and static, C and C++), then uninstall.
+# Usage: tests/install.sh [BUILD_DIR]
+set -u
+B=${1:-build}
+top=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+
+check() { # check DESCRIPTION COMMAND...
+	desc=$1
+	shift
+	if out=$("$@" 2>&1); then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		printf 'FAIL: %s\n%s\n' "$desc" "$out" | sed 's/^/  /'
+	fi
+}
+
+P=$tmp/prefix
+make -s -C "$top" B="$B" install PREFIX="$P" >"$tmp/install.log" 2>&1 ||
+	{ cat "$tmp/install.log"; echo "install: 0 passed, 1 failed"; exit 1; }
+
+for f in bin/hotreload lib/libhotreload.so.0.1.0 lib/libhotreload.a include/hotreload.h \
+	lib/pkgconfig/hotreload.pc; do
+	check "$f installed" test -f "$P/$f"
+done
+check "libhotreload.so.0 links to the library" test "$(readlink "$P/lib/libhotreload.so.0")" = libhotreload.so.0.1.0
+check "libhotreload.so links to .so.0" test "$(readlink "$P/lib/libhotreload.so")" = libhotreload.so.0
+check "SONAME is libhotreload.so.0" sh -c "readelf -d '$P/lib/libhotreload.so.0' | grep -q 'SONAME.*\[libhotreload.so.0\]'"
+check "only hr_ symbols are exported" sh -c \
+	"! nm -D --defined-only '$P/lib/libhotreload.so.0' | awk '\$2 ~ /[TDBR]/ {print \$3}' | grep -v '^hr_'"
+check "the library needs nothing beyond libc, libdl, pthreads" sh -c \
+	"! readelf -d '$P/lib/libhotreload.so.0' | grep NEEDED | grep -v -e libc.so -e libdl.so -e libpthread.so"
+
+export PKG_CONFIG_PATH="$P/lib/pkgconfig"
+check "pkg-config knows the version" test "$(pkg-config --modversion hotreload)" = 0.1.0
+check "pkg-config cflags point at the prefix" sh -c "pkg-config --cflags hotreload | grep -q -- '-I$P/include'"
+
+cat >"$tmp/v.c" <<'C'
+#include <hotreload.h>
+#include <stdio.h>
+#include <string.h>
+#define S_(x) #x
+#define S(x) S_(x)
+int main(void) {
+	const char *want = S(HOTRELOAD_VERSION_MAJOR) "." S(HOTRELOAD_VERSION_MINOR) "." S(HOTRELOAD_VERSION_PATCH);
+	puts(hr_library_version());
+	return strcmp(hr_library_version(), want) != 0;
+}
+C
+# shellcheck disable=SC2046
+check "a program builds with pkg-config" cc -Wall -Werror -o "$tmp/v" "$tmp/v.c" $(pkg-config --cflags --libs hotreload) -Wl,-rpath,"$P/lib"
+check "and runs against the installed library" sh -c "'$tmp/v' | grep -qx 0.1.0"
+check "it loads libhotreload.so.0 from the prefix" sh -c "ldd '$tmp/v' | grep -q '$P/lib/libhotreload.so.0'"
+# shellcheck disable=SC2046
+check "a program links the static library" cc -o "$tmp/vs" "$tmp/v.c" $(pkg-config --cflags hotreload) "$P/lib/libhotreload.a" $(pkg-config --libs-only-l --static hotreload | sed 's/-lhotreload//')
+check "and runs" "$tmp/vs"
+if command -v c++ >/dev/null; then
+	cp "$tmp/v.c" "$tmp/v.cc"
+	# shellcheck disable=SC2046
+	check "the header works from C++" c++ -Wall -Werror -o "$tmp/vpp" "$tmp/v.cc" $(pkg-config --cflags --libs hotreload) -Wl,-rpath,"$P/lib"
+fi
+check "the installed CLI runs" sh -c "'$P/bin/hotreload' --version | grep -qx 'hotreload 0.1.0'"
+
+make -s -C "$top" B="$B" uninstall PREFIX="$P" >/dev/null 2>&1
+check "uninstall removes every file" test -z "$(find "$P" -type f -o -type l)"
+
+# DESTDIR: files land under it, while the .pc names the real prefix.
+D=$tmp/dest
+make -s -C "$top" B="$B" install PREFIX=/opt/hr DESTDIR="$D" >/dev/null 2>&1
+check "DESTDIR install" test -f "$D/opt/hr/lib/libhotreload.so.0.1.0"
+check "the .pc names PREFIX, not DESTDIR" grep -qx 'prefix=/opt/hr' "$D/opt/hr/lib/pkgconfig/hotreload.pc"
+make -s -C "$top" B="$B" uninstall PREFIX=/opt/hr DESTDIR="$D" >/dev/null 2>&1
+check "DESTDIR uninstall" test -z "$(find "$D" -type f -o -type l)"
+
+echo "install: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
