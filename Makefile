@@ -31,6 +31,7 @@ TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
+MAKEFLAGS += --no-print-directory
 
 .PHONY: all test check test-san bench fuzz fuzz-seeds demo install uninstall clean deps
 all: $(LIB) $(B)/libhotreload.a $(B)/hotreload
