@@ -1,6 +1,7 @@
 /* test_cli.c: the hotreload CLI, run as a program: history, stats, status, state-dir lookup, exit codes. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../daemon/store.h"
@@ -259,6 +261,46 @@ Test(cli, missing_and_corrupt_databases_are_named_and_left_alone)
 	char *after = t_read(db, &n);
 	cr_assert(n == sizeof junk && memcmp(after, junk, n) == 0);
 	free(after);
+}
+
+Test(cli, reads_while_a_writer_holds_the_database_and_after_it_was_killed)
+{
+	int go[2], ready[2];
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(pipe(ready), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		hrd_store *s;
+		char e[256], c;
+		if (hrd_store_open(db, HRD_STORE_CREATE, &s, e, sizeof e) < 0)
+			_exit(1);
+		for (int i = 0; i < 3; i++)
+			hrd_store_record(s, &(hrd_build){ .module = "enemy", .status = HRD_OK });
+		(void)!write(ready[1], "r", 1);
+		(void)!read(go[0], &c, 1);
+		hrd_store_record(s, &(hrd_build){ .module = "enemy", .status = HRD_OK });
+		kill(getpid(), SIGKILL); /* no close: the log is left behind, as after a crash */
+		_exit(2);
+	}
+	char c;
+	cr_assert_eq(read(ready[0], &c, 1), 1);
+	t_run r = cli(NULL, (const char *const[]){ "history", "--json", NULL });
+	cr_assert_eq(r.status, 0, "while the writer is open: %s", r.err);
+	jq_eq(r.out, "length", "3");
+	t_run_free(&r);
+	(void)!write(go[1], "g", 1);
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	r = cli(NULL, (const char *const[]){ "history", "--json", NULL });
+	cr_assert_eq(r.status, 0, "after the writer was killed: %s", r.err);
+	jq_eq(r.out, "length", "4");
+	jq_eq(r.out, ".[0].version", "4");
+	t_run_free(&r);
+	for (int i = 0; i < 2; i++) {
+		close(go[i]);
+		close(ready[i]);
+	}
 }
 
 Test(cli, no_state_dir_anywhere)
