@@ -139,6 +139,13 @@ static void table_print(struct table *t)
 	free(t->cell);
 }
 
+/* ,"key":"value" with the value escaped; the first member of an object passes sep "". */
+static void json_member(const char *sep, const char *key, const char *value)
+{
+	printf("%s\"%s\":", sep, key);
+	hrc_json_str(stdout, value);
+}
+
 static void iso_time(char *buf, size_t n, int64_t us)
 {
 	time_t sec = (time_t)(us / 1000000);
@@ -189,20 +196,18 @@ static int print_row(const hrd_build *b, void *arg)
 	iso_time(when, sizeof when, b->started_us);
 	double ms = (double)b->duration_us / 1000.0;
 	if (opt.json) {
-		printf("%s{\"module\":", r->n++ ? ",\n " : "");
-		hrc_json_str(stdout, b->module);
+		printf("%s{", r->n++ ? ",\n " : "");
+		json_member("", "module", b->module);
 		if (b->status == HRD_FAILED)
 			printf(",\"version\":null");
 		else
 			printf(",\"version\":%llu", (unsigned long long)b->version);
-		printf(",\"status\":");
-		hrc_json_str(stdout, hrd_status_name(b->status));
-		printf(",\"started_at\":\"%s\",\"duration_ms\":%.3f,\"message\":", when, ms);
-		hrc_json_str(stdout, b->message);
-		printf(",\"source_hash\":");
-		hrc_json_str(stdout, b->source_hash);
-		printf(",\"cause\":");
-		hrc_json_str(stdout, b->cause);
+		json_member(",", "status", hrd_status_name(b->status));
+		json_member(",", "started_at", when);
+		printf(",\"duration_ms\":%.3f", ms);
+		json_member(",", "message", b->message);
+		json_member(",", "source_hash", b->source_hash);
+		json_member(",", "cause", b->cause);
 		printf("}");
 		return 0;
 	}
@@ -298,25 +303,22 @@ static void print_status(const hrp_msg *m)
 	hrp_modstat ms;
 	size_t pos = 0;
 	if (opt.json) {
-		printf("{\"daemon\":{\"pid\":%u,\"root\":", s->pid);
-		hrc_json_str(stdout, s->root);
-		printf(",\"state_dir\":");
-		hrc_json_str(stdout, s->state_dir);
-		printf("},\"watcher\":{\"backend\":");
-		hrc_json_str(stdout, s->backend);
-		printf(",\"reason\":");
-		hrc_json_str(stdout, s->reason);
+		printf("{\"daemon\":{\"pid\":%u", s->pid);
+		json_member(",", "root", s->root);
+		json_member(",", "state_dir", s->state_dir);
+		printf("},\"watcher\":{");
+		json_member("", "backend", s->backend);
+		json_member(",", "reason", s->reason);
 		printf("},\"clients\":%u,\"modules\":[", s->clients);
 		for (int i = 0; hrp_status_next(m, &pos, &ms); i++) {
-			printf("%s{\"module\":", i ? "," : "");
-			hrc_json_str(stdout, ms.module);
+			printf("%s{", i ? "," : "");
+			json_member("", "module", ms.module);
 			if (ms.version)
-				printf(",\"version\":%llu,\"status\":", (unsigned long long)ms.version);
+				printf(",\"version\":%llu", (unsigned long long)ms.version);
 			else
-				printf(",\"version\":null,\"status\":");
-			hrc_json_str(stdout, ms.status);
-			printf(",\"message\":");
-			hrc_json_str(stdout, ms.message);
+				printf(",\"version\":null");
+			json_member(",", "status", ms.status);
+			json_member(",", "message", ms.message);
 			printf("}");
 		}
 		printf("]}\n");

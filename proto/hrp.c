@@ -413,15 +413,21 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa, int *dfd)
 	return rc;
 }
 
-int hrp_connect(const char *path)
+/* Connect to path or, with backlog >= 0, listen there. */
+static int unix_socket(const char *path, int backlog)
 {
 	struct sockaddr_un sa;
-	int dfd, fd = -1;
+	int dfd;
 	int rc = sockaddr_for(path, &sa, &dfd);
 	if (rc < 0)
 		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (backlog >= 0 ? SOCK_NONBLOCK : 0), 0);
+	/* bind() honours the umask: chmod right after. The state dir is 0700, so
+	 * nobody else can reach the socket in between. */
+	int ok = fd >= 0 && (backlog < 0 ? connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0
+	                                 : bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	                                       chmod(sa.sun_path, 0600) == 0 && listen(fd, backlog) == 0);
+	if (!ok) {
 		rc = -errno;
 		if (fd >= 0)
 			close(fd);
@@ -432,26 +438,14 @@ int hrp_connect(const char *path)
 	return fd;
 }
 
+int hrp_connect(const char *path)
+{
+	return unix_socket(path, -1);
+}
+
 int hrp_listen(const char *path, int backlog)
 {
-	struct sockaddr_un sa;
-	int dfd, fd = -1;
-	int rc = sockaddr_for(path, &sa, &dfd);
-	if (rc < 0)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	/* bind() honours the umask; chmod right after. The state dir is 0700, so
-	 * nobody else can reach the socket in between. */
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(sa.sun_path, 0600) < 0 ||
-	    listen(fd, backlog) < 0) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		fd = rc;
-	}
-	if (dfd >= 0)
-		close(dfd);
-	return fd;
+	return unix_socket(path, backlog < 0 ? 0 : backlog);
 }
 
 int hrp_send(int fd, const hrp_msg *m)
