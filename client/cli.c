@@ -148,16 +148,17 @@ static void json_member(const char *sep, const char *key, const char *value)
 
 static void iso_time(char *buf, size_t n, int64_t us)
 {
-	time_t sec = (time_t)(us / 1000000);
+	int64_t ms = us / 1000 - (us % 1000 < 0), sec = ms / 1000 - (ms % 1000 < 0); /* floor, for times before 1970 */
+	time_t t = (time_t)sec;
 	struct tm tm;
-	gmtime_r(&sec, &tm);
+	gmtime_r(&t, &tm);
 	size_t l = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + l, n - l, ".%03dZ", (int)(us % 1000000 / 1000));
+	snprintf(buf + l, n - l, ".%03dZ", (int)(ms - sec * 1000));
 }
 
 /* ---- commands ---- */
 
-static void parse(int argc, char **argv, const char *shortopts, const char *what, int *n, const char **arg)
+static void parse(int argc, char **argv, const char *shortopts, const char *what, long long *n, const char **arg)
 {
 	static const struct option longopts[] = { { "json", no_argument, NULL, 'j' },
 		                                  { "help", no_argument, NULL, 'h' },
@@ -171,7 +172,7 @@ static void parse(int argc, char **argv, const char *shortopts, const char *what
 		case 'h': fputs(usage_text, stdout); exit(0);
 		case 'n':
 			errno = 0;
-			*n = (int)strtol(optarg, &end, 10);
+			*n = strtoll(optarg, &end, 10);
 			if (errno || *end || *n < 0 || end == optarg)
 				usage_error("-n wants a count of 0 or more, not '%s'", optarg);
 			break;
@@ -182,6 +183,13 @@ static void parse(int argc, char **argv, const char *shortopts, const char *what
 		*arg = argv[optind++];
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+}
+
+/* The schema allows only known statuses; this guards against a hand-edited row. */
+static const char *status_name(const hrd_build *b)
+{
+	const char *s = hrd_status_name(b->status);
+	return s ? s : "unknown";
 }
 
 struct rows {
@@ -202,7 +210,7 @@ static int print_row(const hrd_build *b, void *arg)
 			printf(",\"version\":null");
 		else
 			printf(",\"version\":%llu", (unsigned long long)b->version);
-		json_member(",", "status", hrd_status_name(b->status));
+		json_member(",", "status", status_name(b));
 		json_member(",", "started_at", when);
 		printf(",\"duration_ms\":%.3f", ms);
 		json_member(",", "message", b->message);
@@ -216,7 +224,7 @@ static int print_row(const hrd_build *b, void *arg)
 	snprintf(dur, sizeof dur, "%.1f ms", ms);
 	cell(&r->t, b->module);
 	cell(&r->t, b->status == HRD_FAILED ? "-" : ver);
-	cell(&r->t, hrd_status_name(b->status));
+	cell(&r->t, status_name(b));
 	cell(&r->t, when);
 	cell(&r->t, dur);
 	cell(&r->t, b->message);
@@ -225,7 +233,7 @@ static int print_row(const hrd_build *b, void *arg)
 
 static int cmd_history(int argc, char **argv)
 {
-	int n = -1;
+	long long n = -1;
 	const char *module = NULL;
 	parse(argc, argv, "n:h", "history", &n, &module);
 	if (n < 0)
@@ -279,8 +287,10 @@ static int cmd_stats(int argc, char **argv)
 static void exchange(int fd, hrp_reader *r, const char *sock, const hrp_msg *m, int want, hrp_msg *reply)
 {
 	int rc = hrp_send(fd, m);
-	if (rc == 0)
-		rc = hrp_recv(fd, r, reply, TIMEOUT_MS);
+	/* Announcements may come before the reply: they are not for us. */
+	do
+		rc = rc == 0 ? hrp_recv(fd, r, reply, TIMEOUT_MS) : rc;
+	while (rc == 0 && (reply->type == HRP_BUILD || reply->type == HRP_FAILED));
 	if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -EPIPE)
 		errx(EXIT_NODAEMON, "no daemon answers at %s (%s)", sock,
 		     rc == -ETIMEDOUT ? "no reply within 5 s" : "it closed the connection");
@@ -362,10 +372,10 @@ static int cmd_status(int argc, char **argv)
 		free(dir);
 		sock = path;
 	}
-	int fd = hrp_connect(sock);
+	int fd = hrp_connect(sock, TIMEOUT_MS);
 	if (fd < 0)
 		errx(EXIT_NODAEMON, "no daemon answers at %s (%s); start one with: hotreloadd --root DIR", sock,
-		     strerror(-fd));
+		     fd == -ETIMEDOUT ? "it accepts no connection within 5 s" : strerror(-fd));
 	hrp_reader r = { 0 };
 	hrp_msg reply;
 	hrp_msg hello = { .type = HRP_HELLO,

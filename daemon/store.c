@@ -1,7 +1,9 @@
 /* store.c: the build history in SQLite: open or create, migrate, record builds, query them. */
 #include "store.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define APP_ID 0x48524c44 /* "HRLD" in the header's application_id: marks our files */
 
@@ -31,7 +34,7 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	" id INTEGER PRIMARY KEY,"
 	" module TEXT NOT NULL,"
 	" version INTEGER,"
-	" status TEXT NOT NULL,"
+	" status TEXT NOT NULL CHECK(status IN ('ok', 'failed', 'reused', 'rollback', 'refused')),"
 	" started_at INTEGER NOT NULL," /* microseconds since the epoch, UTC */
 	" duration_us INTEGER NOT NULL,"
 	" source_hash TEXT NOT NULL DEFAULT '',"
@@ -96,14 +99,15 @@ const char *hrd_store_id(const hrd_store *s)
 	return s->id;
 }
 
-/* Run one integer-valued query (a pragma). Returns 0 or -1. */
-static int query_int(hrd_store *s, const char *sql, int64_t *out)
+/* Run a query of one row of n integers: one statement, so one snapshot. Returns 0 or -1. */
+static int query_ints(hrd_store *s, const char *sql, int64_t *out, int n)
 {
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(st);
-		*out = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		for (int i = 0; i < n; i++)
+			out[i] = rc == SQLITE_ROW ? sqlite3_column_int64(st, i) : 0;
 		rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
 	}
 	sqlite3_finalize(st);
@@ -133,16 +137,17 @@ static int migrate(hrd_store *s, int64_t from)
 	char sql[96];
 	if (exec(s, "BEGIN IMMEDIATE;") < 0)
 		return -1;
-	int rc = 0;
-	if (from == 0) {
+	/* Another process may have migrated it since we looked: look again under the lock. */
+	int rc = query_ints(s, "PRAGMA user_version", &from, 1) < 0 ? fail_db(s, "cannot read the schema version") : 0;
+	if (rc == 0 && from == 0) {
 		snprintf(sql, sizeof sql, "PRAGMA application_id = %d;", APP_ID);
 		rc = exec(s, sql);
 	}
-	for (int64_t v = from; rc == 0 && v < HRD_SCHEMA_VERSION; v++)
+	for (int64_t v = from; rc == 0 && v >= 0 && v < HRD_SCHEMA_VERSION; v++)
 		rc = exec(s, migrations[v]);
 	if (rc == 0 && from == 0)
 		rc = new_id(s);
-	if (rc == 0) {
+	if (rc == 0 && from < HRD_SCHEMA_VERSION) {
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", HRD_SCHEMA_VERSION);
 		rc = exec(s, sql);
 	}
@@ -167,15 +172,43 @@ static int read_id(hrd_store *s)
 	return 0;
 }
 
+/* Why the first read failed: a damaged file, or one we may not read. */
+static int damaged(hrd_store *s)
+{
+	int e = sqlite3_errcode(s->db);
+	if (e == SQLITE_NOTADB || e == SQLITE_CORRUPT)
+		return fail(s, "cannot read it as a database (%s). It is left as it is: move it aside to "
+		               "start a new history, or restore it from a backup",
+		            sqlite3_errmsg(s->db));
+	return fail(s, "cannot read it (%s): check the permissions of the file and its directory",
+	            sqlite3_errmsg(s->db));
+}
+
+/* WAL: the CLI reads while the daemon writes. */
+static int set_wal(hrd_store *s)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+	const char *mode = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	int wal = mode && strcmp(mode, "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal)
+		return fail(s, "cannot use write-ahead logging (%s); the state dir must be on a local "
+		               "filesystem",
+		            sqlite3_errmsg(s->db));
+	return 0;
+}
+
 /* Check what kind of file this is and bring it to the current schema. */
 static int prepare_schema(hrd_store *s, int flags)
 {
-	int64_t app, ver, tables;
-	if (query_int(s, "PRAGMA application_id", &app) < 0 || query_int(s, "PRAGMA user_version", &ver) < 0 ||
-	    query_int(s, "SELECT count(*) FROM sqlite_schema", &tables) < 0)
-		return fail(s, "cannot read it as a database (%s). It is left as it is: move it aside to start "
-		               "a new history, or restore it from a backup",
-		            sqlite3_errmsg(s->db));
+	/* One snapshot: another process may be creating this database right now. */
+	int64_t v[3];
+	if (query_ints(s, "SELECT (SELECT application_id FROM pragma_application_id),"
+	                  " (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)",
+	               v, 3) < 0)
+		return damaged(s);
+	int64_t app = v[0], ver = v[1], tables = v[2];
 	int fresh = app == 0 && ver == 0 && tables == 0;
 	if (!fresh && app != APP_ID)
 		return fail(s, "is a SQLite database, but not a hotreload history. It is left as it is: "
@@ -193,22 +226,15 @@ static int prepare_schema(hrd_store *s, int flags)
 			            (long long)ver, HRD_SCHEMA_VERSION);
 		return read_id(s);
 	}
-	/* WAL: the CLI reads while the daemon writes. NORMAL: a commit is
-	 * durable against a crash of the daemon, not of the machine, which is
-	 * what an edit loop needs without an fsync per build. */
-	sqlite3_stmt *st;
-	int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-	const char *mode = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-	int wal = mode && strcmp(mode, "wal") == 0;
-	sqlite3_finalize(st);
-	if (!wal)
-		return fail(s, "cannot use write-ahead logging (%s); the state dir must be on a local "
-		               "filesystem",
-		            sqlite3_errmsg(s->db));
+	if (set_wal(s) < 0)
+		return -1;
+	/* NORMAL: a commit is durable against a crash of the daemon, not of the
+	 * machine, which is what an edit loop needs without an fsync per build. */
 	if (exec(s, "PRAGMA synchronous = NORMAL;") < 0)
 		return -1;
 	if (!fresh) {
-		rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
 		const char *r = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
 		int ok = r && strcmp(r, "ok") == 0;
 		if (!ok)
@@ -224,6 +250,78 @@ static int prepare_schema(hrd_store *s, int flags)
 	return read_id(s);
 }
 
+static int wal_exists(const char *path)
+{
+	char wal[PATH_MAX + 8];
+	struct stat st;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	return stat(wal, &st) == 0;
+}
+
+static void unlink_db(const char *path)
+{
+	char aux[PATH_MAX + 8];
+	unlink(path);
+	snprintf(aux, sizeof aux, "%s-wal", path);
+	unlink(aux);
+	snprintf(aux, sizeof aux, "%s-shm", path);
+	unlink(aux);
+}
+
+/*
+ * Make a new history beside the path and link it into place: nobody ever
+ * opens a half-made one, and of two processes creating it at once, one wins
+ * whole and the other opens the winner's.
+ */
+static int create(hrd_store *s)
+{
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.new.%ld", s->path, (long)getpid()) >= sizeof tmp)
+		return fail(s, "path too long");
+	unlink_db(tmp);
+	int rc = sqlite3_open_v2(tmp, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                         NULL) == SQLITE_OK
+	                 ? 0
+	                 : fail_db(s, "cannot create");
+	if (rc == 0 && set_wal(s) == 0)
+		rc = migrate(s, 0);
+	else
+		rc = -1;
+	/* closing the only connection folds the log into the file */
+	if (sqlite3_close(s->db) != SQLITE_OK && rc == 0)
+		rc = fail_db(s, "cannot create");
+	s->db = NULL;
+	if (rc == 0 && link(tmp, s->path) < 0 && errno != EEXIST)
+		rc = fail(s, "cannot create: %s", strerror(errno));
+	unlink_db(tmp);
+	return rc;
+}
+
+static int open_db(hrd_store *s, int flags, int immutable)
+{
+	int of = (flags & HRD_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	char *name = s->path;
+	if (immutable) {
+		/* a URI: percent-encode everything but unreserved characters and '/' */
+		name = malloc(3 * strlen(s->path) + sizeof "file:?immutable=1");
+		if (!name)
+			return fail(s, "out of memory");
+		char *p = name + sprintf(name, "file:");
+		for (const unsigned char *c = (const unsigned char *)s->path; *c; c++)
+			p += isalnum(*c) || strchr("/-._~", *c) ? sprintf(p, "%c", *c) : sprintf(p, "%%%02X", *c);
+		strcpy(p, "?immutable=1");
+		of |= SQLITE_OPEN_URI;
+	}
+	int rc = sqlite3_open_v2(name, &s->db, of | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK ? 0 : fail_db(s, "cannot open");
+	if (name != s->path)
+		free(name);
+	if (rc == 0) {
+		sqlite3_busy_timeout(s->db, 5000);
+		rc = prepare_schema(s, flags);
+	}
+	return rc;
+}
+
 int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size_t errsz)
 {
 	*out = NULL;
@@ -236,21 +334,24 @@ int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size
 	struct stat st;
 	int rc = 0;
 	if (stat(path, &st) < 0) {
-		if (errno != ENOENT || (flags & HRD_STORE_READONLY))
+		if (errno == ENOENT && !(flags & HRD_STORE_READONLY))
+			rc = create(s);
+		else
 			rc = errno == ENOENT
 			         ? fail(s, "no history here: hotreloadd creates it when it first runs on this project")
 			         : fail(s, "cannot open: %s", strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
 		rc = fail(s, "is not a regular file");
 	}
-	if (rc == 0) {
-		int of = (flags & HRD_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-		if (sqlite3_open_v2(path, &s->db, of | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-			rc = fail_db(s, "cannot open");
-	}
-	if (rc == 0) {
-		sqlite3_busy_timeout(s->db, 5000);
-		rc = prepare_schema(s, flags);
+	if (rc == 0)
+		rc = open_db(s, flags, 0);
+	/* A reader that may not create the -shm beside a history that no writer
+	 * has open (no -wal) can still read it, as an immutable file. */
+	if (rc < 0 && (flags & HRD_STORE_READONLY) && s->db && sqlite3_errcode(s->db) == SQLITE_READONLY &&
+	    !wal_exists(path)) {
+		sqlite3_close(s->db);
+		s->db = NULL;
+		rc = open_db(s, flags, 1);
 	}
 	if (rc < 0) {
 		snprintf(err, errsz, "%s", s->err);
@@ -292,6 +393,7 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 		return fail(s, "cannot record a build without a module and a valid status");
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot start a transaction");
+	uint64_t given = b->version;
 	int rc = 0;
 	if (publishes(b->status)) {
 		rc = prepare(s, &s->next_version,
@@ -337,8 +439,10 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 	}
 	if (rc == 0 && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
 		rc = fail_db(s, "cannot commit the build");
-	if (rc < 0)
+	if (rc < 0) {
 		sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+		b->version = given; /* a number that was never committed must not escape */
+	}
 	return rc;
 }
 

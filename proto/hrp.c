@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -251,6 +252,10 @@ int hrp_decode(const uint8_t *frame, size_t n, hrp_msg *m, const char **why)
 		why = &dummy;
 	*why = NULL;
 	memset(m, 0, sizeof *m);
+	if (n > HRP_MAX_FRAME) {
+		*why = "frame length out of range";
+		return -EMSGSIZE;
+	}
 	if (n < HRP_HEADER_SIZE || get32(frame) != n) {
 		*why = "frame length does not match its header";
 		return -EBADMSG;
@@ -413,8 +418,8 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa, int *dfd)
 	return rc;
 }
 
-/* Connect to path or, with backlog >= 0, listen there. */
-static int unix_socket(const char *path, int backlog)
+/* Connect to path (waiting up to timeout_ms) or, with backlog >= 0, listen there. */
+static int unix_socket(const char *path, int backlog, int timeout_ms)
 {
 	struct sockaddr_un sa;
 	int dfd;
@@ -422,11 +427,23 @@ static int unix_socket(const char *path, int backlog)
 	if (rc < 0)
 		return rc;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (backlog >= 0 ? SOCK_NONBLOCK : 0), 0);
-	/* bind() honours the umask: chmod right after. The state dir is 0700, so
-	 * nobody else can reach the socket in between. */
-	int ok = fd >= 0 && (backlog < 0 ? connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0
-	                                 : bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	                                       chmod(sa.sun_path, 0600) == 0 && listen(fd, backlog) == 0);
+	int ok = fd >= 0;
+	if (ok && backlog < 0) {
+		/* A Unix connect() blocks while the listener's queue is full (a
+		 * stuck daemon); SO_SNDTIMEO bounds that wait, then is cleared. */
+		struct timeval tv = { timeout_ms / 1000, timeout_ms % 1000 * 1000 }, zero = { 0, 0 };
+		ok = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) == 0 &&
+		     connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+		     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero) == 0;
+		if (!ok && errno == EAGAIN)
+			errno = ETIMEDOUT;
+	} else if (ok) {
+		/* Created 0600 from the start: the socket may live outside a private dir. */
+		mode_t old = umask(0177);
+		ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+		umask(old);
+		ok = ok && listen(fd, backlog) == 0;
+	}
 	if (!ok) {
 		rc = -errno;
 		if (fd >= 0)
@@ -438,14 +455,14 @@ static int unix_socket(const char *path, int backlog)
 	return fd;
 }
 
-int hrp_connect(const char *path)
+int hrp_connect(const char *path, int timeout_ms)
 {
-	return unix_socket(path, -1);
+	return unix_socket(path, -1, timeout_ms > 0 ? timeout_ms : 1);
 }
 
 int hrp_listen(const char *path, int backlog)
 {
-	return unix_socket(path, backlog < 0 ? 0 : backlog);
+	return unix_socket(path, backlog < 0 ? 0 : backlog, 0);
 }
 
 int hrp_send(int fd, const hrp_msg *m)

@@ -125,10 +125,11 @@ long hrp_reader_read(hrp_reader *r, int fd);
 /* Append bytes that came some other way. Returns 0 or -ENOMEM. */
 int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
 /*
- * Take the next whole frame: 1 with *m filled (valid until the next call), 0
+ * Take the next whole frame: 1 with *m filled, 0
  * when more bytes are needed, or a negative hrp_decode error (also -EMSGSIZE for a
  * header whose length is out of range); r->why says what was wrong. After an
- * error the stream is out of step: drop the peer.
+ * error the stream is out of step: drop the peer. The strings in *m point
+ * into r's buffer: they stay valid until the next hrp_reader_* call on r.
  */
 int hrp_reader_next(hrp_reader *r, hrp_msg *m);
 
@@ -138,14 +139,18 @@ const char *hrp_type_name(unsigned type);
 /*
  * Unix stream socket helpers. Paths longer than sun_path work, through the
  * parent directory's descriptor. Both return a CLOEXEC fd or -errno.
+ * hrp_connect gives a blocking fd, or -ETIMEDOUT when the listener's queue
+ * stayed full for timeout_ms. hrp_listen gives a non-blocking listener on a
+ * socket created 0600 (it does not remove a stale socket: the caller does, under its lock).
  */
-int hrp_connect(const char *path);
+int hrp_connect(const char *path, int timeout_ms);
 int hrp_listen(const char *path, int backlog);
 
 /*
- * Blocking helpers for request/response peers (the CLI, the tests): write a
- * whole frame; wait up to timeout_ms for the next message. Both return 0 or -errno
- * (-ETIMEDOUT, -ECONNRESET at end of file, or a decode error).
+ * Helpers for request/response peers (the CLI, the tests): write a whole
+ * frame to a blocking fd (never raising SIGPIPE); wait up to timeout_ms for
+ * the next message. Both return 0 or -errno (-ETIMEDOUT, -ECONNRESET at end
+ * of file, or a decode error). An event loop queues frames in an hrp_buf instead.
  */
 int hrp_send(int fd, const hrp_msg *m);
 int hrp_recv(int fd, hrp_reader *r, hrp_msg *m, int timeout_ms);

@@ -372,7 +372,7 @@ Test(cli, status_without_a_daemon_exits_3_naming_the_socket)
 }
 
 /* A stand-in daemon for one connection, answering as `mode` says. */
-enum { FAKE_OK, FAKE_OLD_VERSION, FAKE_ERROR, FAKE_GARBAGE };
+enum { FAKE_OK, FAKE_OLD_VERSION, FAKE_ERROR, FAKE_GARBAGE, FAKE_ANNOUNCES };
 struct fake {
 	int lfd, mode;
 	int saw_cli_hello;
@@ -403,7 +403,11 @@ static void *fake_daemon(void *arg)
 			b.data[HRP_HEADER_SIZE + 3] = HRP_VERSION + 1;
 		(void)!write(fd, b.data, b.len);
 		hrp_buf_free(&b);
-		if (f->mode == FAKE_OK && hrp_recv(fd, &r, &m, 5000) == 0 && m.type == HRP_STATUS_REQ) {
+		if (f->mode == FAKE_ANNOUNCES) {
+			hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD, .u.build = { "enemy", 4, HRP_KIND_OK, "/x.so" } });
+			hrp_send(fd, &(hrp_msg){ .type = HRP_FAILED, .u.failed = { "enemy", "enemy.c:1:1: error" } });
+		}
+		if (f->mode != FAKE_OLD_VERSION && hrp_recv(fd, &r, &m, 5000) == 0 && m.type == HRP_STATUS_REQ) {
 			hrp_modstat mods[] = { { "enemy", 3, "ok", "" },
 				               { "player", 0, "failed", "player.c:1:1: error: unknown type name 'x'" } };
 			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS,
@@ -448,6 +452,66 @@ Test(cli, status_asks_the_daemon)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "inotify (local filesystem (ext4))"), "%s", r.out);
 	cr_assert(strstr(r.out, "player.c:1:1: error"), "%s", r.out);
+	t_run_free(&r);
+}
+
+Test(cli, status_passes_over_announcements_before_its_reply)
+{
+	struct fake f;
+	t_run r = status_against(FAKE_ANNOUNCES, (const char *const[]){ "status", "--json", NULL }, &f);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_eq(r.out, ".modules[0].version", "3");
+	t_run_free(&r);
+}
+
+Test(cli, status_of_a_stuck_daemon_exits_3)
+{
+	char *sock = t_fmt("%s/hotreloadd.sock", state);
+	int lfd = hrp_listen(sock, 0), held[4], n = 0, fd;
+	cr_assert_geq(lfd, 0);
+	while (n < 4 && (fd = hrp_connect(sock, 100)) >= 0) /* fill its queue */
+		held[n++] = fd;
+	t_run r = cli(NULL, (const char *const[]){ "status", NULL });
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	cr_assert(strstr(r.err, sock), "%s", r.err);
+	t_run_free(&r);
+	while (n)
+		close(held[--n]);
+	close(lfd);
+	free(sock);
+}
+
+Test(cli, history_is_readable_by_a_user_who_cannot_write_beside_it)
+{
+	make_history();
+	chmod(dir, 0755);
+	chmod(state, 0755);
+	chmod(db, 0644);
+	const char *env[] = { "HOTRELOAD_STATE_DIR=", "HOTRELOAD_SOCKET=", NULL };
+	t_run r = t_exec(dir, env, (const char *const[]){ "setpriv", "--reuid=nobody", "--regid=nogroup",
+	                                                 "--clear-groups", HR_BUILD_DIR "/hotreload", "--state-dir",
+	                                                 state, "history", "--json", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_eq(r.out, "length", "6");
+	t_run_free(&r);
+}
+
+Test(cli, odd_limits_and_times)
+{
+	hrd_store *s;
+	char e[256];
+	cr_assert_eq(hrd_store_open(db, HRD_STORE_CREATE, &s, e, sizeof e), 0);
+	hrd_store_record(s, &(hrd_build){ .module = "m", .status = HRD_OK, .started_us = -1000 });
+	hrd_store_record(s, &(hrd_build){ .module = "m", .status = HRD_OK, .started_us = 0 });
+	hrd_store_close(s);
+	t_run r = cli(NULL, (const char *const[]){ "history", "-n", "4294967297", "--json", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_eq(r.out, "length", "2");
+	jq_eq(r.out, ".[0].started_at", "1970-01-01T00:00:00.000Z");
+	jq_eq(r.out, ".[1].started_at", "1969-12-31T23:59:59.999Z");
+	t_run_free(&r);
+	r = cli(NULL, (const char *const[]){ "history", "-n", "99999999999999999999", NULL });
+	cr_assert_eq(r.status, 2, "out of range is a usage error");
 	t_run_free(&r);
 }
 

@@ -214,6 +214,17 @@ Test(proto, bad_headers_strings_and_trailing_bytes)
 	hrp_buf_free(&b);
 }
 
+Test(proto, decode_refuses_a_frame_over_the_maximum)
+{
+	size_t n = HRP_MAX_FRAME + 10;
+	uint8_t *p = calloc(1, n);
+	p[0] = (uint8_t)(n >> 24), p[1] = (uint8_t)(n >> 16), p[2] = (uint8_t)(n >> 8), p[3] = (uint8_t)n;
+	p[5] = HRP_FAILED;
+	const char *why;
+	cr_assert_eq(decode_err(p, n, &why), -EMSGSIZE);
+	free(p);
+}
+
 Test(proto, hello_of_another_version_is_named_as_such)
 {
 	hrp_buf b = enc(&(hrp_msg){ .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_CLI, 1, "", "x" } });
@@ -347,7 +358,7 @@ static void listen_connect(const char *path)
 	cr_assert_eq(st.st_mode & 0777, 0600, "the socket is private to its owner");
 	pthread_t t;
 	pthread_create(&t, NULL, accept_one, &lfd);
-	int fd = hrp_connect(path);
+	int fd = hrp_connect(path, 5000);
 	cr_assert_geq(fd, 0, "connect %s: %s", path, strerror(-fd));
 	hrp_reader r = { 0 };
 	hrp_msg m;
@@ -373,11 +384,30 @@ Test(proto, listen_and_connect_short_and_long_paths, .timeout = 20)
 	cr_assert_gt(strlen(lp), 108);
 	listen_connect(lp);
 	char *none = t_fmt("%s/none.sock", d);
-	cr_assert_eq(hrp_connect(none), -ENOENT);
+	cr_assert_eq(hrp_connect(none, 1000), -ENOENT);
 	t_rmtree(d);
 	free(none);
 	free(lp);
 	free(deep);
+	free(p);
+	free(d);
+}
+
+Test(proto, connect_gives_up_when_the_listener_is_stuck, .timeout = 20)
+{
+	char *d = t_tmpdir(), *p = t_fmt("%s/stuck.sock", d);
+	int lfd = hrp_listen(p, 0); /* never accepts; a queue of one */
+	cr_assert_geq(lfd, 0);
+	int held[4], n = 0, fd;
+	/* fill the queue: once it is full a connect waits, and then times out */
+	while ((fd = hrp_connect(p, 200)) >= 0 && n < 4)
+		held[n++] = fd;
+	cr_assert_eq(fd, -ETIMEDOUT, "connect: %s", strerror(-fd));
+	cr_assert_lt(n, 4);
+	while (n)
+		close(held[--n]);
+	close(lfd);
+	t_rmtree(d);
 	free(p);
 	free(d);
 }

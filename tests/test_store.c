@@ -262,12 +262,63 @@ Test(store, concurrent_writers_never_share_a_version, .timeout = 60)
 	cr_assert_eq(sql_int("SELECT max(version) FROM builds"), published, "no gaps, no repeats");
 }
 
+Test(store, processes_creating_one_database_at_once_agree, .timeout = 60)
+{
+	enum { PROCS = 4, ROUNDS = 10 };
+	for (int round = 0; round < ROUNDS; round++) {
+		char *path = t_fmt("%s/race%d.db", dir, round);
+		int ids[PROCS][2];
+		for (int p = 0; p < PROCS; p++) {
+			cr_assert_eq(pipe(ids[p]), 0);
+			if (fork() == 0) {
+				hrd_store *s;
+				char e[512];
+				if (hrd_store_open(path, HRD_STORE_CREATE, &s, e, sizeof e) < 0) {
+					fprintf(stderr, "%s\n", e);
+					_exit(1);
+				}
+				(void)!write(ids[p][1], hrd_store_id(s), 32);
+				hrd_store_close(s);
+				_exit(0);
+			}
+			close(ids[p][1]);
+		}
+		char first[33] = "";
+		for (int p = 0; p < PROCS; p++) {
+			int st;
+			wait(&st);
+			cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "round %d: an opener failed", round);
+		}
+		for (int p = 0; p < PROCS; p++) {
+			char id[33] = "";
+			cr_assert_eq(read(ids[p][0], id, 32), 32);
+			close(ids[p][0]);
+			if (!*first)
+				strcpy(first, id);
+			cr_assert_str_eq(id, first, "round %d: one database, one id", round);
+		}
+		free(path);
+	}
+}
+
+Test(store, the_schema_refuses_unknown_statuses)
+{
+	hrd_store_close(open_rw());
+	sqlite3 *h;
+	sqlite3_open(db, &h);
+	int rc = sqlite3_exec(h, "INSERT INTO builds(module, version, status, started_at, duration_us)"
+	                         " VALUES('enemy', 1, 'building', 0, 0)", NULL, NULL, NULL);
+	cr_assert_eq(rc, SQLITE_CONSTRAINT);
+	sqlite3_close(h);
+}
+
 /* The first schema, frozen as shipped: what an old database looks like. */
 static const char schema_v1[] =
 	"PRAGMA application_id = 1213353028; /* 0x48524c44 */"
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE builds(id INTEGER PRIMARY KEY, module TEXT NOT NULL, version INTEGER,"
-	" status TEXT NOT NULL, started_at INTEGER NOT NULL, duration_us INTEGER NOT NULL,"
+	" status TEXT NOT NULL CHECK(status IN ('ok', 'failed', 'reused', 'rollback', 'refused')),"
+	" started_at INTEGER NOT NULL, duration_us INTEGER NOT NULL,"
 	" source_hash TEXT NOT NULL DEFAULT '', command TEXT NOT NULL DEFAULT '',"
 	" output TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '');"
 	"INSERT INTO meta VALUES('id', '0123456789abcdef0123456789abcdef');"
