@@ -73,7 +73,7 @@ check: all $(B)/tests/run
 ifneq ($(SAN),1)
 	sh tests/install.sh $(B)
 endif
-	HR_BUILD_DIR=$(abspath $(B)) $(B)/tests/run $(TEST_ARGS)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/run $(TEST_ARGS)
 
 # fuzz: libFuzzer drivers, each run briefly from its seed corpus (new finds go
 # to a scratch dir, not into the repository).
