@@ -35,7 +35,7 @@ tests() {
 }
 fuzz() {
 	need clang has_cmd clang
-	need libclang-rt-14-dev has_libfuzzer
+	need libclang-rt-dev has_libfuzzer # libFuzzer, for the default clang
 }
 
 case $want in
