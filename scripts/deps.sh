@@ -52,13 +52,13 @@ missing=$(printf '%s\n' $missing | sort -u | tr '\n' ' ')
 [ -z "${missing% }" ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "hotreload: missing dependencies:$missing" >&2
+	echo "hotreload: missing dependencies: $missing" >&2
 	echo "install them with:" >&2
 	echo "  sudo apt-get install -y $missing" >&2
 	exit 1
 fi
 
-echo "hotreload: installing$missing" >&2
+echo "hotreload: installing $missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine may have no package lists yet: update only when a package has no candidate.
 for p in $missing; do
@@ -69,6 +69,6 @@ for p in $missing; do
 done
 # shellcheck disable=SC2086
 apt-get install -y -q --no-install-recommends $missing >&2 || {
-	echo "hotreload: apt-get install failed for:$missing" >&2
+	echo "hotreload: apt-get install failed for: $missing" >&2
 	exit 1
 }
