@@ -131,19 +131,22 @@ static int new_id(hrd_store *s)
 	return exec(s, sql);
 }
 
-/* Bring the schema from version `from` to the current one, in one transaction. */
-static int migrate(hrd_store *s, int64_t from)
+/* Bring the schema to the current version, in one transaction. */
+static int migrate(hrd_store *s)
 {
 	char sql[96];
+	int64_t from;
 	if (exec(s, "BEGIN IMMEDIATE;") < 0)
 		return -1;
-	/* Another process may have migrated it since we looked: look again under the lock. */
-	int rc = query_ints(s, "PRAGMA user_version", &from, 1) < 0 ? fail_db(s, "cannot read the schema version") : 0;
+	/* Another process may have migrated it since we looked: look under the lock. */
+	int rc = query_ints(s, "PRAGMA user_version", &from, 1) < 0 ? fail_db(s, "cannot read the schema version")
+	         : from < 0                                          ? fail(s, "has an invalid schema version")
+	                                                             : 0;
 	if (rc == 0 && from == 0) {
 		snprintf(sql, sizeof sql, "PRAGMA application_id = %d;", APP_ID);
 		rc = exec(s, sql);
 	}
-	for (int64_t v = from; rc == 0 && v >= 0 && v < HRD_SCHEMA_VERSION; v++)
+	for (int64_t v = from; rc == 0 && v < HRD_SCHEMA_VERSION; v++)
 		rc = exec(s, migrations[v]);
 	if (rc == 0 && from == 0)
 		rc = new_id(s);
@@ -213,6 +216,10 @@ static int prepare_schema(hrd_store *s, int flags)
 	if (!fresh && app != APP_ID)
 		return fail(s, "is a SQLite database, but not a hotreload history. It is left as it is: "
 		               "point --state-dir elsewhere or move the file aside");
+	if (ver < 0)
+		return fail(s, "has an invalid schema version (%lld); it is damaged. It is left as it is: "
+		               "move it aside to start a new history, or restore it from a backup",
+		            (long long)ver);
 	if (ver > HRD_SCHEMA_VERSION)
 		return fail(s, "was written by a newer hotreload (schema %lld; this one knows up to %d): "
 		               "upgrade hotreload",
@@ -245,7 +252,7 @@ static int prepare_schema(hrd_store *s, int flags)
 		if (!ok)
 			return -1;
 	}
-	if (ver < HRD_SCHEMA_VERSION && migrate(s, ver) < 0)
+	if (ver < HRD_SCHEMA_VERSION && migrate(s) < 0)
 		return -1;
 	return read_id(s);
 }
@@ -284,7 +291,7 @@ static int create(hrd_store *s)
 	                 ? 0
 	                 : fail_db(s, "cannot create");
 	if (rc == 0 && set_wal(s) == 0)
-		rc = migrate(s, 0);
+		rc = migrate(s);
 	else
 		rc = -1;
 	/* closing the only connection folds the log into the file */

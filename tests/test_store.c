@@ -411,6 +411,10 @@ Test(store, refuses_other_sqlite_files_and_newer_schemas)
 	sqlite3_close(h);
 	assert_refused_untouched(HRD_STORE_CREATE, "newer hotreload");
 	assert_refused_untouched(HRD_STORE_READONLY, "newer hotreload");
+	sqlite3_open(db, &h);
+	sqlite3_exec(h, "PRAGMA user_version = -1;", NULL, NULL, NULL);
+	sqlite3_close(h);
+	assert_refused_untouched(HRD_STORE_CREATE, "invalid schema version");
 }
 
 Test(store, read_only_open_never_creates_a_file)
