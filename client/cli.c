@@ -96,6 +96,21 @@ static hrd_store *open_store(void)
 
 /* ---- output helpers ---- */
 
+/*
+ * The first line of s with control characters as '?': text from a database
+ * or a daemon must not drive the terminal (escape sequences). Caller frees.
+ */
+static char *printable(const char *s)
+{
+	char *c = strndup(s, strcspn(s, "\n"));
+	if (!c)
+		err(EXIT_ERR, "out of memory");
+	for (char *p = c; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return c;
+}
+
 /* A table of text cells printed with aligned columns; the last column is not padded. */
 struct table {
 	char **cell;
@@ -109,15 +124,7 @@ static void cell(struct table *t, const char *s)
 		if (!(t->cell = realloc(t->cell, t->cap * sizeof *t->cell)))
 			err(EXIT_ERR, "out of memory");
 	}
-	/* One line, no control characters: a message can hold anything. */
-	size_t len = strcspn(s, "\n");
-	char *c = strndup(s, len);
-	if (!c)
-		err(EXIT_ERR, "out of memory");
-	for (char *p = c; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	t->cell[t->n++] = c;
+	t->cell[t->n++] = printable(s);
 }
 
 static void table_print(struct table *t)
@@ -301,7 +308,7 @@ static void exchange(int fd, hrp_reader *r, const char *sock, const hrp_msg *m, 
 	if (rc < 0)
 		errx(EXIT_ERR, "bad reply from the daemon at %s: %s", sock, r->why ? r->why : strerror(-rc));
 	if (reply->type == HRP_ERROR)
-		errx(EXIT_ERR, "the daemon at %s says: %s", sock, reply->u.error.message);
+		errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(reply->u.error.message));
 	if (reply->type != want)
 		errx(EXIT_ERR, "bad reply from the daemon at %s: %s where %s was due", sock,
 		     hrp_type_name(reply->type), hrp_type_name((unsigned)want));
@@ -334,10 +341,16 @@ static void print_status(const hrp_msg *m)
 		printf("]}\n");
 		return;
 	}
-	printf("daemon   pid %u, root %s\n", s->pid, s->root);
-	printf("state    %s\n", s->state_dir);
-	printf("watcher  %s (%s)\n", s->backend, s->reason);
+	char *root = printable(s->root), *dir = printable(s->state_dir), *backend = printable(s->backend),
+	     *reason = printable(s->reason);
+	printf("daemon   pid %u, root %s\n", s->pid, root);
+	printf("state    %s\n", dir);
+	printf("watcher  %s (%s)\n", backend, reason);
 	printf("clients  %u\n", s->clients);
+	free(root);
+	free(dir);
+	free(backend);
+	free(reason);
 	if (!s->nmods) {
 		printf("modules  none\n");
 		return;

@@ -140,8 +140,9 @@ static int migrate(hrd_store *s)
 		return -1;
 	/* Another process may have migrated it since we looked: look under the lock. */
 	int rc = query_ints(s, "PRAGMA user_version", &from, 1) < 0 ? fail_db(s, "cannot read the schema version")
-	         : from < 0                                          ? fail(s, "has an invalid schema version")
-	                                                             : 0;
+	         : from < 0                   ? fail(s, "has an invalid schema version")
+	         : from > HRD_SCHEMA_VERSION ? fail(s, "was just upgraded by a newer hotreload: upgrade hotreload")
+	                                      : 0;
 	if (rc == 0 && from == 0) {
 		snprintf(sql, sizeof sql, "PRAGMA application_id = %d;", APP_ID);
 		rc = exec(s, sql);
@@ -283,9 +284,12 @@ static void unlink_db(const char *path)
 static int create(hrd_store *s)
 {
 	char tmp[PATH_MAX];
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.new.%ld", s->path, (long)getpid()) >= sizeof tmp)
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.new.XXXXXX", s->path) >= sizeof tmp)
 		return fail(s, "path too long");
-	unlink_db(tmp);
+	int fd = mkstemp(tmp); /* a name nobody else holds, even across PID namespaces */
+	if (fd < 0)
+		return fail(s, "cannot create: %s", strerror(errno));
+	close(fd);
 	int rc = sqlite3_open_v2(tmp, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                         NULL) == SQLITE_OK
 	                 ? 0
@@ -310,10 +314,11 @@ static int open_db(hrd_store *s, int flags, int immutable)
 	char *name = s->path;
 	if (immutable) {
 		/* a URI: percent-encode everything but unreserved characters and '/' */
-		name = malloc(3 * strlen(s->path) + sizeof "file:?immutable=1");
+		name = malloc(3 * strlen(s->path) + sizeof "file://?immutable=1");
 		if (!name)
 			return fail(s, "out of memory");
-		char *p = name + sprintf(name, "file:");
+		/* "file://" + "/abs": an empty authority, so a path starting "//" stays a path */
+		char *p = name + sprintf(name, s->path[0] == '/' ? "file://" : "file:");
 		for (const unsigned char *c = (const unsigned char *)s->path; *c; c++)
 			p += isalnum(*c) || strchr("/-._~", *c) ? sprintf(p, "%c", *c) : sprintf(p, "%%%02X", *c);
 		strcpy(p, "?immutable=1");
@@ -322,6 +327,9 @@ static int open_db(hrd_store *s, int flags, int immutable)
 	int rc = sqlite3_open_v2(name, &s->db, of | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK ? 0 : fail_db(s, "cannot open");
 	if (name != s->path)
 		free(name);
+	/* SQLite falls back to read-only on a file it may not write: the daemon must not. */
+	if (rc == 0 && !(flags & HRD_STORE_READONLY) && sqlite3_db_readonly(s->db, "main") == 1)
+		rc = fail(s, "cannot write it: check the permissions of the file and its directory");
 	if (rc == 0) {
 		sqlite3_busy_timeout(s->db, 5000);
 		rc = prepare_schema(s, flags);
@@ -353,7 +361,9 @@ int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size
 	if (rc == 0)
 		rc = open_db(s, flags, 0);
 	/* A reader that may not create the -shm beside a history that no writer
-	 * has open (no -wal) can still read it, as an immutable file. */
+	 * has open (no -wal) can still read it, as an immutable file. A daemon
+	 * that starts writing during that read can make it fail or read an older
+	 * state; the file itself is never touched. */
 	if (rc < 0 && (flags & HRD_STORE_READONLY) && s->db && sqlite3_errcode(s->db) == SQLITE_READONLY &&
 	    !wal_exists(path)) {
 		sqlite3_close(s->db);

@@ -345,6 +345,16 @@ long hrp_reader_read(hrp_reader *r, int fd)
 {
 	hrp_buf_consume(&r->in, r->frame);
 	r->frame = 0;
+	size_t avail = r->in.len - r->in.off;
+	if (avail >= HRP_HEADER_SIZE) {
+		uint32_t n = get32(r->in.data + r->in.off);
+		if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME) {
+			r->why = "frame length out of range";
+			return -EMSGSIZE;
+		}
+		if (avail >= HRP_MAX_FRAME + 4096u)
+			return -ENOBUFS; /* the caller is not taking frames: never grow past this */
+	}
 	int rc = reserve(&r->in, wanted(r));
 	if (rc < 0)
 		return rc;
@@ -438,11 +448,11 @@ static int unix_socket(const char *path, int backlog, int timeout_ms)
 		if (!ok && errno == EAGAIN)
 			errno = ETIMEDOUT;
 	} else if (ok) {
-		/* Created 0600 from the start: the socket may live outside a private dir. */
-		mode_t old = umask(0177);
-		ok = bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-		umask(old);
-		ok = ok && listen(fd, backlog) == 0;
+		/* Created 0600 from the start, as the socket may live outside a
+		 * private dir: on Linux bind() takes the mode of the socket's inode
+		 * (less the umask), which fchmod sets without touching the umask. */
+		ok = fchmod(fd, 0600) == 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+		     listen(fd, backlog) == 0;
 	}
 	if (!ok) {
 		rc = -errno;

@@ -120,7 +120,12 @@ typedef struct hrp_reader {
 } hrp_reader;
 
 void hrp_reader_free(hrp_reader *r);
-/* One read(2) from fd: bytes read, 0 at end of file, or -errno (-EAGAIN included). */
+/*
+ * One read(2) from fd: bytes read, 0 at end of file, or -errno (-EAGAIN
+ * included). Take frames with hrp_reader_next until it returns 0 before the
+ * next read: the buffer never grows past one maximum frame and a page, and a
+ * header whose length is out of range fails the read with -EMSGSIZE.
+ */
 long hrp_reader_read(hrp_reader *r, int fd);
 /* Append bytes that came some other way. Returns 0 or -ENOMEM. */
 int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
@@ -141,7 +146,8 @@ const char *hrp_type_name(unsigned type);
  * parent directory's descriptor. Both return a CLOEXEC fd or -errno.
  * hrp_connect gives a blocking fd, or -ETIMEDOUT when the listener's queue
  * stayed full for timeout_ms. hrp_listen gives a non-blocking listener on a
- * socket created 0600 (it does not remove a stale socket: the caller does, under its lock).
+ * socket created 0600, whatever the umask (it does not remove a stale
+ * socket: the caller does, under its lock).
  */
 int hrp_connect(const char *path, int timeout_ms);
 int hrp_listen(const char *path, int backlog);

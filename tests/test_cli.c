@@ -372,7 +372,7 @@ Test(cli, status_without_a_daemon_exits_3_naming_the_socket)
 }
 
 /* A stand-in daemon for one connection, answering as `mode` says. */
-enum { FAKE_OK, FAKE_OLD_VERSION, FAKE_ERROR, FAKE_GARBAGE, FAKE_ANNOUNCES };
+enum { FAKE_OK, FAKE_OLD_VERSION, FAKE_ERROR, FAKE_GARBAGE, FAKE_ANNOUNCES, FAKE_ESCAPES };
 struct fake {
 	int lfd, mode;
 	int saw_cli_hello;
@@ -410,9 +410,11 @@ static void *fake_daemon(void *arg)
 		if (f->mode != FAKE_OLD_VERSION && hrp_recv(fd, &r, &m, 5000) == 0 && m.type == HRP_STATUS_REQ) {
 			hrp_modstat mods[] = { { "enemy", 3, "ok", "" },
 				               { "player", 0, "failed", "player.c:1:1: error: unknown type name 'x'" } };
+			const char *reason = f->mode == FAKE_ESCAPES ? "ext4\033]0;owned\007\033[2J" : "local filesystem (ext4)";
+			if (f->mode == FAKE_ESCAPES)
+				mods[1].message = "\033[31mred\033[0m";
 			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS,
-			                         .u.status = { 4321, 2, dir, state, "inotify",
-			                                       "local filesystem (ext4)", 2, mods } });
+			                         .u.status = { 4321, 2, dir, state, "inotify", reason, 2, mods } });
 		}
 	}
 	hrp_reader_free(&r);
@@ -464,6 +466,16 @@ Test(cli, status_passes_over_announcements_before_its_reply)
 	t_run_free(&r);
 }
 
+Test(cli, status_never_passes_escape_sequences_to_the_terminal)
+{
+	struct fake f;
+	t_run r = status_against(FAKE_ESCAPES, (const char *const[]){ "status", NULL }, &f);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_null(strchr(r.out, '\033'), "%s", r.out);
+	cr_assert(strstr(r.out, "ext4?]0;owned??[2J") && strstr(r.out, "?[31mred?[0m"), "%s", r.out);
+	t_run_free(&r);
+}
+
 Test(cli, status_of_a_stuck_daemon_exits_3)
 {
 	char *sock = t_fmt("%s/hotreloadd.sock", state);
@@ -494,9 +506,11 @@ Test(cli, history_is_readable_by_a_user_who_cannot_write_beside_it)
 	cr_assert(exe && t_write(bin, exe, n) == 0);
 	chmod(bin, 0755);
 	const char *env[] = { "HOTRELOAD_STATE_DIR=", "HOTRELOAD_SOCKET=", NULL };
+	char *slashes = t_fmt("/%s", state); /* "//tmp/...": a path, not a URI authority */
 	t_run r = t_exec(dir, env, (const char *const[]){ "setpriv", "--reuid=nobody", "--regid=nogroup",
-	                                                 "--clear-groups", bin, "--state-dir", state, "history",
+	                                                 "--clear-groups", bin, "--state-dir", slashes, "history",
 	                                                 "--json", NULL });
+	free(slashes);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	jq_eq(r.out, "length", "6");
 	t_run_free(&r);

@@ -311,6 +311,7 @@ Test(proto, reader_rejects_an_oversized_length_before_buffering_the_payload)
 	cr_assert_eq(hrp_reader_read(&r, sv[1]), 8);
 	cr_assert_eq(hrp_reader_next(&r, &m), -EMSGSIZE);
 	cr_assert_str_eq(r.why, "frame length out of range");
+	cr_assert_eq(hrp_reader_read(&r, sv[1]), -EMSGSIZE, "a reader in an event loop stops reading too");
 	cr_assert_leq(r.in.cap, 8192);
 	/* a length below the header's own size */
 	hrp_reader r2 = { 0 };
@@ -319,6 +320,23 @@ Test(proto, reader_rejects_an_oversized_length_before_buffering_the_payload)
 	cr_assert_eq(hrp_reader_next(&r2, &m), -EMSGSIZE);
 	hrp_reader_free(&r);
 	hrp_reader_free(&r2);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(proto, a_reader_whose_frames_are_not_taken_stops_growing)
+{
+	int sv[2];
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	hrp_reader r = { 0 };
+	uint8_t req[8] = { 0, 0, 0, 8, 0, HRP_STATUS_REQ, 0, 0 };
+	for (size_t n = 0; n < HRP_MAX_FRAME + 4096; n += sizeof req)
+		hrp_reader_push(&r, req, sizeof req);
+	cr_assert_eq(write(sv[0], req, sizeof req), 8);
+	cr_assert_eq(hrp_reader_read(&r, sv[1]), -ENOBUFS);
+	hrp_msg m;
+	cr_assert_eq(hrp_reader_next(&r, &m), 1, "the frames are still there to take");
+	hrp_reader_free(&r);
 	close(sv[0]);
 	close(sv[1]);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -78,6 +79,12 @@ Test(store, creates_a_wal_database_with_an_id_that_persists)
 	cr_assert_str_neq(hrd_store_id(s), id);
 	hrd_store_close(s);
 	free(db2);
+	/* creation leaves nothing behind but the databases */
+	DIR *dd = opendir(dir);
+	struct dirent *de;
+	while ((de = readdir(dd)))
+		cr_assert_null(strstr(de->d_name, ".new."), "left behind: %s", de->d_name);
+	closedir(dd);
 	sqlite3 *h;
 	sqlite3_open(db, &h);
 	sqlite3_stmt *st;
@@ -427,6 +434,25 @@ Test(store, read_only_open_never_creates_a_file)
 	cr_assert_eq(stat(db, &st), -1, "nothing was created");
 	cr_assert_eq(hrd_store_open(dir, HRD_STORE_READONLY, &s, e, sizeof e), -1);
 	cr_assert(strstr(e, "not a regular file"), "%s", e);
+}
+
+Test(store, the_daemon_refuses_a_history_it_cannot_write)
+{
+	hrd_store_close(open_rw());
+	chmod(dir, 0755);
+	chmod(db, 0444);
+	pid_t pid = fork();
+	if (pid == 0) { /* as nobody: root writes whatever the mode says */
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(3);
+		hrd_store *s;
+		char e[1024];
+		int rc = hrd_store_open(db, HRD_STORE_CREATE, &s, e, sizeof e);
+		_exit(rc == -1 && strstr(e, "cannot write it") && strstr(e, db) ? 0 : 1);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
 }
 
 Test(store, record_refuses_incomplete_rows)
