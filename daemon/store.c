@@ -294,10 +294,10 @@ static int create(hrd_store *s)
 	                         NULL) == SQLITE_OK
 	                 ? 0
 	                 : fail_db(s, "cannot create");
-	if (rc == 0 && set_wal(s) == 0)
+	if (rc == 0)
+		rc = set_wal(s);
+	if (rc == 0)
 		rc = migrate(s);
-	else
-		rc = -1;
 	/* closing the only connection folds the log into the file */
 	if (sqlite3_close(s->db) != SQLITE_OK && rc == 0)
 		rc = fail_db(s, "cannot create");

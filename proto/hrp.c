@@ -329,33 +329,35 @@ int hrp_reader_push(hrp_reader *r, const void *data, size_t n)
 	return put(&r->in, data, n);
 }
 
-/* Bytes wanted to finish the frame in progress (at least a header's worth). */
-static size_t wanted(const hrp_reader *r)
+/*
+ * Drop the frame handed out last, then read the next header: the length it
+ * declares, 0 while it is incomplete, or -EMSGSIZE when out of range.
+ */
+static long next_len(hrp_reader *r)
 {
-	size_t avail = r->in.len - r->in.off - r->frame;
-	if (avail < HRP_HEADER_SIZE)
-		return 4096;
-	uint32_t n = get32(r->in.data + r->in.off + r->frame);
-	if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME || n <= avail)
-		return 4096; /* next() reports a bad length before anything else is read */
-	return n - avail > 4096 ? n - avail : 4096;
+	hrp_buf_consume(&r->in, r->frame);
+	r->frame = 0;
+	if (r->in.len - r->in.off < HRP_HEADER_SIZE)
+		return 0;
+	uint32_t n = get32(r->in.data + r->in.off);
+	if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME) {
+		r->why = "frame length out of range";
+		return -EMSGSIZE;
+	}
+	return n;
 }
 
 long hrp_reader_read(hrp_reader *r, int fd)
 {
-	hrp_buf_consume(&r->in, r->frame);
-	r->frame = 0;
+	long want = next_len(r);
+	if (want < 0)
+		return want;
 	size_t avail = r->in.len - r->in.off;
-	if (avail >= HRP_HEADER_SIZE) {
-		uint32_t n = get32(r->in.data + r->in.off);
-		if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME) {
-			r->why = "frame length out of range";
-			return -EMSGSIZE;
-		}
-		if (avail >= HRP_MAX_FRAME + 4096u)
-			return -ENOBUFS; /* the caller is not taking frames: never grow past this */
-	}
-	int rc = reserve(&r->in, wanted(r));
+	if (avail >= HRP_MAX_FRAME + 4096u)
+		return -ENOBUFS; /* the caller is not taking frames: never grow past this */
+	/* a page at least; all that a large frame still lacks, in one read */
+	size_t more = (size_t)want > avail + 4096 ? (size_t)want - avail : 4096;
+	int rc = reserve(&r->in, more);
 	if (rc < 0)
 		return rc;
 	ssize_t n;
@@ -370,24 +372,15 @@ long hrp_reader_read(hrp_reader *r, int fd)
 
 int hrp_reader_next(hrp_reader *r, hrp_msg *m)
 {
-	hrp_buf_consume(&r->in, r->frame);
-	r->frame = 0;
 	r->why = NULL;
-	size_t avail = r->in.len - r->in.off;
-	if (avail < HRP_HEADER_SIZE)
-		return 0;
+	long n = next_len(r);
+	if (n <= 0 || r->in.len - r->in.off < (size_t)n)
+		return n < 0 ? (int)n : 0;
 	const uint8_t *p = r->in.data + r->in.off;
-	uint32_t n = get32(p);
-	if (n < HRP_HEADER_SIZE || n > HRP_MAX_FRAME) {
-		r->why = "frame length out of range";
-		return -EMSGSIZE;
-	}
-	if (avail < n)
-		return 0;
-	int rc = hrp_decode(p, n, m, &r->why);
+	int rc = hrp_decode(p, (size_t)n, m, &r->why);
 	if (rc < 0)
 		return rc;
-	r->frame = n;
+	r->frame = (size_t)n;
 	return 1;
 }
 
