@@ -11,7 +11,7 @@ CFLAGS  ?= -O2 -g
 WERROR  ?= -Werror
 WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
 # -fvisibility=hidden: the library exports only what hotreload.h marks HR_EXPORT.
-BASE     = -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -MMD -MP
+BASE     = -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -MMD -MP -DHR_VERSION_STRING='"$(VERSION)"'
 # SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer, in a build dir of their own.
 ifeq ($(SAN),1)
 B       ?= build-san
@@ -27,14 +27,16 @@ LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
 LIB_OBJ    = $(B)/client/hotreload.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
+DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c
-TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
+TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/project.o \
+             $(B)/daemon/sha256.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
 
 .PHONY: all test check test-san bench fuzz fuzz-seeds demo install uninstall clean deps
-all: $(LIB) $(B)/libhotreload.a $(B)/hotreload
+all: $(LIB) $(B)/libhotreload.a $(B)/hotreload $(B)/hotreloadd
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -54,6 +56,9 @@ $(B)/libhotreload.a: $(LIB_OBJ)
 
 $(B)/hotreload: $(CLI_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -lsqlite3
+
+$(B)/hotreloadd: $(DAEMON_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -lsqlite3 -lpthread
 
 $(B)/tests/run: $(TEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3
@@ -112,6 +117,7 @@ demo:
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
+	install -m 755 $(B)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadd
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
 	ln -sf $(LIBNAME) $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION)
 	ln -sf libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so
@@ -122,7 +128,7 @@ install: all
 	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(LIBDIR)/$(LIBNAME) \
+	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(BINDIR)/hotreloadd $(DESTDIR)$(LIBDIR)/$(LIBNAME) \
 	      $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so \
 	      $(DESTDIR)$(LIBDIR)/libhotreload.a $(DESTDIR)$(INCLUDEDIR)/hotreload.h \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc

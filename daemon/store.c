@@ -463,6 +463,21 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 	return rc;
 }
 
+int hrd_store_autocheckpoint(hrd_store *s, int on)
+{
+	if (sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0) != SQLITE_OK)
+		return fail_db(s, "cannot set the checkpoint policy");
+	return 0;
+}
+
+int hrd_store_checkpoint(hrd_store *s)
+{
+	/* PASSIVE: never waits for a reader (the CLI); what it cannot copy waits for the next one. */
+	if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot checkpoint the write-ahead log");
+	return 0;
+}
+
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const char *v = (const char *)sqlite3_column_text(st, i);

@@ -71,6 +71,14 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
 
+/*
+ * The daemon's WAL discipline: no automatic checkpoint inside a commit on the
+ * save path (it cost milliseconds), and a checkpoint when idle instead.
+ * Both return 0 or -1.
+ */
+int hrd_store_autocheckpoint(hrd_store *s, int on);
+int hrd_store_checkpoint(hrd_store *s);
+
 /* "ok", "failed", ...; NULL for a bad value. And back: 0 for an unknown name. */
 const char *hrd_status_name(int status);
 int hrd_status_parse(const char *name);

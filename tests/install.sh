@@ -24,7 +24,7 @@ P=$tmp/prefix
 make -s -C "$top" B="$B" install PREFIX="$P" >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; echo "install: 0 passed, 1 failed"; exit 1; }
 
-for f in bin/hotreload lib/libhotreload.so.0.1.0 lib/libhotreload.a include/hotreload.h \
+for f in bin/hotreload bin/hotreloadd lib/libhotreload.so.0.1.0 lib/libhotreload.a include/hotreload.h \
 	lib/pkgconfig/hotreload.pc; do
 	check "$f installed" test -f "$P/$f"
 done
@@ -65,6 +65,7 @@ if command -v c++ >/dev/null; then
 	check "the header works from C++" c++ -Wall -Werror -o "$tmp/vpp" "$tmp/v.cc" $(pkg-config --cflags --libs hotreload) -Wl,-rpath,"$P/lib"
 fi
 check "the installed CLI runs" sh -c "'$P/bin/hotreload' --version | grep -qx 'hotreload 0.1.0'"
+check "the installed daemon runs" sh -c "'$P/bin/hotreloadd' --version | grep -qx 'hotreloadd 0.1.0'"
 
 make -s -C "$top" B="$B" uninstall PREFIX="$P" >/dev/null 2>&1
 check "uninstall removes every file" test -z "$(find "$P" -type f -o -type l)"

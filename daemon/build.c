@@ -1,0 +1,169 @@
+/* build.c: spawn a compiler with posix_spawn, capture its output, reap it through a pidfd. */
+#include "build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* Read what is in the pipe; 1 at its end, else 0. */
+static int drain(hrd_job *j)
+{
+	for (;;) {
+		if (j->outcap - j->outlen < 4096 && j->outcap < HRD_JOB_OUTPUT_MAX) {
+			size_t cap = j->outcap ? j->outcap * 2 : 8192;
+			char *grown = realloc(j->out, cap + 1);
+			if (grown) {
+				j->out = grown;
+				j->outcap = cap;
+			}
+		}
+		char sink[4096];
+		/* Past the bound (or out of memory), keep the head, where the first
+		 * error is, and read the rest to nowhere. */
+		int keep = j->outcap - j->outlen >= 4096;
+		ssize_t n = keep ? read(j->outio.fd, j->out + j->outlen, j->outcap - j->outlen)
+		                 : read(j->outio.fd, sink, sizeof sink);
+		if (n <= 0)
+			return n == 0;
+		if (keep) {
+			j->outlen += (size_t)n;
+			j->out[j->outlen] = '\0';
+		}
+	}
+}
+
+static void on_output(hrd_io *io, uint32_t events)
+{
+	hrd_job *j = (hrd_job *)((char *)io - offsetof(hrd_job, outio));
+	(void)events;
+	/* At the end of the pipe, stop listening (it would stay readable), but
+	 * keep it open: the pidfd ends the job. */
+	if (drain(j))
+		hrd_loop_del(j->loop, &j->outio);
+}
+
+static void close_fds(hrd_job *j)
+{
+	if (j->pidio.fd >= 0) {
+		hrd_loop_del(j->loop, &j->pidio);
+		close(j->pidio.fd);
+		j->pidio.fd = -1;
+	}
+	if (j->outio.fd >= 0) {
+		hrd_loop_del(j->loop, &j->outio);
+		close(j->outio.fd);
+		j->outio.fd = -1;
+	}
+}
+
+static void on_exit_(hrd_io *io, uint32_t events)
+{
+	hrd_job *j = (hrd_job *)((char *)io - offsetof(hrd_job, pidio));
+	(void)events;
+	if (waitpid(j->pid, &j->status, WNOHANG) == 0)
+		return;
+	/* The compiler is gone; what it wrote is in the pipe. A grandchild that
+	 * kept the pipe open does not hold the build up. */
+	drain(j);
+	close_fds(j);
+	j->pid = -1;
+	j->on_done(j);
+}
+
+int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], const char *cwd)
+{
+	j->loop = loop;
+	j->pid = -1;
+	j->pidio.fd = j->outio.fd = -1;
+	j->out = NULL;
+	j->outlen = j->outcap = 0;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	sigset_t none, all;
+	sigemptyset(&none);
+	sigfillset(&all);
+	/* The daemon blocks the signals it reads through signalfd; a child must not inherit that. */
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setpgroup(&at, 0);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	/* libinotifytools' descriptor is not CLOEXEC: close everything else. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	pid_t pid;
+	int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	close(p[1]);
+	if (rc) {
+		close(p[0]);
+		errno = rc;
+		return -1;
+	}
+	j->pid = pid;
+	j->outio.fd = p[0];
+	j->outio.fn = on_output;
+	j->pidio.fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	j->pidio.fn = on_exit_;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	if (j->pidio.fd < 0 || hrd_loop_add(loop, &j->outio, EPOLLIN) < 0 ||
+	    hrd_loop_add(loop, &j->pidio, EPOLLIN) < 0) {
+		int e = errno;
+		hrd_job_reap(j);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+void hrd_job_kill(hrd_job *j)
+{
+	if (j->pid > 0)
+		kill(-j->pid, SIGKILL);
+}
+
+void hrd_job_reap(hrd_job *j)
+{
+	if (j->pid > 0) {
+		kill(-j->pid, SIGKILL);
+		while (waitpid(j->pid, &j->status, 0) < 0 && errno == EINTR)
+			;
+		j->pid = -1;
+	}
+	close_fds(j);
+}
+
+void hrd_job_free(hrd_job *j)
+{
+	free(j->out);
+	j->out = NULL;
+}
+
+void hrd_job_describe(int status, char *buf, size_t n)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, n, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, n, "ended with wait status %#x", (unsigned)status);
+}

@@ -1,0 +1,796 @@
+/* engine.c: from a settled change to a recorded, announced object: one module at a time, newest content wins. */
+#include "engine.h"
+#include "build.h"
+#include "log.h"
+#include "project.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IDLE_CHECKPOINT_S 2 /* the WAL is checkpointed this long after the last record, off the save path */
+
+enum mstate { M_IDLE, M_QUEUED, M_BUILDING };
+
+struct build;
+
+typedef struct mod {
+	char *name;
+	int kind;      /* enum hrd_kind at the last look */
+	int invalid;   /* the name is not a module name: reported, never built */
+	enum mstate state;
+	char key[65];  /* inputs of the last recorded compile, "" for none */
+	uint64_t version;  /* the newest good build, 0 for none */
+	uint32_t good_kind; /* enum hrp_kind of it */
+	char *artifact;
+	int last;      /* HRD_OK or HRD_FAILED: the last compile; 0 for none */
+	char *message; /* its first error */
+	char *note;    /* why it is not built (a conflict), for status */
+	char cause[160];
+	struct build *job;
+	struct mod *qnext;
+} mod;
+
+typedef struct build {
+	hrd_job job;
+	struct hrd_engine *e;
+	mod *m;  /* NULL once cancelled: neither recorded nor announced */
+	struct build *next, **pprev;
+	char key[65];
+	char *tmp, *command;
+	char cause[160];
+	int64_t started_us, t0_us;
+} build;
+
+struct hrd_engine {
+	hrd_engine_config cfg;
+	hrd_server *server;
+	hrd_project project;
+	char **base;   /* cc words and flags: the part of argv that the key covers */
+	size_t nbase;
+	char **ldflags;
+	size_t nldflags;
+	mod **mods;
+	size_t nmods;
+	mod *qhead, **qtail;
+	build *builds; /* every live child, cancelled ones included */
+	int running;   /* builds that count against jobs */
+	unsigned long seq;
+	hrd_io timer, watchio;
+	hrp_modstat *status; /* the last STATUS reply's array */
+};
+
+static int64_t now_us(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void set_str(char **dst, const char *src)
+{
+	char *copy = src ? strdup(src) : NULL;
+	if (src && !copy)
+		return; /* keep the old text rather than lose the module */
+	free(*dst);
+	*dst = copy;
+}
+
+/* Split an environment variable into words (no shell: spaces and tabs only). */
+static int split_env(const char *var, const char *fallback, char ***words, size_t *n)
+{
+	const char *v = getenv(var);
+	if (!v || !*v)
+		v = fallback;
+	char *copy = strdup(v), *save = NULL;
+	if (!copy)
+		return -1;
+	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
+		char **grown = realloc(*words, (*n + 2) * sizeof *grown);
+		if (!grown || !(grown[*n] = strdup(w))) {
+			if (grown)
+				*words = grown;
+			free(copy);
+			return -1;
+		}
+		*words = grown;
+		(*words)[++*n] = NULL;
+	}
+	free(copy);
+	return 0;
+}
+
+static int add_word(char ***words, size_t *n, const char *w)
+{
+	char **grown = realloc(*words, (*n + 2) * sizeof *grown);
+	if (!grown)
+		return -1;
+	*words = grown;
+	if (!(grown[*n] = strdup(w)))
+		return -1;
+	grown[++*n] = NULL;
+	return 0;
+}
+
+static void free_words(char **words)
+{
+	for (size_t i = 0; words && words[i]; i++)
+		free(words[i]);
+	free(words);
+}
+
+/* ---- modules ---- */
+
+static mod *find(hrd_engine *e, const char *name)
+{
+	for (size_t i = 0; i < e->nmods; i++)
+		if (strcmp(e->mods[i]->name, name) == 0)
+			return e->mods[i];
+	return NULL;
+}
+
+struct latest {
+	mod *m;
+	int good, compile;
+	const char *state_dir;
+};
+
+/* Newest first: the newest good row, and the newest compile (its inputs' key). */
+static int take_latest(const hrd_build *b, void *arg)
+{
+	struct latest *l = arg;
+	mod *m = l->m;
+	int good = b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
+	if (good && !l->good) {
+		l->good = 1;
+		m->version = b->version;
+		m->good_kind = b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
+		set_str(&m->artifact, b->artifact);
+	}
+	if ((b->status == HRD_OK || b->status == HRD_FAILED) && !l->compile) {
+		l->compile = 1;
+		snprintf(m->key, sizeof m->key, "%s", b->source_hash);
+		m->last = b->status;
+		set_str(&m->message, b->message);
+	}
+	return l->good && l->compile;
+}
+
+static mod *add_mod(hrd_engine *e, const char *name)
+{
+	mod **grown = realloc(e->mods, (e->nmods + 1) * sizeof *grown);
+	mod *m = calloc(1, sizeof *m);
+	if (grown)
+		e->mods = grown;
+	if (!grown || !m || !(m->name = strdup(name))) {
+		free(m);
+		hrd_error("%s: out of memory", name);
+		return NULL;
+	}
+	e->mods[e->nmods++] = m;
+	if (!hrd_project_valid_name(name))
+		return m;
+	/* What the history knows: the version to serve, the inputs last built. */
+	struct latest l = {.m = m};
+	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
+	if (m->artifact && access(m->artifact, R_OK) < 0) {
+		hrd_warn("%s: the object of v%llu (%s) is gone; building it again", name,
+		         (unsigned long long)m->version, m->artifact);
+		m->version = 0;
+		set_str(&m->artifact, NULL);
+		m->key[0] = '\0';
+	}
+	return m;
+}
+
+static void dequeue(hrd_engine *e, mod *m)
+{
+	if (m->state != M_QUEUED)
+		return;
+	for (mod **p = &e->qhead; *p; p = &(*p)->qnext)
+		if (*p == m) {
+			*p = m->qnext;
+			if (!*p)
+				e->qtail = p;
+			break;
+		}
+	m->qnext = NULL;
+	m->state = M_IDLE;
+}
+
+static void cancel(hrd_engine *e, mod *m)
+{
+	dequeue(e, m);
+	if (m->job) {
+		hrd_debug("%s: build cancelled by a newer change", m->name);
+		m->job->m = NULL;
+		hrd_job_kill(&m->job->job);
+		m->job = NULL;
+		e->running--;
+	}
+	m->state = M_IDLE;
+}
+
+static void pump(hrd_engine *e);
+
+/* Look at name on disk again after a change, and queue a build if its inputs changed. */
+static void touch(hrd_engine *e, const char *name, const char *cause)
+{
+	mod *m = find(e, name);
+	hrd_sources src;
+	int kind = hrd_project_resolve(&e->project, name, &src);
+	if (kind < 0) {
+		hrd_warn("%s: cannot read its sources: %s", name, strerror(errno));
+		return;
+	}
+	if (!m && kind == HRD_KIND_NONE)
+		return;
+	if (!m && !(m = add_mod(e, name))) {
+		hrd_sources_free(&src);
+		return;
+	}
+	int was = m->kind;
+	m->kind = kind;
+	if (!hrd_project_valid_name(name)) {
+		if (!m->invalid && kind != HRD_KIND_NONE)
+			hrd_warn("skipped '%s': a module name is letters, digits, _ and - only", name);
+		m->invalid = 1;
+		hrd_sources_free(&src);
+		return;
+	}
+	if (kind == HRD_KIND_NONE || kind == HRD_KIND_CONFLICT) {
+		cancel(e, m);
+		if (kind == HRD_KIND_CONFLICT) {
+			char note[600];
+			snprintf(note, sizeof note, "both %s.c and the folder %s/ exist: rename one; neither is built", name, name);
+			set_str(&m->note, note);
+		}
+		if (kind == HRD_KIND_CONFLICT && was != kind)
+			hrd_warn("%s: both %s.c and the folder %s/ exist; neither is built until one goes", name, name, name);
+		else if (kind == HRD_KIND_NONE && was != kind)
+			hrd_info("%s: removed", name);
+		return;
+	}
+	set_str(&m->note, NULL);
+	char key[65];
+	if (hrd_project_key(&e->project, &src, e->base, key) < 0) {
+		/* Gone between the look and the read: the event for that follows. */
+		hrd_debug("%s: cannot read its sources yet: %s", name, strerror(errno));
+		hrd_sources_free(&src);
+		return;
+	}
+	hrd_sources_free(&src);
+	snprintf(m->cause, sizeof m->cause, "%s", cause);
+	if (m->job && strcmp(m->job->key, key) == 0)
+		return; /* the build in flight has this very content */
+	cancel(e, m);
+	if (strcmp(m->key, key) == 0) {
+		hrd_debug("%s: unchanged (%s)", name, cause);
+		return;
+	}
+	m->state = M_QUEUED;
+	*e->qtail = m;
+	e->qtail = &m->qnext;
+	pump(e);
+}
+
+/* ---- building ---- */
+
+/* The line a developer needs: the first compiler error, else the first line, else how it ended. */
+static void first_error(const char *out, int status, char *msg, size_t n)
+{
+	const char *pick = NULL, *first = NULL;
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t len = strcspn(l, "\n");
+		if (!len)
+			continue;
+		if (!first)
+			first = l;
+		const char *err = memmem(l, len, "error:", 6);
+		if (err && !memmem(l, len, "ld returned", 11)) {
+			pick = l;
+			break;
+		}
+		if (!pick && (memmem(l, len, "undefined reference", 19) || memmem(l, len, "multiple definition", 19)))
+			pick = l;
+	}
+	if (!pick)
+		pick = first;
+	if (pick) {
+		snprintf(msg, n, "%.*s", (int)strcspn(pick, "\n"), pick);
+		return;
+	}
+	char how[128];
+	hrd_job_describe(status, how, sizeof how);
+	snprintf(msg, n, "the compiler %s without a message", how);
+}
+
+/* argv as one line for the history, quoted where a shell would need it. */
+static char *join(char *const argv[])
+{
+	size_t cap = 1;
+	for (size_t i = 0; argv[i]; i++)
+		cap += 4 * strlen(argv[i]) + 3;
+	char *s = malloc(cap), *p = s;
+	if (!s)
+		return NULL;
+	for (size_t i = 0; argv[i]; i++) {
+		const char *a = argv[i];
+		int plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") == strlen(a);
+		if (i)
+			*p++ = ' ';
+		if (plain) {
+			p = stpcpy(p, a);
+			continue;
+		}
+		*p++ = '\'';
+		for (; *a; a++)
+			p = *a == '\'' ? stpcpy(p, "'\\''") : (*p = *a, p + 1);
+		*p++ = '\'';
+	}
+	*p = '\0';
+	return s;
+}
+
+static void arm_checkpoint(hrd_engine *e)
+{
+	struct itimerspec its = {.it_value = {.tv_sec = IDLE_CHECKPOINT_S}};
+	timerfd_settime(e->timer.fd, 0, &its, NULL);
+}
+
+static void on_timer(hrd_io *io, uint32_t events)
+{
+	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, timer));
+	uint64_t n;
+	(void)events;
+	(void)!read(io->fd, &n, sizeof n);
+	if (hrd_store_checkpoint(e->cfg.store) < 0)
+		hrd_warn("%s", hrd_store_error(e->cfg.store));
+}
+
+static void announce_failed(hrd_engine *e, mod *m)
+{
+	hrp_msg f = {.type = HRP_FAILED, .u.failed = {m->name, m->message ? m->message : ""}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &f);
+}
+
+/* Record a compile that failed (or could not run), and say so. */
+static void failed(hrd_engine *e, mod *m, build *b, const char *message, const char *output, int64_t duration)
+{
+	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
+	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
+	                 .output = output, .message = message, .cause = b->cause};
+	set_str(&m->message, message);
+	m->last = HRD_FAILED;
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
+	} else {
+		snprintf(m->key, sizeof m->key, "%s", b->key);
+		arm_checkpoint(e);
+	}
+	hrd_warn("%s: build failed: %s", m->name, message);
+	announce_failed(e, m);
+}
+
+static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
+{
+	char *path = NULL;
+	uint64_t version = m->version + 1;
+	hrd_build row = {.module = m->name, .status = HRD_OK, .started_us = b->started_us,
+	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
+	                 .output = b->job.out, .cause = b->cause};
+	/* A new path per version: dlopen caches by path, and a mapped file is never written. */
+	if (asprintf(&path, "%s/objects/%s.%llu.so", e->cfg.state_dir, m->name, (unsigned long long)version) < 0)
+		path = NULL;
+	if (!path || rename(b->tmp, path) < 0) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "cannot publish the object: %s", strerror(path ? errno : ENOMEM));
+		free(path);
+		failed(e, m, b, msg, b->job.out, duration);
+		return;
+	}
+	row.artifact = path;
+	if (hrd_store_record(e->cfg.store, &row) < 0 || row.version != version) {
+		/* Unrecorded, so never announced: the last good build stays what clients run. */
+		char msg[1200];
+		snprintf(msg, sizeof msg, "built, but %s", row.version != version && row.id ? "the history allocated another version" : hrd_store_error(e->cfg.store));
+		unlink(path);
+		free(path);
+		hrd_error("%s: %s", m->name, msg);
+		set_str(&m->message, msg);
+		m->last = HRD_FAILED;
+		announce_failed(e, m);
+		return;
+	}
+	arm_checkpoint(e);
+	m->version = version;
+	m->good_kind = HRP_KIND_OK;
+	free(m->artifact);
+	m->artifact = path;
+	m->last = HRD_OK;
+	set_str(&m->message, NULL);
+	snprintf(m->key, sizeof m->key, "%s", b->key);
+	hrd_info("%s: v%llu built in %lld ms (%s)", m->name, (unsigned long long)version,
+	         (long long)(duration / 1000), b->cause);
+	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_OK, path}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &a);
+}
+
+static void free_build(build *b)
+{
+	*b->pprev = b->next;
+	if (b->next)
+		b->next->pprev = b->pprev;
+	if (b->tmp)
+		unlink(b->tmp);
+	free(b->tmp);
+	free(b->command);
+	hrd_job_free(&b->job);
+	free(b);
+}
+
+static void on_done(hrd_job *j)
+{
+	build *b = j->arg;
+	hrd_engine *e = b->e;
+	mod *m = b->m;
+	if (m) {
+		int64_t duration = now_us(CLOCK_MONOTONIC) - b->t0_us;
+		m->job = NULL;
+		m->state = M_IDLE;
+		e->running--;
+		struct stat st;
+		if (WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && stat(b->tmp, &st) == 0) {
+			published(e, m, b, duration);
+		} else {
+			char msg[1024];
+			first_error(j->out, j->status, msg, sizeof msg);
+			failed(e, m, b, msg, j->out, duration);
+		}
+	}
+	free_build(b);
+	pump(e);
+}
+
+static void start(hrd_engine *e, mod *m)
+{
+	hrd_sources src;
+	char **argv = NULL;
+	size_t argc = 0;
+	int kind = hrd_project_resolve(&e->project, m->name, &src);
+	build *b = calloc(1, sizeof *b);
+	if (kind != HRD_KIND_FILE && kind != HRD_KIND_DIR) {
+		/* Changed again while queued: look again. */
+		if (kind >= 0)
+			hrd_sources_free(&src);
+		free(b);
+		touch(e, m->name, m->cause);
+		return;
+	}
+	if (!b)
+		goto nomem;
+	if (hrd_project_key(&e->project, &src, e->base, b->key) < 0) {
+		hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
+		goto out;
+	}
+	if (strcmp(b->key, m->key) == 0)
+		goto out; /* back to what was built last while it waited */
+	b->e = e;
+	b->m = m;
+	b->job.arg = b;
+	b->job.on_done = on_done;
+	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
+	if (asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
+		b->tmp = NULL;
+		goto nomem;
+	}
+	for (size_t i = 0; i < e->nbase; i++)
+		if (add_word(&argv, &argc, e->base[i]) < 0)
+			goto nomem;
+	if (add_word(&argv, &argc, "-o") < 0 || add_word(&argv, &argc, b->tmp) < 0)
+		goto nomem;
+	for (size_t i = 0; i < src.n; i++)
+		if (add_word(&argv, &argc, src.path[i]) < 0)
+			goto nomem;
+	for (size_t i = 0; i < e->nldflags; i++)
+		if (add_word(&argv, &argc, e->ldflags[i]) < 0)
+			goto nomem;
+	if (!(b->command = join(argv)))
+		goto nomem;
+	b->started_us = now_us(CLOCK_REALTIME);
+	b->t0_us = now_us(CLOCK_MONOTONIC);
+	b->next = e->builds;
+	b->pprev = &e->builds;
+	if (e->builds)
+		e->builds->pprev = &b->next;
+	e->builds = b;
+	if (hrd_job_start(&b->job, e->cfg.loop, argv, e->cfg.root) < 0) {
+		char msg[512];
+		if (errno == ENOENT)
+			snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", argv[0]);
+		else
+			snprintf(msg, sizeof msg, "cannot run the compiler '%s': %s", argv[0], strerror(errno));
+		failed(e, m, b, msg, "", 0);
+		free_build(b);
+		b = NULL;
+		goto out;
+	}
+	hrd_debug("%s: building (%s)", m->name, b->command);
+	m->job = b;
+	m->state = M_BUILDING;
+	e->running++;
+	b = NULL;
+	goto out;
+nomem:
+	hrd_error("%s: out of memory; the next change builds it", m->name);
+out:
+	if (b && b->pprev)
+		free_build(b);
+	else if (b) {
+		free(b->tmp);
+		free(b->command);
+		free(b);
+	}
+	free_words(argv);
+	hrd_sources_free(&src);
+}
+
+static void pump(hrd_engine *e)
+{
+	while (e->running < e->cfg.jobs && e->qhead) {
+		mod *m = e->qhead;
+		e->qhead = m->qnext;
+		if (!e->qhead)
+			e->qtail = &e->qhead;
+		m->qnext = NULL;
+		m->state = M_IDLE;
+		start(e, m);
+	}
+}
+
+/* ---- events ---- */
+
+struct scan_ctx {
+	hrd_engine *e;
+	const char *cause;
+};
+
+static void scan_named(void *arg, const char *name)
+{
+	struct scan_ctx *c = arg;
+	touch(c->e, name, c->cause);
+}
+
+void hrd_engine_scan(hrd_engine *e, const char *cause)
+{
+	struct scan_ctx c = {e, cause};
+	if (hrd_project_scan(&e->project, scan_named, &c) < 0)
+		hrd_error("cannot read the root %s: %s", e->cfg.root, strerror(errno));
+	/* Modules that vanished while nobody looked. */
+	for (size_t i = 0; i < e->nmods; i++)
+		touch(e, e->mods[i]->name, cause);
+}
+
+static void on_change(void *arg, int kind, const char *path)
+{
+	hrd_engine *e = arg;
+	char name[256], cause[160];
+	if (kind == HRD_WATCH_RESCAN) {
+		hrd_engine_scan(e, "rescan");
+		return;
+	}
+	if (!hrd_project_module_of(&e->project, path, name, sizeof name))
+		return;
+	snprintf(cause, sizeof cause, "%s changed", path);
+	touch(e, name, cause);
+}
+
+static void on_watch(hrd_io *io, uint32_t events)
+{
+	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, watchio));
+	(void)events;
+	hrd_watch_take(e->cfg.watch, on_change, e);
+}
+
+int hrd_engine_busy(const hrd_engine *e)
+{
+	return e->running + (e->qhead != NULL);
+}
+
+/* ---- the server's questions ---- */
+
+static int latest(void *arg, const char *module, hrp_msg *m)
+{
+	mod *md = find(arg, module);
+	if (!md || !md->version || md->invalid)
+		return 0;
+	*m = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, md->version, md->good_kind, md->artifact}};
+	return 1;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(mod *const *)a)->name, (*(mod *const *)b)->name);
+}
+
+static void status(void *arg, hrp_msg *m)
+{
+	hrd_engine *e = arg;
+	free(e->status);
+	e->status = calloc(e->nmods + 1, sizeof *e->status);
+	qsort(e->mods, e->nmods, sizeof *e->mods, by_name);
+	uint32_t n = 0;
+	for (size_t i = 0; e->status && i < e->nmods; i++) {
+		mod *md = e->mods[i];
+		hrp_modstat *s = &e->status[n];
+		if (md->kind == HRD_KIND_NONE && !md->version)
+			continue; /* gone, and never built */
+		s->module = md->name;
+		s->version = md->invalid ? 0 : md->version;
+		s->message = md->message ? md->message : "";
+		if (md->invalid) {
+			s->status = "skipped";
+			s->message = "not a module name: use letters, digits, _ and - only";
+		} else if (md->kind == HRD_KIND_CONFLICT) {
+			s->status = "conflict";
+			s->message = md->note ? md->note : "";
+		} else if (md->kind == HRD_KIND_NONE) {
+			s->status = "removed";
+		} else if (md->state == M_BUILDING) {
+			s->status = "building";
+		} else if (md->state == M_QUEUED) {
+			s->status = "queued";
+		} else {
+			s->status = md->last == HRD_FAILED ? "failed" : md->last == HRD_OK || md->version ? "ok" : "none";
+		}
+		n++;
+	}
+	m->u.status.root = e->cfg.root;
+	m->u.status.state_dir = e->cfg.state_dir;
+	m->u.status.backend = e->cfg.watch->backend;
+	m->u.status.reason = e->cfg.watch->reason;
+	m->u.status.nmods = n;
+	m->u.status.mods = e->status;
+}
+
+static void refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid)
+{
+	hrd_engine *e = arg;
+	char cause[64];
+	snprintf(cause, sizeof cause, "client %d", (int)pid);
+	hrd_build row = {.module = module, .status = HRD_REFUSED, .version = version,
+	                 .started_us = now_us(CLOCK_REALTIME), .message = reason, .cause = cause};
+	hrd_warn("%s: v%llu refused by client %d: %s", module, (unsigned long long)version, (int)pid, reason);
+	if (hrd_store_record(e->cfg.store, &row) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
+	else
+		arm_checkpoint(e);
+}
+
+static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid)
+{
+	(void)arg;
+	(void)at_us;
+	hrd_info("%s: v%llu live in client %d", module, (unsigned long long)version, (int)pid);
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded};
+
+void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
+{
+	e->server = s;
+}
+
+/* ---- life ---- */
+
+/* Empty tmp/: what is there was left by a daemon that died mid-build. */
+static int prepare_dirs(const char *state_dir, char *err, size_t errsz)
+{
+	const char *sub[] = {"tmp", "objects"};
+	for (int i = 0; i < 2; i++) {
+		char path[4200];
+		snprintf(path, sizeof path, "%s/%s", state_dir, sub[i]);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	char tmp[4200];
+	snprintf(tmp, sizeof tmp, "%s/tmp", state_dir);
+	DIR *d = opendir(tmp);
+	struct dirent *ent;
+	while (d && (ent = readdir(d)))
+		if (ent->d_name[0] != '.')
+			unlinkat(dirfd(d), ent->d_name, 0);
+	if (d)
+		closedir(d);
+	return 0;
+}
+
+int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, size_t errsz)
+{
+	hrd_engine *e = calloc(1, sizeof *e);
+	if (!e) {
+		snprintf(err, errsz, "out of memory");
+		return -1;
+	}
+	e->cfg = *cfg;
+	e->qtail = &e->qhead;
+	e->timer.fd = e->watchio.fd = e->project.rootfd = -1;
+	/* A state dir inside the root is not part of the project. */
+	size_t rl = strlen(cfg->root);
+	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
+		e->project.skip = cfg->state_dir + rl + 1;
+	e->project.rootfd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (e->project.rootfd < 0) {
+		snprintf(err, errsz, "cannot open the root %s: %s", cfg->root, strerror(errno));
+		goto fail;
+	}
+	/* INTERFACE.md: $CC (default cc) with -shared -fPIC; -g for debuggers;
+	 * $CFLAGS and $LDFLAGS as make would add them. */
+	if (split_env("CC", "cc", &e->base, &e->nbase) < 0 || add_word(&e->base, &e->nbase, "-shared") < 0 ||
+	    add_word(&e->base, &e->nbase, "-fPIC") < 0 || add_word(&e->base, &e->nbase, "-g") < 0 ||
+	    split_env("CFLAGS", "", &e->base, &e->nbase) < 0 || split_env("LDFLAGS", "", &e->ldflags, &e->nldflags) < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	if (prepare_dirs(cfg->state_dir, err, errsz) < 0)
+		goto fail;
+	e->timer.fn = on_timer;
+	e->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	e->watchio.fn = on_watch;
+	e->watchio.fd = hrd_watch_fd(cfg->watch);
+	if (e->timer.fd < 0 || hrd_loop_add(cfg->loop, &e->timer, EPOLLIN) < 0 ||
+	    hrd_loop_add(cfg->loop, &e->watchio, EPOLLIN) < 0) {
+		snprintf(err, errsz, "cannot set up the event loop: %s", strerror(errno));
+		goto fail;
+	}
+	*out = e;
+	return 0;
+fail:
+	hrd_engine_close(e);
+	return -1;
+}
+
+void hrd_engine_close(hrd_engine *e)
+{
+	if (!e)
+		return;
+	while (e->builds) {
+		hrd_job_reap(&e->builds->job);
+		free_build(e->builds);
+	}
+	for (size_t i = 0; i < e->nmods; i++) {
+		free(e->mods[i]->name);
+		free(e->mods[i]->artifact);
+		free(e->mods[i]->message);
+		free(e->mods[i]->note);
+		free(e->mods[i]);
+	}
+	free(e->mods);
+	if (e->timer.fd >= 0) {
+		hrd_loop_del(e->cfg.loop, &e->timer);
+		close(e->timer.fd);
+	}
+	if (e->watchio.fd >= 0)
+		hrd_loop_del(e->cfg.loop, &e->watchio);
+	if (e->project.rootfd >= 0)
+		close(e->project.rootfd);
+	free_words(e->base);
+	free_words(e->ldflags);
+	free(e->status);
+	free(e);
+}

@@ -1,0 +1,34 @@
+/* engine.h: the daemon's pipeline: settle changes, build modules, record, announce. */
+#ifndef HRD_ENGINE_H
+#define HRD_ENGINE_H
+
+#include "loop.h"
+#include "server.h"
+#include "store.h"
+#include "watch.h"
+
+typedef struct hrd_engine hrd_engine;
+
+typedef struct hrd_engine_config {
+	const char *root;      /* absolute, resolved */
+	const char *state_dir; /* absolute, resolved; holds tmp/ and objects/ */
+	int jobs;              /* compilers at once, >= 1 */
+	hrd_loop *loop;
+	hrd_store *store;
+	hrd_watch *watch;
+} hrd_engine_config;
+
+/* Returns 0, or -1 with a message in err. */
+int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, size_t errsz);
+/* Builds in flight are killed and reaped; nothing is recorded for them. NULL is a no-op. */
+void hrd_engine_close(hrd_engine *e);
+/* Where announcements go (set once the socket is up). */
+void hrd_engine_set_server(hrd_engine *e, hrd_server *s);
+/* The server's questions, answered by the engine: pass with e as arg. */
+extern const hrd_server_ops hrd_engine_server_ops;
+/* Look at every module under the root and build what changed. */
+void hrd_engine_scan(hrd_engine *e, const char *cause);
+/* Builds queued or running. */
+int hrd_engine_busy(const hrd_engine *e);
+
+#endif

@@ -1,0 +1,16 @@
+/* log.h: the daemon's log: one line per event on stderr, with a UTC time and a level. */
+#ifndef HRD_LOG_H
+#define HRD_LOG_H
+
+enum hrd_level { HRD_ERROR, HRD_WARN, HRD_INFO, HRD_DEBUG };
+
+/* Lines above this level are dropped (default HRD_INFO). */
+void hrd_log_level(int level);
+__attribute__((format(printf, 2, 3))) void hrd_log(int level, const char *fmt, ...);
+
+#define hrd_error(...) hrd_log(HRD_ERROR, __VA_ARGS__)
+#define hrd_warn(...) hrd_log(HRD_WARN, __VA_ARGS__)
+#define hrd_info(...) hrd_log(HRD_INFO, __VA_ARGS__)
+#define hrd_debug(...) hrd_log(HRD_DEBUG, __VA_ARGS__)
+
+#endif

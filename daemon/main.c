@@ -1,0 +1,345 @@
+/* main.c: hotreloadd: options, state dir and lock, detaching, signals, and the loop's life. */
+#include "engine.h"
+#include "log.h"
+#include "loop.h"
+#include "server.h"
+#include "store.h"
+#include "watch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char usage[] =
+	"usage: hotreloadd [options]\n"
+	"Watch a folder of C modules; build each saved module into a new shared object,\n"
+	"record it, and announce it to the games that use it.\n"
+	"\n"
+	"  --root DIR         the modules' folder (default: the current directory)\n"
+	"  --state-dir DIR    history and built objects (default: ROOT/.hotreload)\n"
+	"  --socket PATH      where clients connect (default: $HOTRELOAD_SOCKET,\n"
+	"                     else STATE_DIR/hotreloadd.sock)\n"
+	"  --watcher NAME     auto or inotify (default: auto)\n"
+	"  --jobs N           compilers at once (default: the number of cores)\n"
+	"  --allow-uid UID    accept clients of this user too (a number or a name; repeatable)\n"
+	"  --foreground       stay attached and log to stderr (default: detach once ready,\n"
+	"                     logging to STATE_DIR/hotreloadd.log)\n"
+	"  -v, --verbose      log each step;  -q, --quiet  log warnings and errors only\n"
+	"  --help, --version\n"
+	"\n"
+	"The compiler is $CC (default cc) with -shared -fPIC -g, then $CFLAGS; $LDFLAGS\n"
+	"follow the sources. SIGTERM or SIGINT stops it; SIGHUP looks at every module again.\n";
+
+struct opts {
+	const char *root, *state_dir, *socket, *watcher;
+	int jobs, foreground, level;
+	uid_t allow[64];
+	size_t nallow;
+};
+
+static void die_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hotreloadd: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'hotreloadd --help'.\n");
+	exit(2);
+}
+
+static void parse(int argc, char **argv, struct opts *o)
+{
+	enum { ROOT = 256, STATE, SOCKET, WATCHER, JOBS, ALLOW, FG, HELP, VERSION };
+	static const struct option longs[] = {
+		{"root", required_argument, NULL, ROOT}, {"state-dir", required_argument, NULL, STATE},
+		{"socket", required_argument, NULL, SOCKET}, {"watcher", required_argument, NULL, WATCHER},
+		{"jobs", required_argument, NULL, JOBS}, {"allow-uid", required_argument, NULL, ALLOW},
+		{"foreground", no_argument, NULL, FG}, {"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, HELP},
+		{"version", no_argument, NULL, VERSION}, {0, 0, 0, 0},
+	};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "vq", longs, NULL)) != -1) {
+		char *end;
+		long n;
+		switch (c) {
+		case ROOT: o->root = optarg; break;
+		case STATE: o->state_dir = optarg; break;
+		case SOCKET: o->socket = optarg; break;
+		case WATCHER: o->watcher = optarg; break;
+		case FG: o->foreground = 1; break;
+		case 'v': o->level = HRD_DEBUG; break;
+		case 'q': o->level = HRD_WARN; break;
+		case JOBS:
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 1024)
+				die_usage("--jobs takes a number from 1 to 1024, not '%s'", optarg);
+			o->jobs = (int)n;
+			break;
+		case ALLOW: {
+			struct passwd *pw = getpwnam(optarg);
+			n = strtol(optarg, &end, 10);
+			if (!pw && (*end || n < 0 || !*optarg))
+				die_usage("--allow-uid takes a uid or a user name; '%s' is neither", optarg);
+			if (o->nallow == sizeof o->allow / sizeof *o->allow)
+				die_usage("%s", "--allow-uid is given too often");
+			o->allow[o->nallow++] = pw ? pw->pw_uid : (uid_t)n;
+			break;
+		}
+		case HELP: fputs(usage, stdout); exit(0);
+		case VERSION: puts("hotreloadd " HR_VERSION_STRING); exit(0);
+		default: die_usage("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+}
+
+/* mkdir -p, with mode for what it creates. */
+static int make_dirs(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1;; p++) {
+		if (*p == '/' || !*p) {
+			char was = *p;
+			*p = '\0';
+			if (mkdir(buf, mode) < 0 && errno != EEXIST)
+				return -1;
+			*p = was;
+			if (!was)
+				return 0;
+		}
+	}
+}
+
+/*
+ * Detach: the parent waits for one byte from the child, "ready", and exits 0;
+ * if the pipe closes without it, the child has said why on stderr: exit 1.
+ */
+static int detach(void)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		char c;
+		ssize_t n;
+		while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		if (n == 1)
+			_exit(0);
+		waitpid(pid, NULL, 0);
+		_exit(1);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static int lock_state(const char *state_dir)
+{
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof path, "%s/hotreloadd.lock", state_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "hotreloadd: cannot open %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		fprintf(stderr, "hotreloadd: another hotreloadd (pid %s) already serves %s: stop it first, "
+		                "or give this one another --state-dir\n",
+		        *pid ? pid : "?", state_dir);
+		close(fd);
+		return -1;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		hrd_warn("cannot write the pid to %s: %s", path, strerror(errno));
+	return fd;
+}
+
+struct sigio {
+	hrd_io io;
+	hrd_loop *loop;
+	hrd_engine *engine;
+};
+
+static void on_signal(hrd_io *io, uint32_t events)
+{
+	struct sigio *s = (struct sigio *)io;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(io->fd, &si, sizeof si) != sizeof si)
+		return;
+	if (si.ssi_signo == SIGHUP) {
+		hrd_info("SIGHUP: looking at every module again");
+		hrd_engine_scan(s->engine, "SIGHUP");
+		return;
+	}
+	hrd_info("stopping on %s", strsignal((int)si.ssi_signo));
+	s->loop->stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.watcher = "auto", .level = HRD_INFO};
+	parse(argc, argv, &o);
+	hrd_log_level(o.level);
+	if (!o.jobs) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o.jobs = n > 0 ? (int)n : 1;
+	}
+	char root[PATH_MAX], want[PATH_MAX + 16], state[PATH_MAX], sock[PATH_MAX + 32], err[2048];
+	if (!realpath(o.root ? o.root : ".", root)) {
+		fprintf(stderr, "hotreloadd: cannot use the root %s: %s\n", o.root ? o.root : ".", strerror(errno));
+		return 1;
+	}
+	struct stat st;
+	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "hotreloadd: the root %s is not a folder\n", root);
+		return 1;
+	}
+	snprintf(want, sizeof want, "%s/.hotreload", root);
+	if (o.state_dir)
+		snprintf(want, sizeof want, "%s", o.state_dir);
+	if (make_dirs(want, 0700) < 0 || !realpath(want, state)) {
+		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
+		return 1;
+	}
+	if (strcmp(state, root) == 0) {
+		fprintf(stderr, "hotreloadd: the state dir cannot be the root itself; give --state-dir another folder\n");
+		return 1;
+	}
+	const char *env = getenv("HOTRELOAD_SOCKET");
+	snprintf(sock, sizeof sock, "%s/hotreloadd.sock", state);
+	if (o.socket || (env && *env))
+		snprintf(sock, sizeof sock, "%s", o.socket ? o.socket : env);
+	char *slash = strrchr(sock, '/');
+	if (slash && slash != sock) {
+		*slash = '\0';
+		int rc = make_dirs(sock, 0700);
+		*slash = '/';
+		if (rc < 0) {
+			fprintf(stderr, "hotreloadd: cannot create the folder of the socket %s: %s\n", sock, strerror(errno));
+			return 1;
+		}
+	}
+
+	int ready_fd = -1;
+	if (!o.foreground && (ready_fd = detach()) < 0) {
+		fprintf(stderr, "hotreloadd: cannot detach: %s\n", strerror(errno));
+		return 1;
+	}
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0)
+		dup2(devnull, STDIN_FILENO);
+
+	int status = 1, lock = lock_state(state);
+	if (lock < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit, a write fails with EFBIG and is reported, rather than killing the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+
+	hrd_watch *watch = NULL;
+	hrd_store *store = NULL;
+	hrd_engine *engine = NULL;
+	hrd_server *server = NULL;
+	hrd_loop loop = {.epfd = -1};
+	struct sigio sig = {.io = {.fd = -1, .fn = on_signal}, .loop = &loop};
+	char db[PATH_MAX + 16];
+	const char *exclude[] = {state, NULL};
+	/* First, while descriptors are few: libinotifytools waits with select(). */
+	if (hrd_watch_open(o.watcher, root, exclude, &watch, err, sizeof err) < 0) {
+		fprintf(stderr, "hotreloadd: %s\n", err);
+		goto out;
+	}
+	snprintf(db, sizeof db, "%s/history.db", state);
+	if (hrd_store_open(db, HRD_STORE_CREATE, &store, err, sizeof err) < 0) {
+		fprintf(stderr, "hotreloadd: %s\n", err);
+		goto out;
+	}
+	hrd_store_autocheckpoint(store, 0);
+	if (hrd_loop_open(&loop) < 0 || (sig.io.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    hrd_loop_add(&loop, &sig.io, EPOLLIN) < 0) {
+		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
+		goto out;
+	}
+	hrd_engine_config ec = {root, state, o.jobs, &loop, store, watch};
+	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
+		fprintf(stderr, "hotreloadd: %s\n", err);
+		goto out;
+	}
+	sig.engine = engine;
+	/* The watches are in place, so this scan misses nothing written after it starts. */
+	hrd_engine_scan(engine, "scan");
+	hrd_server_config sc = {sock, hrd_store_id(store), o.allow, o.nallow, &hrd_engine_server_ops, engine};
+	if (hrd_server_open(&server, &loop, &sc, err, sizeof err) < 0) {
+		fprintf(stderr, "hotreloadd: %s\n", err);
+		goto out;
+	}
+	hrd_engine_set_server(engine, server);
+	hrd_info("ready: watching %s (%s), %d job%s, socket %s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock);
+	if (ready_fd >= 0) {
+		char log[PATH_MAX + 16];
+		snprintf(log, sizeof log, "%s/hotreloadd.log", state);
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (devnull >= 0)
+			dup2(devnull, STDOUT_FILENO);
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			close(fd);
+		}
+		(void)!write(ready_fd, "R", 1);
+		close(ready_fd);
+		ready_fd = -1;
+	}
+	if (hrd_loop_run(&loop) < 0)
+		hrd_error("the event loop failed: %s", strerror(errno));
+	else
+		status = 0;
+out:
+	hrd_server_close(server);
+	hrd_engine_close(engine);
+	hrd_watch_close(watch);
+	if (store && hrd_store_checkpoint(store) < 0)
+		hrd_warn("%s", hrd_store_error(store));
+	hrd_store_close(store);
+	if (sig.io.fd >= 0)
+		close(sig.io.fd);
+	hrd_loop_close(&loop);
+	if (status == 0)
+		hrd_info("stopped");
+	close(lock);
+	return status;
+}

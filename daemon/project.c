@@ -1,0 +1,179 @@
+/* project.c: module names and sources from the root's layout, and the key of a build's inputs. */
+#include "project.h"
+#include "sha256.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int hrd_project_valid_name(const char *name)
+{
+	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+	return n > 0 && n <= 200 && name[n] == '\0';
+}
+
+static int is_c(const char *name)
+{
+	size_t n = strlen(name);
+	return n > 2 && name[0] != '.' && strcmp(name + n - 2, ".c") == 0;
+}
+
+int hrd_project_module_of(const hrd_project *p, const char *path, char *name, size_t n)
+{
+	const char *slash = strchr(path, '/');
+	size_t len = slash ? (size_t)(slash - path) : strlen(path);
+	if (len == 0 || path[0] == '.' || len >= n)
+		return 0;
+	if (p->skip && strlen(p->skip) == len && memcmp(p->skip, path, len) == 0)
+		return 0;
+	if (slash) {
+		/* ROOT/NAME/file.c: only .c files directly in the folder count. */
+		if (strchr(slash + 1, '/') || !is_c(slash + 1))
+			return 0;
+	} else if (is_c(path)) {
+		len -= 2;
+	}
+	memcpy(name, path, len);
+	name[len] = '\0';
+	return 1;
+}
+
+void hrd_sources_free(hrd_sources *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->path[i]);
+	free(s->path);
+	s->path = NULL;
+	s->n = 0;
+}
+
+static int add(hrd_sources *s, const char *dir, const char *file)
+{
+	char **grown = realloc(s->path, (s->n + 1) * sizeof *grown);
+	if (!grown)
+		return -1;
+	s->path = grown;
+	if (asprintf(&s->path[s->n], "%s%s%s", dir, *dir ? "/" : "", file) < 0)
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .c files directly in ROOT/name, sorted; none when it is no folder. */
+static int folder_sources(const hrd_project *p, const char *name, hrd_sources *out)
+{
+	int fd = openat(p->rootfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *e;
+	struct stat st;
+	while (rc == 0 && (e = readdir(d)))
+		if (is_c(e->d_name) && fstatat(fd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+			rc = add(out, name, e->d_name);
+	closedir(d);
+	if (rc == 0 && out->n)
+		qsort(out->path, out->n, sizeof *out->path, cmp);
+	return rc;
+}
+
+int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out)
+{
+	out->path = NULL;
+	out->n = 0;
+	if (p->skip && strcmp(name, p->skip) == 0)
+		return HRD_KIND_NONE;
+	char file[256];
+	struct stat st;
+	snprintf(file, sizeof file, "%s.c", name);
+	int has_file = fstatat(p->rootfd, file, &st, 0) == 0 && S_ISREG(st.st_mode);
+	if (folder_sources(p, name, out) < 0) {
+		hrd_sources_free(out);
+		return -1;
+	}
+	if (has_file && out->n) {
+		hrd_sources_free(out);
+		return HRD_KIND_CONFLICT;
+	}
+	if (out->n)
+		return HRD_KIND_DIR;
+	if (!has_file)
+		return HRD_KIND_NONE;
+	if (add(out, "", file) < 0) {
+		hrd_sources_free(out);
+		return -1;
+	}
+	return HRD_KIND_FILE;
+}
+
+int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *name), void *arg)
+{
+	int fd = openat(p->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct dirent *e;
+	char name[256];
+	while ((e = readdir(d)))
+		if (hrd_project_module_of(p, e->d_name, name, sizeof name))
+			fn(arg, name);
+	closedir(d);
+	return 0;
+}
+
+static int hash_file(hrd_sha256 *c, int dirfd, const char *path)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	char buf[65536];
+	ssize_t n;
+	uint64_t size = 0;
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		hrd_sha256_update(c, buf, (size_t)n);
+		size += (uint64_t)n;
+	}
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		errno = e;
+		return -1;
+	}
+	/* The length closes each file, so that no two inputs run together. */
+	hrd_sha256_update(c, &size, sizeof size);
+	return 0;
+}
+
+int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65])
+{
+	hrd_sha256 c;
+	hrd_sha256_init(&c);
+	for (size_t i = 0; argv[i]; i++)
+		hrd_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
+	for (size_t i = 0; i < s->n; i++) {
+		hrd_sha256_update(&c, s->path[i], strlen(s->path[i]) + 1);
+		if (hash_file(&c, p->rootfd, s->path[i]) < 0)
+			return -1;
+	}
+	hrd_sha256_hex(&c, out);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* project.h: what the watched root holds: module names, their sources, the key of their inputs. */
+#ifndef HRD_PROJECT_H
+#define HRD_PROJECT_H
+
+#include <stddef.h>
+
+/*
+ * INTERFACE.md's layout, without configuration: ROOT/NAME.c is the module
+ * NAME; ROOT/NAME/ holding .c files directly is the module NAME, built from
+ * them; both at once is a conflict. Hidden entries (".git", ".hotreload",
+ * editors' ".name.swp" and ".#name.c") are never modules.
+ */
+enum hrd_kind { HRD_KIND_NONE, HRD_KIND_FILE, HRD_KIND_DIR, HRD_KIND_CONFLICT };
+
+typedef struct hrd_project {
+	int rootfd;       /* the root, O_PATH|O_DIRECTORY */
+	const char *skip; /* a top-level entry that is not part of the project (the state dir), or NULL */
+} hrd_project;
+
+/* A module's sources, root-relative and sorted. */
+typedef struct hrd_sources {
+	char **path;
+	size_t n;
+} hrd_sources;
+
+/* 1 when name is [A-Za-z0-9_-]+ and at most 200 bytes, else 0. */
+int hrd_project_valid_name(const char *name);
+
+/*
+ * The module that a root-relative path (of a file or folder, present or
+ * gone) may belong to, written to name (size n). Returns 1, or 0 when the
+ * path cannot be part of a module (hidden, nested deeper, not a .c file).
+ * The name may be invalid: the caller reports it.
+ */
+int hrd_project_module_of(const hrd_project *p, const char *path, char *name, size_t n);
+
+/* What name is now, and its sources for FILE and DIR (free with hrd_sources_free). -1 with errno on a read error. */
+int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out);
+void hrd_sources_free(hrd_sources *s);
+
+/* Call fn with every top-level entry's candidate module name (valid or not, maybe twice). */
+int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *name), void *arg);
+
+/*
+ * The key of a build's inputs: SHA-256 over the command line and each
+ * source's name and content, as 64 hex digits. -1 with errno when a source
+ * cannot be read.
+ */
+int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65]);
+
+#endif

@@ -1,0 +1,362 @@
+/* server.c: accept, check the peer, handshake, then requests and announcements, never blocking. */
+#include "server.h"
+#include "log.h"
+#include "project.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define OUT_MAX (8u << 20) /* a client that lets this much pile up is not reading: dropped */
+#define SUBS_MAX 4096
+
+typedef struct client {
+	hrd_io io;
+	struct hrd_server *srv;
+	struct client *next, **pprev;
+	hrp_reader rd;
+	hrp_buf out;
+	int hello, writing;
+	uint32_t role;
+	pid_t pid;
+	char **subs;
+	size_t nsubs;
+} client;
+
+struct hrd_server {
+	hrd_io io;
+	hrd_loop *loop;
+	hrd_server_config cfg;
+	char *path;
+	char *db_id;
+	client *clients;
+};
+
+uint32_t hrd_server_clients(const hrd_server *s)
+{
+	uint32_t n = 0;
+	for (const client *c = s->clients; c; c = c->next)
+		n += c->hello && c->role == HRP_ROLE_LIBRARY;
+	return n;
+}
+
+static void drop(client *c, const char *why)
+{
+	if (why)
+		hrd_info("client %d dropped: %s", (int)c->pid, why);
+	hrd_loop_del(c->srv->loop, &c->io);
+	close(c->io.fd);
+	*c->pprev = c->next;
+	if (c->next)
+		c->next->pprev = c->pprev;
+	hrp_reader_free(&c->rd);
+	hrp_buf_free(&c->out);
+	for (size_t i = 0; i < c->nsubs; i++)
+		free(c->subs[i]);
+	free(c->subs);
+	free(c);
+}
+
+/* Write what is queued. Returns 0, or -1 when the client was dropped. */
+static int flush(client *c)
+{
+	while (c->out.len > c->out.off) {
+		ssize_t n = send(c->io.fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			hrp_buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		drop(c, n < 0 ? strerror(errno) : "closed");
+		return -1;
+	}
+	int want = c->out.len > c->out.off;
+	if (want != c->writing) {
+		c->writing = want;
+		hrd_loop_mod(c->srv->loop, &c->io, EPOLLIN | (want ? EPOLLOUT : 0));
+	}
+	return 0;
+}
+
+static int send_msg(client *c, const hrp_msg *m)
+{
+	long n = hrp_encode(m, &c->out);
+	if (n < 0) {
+		hrd_error("cannot encode %s for client %d: %s", hrp_type_name(m->type), (int)c->pid, strerror((int)-n));
+		return 0;
+	}
+	if (c->out.len - c->out.off > OUT_MAX) {
+		drop(c, "it does not read its messages");
+		return -1;
+	}
+	return flush(c);
+}
+
+/* Tell the client what was wrong, then close: the first protocol error ends it. */
+static void fail(client *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(client *c, uint32_t code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	hrp_msg m = {.type = HRP_ERROR, .u.error = {code, msg}};
+	hrp_encode(&m, &c->out);
+	send(c->io.fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	drop(c, msg);
+}
+
+static int subscribed(const client *c, const char *module)
+{
+	for (size_t i = 0; i < c->nsubs; i++)
+		if (strcmp(c->subs[i], module) == 0)
+			return 1;
+	return 0;
+}
+
+static int subscribe(client *c, const char *module)
+{
+	if (!hrd_project_valid_name(module)) {
+		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use letters, digits, _ and - only", module);
+		return -1;
+	}
+	if (!subscribed(c, module)) {
+		char **grown = c->nsubs < SUBS_MAX ? realloc(c->subs, (c->nsubs + 1) * sizeof *grown) : NULL;
+		char *copy = grown ? strdup(module) : NULL;
+		if (grown)
+			c->subs = grown;
+		if (!copy) {
+			fail(c, HRP_E_INTERNAL, "too many subscriptions");
+			return -1;
+		}
+		c->subs[c->nsubs++] = copy;
+	}
+	hrp_msg b;
+	if (c->srv->cfg.ops->latest(c->srv->cfg.arg, module, &b))
+		return send_msg(c, &b);
+	return 0;
+}
+
+static void unsubscribe(client *c, const char *module)
+{
+	for (size_t i = 0; i < c->nsubs; i++)
+		if (strcmp(c->subs[i], module) == 0) {
+			free(c->subs[i]);
+			c->subs[i] = c->subs[--c->nsubs];
+			return;
+		}
+}
+
+/* One message from c. Returns 0, or -1 when c was dropped. */
+static int handle(client *c, const hrp_msg *m)
+{
+	hrd_server *s = c->srv;
+	if (!c->hello) {
+		if (m->type != HRP_HELLO) {
+			fail(c, HRP_E_PROTOCOL, "expected HELLO first, got %s", hrp_type_name(m->type));
+			return -1;
+		}
+		c->hello = 1;
+		c->role = m->u.hello.role;
+		c->pid = (pid_t)m->u.hello.pid;
+		hrd_debug("client %d connected: %.100s", (int)c->pid, m->u.hello.name);
+		hrp_msg h = {.type = HRP_HELLO,
+		             .u.hello = {HRP_VERSION, HRP_ROLE_DAEMON, (uint32_t)getpid(), s->db_id, "hotreloadd " HR_VERSION_STRING}};
+		return send_msg(c, &h);
+	}
+	switch (m->type) {
+	case HRP_SUBSCRIBE:
+		return subscribe(c, m->u.sub.module);
+	case HRP_UNSUBSCRIBE:
+		unsubscribe(c, m->u.sub.module);
+		return 0;
+	case HRP_LOADED:
+		s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid);
+		return 0;
+	case HRP_REFUSED:
+		if (!hrd_project_valid_name(m->u.refused.module)) {
+			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.refused.module);
+			return -1;
+		}
+		s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, m->u.refused.reason, c->pid);
+		return 0;
+	case HRP_STATUS_REQ: {
+		hrp_msg st = {.type = HRP_STATUS};
+		s->cfg.ops->status(s->cfg.arg, &st);
+		st.u.status.pid = (uint32_t)getpid();
+		st.u.status.clients = hrd_server_clients(s);
+		if (hrp_encode(&st, &c->out) < 0) {
+			fail(c, HRP_E_INTERNAL, "the status does not fit in one frame");
+			return -1;
+		}
+		return flush(c);
+	}
+	case HRP_ERROR:
+		drop(c, m->u.error.message);
+		return -1;
+	default:
+		fail(c, HRP_E_PROTOCOL, "unexpected %s from a client", hrp_type_name(m->type));
+		return -1;
+	}
+}
+
+static void on_client(hrd_io *io, uint32_t events)
+{
+	client *c = (client *)io;
+	if ((events & EPOLLOUT) && flush(c) < 0)
+		return;
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	long n = hrp_reader_read(&c->rd, c->io.fd);
+	if (n == -EAGAIN || n == -EINTR)
+		return;
+	if (n == 0 || (n < 0 && n != -EMSGSIZE)) {
+		drop(c, NULL);
+		return;
+	}
+	hrp_msg m;
+	int rc;
+	while ((rc = hrp_reader_next(&c->rd, &m)) == 1)
+		if (handle(c, &m) < 0)
+			return;
+	if (n == -EMSGSIZE || rc < 0) {
+		if (rc == -EPROTONOSUPPORT)
+			fail(c, HRP_E_VERSION, "this daemon speaks protocol %d, the client %u", HRP_VERSION, m.u.hello.version);
+		else
+			fail(c, HRP_E_PROTOCOL, "bad frame: %s", c->rd.why ? c->rd.why : "malformed");
+	}
+}
+
+static int allowed(const hrd_server *s, uid_t uid)
+{
+	if (uid == 0 || uid == geteuid())
+		return 1;
+	for (size_t i = 0; i < s->cfg.nallow; i++)
+		if (s->cfg.allow[i] == uid)
+			return 1;
+	return 0;
+}
+
+static void on_accept(hrd_io *io, uint32_t events)
+{
+	hrd_server *s = (hrd_server *)io;
+	(void)events;
+	int fd = accept4(s->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			hrd_warn("cannot accept a client: %s", strerror(errno));
+		return;
+	}
+	client *c = calloc(1, sizeof *c);
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->io.fd = fd;
+	c->io.fn = on_client;
+	c->srv = s;
+	c->next = s->clients;
+	c->pprev = &s->clients;
+	if (s->clients)
+		s->clients->pprev = &c->next;
+	s->clients = c;
+	if (hrd_loop_add(s->loop, &c->io, EPOLLIN) < 0) {
+		drop(c, strerror(errno));
+		return;
+	}
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !allowed(s, cred.uid)) {
+		hrd_warn("refused a client of uid %d (pid %d): allow it with --allow-uid", (int)cred.uid, (int)cred.pid);
+		fail(c, HRP_E_DENIED, "uid %d may not use this daemon (started by uid %d; see --allow-uid)",
+		     (int)cred.uid, (int)geteuid());
+		return;
+	}
+	c->pid = cred.pid;
+}
+
+void hrd_server_announce(hrd_server *s, const char *module, const hrp_msg *m)
+{
+	for (client *c = s->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->hello && subscribed(c, module))
+			send_msg(c, m);
+	}
+}
+
+/* Remove a socket file no daemon answers on; refuse to take over one that answers. */
+static int clear_stale(const char *path, char *err, size_t errsz)
+{
+	int fd = hrp_connect(path, 1000);
+	if (fd >= 0) {
+		close(fd);
+		snprintf(err, errsz, "another daemon answers on %s: stop it, or give this one another --socket", path);
+		return -1;
+	}
+	if (fd != -ENOENT && unlink(path) < 0 && errno != ENOENT) {
+		snprintf(err, errsz, "cannot remove the stale socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *cfg, char *err, size_t errsz)
+{
+	if (clear_stale(cfg->path, err, errsz) < 0)
+		return -1;
+	hrd_server *s = calloc(1, sizeof *s);
+	if (!s || !(s->path = strdup(cfg->path)) || !(s->db_id = strdup(cfg->db_id))) {
+		snprintf(err, errsz, "out of memory");
+		goto fail;
+	}
+	s->loop = loop;
+	s->cfg = *cfg;
+	s->io.fn = on_accept;
+	s->io.fd = hrp_listen(cfg->path, 64);
+	if (s->io.fd < 0) {
+		snprintf(err, errsz, "cannot listen on %s: %s", cfg->path, strerror(-s->io.fd));
+		goto fail;
+	}
+	/* Other users can reach the socket only when allowed; SO_PEERCRED then checks who. */
+	if (cfg->nallow && chmod(cfg->path, 0666) < 0) {
+		snprintf(err, errsz, "cannot open %s to --allow-uid users: %s", cfg->path, strerror(errno));
+		goto fail;
+	}
+	if (hrd_loop_add(loop, &s->io, EPOLLIN) < 0) {
+		snprintf(err, errsz, "cannot watch the socket: %s", strerror(errno));
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	if (s && s->io.fd >= 0 && s->path)
+		unlink(s->path);
+	hrd_server_close(s);
+	return -1;
+}
+
+void hrd_server_close(hrd_server *s)
+{
+	if (!s)
+		return;
+	while (s->clients)
+		drop(s->clients, NULL);
+	if (s->io.fd > 0) {
+		hrd_loop_del(s->loop, &s->io);
+		close(s->io.fd);
+		unlink(s->path);
+	}
+	free(s->path);
+	free(s->db_id);
+	free(s);
+}

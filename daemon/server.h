@@ -1,0 +1,47 @@
+/* server.h: the daemon's Unix socket: handshake, subscriptions, announcements, status. */
+#ifndef HRD_SERVER_H
+#define HRD_SERVER_H
+
+#include "../proto/hrp.h"
+#include "loop.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What the server asks of the rest of the daemon. */
+typedef struct hrd_server_ops {
+	/* The newest good build of module: 1 with *m a BUILD message, 0 for none. */
+	int (*latest)(void *arg, const char *module, hrp_msg *m);
+	/* Fill m's STATUS fields but pid and clients; valid until the next call. */
+	void (*status)(void *arg, hrp_msg *m);
+	/* A client refused (or loaded) a version. */
+	void (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid);
+	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid);
+} hrd_server_ops;
+
+typedef struct hrd_server hrd_server;
+
+typedef struct hrd_server_config {
+	const char *path;   /* the socket; its folder exists */
+	const char *db_id;  /* the history's id, for HELLO */
+	const uid_t *allow; /* uids accepted besides the daemon's and root's */
+	size_t nallow;
+	const hrd_server_ops *ops;
+	void *arg;
+} hrd_server_config;
+
+/*
+ * Listen on cfg->path. The caller holds the state dir's lock: a socket file
+ * left there is removed when no daemon answers on it. Returns 0, or -1 with
+ * a message in err.
+ */
+int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *cfg, char *err, size_t errsz);
+/* Drop every client, close and remove the socket. NULL is a no-op. */
+void hrd_server_close(hrd_server *s);
+/* Send m (BUILD or FAILED) to every client subscribed to its module. */
+void hrd_server_announce(hrd_server *s, const char *module, const hrp_msg *m);
+/* Connected game processes (clients that said HELLO as the library). */
+uint32_t hrd_server_clients(const hrd_server *s);
+
+#endif
