@@ -250,7 +250,13 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 		return;
 	}
 	if (kind == HRD_KIND_NONE || kind == HRD_KIND_CONFLICT) {
-		cancel(e, m);
+		/* A conflict ends the build in flight. A removal does not: the
+		 * compiler either read the source already or fails saying it is gone,
+		 * and a save by rename (vim) brings it back as a newer change. */
+		if (kind == HRD_KIND_CONFLICT)
+			cancel(e, m);
+		else
+			dequeue(e, m);
 		if (kind == HRD_KIND_CONFLICT) {
 			char note[600];
 			snprintf(note, sizeof note, "both %s.c and the folder %s/ exist: rename one; neither is built", name, name);
@@ -612,13 +618,18 @@ int hrd_engine_busy(const hrd_engine *e)
 
 /* ---- the server's questions ---- */
 
-static int latest(void *arg, const char *module, hrp_msg *m)
+static int latest(void *arg, const char *module, hrp_msg out[2])
 {
 	mod *md = find(arg, module);
-	if (!md || !md->version || md->invalid)
+	int n = 0;
+	if (!md || md->invalid)
 		return 0;
-	*m = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, md->version, md->good_kind, md->artifact}};
-	return 1;
+	if (md->version)
+		out[n++] = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, md->version, md->good_kind, md->artifact}};
+	/* A game that starts while its module is broken hears why at once. */
+	if (md->last == HRD_FAILED)
+		out[n++] = (hrp_msg){.type = HRP_FAILED, .u.failed = {md->name, md->message ? md->message : ""}};
+	return n;
 }
 
 static int by_name(const void *a, const void *b)
@@ -631,7 +642,8 @@ static void status(void *arg, hrp_msg *m)
 	hrd_engine *e = arg;
 	free(e->status);
 	e->status = calloc(e->nmods + 1, sizeof *e->status);
-	qsort(e->mods, e->nmods, sizeof *e->mods, by_name);
+	if (e->nmods)
+		qsort(e->mods, e->nmods, sizeof *e->mods, by_name);
 	uint32_t n = 0;
 	for (size_t i = 0; e->status && i < e->nmods; i++) {
 		mod *md = e->mods[i];

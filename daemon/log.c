@@ -7,6 +7,12 @@
 #include <unistd.h>
 
 static int max_level = HRD_INFO;
+static int also = -1;
+
+void hrd_log_also(int fd)
+{
+	also = fd;
+}
 
 void hrd_log_level(int level)
 {
@@ -37,4 +43,6 @@ void hrd_log(int level, const char *fmt, ...)
 	line[n++] = '\n';
 	/* One write(2): lines from the watcher thread and the loop stay whole. */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
+	if (also >= 0)
+		(void)!write(also, line, (size_t)n);
 }

@@ -6,6 +6,8 @@ enum hrd_level { HRD_ERROR, HRD_WARN, HRD_INFO, HRD_DEBUG };
 
 /* Lines above this level are dropped (default HRD_INFO). */
 void hrd_log_level(int level);
+/* Also write each line to fd (-1: stop): a detaching daemon's log file holds its start too. */
+void hrd_log_also(int fd);
 __attribute__((format(printf, 2, 3))) void hrd_log(int level, const char *fmt, ...);
 
 #define hrd_error(...) hrd_log(HRD_ERROR, __VA_ARGS__)

@@ -258,9 +258,15 @@ int main(int argc, char **argv)
 	if (devnull >= 0)
 		dup2(devnull, STDIN_FILENO);
 
-	int status = 1, lock = lock_state(state);
+	int status = 1, lock = lock_state(state), logfd = -1;
 	if (lock < 0)
 		return 1;
+	if (ready_fd >= 0) {
+		char log[PATH_MAX + 16];
+		snprintf(log, sizeof log, "%s/hotreloadd.log", state);
+		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		hrd_log_also(logfd);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write fails with EFBIG and is reported, rather than killing the daemon. */
 	signal(SIGXFSZ, SIG_IGN);
@@ -311,14 +317,14 @@ int main(int argc, char **argv)
 	hrd_engine_set_server(engine, server);
 	hrd_info("ready: watching %s (%s), %d job%s, socket %s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock);
 	if (ready_fd >= 0) {
-		char log[PATH_MAX + 16];
-		snprintf(log, sizeof log, "%s/hotreloadd.log", state);
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		/* From here on the log file is stderr. */
+		hrd_log_also(-1);
 		if (devnull >= 0)
 			dup2(devnull, STDOUT_FILENO);
-		if (fd >= 0) {
-			dup2(fd, STDERR_FILENO);
-			close(fd);
+		if (logfd >= 0) {
+			dup2(logfd, STDERR_FILENO);
+			close(logfd);
+			logfd = -1;
 		}
 		(void)!write(ready_fd, "R", 1);
 		close(ready_fd);
@@ -340,6 +346,8 @@ out:
 	hrd_loop_close(&loop);
 	if (status == 0)
 		hrd_info("stopped");
+	if (logfd >= 0)
+		close(logfd);
 	close(lock);
 	return status;
 }

@@ -141,9 +141,11 @@ static int subscribe(client *c, const char *module)
 		}
 		c->subs[c->nsubs++] = copy;
 	}
-	hrp_msg b;
-	if (c->srv->cfg.ops->latest(c->srv->cfg.arg, module, &b))
-		return send_msg(c, &b);
+	hrp_msg now[2];
+	int n = c->srv->cfg.ops->latest(c->srv->cfg.arg, module, now);
+	for (int i = 0; i < n; i++)
+		if (send_msg(c, &now[i]) < 0)
+			return -1;
 	return 0;
 }
 

@@ -11,8 +11,9 @@
 
 /* What the server asks of the rest of the daemon. */
 typedef struct hrd_server_ops {
-	/* The newest good build of module: 1 with *m a BUILD message, 0 for none. */
-	int (*latest)(void *arg, const char *module, hrp_msg *m);
+	/* What a new subscriber to module hears at once: the newest good build
+	 * (BUILD) and, when the last compile failed, why (FAILED). Returns 0..2. */
+	int (*latest)(void *arg, const char *module, hrp_msg out[2]);
 	/* Fill m's STATUS fields but pid and clients; valid until the next call. */
 	void (*status)(void *arg, hrp_msg *m);
 	/* A client refused (or loaded) a version. */

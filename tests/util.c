@@ -1,12 +1,19 @@
-/* util.c: helpers for the tests: temp dirs, running programs, reading files. */
+/* util.c: helpers for the tests: temp dirs, running programs, files, a real daemon and a protocol peer. */
 #include "util.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -140,4 +147,155 @@ char *t_jq(const char *input, const char *filter, int *status)
 	if (n && r.out[n - 1] == '\n')
 		r.out[n - 1] = '\0';
 	return r.out;
+}
+
+static int64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int t_wait_gone(int pidfd, int ms)
+{
+	struct pollfd pf = { .fd = pidfd, .events = POLLIN };
+	return poll(&pf, 1, ms) == 1;
+}
+
+int t_daemon_start(t_daemon *d, const char *root, const char *const *env, const char *const *args, t_run *r)
+{
+	memset(d, 0, sizeof *d);
+	d->pid = d->pidfd = -1;
+	d->root = strdup(root);
+	d->state = t_fmt("%s/.hotreload", root);
+	d->sock = t_fmt("%s/hotreloadd.sock", d->state);
+	d->log = t_fmt("%s/hotreloadd.log", d->state);
+	const char *argv[64] = { HR_BUILD_DIR "/hotreloadd", "--root", root, "--jobs", "2" };
+	size_t n = 5;
+	for (size_t i = 0; args && args[i] && n < 63; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	const char *envv[32] = { "HOTRELOAD_SOCKET=", "HOTRELOAD_STATE_DIR=" };
+	size_t ne = 2;
+	for (size_t i = 0; env && env[i] && ne < 31; i++)
+		envv[ne++] = env[i];
+	envv[ne] = NULL;
+	t_run run = t_exec(root, envv, argv);
+	int status = run.status;
+	if (r)
+		*r = run;
+	else
+		t_run_free(&run);
+	if (status != 0)
+		return -1;
+	/* The lock file holds the daemon's pid. */
+	for (size_t i = 0; args && args[i]; i++)
+		if (strcmp(args[i], "--state-dir") == 0 && args[i + 1]) {
+			free(d->state);
+			free(d->sock);
+			free(d->log);
+			d->state = strdup(args[i + 1]);
+			d->sock = t_fmt("%s/hotreloadd.sock", d->state);
+			d->log = t_fmt("%s/hotreloadd.log", d->state);
+		}
+	for (size_t i = 0; args && args[i]; i++)
+		if (strcmp(args[i], "--socket") == 0 && args[i + 1]) {
+			free(d->sock);
+			d->sock = strdup(args[i + 1]);
+		}
+	char *lock = t_fmt("%s/hotreloadd.lock", d->state), *pid = t_read(lock, NULL);
+	d->pid = pid ? atoi(pid) : -1;
+	free(lock);
+	free(pid);
+	d->pidfd = d->pid > 0 ? (int)syscall(SYS_pidfd_open, d->pid, 0) : -1;
+	return d->pidfd >= 0 ? 0 : -1;
+}
+
+int t_daemon_stop(t_daemon *d)
+{
+	int rc = -1;
+	if (d->pidfd >= 0) {
+		kill(d->pid, SIGTERM);
+		rc = t_wait_gone(d->pidfd, 20000) ? 0 : -1;
+		if (rc < 0)
+			kill(d->pid, SIGKILL);
+		close(d->pidfd);
+	}
+	free(d->root);
+	free(d->state);
+	free(d->sock);
+	free(d->log);
+	memset(d, 0, sizeof *d);
+	d->pidfd = -1;
+	return rc;
+}
+
+int t_peer_open(t_peer *p, const char *sock)
+{
+	memset(p, 0, sizeof *p);
+	p->fd = hrp_connect(sock, 5000);
+	if (p->fd < 0)
+		return p->fd;
+	hrp_msg h = { .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", "tests" } };
+	int rc = hrp_send(p->fd, &h);
+	if (rc == 0)
+		rc = t_peer_next(p, 1u << HRP_HELLO, NULL, 5000, &h);
+	if (rc < 0) {
+		t_peer_close(p);
+		return rc;
+	}
+	snprintf(p->db_id, sizeof p->db_id, "%s", h.u.hello.db_id);
+	return 0;
+}
+
+void t_peer_close(t_peer *p)
+{
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	hrp_reader_free(&p->r);
+}
+
+int t_peer_send(t_peer *p, const hrp_msg *m)
+{
+	return hrp_send(p->fd, m);
+}
+
+static const char *module_of(const hrp_msg *m)
+{
+	switch (m->type) {
+	case HRP_BUILD: return m->u.build.module;
+	case HRP_FAILED: return m->u.failed.module;
+	default: return NULL;
+	}
+}
+
+int t_peer_next(t_peer *p, unsigned mask, const char *module, int ms, hrp_msg *m)
+{
+	int64_t end = ms_now() + ms;
+	for (;;) {
+		int left = (int)(end - ms_now());
+		if (left <= 0)
+			return -ETIMEDOUT;
+		int rc = hrp_recv(p->fd, &p->r, m, left);
+		if (rc < 0)
+			return rc;
+		if (!(mask & (1u << m->type)))
+			continue;
+		const char *mod = module_of(m);
+		if (module && (!mod || strcmp(mod, module) != 0))
+			continue;
+		return 0;
+	}
+}
+
+int t_call(const char *so, const char *fn)
+{
+	void *h = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	if (!h)
+		return -1000;
+	int (*f)(void) = (int (*)(void))dlsym(h, fn);
+	int v = f ? f() : -1001;
+	dlclose(h);
+	return v;
 }

@@ -1,8 +1,10 @@
-/* util.h: helpers for the tests: temp dirs, running programs, reading files. */
+/* util.h: helpers for the tests: temp dirs, running programs, files, a real daemon and a protocol peer. */
 #ifndef T_UTIL_H
 #define T_UTIL_H
 
 #include <stddef.h>
+
+#include "../proto/hrp.h"
 
 /* A new empty directory under $TMPDIR (or /tmp); the caller owns the string. */
 char *t_tmpdir(void);
@@ -30,5 +32,43 @@ void t_run_free(t_run *r);
 t_run t_cli(const char *cwd, const char *const *env, const char *const *args);
 /* Run jq FILTER over input (jq -e -r); its exit status in *status. */
 char *t_jq(const char *input, const char *filter, int *status);
+
+/*
+ * A real hotreloadd on a temp root, started the way a user does: without
+ * --foreground, so that starting returns once it is ready. Its log is
+ * STATE/hotreloadd.log.
+ */
+typedef struct t_daemon {
+	int pid, pidfd;
+	char *root, *state, *sock, *log;
+} t_daemon;
+
+/* Start hotreloadd --root root --jobs 2 args... with env; the launcher's run in *r if given. 0 when ready. */
+int t_daemon_start(t_daemon *d, const char *root, const char *const *env, const char *const *args, t_run *r);
+/* SIGTERM, then wait (up to 20 s) for it to be gone. 0 when it stopped; frees d's strings. */
+int t_daemon_stop(t_daemon *d);
+/* Wait up to ms for a pidfd's process to end: 1 when it did, 0 on timeout. */
+int t_wait_gone(int pidfd, int ms);
+
+/* A protocol peer, after the HELLO exchange. */
+typedef struct t_peer {
+	int fd;
+	hrp_reader r;
+	char db_id[40];
+} t_peer;
+
+/* Connect and exchange HELLO (role library). 0, or -errno. */
+int t_peer_open(t_peer *p, const char *sock);
+void t_peer_close(t_peer *p);
+int t_peer_send(t_peer *p, const hrp_msg *m);
+/*
+ * Wait up to ms for the next message of one of the types in mask (1 << type)
+ * about module (NULL: any), passing over others. 0 with *m (valid until the
+ * next call), or -ETIMEDOUT, -ECONNRESET, ...
+ */
+int t_peer_next(t_peer *p, unsigned mask, const char *module, int ms, hrp_msg *m);
+
+/* dlopen a built object, call "int NAME(void)" in it, close it. */
+int t_call(const char *so, const char *fn);
 
 #endif

@@ -1,0 +1,659 @@
+/* test_daemon.c: the real hotreloadd, the real cc, on a temp root: scan, edit, fail, fix, bursts, peers, stopping. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define WAIT_MS 30000 /* a deadline, not a delay: every wait ends as soon as its condition holds */
+
+static char *dir;
+static t_daemon d;
+static t_peer peer; /* the first connection: status and announcements of its own */
+/* One connection per subscribed module, so that waiting for one module's
+ * announcement never passes over another's. */
+static struct sub {
+	const char *module;
+	t_peer p;
+} subs[8];
+static size_t nsubs;
+
+static void setup(void)
+{
+	dir = t_tmpdir();
+	peer.fd = -1;
+	d.pidfd = -1;
+	nsubs = 0;
+}
+
+static void teardown(void)
+{
+	for (size_t i = 0; i < nsubs; i++)
+		t_peer_close(&subs[i].p);
+	t_peer_close(&peer);
+	if (d.pidfd >= 0) {
+		char *log = strdup(d.log);
+		t_daemon_stop(&d);
+		/* Under SAN=1 the daemon is instrumented too: what it reports lands in its log. */
+		char *text = t_read(log, NULL);
+		cr_expect(!text || (!strstr(text, "Sanitizer") && !strstr(text, "runtime error")), "the daemon's log: %s", text);
+		free(text);
+		free(log);
+	}
+	t_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(daemon, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Write a source file under the root, as an editor writing in place would. */
+static void put(const char *rel, const char *text)
+{
+	char *p = t_fmt("%s/%s", dir, rel);
+	cr_assert_eq(t_write(p, text, strlen(text)), 0, "cannot write %s", p);
+	free(p);
+}
+
+static void mkd(const char *rel)
+{
+	char *p = t_fmt("%s/%s", dir, rel);
+	cr_assert_eq(mkdir(p, 0755), 0, "cannot create %s", p);
+	free(p);
+}
+
+static void start(const char *const *env, const char *const *args)
+{
+	t_run r;
+	int rc = t_daemon_start(&d, dir, env, args, &r);
+	cr_assert_eq(rc, 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
+	cr_assert(!strstr(r.err, "Sanitizer") && !strstr(r.err, "runtime error"), "%s", r.err);
+	t_run_free(&r);
+	cr_assert_eq(t_peer_open(&peer, d.sock), 0, "cannot talk to the daemon");
+}
+
+static void subscribe(const char *module)
+{
+	cr_assert_lt(nsubs, sizeof subs / sizeof *subs);
+	struct sub *s = &subs[nsubs++];
+	s->module = module;
+	cr_assert_eq(t_peer_open(&s->p, d.sock), 0, "cannot talk to the daemon");
+	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub.module = module };
+	cr_assert_eq(t_peer_send(&s->p, &m), 0);
+}
+
+static t_peer *peer_of(const char *module)
+{
+	for (size_t i = 0; i < nsubs; i++)
+		if (strcmp(subs[i].module, module) == 0)
+			return &subs[i].p;
+	cr_assert_fail("not subscribed to %s", module);
+	return NULL;
+}
+
+/* The next BUILD of module; its version and the value of "int f(void)" in it. */
+static uint64_t next_build(const char *module, int *value)
+{
+	hrp_msg m;
+	int rc = t_peer_next(peer_of(module), 1u << HRP_BUILD | 1u << HRP_FAILED, module, WAIT_MS, &m);
+	cr_assert_eq(rc, 0, "no announcement for %s: %s", module, strerror(-rc));
+	cr_assert_eq(m.type, HRP_BUILD, "%s failed: %s", module, m.type == HRP_FAILED ? m.u.failed.message : "");
+	cr_assert_eq(m.u.build.kind, HRP_KIND_OK);
+	if (value)
+		*value = t_call(m.u.build.path, "f");
+	return m.u.build.version;
+}
+
+/* The next FAILED of module; its message, copied. */
+static char *next_failure(const char *module)
+{
+	hrp_msg m;
+	int rc = t_peer_next(peer_of(module), 1u << HRP_BUILD | 1u << HRP_FAILED, module, WAIT_MS, &m);
+	cr_assert_eq(rc, 0, "no announcement for %s: %s", module, strerror(-rc));
+	cr_assert_eq(m.type, HRP_FAILED, "%s built v%llu where it should fail", module, (unsigned long long)m.u.build.version);
+	return strdup(m.u.failed.message);
+}
+
+static char *cli_json(const char *cmd, const char *arg)
+{
+	const char *args[] = { "--state-dir", d.state, "--socket", d.sock, cmd, "--json", arg, NULL };
+	t_run r = t_cli(dir, NULL, args);
+	cr_assert_eq(r.status, 0, "hotreload %s: %s", cmd, r.err);
+	free(r.err);
+	return r.out;
+}
+
+/* jq over `hotreload CMD --json [ARG]`. */
+static char *query(const char *cmd, const char *arg, const char *filter)
+{
+	char *json = cli_json(cmd, arg);
+	int st;
+	char *out = t_jq(json, filter, &st);
+	free(json);
+	return out;
+}
+
+Test(daemon, first_scan_builds_every_module)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	mkd("ai");
+	put("ai/think.c", "int g(void);\nint f(void) { return 10 + g(); }\n");
+	put("ai/plan.c", "int g(void) { return 5; }\n");
+	put("notes.txt", "not a module\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	subscribe("ai");
+	int v;
+	/* Each comes once: at once if built already, else when it lands. */
+	cr_assert_eq(next_build("enemy", &v), 1);
+	cr_assert_eq(v, 1);
+	cr_assert_eq(next_build("ai", &v), 1);
+	cr_assert_eq(v, 15, "the folder module is built from both of its files");
+	char *h = query("history", NULL, "map(\"\\(.module) \\(.version) \\(.status)\") | sort | join(\",\")");
+	cr_assert_str_eq(h, "ai 1 ok,enemy 1 ok");
+	free(h);
+	char *st = query("status", NULL, ".modules | map(.module) | join(\",\")");
+	cr_assert_str_eq(st, "ai,enemy", "status lists the modules, not notes.txt");
+	free(st);
+}
+
+Test(daemon, edit_fail_fix)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	int v;
+	cr_assert_eq(next_build("enemy", &v), 1);
+
+	put("enemy.c", "int f(void) { return 2; }\n");
+	cr_assert_eq(next_build("enemy", &v), 2);
+	cr_assert_eq(v, 2);
+
+	put("enemy.c", "int f(void) { return 3 }\n");
+	char *msg = next_failure("enemy");
+	cr_assert(strstr(msg, "enemy.c:1:") && strstr(msg, "error"), "the first compiler error, with file:line: %s", msg);
+	free(msg);
+	char *h = query("history", "enemy", ".[0] | \"\\(.status) \\(.version) \\(.message)\"");
+	cr_assert(strncmp(h, "failed null enemy.c:1:", 22) == 0, "%s", h);
+	free(h);
+	char *st = query("status", NULL, ".modules[] | select(.module == \"enemy\") | \"\\(.version) \\(.status)\"");
+	cr_assert_str_eq(st, "2 failed", "v2 stays the newest good build");
+	free(st);
+	/* A new subscriber is handed the newest good build, not the failure. */
+	t_peer late;
+	cr_assert_eq(t_peer_open(&late, d.sock), 0);
+	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub.module = "enemy" };
+	cr_assert_eq(t_peer_send(&late, &m), 0);
+	cr_assert_eq(t_peer_next(&late, 1u << HRP_BUILD, "enemy", WAIT_MS, &m), 0);
+	cr_assert_eq(m.u.build.version, 2);
+	t_peer_close(&late);
+
+	put("enemy.c", "int f(void) { return 4; }\n");
+	cr_assert_eq(next_build("enemy", &v), 3);
+	cr_assert_eq(v, 4);
+	char *rows = query("history", "enemy", "map(.status) | join(\",\")");
+	cr_assert_str_eq(rows, "ok,failed,ok,ok");
+	free(rows);
+}
+
+Test(daemon, burst_of_saves_builds_the_final_content_few_times)
+{
+	put("enemy.c", "int f(void) { return 0; }\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	cr_assert_eq(next_build("enemy", NULL), 1);
+	for (int i = 1; i <= 20; i++) {
+		char src[64];
+		snprintf(src, sizeof src, "int f(void) { return %d; }\n", i);
+		put("enemy.c", src);
+	}
+	int v = 0;
+	uint64_t last = 1;
+	while (v != 20) {
+		uint64_t ver = next_build("enemy", &v);
+		cr_assert_gt(ver, last);
+		last = ver;
+	}
+	char *n = query("history", "enemy", "map(select(.status == \"ok\")) | length");
+	cr_assert_lt(atoi(n), 10, "20 saves gave %s builds", n);
+	free(n);
+}
+
+Test(daemon, touch_and_same_content_build_nothing)
+{
+	put("a.c", "int f(void) { return 1; }\n");
+	put("b.c", "int f(void) { return 1; }\n");
+	/* One job: had the touch started a build of a, it would land before b's. */
+	start(NULL, (const char *const[]){ "--jobs", "1", NULL });
+	subscribe("a");
+	subscribe("b");
+	next_build("a", NULL);
+	next_build("b", NULL);
+	char *a = t_fmt("%s/a.c", dir);
+	cr_assert_eq(utimensat(AT_FDCWD, a, NULL, 0), 0);
+	int fd = open(a, O_WRONLY); /* opened for writing and closed: IN_CLOSE_WRITE, same bytes */
+	cr_assert_geq(fd, 0);
+	close(fd);
+	put("a.c", "int f(void) { return 1; }\n");
+	free(a);
+	put("b.c", "int f(void) { return 2; }\n");
+	cr_assert_eq(next_build("b", NULL), 2);
+	char *n = query("history", "a", "length");
+	cr_assert_str_eq(n, "1", "a was rebuilt without a change");
+	free(n);
+}
+
+Test(daemon, new_folder_and_file_after_start)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("ai");
+	subscribe("boss");
+	/* A folder made and filled at once: watched first, then scanned. */
+	mkd("ai");
+	put("ai/x.c", "int f(void) { return 7; }\n");
+	int v;
+	cr_assert_eq(next_build("ai", &v), 1);
+	cr_assert_eq(v, 7);
+	/* A file renamed into place, as vim and emacs save. */
+	put(".boss.c.tmp", "int f(void) { return 8; }\n");
+	char *from = t_fmt("%s/.boss.c.tmp", dir), *to = t_fmt("%s/boss.c", dir);
+	cr_assert_eq(rename(from, to), 0);
+	free(from);
+	free(to);
+	cr_assert_eq(next_build("boss", &v), 1);
+	cr_assert_eq(v, 8);
+}
+
+Test(daemon, bad_names_and_conflicts_are_reported)
+{
+	put("bad name.c", "int f(void) { return 1; }\n");
+	put("enemy.c", "int f(void) { return 1; }\n");
+	mkd("enemy");
+	put("enemy/e.c", "int f(void) { return 2; }\n");
+	put("ok.c", "int f(void) { return 3; }\n");
+	start(NULL, NULL);
+	subscribe("ok");
+	next_build("ok", NULL);
+	char *st = query("status", NULL, ".modules | map(\"\\(.module):\\(.status):\\(.version)\") | join(\",\")");
+	cr_assert_str_eq(st, "bad name:skipped:null,enemy:conflict:null,ok:ok:1");
+	free(st);
+	char *msg = query("status", NULL, ".modules[] | select(.module == \"enemy\") | .message");
+	cr_assert(strstr(msg, "enemy.c") && strstr(msg, "enemy/"), "%s", msg);
+	free(msg);
+	char *h = query("history", NULL, "map(.module) | join(\",\")");
+	cr_assert_str_eq(h, "ok", "neither side of a conflict is built");
+	free(h);
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "warn  skipped 'bad name'"), "the log says why: %s", log);
+	free(log);
+}
+
+Test(daemon, module_names_with_slash_or_dots_are_rejected)
+{
+	start(NULL, NULL);
+	const char *bad[] = { "../etc", "a/b", "..", "", "x y" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		t_peer p;
+		cr_assert_eq(t_peer_open(&p, d.sock), 0);
+		hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub.module = bad[i] };
+		cr_assert_eq(t_peer_send(&p, &m), 0);
+		cr_assert_eq(t_peer_next(&p, 1u << HRP_ERROR, NULL, WAIT_MS, &m), 0, "'%s' was accepted", bad[i]);
+		cr_assert_eq(m.u.error.code, HRP_E_INVALID);
+		cr_assert_eq(t_peer_next(&p, ~0u, NULL, WAIT_MS, &m), -ECONNRESET, "the daemon closes after ERROR");
+		t_peer_close(&p);
+	}
+}
+
+Test(daemon, a_garbled_frame_drops_only_that_client)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	next_build("enemy", NULL);
+	const uint8_t garbage[][12] = {
+		{ 0, 0, 0, 12, 0, 99, 0, 0, 1, 2, 3, 4 },   /* unknown type */
+		{ 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0 },     /* length past the maximum */
+		{ 0, 0, 0, 8, 0, 9, 0, 1 },                 /* flags set */
+	};
+	for (size_t i = 0; i < sizeof garbage / sizeof *garbage; i++) {
+		t_peer p;
+		cr_assert_eq(t_peer_open(&p, d.sock), 0);
+		cr_assert_eq(send(p.fd, garbage[i], i == 0 ? 12 : 8, MSG_NOSIGNAL), i == 0 ? 12 : 8);
+		hrp_msg m;
+		cr_assert_eq(t_peer_next(&p, 1u << HRP_ERROR, NULL, WAIT_MS, &m), 0);
+		cr_assert_eq(m.u.error.code, HRP_E_PROTOCOL);
+		cr_assert_eq(t_peer_next(&p, ~0u, NULL, WAIT_MS, &m), -ECONNRESET);
+		t_peer_close(&p);
+	}
+	/* A client that speaks before HELLO is dropped too. */
+	int fd = hrp_connect(d.sock, 5000);
+	cr_assert_geq(fd, 0);
+	hrp_msg m = { .type = HRP_STATUS_REQ };
+	cr_assert_eq(hrp_send(fd, &m), 0);
+	t_peer raw = { .fd = fd };
+	cr_assert_eq(t_peer_next(&raw, 1u << HRP_ERROR, NULL, WAIT_MS, &m), 0);
+	t_peer_close(&raw);
+	/* The well-behaved client still gets every build. */
+	put("enemy.c", "int f(void) { return 2; }\n");
+	int v;
+	cr_assert_eq(next_build("enemy", &v), 2);
+	cr_assert_eq(v, 2);
+}
+
+Test(daemon, a_second_daemon_on_the_same_state_dir_is_refused)
+{
+	start(NULL, NULL);
+	t_daemon second;
+	t_run r;
+	cr_assert_neq(t_daemon_start(&second, dir, NULL, NULL, &r), 0);
+	cr_assert_eq(r.status, 1);
+	char *want = t_fmt("already serves %s", d.state);
+	cr_assert(strstr(r.err, "another hotreloadd") && strstr(r.err, want), "%s", r.err);
+	free(want);
+	t_run_free(&r);
+	t_daemon_stop(&second);
+	/* The first one still answers. */
+	char *n = query("status", NULL, ".clients");
+	cr_assert_str_eq(n, "1", "the test's one connection");
+	free(n);
+}
+
+/*
+ * A stand-in compiler that reports "PID [CHILD]" on the fifo $HR_T_READY
+ * when it starts, and may wait for a line on $HR_T_GO: the test decides when
+ * it goes on. Returns "CC=path" and the fifos' env entries in env[0..2].
+ */
+static void slow_cc(const char *body, char *env[3])
+{
+	char *ready = t_fmt("%s/.t/ready.fifo", dir), *go = t_fmt("%s/.t/go.fifo", dir);
+	char *path = t_fmt("%s/.t/slowcc", dir), *tools = t_fmt("%s/.t", dir);
+	cr_assert_eq(mkdir(tools, 0700), 0);
+	free(tools);
+	cr_assert_eq(mkfifo(ready, 0600), 0);
+	cr_assert_eq(mkfifo(go, 0600), 0);
+	char *script = t_fmt("#!/bin/sh\n%s\n", body);
+	cr_assert_eq(t_write(path, script, strlen(script)), 0);
+	chmod(path, 0755);
+	env[0] = t_fmt("CC=%s", path);
+	env[1] = t_fmt("HR_T_READY=%s", ready);
+	env[2] = t_fmt("HR_T_GO=%s", go);
+	free(script);
+	free(ready);
+	free(go);
+	free(path);
+}
+
+/* What the stand-in compiler reported once it started. */
+static void slow_started(int *pid, int *child)
+{
+	char *ready = t_fmt("%s/.t/ready.fifo", dir);
+	int fd = open(ready, O_RDONLY | O_NONBLOCK);
+	free(ready);
+	cr_assert_geq(fd, 0);
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&pf, 1, WAIT_MS), 1, "the compiler never started");
+	char buf[64] = "";
+	cr_assert_gt(read(fd, buf, sizeof buf - 1), 0);
+	close(fd);
+	*pid = *child = 0;
+	sscanf(buf, "%d %d", pid, child);
+}
+
+static void slow_go(void)
+{
+	char *go = t_fmt("%s/.t/go.fifo", dir);
+	int fd = open(go, O_WRONLY);
+	free(go);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "go\n", 3), 3);
+	close(fd);
+}
+
+static int gone(int pid)
+{
+	char *stat = t_fmt("/proc/%d/stat", pid), *s = t_read(stat, NULL);
+	free(stat);
+	/* Gone, or a zombie that its new parent has yet to reap. */
+	int dead = !s || (strrchr(s, ')') && strrchr(s, ')')[2] == 'Z');
+	free(s);
+	return dead;
+}
+
+Test(daemon, sigterm_ends_builds_in_flight_and_leaves_no_child)
+{
+	/* The compiler starts a child of its own, as cc starts cc1, as and ld. */
+	char *env[4] = { NULL };
+	slow_cc("sleep 1000 &\necho \"$$ $!\" > \"$HR_T_READY\"\nwait", env);
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start((const char *const *)env, NULL);
+	int pid, child;
+	slow_started(&pid, &child);
+	cr_assert(pid > 0 && child > 0);
+	char *state = strdup(d.state), *log = strdup(d.log);
+	cr_assert_eq(t_daemon_stop(&d), 0, "hotreloadd did not stop on SIGTERM");
+	cr_assert(gone(pid), "the compiler %d outlived the daemon", pid);
+	cr_assert(gone(child), "the compiler's child %d outlived the daemon", child);
+	char *text = t_read(log, NULL);
+	cr_assert(text && strstr(text, "info  stopped"), "it stopped cleanly: %s", text);
+	free(text);
+	/* Nothing was recorded for the build it ended. */
+	t_run r = t_cli(dir, NULL, (const char *const[]){ "--state-dir", state, "history", "--json", NULL });
+	cr_assert_str_eq(r.out, "[]\n");
+	t_run_free(&r);
+	free(state);
+	free(log);
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
+}
+
+Test(daemon, a_source_that_vanishes_mid_build_gives_a_failed_row)
+{
+	char *env[4] = { NULL };
+	slow_cc("echo $$ > \"$HR_T_READY\"\nread x < \"$HR_T_GO\"\nexec cc \"$@\"", env);
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start((const char *const *)env, NULL);
+	subscribe("enemy");
+	int pid, child;
+	slow_started(&pid, &child);
+	char *src = t_fmt("%s/enemy.c", dir);
+	cr_assert_eq(unlink(src), 0);
+	free(src);
+	slow_go();
+	char *msg = next_failure("enemy");
+	cr_assert(strstr(msg, "enemy.c") && strstr(msg, "No such file"), "%s", msg);
+	free(msg);
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
+}
+
+Test(daemon, a_missing_compiler_gives_a_failed_row)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start((const char *const[]){ "CC=/nonexistent/cc -O2", NULL }, NULL);
+	subscribe("enemy");
+	char *msg = next_failure("enemy");
+	cr_assert_str_eq(msg, "cannot run the compiler '/nonexistent/cc': not found; set CC to a C compiler");
+	free(msg);
+	char *h = query("history", NULL, "map(.status) | join(\",\")");
+	cr_assert_str_eq(h, "failed");
+	free(h);
+}
+
+Test(daemon, a_full_disk_fails_the_build_and_keeps_the_last_good_one)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	/* The file size limit stands in for a full disk; the daemon, the compiler and the linker all inherit it. */
+	t_run r;
+	const char *argv[] = { "prlimit", "--fsize=2000000", HR_BUILD_DIR "/hotreloadd", "--root", dir, NULL };
+	r = t_exec(dir, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	char *lock = t_fmt("%s/.hotreload/hotreloadd.lock", dir), *pid = t_read(lock, NULL);
+	d.root = strdup(dir);
+	d.state = t_fmt("%s/.hotreload", dir);
+	d.sock = t_fmt("%s/hotreloadd.sock", d.state);
+	d.log = t_fmt("%s/hotreloadd.log", d.state);
+	d.pid = atoi(pid);
+	d.pidfd = (int)syscall(SYS_pidfd_open, d.pid, 0);
+	free(lock);
+	free(pid);
+	cr_assert_eq(t_peer_open(&peer, d.sock), 0);
+	subscribe("enemy");
+	int v;
+	cr_assert_eq(next_build("enemy", &v), 1);
+	/* 4 MB of initialised data: the object cannot be written. */
+	put("enemy.c", "char big[4 << 20] = {1};\nint f(void) { return big[0] + 1; }\n");
+	char *msg = next_failure("enemy");
+	cr_assert(strstr(msg, "File size limit") || strstr(msg, "too large") || strstr(msg, "No space"), "%s", msg);
+	free(msg);
+	char *st = query("status", NULL, ".modules[0] | \"\\(.version) \\(.status)\"");
+	cr_assert_str_eq(st, "1 failed");
+	free(st);
+	/* And the daemon goes on: a smaller fix lands. */
+	put("enemy.c", "int f(void) { return 2; }\n");
+	cr_assert_eq(next_build("enemy", &v), 2);
+	cr_assert_eq(v, 2);
+}
+
+Test(daemon, a_restart_serves_the_last_build_and_builds_only_what_changed)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	put("boss.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	subscribe("boss");
+	next_build("enemy", NULL);
+	next_build("boss", NULL);
+	char *db_id = strdup(peer.db_id);
+	t_peer_close(&peer);
+	for (size_t i = 0; i < nsubs; i++)
+		t_peer_close(&subs[i].p);
+	nsubs = 0;
+	cr_assert_eq(t_daemon_stop(&d), 0);
+
+	put("boss.c", "int f(void) { return 2; }\n"); /* changed while no daemon ran */
+	start(NULL, NULL);
+	cr_assert_str_eq(peer.db_id, db_id, "the same history");
+	free(db_id);
+	subscribe("boss");
+	subscribe("enemy");
+	int v;
+	cr_assert_eq(next_build("enemy", &v), 1, "served from the history, not rebuilt");
+	cr_assert_eq(v, 1);
+	uint64_t boss = next_build("boss", &v);
+	if (boss == 1) /* the old one first, then the rebuild */
+		boss = next_build("boss", &v);
+	cr_assert_eq(boss, 2);
+	cr_assert_eq(v, 2);
+	char *h = query("history", NULL, "map(\"\\(.module)\\(.version)\") | sort | join(\",\")");
+	cr_assert_str_eq(h, "boss1,boss2,enemy1");
+	free(h);
+}
+
+Test(daemon, after_sigkill_the_next_daemon_takes_over_the_stale_socket)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	next_build("enemy", NULL);
+	kill(d.pid, SIGKILL);
+	cr_assert(t_wait_gone(d.pidfd, WAIT_MS));
+	struct stat st;
+	cr_assert_eq(stat(d.sock, &st), 0, "the socket file is left behind");
+	t_peer_close(&peer);
+	for (size_t i = 0; i < nsubs; i++)
+		t_peer_close(&subs[i].p);
+	nsubs = 0;
+	close(d.pidfd);
+	d.pidfd = -1;
+	t_daemon_stop(&d); /* only forgets it */
+	start(NULL, NULL);
+	put("enemy.c", "int f(void) { return 2; }\n");
+	subscribe("enemy");
+	int v;
+	uint64_t ver = next_build("enemy", &v);
+	if (ver == 1)
+		ver = next_build("enemy", &v);
+	cr_assert_eq(ver, 2);
+	cr_assert_eq(v, 2);
+}
+
+/* As uid 65534, connect and say HELLO: the type of the daemon's first reply, or -errno. */
+static int hello_as_nobody(const char *sock)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(100);
+		hrp_msg m;
+		int fd = hrp_connect(sock, 5000);
+		hrp_msg h = { .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_LIBRARY, 1, "", "t" } };
+		hrp_reader r = { 0 };
+		/* A refused peer may find the socket closed before its HELLO goes
+		 * out; the ERROR is waiting for it all the same. */
+		if (fd < 0)
+			_exit(101);
+		(void)hrp_send(fd, &h);
+		if (hrp_recv(fd, &r, &m, 5000) < 0)
+			_exit(102);
+		if (m.type == HRP_HELLO)
+			_exit(HRP_HELLO);
+		_exit(m.type == HRP_ERROR && m.u.error.code == HRP_E_DENIED ? HRP_ERROR : 103);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(daemon, peers_of_other_users_are_refused_unless_allowed)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root to act as another user");
+	char sockdir[] = "/tmp/hr-sock-XXXXXX";
+	cr_assert_not_null(mkdtemp(sockdir));
+	chmod(sockdir, 0711);
+	char *sock = t_fmt("%s/s", sockdir);
+	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "12345", NULL });
+	int got = hello_as_nobody(sock);
+	cr_assert_eq(got, HRP_ERROR, "uid 65534 was not refused (%d)", got);
+	t_peer_close(&peer);
+	cr_assert_eq(t_daemon_stop(&d), 0);
+	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "nobody", NULL });
+	cr_assert_eq(hello_as_nobody(sock), HRP_HELLO, "an allowed uid was refused");
+	free(sock);
+	t_peer_close(&peer);
+	t_daemon_stop(&d);
+	rmdir(sockdir);
+}
+
+Test(daemon, usage_errors_and_bad_roots)
+{
+	const char *bad[][4] = {
+		{ "--jobs", "0", NULL }, { "--watcher", "carrier-pigeon", "--foreground", NULL },
+		{ "--bogus", NULL }, { "extra", NULL },
+	};
+	int want[] = { 2, 1, 2, 2 };
+	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+		const char *argv[8] = { HR_BUILD_DIR "/hotreloadd", "--root", dir };
+		for (size_t j = 0; bad[i][j]; j++)
+			argv[3 + j] = bad[i][j];
+		t_run r = t_exec(dir, NULL, argv);
+		cr_assert_eq(r.status, want[i], "%s: exit %d: %s", bad[i][0], r.status, r.err);
+		cr_assert(strstr(r.err, "hotreloadd: "), "%s", r.err);
+		t_run_free(&r);
+	}
+	t_run r = t_exec(dir, NULL, (const char *const[]){ HR_BUILD_DIR "/hotreloadd", "--root", "/nonexistent/x", NULL });
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "/nonexistent/x"), "%s", r.err);
+	t_run_free(&r);
+}
