@@ -96,9 +96,11 @@ fuzz:
 	done
 
 # Benchmarks print their figures; nothing asserts a timing.
-bench: $(B)/daemon/store.o $(PROTO_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $^ -lsqlite3
+bench: all
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_reload scripts/bench/bench_reload.c $(PROTO_OBJ)
 	$(B)/bench_store
+	$(B)/bench_reload $(B)/hotreloadd
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change).
 fuzz-seeds:

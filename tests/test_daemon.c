@@ -272,6 +272,20 @@ Test(daemon, new_folder_and_file_after_start)
 	free(to);
 	cr_assert_eq(next_build("boss", &v), 1);
 	cr_assert_eq(v, 8);
+	/* A folder moved within the root: every watch under it has a new path. */
+	subscribe("brain");
+	char *ai = t_fmt("%s/ai", dir), *brain = t_fmt("%s/brain", dir);
+	cr_assert_eq(rename(ai, brain), 0);
+	free(ai);
+	free(brain);
+	cr_assert_eq(next_build("brain", &v), 1);
+	cr_assert_eq(v, 7);
+	put("brain/x.c", "int f(void) { return 9; }\n");
+	cr_assert_eq(next_build("brain", &v), 2);
+	cr_assert_eq(v, 9);
+	char *st = query("status", NULL, ".modules | map(\"\\(.module):\\(.status)\") | join(\",\")");
+	cr_assert_str_eq(st, "ai:removed,boss:ok,brain:ok,enemy:ok");
+	free(st);
 }
 
 Test(daemon, bad_names_and_conflicts_are_reported)

@@ -1,0 +1,217 @@
+/* bench_reload.c: save-to-announce through the real hotreloadd, next to the bare cc time of the
+ * same file and command in the same run, and the daemon's CPU while idle.
+ * Usage: bench_reload HOTRELOADD [EDITS]   (make bench) */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../proto/hrp.h"
+
+extern char **environ;
+
+/* A module of a realistic size: a few structs, loops and math, 60-odd lines. */
+static const char module[] =
+	"#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n"
+	"typedef struct { float x, y, vx, vy, hp; int kind; } enemy;\n"
+	"typedef struct { enemy e[256]; int n; uint32_t seed; } world;\n\n"
+	"static uint32_t next(uint32_t *s) { *s ^= *s << 13; *s ^= *s >> 17; *s ^= *s << 5; return *s; }\n\n"
+	"static float steer(const enemy *a, const enemy *b)\n{\n"
+	"\tfloat dx = b->x - a->x, dy = b->y - a->y;\n\treturn atan2f(dy, dx);\n}\n\n"
+	"void enemy_spawn(world *w, int kind)\n{\n"
+	"\tif (w->n == 256) return;\n\tenemy *e = &w->e[w->n++];\n\tmemset(e, 0, sizeof *e);\n"
+	"\te->x = (float)(next(&w->seed) %% 640); e->y = (float)(next(&w->seed) %% 480);\n"
+	"\te->kind = kind; e->hp = 10.0f * (float)(kind + 1);\n}\n\n"
+	"void enemy_update(world *w, float dt)\n{\n"
+	"\tfor (int i = 0; i < w->n; i++) {\n\t\tenemy *e = &w->e[i];\n"
+	"\t\tfloat a = steer(e, &w->e[(i + 1) %% w->n]);\n"
+	"\t\te->vx += cosf(a) * dt * %d.0f; e->vy += sinf(a) * dt * %d.0f;\n"
+	"\t\te->x += e->vx * dt; e->y += e->vy * dt;\n"
+	"\t\tif (e->x < 0 || e->x > 640) e->vx = -e->vx;\n"
+	"\t\tif (e->y < 0 || e->y > 480) e->vy = -e->vy;\n\t}\n}\n\n"
+	"int enemy_alive(const world *w)\n{\n\tint n = 0;\n"
+	"\tfor (int i = 0; i < w->n; i++) n += w->e[i].hp > 0;\n\treturn n;\n}\n\n"
+	"int f(void) { return %d; }\n";
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const double *v, int n, double p)
+{
+	return v[(int)(p * (n - 1) + 0.5)];
+}
+
+/* Run argv in cwd and wait; -1 when it could not run or failed. */
+static int run(char *const argv[], const char *cwd)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	if (cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	pid_t pid;
+	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), st;
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		return -1;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+static void write_module(const char *path, int value)
+{
+	char src[sizeof module + 64];
+	int n = snprintf(src, sizeof src, module, 3 + value % 5, 7 + value % 3, value);
+	FILE *f = fopen(path, "w");
+	if (!f || fwrite(src, 1, (size_t)n, f) != (size_t)n || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static long cpu_ticks(int pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f || !fgets(buf, sizeof buf, f))
+		return -1;
+	fclose(f);
+	long ut = 0, st = 0;
+	const char *p = strrchr(buf, ')');
+	/* utime and stime are fields 14 and 15; p points before field 3 */
+	sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st);
+	return ut + st;
+}
+
+/* Wait for the BUILD of version want; returns 0, or -1 on a failure or a timeout. */
+static int wait_build(int fd, hrp_reader *r, uint64_t want)
+{
+	for (;;) {
+		hrp_msg m;
+		int rc = hrp_recv(fd, r, &m, 30000);
+		if (rc < 0) {
+			fprintf(stderr, "bench: no announcement: %s\n", strerror(-rc));
+			return -1;
+		}
+		if (m.type == HRP_FAILED) {
+			fprintf(stderr, "bench: the build failed: %s\n", m.u.failed.message);
+			return -1;
+		}
+		if (m.type == HRP_BUILD && m.u.build.version >= want)
+			return 0;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_reload HOTRELOADD [EDITS]\n");
+		return 2;
+	}
+	int n = argc > 2 ? atoi(argv[2]) : 40;
+	if (n < 20)
+		n = 20;
+	char tmp[] = "/tmp/hrbench.XXXXXX", root[4200], src[4300], bare[4300], sock[4300];
+	if (!mkdtemp(tmp))
+		return 1;
+	snprintf(root, sizeof root, "%s/modules", tmp);
+	snprintf(src, sizeof src, "%s/enemy.c", root);
+	snprintf(bare, sizeof bare, "%s/bare.so", tmp);
+	snprintf(sock, sizeof sock, "%s/.hotreload/hotreloadd.sock", root);
+	mkdir(root, 0700);
+	write_module(src, 0);
+	unsetenv("HOTRELOAD_SOCKET");
+	char exe[4096];
+	if (!realpath(argv[1], exe)) {
+		perror(argv[1]);
+		return 1;
+	}
+	char *daemon[] = {exe, "--root", root, "--quiet", NULL};
+	if (run(daemon, root) < 0) {
+		fprintf(stderr, "bench: %s did not start\n", argv[1]);
+		return 1;
+	}
+	char lock[4300], pidtext[32] = "";
+	snprintf(lock, sizeof lock, "%s/.hotreload/hotreloadd.lock", root);
+	FILE *lf = fopen(lock, "r");
+	if (!lf || !fgets(pidtext, sizeof pidtext, lf))
+		return 1;
+	fclose(lf);
+	int pid = atoi(pidtext);
+
+	int fd = hrp_connect(sock, 5000);
+	hrp_reader r = {0};
+	hrp_msg hello = {.type = HRP_HELLO, .u.hello = {HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", "bench"}};
+	hrp_msg sub = {.type = HRP_SUBSCRIBE, .u.sub.module = "enemy"};
+	if (fd < 0 || hrp_send(fd, &hello) < 0 || hrp_send(fd, &sub) < 0 || wait_build(fd, &r, 1) < 0)
+		return 1;
+
+	/* The same command the daemon runs, on the same file. */
+	char *cc[] = {"cc", "-shared", "-fPIC", "-g", "-o", bare, "enemy.c", NULL};
+	double *live = calloc((size_t)n, sizeof *live), *cold = calloc((size_t)n, sizeof *cold);
+	uint64_t version = 1;
+	for (int i = -3; i < n; i++) { /* three warm-up rounds */
+		double t0 = now_ms();
+		if (run(cc, root) < 0)
+			return 1;
+		double t1 = now_ms();
+		write_module(src, i + 10);
+		if (wait_build(fd, &r, ++version) < 0)
+			return 1;
+		double t2 = now_ms();
+		if (i >= 0) {
+			cold[i] = t1 - t0;
+			live[i] = t2 - t1;
+		}
+	}
+	qsort(live, (size_t)n, sizeof *live, cmp);
+	qsort(cold, (size_t)n, sizeof *cold, cmp);
+
+	/* Idle: past the checkpoint that follows the last build, nothing should run. */
+	struct timespec settle = {3, 0}, idle = {5, 0};
+	nanosleep(&settle, NULL);
+	long before = cpu_ticks(pid);
+	nanosleep(&idle, NULL);
+	long after = cpu_ticks(pid);
+
+	printf("save to announce, %d edits of a %zu-byte module (cc -shared -fPIC -g):\n", n, sizeof module);
+	printf("  bare cc          p50 %6.1f ms  p95 %6.1f ms  min %6.1f ms  max %6.1f ms\n",
+	       pct(cold, n, .5), pct(cold, n, .95), cold[0], cold[n - 1]);
+	printf("  save to announce p50 %6.1f ms  p95 %6.1f ms  min %6.1f ms  max %6.1f ms\n",
+	       pct(live, n, .5), pct(live, n, .95), live[0], live[n - 1]);
+	printf("  overhead         p50 %+6.1f ms  p95 %+6.1f ms  (target: p50 within +5 ms)\n",
+	       pct(live, n, .5) - pct(cold, n, .5), pct(live, n, .95) - pct(cold, n, .95));
+	printf("daemon CPU while idle for 5 s: %ld clock ticks (%ld per second)\n", after - before,
+	       sysconf(_SC_CLK_TCK));
+
+	close(fd);
+	kill(pid, SIGTERM);
+	char rm[4400];
+	snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
+	while (kill(pid, 0) == 0)
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	if (system(rm) != 0)
+		return 1;
+	free(live);
+	free(cold);
+	return 0;
+}

@@ -1,0 +1,158 @@
+/* test_project.c: module names and sources from a root's layout, the inputs' key, SHA-256. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../daemon/project.h"
+#include "../daemon/sha256.h"
+#include "util.h"
+
+static char *dir;
+static hrd_project p;
+
+static void setup(void)
+{
+	dir = t_tmpdir();
+	p.rootfd = open(dir, O_PATH | O_DIRECTORY);
+	p.skip = "state";
+}
+
+static void teardown(void)
+{
+	close(p.rootfd);
+	t_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(project, .init = setup, .fini = teardown);
+
+static void put(const char *rel, const char *text)
+{
+	char *path = t_fmt("%s/%s", dir, rel);
+	cr_assert_eq(t_write(path, text, strlen(text)), 0, "%s", path);
+	free(path);
+}
+
+static void mkd(const char *rel)
+{
+	char *path = t_fmt("%s/%s", dir, rel);
+	cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+	free(path);
+}
+
+Test(project, names)
+{
+	const char *good[] = { "enemy", "Enemy_2", "a-b", "x" };
+	const char *bad[] = { "", "a/b", "..", ".", "a b", "é", "a.b", "a\nb" };
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		cr_assert(hrd_project_valid_name(good[i]), "%s", good[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		cr_assert(!hrd_project_valid_name(bad[i]), "%s", bad[i]);
+	char longname[202];
+	memset(longname, 'a', 201);
+	longname[201] = '\0';
+	cr_assert(!hrd_project_valid_name(longname));
+}
+
+Test(project, module_of_a_path)
+{
+	struct { const char *path, *name; } cases[] = {
+		{ "enemy.c", "enemy" },      { "ai", "ai" },           { "ai/think.c", "ai" },
+		{ "ai/deep/x.c", NULL },     { "ai/notes.txt", NULL }, { ".git", NULL },
+		{ ".hotreload/x.c", NULL },  { ".enemy.c.swp", NULL }, { "ai/.#think.c", NULL },
+		{ "state", NULL },           { "state/x.c", NULL },    { "bad name.c", "bad name" },
+		{ "Makefile", "Makefile" },  { ".c", NULL },            { "ai/.c", NULL },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char name[256] = "";
+		int got = hrd_project_module_of(&p, cases[i].path, name, sizeof name);
+		if (cases[i].name) {
+			cr_assert(got, "%s should map to %s", cases[i].path, cases[i].name);
+			cr_assert_str_eq(name, cases[i].name);
+		} else {
+			cr_assert(!got, "%s should be no module's, got %s", cases[i].path, name);
+		}
+	}
+}
+
+Test(project, resolve_files_folders_and_conflicts)
+{
+	put("enemy.c", "int f;");
+	mkd("ai");
+	put("ai/b.c", "int b;");
+	put("ai/a.c", "int a;");
+	put("ai/.#a.c", "lock");
+	put("ai/notes.md", "");
+	mkd("ai/sub");
+	put("ai/sub/deep.c", "int d;");
+	mkd("empty");
+	put("both.c", "");
+	mkd("both");
+	put("both/x.c", "");
+	hrd_sources s;
+	cr_assert_eq(hrd_project_resolve(&p, "enemy", &s), HRD_KIND_FILE);
+	cr_assert_eq(s.n, 1);
+	cr_assert_str_eq(s.path[0], "enemy.c");
+	hrd_sources_free(&s);
+	cr_assert_eq(hrd_project_resolve(&p, "ai", &s), HRD_KIND_DIR);
+	cr_assert_eq(s.n, 2, "only .c files directly in the folder, sorted");
+	cr_assert_str_eq(s.path[0], "ai/a.c");
+	cr_assert_str_eq(s.path[1], "ai/b.c");
+	hrd_sources_free(&s);
+	cr_assert_eq(hrd_project_resolve(&p, "empty", &s), HRD_KIND_NONE);
+	cr_assert_eq(hrd_project_resolve(&p, "both", &s), HRD_KIND_CONFLICT);
+	cr_assert_eq(hrd_project_resolve(&p, "gone", &s), HRD_KIND_NONE);
+}
+
+Test(project, the_key_follows_content_names_and_command)
+{
+	put("a.c", "int a;");
+	hrd_sources s;
+	cr_assert_eq(hrd_project_resolve(&p, "a", &s), HRD_KIND_FILE);
+	char *cmd1[] = { "cc", "-g", NULL }, *cmd2[] = { "cc", "-O2", NULL };
+	char k1[65], k2[65], k3[65], k4[65];
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k1), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k2), 0);
+	cr_assert_str_eq(k1, k2);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd2, k3), 0);
+	cr_assert_str_neq(k1, k3, "flags are part of the key");
+	put("a.c", "int b;");
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4), 0);
+	cr_assert_str_neq(k1, k4, "content is part of the key");
+	char *gone = t_fmt("%s/a.c", dir);
+	unlink(gone);
+	free(gone);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4), -1);
+	hrd_sources_free(&s);
+}
+
+Test(project, sha256_vectors)
+{
+	struct { const char *in, *hex; } v[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		hrd_sha256 c;
+		char out[65];
+		hrd_sha256_init(&c);
+		hrd_sha256_update(&c, v[i].in, strlen(v[i].in));
+		hrd_sha256_hex(&c, out);
+		cr_assert_str_eq(out, v[i].hex);
+	}
+	/* A million 'a's, fed in uneven pieces across block edges. */
+	hrd_sha256 c;
+	char a[1000], out[65];
+	memset(a, 'a', sizeof a);
+	hrd_sha256_init(&c);
+	for (size_t done = 0, step = 1; done < 1000000; done += step, step = step % 997 + 1)
+		hrd_sha256_update(&c, a, done + step > 1000000 ? 1000000 - done : step);
+	hrd_sha256_hex(&c, out);
+	cr_assert_str_eq(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
