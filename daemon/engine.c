@@ -590,30 +590,72 @@ void hrd_engine_scan(hrd_engine *e, const char *cause)
 		touch(e, e->mods[i]->name, cause);
 }
 
+/* One batch of watcher events: each module is looked at once, after the batch. */
+struct batch {
+	hrd_engine *e;
+	int rescan;
+	char **names, **causes;
+	size_t n, cap;
+};
+
 static void on_change(void *arg, int kind, const char *path)
 {
-	hrd_engine *e = arg;
-	char name[256], cause[160];
+	struct batch *b = arg;
+	char name[256], *cause;
 	if (kind == HRD_WATCH_RESCAN) {
-		hrd_engine_scan(e, "rescan");
+		b->rescan = 1;
 		return;
 	}
-	if (!hrd_project_module_of(&e->project, path, name, sizeof name))
+	if (!hrd_project_module_of(&b->e->project, path, name, sizeof name))
 		return;
-	snprintf(cause, sizeof cause, "%s changed", path);
-	touch(e, name, cause);
+	if (asprintf(&cause, "%s changed", path) < 0)
+		cause = NULL;
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->names[i], name) == 0) {
+			free(b->causes[i]); /* the last event names the cause */
+			b->causes[i] = cause;
+			return;
+		}
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 16;
+		char **n = realloc(b->names, cap * sizeof *n), **c = n ? realloc(b->causes, cap * sizeof *c) : NULL;
+		if (n)
+			b->names = n;
+		if (c)
+			b->causes = c;
+		if (!n || !c) {
+			b->rescan = 1; /* cannot remember it: look at everything instead */
+			free(cause);
+			return;
+		}
+		b->cap = cap;
+	}
+	if (!(b->names[b->n] = strdup(name))) {
+		b->rescan = 1;
+		free(cause);
+		return;
+	}
+	b->causes[b->n++] = cause;
 }
 
 static void on_watch(hrd_io *io, uint32_t events)
 {
 	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, watchio));
+	struct batch b = {.e = e};
 	(void)events;
-	hrd_watch_take(e->cfg.watch, on_change, e);
-}
-
-int hrd_engine_busy(const hrd_engine *e)
-{
-	return e->running + (e->qhead != NULL);
+	/* A burst (a save in chunks, a checkout) arrives as one batch: each
+	 * module it touches is looked at, and built, once. */
+	hrd_watch_take(e->cfg.watch, on_change, &b);
+	if (b.rescan)
+		hrd_engine_scan(e, "rescan");
+	for (size_t i = 0; i < b.n; i++) {
+		if (!b.rescan)
+			touch(e, b.names[i], b.causes[i] ? b.causes[i] : "changed");
+		free(b.names[i]);
+		free(b.causes[i]);
+	}
+	free(b.names);
+	free(b.causes);
 }
 
 /* ---- the server's questions ---- */

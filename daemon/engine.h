@@ -28,7 +28,5 @@ void hrd_engine_set_server(hrd_engine *e, hrd_server *s);
 extern const hrd_server_ops hrd_engine_server_ops;
 /* Look at every module under the root and build what changed. */
 void hrd_engine_scan(hrd_engine *e, const char *cause);
-/* Builds queued or running. */
-int hrd_engine_busy(const hrd_engine *e);
 
 #endif
