@@ -30,7 +30,8 @@ typedef struct mod {
 	int invalid;   /* the name is not a module name: reported, never built */
 	enum mstate state;
 	char key[65];  /* inputs of the last recorded compile, "" for none */
-	uint64_t version;  /* the newest good build, 0 for none */
+	uint64_t version;  /* the newest good build that can be served, 0 for none */
+	uint64_t top;      /* the highest version in the history: the next is top + 1 */
 	uint32_t good_kind; /* enum hrp_kind of it */
 	char *artifact;
 	int last;      /* HRD_OK or HRD_FAILED: the last compile; 0 for none */
@@ -153,7 +154,7 @@ static int take_latest(const hrd_build *b, void *arg)
 	int good = b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
 	if (good && !l->good) {
 		l->good = 1;
-		m->version = b->version;
+		m->version = m->top = b->version;
 		m->good_kind = b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
 		set_str(&m->artifact, b->artifact);
 	}
@@ -393,7 +394,7 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
 static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 {
 	char *path = NULL;
-	uint64_t version = m->version + 1;
+	uint64_t version = m->top + 1;
 	hrd_build row = {.module = m->name, .status = HRD_OK, .started_us = b->started_us,
 	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
 	                 .output = b->job.out, .cause = b->cause};
@@ -421,7 +422,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		return;
 	}
 	arm_checkpoint(e);
-	m->version = version;
+	m->version = m->top = version;
 	m->good_kind = HRP_KIND_OK;
 	free(m->artifact);
 	m->artifact = path;

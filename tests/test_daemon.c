@@ -671,3 +671,26 @@ Test(daemon, usage_errors_and_bad_roots)
 	cr_assert(strstr(r.err, "/nonexistent/x"), "%s", r.err);
 	t_run_free(&r);
 }
+
+Test(daemon, objects_deleted_while_stopped_are_built_again_as_a_new_version)
+{
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("enemy");
+	cr_assert_eq(next_build("enemy", NULL), 1);
+	char *objects = t_fmt("%s/objects", d.state);
+	t_peer_close(&peer);
+	t_peer_close(&subs[0].p);
+	nsubs = 0;
+	cr_assert_eq(t_daemon_stop(&d), 0);
+	t_rmtree(objects);
+	free(objects);
+	start(NULL, NULL);
+	subscribe("enemy");
+	int v;
+	cr_assert_eq(next_build("enemy", &v), 2, "a new version: numbers are never handed out twice");
+	cr_assert_eq(v, 1);
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "the object of v1"), "the log says why it builds: %s", log);
+	free(log);
+}
