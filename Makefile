@@ -112,9 +112,11 @@ demo:
 	sh scripts/deps.sh build
 	$(MAKE) all
 	@echo
-	@echo "hotreload $(VERSION): the protocol, the history store and the CLI are built ($(B)/)."
-	@echo "The live demo (save a .c file, the running game changes) arrives with the daemon"
-	@echo "and the client library; until then try: $(B)/hotreload --help"
+	@echo "hotreload $(VERSION): the daemon, the protocol, the history store and the CLI are built ($(B)/)."
+	@echo "The live demo (a game whose modules reload as you save them) arrives with the client"
+	@echo "library. Until then, watch a folder of modules and edit them:"
+	@echo "  $(B)/hotreloadd --foreground --root DIR      # DIR/NAME.c and DIR/NAME/*.c are modules"
+	@echo "  cd DIR && $(CURDIR)/$(B)/hotreload status    # or: history, stats"
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
