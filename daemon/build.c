@@ -26,6 +26,7 @@ static int drain(hrd_job *j)
 			if (grown) {
 				j->out = grown;
 				j->outcap = cap;
+				j->out[j->outlen] = '\0';
 			}
 		}
 		char sink[4096];
@@ -93,24 +94,40 @@ int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], const char *cw
 		return -1;
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawnattr_init(&at);
 	sigset_t none, all;
 	sigemptyset(&none);
 	sigfillset(&all);
+	int rc = posix_spawn_file_actions_init(&fa);
+	if (rc) {
+		close(p[0]);
+		close(p[1]);
+		errno = rc;
+		return -1;
+	}
+	rc = posix_spawnattr_init(&at);
 	/* The daemon blocks the signals it reads through signalfd; a child must not inherit that. */
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	if (!rc)
+		rc = posix_spawnattr_setsigmask(&at, &none);
+	if (!rc)
+		rc = posix_spawnattr_setsigdefault(&at, &all);
+	if (!rc)
+		rc = posix_spawnattr_setpgroup(&at, 0);
+	if (!rc)
+		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	if (!rc)
+		rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, p[1], 2);
 	/* libinotifytools' descriptor is not CLOEXEC: close everything else. */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawn_file_actions_addchdir_np(&fa, cwd);
+	if (!rc)
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (!rc)
+		rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
 	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
+	if (!rc)
+		rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	close(p[1]);

@@ -35,6 +35,7 @@ typedef struct mod {
 	uint32_t good_kind; /* enum hrp_kind of it */
 	char *artifact;
 	int last;      /* HRD_OK or HRD_FAILED: the last compile; 0 for none */
+	unsigned seen; /* the scan that last saw it */
 	char *message; /* its first error */
 	char *note;    /* why it is not built (a conflict), for status */
 	char cause[160];
@@ -47,6 +48,8 @@ typedef struct build {
 	struct hrd_engine *e;
 	mod *m;  /* NULL once cancelled: neither recorded nor announced */
 	struct build *next, **pprev;
+	hrd_sources src;
+	hrd_stamp *stamps; /* what each source was when the key was taken */
 	char key[65];
 	char *tmp, *command;
 	char cause[160];
@@ -57,16 +60,19 @@ struct hrd_engine {
 	hrd_engine_config cfg;
 	hrd_server *server;
 	hrd_project project;
-	char **base;   /* cc words and flags: the part of argv that the key covers */
+	char **base;   /* cc words and flags, before -o */
 	size_t nbase;
-	char **ldflags;
+	char **ldflags; /* after the sources */
 	size_t nldflags;
+	char **keyargv; /* base, "--", ldflags: the command line as the key covers it */
+	size_t nkeyargv;
 	mod **mods;
 	size_t nmods;
 	mod *qhead, **qtail;
 	build *builds; /* every live child, cancelled ones included */
 	int running;   /* builds that count against jobs */
 	unsigned long seq;
+	unsigned scan; /* scans so far */
 	hrd_io timer, watchio;
 	hrp_modstat *status; /* the last STATUS reply's array */
 };
@@ -228,6 +234,8 @@ static void pump(hrd_engine *e);
 /* Look at name on disk again after a change, and queue a build if its inputs changed. */
 static void touch(hrd_engine *e, const char *name, const char *cause)
 {
+	char why[160];
+	snprintf(why, sizeof why, "%s", cause); /* cause may be m->cause itself */
 	mod *m = find(e, name);
 	hrd_sources src;
 	int kind = hrd_project_resolve(&e->project, name, &src);
@@ -270,22 +278,26 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 		return;
 	}
 	set_str(&m->note, NULL);
+	/* Any settled change ends the build in flight, even one that leaves the
+	 * same bytes: the compiler may have read the file in the middle of it. */
+	if (m->job)
+		cancel(e, m);
 	char key[65];
-	if (hrd_project_key(&e->project, &src, e->base, key) < 0) {
+	if (hrd_project_key(&e->project, &src, e->keyargv, key, NULL) < 0) {
 		/* Gone between the look and the read: the event for that follows. */
 		hrd_debug("%s: cannot read its sources yet: %s", name, strerror(errno));
 		hrd_sources_free(&src);
 		return;
 	}
 	hrd_sources_free(&src);
-	snprintf(m->cause, sizeof m->cause, "%s", cause);
-	if (m->job && strcmp(m->job->key, key) == 0)
-		return; /* the build in flight has this very content */
-	cancel(e, m);
+	snprintf(m->cause, sizeof m->cause, "%s", why);
 	if (strcmp(m->key, key) == 0) {
-		hrd_debug("%s: unchanged (%s)", name, cause);
+		dequeue(e, m);
+		hrd_debug("%s: unchanged (%s)", name, why);
 		return;
 	}
+	if (m->state == M_QUEUED)
+		return; /* it reads the final content when it starts */
 	m->state = M_QUEUED;
 	*e->qtail = m;
 	e->qtail = &m->qnext;
@@ -373,51 +385,73 @@ static void announce_failed(hrd_engine *e, mod *m)
 		hrd_server_announce(e->server, m->name, &f);
 }
 
-/* Record a compile that failed (or could not run), and say so. */
-static void failed(hrd_engine *e, mod *m, build *b, const char *message, const char *output, int64_t duration)
+/*
+ * Record a compile that failed (or could not run), and say so. Only a
+ * compiler that ran to its end on inputs that held still ("trusted") ties
+ * the failure to the inputs' key: a missing compiler, a full disk or a
+ * vanished file must not stop the same content from being built again.
+ */
+static void failed(hrd_engine *e, mod *m, build *b, const char *message, const char *output, int64_t duration,
+                   int trusted)
 {
 	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
-	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
+	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = b->command,
 	                 .output = output, .message = message, .cause = b->cause};
 	set_str(&m->message, message);
 	m->last = HRD_FAILED;
-	if (hrd_store_record(e->cfg.store, &row) < 0) {
+	snprintf(m->key, sizeof m->key, "%s", trusted ? b->key : "");
+	if (hrd_store_record(e->cfg.store, &row) < 0)
 		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
-	} else {
-		snprintf(m->key, sizeof m->key, "%s", b->key);
+	else
 		arm_checkpoint(e);
-	}
 	hrd_warn("%s: build failed: %s", m->name, message);
 	announce_failed(e, m);
+}
+
+static int take_top(const hrd_build *b, void *arg)
+{
+	if (b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK) {
+		*(uint64_t *)arg = b->version;
+		return 1;
+	}
+	return 0;
 }
 
 static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 {
 	char *path = NULL;
 	uint64_t version = m->top + 1;
-	hrd_build row = {.module = m->name, .status = HRD_OK, .started_us = b->started_us,
+	hrd_build row = {.module = m->name, .status = HRD_OK, .version = version, .started_us = b->started_us,
 	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
 	                 .output = b->job.out, .cause = b->cause};
-	/* A new path per version: dlopen caches by path, and a mapped file is never written. */
-	if (asprintf(&path, "%s/objects/%s.%llu.so", e->cfg.state_dir, m->name, (unsigned long long)version) < 0)
+	/*
+	 * A new path per version, because dlopen caches by path and a mapped file
+	 * is never written; and per history, because a replaced history numbers
+	 * from 1 again while games may still hold the old NAME.1.so.
+	 */
+	if (asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store)) < 0)
 		path = NULL;
 	if (!path || rename(b->tmp, path) < 0) {
 		char msg[512];
 		snprintf(msg, sizeof msg, "cannot publish the object: %s", strerror(path ? errno : ENOMEM));
 		free(path);
-		failed(e, m, b, msg, b->job.out, duration);
+		failed(e, m, b, msg, b->job.out, duration, 0);
 		return;
 	}
 	row.artifact = path;
-	if (hrd_store_record(e->cfg.store, &row) < 0 || row.version != version) {
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
 		/* Unrecorded, so never announced: the last good build stays what clients run. */
 		char msg[1200];
-		snprintf(msg, sizeof msg, "built, but %s", row.version != version && row.id ? "the history allocated another version" : hrd_store_error(e->cfg.store));
+		snprintf(msg, sizeof msg, "built, but not recorded: %s", hrd_store_error(e->cfg.store));
 		unlink(path);
 		free(path);
 		hrd_error("%s: %s", m->name, msg);
 		set_str(&m->message, msg);
 		m->last = HRD_FAILED;
+		m->key[0] = '\0';
+		/* Whatever the history holds now, number the next build after it. */
+		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
 		announce_failed(e, m);
 		return;
 	}
@@ -438,13 +472,17 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 
 static void free_build(build *b)
 {
-	*b->pprev = b->next;
-	if (b->next)
-		b->next->pprev = b->pprev;
+	if (b->pprev) {
+		*b->pprev = b->next;
+		if (b->next)
+			b->next->pprev = b->pprev;
+	}
 	if (b->tmp)
 		unlink(b->tmp);
 	free(b->tmp);
 	free(b->command);
+	free(b->stamps);
+	hrd_sources_free(&b->src);
 	hrd_job_free(&b->job);
 	free(b);
 }
@@ -454,19 +492,39 @@ static void on_done(hrd_job *j)
 	build *b = j->arg;
 	hrd_engine *e = b->e;
 	mod *m = b->m;
-	if (m) {
-		int64_t duration = now_us(CLOCK_MONOTONIC) - b->t0_us;
-		m->job = NULL;
-		m->state = M_IDLE;
-		e->running--;
-		struct stat st;
-		if (WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && stat(b->tmp, &st) == 0) {
-			published(e, m, b, duration);
-		} else {
-			char msg[1024];
-			first_error(j->out, j->status, msg, sizeof msg);
-			failed(e, m, b, msg, j->out, duration);
+	if (!m) {
+		free_build(b); /* cancelled */
+		pump(e);
+		return;
+	}
+	int64_t duration = now_us(CLOCK_MONOTONIC) - b->t0_us;
+	m->job = NULL;
+	m->state = M_IDLE;
+	e->running--;
+	struct stat st;
+	int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && stat(b->tmp, &st) == 0;
+	char msg[1024];
+	first_error(j->out, j->status, msg, sizeof msg);
+	if (!hrd_project_unchanged(&e->project, &b->src, b->stamps)) {
+		/* A source was written, replaced or removed while the compiler ran:
+		 * what it read cannot be trusted. Build what is there now; if the
+		 * module is gone, say why its build failed. */
+		hrd_sources now;
+		int kind = hrd_project_resolve(&e->project, m->name, &now);
+		if (kind >= 0)
+			hrd_sources_free(&now);
+		if (kind == HRD_KIND_FILE || kind == HRD_KIND_DIR || ok) {
+			hrd_debug("%s: its sources changed during the build; building again", m->name);
+			free_build(b);
+			touch(e, m->name, m->cause);
+			pump(e);
+			return;
 		}
+		failed(e, m, b, msg, j->out, duration, 0);
+	} else if (ok) {
+		published(e, m, b, duration);
+	} else {
+		failed(e, m, b, msg, j->out, duration, WIFEXITED(j->status));
 	}
 	free_build(b);
 	pump(e);
@@ -474,22 +532,23 @@ static void on_done(hrd_job *j)
 
 static void start(hrd_engine *e, mod *m)
 {
-	hrd_sources src;
 	char **argv = NULL;
 	size_t argc = 0;
-	int kind = hrd_project_resolve(&e->project, m->name, &src);
 	build *b = calloc(1, sizeof *b);
+	if (!b) {
+		hrd_error("%s: out of memory; the next change builds it", m->name);
+		return;
+	}
+	int kind = hrd_project_resolve(&e->project, m->name, &b->src);
 	if (kind != HRD_KIND_FILE && kind != HRD_KIND_DIR) {
 		/* Changed again while queued: look again. */
-		if (kind >= 0)
-			hrd_sources_free(&src);
-		free(b);
+		free_build(b);
 		touch(e, m->name, m->cause);
 		return;
 	}
-	if (!b)
+	if (!(b->stamps = calloc(b->src.n, sizeof *b->stamps)))
 		goto nomem;
-	if (hrd_project_key(&e->project, &src, e->base, b->key) < 0) {
+	if (hrd_project_key(&e->project, &b->src, e->keyargv, b->key, b->stamps) < 0) {
 		hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
 		goto out;
 	}
@@ -509,8 +568,8 @@ static void start(hrd_engine *e, mod *m)
 			goto nomem;
 	if (add_word(&argv, &argc, "-o") < 0 || add_word(&argv, &argc, b->tmp) < 0)
 		goto nomem;
-	for (size_t i = 0; i < src.n; i++)
-		if (add_word(&argv, &argc, src.path[i]) < 0)
+	for (size_t i = 0; i < b->src.n; i++)
+		if (add_word(&argv, &argc, b->src.path[i]) < 0)
 			goto nomem;
 	for (size_t i = 0; i < e->nldflags; i++)
 		if (add_word(&argv, &argc, e->ldflags[i]) < 0)
@@ -530,9 +589,7 @@ static void start(hrd_engine *e, mod *m)
 			snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", argv[0]);
 		else
 			snprintf(msg, sizeof msg, "cannot run the compiler '%s': %s", argv[0], strerror(errno));
-		failed(e, m, b, msg, "", 0);
-		free_build(b);
-		b = NULL;
+		failed(e, m, b, msg, "", 0, 0);
 		goto out;
 	}
 	hrd_debug("%s: building (%s)", m->name, b->command);
@@ -544,15 +601,9 @@ static void start(hrd_engine *e, mod *m)
 nomem:
 	hrd_error("%s: out of memory; the next change builds it", m->name);
 out:
-	if (b && b->pprev)
+	if (b)
 		free_build(b);
-	else if (b) {
-		free(b->tmp);
-		free(b->command);
-		free(b);
-	}
 	free_words(argv);
-	hrd_sources_free(&src);
 }
 
 static void pump(hrd_engine *e)
@@ -578,17 +629,31 @@ struct scan_ctx {
 static void scan_named(void *arg, const char *name)
 {
 	struct scan_ctx *c = arg;
+	mod *m = find(c->e, name);
+	if (m && m->seen == c->e->scan)
+		return; /* NAME.c and NAME/ both lead here */
 	touch(c->e, name, c->cause);
+	if ((m = find(c->e, name)))
+		m->seen = c->e->scan;
 }
 
 void hrd_engine_scan(hrd_engine *e, const char *cause)
 {
 	struct scan_ctx c = {e, cause};
+	e->scan++;
 	if (hrd_project_scan(&e->project, scan_named, &c) < 0)
 		hrd_error("cannot read the root %s: %s", e->cfg.root, strerror(errno));
 	/* Modules that vanished while nobody looked. */
 	for (size_t i = 0; i < e->nmods; i++)
-		touch(e, e->mods[i]->name, cause);
+		if (e->mods[i]->seen != e->scan)
+			touch(e, e->mods[i]->name, cause);
+}
+
+void hrd_engine_retry_failed(hrd_engine *e)
+{
+	for (size_t i = 0; i < e->nmods; i++)
+		if (e->mods[i]->last == HRD_FAILED)
+			e->mods[i]->key[0] = '\0';
 }
 
 /* One batch of watcher events: each module is looked at once, after the batch. */
@@ -796,12 +861,19 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	/* INTERFACE.md: $CC (default cc) with -shared -fPIC; -g for debuggers;
 	 * $CFLAGS and $LDFLAGS as make would add them. */
-	if (split_env("CC", "cc", &e->base, &e->nbase) < 0 || add_word(&e->base, &e->nbase, "-shared") < 0 ||
-	    add_word(&e->base, &e->nbase, "-fPIC") < 0 || add_word(&e->base, &e->nbase, "-g") < 0 ||
-	    split_env("CFLAGS", "", &e->base, &e->nbase) < 0 || split_env("LDFLAGS", "", &e->ldflags, &e->nldflags) < 0) {
-		snprintf(err, errsz, "out of memory");
-		goto fail;
-	}
+	if (split_env("CC", "cc", &e->base, &e->nbase) < 0 || (!e->nbase && add_word(&e->base, &e->nbase, "cc") < 0) ||
+	    add_word(&e->base, &e->nbase, "-shared") < 0 || add_word(&e->base, &e->nbase, "-fPIC") < 0 ||
+	    add_word(&e->base, &e->nbase, "-g") < 0 || split_env("CFLAGS", "", &e->base, &e->nbase) < 0 ||
+	    split_env("LDFLAGS", "", &e->ldflags, &e->nldflags) < 0)
+		goto nomem;
+	for (size_t i = 0; i < e->nbase; i++)
+		if (add_word(&e->keyargv, &e->nkeyargv, e->base[i]) < 0)
+			goto nomem;
+	if (add_word(&e->keyargv, &e->nkeyargv, "--") < 0)
+		goto nomem;
+	for (size_t i = 0; i < e->nldflags; i++)
+		if (add_word(&e->keyargv, &e->nkeyargv, e->ldflags[i]) < 0)
+			goto nomem;
 	if (prepare_dirs(cfg->state_dir, err, errsz) < 0)
 		goto fail;
 	e->timer.fn = on_timer;
@@ -815,6 +887,8 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	*out = e;
 	return 0;
+nomem:
+	snprintf(err, errsz, "out of memory");
 fail:
 	hrd_engine_close(e);
 	return -1;
@@ -846,6 +920,7 @@ void hrd_engine_close(hrd_engine *e)
 		close(e->project.rootfd);
 	free_words(e->base);
 	free_words(e->ldflags);
+	free_words(e->keyargv);
 	free(e->status);
 	free(e);
 }

@@ -40,7 +40,8 @@ static const char usage[] =
 	"  --help, --version\n"
 	"\n"
 	"The compiler is $CC (default cc) with -shared -fPIC -g, then $CFLAGS; $LDFLAGS\n"
-	"follow the sources. SIGTERM or SIGINT stops it; SIGHUP looks at every module again.\n";
+	"follow the sources. SIGTERM or SIGINT stops it; SIGHUP looks at every module\n"
+	"again and builds the ones whose last build failed.\n";
 
 struct opts {
 	const char *root, *state_dir, *socket, *watcher;
@@ -196,7 +197,8 @@ static void on_signal(hrd_io *io, uint32_t events)
 	if (read(io->fd, &si, sizeof si) != sizeof si)
 		return;
 	if (si.ssi_signo == SIGHUP) {
-		hrd_info("SIGHUP: looking at every module again");
+		hrd_info("SIGHUP: looking at every module again, and building what failed");
+		hrd_engine_retry_failed(s->engine);
 		hrd_engine_scan(s->engine, "SIGHUP");
 		return;
 	}

@@ -21,20 +21,29 @@ int hrd_project_valid_name(const char *name)
 static int is_c(const char *name)
 {
 	size_t n = strlen(name);
-	return n > 2 && name[0] != '.' && strcmp(name + n - 2, ".c") == 0;
+	return n > 2 && strcmp(name + n - 2, ".c") == 0;
+}
+
+/* A source in a module's folder: a .c file that is not hidden. */
+static int is_source(const char *name)
+{
+	return name[0] != '.' && is_c(name);
 }
 
 int hrd_project_module_of(const hrd_project *p, const char *path, char *name, size_t n)
 {
 	const char *slash = strchr(path, '/');
 	size_t len = slash ? (size_t)(slash - path) : strlen(path);
-	if (len == 0 || path[0] == '.' || len >= n)
+	if (len == 0 || len >= n)
+		return 0;
+	if ((len == 1 && path[0] == '.') || (len == 2 && memcmp(path, "..", 2) == 0) ||
+	    (len == 4 && memcmp(path, ".git", 4) == 0))
 		return 0;
 	if (p->skip && strlen(p->skip) == len && memcmp(p->skip, path, len) == 0)
 		return 0;
 	if (slash) {
 		/* ROOT/NAME/file.c: only .c files directly in the folder count. */
-		if (strchr(slash + 1, '/') || !is_c(slash + 1))
+		if (strchr(slash + 1, '/') || !is_source(slash + 1))
 			return 0;
 	} else if (is_c(path)) {
 		len -= 2;
@@ -85,7 +94,7 @@ static int folder_sources(const hrd_project *p, const char *name, hrd_sources *o
 	struct dirent *e;
 	struct stat st;
 	while (rc == 0 && (e = readdir(d)))
-		if (is_c(e->d_name) && fstatat(fd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+		if (is_source(e->d_name) && fstatat(fd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
 			rc = add(out, name, e->d_name);
 	closedir(d);
 	if (rc == 0 && out->n)
@@ -140,11 +149,22 @@ int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *nam
 	return 0;
 }
 
-static int hash_file(hrd_sha256 *c, int dirfd, const char *path)
+static void stamp_of(const struct stat *st, hrd_stamp *out)
+{
+	*out = (hrd_stamp){(unsigned long long)st->st_dev, (unsigned long long)st->st_ino, (long long)st->st_size,
+	                   (long long)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+	                   (long long)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec};
+}
+
+static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stamp)
 {
 	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	/* Before reading: a write after this changes what the stamp is compared with. */
+	struct stat st;
+	if (stamp && fstat(fd, &st) == 0)
+		stamp_of(&st, stamp);
 	char buf[65536];
 	ssize_t n;
 	uint64_t size = 0;
@@ -163,7 +183,8 @@ static int hash_file(hrd_sha256 *c, int dirfd, const char *path)
 	return 0;
 }
 
-int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65])
+int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65],
+                    hrd_stamp *stamps)
 {
 	hrd_sha256 c;
 	hrd_sha256_init(&c);
@@ -171,9 +192,23 @@ int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv
 		hrd_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
 	for (size_t i = 0; i < s->n; i++) {
 		hrd_sha256_update(&c, s->path[i], strlen(s->path[i]) + 1);
-		if (hash_file(&c, p->rootfd, s->path[i]) < 0)
+		if (hash_file(&c, p->rootfd, s->path[i], stamps ? &stamps[i] : NULL) < 0)
 			return -1;
 	}
 	hrd_sha256_hex(&c, out);
 	return 0;
+}
+
+int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_stamp *stamps)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct stat st;
+		hrd_stamp now;
+		if (fstatat(p->rootfd, s->path[i], &st, 0) < 0)
+			return 0;
+		stamp_of(&st, &now);
+		if (memcmp(&now, &stamps[i], sizeof now) != 0)
+			return 0;
+	}
+	return 1;
 }

@@ -7,8 +7,9 @@
 /*
  * INTERFACE.md's layout, without configuration: ROOT/NAME.c is the module
  * NAME; ROOT/NAME/ holding .c files directly is the module NAME, built from
- * them; both at once is a conflict. Hidden entries (".git", ".hotreload",
- * editors' ".name.swp" and ".#name.c") are never modules.
+ * them; both at once is a conflict. ".git" and the state dir are never
+ * looked at; other hidden names are candidates, reported as invalid. Hidden
+ * files in a module's folder (editors' ".#name.c") are not its sources.
  */
 enum hrd_kind { HRD_KIND_NONE, HRD_KIND_FILE, HRD_KIND_DIR, HRD_KIND_CONFLICT };
 
@@ -34,6 +35,12 @@ int hrd_project_valid_name(const char *name);
  */
 int hrd_project_module_of(const hrd_project *p, const char *path, char *name, size_t n);
 
+/* What a source was when it was read: a compile is trusted only if it still is. */
+typedef struct hrd_stamp {
+	unsigned long long dev, ino;
+	long long size, mtime_ns, ctime_ns;
+} hrd_stamp;
+
 /* What name is now, and its sources for FILE and DIR (free with hrd_sources_free). -1 with errno on a read error. */
 int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out);
 void hrd_sources_free(hrd_sources *s);
@@ -43,9 +50,13 @@ int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *nam
 
 /*
  * The key of a build's inputs: SHA-256 over the command line and each
- * source's name and content, as 64 hex digits. -1 with errno when a source
- * cannot be read.
+ * source's name and content, as 64 hex digits. stamps (s->n of them, or
+ * NULL) get what each source was before it was read. -1 with errno when a
+ * source cannot be read.
  */
-int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65]);
+int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65],
+                    hrd_stamp *stamps);
+/* 1 when every source is still what its stamp says (same file, size and times), else 0. */
+int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_stamp *stamps);
 
 #endif

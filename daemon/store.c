@@ -422,6 +422,9 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 				b->version = (uint64_t)sqlite3_column_int64(s->next_version, 0);
 			else
 				rc = fail_db(s, "cannot allocate a version");
+			if (rc == 0 && given && given != b->version)
+				rc = fail(s, "expected to record %s v%llu, but the history's next is v%llu", b->module,
+				          (unsigned long long)given, (unsigned long long)b->version);
 			sqlite3_reset(s->next_version);
 		}
 	} else if (b->status == HRD_FAILED) {

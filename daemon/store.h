@@ -54,9 +54,11 @@ const char *hrd_store_error(const hrd_store *s);
 
 /*
  * Record b in one transaction. For ok, reused and rollback, the module's next
- * version is allocated in that transaction and written to b->version; failed
- * rows get none; refused rows keep the b->version given. b->id gets the row id.
- * Returns 0 or -1.
+ * version is allocated in that transaction and written to b->version; a
+ * non-zero b->version given is the version the caller expects (it named the
+ * object after it), and any other number fails the record, leaving nothing.
+ * Failed rows get no version; refused rows keep the b->version given. b->id
+ * gets the row id. Returns 0 or -1.
  */
 int hrd_store_record(hrd_store *s, hrd_build *b);
 

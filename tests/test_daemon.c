@@ -423,6 +423,9 @@ static void slow_started(int *pid, int *child)
 	sscanf(buf, "%d %d", pid, child);
 }
 
+/* The stand-in compiler that waits for "go", then runs cc. */
+#define WAIT_THEN_CC "echo $$ > \"$HR_T_READY\"\nread x < \"$HR_T_GO\"\nexec cc \"$@\""
+
 static void slow_go(void)
 {
 	char *go = t_fmt("%s/.t/go.fifo", dir);
@@ -473,7 +476,7 @@ Test(daemon, sigterm_ends_builds_in_flight_and_leaves_no_child)
 Test(daemon, a_source_that_vanishes_mid_build_gives_a_failed_row)
 {
 	char *env[4] = { NULL };
-	slow_cc("echo $$ > \"$HR_T_READY\"\nread x < \"$HR_T_GO\"\nexec cc \"$@\"", env);
+	slow_cc(WAIT_THEN_CC, env);
 	put("enemy.c", "int f(void) { return 1; }\n");
 	start((const char *const *)env, NULL);
 	subscribe("enemy");
@@ -693,4 +696,63 @@ Test(daemon, objects_deleted_while_stopped_are_built_again_as_a_new_version)
 	char *log = t_read(d.log, NULL);
 	cr_assert(log && strstr(log, "the object of v1"), "the log says why it builds: %s", log);
 	free(log);
+}
+
+Test(daemon, the_same_text_saved_again_during_a_build_is_built_again)
+{
+	char *env[4] = { NULL };
+	slow_cc(WAIT_THEN_CC, env);
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start((const char *const *)env, NULL);
+	subscribe("enemy");
+	int pid, child, v;
+	slow_started(&pid, &child);
+	slow_go();
+	cr_assert_eq(next_build("enemy", &v), 1);
+	put("enemy.c", "int f(void) { return 2; }\n");
+	slow_started(&pid, &child);
+	/* Saved again, in place, with the same bytes, while the compiler may be reading. */
+	put("enemy.c", "int f(void) { return 2; }\n");
+	int again;
+	slow_started(&again, &child);
+	cr_assert_neq(again, pid, "a second compile, not the first one going on");
+	slow_go();
+	cr_assert_eq(next_build("enemy", &v), 2);
+	cr_assert_eq(v, 2);
+	char *h = query("history", "enemy", "map(.status) | join(\",\")");
+	cr_assert_str_eq(h, "ok,ok", "the interrupted compile is not recorded");
+	free(h);
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
+}
+
+Test(daemon, a_file_renamed_away_and_back_during_a_build_is_built)
+{
+	char *env[4] = { NULL };
+	slow_cc(WAIT_THEN_CC, env);
+	put("enemy.c", "int f(void) { return 1; }\n");
+	start((const char *const *)env, NULL);
+	subscribe("enemy");
+	int pid, child, v;
+	slow_started(&pid, &child);
+	slow_go();
+	cr_assert_eq(next_build("enemy", &v), 1);
+	put("enemy.c", "int f(void) { return 2; }\n");
+	slow_started(&pid, &child);
+	/* vim's save: the old file is renamed away, the new one written. */
+	char *from = t_fmt("%s/enemy.c", dir), *to = t_fmt("%s/enemy.c~", dir);
+	cr_assert_eq(rename(from, to), 0);
+	slow_go();
+	char *msg = next_failure("enemy");
+	cr_assert(strstr(msg, "No such file"), "%s", msg);
+	free(msg);
+	put("enemy.c", "int f(void) { return 2; }\n");
+	slow_started(&pid, &child);
+	slow_go();
+	cr_assert_eq(next_build("enemy", &v), 2, "the same text as the failed compile still builds");
+	cr_assert_eq(v, 2);
+	free(from);
+	free(to);
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
 }

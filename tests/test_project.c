@@ -63,9 +63,10 @@ Test(project, module_of_a_path)
 	struct { const char *path, *name; } cases[] = {
 		{ "enemy.c", "enemy" },      { "ai", "ai" },           { "ai/think.c", "ai" },
 		{ "ai/deep/x.c", NULL },     { "ai/notes.txt", NULL }, { ".git", NULL },
-		{ ".hotreload/x.c", NULL },  { ".enemy.c.swp", NULL }, { "ai/.#think.c", NULL },
+		{ ".git/x.c", NULL },        { ".enemy.c", ".enemy" }, { "ai/.#think.c", NULL },
+		{ ".", NULL },               { "..", NULL },
 		{ "state", NULL },           { "state/x.c", NULL },    { "bad name.c", "bad name" },
-		{ "Makefile", "Makefile" },  { ".c", NULL },            { "ai/.c", NULL },
+		{ "Makefile", "Makefile" },  { ".c", ".c" },            { "ai/.c", NULL },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		char name[256] = "";
@@ -115,18 +116,28 @@ Test(project, the_key_follows_content_names_and_command)
 	cr_assert_eq(hrd_project_resolve(&p, "a", &s), HRD_KIND_FILE);
 	char *cmd1[] = { "cc", "-g", NULL }, *cmd2[] = { "cc", "-O2", NULL };
 	char k1[65], k2[65], k3[65], k4[65];
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k1), 0);
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k2), 0);
+	hrd_stamp st[1];
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k1, st), 0);
+	cr_assert(hrd_project_unchanged(&p, &s, st));
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k2, NULL), 0);
 	cr_assert_str_eq(k1, k2);
-	cr_assert_eq(hrd_project_key(&p, &s, cmd2, k3), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd2, k3, NULL), 0);
 	cr_assert_str_neq(k1, k3, "flags are part of the key");
+	/* The same bytes written again: the key is the same, the stamp is not. */
+	char *path = t_fmt("%s/a.c", dir);
+	struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
+	put("a.c", "int a;");
+	cr_assert_eq(utimensat(AT_FDCWD, path, later, 0), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k2, NULL), 0);
+	cr_assert_str_eq(k1, k2);
+	cr_assert(!hrd_project_unchanged(&p, &s, st), "rewritten in place: the compile read something else");
 	put("a.c", "int b;");
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4, NULL), 0);
 	cr_assert_str_neq(k1, k4, "content is part of the key");
-	char *gone = t_fmt("%s/a.c", dir);
-	unlink(gone);
-	free(gone);
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4), -1);
+	unlink(path);
+	free(path);
+	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4, NULL), -1);
+	cr_assert(!hrd_project_unchanged(&p, &s, st));
 	hrd_sources_free(&s);
 }
 

@@ -106,9 +106,15 @@ Test(store, versions_count_published_builds_per_module)
 	cr_assert_eq(rec(s, "enemy", HRD_ROLLBACK, 0), 4);
 	cr_assert_eq(rec(s, "enemy", HRD_REFUSED, 4), 4, "refused rows name the version refused");
 	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 5, "a refusal does not use up a number");
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 6), 6, "the expected version");
+	hrd_build wrong = { .module = "enemy", .status = HRD_OK, .version = 9 };
+	cr_assert_eq(hrd_store_record(s, &wrong), -1, "another version than expected is refused");
+	cr_assert(strstr(hrd_store_error(s), "expected to record enemy v9, but the history's next is v7"), "%s", hrd_store_error(s));
+	cr_assert_eq(wrong.version, 9);
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 7, "and it left nothing behind");
 	hrd_store_close(s);
 	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE version IS NULL"), 1);
-	cr_assert_eq(sql_int("SELECT count(*) FROM builds"), 8);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds"), 10);
 }
 
 Test(store, a_published_version_cannot_be_written_twice)
