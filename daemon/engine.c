@@ -816,14 +816,15 @@ void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
 
 /* ---- life ---- */
 
-/* Empty tmp/: what is there was left by a daemon that died mid-build. */
-static int prepare_dirs(const char *state_dir, char *err, size_t errsz)
+/* Make tmp/ and objects/, and empty tmp/: what is there was left by a daemon that died mid-build. */
+static int prepare_dirs(const char *state_dir, int shared, char *err, size_t errsz)
 {
 	const char *sub[] = {"tmp", "objects"};
 	for (int i = 0; i < 2; i++) {
 		char path[4200];
+		mode_t mode = i == 1 && shared ? 0711 : 0700;
 		snprintf(path, sizeof path, "%s/%s", state_dir, sub[i]);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		if ((mkdir(path, mode) < 0 && errno != EEXIST) || chmod(path, mode) < 0) {
 			snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
 			return -1;
 		}
@@ -874,7 +875,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	for (size_t i = 0; i < e->nldflags; i++)
 		if (add_word(&e->keyargv, &e->nkeyargv, e->ldflags[i]) < 0)
 			goto nomem;
-	if (prepare_dirs(cfg->state_dir, err, errsz) < 0)
+	if (prepare_dirs(cfg->state_dir, cfg->shared, err, errsz) < 0)
 		goto fail;
 	e->timer.fn = on_timer;
 	e->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -13,6 +13,7 @@ typedef struct hrd_engine_config {
 	const char *root;      /* absolute, resolved */
 	const char *state_dir; /* absolute, resolved; holds tmp/ and objects/ */
 	int jobs;              /* compilers at once, >= 1 */
+	int shared;            /* other users (--allow-uid) load the objects: objects/ is 0711, not 0700 */
 	hrd_loop *loop;
 	hrd_store *store;
 	hrd_watch *watch;

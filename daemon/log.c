@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 static int max_level = HRD_INFO;
-static int also = -1;
+static _Atomic int also = -1; /* read by the watcher thread too */
 
 void hrd_log_also(int fd)
 {
@@ -43,6 +43,7 @@ void hrd_log(int level, const char *fmt, ...)
 	line[n++] = '\n';
 	/* One write(2): lines from the watcher thread and the loop stay whole. */
 	(void)!write(STDERR_FILENO, line, (size_t)n);
-	if (also >= 0)
-		(void)!write(also, line, (size_t)n);
+	int fd = also;
+	if (fd >= 0)
+		(void)!write(fd, line, (size_t)n);
 }

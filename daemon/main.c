@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -206,9 +207,25 @@ static void on_signal(hrd_io *io, uint32_t events)
 	s->loop->stop = 1;
 }
 
+/* Descriptors 0-2 open (else a database or socket could become "stderr"), and room for clients. */
+static void prepare_fds(void)
+{
+	int fd;
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 16384 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = {.watcher = "auto", .level = HRD_INFO};
+	prepare_fds();
 	parse(argc, argv, &o);
 	hrd_log_level(o.level);
 	if (!o.jobs) {
@@ -230,6 +247,11 @@ int main(int argc, char **argv)
 		snprintf(want, sizeof want, "%s", o.state_dir);
 	if (make_dirs(want, 0700) < 0 || !realpath(want, state)) {
 		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
+		return 1;
+	}
+	/* Allowed users must reach the socket and load the objects inside. */
+	if (o.nallow && chmod(state, 0711) < 0) {
+		fprintf(stderr, "hotreloadd: cannot open the state dir %s to --allow-uid users: %s\n", state, strerror(errno));
 		return 1;
 	}
 	if (strcmp(state, root) == 0) {
@@ -303,7 +325,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
-	hrd_engine_config ec = {root, state, o.jobs, &loop, store, watch};
+	hrd_engine_config ec = {root, state, o.jobs, o.nallow > 0, &loop, store, watch};
 	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
@@ -323,11 +345,10 @@ int main(int argc, char **argv)
 		hrd_log_also(-1);
 		if (devnull >= 0)
 			dup2(devnull, STDOUT_FILENO);
-		if (logfd >= 0) {
+		/* logfd stays open until the watcher thread is gone: it may be in
+		 * the middle of a line to it. */
+		if (logfd >= 0)
 			dup2(logfd, STDERR_FILENO);
-			close(logfd);
-			logfd = -1;
-		}
 		(void)!write(ready_fd, "R", 1);
 		close(ready_fd);
 		ready_fd = -1;

@@ -4,6 +4,7 @@
 #include "project.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +12,13 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define OUT_MAX (8u << 20) /* a client that lets this much pile up is not reading: dropped */
+#define OUT_MAX (8u << 20)  /* a client that lets this much pile up is not reading: dropped */
+#define OUT_HIGH (1u << 20) /* past this, its requests wait until it reads its replies */
 #define SUBS_MAX 4096
+#define CLIENTS_MAX 1024
 
 typedef struct client {
 	hrd_io io;
@@ -22,7 +26,8 @@ typedef struct client {
 	struct client *next, **pprev;
 	hrp_reader rd;
 	hrp_buf out;
-	int hello, writing;
+	int hello;
+	uint32_t events; /* what the loop watches for it */
 	uint32_t role;
 	pid_t pid;
 	char **subs;
@@ -36,6 +41,9 @@ struct hrd_server {
 	char *path;
 	char *db_id;
 	client *clients;
+	size_t nclients;
+	int spare;          /* a descriptor given up to accept, and close, when none are left */
+	time_t quiet_until; /* accept errors are logged once per second, not once per try */
 };
 
 uint32_t hrd_server_clients(const hrd_server *s)
@@ -55,6 +63,7 @@ static void drop(client *c, const char *why)
 	*c->pprev = c->next;
 	if (c->next)
 		c->next->pprev = c->pprev;
+	c->srv->nclients--;
 	hrp_reader_free(&c->rd);
 	hrp_buf_free(&c->out);
 	for (size_t i = 0; i < c->nsubs; i++)
@@ -79,14 +88,16 @@ static int flush(client *c)
 		drop(c, n < 0 ? strerror(errno) : "closed");
 		return -1;
 	}
-	int want = c->out.len > c->out.off;
-	if (want != c->writing) {
-		c->writing = want;
-		hrd_loop_mod(c->srv->loop, &c->io, EPOLLIN | (want ? EPOLLOUT : 0));
+	size_t pending = c->out.len - c->out.off;
+	uint32_t want = (pending ? EPOLLOUT : 0) | (pending < OUT_HIGH ? EPOLLIN : 0);
+	if (want != c->events) {
+		c->events = want;
+		hrd_loop_mod(c->srv->loop, &c->io, want);
 	}
 	return 0;
 }
 
+/* Queue m and write what can be written. Returns 0, or -1 when c was dropped. */
 static int send_msg(client *c, const hrp_msg *m)
 {
 	long n = hrp_encode(m, &c->out);
@@ -170,7 +181,7 @@ static int handle(client *c, const hrp_msg *m)
 		}
 		c->hello = 1;
 		c->role = m->u.hello.role;
-		c->pid = (pid_t)m->u.hello.pid;
+		/* c->pid stays what the kernel said (SO_PEERCRED), not what the peer claims. */
 		hrd_debug("client %d connected: %.100s", (int)c->pid, m->u.hello.name);
 		hrp_msg h = {.type = HRP_HELLO,
 		             .u.hello = {HRP_VERSION, HRP_ROLE_DAEMON, (uint32_t)getpid(), s->db_id, "hotreloadd " HR_VERSION_STRING}};
@@ -183,6 +194,10 @@ static int handle(client *c, const hrp_msg *m)
 		unsubscribe(c, m->u.sub.module);
 		return 0;
 	case HRP_LOADED:
+		if (!hrd_project_valid_name(m->u.loaded.module)) {
+			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.loaded.module);
+			return -1;
+		}
 		s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid);
 		return 0;
 	case HRP_REFUSED:
@@ -197,11 +212,14 @@ static int handle(client *c, const hrp_msg *m)
 		s->cfg.ops->status(s->cfg.arg, &st);
 		st.u.status.pid = (uint32_t)getpid();
 		st.u.status.clients = hrd_server_clients(s);
-		if (hrp_encode(&st, &c->out) < 0) {
+		hrp_buf probe = {0};
+		long n = hrp_encode(&st, &probe);
+		hrp_buf_free(&probe);
+		if (n < 0) {
 			fail(c, HRP_E_INTERNAL, "the status does not fit in one frame");
 			return -1;
 		}
-		return flush(c);
+		return send_msg(c, &st);
 	}
 	case HRP_ERROR:
 		drop(c, m->u.error.message);
@@ -254,9 +272,27 @@ static void on_accept(hrd_io *io, uint32_t events)
 	hrd_server *s = (hrd_server *)io;
 	(void)events;
 	int fd = accept4(s->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && s->spare >= 0) {
+		/* Out of descriptors: the listener would stay readable and spin.
+		 * Give up the spare one to take the connection off the queue. */
+		close(s->spare);
+		fd = accept4(s->io.fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+		s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		fd = -1;
+		errno = EMFILE;
+	}
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+		time_t now = time(NULL);
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED && now >= s->quiet_until) {
 			hrd_warn("cannot accept a client: %s", strerror(errno));
+			s->quiet_until = now + 1;
+		}
+		return;
+	}
+	if (s->nclients >= CLIENTS_MAX) {
+		close(fd);
 		return;
 	}
 	client *c = calloc(1, sizeof *c);
@@ -272,6 +308,8 @@ static void on_accept(hrd_io *io, uint32_t events)
 	if (s->clients)
 		s->clients->pprev = &c->next;
 	s->clients = c;
+	s->nclients++;
+	c->events = EPOLLIN;
 	if (hrd_loop_add(s->loop, &c->io, EPOLLIN) < 0) {
 		drop(c, strerror(errno));
 		return;
@@ -296,16 +334,28 @@ void hrd_server_announce(hrd_server *s, const char *module, const hrp_msg *m)
 	}
 }
 
-/* Remove a socket file no daemon answers on; refuse to take over one that answers. */
+/* Remove a socket file no daemon answers on; refuse to take over one that answers, or anything else. */
 static int clear_stale(const char *path, char *err, size_t errsz)
 {
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errsz, "%s exists and is not a socket: remove it, or give another --socket", path);
+		return -1;
+	}
 	int fd = hrp_connect(path, 1000);
 	if (fd >= 0) {
 		close(fd);
 		snprintf(err, errsz, "another daemon answers on %s: stop it, or give this one another --socket", path);
 		return -1;
 	}
-	if (fd != -ENOENT && unlink(path) < 0 && errno != ENOENT) {
+	if (fd != -ECONNREFUSED) {
+		snprintf(err, errsz, "cannot tell whether a daemon still serves %s (%s): stop it, or remove the socket",
+		         path, strerror(-fd));
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
 		snprintf(err, errsz, "cannot remove the stale socket %s: %s", path, strerror(errno));
 		return -1;
 	}
@@ -317,6 +367,8 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	if (clear_stale(cfg->path, err, errsz) < 0)
 		return -1;
 	hrd_server *s = calloc(1, sizeof *s);
+	if (s)
+		s->io.fd = s->spare = -1;
 	if (!s || !(s->path = strdup(cfg->path)) || !(s->db_id = strdup(cfg->db_id))) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -324,13 +376,15 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	s->loop = loop;
 	s->cfg = *cfg;
 	s->io.fn = on_accept;
+	s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	s->io.fd = hrp_listen(cfg->path, 64);
 	if (s->io.fd < 0) {
 		snprintf(err, errsz, "cannot listen on %s: %s", cfg->path, strerror(-s->io.fd));
 		goto fail;
 	}
-	/* Other users can reach the socket only when allowed; SO_PEERCRED then checks who. */
-	if (cfg->nallow && chmod(cfg->path, 0666) < 0) {
+	/* Other users can reach the socket only when allowed; SO_PEERCRED then
+	 * checks who. Never through a symbolic link put in its place. */
+	if (cfg->nallow && fchmodat(AT_FDCWD, cfg->path, 0666, AT_SYMLINK_NOFOLLOW) < 0) {
 		snprintf(err, errsz, "cannot open %s to --allow-uid users: %s", cfg->path, strerror(errno));
 		goto fail;
 	}
@@ -353,11 +407,13 @@ void hrd_server_close(hrd_server *s)
 		return;
 	while (s->clients)
 		drop(s->clients, NULL);
-	if (s->io.fd > 0) {
+	if (s->io.fd >= 0) {
 		hrd_loop_del(s->loop, &s->io);
 		close(s->io.fd);
 		unlink(s->path);
 	}
+	if (s->spare >= 0)
+		close(s->spare);
 	free(s->path);
 	free(s->db_id);
 	free(s);

@@ -647,10 +647,34 @@ Test(daemon, peers_of_other_users_are_refused_unless_allowed)
 	cr_assert_eq(t_daemon_stop(&d), 0);
 	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "nobody", NULL });
 	cr_assert_eq(hello_as_nobody(sock), HRP_HELLO, "an allowed uid was refused");
+	/* And it can reach what it is told to load. */
+	struct stat st;
+	char *objects = t_fmt("%s/objects", d.state);
+	cr_assert_eq(stat(d.state, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0711);
+	cr_assert_eq(stat(objects, &st), 0);
+	cr_assert_eq(st.st_mode & 0777, 0711);
+	free(objects);
 	free(sock);
 	t_peer_close(&peer);
 	t_daemon_stop(&d);
 	rmdir(sockdir);
+}
+
+Test(daemon, a_socket_path_taken_by_something_else_is_left_alone)
+{
+	char *file = t_fmt("%s/precious", dir);
+	cr_assert_eq(t_write(file, "keep me", 7), 0);
+	t_daemon other;
+	t_run r;
+	cr_assert_neq(t_daemon_start(&other, dir, NULL, (const char *const[]){ "--socket", file, NULL }, &r), 0);
+	cr_assert(strstr(r.err, "is not a socket"), "%s", r.err);
+	t_run_free(&r);
+	t_daemon_stop(&other);
+	char *text = t_read(file, NULL);
+	cr_assert_str_eq(text, "keep me");
+	free(text);
+	free(file);
 }
 
 Test(daemon, usage_errors_and_bad_roots)
