@@ -75,6 +75,7 @@ struct hrd_engine {
 	unsigned scan; /* scans so far */
 	hrd_io timer, watchio;
 	hrp_modstat *status; /* the last STATUS reply's array */
+	char reason[512];    /* and its watcher reason, when it has more to say */
 };
 
 static int64_t now_us(clockid_t clock)
@@ -332,7 +333,7 @@ static void first_error(const char *out, int status, char *msg, size_t n)
 	}
 	char how[128];
 	hrd_job_describe(status, how, sizeof how);
-	snprintf(msg, n, "the compiler %s without a message", how);
+	snprintf(msg, n, "the compiler ended (%s) without a message", how);
 }
 
 /* argv as one line for the history, quoted where a shell would need it. */
@@ -782,6 +783,12 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.state_dir = e->cfg.state_dir;
 	m->u.status.backend = e->cfg.watch->backend;
 	m->u.status.reason = e->cfg.watch->reason;
+	int unwatched = e->cfg.watch->unwatched;
+	if (unwatched) {
+		snprintf(e->reason, sizeof e->reason, "%s; %d folder%s not watched: saves there are missed (see the log)",
+		         e->cfg.watch->reason, unwatched, unwatched == 1 ? " is" : "s are");
+		m->u.status.reason = e->reason;
+	}
 	m->u.status.nmods = n;
 	m->u.status.mods = e->status;
 }

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -85,8 +84,10 @@ static void parse(int argc, char **argv, struct opts *o)
 		case 'q': o->level = HRD_WARN; break;
 		case JOBS:
 			n = strtol(optarg, &end, 10);
-			if (*end || n < 1 || n > 1024)
-				die_usage("--jobs takes a number from 1 to 1024, not '%s'", optarg);
+			/* Bounded, like the clients, so that the daemon's descriptors stay
+			 * below FD_SETSIZE (see watch_inotify.c). */
+			if (*end || n < 1 || n > 128)
+				die_usage("--jobs takes a number from 1 to 128, not '%s'", optarg);
 			o->jobs = (int)n;
 			break;
 		case ALLOW: {
@@ -207,7 +208,7 @@ static void on_signal(hrd_io *io, uint32_t events)
 	s->loop->stop = 1;
 }
 
-/* Descriptors 0-2 open (else a database or socket could become "stderr"), and room for clients. */
+/* Descriptors 0-2 open: else a database or a socket could become "stderr". */
 static void prepare_fds(void)
 {
 	int fd;
@@ -215,11 +216,6 @@ static void prepare_fds(void)
 		;
 	if (fd > 2)
 		close(fd);
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 16384 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 int main(int argc, char **argv)
@@ -230,7 +226,7 @@ int main(int argc, char **argv)
 	hrd_log_level(o.level);
 	if (!o.jobs) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.jobs = n > 0 ? (int)n : 1;
+		o.jobs = n < 1 ? 1 : n > 128 ? 128 : (int)n;
 	}
 	char root[PATH_MAX], want[PATH_MAX + 16], state[PATH_MAX], sock[PATH_MAX + 32], err[2048];
 	if (!realpath(o.root ? o.root : ".", root)) {

@@ -18,7 +18,7 @@
 #define OUT_MAX (8u << 20)  /* a client that lets this much pile up is not reading: dropped */
 #define OUT_HIGH (1u << 20) /* past this, its requests wait until it reads its replies */
 #define SUBS_MAX 4096
-#define CLIENTS_MAX 1024
+#define CLIENTS_MAX 512 /* with --jobs <= 128, the daemon stays below 1024 descriptors */
 
 typedef struct client {
 	hrd_io io;

@@ -22,6 +22,7 @@ struct hrd_watch {
 	const struct hrd_watch_ops *ops;
 	const char *backend; /* "inotify" */
 	char reason[256];    /* why this backend, for status */
+	_Atomic int unwatched; /* folders that could not be watched (the log says why), for status */
 };
 
 /*

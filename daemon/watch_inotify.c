@@ -13,19 +13,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
- * libinotifytools has no pollable descriptor, keeps its state in statics
- * (one instance per process, not thread-safe) and waits with select(). So
- * every call into it after hrd_watch_inotify_open happens on this backend's
- * thread, which blocks in inotifytools_next_event(0) (0 waits forever),
- * queues what it sees, and wakes the loop through an eventfd. It is stopped
- * with pthread_cancel, enabled only while it waits. Its descriptor is not
- * CLOEXEC: the builder closes every inherited descriptor in the child.
+ * libinotifytools 3.22 and how each of its flaws is worked around:
+ * - No pollable descriptor, state in statics, not thread-safe: every call
+ *   into it after hrd_watch_inotify_open is made on this backend's thread,
+ *   which blocks in inotifytools_next_event(0) (0 waits forever), queues what
+ *   it sees and wakes the loop through an eventfd. pthread_cancel stops it,
+ *   enabled only while it waits.
+ * - It waits with select(): its descriptor must stay below FD_SETSIZE. The
+ *   daemon keeps fewer than 1024 descriptors open (bounded clients and jobs),
+ *   so the lowest free one, which a new instance gets, always is.
+ * - Its descriptor is not CLOEXEC: the builder closes all others in a child.
+ * - Its recursive watch gives up on a subtree when an entry vanishes during
+ *   the walk: the walk here is our own, and skips what is gone.
+ * - Its path table goes stale when a folder moves (its rename of paths edits
+ *   a tree while walking it) and keeps deleted folders: a moved folder, a
+ *   queue overflow or a read error start a new instance instead, after
+ *   draining the old one's buffered events (they stay in a static buffer
+ *   across instances), and the engine rescans. Folder moves are rare in a
+ *   source tree; a rescan compares content, so nothing in between is missed.
  */
 #define MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
-              IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+              IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 
 struct event {
 	struct event *next;
@@ -37,34 +50,44 @@ typedef struct inw {
 	hrd_watch base;
 	char *root;
 	size_t rootlen;
-	const char **exclude; /* owned copies, and root/.git; NULL-terminated */
+	const char **exclude; /* owned copies; NULL-terminated */
 	int efd;
 	pthread_t thread;
 	int started;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* guards the queue and lost */
 	struct event *head, **tail;
+	int lost; /* an event could not be queued: take() starts with a rescan */
 } inw;
 
 static int in_use; /* libinotifytools is a process-wide singleton */
+
+static void wake(inw *w)
+{
+	uint64_t one = 1;
+	(void)!write(w->efd, &one, sizeof one);
+}
 
 static void post(inw *w, int kind, const char *path)
 {
 	size_t n = strlen(path);
 	struct event *e = malloc(sizeof *e + n + 1);
-	if (!e) {
-		/* Dropping one event silently would miss a save: ask for a rescan instead. */
-		hrd_error("watcher: out of memory; the next event rescans");
-		return;
-	}
-	e->next = NULL;
-	e->kind = kind;
-	memcpy(e->path, path, n + 1);
 	pthread_mutex_lock(&w->mu);
-	*w->tail = e;
-	w->tail = &e->next;
+	if (e) {
+		e->next = NULL;
+		e->kind = kind;
+		memcpy(e->path, path, n + 1);
+		*w->tail = e;
+		w->tail = &e->next;
+	} else {
+		w->lost = 1; /* dropping one event silently would miss a save */
+	}
 	pthread_mutex_unlock(&w->mu);
-	uint64_t one = 1;
-	(void)!write(w->efd, &one, sizeof one);
+	wake(w);
+}
+
+static const char *rel(const inw *w, const char *full)
+{
+	return full[w->rootlen] == '/' ? full + w->rootlen + 1 : "";
 }
 
 static int excluded(const inw *w, const char *path)
@@ -78,116 +101,156 @@ static int excluded(const inw *w, const char *path)
 	return 0;
 }
 
-static int watch_tree(inw *w, const char *path)
+/*
+ * Watch path and every folder under it, each before it is listed, so that
+ * nothing created meanwhile is missed; with post_files, report every file
+ * found (they appeared before their folder's watch). What vanished is skipped.
+ * Returns 0, or the error that kept path itself from being watched.
+ */
+static int add_tree(inw *w, const char *path, int post_files, int depth)
 {
-	if (inotifytools_watch_recursively_with_exclude(path, MASK, w->exclude))
+	if (excluded(w, path) || depth > 128)
 		return 0;
-	errno = inotifytools_error();
-	return -1;
-}
-
-/* Start over: fresh instance, fresh watches. The caller posts a rescan. */
-static int rewatch(inw *w)
-{
-	inotifytools_cleanup();
-	if (!inotifytools_initialize() || watch_tree(w, w->root) < 0) {
-		hrd_error("watcher: cannot watch %s again: %s", w->root, strerror(inotifytools_error()));
-		return -1;
+	int rc = 0;
+	if (!inotifytools_watch_file(path, MASK)) {
+		int e = rc = inotifytools_error();
+		if (e == ENOENT || e == ENOTDIR)
+			return rc;
+		w->base.unwatched++;
+		if (e == ENOSPC)
+			hrd_error("watcher: cannot watch %s: the limit of watches is reached "
+			          "(fs.inotify.max_user_watches = %d); raise it with sysctl",
+			          path, inotifytools_get_max_user_watches());
+		else
+			hrd_error("watcher: cannot watch %s: %s", path, strerror(e));
 	}
-	return 0;
-}
-
-/* Report every file under a folder that appeared after its watch was added. */
-static void scan_new(inw *w, const char *path, int depth)
-{
 	DIR *d = opendir(path);
-	if (!d || depth > 64) {
-		if (d)
-			closedir(d);
-		return;
-	}
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+	if (!d)
+		return rc;
+	struct dirent *ent;
+	while ((ent = readdir(d))) {
+		if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
 			continue;
 		char *full;
-		if (asprintf(&full, "%s/%s", path, e->d_name) < 0)
+		if (asprintf(&full, "%s/%s", path, ent->d_name) < 0)
 			continue;
-		if (e->d_type == DT_DIR && !excluded(w, full))
-			scan_new(w, full, depth + 1);
-		else if (e->d_type != DT_DIR)
-			post(w, HRD_WATCH_CHANGED, full + w->rootlen + 1);
+		int type = ent->d_type;
+		struct stat st;
+		if (type == DT_UNKNOWN && lstat(full, &st) == 0)
+			type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+		if (type == DT_DIR)
+			add_tree(w, full, post_files, depth + 1);
+		else if (post_files)
+			post(w, HRD_WATCH_CHANGED, rel(w, full));
 		free(full);
 	}
 	closedir(d);
+	return rc;
 }
 
-static void handle(inw *w, const struct inotify_event *ev)
+/* A fresh instance and fresh watches, then a rescan. Returns 0, or -1 when the root cannot be watched. */
+static int restart(inw *w)
+{
+	/* Events left in the library's static buffer would be read against the new instance's table. */
+	while (inotifytools_next_events(0, 1))
+		;
+	inotifytools_cleanup();
+	w->base.unwatched = 0;
+	int rc = inotifytools_initialize() ? add_tree(w, w->root, 0, 0) : inotifytools_error();
+	if (rc) {
+		hrd_error("watcher: cannot watch %s: %s; trying again in a second", w->root, strerror(rc));
+		return -1;
+	}
+	post(w, HRD_WATCH_RESCAN, "");
+	return 0;
+}
+
+/* A file that appears by link() or symlink() is complete at once: no close follows. */
+static int appeared_whole(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && (S_ISLNK(st.st_mode) || (S_ISREG(st.st_mode) && st.st_nlink > 1));
+}
+
+/* Handle one event. Returns 1 when the watches must start over. */
+static int handle(inw *w, const struct inotify_event *ev)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
 		hrd_warn("watcher: the kernel's event queue overflowed; rescanning");
-		rewatch(w);
-		post(w, HRD_WATCH_RESCAN, "");
-		return;
+		return 1;
 	}
 	const char *dir = inotifytools_filename_from_wd(ev->wd);
-	if (!dir || strncmp(dir, w->root, w->rootlen) != 0)
-		return;
+	if (!dir || strncmp(dir, w->root, w->rootlen) != 0 || (dir[w->rootlen] != '/' && dir[w->rootlen]))
+		return 0;
 	char *full;
-	if (asprintf(&full, "%s%s", dir, ev->len ? ev->name : "") < 0)
-		return;
+	if (asprintf(&full, "%s%s", dir, ev->len ? ev->name : "") < 0) {
+		pthread_mutex_lock(&w->mu);
+		w->lost = 1;
+		pthread_mutex_unlock(&w->mu);
+		wake(w);
+		return 0;
+	}
 	size_t n = strlen(full);
 	if (n > w->rootlen && full[n - 1] == '/')
 		full[--n] = '\0';
-	const char *rel = n > w->rootlen ? full + w->rootlen + 1 : "";
-	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
+	int again = 0;
+	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
 		/* A folder inside reports its own removal to its parent as well. */
-		if (!*rel) {
+		if (!*rel(w, full)) {
 			hrd_error("watcher: the root %s was moved or removed", w->root);
-			post(w, HRD_WATCH_RESCAN, "");
+			again = 1;
 		}
 	} else if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO))) {
-		/* A moved folder changes the path of every watch under it. */
-		if (!excluded(w, full) && rewatch(w) == 0)
-			post(w, HRD_WATCH_RESCAN, "");
+		again = !excluded(w, full); /* every watch under it has a new path */
 	} else if ((ev->mask & IN_ISDIR) && (ev->mask & IN_CREATE)) {
-		/* Watch first, then look: nothing written in between is missed. */
-		if (!excluded(w, full)) {
-			if (watch_tree(w, full) < 0 && errno != ENOENT)
-				hrd_error("watcher: cannot watch %s: %s", full, strerror(errno));
-			post(w, HRD_WATCH_CHANGED, rel);
-			scan_new(w, full, 0);
-		}
-	} else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)) {
-		if (*rel)
-			post(w, HRD_WATCH_CHANGED, rel);
+		post(w, HRD_WATCH_CHANGED, rel(w, full));
+		add_tree(w, full, 1, 0);
+	} else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) ||
+	           ((ev->mask & IN_CREATE) && appeared_whole(full))) {
+		if (*rel(w, full))
+			post(w, HRD_WATCH_CHANGED, rel(w, full));
 	}
 	free(full);
+	return again;
 }
 
-static void *run(void *arg)
+/*
+ * Not instrumented by ASan: cancellation unwinds this frame without its
+ * epilogue, which would leave its shadow poisoned under the thread's own
+ * teardown (a false stack-use-after-scope). Everything it calls returns normally.
+ */
+__attribute__((no_sanitize("address"))) static void *run(void *arg)
 {
 	inw *w = arg;
+	struct timespec second = {1, 0};
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	for (;;) {
+	for (int failing = 0;;) {
+		if (failing) {
+			/* Cannot watch (the root is gone, out of watches): try again, slowly. */
+			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+			nanosleep(&second, NULL);
+			pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+			failing = restart(w) < 0;
+			continue;
+		}
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		struct inotify_event *ev = inotifytools_next_event(0);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (ev) {
-			handle(w, ev);
+			if (handle(w, ev))
+				failing = restart(w) < 0;
 			continue;
 		}
 		int e = inotifytools_error();
 		if (e == EINTR)
 			continue;
 		hrd_error("watcher: cannot read events (%s); watching again from scratch", strerror(e));
-		if (rewatch(w) < 0)
-			return NULL;
-		post(w, HRD_WATCH_RESCAN, "");
+		failing = restart(w) < 0;
 	}
+	return NULL;
 }
 
 static int fd_of(hrd_watch *base)
@@ -202,9 +265,13 @@ static int take(hrd_watch *base, void (*fn)(void *arg, int kind, const char *pat
 	(void)!read(w->efd, &count, sizeof count);
 	pthread_mutex_lock(&w->mu);
 	struct event *e = w->head;
+	int lost = w->lost;
 	w->head = NULL;
 	w->tail = &w->head;
+	w->lost = 0;
 	pthread_mutex_unlock(&w->mu);
+	if (lost)
+		fn(arg, HRD_WATCH_RESCAN, "");
 	while (e) {
 		struct event *next = e->next;
 		fn(arg, e->kind, e->path);
@@ -221,8 +288,10 @@ static void close_inw(hrd_watch *base)
 		pthread_cancel(w->thread);
 		pthread_join(w->thread, NULL);
 	}
-	inotifytools_cleanup();
-	in_use = 0;
+	if (in_use == 1) {
+		inotifytools_cleanup();
+		in_use = 0;
+	}
 	for (struct event *e = w->head, *next; e; e = next) {
 		next = e->next;
 		free(e);
@@ -248,6 +317,7 @@ int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_wat
 	}
 	inw *w = calloc(1, sizeof *w);
 	size_t nx = 0;
+	int rc;
 	while (exclude && exclude[nx])
 		nx++;
 	if (!w)
@@ -259,34 +329,28 @@ int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_wat
 	w->tail = &w->head;
 	w->root = strdup(root);
 	w->rootlen = strlen(root);
-	w->exclude = calloc(nx + 2, sizeof *w->exclude);
+	w->exclude = calloc(nx + 1, sizeof *w->exclude);
 	if (!w->root || !w->exclude)
 		goto nomem;
 	for (size_t i = 0; i < nx; i++)
 		if (!(w->exclude[i] = strdup(exclude[i])))
 			goto nomem;
-	if (asprintf((char **)&w->exclude[nx], "%s/.git", root) < 0) {
-		w->exclude[nx] = NULL;
-		goto nomem;
-	}
 	in_use = 1;
 	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->efd < 0 || !inotifytools_initialize()) {
 		snprintf(err, errsz, "inotify: cannot start: %s", strerror(w->efd < 0 ? errno : inotifytools_error()));
 		goto fail;
 	}
-	if (watch_tree(w, root) < 0) {
-		int e = errno;
-		if (e == ENOSPC)
+	if ((rc = add_tree(w, root, 0, 0))) {
+		if (rc == ENOSPC)
 			snprintf(err, errsz, "inotify: cannot watch %s: the limit of watches is reached "
 			         "(fs.inotify.max_user_watches = %d); raise it with sysctl",
 			         root, inotifytools_get_max_user_watches());
 		else
-			snprintf(err, errsz, "inotify: cannot watch %s: %s", root, strerror(e));
+			snprintf(err, errsz, "inotify: cannot watch %s: %s", root, strerror(rc));
 		goto fail;
 	}
-	int rc = pthread_create(&w->thread, NULL, run, w);
-	if (rc) {
+	if ((rc = pthread_create(&w->thread, NULL, run, w))) {
 		snprintf(err, errsz, "inotify: cannot start the watcher thread: %s", strerror(rc));
 		goto fail;
 	}

@@ -780,3 +780,63 @@ Test(daemon, a_file_renamed_away_and_back_during_a_build_is_built)
 	for (int i = 0; i < 3; i++)
 		free(env[i]);
 }
+
+Test(daemon, links_and_symlinks_are_modules_at_once)
+{
+	mkd(".t");
+	put(".t/ext.c", "int f(void) { return 5; }\n");
+	start(NULL, NULL);
+	subscribe("hard");
+	subscribe("soft");
+	char *ext = t_fmt("%s/.t/ext.c", dir), *hard = t_fmt("%s/hard.c", dir), *soft = t_fmt("%s/soft.c", dir);
+	/* Neither is ever closed after writing: the name appears whole. */
+	cr_assert_eq(link(ext, hard), 0);
+	cr_assert_eq(symlink(ext, soft), 0);
+	int v;
+	cr_assert_eq(next_build("hard", &v), 1);
+	cr_assert_eq(v, 5);
+	cr_assert_eq(next_build("soft", &v), 1);
+	cr_assert_eq(v, 5);
+	free(ext);
+	free(hard);
+	free(soft);
+}
+
+Test(daemon, saves_are_seen_across_many_folder_moves)
+{
+	mkd("m0");
+	put("m0/x.c", "int f(void) { return 0; }\n");
+	start(NULL, NULL);
+	subscribe("m0");
+	next_build("m0", NULL);
+	char *names[] = { "m0", "m1", "m2", "m3", "m4", "m5" };
+	for (int i = 1; i < 6; i++) {
+		char *from = t_fmt("%s/%s", dir, names[i - 1]), *to = t_fmt("%s/%s", dir, names[i]);
+		char *file = t_fmt("%s/x.c", names[i]), *src = t_fmt("int f(void) { return %d; }\n", i);
+		subscribe(names[i]);
+		cr_assert_eq(rename(from, to), 0);
+		put(file, src); /* written right after the move, while the watches start over */
+		int v = -1;
+		while (v != i)
+			next_build(names[i], &v);
+		free(from);
+		free(to);
+		free(file);
+		free(src);
+	}
+	char *st = query("status", NULL, ".watcher.reason");
+	cr_assert(!strstr(st, "not watched"), "%s", st);
+	free(st);
+}
+
+Test(daemon, a_hidden_module_name_is_skipped_with_a_warning)
+{
+	put(".secret.c", "int f(void) { return 1; }\n");
+	put("ok.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("ok");
+	next_build("ok", NULL);
+	char *st = query("status", NULL, ".modules | map(\"\\(.module):\\(.status)\") | join(\",\")");
+	cr_assert_str_eq(st, ".secret:skipped,ok:ok");
+	free(st);
+}
