@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -41,7 +42,7 @@ struct hrd_server {
 	char *path;
 	char *db_id;
 	client *clients;
-	size_t nclients;
+	size_t nclients, max_clients;
 	int spare;          /* a descriptor given up to accept, and close, when none are left */
 	time_t quiet_until; /* accept errors are logged once per second, not once per try */
 };
@@ -291,7 +292,7 @@ static void on_accept(hrd_io *io, uint32_t events)
 		}
 		return;
 	}
-	if (s->nclients >= CLIENTS_MAX) {
+	if (s->nclients >= s->max_clients) {
 		close(fd);
 		return;
 	}
@@ -377,6 +378,11 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	s->cfg = *cfg;
 	s->io.fn = on_accept;
 	s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	/* Leave descriptors for the builds and the sources they read, whatever the limit. */
+	struct rlimit rl;
+	s->max_clients = CLIENTS_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < CLIENTS_MAX + 512)
+		s->max_clients = rl.rlim_cur > 512 + 16 ? rl.rlim_cur - 512 : 16;
 	s->io.fd = hrp_listen(cfg->path, 64);
 	if (s->io.fd < 0) {
 		snprintf(err, errsz, "cannot listen on %s: %s", cfg->path, strerror(-s->io.fd));
