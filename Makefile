@@ -35,7 +35,7 @@ FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all test check test-san bench fuzz fuzz-seeds demo install uninstall clean deps
+.PHONY: all test check test-san test-tsan bench fuzz fuzz-seeds demo install uninstall clean deps
 all: $(LIB) $(B)/libhotreload.a $(B)/hotreload $(B)/hotreloadd
 
 $(B)/%.o: %.c
@@ -73,6 +73,15 @@ test:
 test-san:
 	sh scripts/deps.sh test
 	$(MAKE) SAN=1 check
+
+# The daemon's two threads under ThreadSanitizer, through the end-to-end suite.
+# Criterion itself does not run under TSan, so only the daemon is instrumented;
+# the suite fails on anything TSan writes to the daemon's log.
+test-tsan:
+	sh scripts/deps.sh test
+	$(MAKE) B=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" build-tsan/hotreloadd
+	$(MAKE) all build/tests/run
+	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd build/tests/run --filter 'daemon/*' $(TEST_ARGS)
 
 check: all $(B)/tests/run
 ifneq ($(SAN),1)
@@ -141,6 +150,6 @@ deps:
 	sh scripts/deps.sh all
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

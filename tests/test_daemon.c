@@ -64,6 +64,11 @@ static void put(const char *rel, const char *text)
 	free(p);
 }
 
+static const char *daemon_exe(void)
+{
+	return getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd";
+}
+
 static void mkd(const char *rel)
 {
 	char *p = t_fmt("%s/%s", dir, rel);
@@ -511,7 +516,7 @@ Test(daemon, a_full_disk_fails_the_build_and_keeps_the_last_good_one)
 	put("enemy.c", "int f(void) { return 1; }\n");
 	/* The file size limit stands in for a full disk; the daemon, the compiler and the linker all inherit it. */
 	t_run r;
-	const char *argv[] = { "prlimit", "--fsize=2000000", HR_BUILD_DIR "/hotreloadd", "--root", dir, NULL };
+	const char *argv[] = { "prlimit", "--fsize=2000000", daemon_exe(), "--root", dir, NULL };
 	r = t_exec(dir, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	t_run_free(&r);
@@ -685,7 +690,7 @@ Test(daemon, usage_errors_and_bad_roots)
 	};
 	int want[] = { 2, 1, 2, 2 };
 	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-		const char *argv[8] = { HR_BUILD_DIR "/hotreloadd", "--root", dir };
+		const char *argv[8] = { daemon_exe(), "--root", dir };
 		for (size_t j = 0; bad[i][j]; j++)
 			argv[3 + j] = bad[i][j];
 		t_run r = t_exec(dir, NULL, argv);
@@ -693,7 +698,7 @@ Test(daemon, usage_errors_and_bad_roots)
 		cr_assert(strstr(r.err, "hotreloadd: "), "%s", r.err);
 		t_run_free(&r);
 	}
-	t_run r = t_exec(dir, NULL, (const char *const[]){ HR_BUILD_DIR "/hotreloadd", "--root", "/nonexistent/x", NULL });
+	t_run r = t_exec(dir, NULL, (const char *const[]){ daemon_exe(), "--root", "/nonexistent/x", NULL });
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "/nonexistent/x"), "%s", r.err);
 	t_run_free(&r);

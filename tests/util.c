@@ -170,7 +170,9 @@ int t_daemon_start(t_daemon *d, const char *root, const char *const *env, const 
 	d->state = t_fmt("%s/.hotreload", root);
 	d->sock = t_fmt("%s/hotreloadd.sock", d->state);
 	d->log = t_fmt("%s/hotreloadd.log", d->state);
-	const char *argv[64] = { HR_BUILD_DIR "/hotreloadd", "--root", root, "--jobs", "2" };
+	/* HR_DAEMON: another build of the daemon (make test-tsan runs a ThreadSanitizer one). */
+	const char *exe = getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd";
+	const char *argv[64] = { exe, "--root", root, "--jobs", "2" };
 	size_t n = 5;
 	for (size_t i = 0; args && args[i] && n < 63; i++)
 		argv[n++] = args[i];
