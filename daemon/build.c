@@ -82,7 +82,7 @@ static void on_exit_(hrd_io *io, uint32_t events)
 	j->on_done(j);
 }
 
-int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], const char *cwd)
+int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], int dirfd)
 {
 	j->loop = loop;
 	j->pid = -1;
@@ -114,6 +114,10 @@ int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], const char *cw
 		rc = posix_spawnattr_setpgroup(&at, 0);
 	if (!rc)
 		rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+	/* The folder by descriptor, first, while it is open: the compiler reads
+	 * the very tree the key was taken from, even if the path now names another. */
+	if (!rc)
+		rc = posix_spawn_file_actions_addfchdir_np(&fa, dirfd);
 	if (!rc)
 		rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	if (!rc)
@@ -123,8 +127,6 @@ int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], const char *cw
 	/* libinotifytools' descriptor is not CLOEXEC: close everything else. */
 	if (!rc)
 		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	if (!rc)
-		rc = posix_spawn_file_actions_addchdir_np(&fa, cwd);
 	pid_t pid;
 	if (!rc)
 		rc = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);

@@ -23,12 +23,12 @@ struct hrd_job {
 };
 
 /*
- * Run argv[0] (looked up in PATH) in cwd, in its own process group, with an
+ * Run argv[0] (looked up in PATH) in the folder dirfd, in its own process group, with an
  * empty signal mask, default dispositions, stdin from /dev/null, stdout and
  * stderr into a pipe, and no other descriptor. j->on_done and j->arg must be
  * set. Returns 0, or -1 with errno (ENOENT: no such compiler).
  */
-int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], const char *cwd);
+int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], int dirfd);
 /* Kill the job's whole process group; on_done still follows, once it is reaped. */
 void hrd_job_kill(hrd_job *j);
 /* Kill and reap at once, without on_done (shutdown). */

@@ -167,7 +167,8 @@ static int take_latest(const hrd_build *b, void *arg)
 	}
 	if ((b->status == HRD_OK || b->status == HRD_FAILED) && !l->compile) {
 		l->compile = 1;
-		snprintf(m->key, sizeof m->key, "%s", b->source_hash);
+		/* A restart tries a failed module again: what failed it may be fixed. */
+		snprintf(m->key, sizeof m->key, "%s", b->status == HRD_OK ? b->source_hash : "");
 		m->last = b->status;
 		set_str(&m->message, b->message);
 	}
@@ -232,6 +233,27 @@ static void cancel(hrd_engine *e, mod *m)
 
 static void pump(hrd_engine *e);
 
+static void failed(hrd_engine *e, mod *m, struct build *b, const char *message, const char *output,
+                   int64_t duration, int trusted);
+
+/* A source that cannot be read (permissions, no descriptors left): a failed build, said once. */
+static void unreadable(hrd_engine *e, mod *m, const hrd_sources *src, int err, const char *cause)
+{
+	char msg[600];
+	const char *what = src->n ? src->path[0] : m->name;
+	for (size_t i = 0; i < src->n; i++)
+		if (faccessat(e->project.rootfd, src->path[i], R_OK, 0) < 0) {
+			what = src->path[i];
+			break;
+		}
+	snprintf(msg, sizeof msg, "cannot read %s: %s", what, strerror(err));
+	if (m->last == HRD_FAILED && m->message && strcmp(m->message, msg) == 0)
+		return;
+	build b = {.started_us = now_us(CLOCK_REALTIME)};
+	snprintf(b.cause, sizeof b.cause, "%s", cause);
+	failed(e, m, &b, msg, "", 0, 0);
+}
+
 /* Look at name on disk again after a change, and queue a build if its inputs changed. */
 static void touch(hrd_engine *e, const char *name, const char *cause)
 {
@@ -285,8 +307,12 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 		cancel(e, m);
 	char key[65];
 	if (hrd_project_key(&e->project, &src, e->keyargv, key, NULL) < 0) {
-		/* Gone between the look and the read: the event for that follows. */
-		hrd_debug("%s: cannot read its sources yet: %s", name, strerror(errno));
+		/* Gone between the look and the read: the event for that follows.
+		 * Any other error would leave the save unseen: say so. */
+		if (errno == ENOENT)
+			hrd_debug("%s: cannot read its sources yet: %s", name, strerror(errno));
+		else
+			unreadable(e, m, &src, errno, why);
 		hrd_sources_free(&src);
 		return;
 	}
@@ -488,6 +514,27 @@ static void free_build(build *b)
 	free(b);
 }
 
+/*
+ * Whether a failed compile is the compiler's verdict on the sources, so that
+ * the same sources need not be compiled again: it exited with 1, and nothing
+ * in its output says the fault lay elsewhere (a missing header that may yet
+ * appear, a full disk, a killed cc1, a compiler bug).
+ */
+static int verdict(int status, const char *out)
+{
+	static const char *const elsewhere[] = {
+		"internal compiler error", "terminated", "Killed", "No space left", "File size limit",
+		"File too large", "No such file or directory", "Permission denied", "Cannot allocate memory",
+		"out of memory", "Input/output error",
+	};
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+		return 0;
+	for (size_t i = 0; i < sizeof elsewhere / sizeof *elsewhere; i++)
+		if (out && strstr(out, elsewhere[i]))
+			return 0;
+	return 1;
+}
+
 static void on_done(hrd_job *j)
 {
 	build *b = j->arg;
@@ -525,7 +572,7 @@ static void on_done(hrd_job *j)
 	} else if (ok) {
 		published(e, m, b, duration);
 	} else {
-		failed(e, m, b, msg, j->out, duration, WIFEXITED(j->status));
+		failed(e, m, b, msg, j->out, duration, verdict(j->status, j->out));
 	}
 	free_build(b);
 	pump(e);
@@ -550,11 +597,19 @@ static void start(hrd_engine *e, mod *m)
 	if (!(b->stamps = calloc(b->src.n, sizeof *b->stamps)))
 		goto nomem;
 	if (hrd_project_key(&e->project, &b->src, e->keyargv, b->key, b->stamps) < 0) {
-		hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
+		if (errno == ENOENT)
+			hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
+		else
+			unreadable(e, m, &b->src, errno, m->cause);
 		goto out;
 	}
 	if (strcmp(b->key, m->key) == 0)
 		goto out; /* back to what was built last while it waited */
+	if (hrd_project_busy(&e->project, &b->src)) {
+		/* Found by a listing while still being written: its close will come. */
+		hrd_debug("%s: a source is still open for writing; building once it is closed", m->name);
+		goto out;
+	}
 	b->e = e;
 	b->m = m;
 	b->job.arg = b;
@@ -584,7 +639,7 @@ static void start(hrd_engine *e, mod *m)
 	if (e->builds)
 		e->builds->pprev = &b->next;
 	e->builds = b;
-	if (hrd_job_start(&b->job, e->cfg.loop, argv, e->cfg.root) < 0) {
+	if (hrd_job_start(&b->job, e->cfg.loop, argv, e->project.rootfd) < 0) {
 		char msg[512];
 		if (errno == ENOENT)
 			snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", argv[0]);
@@ -638,9 +693,25 @@ static void scan_named(void *arg, const char *name)
 		m->seen = c->e->scan;
 }
 
+/* Follow the root's path to a new folder if the old one was replaced or moved away. */
+static void follow_root(hrd_engine *e)
+{
+	struct stat now, had;
+	if (stat(e->cfg.root, &now) < 0 || fstat(e->project.rootfd, &had) < 0 ||
+	    (now.st_dev == had.st_dev && now.st_ino == had.st_ino))
+		return;
+	int fd = open(e->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	hrd_warn("the root %s is another folder now; following it", e->cfg.root);
+	close(e->project.rootfd);
+	e->project.rootfd = fd;
+}
+
 void hrd_engine_scan(hrd_engine *e, const char *cause)
 {
 	struct scan_ctx c = {e, cause};
+	follow_root(e);
 	e->scan++;
 	if (hrd_project_scan(&e->project, scan_named, &c) < 0)
 		hrd_error("cannot read the root %s: %s", e->cfg.root, strerror(errno));

@@ -290,6 +290,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Past a file size limit, a write fails with EFBIG and is reported, rather than killing the daemon. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* The break of the instant read lease that tells whether a file is still
+	 * being written (project.c) is signalled with SIGIO: nothing to do. */
+	signal(SIGIO, SIG_IGN);
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

@@ -199,6 +199,24 @@ int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv
 	return 0;
 }
 
+int hrd_project_busy(const hrd_project *p, const hrd_sources *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		int fd = openat(p->rootfd, s->path[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* The lease is held for an instant; a writer that opens meanwhile
+		 * waits that instant (the daemon ignores the SIGIO of the break). */
+		int busy = fcntl(fd, F_SETLEASE, F_RDLCK) < 0 && errno == EAGAIN;
+		if (!busy)
+			fcntl(fd, F_SETLEASE, F_UNLCK);
+		close(fd);
+		if (busy)
+			return 1;
+	}
+	return 0;
+}
+
 int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_stamp *stamps)
 {
 	for (size_t i = 0; i < s->n; i++) {

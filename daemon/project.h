@@ -56,6 +56,12 @@ int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *nam
  */
 int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65],
                     hrd_stamp *stamps);
+/*
+ * 1 when some source is open for writing by anyone (a read lease cannot be
+ * had): a file found by a listing may be half-written, and its close will
+ * be seen. 0 otherwise, or when the filesystem cannot tell.
+ */
+int hrd_project_busy(const hrd_project *p, const hrd_sources *s);
 /* 1 when every source is still what its stamp says (same file, size and times), else 0. */
 int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_stamp *stamps);
 

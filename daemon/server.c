@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,15 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #define OUT_MAX (8u << 20)  /* a client that lets this much pile up is not reading: dropped */
 #define OUT_HIGH (1u << 20) /* past this, its requests wait until it reads its replies */
 #define SUBS_MAX 4096
-#define CLIENTS_MAX 512 /* with --jobs <= 128, the daemon stays below 1024 descriptors */
+#define CLIENTS_MAX 256 /* with --jobs <= 128, the daemon stays well below 1024 descriptors */
+#define HELLO_MS 5000   /* a client that has not said HELLO by then is dropped */
 
 typedef struct client {
 	hrd_io io;
@@ -28,7 +31,8 @@ typedef struct client {
 	hrp_reader rd;
 	hrp_buf out;
 	int hello;
-	uint32_t events; /* what the loop watches for it */
+	int64_t hello_by; /* monotonic ms */
+	uint32_t events;  /* what the loop watches for it */
 	uint32_t role;
 	pid_t pid;
 	char **subs;
@@ -37,6 +41,7 @@ typedef struct client {
 
 struct hrd_server {
 	hrd_io io;
+	hrd_io timer; /* the HELLO deadline of the oldest client without one */
 	hrd_loop *loop;
 	hrd_server_config cfg;
 	char *path;
@@ -268,6 +273,45 @@ static int allowed(const hrd_server *s, uid_t uid)
 	return 0;
 }
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Arm the timer for the earliest HELLO deadline, or disarm it. */
+static void arm(hrd_server *s)
+{
+	int64_t first = 0;
+	for (client *c = s->clients; c; c = c->next)
+		if (!c->hello && (!first || c->hello_by < first))
+			first = c->hello_by;
+	struct itimerspec its = {0};
+	if (first) {
+		int64_t in = first - now_ms();
+		in = in < 1 ? 1 : in;
+		its.it_value.tv_sec = in / 1000;
+		its.it_value.tv_nsec = in % 1000 * 1000000;
+	}
+	timerfd_settime(s->timer.fd, 0, &its, NULL);
+}
+
+static void on_timer(hrd_io *io, uint32_t events)
+{
+	hrd_server *s = (hrd_server *)((char *)io - offsetof(hrd_server, timer));
+	uint64_t n;
+	(void)events;
+	(void)!read(io->fd, &n, sizeof n);
+	int64_t now = now_ms();
+	for (client *c = s->clients, *next; c; c = next) {
+		next = c->next;
+		if (!c->hello && c->hello_by <= now)
+			fail(c, HRP_E_PROTOCOL, "no HELLO within %d ms", HELLO_MS);
+	}
+	arm(s);
+}
+
 static void on_accept(hrd_io *io, uint32_t events)
 {
 	hrd_server *s = (hrd_server *)io;
@@ -293,7 +337,17 @@ static void on_accept(hrd_io *io, uint32_t events)
 		return;
 	}
 	if (s->nclients >= s->max_clients) {
+		hrp_msg busy = {.type = HRP_ERROR, .u.error = {HRP_E_INTERNAL, "too many clients: try again later"}};
+		hrp_buf b = {0};
+		if (hrp_encode(&busy, &b) > 0)
+			(void)!send(fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		hrp_buf_free(&b);
 		close(fd);
+		time_t now = time(NULL);
+		if (now >= s->quiet_until) {
+			hrd_warn("refused a client: %zu are connected already", s->nclients);
+			s->quiet_until = now + 1;
+		}
 		return;
 	}
 	client *c = calloc(1, sizeof *c);
@@ -311,6 +365,7 @@ static void on_accept(hrd_io *io, uint32_t events)
 	s->clients = c;
 	s->nclients++;
 	c->events = EPOLLIN;
+	c->hello_by = now_ms() + HELLO_MS;
 	if (hrd_loop_add(s->loop, &c->io, EPOLLIN) < 0) {
 		drop(c, strerror(errno));
 		return;
@@ -324,6 +379,7 @@ static void on_accept(hrd_io *io, uint32_t events)
 		return;
 	}
 	c->pid = cred.pid;
+	arm(s);
 }
 
 void hrd_server_announce(hrd_server *s, const char *module, const hrp_msg *m)
@@ -369,7 +425,7 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 		return -1;
 	hrd_server *s = calloc(1, sizeof *s);
 	if (s)
-		s->io.fd = s->spare = -1;
+		s->io.fd = s->spare = s->timer.fd = -1;
 	if (!s || !(s->path = strdup(cfg->path)) || !(s->db_id = strdup(cfg->db_id))) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -377,6 +433,12 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	s->loop = loop;
 	s->cfg = *cfg;
 	s->io.fn = on_accept;
+	s->timer.fn = on_timer;
+	s->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->timer.fd < 0 || hrd_loop_add(loop, &s->timer, EPOLLIN) < 0) {
+		snprintf(err, errsz, "cannot make a timer: %s", strerror(errno));
+		goto fail;
+	}
 	s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	/* Leave descriptors for the builds and the sources they read, whatever the limit. */
 	struct rlimit rl;
@@ -420,6 +482,10 @@ void hrd_server_close(hrd_server *s)
 	}
 	if (s->spare >= 0)
 		close(s->spare);
+	if (s->timer.fd >= 0) {
+		hrd_loop_del(s->loop, &s->timer);
+		close(s->timer.fd);
+	}
 	free(s->path);
 	free(s->db_id);
 	free(s);

@@ -3,6 +3,7 @@
 #include "watch.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inotifytools/inotify.h>
 #include <inotifytools/inotifytools.h>
@@ -37,8 +38,10 @@
  *   across instances), and the engine rescans. Folder moves are rare in a
  *   source tree; a rescan compares content, so nothing in between is missed.
  */
+/* No IN_EXCL_UNLINK: an O_TMPFILE file is never linked while written, and
+ * its close is how its save is seen. */
 #define MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
-              IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+              IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 
 struct event {
 	struct event *next;
@@ -57,6 +60,7 @@ typedef struct inw {
 	pthread_mutex_t mu; /* guards the queue and lost */
 	struct event *head, **tail;
 	int lost; /* an event could not be queued: take() starts with a rescan */
+	int live; /* the library holds an instance (the watcher thread's to change) */
 } inw;
 
 static int in_use; /* libinotifytools is a process-wide singleton */
@@ -105,14 +109,24 @@ static int excluded(const inw *w, const char *path)
  * Watch path and every folder under it, each before it is listed, so that
  * nothing created meanwhile is missed; with post_files, report every file
  * found (they appeared before their folder's watch). What vanished is skipped.
+ * A symbolic link to a folder is followed at the top level only (a module
+ * folder linked into the root), never below it, so no link loop is walked.
  * Returns 0, or the error that kept path itself from being watched.
  */
 static int add_tree(inw *w, const char *path, int post_files, int depth)
 {
-	if (excluded(w, path) || depth > 128)
+	if (excluded(w, path) || depth > 64)
 		return 0;
 	int rc = 0;
-	if (!inotifytools_watch_file(path, MASK)) {
+	struct stat st;
+	char *through = NULL;
+	if (depth == 1 && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && asprintf(&through, "%s/", path) < 0)
+		return ENOMEM;
+	/* Through a link: a trailing slash makes both the kernel and the library
+	 * take the folder it names, under the link's path. */
+	int ok = through ? inotifytools_watch_file(through, MASK & ~IN_DONT_FOLLOW) : inotifytools_watch_file(path, MASK);
+	free(through);
+	if (!ok) {
 		int e = rc = inotifytools_error();
 		if (e == ENOENT || e == ENOTDIR)
 			return rc;
@@ -135,9 +149,10 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 		if (asprintf(&full, "%s/%s", path, ent->d_name) < 0)
 			continue;
 		int type = ent->d_type;
-		struct stat st;
 		if (type == DT_UNKNOWN && lstat(full, &st) == 0)
-			type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
+		if (type == DT_LNK && depth == 0 && stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+			type = DT_DIR;
 		if (type == DT_DIR)
 			add_tree(w, full, post_files, depth + 1);
 		else if (post_files)
@@ -151,12 +166,17 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 /* A fresh instance and fresh watches, then a rescan. Returns 0, or -1 when the root cannot be watched. */
 static int restart(inw *w)
 {
-	/* Events left in the library's static buffer would be read against the new instance's table. */
-	while (inotifytools_next_events(0, 1))
-		;
-	inotifytools_cleanup();
+	/* Events left in the library's static buffer would be read against the
+	 * new instance's table. Only a live instance can be drained: the library
+	 * would FD_SET(-1) otherwise. */
+	if (w->live) {
+		while (inotifytools_next_events(0, 1))
+			;
+		inotifytools_cleanup();
+		w->live = 0;
+	}
 	w->base.unwatched = 0;
-	int rc = inotifytools_initialize() ? add_tree(w, w->root, 0, 0) : inotifytools_error();
+	int rc = (w->live = inotifytools_initialize()) ? add_tree(w, w->root, 0, 0) : inotifytools_error();
 	if (rc) {
 		hrd_error("watcher: cannot watch %s: %s; trying again in a second", w->root, strerror(rc));
 		return -1;
@@ -204,9 +224,24 @@ static int handle(inw *w, const struct inotify_event *ev)
 		again = !excluded(w, full); /* every watch under it has a new path */
 	} else if ((ev->mask & IN_ISDIR) && (ev->mask & IN_CREATE)) {
 		post(w, HRD_WATCH_CHANGED, rel(w, full));
-		add_tree(w, full, 1, 0);
+		add_tree(w, full, 1, strchr(rel(w, full), '/') ? 2 : 1);
+	} else if ((ev->mask & IN_CLOSE_WRITE) && ev->len && ev->name[0] == '#' &&
+	           strspn(ev->name + 1, "0123456789") == strlen(ev->name + 1)) {
+		/* An O_TMPFILE file linked into place: its close names no path, so
+		 * look at its whole folder. */
+		if (*rel(w, full) && strchr(rel(w, full), '/')) {
+			char *slash = strrchr(full, '/');
+			*slash = '\0';
+			post(w, HRD_WATCH_CHANGED, rel(w, full));
+		} else {
+			post(w, HRD_WATCH_RESCAN, "");
+		}
 	} else if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE) ||
 	           ((ev->mask & IN_CREATE) && appeared_whole(full))) {
+		/* A link to a folder made at the top: a module folder linked in. */
+		struct stat st;
+		if ((ev->mask & IN_CREATE) && !strchr(rel(w, full), '/') && stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+			add_tree(w, full, 1, 1);
 		if (*rel(w, full))
 			post(w, HRD_WATCH_CHANGED, rel(w, full));
 	}
@@ -288,10 +323,10 @@ static void close_inw(hrd_watch *base)
 		pthread_cancel(w->thread);
 		pthread_join(w->thread, NULL);
 	}
-	if (in_use == 1) {
+	if (w->live)
 		inotifytools_cleanup();
+	if (in_use == 1)
 		in_use = 0;
-	}
 	for (struct event *e = w->head, *next; e; e = next) {
 		next = e->next;
 		free(e);
@@ -337,7 +372,7 @@ int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_wat
 			goto nomem;
 	in_use = 1;
 	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->efd < 0 || !inotifytools_initialize()) {
+	if (w->efd < 0 || !(w->live = inotifytools_initialize())) {
 		snprintf(err, errsz, "inotify: cannot start: %s", strerror(w->efd < 0 ? errno : inotifytools_error()));
 		goto fail;
 	}
@@ -350,6 +385,10 @@ int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_wat
 			snprintf(err, errsz, "inotify: cannot watch %s: %s", root, strerror(rc));
 		goto fail;
 	}
+	/* pthread_cancel loads libgcc_s for its unwinding at the first cancel,
+	 * which aborts the process when no descriptor is left to open it then:
+	 * load it now, while there are. */
+	dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE);
 	if ((rc = pthread_create(&w->thread, NULL, run, w))) {
 		snprintf(err, errsz, "inotify: cannot start the watcher thread: %s", strerror(rc));
 		goto fail;

@@ -855,3 +855,76 @@ Test(daemon, a_hidden_module_name_is_skipped_with_a_warning)
 	cr_assert_str_eq(st, ".secret:skipped,ok:ok");
 	free(st);
 }
+
+Test(daemon, a_file_saved_through_o_tmpfile_and_linkat_is_built)
+{
+	put("a.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("b");
+	int fd = open(dir, O_TMPFILE | O_WRONLY, 0644);
+	cr_assert_geq(fd, 0);
+	const char *src = "int f(void) { return 2; }\n";
+	cr_assert_eq(write(fd, src, strlen(src)), (ssize_t)strlen(src));
+	char *proc = t_fmt("/proc/self/fd/%d", fd), *to = t_fmt("%s/b.c", dir);
+	cr_assert_eq(linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW), 0);
+	close(fd);
+	int v;
+	cr_assert_eq(next_build("b", &v), 1);
+	cr_assert_eq(v, 2);
+	free(proc);
+	free(to);
+}
+
+Test(daemon, a_module_folder_linked_into_the_root_is_watched_through_the_link)
+{
+	char *elsewhere = t_tmpdir(), *real = t_fmt("%s/boss", elsewhere), *link = t_fmt("%s/boss", dir);
+	char *file = t_fmt("%s/boss.c", real);
+	cr_assert_eq(mkdir(real, 0755), 0);
+	cr_assert_eq(t_write(file, "int f(void) { return 1; }\n", 26), 0);
+	cr_assert_eq(symlink(real, link), 0);
+	start(NULL, NULL);
+	subscribe("boss");
+	int v;
+	cr_assert_eq(next_build("boss", &v), 1);
+	put("boss/boss.c", "int f(void) { return 2; }\n"); /* saved through the link */
+	cr_assert_eq(next_build("boss", &v), 2);
+	cr_assert_eq(v, 2);
+	t_rmtree(elsewhere);
+	free(elsewhere);
+	free(real);
+	free(link);
+	free(file);
+}
+
+Test(daemon, a_file_still_being_written_when_its_folder_appears_waits_for_its_close)
+{
+	put("a.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("foo");
+	/* Made aside, half written, then moved in with the file still open. */
+	mkd(".t");
+	mkd(".t/foo");
+	char *x = t_fmt("%s/.t/foo/x.c", dir), *from = t_fmt("%s/.t/foo", dir), *to = t_fmt("%s/foo", dir);
+	int fd = open(x, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	const char *half = "int g(void) { return 0; }\n", *rest = "int f(void) { return 7; }\n";
+	cr_assert_eq(write(fd, half, strlen(half)), (ssize_t)strlen(half));
+	cr_assert_eq(rename(from, to), 0);
+	/* Wait until the daemon has seen the folder (and passed over the open file). */
+	for (int tries = 0;; tries++) {
+		char *st = query("status", NULL, "[.modules[] | select(.module == \"foo\")] | length");
+		int seen = strcmp(st, "1") == 0;
+		free(st);
+		if (seen)
+			break;
+		cr_assert_lt(tries, 3000, "the daemon never saw the folder");
+	}
+	cr_assert_eq(write(fd, rest, strlen(rest)), (ssize_t)strlen(rest));
+	close(fd);
+	int v;
+	cr_assert_eq(next_build("foo", &v), 1, "one build, of the whole file");
+	cr_assert_eq(v, 7);
+	free(x);
+	free(from);
+	free(to);
+}
