@@ -1,4 +1,4 @@
-/* build.c: spawn a compiler with posix_spawn, capture its output, reap it through a pidfd. */
+/* build.c: spawn a compiler with posix_spawn, capture its output, reap it through a pidfd, read its result. */
 #include "build.h"
 
 #include <errno.h>
@@ -185,4 +185,73 @@ void hrd_job_describe(int status, char *buf, size_t n)
 		snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
 	else
 		snprintf(buf, n, "ended with wait status %#x", (unsigned)status);
+}
+
+void hrd_job_message(const char *out, int status, char *msg, size_t n)
+{
+	const char *pick = NULL, *first = NULL;
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t len = strcspn(l, "\n");
+		if (!len)
+			continue;
+		if (!first)
+			first = l;
+		const char *err = memmem(l, len, "error:", 6);
+		if (err && !memmem(l, len, "ld returned", 11)) {
+			pick = l;
+			break;
+		}
+		if (!pick && (memmem(l, len, "undefined reference", 19) || memmem(l, len, "multiple definition", 19)))
+			pick = l;
+	}
+	if (!pick)
+		pick = first;
+	if (pick) {
+		snprintf(msg, n, "%.*s", (int)strcspn(pick, "\n"), pick);
+		return;
+	}
+	char how[128];
+	hrd_job_describe(status, how, sizeof how);
+	snprintf(msg, n, "the compiler ended (%s) without a message", how);
+}
+
+char *hrd_job_cmdline(char *const argv[])
+{
+	size_t cap = 1;
+	for (size_t i = 0; argv[i]; i++)
+		cap += 4 * strlen(argv[i]) + 3;
+	char *s = malloc(cap), *p = s;
+	if (!s)
+		return NULL;
+	for (size_t i = 0; argv[i]; i++) {
+		const char *a = argv[i];
+		int plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") == strlen(a);
+		if (i)
+			*p++ = ' ';
+		if (plain) {
+			p = stpcpy(p, a);
+			continue;
+		}
+		*p++ = '\'';
+		for (; *a; a++)
+			p = *a == '\'' ? stpcpy(p, "'\\''") : (*p = *a, p + 1);
+		*p++ = '\'';
+	}
+	*p = '\0';
+	return s;
+}
+
+int hrd_job_verdict(int status, const char *out)
+{
+	static const char *const elsewhere[] = {
+		"internal compiler error", "terminated", "Killed", "No space left", "File size limit",
+		"File too large", "No such file or directory", "Permission denied", "Cannot allocate memory",
+		"out of memory", "Input/output error",
+	};
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+		return 0;
+	for (size_t i = 0; i < sizeof elsewhere / sizeof *elsewhere; i++)
+		if (out && strstr(out, elsewhere[i]))
+			return 0;
+	return 1;
 }

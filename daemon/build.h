@@ -39,4 +39,18 @@ void hrd_job_free(hrd_job *j);
 /* "exited with status 1", "killed by signal 9 (Killed)" */
 void hrd_job_describe(int status, char *buf, size_t n);
 
+/* The line a developer needs from a failed job: the first compiler error, else the first line, else how it ended. */
+void hrd_job_message(const char *out, int status, char *msg, size_t n);
+
+/*
+ * 1 when a failed compile is the compiler's verdict on the sources, so that
+ * the same sources need not be compiled again: it exited with 1, and nothing
+ * in its output says the fault lay elsewhere (a missing header that may yet
+ * appear, a full disk, a killed cc1, a compiler bug). Else 0.
+ */
+int hrd_job_verdict(int status, const char *out);
+
+/* argv as one line for the history, quoted where a shell would need it; the caller frees it. NULL when out of memory. */
+char *hrd_job_cmdline(char *const argv[]);
+
 #endif

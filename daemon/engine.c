@@ -333,62 +333,6 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 
 /* ---- building ---- */
 
-/* The line a developer needs: the first compiler error, else the first line, else how it ended. */
-static void first_error(const char *out, int status, char *msg, size_t n)
-{
-	const char *pick = NULL, *first = NULL;
-	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-		size_t len = strcspn(l, "\n");
-		if (!len)
-			continue;
-		if (!first)
-			first = l;
-		const char *err = memmem(l, len, "error:", 6);
-		if (err && !memmem(l, len, "ld returned", 11)) {
-			pick = l;
-			break;
-		}
-		if (!pick && (memmem(l, len, "undefined reference", 19) || memmem(l, len, "multiple definition", 19)))
-			pick = l;
-	}
-	if (!pick)
-		pick = first;
-	if (pick) {
-		snprintf(msg, n, "%.*s", (int)strcspn(pick, "\n"), pick);
-		return;
-	}
-	char how[128];
-	hrd_job_describe(status, how, sizeof how);
-	snprintf(msg, n, "the compiler ended (%s) without a message", how);
-}
-
-/* argv as one line for the history, quoted where a shell would need it. */
-static char *join(char *const argv[])
-{
-	size_t cap = 1;
-	for (size_t i = 0; argv[i]; i++)
-		cap += 4 * strlen(argv[i]) + 3;
-	char *s = malloc(cap), *p = s;
-	if (!s)
-		return NULL;
-	for (size_t i = 0; argv[i]; i++) {
-		const char *a = argv[i];
-		int plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=./,:@%") == strlen(a);
-		if (i)
-			*p++ = ' ';
-		if (plain) {
-			p = stpcpy(p, a);
-			continue;
-		}
-		*p++ = '\'';
-		for (; *a; a++)
-			p = *a == '\'' ? stpcpy(p, "'\\''") : (*p = *a, p + 1);
-		*p++ = '\'';
-	}
-	*p = '\0';
-	return s;
-}
-
 static void arm_checkpoint(hrd_engine *e)
 {
 	struct itimerspec its = {.it_value = {.tv_sec = IDLE_CHECKPOINT_S}};
@@ -514,27 +458,6 @@ static void free_build(build *b)
 	free(b);
 }
 
-/*
- * Whether a failed compile is the compiler's verdict on the sources, so that
- * the same sources need not be compiled again: it exited with 1, and nothing
- * in its output says the fault lay elsewhere (a missing header that may yet
- * appear, a full disk, a killed cc1, a compiler bug).
- */
-static int verdict(int status, const char *out)
-{
-	static const char *const elsewhere[] = {
-		"internal compiler error", "terminated", "Killed", "No space left", "File size limit",
-		"File too large", "No such file or directory", "Permission denied", "Cannot allocate memory",
-		"out of memory", "Input/output error",
-	};
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
-		return 0;
-	for (size_t i = 0; i < sizeof elsewhere / sizeof *elsewhere; i++)
-		if (out && strstr(out, elsewhere[i]))
-			return 0;
-	return 1;
-}
-
 static void on_done(hrd_job *j)
 {
 	build *b = j->arg;
@@ -552,7 +475,7 @@ static void on_done(hrd_job *j)
 	struct stat st;
 	int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && stat(b->tmp, &st) == 0;
 	char msg[1024];
-	first_error(j->out, j->status, msg, sizeof msg);
+	hrd_job_message(j->out, j->status, msg, sizeof msg);
 	if (!hrd_project_unchanged(&e->project, &b->src, b->stamps)) {
 		/* A source was written, replaced or removed while the compiler ran:
 		 * what it read cannot be trusted. Build what is there now; if the
@@ -572,7 +495,7 @@ static void on_done(hrd_job *j)
 	} else if (ok) {
 		published(e, m, b, duration);
 	} else {
-		failed(e, m, b, msg, j->out, duration, verdict(j->status, j->out));
+		failed(e, m, b, msg, j->out, duration, hrd_job_verdict(j->status, j->out));
 	}
 	free_build(b);
 	pump(e);
@@ -630,7 +553,7 @@ static void start(hrd_engine *e, mod *m)
 	for (size_t i = 0; i < e->nldflags; i++)
 		if (add_word(&argv, &argc, e->ldflags[i]) < 0)
 			goto nomem;
-	if (!(b->command = join(argv)))
+	if (!(b->command = hrd_job_cmdline(argv)))
 		goto nomem;
 	b->started_us = now_us(CLOCK_REALTIME);
 	b->t0_us = now_us(CLOCK_MONOTONIC);
