@@ -107,6 +107,13 @@ static void parse(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
+	/* Checked before anything is created on disk. */
+	if (strcmp(o->watcher, "fanotify") == 0 || strcmp(o->watcher, "poll") == 0) {
+		fprintf(stderr, "hotreloadd: the %s watcher is not built yet: use --watcher auto or inotify\n", o->watcher);
+		exit(1);
+	}
+	if (strcmp(o->watcher, "auto") != 0 && strcmp(o->watcher, "inotify") != 0)
+		die_usage("--watcher takes auto, inotify, fanotify or poll, not '%s'", o->watcher);
 }
 
 /* mkdir -p, with mode for what it creates. */

@@ -12,8 +12,11 @@ int hrd_watch_open(const char *backend, const char *root, const char *const *exc
 		why = "auto: kernel events (inotify); fanotify and polling are not built yet";
 	else if (strcmp(backend, "inotify") == 0)
 		why = "chosen with --watcher inotify";
-	else {
-		snprintf(err, errsz, "unknown or unavailable watcher '%s': use auto or inotify", backend);
+	else if (strcmp(backend, "fanotify") == 0 || strcmp(backend, "poll") == 0) {
+		snprintf(err, errsz, "the %s watcher is not built yet: use --watcher auto or inotify", backend);
+		return -1;
+	} else {
+		snprintf(err, errsz, "unknown watcher '%s': use auto or inotify", backend);
 		return -1;
 	}
 	if (hrd_watch_inotify_open(root, exclude, out, err, errsz) < 0)

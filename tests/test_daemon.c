@@ -696,9 +696,9 @@ Test(daemon, usage_errors_and_bad_roots)
 {
 	const char *bad[][4] = {
 		{ "--jobs", "0", NULL }, { "--watcher", "carrier-pigeon", "--foreground", NULL },
-		{ "--bogus", NULL }, { "extra", NULL },
+		{ "--bogus", NULL }, { "extra", NULL }, { "--watcher", "poll", NULL },
 	};
-	int want[] = { 2, 1, 2, 2 };
+	int want[] = { 2, 2, 2, 2, 1 };
 	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
 		const char *argv[8] = { daemon_exe(), "--root", dir };
 		for (size_t j = 0; bad[i][j]; j++)
@@ -707,6 +707,10 @@ Test(daemon, usage_errors_and_bad_roots)
 		cr_assert_eq(r.status, want[i], "%s: exit %d: %s", bad[i][0], r.status, r.err);
 		cr_assert(strstr(r.err, "hotreloadd: "), "%s", r.err);
 		t_run_free(&r);
+		struct stat st;
+		char *state = t_fmt("%s/.hotreload", dir);
+		cr_assert_neq(stat(state, &st), 0, "%s: nothing is created before the options are checked", bad[i][0]);
+		free(state);
 	}
 	t_run r = t_exec(dir, NULL, (const char *const[]){ daemon_exe(), "--root", "/nonexistent/x", NULL });
 	cr_assert_eq(r.status, 1);
