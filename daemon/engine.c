@@ -94,30 +94,6 @@ static void set_str(char **dst, const char *src)
 	*dst = copy;
 }
 
-/* Split an environment variable into words (no shell: spaces and tabs only). */
-static int split_env(const char *var, const char *fallback, char ***words, size_t *n)
-{
-	const char *v = getenv(var);
-	if (!v || !*v)
-		v = fallback;
-	char *copy = strdup(v), *save = NULL;
-	if (!copy)
-		return -1;
-	for (char *w = strtok_r(copy, " \t\n", &save); w; w = strtok_r(NULL, " \t\n", &save)) {
-		char **grown = realloc(*words, (*n + 2) * sizeof *grown);
-		if (!grown || !(grown[*n] = strdup(w))) {
-			if (grown)
-				*words = grown;
-			free(copy);
-			return -1;
-		}
-		*words = grown;
-		(*words)[++*n] = NULL;
-	}
-	free(copy);
-	return 0;
-}
-
 static int add_word(char ***words, size_t *n, const char *w)
 {
 	char **grown = realloc(*words, (*n + 2) * sizeof *grown);
@@ -128,6 +104,18 @@ static int add_word(char ***words, size_t *n, const char *w)
 		return -1;
 	grown[++*n] = NULL;
 	return 0;
+}
+
+/* Split an environment variable into words (no shell: spaces and tabs only). */
+static int split_env(const char *var, const char *fallback, char ***words, size_t *n)
+{
+	const char *v = getenv(var);
+	char *copy = strdup(v && *v ? v : fallback), *save = NULL;
+	int rc = copy ? 0 : -1;
+	for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; w && rc == 0; w = strtok_r(NULL, " \t\n", &save))
+		rc = add_word(words, n, w);
+	free(copy);
+	return rc;
 }
 
 static void free_words(char **words)
@@ -150,16 +138,20 @@ static mod *find(hrd_engine *e, const char *name)
 struct latest {
 	mod *m;
 	int good, compile;
-	const char *state_dir;
 };
+
+/* A row that published an object to clients. */
+static int published_row(const hrd_build *b)
+{
+	return b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
+}
 
 /* Newest first: the newest good row, and the newest compile (its inputs' key). */
 static int take_latest(const hrd_build *b, void *arg)
 {
 	struct latest *l = arg;
 	mod *m = l->m;
-	int good = b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
-	if (good && !l->good) {
+	if (published_row(b) && !l->good) {
 		l->good = 1;
 		m->version = m->top = b->version;
 		m->good_kind = b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
@@ -254,7 +246,7 @@ static void unreadable(hrd_engine *e, mod *m, const hrd_sources *src, int err, c
 	failed(e, m, &b, msg, "", 0, 0);
 }
 
-/* Look at name on disk again after a change, and queue a build if its inputs changed. */
+/* Look at name on disk again after a change, and queue it to be built if it still is a module. */
 static void touch(hrd_engine *e, const char *name, const char *cause)
 {
 	char why[160];
@@ -302,27 +294,13 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 	}
 	set_str(&m->note, NULL);
 	/* Any settled change ends the build in flight, even one that leaves the
-	 * same bytes: the compiler may have read the file in the middle of it. */
+	 * same bytes: the compiler may have read the file in the middle of it.
+	 * Whether the content changed at all is for start() to tell, when it
+	 * reads the sources it builds. */
 	if (m->job)
 		cancel(e, m);
-	char key[65];
-	if (hrd_project_key(&e->project, &src, e->keyargv, key, NULL) < 0) {
-		/* Gone between the look and the read: the event for that follows.
-		 * Any other error would leave the save unseen: say so. */
-		if (errno == ENOENT)
-			hrd_debug("%s: cannot read its sources yet: %s", name, strerror(errno));
-		else
-			unreadable(e, m, &src, errno, why);
-		hrd_sources_free(&src);
-		return;
-	}
 	hrd_sources_free(&src);
 	snprintf(m->cause, sizeof m->cause, "%s", why);
-	if (strcmp(m->key, key) == 0) {
-		dequeue(e, m);
-		hrd_debug("%s: unchanged (%s)", name, why);
-		return;
-	}
 	if (m->state == M_QUEUED)
 		return; /* it reads the final content when it starts */
 	m->state = M_QUEUED;
@@ -381,7 +359,7 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
 
 static int take_top(const hrd_build *b, void *arg)
 {
-	if (b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK) {
+	if (published_row(b)) {
 		*(uint64_t *)arg = b->version;
 		return 1;
 	}
@@ -526,8 +504,10 @@ static void start(hrd_engine *e, mod *m)
 			unreadable(e, m, &b->src, errno, m->cause);
 		goto out;
 	}
-	if (strcmp(b->key, m->key) == 0)
-		goto out; /* back to what was built last while it waited */
+	if (strcmp(b->key, m->key) == 0) {
+		hrd_debug("%s: unchanged (%s)", m->name, m->cause);
+		goto out;
+	}
 	if (hrd_project_busy(&e->project, &b->src)) {
 		/* Found by a listing while still being written: its close will come. */
 		hrd_debug("%s: a source is still open for writing; building once it is closed", m->name);

@@ -103,6 +103,16 @@ static int flush(client *c)
 	return 0;
 }
 
+/* After a frame was queued: drop a client that does not read, else write. Returns 0, or -1 when c was dropped. */
+static int queued(client *c)
+{
+	if (c->out.len - c->out.off > OUT_MAX) {
+		drop(c, "it does not read its messages");
+		return -1;
+	}
+	return flush(c);
+}
+
 /* Queue m and write what can be written. Returns 0, or -1 when c was dropped. */
 static int send_msg(client *c, const hrp_msg *m)
 {
@@ -111,11 +121,7 @@ static int send_msg(client *c, const hrp_msg *m)
 		hrd_error("cannot encode %s for client %d: %s", hrp_type_name(m->type), (int)c->pid, strerror((int)-n));
 		return 0;
 	}
-	if (c->out.len - c->out.off > OUT_MAX) {
-		drop(c, "it does not read its messages");
-		return -1;
-	}
-	return flush(c);
+	return queued(c);
 }
 
 /* Tell the client what was wrong, then close: the first protocol error ends it. */
@@ -218,14 +224,11 @@ static int handle(client *c, const hrp_msg *m)
 		s->cfg.ops->status(s->cfg.arg, &st);
 		st.u.status.pid = (uint32_t)getpid();
 		st.u.status.clients = hrd_server_clients(s);
-		hrp_buf probe = {0};
-		long n = hrp_encode(&st, &probe);
-		hrp_buf_free(&probe);
-		if (n < 0) {
+		if (hrp_encode(&st, &c->out) < 0) {
 			fail(c, HRP_E_INTERNAL, "the status does not fit in one frame");
 			return -1;
 		}
-		return send_msg(c, &st);
+		return queued(c);
 	}
 	case HRP_ERROR:
 		drop(c, m->u.error.message);

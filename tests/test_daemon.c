@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,14 +76,19 @@ static void mkd(const char *rel)
 	free(p);
 }
 
-static void start(const char *const *env, const char *const *args)
+static void start_under(const char *const *wrap, const char *const *env, const char *const *args)
 {
 	t_run r;
-	int rc = t_daemon_start(&d, dir, env, args, &r);
+	int rc = t_daemon_start_under(&d, wrap, dir, env, args, &r);
 	cr_assert_eq(rc, 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
 	cr_assert(!strstr(r.err, "Sanitizer") && !strstr(r.err, "runtime error"), "%s", r.err);
 	t_run_free(&r);
 	cr_assert_eq(t_peer_open(&peer, d.sock), 0, "cannot talk to the daemon");
+}
+
+static void start(const char *const *env, const char *const *args)
+{
+	start_under(NULL, env, args);
 }
 
 static void subscribe(const char *module)
@@ -525,21 +529,7 @@ Test(daemon, a_full_disk_fails_the_build_and_keeps_the_last_good_one)
 {
 	put("enemy.c", "int f(void) { return 1; }\n");
 	/* The file size limit stands in for a full disk; the daemon, the compiler and the linker all inherit it. */
-	t_run r;
-	const char *argv[] = { "prlimit", "--fsize=2000000", daemon_exe(), "--root", dir, NULL };
-	r = t_exec(dir, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv);
-	cr_assert_eq(r.status, 0, "%s", r.err);
-	t_run_free(&r);
-	char *lock = t_fmt("%s/.hotreload/hotreloadd.lock", dir), *pid = t_read(lock, NULL);
-	d.root = strdup(dir);
-	d.state = t_fmt("%s/.hotreload", dir);
-	d.sock = t_fmt("%s/hotreloadd.sock", d.state);
-	d.log = t_fmt("%s/hotreloadd.log", d.state);
-	d.pid = atoi(pid);
-	d.pidfd = (int)syscall(SYS_pidfd_open, d.pid, 0);
-	free(lock);
-	free(pid);
-	cr_assert_eq(t_peer_open(&peer, d.sock), 0);
+	start_under((const char *const[]){ "prlimit", "--fsize=2000000", NULL }, NULL, NULL);
 	subscribe("enemy");
 	int v;
 	cr_assert_eq(next_build("enemy", &v), 1);

@@ -164,6 +164,12 @@ int t_wait_gone(int pidfd, int ms)
 
 int t_daemon_start(t_daemon *d, const char *root, const char *const *env, const char *const *args, t_run *r)
 {
+	return t_daemon_start_under(d, NULL, root, env, args, r);
+}
+
+int t_daemon_start_under(t_daemon *d, const char *const *wrap, const char *root, const char *const *env,
+                         const char *const *args, t_run *r)
+{
 	memset(d, 0, sizeof *d);
 	d->pid = d->pidfd = -1;
 	d->root = strdup(root);
@@ -172,8 +178,13 @@ int t_daemon_start(t_daemon *d, const char *root, const char *const *env, const 
 	d->log = t_fmt("%s/hotreloadd.log", d->state);
 	/* HR_DAEMON: another build of the daemon (make test-tsan runs a ThreadSanitizer one). */
 	const char *exe = getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd";
-	const char *argv[64] = { exe, "--root", root, "--jobs", "2" };
-	size_t n = 5;
+	const char *argv[64];
+	size_t n = 0;
+	for (size_t i = 0; wrap && wrap[i] && n < 32; i++)
+		argv[n++] = wrap[i];
+	const char *ours[] = { exe, "--root", root, "--jobs", "2" };
+	for (size_t i = 0; i < 5; i++)
+		argv[n++] = ours[i];
 	for (size_t i = 0; args && args[i] && n < 63; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;

@@ -45,6 +45,9 @@ typedef struct t_daemon {
 
 /* Start hotreloadd --root root --jobs 2 args... with env; the launcher's run in *r if given. 0 when ready. */
 int t_daemon_start(t_daemon *d, const char *root, const char *const *env, const char *const *args, t_run *r);
+/* The same, run under a wrapper command (wrap: argv before the daemon's, as "prlimit", "--fsize=N"). */
+int t_daemon_start_under(t_daemon *d, const char *const *wrap, const char *root, const char *const *env,
+                         const char *const *args, t_run *r);
 /* SIGTERM, then wait (up to 20 s) for it to be gone. 0 when it stopped; frees d's strings. */
 int t_daemon_stop(t_daemon *d);
 /* Wait up to ms for a pidfd's process to end: 1 when it did, 0 on timeout. */
