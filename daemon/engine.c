@@ -76,6 +76,7 @@ struct hrd_engine {
 	hrd_io timer, watchio;
 	hrp_modstat *status; /* the last STATUS reply's array */
 	char reason[512];    /* and its watcher reason, when it has more to say */
+	char *older;         /* the path in the last answer to a refusal */
 };
 
 static int64_t now_us(clockid_t clock)
@@ -767,7 +768,27 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.mods = e->status;
 }
 
-static void refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid)
+struct older {
+	uint64_t below;
+	hrp_msg *out;
+	char *path;
+};
+
+/* Newest first: the newest published row below a version whose object is still there. */
+static int take_older(const hrd_build *b, void *arg)
+{
+	struct older *o = arg;
+	if (!published_row(b) || b->version >= o->below || !b->artifact || access(b->artifact, R_OK) < 0)
+		return 0;
+	if (!(o->path = strdup(b->artifact)))
+		return 1;
+	o->out->u.build.version = b->version;
+	o->out->u.build.kind = b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
+	o->out->u.build.path = o->path;
+	return 1;
+}
+
+static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer)
 {
 	hrd_engine *e = arg;
 	char cause[64];
@@ -779,6 +800,16 @@ static void refused(void *arg, const char *module, uint64_t version, const char 
 		hrd_error("%s", hrd_store_error(e->cfg.store));
 	else
 		arm_checkpoint(e);
+	/* A build that one process cannot load is passed over there for the newest older one. */
+	mod *md = find(e, module);
+	if (!md || md->invalid)
+		return 0;
+	free(e->older);
+	struct older o = {version, answer, NULL};
+	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {.module = md->name}};
+	hrd_store_history(e->cfg.store, module, 0, take_older, &o);
+	e->older = o.path;
+	return o.path != NULL;
 }
 
 static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid)
@@ -904,5 +935,6 @@ void hrd_engine_close(hrd_engine *e)
 	free_words(e->ldflags);
 	free_words(e->keyargv);
 	free(e->status);
+	free(e->older);
 	free(e);
 }

@@ -217,7 +217,10 @@ static int handle(client *c, const hrp_msg *m)
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.refused.module);
 			return -1;
 		}
-		s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, m->u.refused.reason, c->pid);
+		hrp_msg older;
+		if (s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, m->u.refused.reason, c->pid,
+		                        &older))
+			return send_msg(c, &older);
 		return 0;
 	case HRP_STATUS_REQ: {
 		hrp_msg st = {.type = HRP_STATUS};

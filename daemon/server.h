@@ -16,8 +16,10 @@ typedef struct hrd_server_ops {
 	int (*latest)(void *arg, const char *module, hrp_msg out[2]);
 	/* Fill m's STATUS fields but pid and clients; valid until the next call. */
 	void (*status)(void *arg, hrp_msg *m);
-	/* A client refused (or loaded) a version. */
-	void (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid);
+	/* A client refused a version. Returns 1 with the BUILD to offer it
+	 * instead in *answer (valid until the next call), or 0. */
+	int (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer);
+	/* A version went live in a client. */
 	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid);
 } hrd_server_ops;
 
