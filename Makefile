@@ -60,6 +60,11 @@ $(B)/hotreload: $(CLI_OBJ)
 $(B)/hotreloadd: $(DAEMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ -linotifytools -lsqlite3 -lpthread
 
+# The end-to-end tests' game: a real program linked to the library as a user links it.
+$(B)/tests/host: tests/host.c $(LIB) client/hotreload.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iclient -o $@ tests/host.c $(ALL_LDFLAGS) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+
 $(B)/tests/run: $(TEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3
 
@@ -74,16 +79,19 @@ test-san:
 	sh scripts/deps.sh test
 	$(MAKE) SAN=1 check
 
-# The daemon's two threads under ThreadSanitizer, through the end-to-end suite.
-# Criterion itself does not run under TSan, so only the daemon is instrumented;
-# the suite fails on anything TSan writes to the daemon's log.
+# The daemon's and the client library's threads under ThreadSanitizer, through
+# the end-to-end suites. Criterion itself does not run under TSan, so the
+# daemon and the test host are instrumented, and a suite fails on anything TSan
+# writes to the daemon's log or the host's stderr.
+TSAN = B=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 test-tsan:
 	sh scripts/deps.sh test
-	$(MAKE) B=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer" build-tsan/hotreloadd
-	$(MAKE) all build/tests/run
-	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd build/tests/run --filter 'daemon/*' $(TEST_ARGS)
+	$(MAKE) $(TSAN) build-tsan/hotreloadd build-tsan/tests/host
+	$(MAKE) all build/tests/run build/tests/host
+	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
+	    build/tests/run --filter '@(daemon|client)/*' $(TEST_ARGS)
 
-check: all $(B)/tests/run
+check: all $(B)/tests/run $(B)/tests/host
 ifneq ($(SAN),1)
 	sh tests/install.sh $(B)
 endif

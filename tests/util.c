@@ -312,3 +312,120 @@ int t_call(const char *so, const char *fn)
 	dlclose(h);
 	return v;
 }
+
+int t_proc_start(t_proc *p, const char *cwd, const char *const *env, const char *const *argv)
+{
+	memset(p, 0, sizeof *p);
+	int fds[2];
+	char errp[] = "/tmp/hrperr.XXXXXX";
+	int ef = mkstemp(errp);
+	if (ef < 0 || pipe2(fds, O_CLOEXEC) < 0)
+		abort();
+	p->errpath = strdup(errp);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		dup2(nul, 0);
+		dup2(fds[1], 1);
+		dup2(ef, 2);
+		for (size_t i = 0; env && env[i]; i++) {
+			const char *eq = strchr(env[i], '=');
+			char *k = strndup(env[i], (size_t)(eq - env[i]));
+			if (eq[1])
+				setenv(k, eq + 1, 1);
+			else
+				unsetenv(k);
+		}
+		if (cwd && chdir(cwd) < 0)
+			_exit(126);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	close(ef);
+	p->pid = pid;
+	p->out = fds[0];
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	return pid > 0 && p->pidfd >= 0 ? 0 : -1;
+}
+
+int t_host_start(t_proc *p, const char *cwd, const char *const *args)
+{
+	/* HR_HOST: another build of the host (make test-tsan runs a ThreadSanitizer one). */
+	const char *exe = getenv("HR_HOST") ? getenv("HR_HOST") : HR_BUILD_DIR "/tests/host";
+	const char *argv[32] = { exe };
+	size_t n = 1;
+	for (size_t i = 0; args && args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return t_proc_start(p, cwd, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int t_proc_expect(t_proc *p, const char *want, int ms)
+{
+	int64_t deadline = mono_ms() + ms;
+	for (;;) {
+		char *nl;
+		while ((nl = memchr(p->buf, '\n', p->len))) {
+			size_t n = (size_t)(nl - p->buf);
+			snprintf(p->line, sizeof p->line, "%.*s", (int)n, p->buf);
+			memmove(p->buf, nl + 1, p->len - n - 1);
+			p->len -= n + 1;
+			if (strstr(p->line, want))
+				return 1;
+		}
+		if (p->len == sizeof p->buf) /* a line longer than the buffer: drop it */
+			p->len = 0;
+		int64_t left = deadline - mono_ms();
+		if (left <= 0 || p->out < 0)
+			return 0;
+		struct pollfd pf = { p->out, POLLIN, 0 };
+		if (poll(&pf, 1, (int)left) <= 0)
+			continue;
+		ssize_t k = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
+		if (k <= 0) {
+			close(p->out);
+			p->out = -1;
+		} else {
+			p->len += (size_t)k;
+		}
+	}
+}
+
+int t_proc_end(t_proc *p, char **err)
+{
+	int rc = -1;
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		if (!t_wait_gone(p->pidfd, 20000))
+			kill(p->pid, SIGKILL);
+		int st;
+		if (waitpid(p->pid, &st, 0) == p->pid)
+			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	char *e = p->errpath ? t_read(p->errpath, NULL) : NULL;
+	if (e && (strstr(e, "Sanitizer") || strstr(e, "runtime error")))
+		rc = -1;
+	if (err)
+		*err = e;
+	else
+		free(e);
+	if (p->out >= 0)
+		close(p->out);
+	if (p->pidfd >= 0)
+		close(p->pidfd);
+	if (p->errpath)
+		unlink(p->errpath);
+	free(p->errpath);
+	memset(p, 0, sizeof *p);
+	p->out = p->pidfd = -1;
+	return rc;
+}

@@ -71,6 +71,31 @@ int t_peer_send(t_peer *p, const hrp_msg *m);
  */
 int t_peer_next(t_peer *p, unsigned mask, const char *module, int ms, hrp_msg *m);
 
+/*
+ * A running program whose output a test reads line by line: stdout through a
+ * pipe, stderr to a file (checked for sanitizer reports when it ends).
+ */
+typedef struct t_proc {
+	int pid, pidfd, out;
+	char *errpath;
+	char buf[8192];
+	size_t len;
+	char line[4096]; /* the last line t_proc_expect matched */
+} t_proc;
+
+/* Start argv in cwd with env (as for t_exec). 0, or -1. */
+int t_proc_start(t_proc *p, const char *cwd, const char *const *env, const char *const *argv);
+/* The test host (tests/host.c, or $HR_HOST) with args. */
+int t_host_start(t_proc *p, const char *cwd, const char *const *args);
+/*
+ * Read lines until one contains want, for up to ms; 1 with it in p->line,
+ * 0 on timeout or end of output. Lines before it are passed over.
+ */
+int t_proc_expect(t_proc *p, const char *want, int ms);
+/* SIGTERM, wait up to 20 s, and return its exit status (128 + signal), or -1
+ * if it had to be killed or its stderr holds a sanitizer report; *err gets its stderr. */
+int t_proc_end(t_proc *p, char **err);
+
 /* dlopen a built object, call "int NAME(void)" in it, close it. */
 int t_call(const char *so, const char *fn);
 
