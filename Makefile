@@ -91,7 +91,7 @@ test-tsan:
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
 	    build/tests/run --filter '@(daemon|client)/*' $(TEST_ARGS)
 
-check: all $(B)/tests/run $(B)/tests/host
+check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game
 ifneq ($(SAN),1)
 	sh tests/install.sh $(B)
 endif
@@ -125,15 +125,15 @@ fuzz-seeds:
 	$(CC) -D_GNU_SOURCE -o $(FUZZ_B)/mkseeds tests/fuzz/mkseeds.c proto/hrp.c
 	$(FUZZ_B)/mkseeds tests/fuzz/corpus/proto
 
+# The demo: the daemon on examples/demo/modules, and the game beside it.
+$(B)/demo/game: examples/demo/game.c $(LIB) client/hotreload.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iclient -o $@ examples/demo/game.c $(ALL_LDFLAGS) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+
 demo:
 	sh scripts/deps.sh build
-	$(MAKE) all
-	@echo
-	@echo "hotreload $(VERSION): the daemon, the protocol, the history store and the CLI are built ($(B)/)."
-	@echo "The live demo (a game whose modules reload as you save them) arrives with the client"
-	@echo "library. Until then, watch a folder of modules and edit them:"
-	@echo "  $(B)/hotreloadd --foreground --root DIR      # DIR/NAME.c and DIR/NAME/*.c are modules"
-	@echo "  cd DIR && $(CURDIR)/$(B)/hotreload status    # or: history, stats"
+	$(MAKE) all $(B)/demo/game
+	sh scripts/demo.sh $(B)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)

@@ -67,6 +67,34 @@ fi
 check "the installed CLI runs" sh -c "'$P/bin/hotreload' --version | grep -qx 'hotreload 0.1.0'"
 check "the installed daemon runs" sh -c "'$P/bin/hotreloadd' --version | grep -qx 'hotreloadd 0.1.0'"
 
+# The conformance host (tests/conformance/host.c, a copy of the acceptance
+# suite's, unchanged): a game loop written only against the public API, built
+# against this install, reloading a module through the installed daemon.
+conf=$top/../shared/conformance/host.c
+[ -f "$conf" ] && check "tests/conformance/host.c is the shared one" cmp "$conf" "$top/tests/conformance/host.c"
+# shellcheck disable=SC2046
+check "the conformance host builds against the install" \
+	cc -o "$tmp/host" "$top/tests/conformance/host.c" $(pkg-config --cflags --libs hotreload) -Wl,-rpath,"$P/lib"
+mods=$tmp/mods
+mkdir -p "$mods"
+echo 'long probe_value(void) { return 1; }' >"$mods/probe.c"
+conformance() {
+	"$P/bin/hotreloadd" --root "$mods" || return 1
+	"$tmp/host" "$mods/.hotreload/hotreloadd.sock" probe 30 2 >"$tmp/host.out" 2>&1 &
+	hpid=$!
+	# Wait (with a deadline) for v1 to be live, then save v2: the host stops when it sees 2.
+	n=0
+	until grep -q ' 1 1$' "$tmp/host.out" || [ $n -ge 300 ]; do sleep 0.1; n=$((n + 1)); done
+	echo 'long probe_value(void) { return 2; }' >"$mods/probe.c"
+	wait $hpid
+	rc=$?
+	kill "$(cat "$mods/.hotreload/hotreloadd.lock")"
+	cat "$tmp/host.out"
+	[ $rc -eq 0 ] && grep -q ' 1 1$' "$tmp/host.out" && grep -q ' 2 2$' "$tmp/host.out" &&
+		grep -q '^tight_update_ns=' "$tmp/host.out"
+}
+check "the conformance host reloads a module through the installed daemon" conformance
+
 make -s -C "$top" B="$B" uninstall PREFIX="$P" >/dev/null 2>&1
 check "uninstall removes every file" test -z "$(find "$P" -type f -o -type l)"
 

@@ -6,7 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -276,4 +279,33 @@ Test(client, hr_update_with_nothing_new_makes_no_system_call)
 	cr_assert_eq(t_host_start(&hosts[0], dir, args), 0);
 	/* control=1: the same counter saw the one getppid() made under the same filter. */
 	expect_next(&hosts[0], "syscalls=", "syscalls=0 control=1 rc=0");
+}
+
+Test(client, the_demo_runs_and_ctrl_c_stops_the_game_and_the_daemon)
+{
+	char *state = t_fmt("%s/state", dir), *env_state = t_fmt("DEMO_STATE=%s", state);
+	const char *env[] = { env_state, "HOTRELOAD_SOCKET=", NULL };
+	const char *argv[] = { "sh", HR_SOURCE_DIR "/scripts/demo.sh", HR_BUILD_DIR, NULL };
+	t_proc *p = &hosts[0];
+	cr_assert_eq(t_proc_start(p, dir, env, argv), 0);
+	/* The first line shows both modules live: the single file and the folder. */
+	const char *line = expect(p, "[   0s]");
+	cr_assert(strstr(line, "greeting v1: \"Hello") && strstr(line, "physics v1: x = "), "%s", line);
+	char *lock = t_fmt("%s/hotreloadd.lock", state), *pid = t_read(lock, NULL);
+	cr_assert(pid, "no daemon lock in %s", state);
+	int daemon = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+	cr_assert_geq(daemon, 0);
+	kill(-p->pid, SIGINT);
+	cr_assert(t_wait_gone(p->pidfd, WAIT_MS), "Ctrl-C did not stop the demo");
+	cr_assert(t_wait_gone(daemon, WAIT_MS), "Ctrl-C did not stop the daemon");
+	int st;
+	cr_assert_eq(waitpid(p->pid, &st, 0), p->pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 130, "the demo's status: %#x", st);
+	p->pid = 0;
+	t_proc_end(p, NULL);
+	close(daemon);
+	free(lock);
+	free(pid);
+	free(state);
+	free(env_state);
 }

@@ -325,6 +325,7 @@ int t_proc_start(t_proc *p, const char *cwd, const char *const *env, const char 
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid == 0) {
+		setpgid(0, 0); /* a group of its own, as a terminal's job: kill(-pid, SIGINT) is a Ctrl-C */
 		int nul = open("/dev/null", O_RDONLY);
 		dup2(nul, 0);
 		dup2(fds[1], 1);
