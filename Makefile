@@ -115,7 +115,8 @@ fuzz:
 # Benchmarks print their figures; nothing asserts a timing.
 bench: all
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_reload scripts/bench/bench_reload.c $(PROTO_OBJ)
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_reload scripts/bench/bench_reload.c $(PROTO_OBJ) \
+	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_store
 	$(B)/bench_reload $(B)/hotreloadd
 
