@@ -54,6 +54,8 @@ struct hr_module {
 	/* Under c->lock. */
 	hr_module *next;
 	uint64_t floor;    /* builds up to this version are not newer: the newest handed over, or the live one */
+	uint64_t *refused; /* versions refused here, never tried again (the daemon offers older ones after a refusal) */
+	size_t nrefused;
 	uint64_t barrier;  /* hr_open: the STATUS_REQ whose answer settles it */
 	int opening;       /* hr_open waits while set */
 	int awaiting;      /* the daemon said a first build is under way */
@@ -73,9 +75,7 @@ struct hr_client {
 	int gone;           /* the daemon closed the connection */
 	int stop;
 	_Atomic uint32_t window;
-	/* The library's thread's own. */
-	hrp_reader r;
-	char db_id[40];
+	hrp_reader r; /* the library's thread's own */
 };
 
 const char *hr_library_version(void)
@@ -119,8 +119,31 @@ static void settle(hr_client *c, hr_module *m)
 static void ask(hr_client *c, hr_module *m)
 {
 	hrp_msg q = {.type = HRP_STATUS_REQ};
-	queue(c, &q);
-	m->barrier = ++c->asked;
+	if (hrp_encode(&q, &c->out) < 0)
+		settle(c, m); /* out of memory: stop waiting rather than wait for an answer that cannot come */
+	else
+		m->barrier = ++c->asked;
+}
+
+/* Remember that m refused version v, so that no later offer of it is tried. */
+static void refuse(hr_module *m, uint64_t v)
+{
+	uint64_t *grown = realloc(m->refused, (m->nrefused + 1) * sizeof *grown);
+	if (grown) {
+		m->refused = grown;
+		m->refused[m->nrefused++] = v;
+	}
+}
+
+/* Whether version v is worth loading for m: newer than what it has, and not refused before. */
+static int wanted(const hr_module *m, uint64_t v)
+{
+	if (v <= m->floor)
+		return 0;
+	for (size_t i = 0; i < m->nrefused; i++)
+		if (m->refused[i] == v)
+			return 0;
+	return 1;
 }
 
 /* ---- the library's thread ---- */
@@ -179,8 +202,8 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 {
 	pthread_mutex_lock(&c->lock);
 	for (hr_module *m = next_named(c, NULL, name); m; m = next_named(c, m, name)) {
-		if (version <= m->floor)
-			continue; /* an answer to a refusal, older than what this module has */
+		if (!wanted(m, version))
+			continue; /* an answer to a refusal, older than what this module has, or refused already */
 		pthread_mutex_unlock(&c->lock);
 		/* Modules are freed only on this thread, so m outlives the unlocked load. */
 		char why[1024];
@@ -197,23 +220,17 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 			/* The daemon records it, and answers with the newest good build older than this one. */
 			hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
 			queue(c, &r);
-			atomic_fetch_or_explicit(&m->pending, 1, memory_order_release);
+			refuse(m, version);
+			atomic_fetch_or_explicit(&m->pending, 1, memory_order_relaxed);
 			if (m->opening) {
 				m->awaiting = 0;
 				ask(c, m);
 			}
 			continue;
 		}
-		if (version <= m->floor) { /* a newer one came while this loaded */
-			b->next = c->unload;
-			c->unload = b;
-			continue;
-		}
 		m->floor = version;
-		uintptr_t old = atomic_load_explicit(&m->pending, memory_order_relaxed);
-		while (!atomic_compare_exchange_weak_explicit(&m->pending, &old, (uintptr_t)b | (old & 1),
-		                                              memory_order_acq_rel, memory_order_relaxed))
-			;
+		/* A refusal flag that was set goes: the switch to this build is what hr_update reports. */
+		uintptr_t old = atomic_exchange_explicit(&m->pending, (uintptr_t)b, memory_order_release);
 		build *passed = (build *)(old & ~(uintptr_t)1);
 		if (passed) { /* handed over, never taken: the host never saw it */
 			passed->next = c->unload;
@@ -242,8 +259,8 @@ static void on_status(hr_client *c, const hrp_msg *st)
 		if (m->closed || !m->opening || m->barrier != c->answered)
 			continue;
 		hrp_modstat s;
-		/* No build yet: wait for one that is under way; otherwise there is nothing to wait for. */
-		if (!m->floor && status_of(st, m->name, &s) &&
+		/* Nothing loaded yet: wait for a build under way; otherwise there is nothing to wait for. */
+		if (status_of(st, m->name, &s) &&
 		    (strcmp(s.status, "building") == 0 || strcmp(s.status, "queued") == 0))
 			m->awaiting = 1;
 		else
@@ -304,6 +321,7 @@ static void collect(hr_client *c)
 		unload(m->live);
 		unload(m->old);
 		unload((build *)(atomic_load(&m->pending) & ~(uintptr_t)1));
+		free(m->refused);
 		free(m->name);
 		free(m);
 	}
@@ -410,7 +428,7 @@ static int find_socket(char *out, size_t outsz)
 }
 
 /* Connect and exchange HELLO. Returns the fd, or -errno. */
-static int handshake(const char *path, hrp_reader *r, char db_id[40])
+static int handshake(const char *path, hrp_reader *r)
 {
 	int fd = hrp_connect(path, HELLO_TIMEOUT_MS);
 	if (fd < 0)
@@ -432,7 +450,6 @@ static int handshake(const char *path, hrp_reader *r, char db_id[40])
 		close(fd);
 		return rc;
 	}
-	snprintf(db_id, 40, "%s", a.u.hello.db_id);
 	return fd;
 }
 
@@ -457,7 +474,7 @@ hr_client *hr_connect(const char *socket_path)
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->lock, NULL);
-	c->fd = handshake(path, &c->r, c->db_id);
+	c->fd = handshake(path, &c->r);
 	if (c->fd < 0) {
 		rc = c->fd;
 		goto fail;
@@ -564,7 +581,14 @@ hr_module *hr_open(hr_client *c, const char *name)
 	while (m->opening && pthread_cond_timedwait(&c->cond, &c->lock, &until) != ETIMEDOUT)
 		;
 	m->opening = m->awaiting = 0;
+	int dead = c->gone && !m->floor; /* the daemon went away before it gave anything */
+	m->closed = dead;
 	pthread_mutex_unlock(&c->lock);
+	if (dead) {
+		poke(c); /* the library's thread frees it */
+		errno = EPIPE;
+		return NULL;
+	}
 	return m;
 }
 
@@ -646,8 +670,11 @@ static int take(hr_module *m)
 		m->version = b->version;
 	}
 	pthread_mutex_lock(&c->lock);
-	if (rc != 0 && m->floor == b->version)
-		m->floor = prev; /* so that the daemon's answer, an older build, may load */
+	if (rc != 0) {
+		refuse(m, b->version);
+		if (m->floor == b->version)
+			m->floor = prev; /* so that the daemon's answer, an older build, may load */
+	}
 	if (rc == 0)
 		dead = retire(m, old);
 	queue(c, &report);

@@ -43,8 +43,9 @@ extern "C" {
  * with its own version, and the old build stays live.
  *
  * Old builds. A pointer from hr_sym stays valid for HR_WINDOW_DEFAULT (8)
- * further switches of its module: a build is unmapped at the 9th switch after
- * the one that retired it, never earlier (hr_set_window changes the window).
+ * further switches of its module: the build it points into is unmapped at the
+ * 9th switch after the pointer was taken (the 8th after the switch that
+ * retired it), never earlier. hr_set_window changes the window.
  * So a host that re-resolves its pointers whenever hr_version changes, before
  * it calls into the module again, is always safe; a host that keeps a pointer
  * longer must not call it after the window has passed.
@@ -65,8 +66,11 @@ typedef struct hr_module hr_module;
  * the first .hotreload/hotreloadd.sock found going up from the current
  * directory. Returns a client, which the caller frees with hr_disconnect, or
  * NULL with errno set when no daemon answers (ENOENT: no socket found,
- * ECONNREFUSED: a socket but no daemon, EPROTO: it is not hotreloadd or
- * speaks another protocol version) or on ENOMEM, EMFILE...
+ * ECONNREFUSED: a socket but no daemon, ETIMEDOUT: it did not answer within
+ * 5 s, EPROTO: it is not hotreloadd or speaks another protocol version,
+ * EACCES: it does not accept this user: see hotreloadd --allow-uid) or on
+ * ENOMEM, EMFILE... If the daemon goes away later, the live builds stay live
+ * and nothing new comes.
  */
 HR_EXPORT hr_client *hr_connect(const char *socket_path);
 
@@ -84,8 +88,10 @@ HR_EXPORT void hr_disconnect(hr_client *c);
  * for it, up to 10 seconds (after that the build goes live at an hr_update
  * once it lands). A build that does not load in this process is passed over
  * for the newest one that does. The module belongs to c; free it with
- * hr_close or hr_disconnect. NULL with errno: EINVAL (not a module name:
- * [A-Za-z0-9_-]+), ENOMEM, EPIPE (the daemon has gone).
+ * hr_close or hr_disconnect. Two modules of one name in one client load the
+ * same objects, so they share the builds' globals. NULL with errno: EINVAL
+ * (not a module name: [A-Za-z0-9_-]+), ENOMEM, EPIPE (the daemon went away
+ * before it gave a build).
  */
 HR_EXPORT hr_module *hr_open(hr_client *c, const char *name);
 
@@ -101,10 +107,12 @@ HR_EXPORT void hr_set_userdata(hr_module *m, void *userdata);
 /*
  * The safe point: switch m to its newest loaded build, if there is one.
  * Returns 1 when it switched (hooks ran, hr_version changed), 0 when nothing
- * changed, and a negative value when a new build was refused, because it did
- * not load in this process or its hr_on_load failed: the old build stays
- * live, and the daemon records the refusal with its reason. With nothing new
- * it costs an atomic load: no system call, no lock.
+ * changed, and a negative value when a new build was refused: -ENOEXEC when
+ * it did not load in this process (an unresolved symbol, say), -ECANCELED
+ * when its hr_on_load failed. The old build stays live, and the daemon
+ * records the refusal with its reason. A refusal followed by a newer build
+ * that loads is reported as the switch to that build. With nothing new it
+ * costs an atomic load: no system call, no lock.
  */
 HR_EXPORT int hr_update(hr_module *m);
 

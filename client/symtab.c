@@ -45,6 +45,7 @@ int hrc_symtab_make(hrc_symtab *t, void *handle)
 {
 	struct link_map *lm = NULL;
 	const ElfW(Sym) *sym = NULL;
+	const ElfW(Half) *versym = NULL;
 	const char *str = NULL;
 	size_t count = 0;
 	*t = (hrc_symtab){0};
@@ -57,18 +58,23 @@ int hrc_symtab_make(hrc_symtab *t, void *handle)
 			str = (const char *)at(lm, d->d_un.d_ptr);
 		else if (d->d_tag == DT_GNU_HASH)
 			count = count_gnu((const uint32_t *)at(lm, d->d_un.d_ptr));
-		else if (d->d_tag == DT_HASH && !count)
+		else if (d->d_tag == DT_HASH)
 			count = ((const uint32_t *)at(lm, d->d_un.d_ptr))[1]; /* nchain */
+		else if (d->d_tag == DT_VERSYM)
+			versym = (const ElfW(Half) *)at(lm, d->d_un.d_ptr);
 	}
-	if (!sym || !str)
+	if (!sym || !str || !count)
 		return -ENOEXEC;
-	if (count && !(t->syms = malloc(count * sizeof *t->syms)))
+	if (!(t->syms = malloc(count * sizeof *t->syms)))
 		return -ENOMEM;
 	for (size_t i = 0; i < count; i++) {
 		const ElfW(Sym) *s = &sym[i];
 		int bind = ELF64_ST_BIND(s->st_info), type = ELF64_ST_TYPE(s->st_info);
 		if (s->st_shndx == SHN_UNDEF || s->st_shndx == SHN_ABS || bind == STB_LOCAL || type == STT_TLS ||
 		    ELF64_ST_VISIBILITY(s->st_other) > STV_PROTECTED || !str[s->st_name])
+			continue;
+		/* foo@V1 beside foo@@V2: only the default version is what dlsym would give. */
+		if (versym && (versym[i] & 0x8000))
 			continue;
 		hrc_sym *e = &t->syms[t->n++];
 		e->name = str + s->st_name;

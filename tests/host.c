@@ -13,9 +13,11 @@
 /*
  * Usage: host [--syscalls] SOCKET MODULE...
  * Each module may export int value(void). Lines printed:
- *   open NAME v=VERSION sym=SYM     after hr_open (SYM: hr_sym of a symbol no build defines)
- *   update NAME RC v=VERSION value=N sym=SYM   when hr_update returned non-zero
- *   syscalls=N control=N            (--syscalls) after the first switch: the system calls made by
+ *   open NAME v=VERSION sym=SYM     after hr_open (SYM: hr_sym of value, found or NULL)
+ *   first NAME RC v=VERSION value=N the hr_update right after hr_open
+ *   update NAME RC v=VERSION value=N sym=SYM   when hr_update returned non-zero later
+ *                                   (SYM: hr_sym of a symbol no build defines)
+ *   syscalls=N control=N            (--syscalls) after the first load: the system calls made by
  *                                   10^6 hr_update calls with nothing new, and by one getppid()
  *   bye                             at SIGTERM, after hr_disconnect
  * SOCKET "-" means hr_connect(NULL).
@@ -109,6 +111,14 @@ int main(int argc, char **argv)
 		hr_set_userdata(mods[i], argv[2 + i]);
 		printf("open %s v=%llu sym=%s\n", argv[2 + i], (unsigned long long)hr_version(mods[i]),
 		       show(hr_sym(mods[i], "value")));
+		/* hr_open returned once the newest build was loaded: the first hr_update switches to it. */
+		int rc = hr_update(mods[i]);
+		printf("first %s %d v=%llu value=%d\n", argv[2 + i], rc, (unsigned long long)hr_version(mods[i]),
+		       value(mods[i]));
+		if (syscalls && rc == 1) {
+			count_syscalls(mods[i], 1000000);
+			syscalls = 0;
+		}
 	}
 	while (!stop) {
 		for (int i = 0; i < n; i++) {
@@ -117,10 +127,6 @@ int main(int argc, char **argv)
 				continue;
 			printf("update %s %d v=%llu value=%d sym=%s\n", argv[2 + i], rc,
 			       (unsigned long long)hr_version(mods[i]), value(mods[i]), show(hr_sym(mods[i], "no_such_symbol")));
-			if (syscalls && rc == 1) {
-				count_syscalls(mods[i], 1000000);
-				syscalls = 0;
-			}
 		}
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);

@@ -88,7 +88,10 @@ conformance() {
 	echo 'long probe_value(void) { return 2; }' >"$mods/probe.c"
 	wait $hpid
 	rc=$?
-	kill "$(cat "$mods/.hotreload/hotreloadd.lock")"
+	dpid=$(cat "$mods/.hotreload/hotreloadd.lock")
+	kill "$dpid"
+	n=0
+	while kill -0 "$dpid" 2>/dev/null && [ $n -lt 200 ]; do sleep 0.1; n=$((n + 1)); done
 	cat "$tmp/host.out"
 	[ $rc -eq 0 ] && grep -q ' 1 1$' "$tmp/host.out" && grep -q ' 2 2$' "$tmp/host.out" &&
 		grep -q '^tight_update_ns=' "$tmp/host.out"

@@ -134,7 +134,7 @@ Test(client, the_first_load_happens_in_hr_update_and_an_edit_goes_live)
 	/* hr_open loaded it in the background but switched nothing. */
 	expect_next(h, "open", "open a v=0 sym=NULL");
 	expect_next(h, "load", "load a 1 prev=0");
-	expect_next(h, "update", "update a 1 v=1 value=1 sym=NULL");
+	expect_next(h, "first", "first a 1 v=1 value=1");
 	module("a.c", 2, 0);
 	expect_next(h, "update", "update a 1 v=2 value=2 sym=NULL");
 	module("a.c", 3, 0);
@@ -146,7 +146,7 @@ Test(client, hooks_run_in_order_at_a_switch_and_at_the_end)
 	module("a.c", 1, 0);
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "a", NULL });
-	expect(h, "update a 1 v=1");
+	expect(h, "first a 1 v=1");
 	module("a.c", 2, 0);
 	/* The old build's unload, then the new build's load with the old version, then the switch is seen. */
 	expect_next(h, "", "unload a 1");
@@ -162,7 +162,7 @@ Test(client, a_compile_error_keeps_the_old_build_and_a_fix_goes_live)
 	module("a.c", 1, 0);
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "a", NULL });
-	expect(h, "update a 1 v=1");
+	expect(h, "first a 1 v=1");
 	put("a.c", "int value(void) { return 2 }\n");
 	wait_history(".[0] | \"\\(.status) \\(.version) \\(.message | test(\"a.c:1:.*error\"))\"", "failed null true");
 	module("a.c", 3, 0);
@@ -175,13 +175,17 @@ Test(client, a_build_with_an_unresolved_symbol_is_refused_and_recorded)
 	module("a.c", 1, 0);
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "a", NULL });
-	expect(h, "update a 1 v=1");
+	expect(h, "first a 1 v=1");
 	put("a.c", "int no_such_function(void);\nint value(void) { return no_such_function(); }\n");
 	/* -ENOEXEC: it did not load; the old build is still the live one. */
 	expect_next(h, "update", "update a -8 v=1 value=1 sym=NULL");
 	wait_history(".[0] | \"\\(.status) \\(.version) \\(.message | test(\"no_such_function\"))\"", "refused 2 true");
-	module("a.c", 3, 0);
-	expect_next(h, "update", "update a 1 v=3 value=3 sym=NULL");
+	put("a.c", "int no_such_function(void);\nint value(void) { return no_such_function() + 1; }\n");
+	expect_next(h, "update", "update a -8 v=1 value=1 sym=NULL");
+	module("a.c", 4, 0);
+	expect_next(h, "update", "update a 1 v=4 value=4 sym=NULL");
+	/* v3's refusal was answered with an offer of v2, which this host had refused already: not tried again. */
+	wait_history("map(select(.status == \"refused\") | .version) | join(\",\")", "3,2");
 }
 
 Test(client, a_failing_hr_on_load_is_refused_and_the_old_build_loads_again)
@@ -189,7 +193,7 @@ Test(client, a_failing_hr_on_load_is_refused_and_the_old_build_loads_again)
 	module("a.c", 1, 0);
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "a", NULL });
-	expect(h, "update a 1 v=1");
+	expect(h, "first a 1 v=1");
 	module("a.c", 2, 7);
 	expect_next(h, "", "unload a 1");
 	expect_next(h, "", "load a 2 prev=1");
@@ -206,13 +210,15 @@ Test(client, a_build_that_does_not_load_is_passed_over_for_an_older_one)
 	module("a.c", 1, 0);
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "a", NULL });
-	expect(h, "update a 1 v=1");
+	expect(h, "first a 1 v=1");
 	put("a.c", "int no_such_function(void);\nint value(void) { return no_such_function(); }\n");
 	wait_history(".[0].status", "refused");
 	/* A host that starts now hears of v2 first, refuses it, and gets v1. */
 	t_proc *late = host(1, (const char *const[]){ "a", NULL });
 	expect_next(late, "open", "open a v=0 sym=NULL");
-	expect_next(late, "update", "update a 1 v=1 value=1 sym=NULL");
+	expect_next(late, "first", "first a 1 v=1 value=1");
+	/* Refused once by each host, and only once: the offer of v1 is not v2 again. */
+	wait_history("map(select(.status == \"refused\")) | length", "2");
 }
 
 Test(client, two_modules_in_one_host_and_a_folder_module)
@@ -225,11 +231,23 @@ Test(client, two_modules_in_one_host_and_a_folder_module)
 	put("b/part.c", "int part(void) { return 5; }\n");
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "a", "b", NULL });
-	expect(h, "update a 1 v=1 value=1");
-	expect(h, "update b 1 v=1 value=105");
+	expect_next(h, "first", "first a 1 v=1 value=1");
+	expect_next(h, "first", "first b 1 v=1 value=105");
 	put("b/part.c", "int part(void) { return 6; }\n");
 	expect_next(h, "update", "update b 1 v=2 value=106 sym=NULL");
 	module("a.c", 2, 0);
+	expect_next(h, "update", "update a 1 v=2 value=2 sym=NULL");
+}
+
+Test(client, one_module_opened_twice_in_one_host)
+{
+	module("a.c", 1, 0);
+	start_daemon();
+	t_proc *h = host(0, (const char *const[]){ "a", "a", NULL });
+	expect_next(h, "first", "first a 1 v=1 value=1");
+	expect_next(h, "first", "first a 1 v=1 value=1");
+	module("a.c", 2, 0);
+	expect_next(h, "update", "update a 1 v=2 value=2 sym=NULL");
 	expect_next(h, "update", "update a 1 v=2 value=2 sym=NULL");
 }
 
@@ -238,8 +256,8 @@ Test(client, two_hosts_on_one_module)
 	module("a.c", 1, 0);
 	start_daemon();
 	t_proc *h1 = host(0, (const char *const[]){ "a", NULL }), *h2 = host(1, (const char *const[]){ "a", NULL });
-	expect(h1, "update a 1 v=1");
-	expect(h2, "update a 1 v=1");
+	expect(h1, "first a 1 v=1");
+	expect(h2, "first a 1 v=1");
 	module("a.c", 2, 0);
 	expect_next(h1, "update", "update a 1 v=2 value=2 sym=NULL");
 	expect_next(h2, "update", "update a 1 v=2 value=2 sym=NULL");
@@ -250,6 +268,7 @@ Test(client, a_module_with_no_build_yet_opens_at_once_and_loads_when_it_appears)
 	start_daemon();
 	t_proc *h = host(0, (const char *const[]){ "later", NULL });
 	expect_next(h, "open", "open later v=0 sym=NULL");
+	expect_next(h, "first", "first later 0 v=0 value=-1");
 	module("later.c", 4, 0);
 	expect_next(h, "update", "update later 1 v=1 value=4 sym=NULL");
 }
@@ -266,7 +285,7 @@ Test(client, hr_connect_finds_the_socket_going_up_and_fails_clearly_without_a_da
 	cr_assert_eq(mkdir(sub, 0755), 0);
 	cr_assert_eq(t_host_start(&hosts[0], sub, none), 0, "a host in a folder under the root");
 	free(sub);
-	expect(&hosts[0], "update a 1 v=1");
+	expect(&hosts[0], "first a 1 v=1");
 }
 
 Test(client, hr_update_with_nothing_new_makes_no_system_call)
@@ -308,4 +327,113 @@ Test(client, the_demo_runs_and_ctrl_c_stops_the_game_and_the_daemon)
 	free(pid);
 	free(state);
 	free(env_state);
+}
+
+Test(client, hr_open_waits_for_a_first_build_under_way)
+{
+	char *env[3];
+	cr_assert_eq(t_slow_cc(dir, T_WAIT_THEN_CC, env), 0);
+	module("a.c", 1, 0);
+	t_run r;
+	cr_assert_eq(t_daemon_start(&d, dir, (const char *const[]){ env[0], env[1], env[2], NULL }, NULL, &r), 0,
+	             "hotreloadd did not start: %s", r.err);
+	t_run_free(&r);
+	int pid, child;
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the first build never started");
+	t_proc *h = host(0, (const char *const[]){ "a", NULL });
+	/* Let the compiler go once the host is connected, and so waiting in hr_open. */
+	struct timespec start, now, pause = { 0, 5 * 1000000 };
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		t_run st = t_cli(dir, NULL, (const char *const[]){ "--state-dir", d.state, "status", "--json", NULL });
+		int jst;
+		char *n = st.status == 0 ? t_jq(st.out, ".clients", &jst) : NULL;
+		int connected = n && strcmp(n, "1") == 0;
+		free(n);
+		t_run_free(&st);
+		if (connected)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		cr_assert_lt(now.tv_sec - start.tv_sec, WAIT_MS / 1000, "the host never connected");
+		nanosleep(&pause, NULL); /* polling the daemon: the condition is what ends the wait */
+	}
+	cr_assert_eq(t_slow_go(dir), 0);
+	expect_next(h, "open", "open a v=0 sym=NULL");
+	expect_next(h, "first", "first a 1 v=1 value=1");
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
+}
+
+/* How many builds of module a the process maps, and whether version v is one of them. */
+static int mapped(int pid, int v, int *has)
+{
+	char *path = t_fmt("/proc/%d/maps", pid), *maps = t_read(path, NULL), *want = t_fmt("/objects/a.%d.", v);
+	cr_assert(maps);
+	int n = 0;
+	char seen[64][160];
+	*has = strstr(maps, want) != NULL;
+	for (char *line = strtok(maps, "\n"); line; line = strtok(NULL, "\n")) {
+		char *so = strstr(line, "/objects/a.");
+		if (!so)
+			continue;
+		int dup = 0;
+		for (int i = 0; i < n; i++)
+			dup |= strcmp(seen[i], so) == 0;
+		if (!dup && n < 64)
+			snprintf(seen[n++], sizeof seen[0], "%s", so);
+	}
+	free(path);
+	free(maps);
+	free(want);
+	return n;
+}
+
+/*
+ * Wait until the daemon logged that version v of a is live in the host. The
+ * library's thread unmaps the builds a switch retired before it sends that
+ * report, so from then on the host's mappings are settled.
+ */
+static void wait_reported(int v)
+{
+	char *want = t_fmt("a: v%d live in client", v);
+	struct timespec start, now, pause = { 0, 1000000 };
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		char *log = t_read(d.log, NULL);
+		int found = log && strstr(log, want);
+		free(log);
+		if (found)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		cr_assert_lt(now.tv_sec - start.tv_sec, WAIT_MS / 1000, "the daemon never logged \"%s\"", want);
+		nanosleep(&pause, NULL); /* polling the log: the condition is what ends the wait */
+	}
+	free(want);
+}
+
+Test(client, old_builds_stay_mapped_for_eight_switches_then_go)
+{
+	module("a.c", 1, 0);
+	start_daemon();
+	t_proc *h = host(0, (const char *const[]){ "a", NULL });
+	expect(h, "first a 1 v=1");
+	for (int v = 2; v <= 9; v++) {
+		module("a.c", v, 0);
+		char *line = t_fmt("update a 1 v=%d value=%d sym=NULL", v, v);
+		expect_next(h, "update", line);
+		free(line);
+	}
+	/* Eight switches after v1 was live, its pointers are still good: nine builds are mapped. */
+	wait_reported(9);
+	int has;
+	cr_assert_eq(mapped(h->pid, 1, &has), 9);
+	cr_assert(has, "v1 was unmapped early");
+	module("a.c", 10, 0);
+	expect_next(h, "update", "update a 1 v=10 value=10 sym=NULL");
+	/* The ninth: v1 goes, v2 stays. */
+	wait_reported(10);
+	cr_assert_eq(mapped(h->pid, 1, &has), 9);
+	cr_assert(!has, "v1 is still mapped");
+	mapped(h->pid, 2, &has);
+	cr_assert(has, "v2 was unmapped early");
 }

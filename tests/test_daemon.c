@@ -392,69 +392,6 @@ Test(daemon, a_second_daemon_on_the_same_state_dir_is_refused)
 	free(n);
 }
 
-/*
- * A stand-in compiler that reports "PID [CHILD]" on the fifo $HR_T_READY
- * when it starts, and may wait for a line on $HR_T_GO: the test decides when
- * it goes on. Returns "CC=path" and the fifos' env entries in env[0..2].
- */
-static void slow_cc(const char *body, char *env[3])
-{
-	char *ready = t_fmt("%s/.t/ready.fifo", dir), *go = t_fmt("%s/.t/go.fifo", dir);
-	char *path = t_fmt("%s/.t/slowcc", dir), *tools = t_fmt("%s/.t", dir);
-	cr_assert_eq(mkdir(tools, 0700), 0);
-	free(tools);
-	cr_assert_eq(mkfifo(ready, 0600), 0);
-	cr_assert_eq(mkfifo(go, 0600), 0);
-	char *script = t_fmt("#!/bin/sh\n%s\n", body);
-	cr_assert_eq(t_write(path, script, strlen(script)), 0);
-	chmod(path, 0755);
-	env[0] = t_fmt("CC=%s", path);
-	env[1] = t_fmt("HR_T_READY=%s", ready);
-	env[2] = t_fmt("HR_T_GO=%s", go);
-	free(script);
-	free(ready);
-	free(go);
-	free(path);
-}
-
-/* What the stand-in compiler reported once it started. */
-static void slow_started(int *pid, int *child)
-{
-	char *ready = t_fmt("%s/.t/ready.fifo", dir);
-	char buf[64] = "";
-	/* A compiler killed after opening the fifo and before writing hangs
-	 * up without a word: wait for the next one, up to the deadline. */
-	for (int spent = 0; !buf[0];) {
-		int fd = open(ready, O_RDONLY | O_NONBLOCK);
-		cr_assert_geq(fd, 0);
-		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		cr_assert_eq(poll(&pf, 1, WAIT_MS - spent), 1, "the compiler never started");
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		spent += (int)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
-		if (read(fd, buf, sizeof buf - 1) <= 0)
-			buf[0] = '\0';
-		close(fd);
-	}
-	free(ready);
-	*pid = *child = 0;
-	sscanf(buf, "%d %d", pid, child);
-}
-
-/* The stand-in compiler that waits for "go", then runs cc. */
-#define WAIT_THEN_CC "echo $$ > \"$HR_T_READY\"\nread x < \"$HR_T_GO\"\nexec cc \"$@\""
-
-static void slow_go(void)
-{
-	char *go = t_fmt("%s/.t/go.fifo", dir);
-	int fd = open(go, O_WRONLY);
-	free(go);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, "go\n", 3), 3);
-	close(fd);
-}
-
 static int gone(int pid)
 {
 	char *stat = t_fmt("/proc/%d/stat", pid), *s = t_read(stat, NULL);
@@ -469,11 +406,11 @@ Test(daemon, sigterm_ends_builds_in_flight_and_leaves_no_child)
 {
 	/* The compiler starts a child of its own, as cc starts cc1, as and ld. */
 	char *env[4] = { NULL };
-	slow_cc("sleep 1000 &\necho \"$$ $!\" > \"$HR_T_READY\"\nwait", env);
+	cr_assert_eq(t_slow_cc(dir, "sleep 1000 &\necho \"$$ $!\" > \"$HR_T_READY\"\nwait", env), 0, "the stand-in compiler");
 	put("enemy.c", "int f(void) { return 1; }\n");
 	start((const char *const *)env, NULL);
 	int pid, child;
-	slow_started(&pid, &child);
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
 	cr_assert(pid > 0 && child > 0);
 	char *state = strdup(d.state), *log = strdup(d.log);
 	cr_assert_eq(t_daemon_stop(&d), 0, "hotreloadd did not stop on SIGTERM");
@@ -495,16 +432,16 @@ Test(daemon, sigterm_ends_builds_in_flight_and_leaves_no_child)
 Test(daemon, a_source_that_vanishes_mid_build_gives_a_failed_row)
 {
 	char *env[4] = { NULL };
-	slow_cc(WAIT_THEN_CC, env);
+	cr_assert_eq(t_slow_cc(dir, T_WAIT_THEN_CC, env), 0, "the stand-in compiler");
 	put("enemy.c", "int f(void) { return 1; }\n");
 	start((const char *const *)env, NULL);
 	subscribe("enemy");
 	int pid, child;
-	slow_started(&pid, &child);
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
 	char *src = t_fmt("%s/enemy.c", dir);
 	cr_assert_eq(unlink(src), 0);
 	free(src);
-	slow_go();
+	cr_assert_eq(t_slow_go(dir), 0, "the stand-in compiler");
 	char *msg = next_failure("enemy");
 	cr_assert(strstr(msg, "enemy.c") && strstr(msg, "No such file"), "%s", msg);
 	free(msg);
@@ -734,22 +671,22 @@ Test(daemon, objects_deleted_while_stopped_are_built_again_as_a_new_version)
 Test(daemon, the_same_text_saved_again_during_a_build_is_built_again)
 {
 	char *env[4] = { NULL };
-	slow_cc(WAIT_THEN_CC, env);
+	cr_assert_eq(t_slow_cc(dir, T_WAIT_THEN_CC, env), 0, "the stand-in compiler");
 	put("enemy.c", "int f(void) { return 1; }\n");
 	start((const char *const *)env, NULL);
 	subscribe("enemy");
 	int pid, child, v;
-	slow_started(&pid, &child);
-	slow_go();
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
+	cr_assert_eq(t_slow_go(dir), 0, "the stand-in compiler");
 	cr_assert_eq(next_build("enemy", &v), 1);
 	put("enemy.c", "int f(void) { return 2; }\n");
-	slow_started(&pid, &child);
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
 	/* Saved again, in place, with the same bytes, while the compiler may be reading. */
 	put("enemy.c", "int f(void) { return 2; }\n");
 	int again;
-	slow_started(&again, &child);
+	cr_assert_eq(t_slow_started(dir, &again, &child), 0, "the stand-in compiler");
 	cr_assert_neq(again, pid, "a second compile, not the first one going on");
-	slow_go();
+	cr_assert_eq(t_slow_go(dir), 0, "the stand-in compiler");
 	cr_assert_eq(next_build("enemy", &v), 2);
 	cr_assert_eq(v, 2);
 	char *h = query("history", "enemy", "map(.status) | join(\",\")");
@@ -762,26 +699,26 @@ Test(daemon, the_same_text_saved_again_during_a_build_is_built_again)
 Test(daemon, a_file_renamed_away_and_back_during_a_build_is_built)
 {
 	char *env[4] = { NULL };
-	slow_cc(WAIT_THEN_CC, env);
+	cr_assert_eq(t_slow_cc(dir, T_WAIT_THEN_CC, env), 0, "the stand-in compiler");
 	put("enemy.c", "int f(void) { return 1; }\n");
 	start((const char *const *)env, NULL);
 	subscribe("enemy");
 	int pid, child, v;
-	slow_started(&pid, &child);
-	slow_go();
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
+	cr_assert_eq(t_slow_go(dir), 0, "the stand-in compiler");
 	cr_assert_eq(next_build("enemy", &v), 1);
 	put("enemy.c", "int f(void) { return 2; }\n");
-	slow_started(&pid, &child);
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
 	/* vim's save: the old file is renamed away, the new one written. */
 	char *from = t_fmt("%s/enemy.c", dir), *to = t_fmt("%s/enemy.c~", dir);
 	cr_assert_eq(rename(from, to), 0);
-	slow_go();
+	cr_assert_eq(t_slow_go(dir), 0, "the stand-in compiler");
 	char *msg = next_failure("enemy");
 	cr_assert(strstr(msg, "No such file"), "%s", msg);
 	free(msg);
 	put("enemy.c", "int f(void) { return 2; }\n");
-	slow_started(&pid, &child);
-	slow_go();
+	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the stand-in compiler");
+	cr_assert_eq(t_slow_go(dir), 0, "the stand-in compiler");
 	cr_assert_eq(next_build("enemy", &v), 2, "the same text as the failed compile still builds");
 	cr_assert_eq(v, 2);
 	free(from);

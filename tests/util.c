@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -405,9 +406,10 @@ int t_proc_end(t_proc *p, char **err)
 {
 	int rc = -1;
 	if (p->pid > 0) {
-		kill(p->pid, SIGTERM);
+		/* The whole group: a script's children too, as when a terminal closes. */
+		kill(-p->pid, SIGTERM);
 		if (!t_wait_gone(p->pidfd, 20000))
-			kill(p->pid, SIGKILL);
+			kill(-p->pid, SIGKILL);
 		int st;
 		if (waitpid(p->pid, &st, 0) == p->pid)
 			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -428,5 +430,57 @@ int t_proc_end(t_proc *p, char **err)
 	free(p->errpath);
 	memset(p, 0, sizeof *p);
 	p->out = p->pidfd = -1;
+	return rc;
+}
+
+int t_slow_cc(const char *dir, const char *body, char *env[3])
+{
+	char *tools = t_fmt("%s/.t", dir), *ready = t_fmt("%s/ready.fifo", tools), *go = t_fmt("%s/go.fifo", tools);
+	char *path = t_fmt("%s/slowcc", tools), *script = t_fmt("#!/bin/sh\n%s\n", body);
+	int rc = mkdir(tools, 0700) == 0 && mkfifo(ready, 0600) == 0 && mkfifo(go, 0600) == 0 &&
+	                 t_write(path, script, strlen(script)) == 0 && chmod(path, 0755) == 0
+	         ? 0
+	         : -1;
+	env[0] = t_fmt("CC=%s", path);
+	env[1] = t_fmt("HR_T_READY=%s", ready);
+	env[2] = t_fmt("HR_T_GO=%s", go);
+	free(tools);
+	free(ready);
+	free(go);
+	free(path);
+	free(script);
+	return rc;
+}
+
+int t_slow_started(const char *dir, int *pid, int *child)
+{
+	char *ready = t_fmt("%s/.t/ready.fifo", dir);
+	char buf[64] = "";
+	int64_t deadline = mono_ms() + 30000;
+	/* A compiler killed after opening the fifo and before writing hangs
+	 * up without a word: wait for the next one, up to the deadline. */
+	while (!buf[0] && mono_ms() < deadline) {
+		int fd = open(ready, O_RDONLY | O_NONBLOCK);
+		if (fd < 0)
+			break;
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		if (poll(&pf, 1, (int)(deadline - mono_ms())) == 1 && read(fd, buf, sizeof buf - 1) <= 0)
+			buf[0] = '\0';
+		close(fd);
+	}
+	free(ready);
+	*pid = *child = 0;
+	return sscanf(buf, "%d %d", pid, child) >= 1 ? 0 : -1;
+}
+
+int t_slow_go(const char *dir)
+{
+	char *go = t_fmt("%s/.t/go.fifo", dir);
+	int fd = open(go, O_WRONLY);
+	free(go);
+	if (fd < 0)
+		return -1;
+	int rc = write(fd, "go\n", 3) == 3 ? 0 : -1;
+	close(fd);
 	return rc;
 }

@@ -96,6 +96,20 @@ int t_proc_expect(t_proc *p, const char *want, int ms);
  * if it had to be killed or its stderr holds a sanitizer report; *err gets its stderr. */
 int t_proc_end(t_proc *p, char **err);
 
+/*
+ * A stand-in compiler under dir/.t/ that reports "PID [CHILD]" on the fifo
+ * $HR_T_READY when it starts, and may wait for a line on $HR_T_GO: the test
+ * decides when it goes on. body is its shell script. Sets env[0..2] to
+ * "CC=path" and the fifos' entries (the caller frees them). 0, or -1.
+ */
+int t_slow_cc(const char *dir, const char *body, char *env[3]);
+/* Wait (up to 30 s) for it to start; what it reported. 0, or -1. */
+int t_slow_started(const char *dir, int *pid, int *child);
+/* Let it go on. 0, or -1. */
+int t_slow_go(const char *dir);
+/* The stand-in compiler that waits for "go", then runs cc. */
+#define T_WAIT_THEN_CC "echo $$ > \"$HR_T_READY\"\nread x < \"$HR_T_GO\"\nexec cc \"$@\""
+
 /* dlopen a built object, call "int NAME(void)" in it, close it. */
 int t_call(const char *so, const char *fn);
 
