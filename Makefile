@@ -87,7 +87,7 @@ TSAN = B=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 test-tsan:
 	sh scripts/deps.sh test
 	$(MAKE) $(TSAN) build-tsan/hotreloadd build-tsan/tests/host
-	$(MAKE) all build/tests/run build/tests/host
+	$(MAKE) all build/tests/run build/tests/host build/demo/game
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
 	    build/tests/run --filter '@(daemon|client)/*' $(TEST_ARGS)
 
