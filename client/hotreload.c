@@ -125,6 +125,18 @@ static void ask(hr_client *c, hr_module *m)
 		m->barrier = ++c->asked;
 }
 
+/* Hand builds (a list) to the library's thread, which unloads them. */
+static void discard(hr_client *c, build *b)
+{
+	if (!b)
+		return;
+	build *last = b;
+	while (last->next)
+		last = last->next;
+	last->next = c->unload;
+	c->unload = b;
+}
+
 /* Remember that m refused version v, so that no later offer of it is tried. */
 static void refuse(hr_module *m, uint64_t v)
 {
@@ -210,10 +222,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		build *b = load(path, version, why, sizeof why);
 		pthread_mutex_lock(&c->lock);
 		if (m->closed) {
-			if (b) {
-				b->next = c->unload;
-				c->unload = b;
-			}
+			discard(c, b);
 			continue;
 		}
 		if (!b) {
@@ -231,11 +240,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		m->floor = version;
 		/* A refusal flag that was set goes: the switch to this build is what hr_update reports. */
 		uintptr_t old = atomic_exchange_explicit(&m->pending, (uintptr_t)b, memory_order_release);
-		build *passed = (build *)(old & ~(uintptr_t)1);
-		if (passed) { /* handed over, never taken: the host never saw it */
-			passed->next = c->unload;
-			c->unload = passed;
-		}
+		discard(c, (build *)(old & ~(uintptr_t)1)); /* handed over, never taken: the host never saw it */
 		settle(c, m);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -674,17 +679,11 @@ static int take(hr_module *m)
 		refuse(m, b->version);
 		if (m->floor == b->version)
 			m->floor = prev; /* so that the daemon's answer, an older build, may load */
-	}
-	if (rc == 0)
+	} else {
 		dead = retire(m, old);
-	queue(c, &report);
-	if (dead) {
-		build *last = dead;
-		while (last->next)
-			last = last->next;
-		last->next = c->unload;
-		c->unload = dead;
 	}
+	queue(c, &report);
+	discard(c, dead);
 	pthread_mutex_unlock(&c->lock);
 	poke(c);
 	return rc != 0 ? -ECANCELED : 1;
