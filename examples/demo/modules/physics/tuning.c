@@ -1,5 +1,5 @@
 /* tuning.c: the other file of the folder module "physics". Try another speed. */
 double speed(void)
 {
-	return 5.0;
+	return 2.0;
 }
