@@ -147,6 +147,12 @@ static int published_row(const hrd_build *b)
 	return b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
 }
 
+/* What a BUILD calls a published row. */
+static uint32_t kind_of(const hrd_build *b)
+{
+	return b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
+}
+
 /* Newest first: the newest good row, and the newest compile (its inputs' key). */
 static int take_latest(const hrd_build *b, void *arg)
 {
@@ -155,7 +161,7 @@ static int take_latest(const hrd_build *b, void *arg)
 	if (published_row(b) && !l->good) {
 		l->good = 1;
 		m->version = m->top = b->version;
-		m->good_kind = b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
+		m->good_kind = kind_of(b);
 		set_str(&m->artifact, b->artifact);
 	}
 	if ((b->status == HRD_OK || b->status == HRD_FAILED) && !l->compile) {
@@ -783,7 +789,7 @@ static int take_older(const hrd_build *b, void *arg)
 	if (!(o->path = strdup(b->artifact)))
 		return 1;
 	o->out->u.build.version = b->version;
-	o->out->u.build.kind = b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
+	o->out->u.build.kind = kind_of(b);
 	o->out->u.build.path = o->path;
 	return 1;
 }

@@ -128,6 +128,7 @@ int main(int argc, char **argv)
 			printf("update %s %d v=%llu value=%d sym=%s\n", argv[2 + i], rc,
 			       (unsigned long long)hr_version(mods[i]), value(mods[i]), show(hr_sym(mods[i], "no_such_symbol")));
 		}
+		/* The frame's length, as in a game's loop: the tests wait on what the host prints, never on this. */
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}

@@ -105,25 +105,34 @@ static void expect_next(t_proc *h, const char *prefix, const char *line)
 	cr_assert_str_eq(h->line, line);
 }
 
-/* Wait until jq's filter over `hotreload history --json` prints want. */
+/* A CLI query, and what jq's filter over its --json output must print. */
+struct query {
+	const char *cmd, *filter, *want;
+	char *got; /* the last answer, for the failure message */
+};
+
+static int answers(void *arg)
+{
+	struct query *q = arg;
+	t_run r = t_cli(dir, NULL, (const char *const[]){ "--state-dir", d.state, q->cmd, "--json", NULL });
+	int st;
+	free(q->got);
+	q->got = r.status == 0 ? t_jq(r.out, q->filter, &st) : strdup(r.err);
+	t_run_free(&r);
+	return q->got && strcmp(q->got, q->want) == 0;
+}
+
+/* Wait until `hotreload CMD --json`, through jq's filter, prints want. */
+static void wait_cli(const char *cmd, const char *filter, const char *want)
+{
+	struct query q = { cmd, filter, want, NULL };
+	cr_assert(t_until(answers, &q, WAIT_MS), "%s: %s, never %s", cmd, q.got, want);
+	free(q.got);
+}
+
 static void wait_history(const char *filter, const char *want)
 {
-	struct timespec start, now, pause = { 0, 20 * 1000000 };
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	char *got = NULL;
-	for (;;) {
-		t_run r = t_cli(dir, NULL, (const char *const[]){ "--state-dir", d.state, "history", "--json", NULL });
-		int st;
-		free(got);
-		got = r.status == 0 ? t_jq(r.out, filter, &st) : strdup(r.err);
-		t_run_free(&r);
-		if (got && strcmp(got, want) == 0)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		cr_assert_lt(now.tv_sec - start.tv_sec, WAIT_MS / 1000, "history: %s, never %s", got, want);
-		nanosleep(&pause, NULL); /* polling the database: the condition is what ends the wait */
-	}
-	free(got);
+	wait_cli("history", filter, want);
 }
 
 Test(client, the_first_load_happens_in_hr_update_and_an_edit_goes_live)
@@ -342,21 +351,7 @@ Test(client, hr_open_waits_for_a_first_build_under_way)
 	cr_assert_eq(t_slow_started(dir, &pid, &child), 0, "the first build never started");
 	t_proc *h = host(0, (const char *const[]){ "a", NULL });
 	/* Let the compiler go once the host is connected, and so waiting in hr_open. */
-	struct timespec start, now, pause = { 0, 5 * 1000000 };
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		t_run st = t_cli(dir, NULL, (const char *const[]){ "--state-dir", d.state, "status", "--json", NULL });
-		int jst;
-		char *n = st.status == 0 ? t_jq(st.out, ".clients", &jst) : NULL;
-		int connected = n && strcmp(n, "1") == 0;
-		free(n);
-		t_run_free(&st);
-		if (connected)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		cr_assert_lt(now.tv_sec - start.tv_sec, WAIT_MS / 1000, "the host never connected");
-		nanosleep(&pause, NULL); /* polling the daemon: the condition is what ends the wait */
-	}
+	wait_cli("status", ".clients", "1");
 	cr_assert_eq(t_slow_go(dir), 0);
 	expect_next(h, "open", "open a v=0 sym=NULL");
 	expect_next(h, "first", "first a 1 v=1 value=1");
@@ -393,21 +388,18 @@ static int mapped(int pid, int v, int *has)
  * library's thread unmaps the builds a switch retired before it sends that
  * report, so from then on the host's mappings are settled.
  */
+static int logged(void *want)
+{
+	char *log = t_read(d.log, NULL);
+	int found = log && strstr(log, want);
+	free(log);
+	return found;
+}
+
 static void wait_reported(int v)
 {
 	char *want = t_fmt("a: v%d live in client", v);
-	struct timespec start, now, pause = { 0, 1000000 };
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		char *log = t_read(d.log, NULL);
-		int found = log && strstr(log, want);
-		free(log);
-		if (found)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		cr_assert_lt(now.tv_sec - start.tv_sec, WAIT_MS / 1000, "the daemon never logged \"%s\"", want);
-		nanosleep(&pause, NULL); /* polling the log: the condition is what ends the wait */
-	}
+	cr_assert(t_until(logged, want, WAIT_MS), "the daemon never logged \"%s\"", want);
 	free(want);
 }
 

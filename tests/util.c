@@ -77,6 +77,27 @@ int t_write(const char *path, const void *data, size_t len)
 	return fclose(f) == 0 && n == len ? 0 : -1;
 }
 
+/* In a forked child: stdin from /dev/null, stdout and stderr to out and err, env applied, then exec. */
+static void child(int out, int err, const char *cwd, const char *const *env, const char *const *argv)
+{
+	int nul = open("/dev/null", O_RDONLY);
+	dup2(nul, 0);
+	dup2(out, 1);
+	dup2(err, 2);
+	for (size_t i = 0; env && env[i]; i++) {
+		const char *eq = strchr(env[i], '=');
+		char *k = strndup(env[i], (size_t)(eq - env[i]));
+		if (eq[1])
+			setenv(k, eq + 1, 1);
+		else
+			unsetenv(k);
+	}
+	if (cwd && chdir(cwd) < 0)
+		_exit(126);
+	execvp(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
 t_run t_exec(const char *cwd, const char *const *env, const char *const *argv)
 {
 	t_run r = { -1, NULL, NULL };
@@ -86,24 +107,8 @@ t_run t_exec(const char *cwd, const char *const *env, const char *const *argv)
 		abort();
 	fflush(NULL);
 	pid_t pid = fork();
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDONLY);
-		dup2(nul, 0);
-		dup2(of, 1);
-		dup2(ef, 2);
-		for (size_t i = 0; env && env[i]; i++) {
-			const char *eq = strchr(env[i], '=');
-			char *k = strndup(env[i], (size_t)(eq - env[i]));
-			if (eq[1])
-				setenv(k, eq + 1, 1);
-			else
-				unsetenv(k);
-		}
-		if (cwd && chdir(cwd) < 0)
-			_exit(126);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	if (pid == 0)
+		child(of, ef, cwd, env, argv);
 	int st;
 	while (waitpid(pid, &st, 0) < 0)
 		;
@@ -327,22 +332,7 @@ int t_proc_start(t_proc *p, const char *cwd, const char *const *env, const char 
 	pid_t pid = fork();
 	if (pid == 0) {
 		setpgid(0, 0); /* a group of its own, as a terminal's job: kill(-pid, SIGINT) is a Ctrl-C */
-		int nul = open("/dev/null", O_RDONLY);
-		dup2(nul, 0);
-		dup2(fds[1], 1);
-		dup2(ef, 2);
-		for (size_t i = 0; env && env[i]; i++) {
-			const char *eq = strchr(env[i], '=');
-			char *k = strndup(env[i], (size_t)(eq - env[i]));
-			if (eq[1])
-				setenv(k, eq + 1, 1);
-			else
-				unsetenv(k);
-		}
-		if (cwd && chdir(cwd) < 0)
-			_exit(126);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
+		child(fds[1], ef, cwd, env, argv);
 	}
 	close(fds[1]);
 	close(ef);
@@ -364,16 +354,9 @@ int t_host_start(t_proc *p, const char *cwd, const char *const *args)
 	return t_proc_start(p, cwd, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv);
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
 int t_proc_expect(t_proc *p, const char *want, int ms)
 {
-	int64_t deadline = mono_ms() + ms;
+	int64_t deadline = ms_now() + ms;
 	for (;;) {
 		char *nl;
 		while ((nl = memchr(p->buf, '\n', p->len))) {
@@ -386,7 +369,7 @@ int t_proc_expect(t_proc *p, const char *want, int ms)
 		}
 		if (p->len == sizeof p->buf) /* a line longer than the buffer: drop it */
 			p->len = 0;
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - ms_now();
 		if (left <= 0 || p->out < 0)
 			return 0;
 		struct pollfd pf = { p->out, POLLIN, 0 };
@@ -456,15 +439,15 @@ int t_slow_started(const char *dir, int *pid, int *child)
 {
 	char *ready = t_fmt("%s/.t/ready.fifo", dir);
 	char buf[64] = "";
-	int64_t deadline = mono_ms() + 30000;
+	int64_t deadline = ms_now() + 30000;
 	/* A compiler killed after opening the fifo and before writing hangs
 	 * up without a word: wait for the next one, up to the deadline. */
-	while (!buf[0] && mono_ms() < deadline) {
+	while (!buf[0] && ms_now() < deadline) {
 		int fd = open(ready, O_RDONLY | O_NONBLOCK);
 		if (fd < 0)
 			break;
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
-		if (poll(&pf, 1, (int)(deadline - mono_ms())) == 1 && read(fd, buf, sizeof buf - 1) <= 0)
+		if (poll(&pf, 1, (int)(deadline - ms_now())) == 1 && read(fd, buf, sizeof buf - 1) <= 0)
 			buf[0] = '\0';
 		close(fd);
 	}
@@ -483,4 +466,16 @@ int t_slow_go(const char *dir)
 	int rc = write(fd, "go\n", 3) == 3 ? 0 : -1;
 	close(fd);
 	return rc;
+}
+
+int t_until(int (*cond)(void *arg), void *arg, int ms)
+{
+	int64_t deadline = ms_now() + ms;
+	while (!cond(arg)) {
+		if (ms_now() >= deadline)
+			return 0;
+		/* Polling a file, a database or /proc: the condition is what ends the wait. */
+		nanosleep(&(struct timespec){ 0, 2 * 1000000 }, NULL);
+	}
+	return 1;
 }

@@ -110,6 +110,9 @@ int t_slow_go(const char *dir);
 /* The stand-in compiler that waits for "go", then runs cc. */
 #define T_WAIT_THEN_CC "echo $$ > \"$HR_T_READY\"\nread x < \"$HR_T_GO\"\nexec cc \"$@\""
 
+/* Check cond(arg) every few ms until it holds (1) or ms have passed (0). */
+int t_until(int (*cond)(void *arg), void *arg, int ms);
+
 /* dlopen a built object, call "int NAME(void)" in it, close it. */
 int t_call(const char *so, const char *fn);
 
