@@ -25,10 +25,10 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
-LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/symtab.o $(PROTO_OBJ)
+LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
-TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c
+TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/daemon/store.o $(B)/daemon/project.o \
              $(B)/daemon/sha256.o $(B)/daemon/build.o $(B)/daemon/loop.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
@@ -63,7 +63,7 @@ $(B)/hotreloadd: $(DAEMON_OBJ)
 # The end-to-end tests' game: a real program linked to the library as a user links it.
 $(B)/tests/host: tests/host.c $(LIB) client/hotreload.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Iclient -o $@ tests/host.c $(ALL_LDFLAGS) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+	$(CC) $(ALL_CFLAGS) -Iclient -o $@ tests/host.c $(ALL_LDFLAGS) -L$(B) -lhotreload -pthread -Wl,-rpath,$(abspath $(B))
 
 $(B)/tests/run: $(TEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3

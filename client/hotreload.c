@@ -2,6 +2,8 @@
 #include "hotreload.h"
 
 #include "../proto/hrp.h"
+#include "guard.h"
+#include "notes.h"
 #include "symtab.h"
 
 #include <dlfcn.h>
@@ -25,7 +27,9 @@
 #define STR(x) STR_(x)
 #define LIB_VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
 
-enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, NAME_MAX_LEN = 255 };
+enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, NAME_MAX_LEN = 255, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
+
+#define KEEP_PREFIX "hr_keep."
 
 /* One loaded build of a module. */
 typedef struct build {
@@ -35,6 +39,8 @@ typedef struct build {
 	hrc_symtab syms;
 	int (*on_load)(void *, uint64_t);
 	void (*on_unload)(void *);
+	const hrc_sym *keep; /* its HR_KEEP globals, in syms */
+	size_t nkeep;
 } build;
 
 struct hr_module {
@@ -62,20 +68,35 @@ struct hr_module {
 	int closed;        /* hr_close ran: the library's thread frees it */
 };
 
+/* The connection: DOWN (no daemon; retry at retry_at), HELLO (ours sent, waiting for its), UP. */
+enum { DOWN, HELLO, UP };
+
 struct hr_client {
 	int fd, wake;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* an opening module settled, or the daemon went away */
+	char *path;          /* the socket; NULL: looked for at each attempt */
+	int guarded;         /* hrc_guard_acquire succeeded */
 	/* Under lock. */
+	int state;
+	char db_id[40];     /* the daemon's database: a new one means a new history */
 	hrp_buf out;        /* frames for the daemon, written by the library's thread */
 	hr_module *mods;
 	build *unload;      /* builds the library's thread dlcloses (never the host: dlclose takes the loader's lock) */
-	uint64_t asked, answered; /* STATUS_REQs sent and answered */
-	int gone;           /* the daemon closed the connection */
+	uint64_t asked, answered; /* STATUS_REQs sent and answered on this connection */
 	int stop;
+	hrc_notes notes;
+	hr_note_fn *sink;
+	void *sink_arg;
+	hr_stats stats;
+	uint64_t switch_ns; /* the sum behind stats.avg_switch_ns */
 	_Atomic uint32_t window;
-	hrp_reader r; /* the library's thread's own */
+	/* The library's thread's own. */
+	hrp_reader r;
+	uint64_t retry_at, hello_by; /* monotonic ms */
+	uint32_t backoff;
+	int was_up;         /* the daemon answered once: the next loss is a disconnection */
 };
 
 const char *hr_library_version(void)
@@ -85,10 +106,17 @@ const char *hr_library_version(void)
 
 /* ---- helpers, under c->lock unless said ---- */
 
-static void queue(hr_client *c, const hrp_msg *m)
+/* A report for the daemon (LOADED, REFUSED): kept while it is away, sent once it is back. */
+static void report(hr_client *c, const hrp_msg *m)
 {
 	/* Only ENOMEM can fail here, and a lost report is not worth failing the host. */
 	hrp_encode(m, &c->out);
+}
+
+/* A request that only means something on this connection (SUBSCRIBE...): dropped while there is none. */
+static int queue(hr_client *c, const hrp_msg *m)
+{
+	return c->state == UP && hrp_encode(m, &c->out) >= 0 ? 0 : -1;
 }
 
 /* Wake the library's thread (any thread, no lock). */
@@ -99,11 +127,11 @@ static void poke(hr_client *c)
 	(void)n; /* EAGAIN: it is awake already */
 }
 
-static uint64_t now_us(void)
+static uint64_t now_ns(clockid_t id)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+	clock_gettime(id, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /* Settle an opening module, so that hr_open returns. */
@@ -119,8 +147,8 @@ static void settle(hr_client *c, hr_module *m)
 static void ask(hr_client *c, hr_module *m)
 {
 	hrp_msg q = {.type = HRP_STATUS_REQ};
-	if (hrp_encode(&q, &c->out) < 0)
-		settle(c, m); /* out of memory: stop waiting rather than wait for an answer that cannot come */
+	if (queue(c, &q) < 0)
+		settle(c, m); /* no daemon, or out of memory: an answer cannot come */
 	else
 		m->barrier = ++c->asked;
 }
@@ -197,6 +225,7 @@ static build *load(const char *path, uint64_t version, char *why, size_t whysz)
 	}
 	*(void **)&b->on_load = hrc_symtab_find(&b->syms, "hr_on_load");
 	*(void **)&b->on_unload = hrc_symtab_find(&b->syms, "hr_on_unload");
+	b->keep = hrc_symtab_prefixed(&b->syms, KEEP_PREFIX, &b->nkeep);
 	return b;
 }
 
@@ -228,8 +257,11 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		if (!b) {
 			/* The daemon records it, and answers with the newest good build older than this one. */
 			hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
-			queue(c, &r);
+			report(c, &r);
 			refuse(m, version);
+			c->stats.refusals++;
+			hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
+			               (unsigned long long)version, why);
 			atomic_fetch_or_explicit(&m->pending, 1, memory_order_relaxed);
 			if (m->opening) {
 				m->awaiting = 0;
@@ -274,24 +306,65 @@ static void on_status(hr_client *c, const hrp_msg *st)
 	pthread_mutex_unlock(&c->lock);
 }
 
-static void on_failed(hr_client *c, const char *name)
+static void on_failed(hr_client *c, const char *name, const char *message)
 {
 	pthread_mutex_lock(&c->lock);
-	for (hr_module *m = next_named(c, NULL, name); m; m = next_named(c, m, name))
+	hr_module *m = next_named(c, NULL, name);
+	if (m)
+		hrc_notes_post(&c->notes, HR_NOTE_FAILED, name, 0, "%s build failed: %s", name, message);
+	for (; m; m = next_named(c, m, name))
 		if (m->awaiting)
 			settle(c, m); /* the first build failed: nothing to load */
 	pthread_mutex_unlock(&c->lock);
 }
 
+/*
+ * The daemon's HELLO: the connection is up. Subscribe every open module
+ * again: the daemon answers with what is newer. A new database is a new
+ * history, whose numbers say nothing against ours.
+ */
+static int on_hello(hr_client *c, const hrp_msg *h)
+{
+	if (h->type != HRP_HELLO || h->u.hello.role != HRP_ROLE_DAEMON)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	int replaced = c->db_id[0] && strcmp(c->db_id, h->u.hello.db_id) != 0;
+	snprintf(c->db_id, sizeof c->db_id, "%s", h->u.hello.db_id);
+	c->state = UP;
+	c->asked = c->answered = 0;
+	for (hr_module *m = c->mods; m; m = m->next) {
+		if (m->closed)
+			continue;
+		if (replaced) {
+			m->floor = 0;
+			m->nrefused = 0;
+		}
+		if (next_named(c, NULL, m->name) == m) {
+			hrp_msg s = {.type = HRP_SUBSCRIBE, .u.sub = {m->name}};
+			queue(c, &s);
+		}
+	}
+	if (c->was_up)
+		c->stats.reconnects++;
+	hrc_notes_post(&c->notes, HR_NOTE_CONNECTED, "", 0, "%s hotreloadd%s", c->was_up ? "reconnected to" : "connected to",
+	               replaced ? ": its history is new" : "");
+	c->was_up = 1;
+	pthread_mutex_unlock(&c->lock);
+	c->backoff = RETRY_MIN_MS;
+	return 0;
+}
+
 /* One message from the daemon. Returns 0, or -1 when the connection is over. */
 static int handle(hr_client *c, const hrp_msg *m)
 {
+	if (c->state == HELLO)
+		return on_hello(c, m);
 	switch (m->type) {
 	case HRP_BUILD:
 		on_build(c, m->u.build.module, m->u.build.version, m->u.build.path);
 		return 0;
 	case HRP_FAILED:
-		on_failed(c, m->u.failed.module);
+		on_failed(c, m->u.failed.module, m->u.failed.message);
 		return 0;
 	case HRP_STATUS:
 		on_status(c, m);
@@ -301,7 +374,7 @@ static int handle(hr_client *c, const hrp_msg *m)
 	}
 }
 
-/* Free what hr_close and the host handed over: closed modules and old builds. */
+/* Free what hr_close and the host handed over (closed modules, old builds); give the sink its notes. */
 static void collect(hr_client *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -319,6 +392,18 @@ static void collect(hr_client *c)
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	for (;;) {
+		hr_note note;
+		pthread_mutex_lock(&c->lock);
+		int more = hrc_notes_next(&c->notes, &note);
+		hr_note_fn *sink = c->sink;
+		void *arg = c->sink_arg;
+		pthread_mutex_unlock(&c->lock);
+		if (!more)
+			break;
+		if (sink)
+			sink(&note, arg);
+	}
 	unload(dead);
 	while (closed) {
 		hr_module *m = closed;
@@ -352,19 +437,90 @@ static int flush(hr_client *c, int *more)
 	return rc;
 }
 
-static void went_away(hr_client *c)
+static uint64_t now_ms(void)
 {
+	return now_ns(CLOCK_MONOTONIC) / 1000000u;
+}
+
+/* The connection is over: what was on its way is dropped; try again after the backoff. */
+static void lost(hr_client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	hrp_reader_free(&c->r);
+	c->r = (hrp_reader){0};
 	pthread_mutex_lock(&c->lock);
-	c->gone = 1;
+	if (c->state == UP)
+		hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0,
+		               "hotreloadd went away: what is live stays live until it is back");
+	c->state = DOWN;
+	hrp_buf_free(&c->out);
+	c->out = (hrp_buf){0};
 	for (hr_module *m = c->mods; m; m = m->next)
 		settle(c, m);
 	pthread_mutex_unlock(&c->lock);
+	c->retry_at = now_ms() + c->backoff;
+	c->backoff = c->backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff * 2;
+}
+
+static int find_socket(char *out, size_t outsz);
+
+/* hello: what this process says it is. */
+static hrp_msg hello(char *name, size_t namesz)
+{
+	snprintf(name, namesz, "libhotreload " LIB_VERSION " in %.64s", program_invocation_short_name);
+	return (hrp_msg){.type = HRP_HELLO, .u.hello = {HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", name}};
+}
+
+/* Connect again without blocking: HELLO goes first, then the reports kept while the daemon was away. */
+static void redial(hr_client *c)
+{
+	char found[PATH_MAX + 32];
+	const char *path = c->path;
+	if (!path && find_socket(found, sizeof found) == 0)
+		path = found;
+	int fd = path ? hrp_connect(path, 1) : -1;
+	if (fd >= 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	char name[128];
+	hrp_msg h = hello(name, sizeof name);
+	hrp_buf out = {0};
+	pthread_mutex_lock(&c->lock);
+	if (fd >= 0 && hrp_encode(&h, &out) >= 0 &&
+	    hrp_buf_append(&out, c->out.data + c->out.off, c->out.len - c->out.off) == 0) {
+		hrp_buf_free(&c->out);
+		c->out = out;
+		c->state = HELLO;
+		c->fd = fd;
+		fd = -1;
+		c->hello_by = now_ms() + HELLO_TIMEOUT_MS;
+	} else {
+		hrp_buf_free(&out);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0 || c->state == DOWN) {
+		if (fd >= 0)
+			close(fd);
+		c->retry_at = now_ms() + c->backoff;
+		c->backoff = c->backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff * 2;
+	}
+}
+
+/* How long poll may wait: until the next attempt, or the HELLO's deadline, or for ever. */
+static int wait_ms(const hr_client *c)
+{
+	uint64_t until = c->state == DOWN ? c->retry_at : c->state == HELLO ? c->hello_by : 0;
+	if (!until)
+		return -1;
+	uint64_t now = now_ms();
+	return until > now ? (int)(until - now) : 0;
 }
 
 static void *run(void *arg)
 {
 	hr_client *c = arg;
-	int live = 1;
 	for (;;) {
 		collect(c);
 		pthread_mutex_lock(&c->lock);
@@ -372,32 +528,31 @@ static void *run(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		if (stop)
 			break;
+		/* Only this thread changes the state, so it reads it without the lock. */
+		if (c->state == DOWN && now_ms() >= c->retry_at)
+			redial(c);
+		else if (c->state == HELLO && now_ms() >= c->hello_by)
+			lost(c); /* a daemon that does not answer */
 		hrp_msg m;
 		int rc;
-		while (live && (rc = hrp_reader_next(&c->r, &m)) != 0)
-			if (rc < 0 || handle(c, &m) < 0) {
-				live = 0;
-				went_away(c);
-			}
+		while (c->state != DOWN && (rc = hrp_reader_next(&c->r, &m)) != 0)
+			if (rc < 0 || handle(c, &m) < 0)
+				lost(c);
 		int more = 0;
-		if (live && flush(c, &more) < 0) {
-			live = 0;
-			went_away(c);
-		}
-		struct pollfd p[2] = {{c->wake, POLLIN, 0}, {live ? c->fd : -1, POLLIN | (more ? POLLOUT : 0), 0}};
-		if (poll(p, 2, -1) < 0)
+		if (c->state != DOWN && flush(c, &more) < 0)
+			lost(c);
+		struct pollfd p[2] = {{c->wake, POLLIN, 0}, {c->fd, POLLIN | (more ? POLLOUT : 0), 0}};
+		if (poll(p, 2, wait_ms(c)) < 0)
 			continue;
 		if (p[0].revents & POLLIN) {
 			uint64_t n;
 			ssize_t r = read(c->wake, &n, sizeof n);
 			(void)r;
 		}
-		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (c->fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
 			long n = hrp_reader_read(&c->r, c->fd);
-			if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR)) {
-				live = 0;
-				went_away(c);
-			}
+			if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR))
+				lost(c);
 		}
 	}
 	return NULL;
@@ -432,19 +587,17 @@ static int find_socket(char *out, size_t outsz)
 	}
 }
 
-/* Connect and exchange HELLO. Returns the fd, or -errno. */
-static int handshake(const char *path, hrp_reader *r)
+/* Connect and exchange HELLO, waiting for the answer. Returns the fd, or -errno. */
+static int handshake(hr_client *c)
 {
-	int fd = hrp_connect(path, HELLO_TIMEOUT_MS);
+	int fd = hrp_connect(c->path, HELLO_TIMEOUT_MS);
 	if (fd < 0)
 		return fd;
 	char name[128];
-	snprintf(name, sizeof name, "libhotreload " LIB_VERSION " in %.64s", program_invocation_short_name);
-	hrp_msg h = {.type = HRP_HELLO, .u.hello = {HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", name}};
-	hrp_msg a;
+	hrp_msg h = hello(name, sizeof name), a;
 	int rc = hrp_send(fd, &h);
 	if (rc == 0)
-		rc = hrp_recv(fd, r, &a, HELLO_TIMEOUT_MS);
+		rc = hrp_recv(fd, &c->r, &a, HELLO_TIMEOUT_MS);
 	if (rc == 0 && a.type == HRP_ERROR)
 		rc = a.u.error.code == HRP_E_DENIED ? -EACCES : -EPROTO;
 	else if (rc == 0 && (a.type != HRP_HELLO || a.u.hello.role != HRP_ROLE_DAEMON))
@@ -455,23 +608,27 @@ static int handshake(const char *path, hrp_reader *r)
 		close(fd);
 		return rc;
 	}
+	snprintf(c->db_id, sizeof c->db_id, "%s", a.u.hello.db_id);
 	return fd;
 }
 
-hr_client *hr_connect(const char *socket_path)
+/* A client: connected now (lazy 0), or by its thread as soon as a daemon answers (lazy 1). */
+static hr_client *start(const char *socket_path, int lazy)
 {
-	char path[PATH_MAX + 32];
+	char found[PATH_MAX + 32];
 	int rc = 0;
-	if (socket_path)
-		snprintf(path, sizeof path, "%s", socket_path);
-	else
-		rc = find_socket(path, sizeof path);
+	if (!socket_path && !lazy && (rc = find_socket(found, sizeof found)) == 0)
+		socket_path = found;
 	hr_client *c = rc < 0 ? NULL : calloc(1, sizeof *c);
-	if (!c) {
+	if (!c || (socket_path && !(c->path = strdup(socket_path)))) {
+		free(c);
 		errno = rc < 0 ? -rc : ENOMEM;
 		return NULL;
 	}
-	c->wake = -1;
+	c->fd = c->wake = -1;
+	c->backoff = RETRY_MIN_MS;
+	c->sink = hr_note_print;
+	hrc_notes_init(&c->notes);
 	atomic_init(&c->window, HR_WINDOW_DEFAULT);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -479,15 +636,21 @@ hr_client *hr_connect(const char *socket_path)
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->lock, NULL);
-	c->fd = handshake(path, &c->r);
-	if (c->fd < 0) {
-		rc = c->fd;
-		goto fail;
+	if (!lazy) {
+		if ((c->fd = handshake(c)) < 0) {
+			rc = c->fd;
+			goto fail;
+		}
+		c->state = UP;
+		c->was_up = 1;
 	}
-	if (fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0 || (c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+	if ((c->fd >= 0 && fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) ||
+	    (c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		rc = -errno;
 		goto fail;
 	}
+	/* Without the handlers a crash in a hook ends the program, as it would without us: not worth failing for. */
+	c->guarded = hrc_guard_acquire() == 0;
 	/* The thread starts with every signal blocked: the host's handlers run on the host's threads. */
 	sigset_t all, old;
 	sigfillset(&all);
@@ -498,6 +661,8 @@ hr_client *hr_connect(const char *socket_path)
 		goto fail;
 	return c;
 fail:
+	if (c->guarded)
+		hrc_guard_release();
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->wake >= 0)
@@ -505,9 +670,20 @@ fail:
 	hrp_reader_free(&c->r);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
+	free(c->path);
 	free(c);
 	errno = -rc;
 	return NULL;
+}
+
+hr_client *hr_connect(const char *socket_path)
+{
+	return start(socket_path, 0);
+}
+
+hr_client *hr_connect_lazy(const char *socket_path)
+{
+	return start(socket_path, 1);
 }
 
 void hr_disconnect(hr_client *c)
@@ -530,18 +706,58 @@ void hr_disconnect(hr_client *c)
 	poke(c);
 	pthread_join(c->thread, NULL);
 	collect(c); /* what was closed after the thread's last look */
-	close(c->fd);
+	if (c->guarded)
+		hrc_guard_release();
+	if (c->fd >= 0)
+		close(c->fd);
 	close(c->wake);
 	hrp_reader_free(&c->r);
 	hrp_buf_free(&c->out);
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
+	free(c->path);
 	free(c);
 }
 
 void hr_set_window(hr_client *c, uint32_t switches)
 {
 	atomic_store_explicit(&c->window, switches, memory_order_relaxed);
+}
+
+size_t hr_notes(hr_client *c, hr_note *out, size_t max)
+{
+	pthread_mutex_lock(&c->lock);
+	size_t n = hrc_notes_copy(&c->notes, out, max);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void hr_set_note_ttl(hr_client *c, uint32_t ms)
+{
+	pthread_mutex_lock(&c->lock);
+	c->notes.ttl_ms = ms;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void hr_set_note_sink(hr_client *c, hr_note_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&c->lock);
+	c->sink = fn;
+	c->sink_arg = arg;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void hr_note_print(const hr_note *note, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "hotreload: %s\n", note->text);
+}
+
+void hr_get_stats(hr_client *c, hr_stats *out)
+{
+	pthread_mutex_lock(&c->lock);
+	*out = c->stats;
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- modules ---- */
@@ -569,16 +785,10 @@ hr_module *hr_open(hr_client *c, const char *name)
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += OPEN_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&c->lock);
-	if (c->gone) {
-		pthread_mutex_unlock(&c->lock);
-		free(m->name);
-		free(m);
-		errno = EPIPE;
-		return NULL;
-	}
 	m->next = c->mods;
 	c->mods = m;
 	m->opening = 1;
+	/* While the daemon is away both are dropped and it settles at once: it subscribes again when it is back. */
 	hrp_msg s = {.type = HRP_SUBSCRIBE, .u.sub = {m->name}};
 	queue(c, &s);
 	ask(c, m);
@@ -586,15 +796,33 @@ hr_module *hr_open(hr_client *c, const char *name)
 	while (m->opening && pthread_cond_timedwait(&c->cond, &c->lock, &until) != ETIMEDOUT)
 		;
 	m->opening = m->awaiting = 0;
-	int dead = c->gone && !m->floor; /* the daemon went away before it gave anything */
-	m->closed = dead;
 	pthread_mutex_unlock(&c->lock);
-	if (dead) {
-		poke(c); /* the library's thread frees it */
-		errno = EPIPE;
-		return NULL;
-	}
 	return m;
+}
+
+/* A hook's call, made under the guard. */
+struct call {
+	build *b;
+	void *userdata;
+	uint64_t prev;
+	int rc;
+	uint64_t ns; /* the time spent in the hooks themselves */
+};
+
+static void call_load(void *arg)
+{
+	struct call *k = arg;
+	uint64_t t = now_ns(CLOCK_MONOTONIC);
+	k->rc = k->b->on_load(k->userdata, k->prev);
+	k->ns += now_ns(CLOCK_MONOTONIC) - t;
+}
+
+static void call_unload(void *arg)
+{
+	struct call *k = arg;
+	uint64_t t = now_ns(CLOCK_MONOTONIC);
+	k->b->on_unload(k->userdata);
+	k->ns += now_ns(CLOCK_MONOTONIC) - t;
 }
 
 void hr_close(hr_module *m)
@@ -602,8 +830,10 @@ void hr_close(hr_module *m)
 	if (!m)
 		return;
 	hr_client *c = m->c;
+	char why[160];
+	struct call k = {.b = m->live, .userdata = m->userdata};
 	if (m->live && m->live->on_unload)
-		m->live->on_unload(m->userdata);
+		hrc_guard_run(call_unload, &k, why, sizeof why); /* a crash here is the module's last word */
 	pthread_mutex_lock(&c->lock);
 	m->closed = 1;
 	if (!next_named(c, NULL, m->name)) {
@@ -629,6 +859,21 @@ void *hr_sym(hr_module *m, const char *symbol)
 	return m->live ? hrc_symtab_find(&m->live->syms, symbol) : NULL;
 }
 
+int hr_guard(hr_module *m, void (*fn)(void *arg), void *arg)
+{
+	char why[160];
+	if (!hrc_guard_run(fn, arg, why, sizeof why))
+		return 0;
+	hr_client *c = m->c;
+	pthread_mutex_lock(&c->lock);
+	c->stats.crashes++;
+	hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, m->version, "%s v%llu crashed: %s", m->name,
+	               (unsigned long long)m->version, why);
+	pthread_mutex_unlock(&c->lock);
+	poke(c);
+	return -EFAULT;
+}
+
 /* Retire the old live build; what falls out of the window goes to the library's thread. Returns that, under lock. */
 static build *retire(hr_module *m, build *old)
 {
@@ -649,44 +894,87 @@ static build *retire(hr_module *m, build *old)
 	return gone;
 }
 
+/* Give b's kept globals the bytes of old's of the same name and size. Returns how many started afresh, the first in *reset. */
+static size_t keep(build *b, const build *old, const char **reset)
+{
+	size_t n = 0;
+	for (size_t i = 0; old && i < b->nkeep; i++) {
+		const hrc_sym *to = &b->keep[i], *from = hrc_symtab_get(&old->syms, to->name);
+		if (from && from->size == to->size)
+			memcpy(to->addr, from->addr, to->size);
+		else if (from && !n++)
+			*reset = to->name + strlen(KEEP_PREFIX);
+	}
+	return n;
+}
+
 /* The slow path of hr_update: something was handed over. */
 static int take(hr_module *m)
 {
+	uint64_t t0 = now_ns(CLOCK_MONOTONIC);
 	hr_client *c = m->c;
 	uintptr_t p = atomic_exchange_explicit(&m->pending, 0, memory_order_acquire);
 	build *b = (build *)(p & ~(uintptr_t)1), *old = m->live;
 	if (!b)
 		return -ENOEXEC; /* a build that did not load here */
-	uint64_t prev = old ? old->version : 0;
-	if (old && old->on_unload)
-		old->on_unload(m->userdata);
-	int rc = b->on_load ? b->on_load(m->userdata, prev) : 0;
-	char why[64];
-	hrp_msg report = {.type = HRP_LOADED, .u.loaded = {m->name, b->version, now_us()}};
+	char crash[160], unload_crash[160] = "", why[200] = "";
+	struct call k = {.b = old, .userdata = m->userdata, .prev = old ? old->version : 0};
+	if (old && old->on_unload && hrc_guard_run(call_unload, &k, crash, sizeof crash))
+		snprintf(unload_crash, sizeof unload_crash, "%s", crash); /* the old build is on its way out: go on */
+	const char *reset = NULL;
+	size_t nreset = keep(b, old, &reset);
+	k.b = b;
+	if (b->on_load && hrc_guard_run(call_load, &k, crash, sizeof crash))
+		snprintf(why, sizeof why, "hr_on_load crashed: %s", crash);
+	else if (b->on_load && k.rc != 0)
+		snprintf(why, sizeof why, "hr_on_load returned %d", k.rc);
 	build *dead = NULL;
-	if (rc != 0) {
+	if (why[0]) {
+		k.b = old;
+		k.prev = old ? old->version : 0;
 		if (old && old->on_load)
-			old->on_load(m->userdata, old->version);
-		snprintf(why, sizeof why, "hr_on_load returned %d", rc);
-		report = (hrp_msg){.type = HRP_REFUSED, .u.refused = {m->name, b->version, why}};
+			hrc_guard_run(call_load, &k, crash, sizeof crash); /* it ran before: a crash now has no better answer */
 		dead = b;
 	} else {
 		m->live = b;
 		m->version = b->version;
 	}
 	pthread_mutex_lock(&c->lock);
-	if (rc != 0) {
+	hrp_msg r;
+	if (unload_crash[0])
+		hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, old->version, "%s v%llu: hr_on_unload crashed: %s", m->name,
+		               (unsigned long long)(old ? old->version : 0), unload_crash);
+	if (why[0]) {
+		r = (hrp_msg){.type = HRP_REFUSED, .u.refused = {m->name, b->version, why}};
 		refuse(m, b->version);
 		if (m->floor == b->version)
-			m->floor = prev; /* so that the daemon's answer, an older build, may load */
+			m->floor = old ? old->version : 0; /* so that the daemon's answer, an older build, may load */
+		c->stats.refusals++;
+		hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, b->version, "%s v%llu refused: %s", m->name,
+		               (unsigned long long)b->version, why);
 	} else {
+		r = (hrp_msg){.type = HRP_LOADED, .u.loaded = {m->name, b->version, now_ns(CLOCK_REALTIME) / 1000u}};
 		dead = retire(m, old);
+		hrc_notes_post(&c->notes, HR_NOTE_LOADED, m->name, b->version, "%s v%llu live", m->name,
+		               (unsigned long long)b->version);
+		if (nreset)
+			hrc_notes_post(&c->notes, HR_NOTE_RESET, m->name, b->version,
+			               "%s v%llu: kept global '%s'%s started afresh: its size changed", m->name,
+			               (unsigned long long)b->version, reset, nreset > 1 ? " and others" : "");
 	}
-	queue(c, &report);
+	report(c, &r);
 	discard(c, dead);
-	pthread_mutex_unlock(&c->lock);
 	poke(c);
-	return rc != 0 ? -ECANCELED : 1;
+	if (!why[0]) {
+		uint64_t spent = now_ns(CLOCK_MONOTONIC) - t0 - k.ns;
+		c->stats.switches++;
+		c->stats.last_switch_at_us = r.u.loaded.at_us;
+		c->stats.last_switch_ns = spent;
+		c->switch_ns += spent;
+		c->stats.avg_switch_ns = c->switch_ns / c->stats.switches;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return why[0] ? -ECANCELED : 1;
 }
 
 int hr_update(hr_module *m)

@@ -2,6 +2,7 @@
 #ifndef HOTRELOAD_H
 #define HOTRELOAD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define HOTRELOAD_VERSION_MAJOR 0
@@ -39,8 +40,11 @@ extern "C" {
  *     void hr_on_unload(void *userdata);
  * At a switch the old build's hr_on_unload runs, then the new build's
  * hr_on_load (previous_version is 0 at the first load). If hr_on_load returns
- * non-zero, the new build is refused: the old build's hr_on_load runs again
- * with its own version, and the old build stays live.
+ * non-zero, or crashes (a SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT on the
+ * calling thread), the new build is refused: the old build's hr_on_load runs
+ * again with its own version, and the old build stays live. A caught crash
+ * skips the rest of the hook (see hr_guard for what that leaves behind).
+ * Module constructors run on the library's thread and are not guarded.
  *
  * Old builds. A pointer from hr_sym stays valid for HR_WINDOW_DEFAULT (8)
  * further switches of its module: the build it points into is unmapped at the
@@ -50,9 +54,44 @@ extern "C" {
  * it calls into the module again, is always safe; a host that keeps a pointer
  * longer must not call it after the window has passed.
  *
+ * State. The host's own memory survives a reload by construction: keep the
+ * game's state there, and hand it to the module through userdata. A module's
+ * globals are new at each build, unless declared with HR_KEEP (below).
+ *
+ * Reconnects. If the daemon goes away (stopped, crashed, restarting), the
+ * live builds stay live, an HR_NOTE_DISCONNECTED note is posted, and the
+ * library's thread tries again after 50 ms, doubling up to every 2 s. When the
+ * daemon is back it subscribes again, and newer builds flow as before. If the
+ * daemon's history was replaced (a new database), the next build it gives is
+ * taken as newer whatever its number: hr_version may then go down, once.
+ *
  * Errors. Functions that return a pointer return NULL with errno set;
  * functions that return int return a negative errno value.
  */
+
+/*
+ * A module global that keeps its value across reloads:
+ *     HR_KEEP(int, score) = 0;          the initialiser counts at the first load only
+ *     HR_KEEP(struct player, player);
+ *     HR_KEEP(float[64], samples);
+ * At a switch, after the old build's hr_on_unload and before the new build's
+ * hr_on_load, each kept global of the new build takes the bytes of the live
+ * build's kept global of the same name, if its size is the same. If the size
+ * changed it keeps its initialiser, and a note says so. The rules:
+ *   - the name is the key: rename it to start afresh when its meaning changes
+ *     but not its size;
+ *   - the bytes are copied, so a kept value must not point into the module
+ *     (its functions, string literals and static data move at each reload);
+ *     pointers to the heap or to the host's memory are fine;
+ *   - not static, and one definition per module (two files of a folder module
+ *     cannot keep the same name: the link fails);
+ *   - a module opened twice in one process shares its globals: open a module
+ *     that keeps globals once.
+ * It needs GNU C (gcc, clang, tcc): the global is exported under the name
+ * "hr_keep.NAME", which no C identifier can clash with.
+ */
+#define HR_KEEP(type, name) \
+	__attribute__((visibility("protected"))) __typeof__(type) name __asm__("hr_keep." #name)
 
 typedef struct hr_client hr_client;
 typedef struct hr_module hr_module;
@@ -69,8 +108,10 @@ typedef struct hr_module hr_module;
  * ECONNREFUSED: a socket but no daemon, ETIMEDOUT: it did not answer within
  * 5 s, EPROTO: it is not hotreloadd or speaks another protocol version,
  * EACCES: it does not accept this user: see hotreloadd --allow-uid) or on
- * ENOMEM, EMFILE... If the daemon goes away later, the live builds stay live
- * and nothing new comes.
+ * ENOMEM, EMFILE... If the daemon goes away later, see Reconnects above. It
+ * installs the fault handlers that catch crashes in hr_on_load and hr_guard
+ * (process-wide, once for all clients): a program that installs its own
+ * handlers for those signals does so before, and ours chain to them.
  */
 HR_EXPORT hr_client *hr_connect(const char *socket_path);
 
@@ -89,9 +130,9 @@ HR_EXPORT void hr_disconnect(hr_client *c);
  * once it lands). A build that does not load in this process is passed over
  * for the newest one that does. The module belongs to c; free it with
  * hr_close or hr_disconnect. Two modules of one name in one client load the
- * same objects, so they share the builds' globals. NULL with errno: EINVAL
- * (not a module name: [A-Za-z0-9_-]+), ENOMEM, EPIPE (the daemon went away
- * before it gave a build).
+ * same objects, so they share the builds' globals. While the daemon is away
+ * it returns at once, and the build comes once the daemon is back. NULL with
+ * errno: EINVAL (not a module name: [A-Za-z0-9_-]+), ENOMEM.
  */
 HR_EXPORT hr_module *hr_open(hr_client *c, const char *name);
 
@@ -109,8 +150,8 @@ HR_EXPORT void hr_set_userdata(hr_module *m, void *userdata);
  * Returns 1 when it switched (hooks ran, hr_version changed), 0 when nothing
  * changed, and a negative value when a new build was refused: -ENOEXEC when
  * it did not load in this process (an unresolved symbol, say), -ECANCELED
- * when its hr_on_load failed. The old build stays live, and the daemon
- * records the refusal with its reason. A refusal followed by a newer build
+ * when its hr_on_load failed or crashed. The old build stays live, and the
+ * daemon records the refusal with its reason. A refusal followed by a newer build
  * that loads is reported as the switch to that build. With nothing new it
  * costs an atomic load: no system call, no lock.
  */
@@ -136,6 +177,91 @@ HR_EXPORT uint64_t hr_version(const hr_module *m);
  * about 65530 of them. Takes effect at the next switch.
  */
 HR_EXPORT void hr_set_window(hr_client *c, uint32_t switches);
+
+/*
+ * Like hr_connect, for a game that may start before the daemon: it does not
+ * fail when no daemon answers, and connects in the background instead (see
+ * Reconnects above). hr_open returns at once while there is no daemon, and
+ * its module runs nothing until the daemon gives it a build. With
+ * socket_path NULL the socket is looked for again at each attempt. NULL with
+ * errno only on ENOMEM, EMFILE...
+ */
+HR_EXPORT hr_client *hr_connect_lazy(const char *socket_path);
+
+/*
+ * Call fn(arg), module code, so that a crash in it does not end the program:
+ * returns 0 when fn returned, or -EFAULT when a SIGSEGV, SIGBUS, SIGILL,
+ * SIGFPE or SIGABRT on this thread ended it. A crash is posted as an
+ * HR_NOTE_CRASHED note about m. Opt-in, and with limits: the jump out of fn
+ * skips the rest of it, so whatever it held stays held (a lock, a half-made
+ * change to your state, a heap lock if it crashed inside malloc); a crash on
+ * another thread, or in a signal handler, or a stack overflow on a thread
+ * whose alternate signal stack is too small, is not caught; and the program
+ * may not install handlers for those signals after hr_connect (ours chain to
+ * the ones installed before). Use it to survive a bad frame while you fix the
+ * code, not to run on for good. It costs a sigsetjmp and a sigaltstack check:
+ * guard a whole system's update, not each entity.
+ */
+HR_EXPORT int hr_guard(hr_module *m, void (*fn)(void *arg), void *arg);
+
+/* ---- Notifications, for an in-game HUD ---- */
+
+enum hr_note_kind {
+	HR_NOTE_LOADED = 1,   /* a new build went live (HR_INFO) */
+	HR_NOTE_FAILED,       /* a build did not compile or link: text is the first error, file:line: message (HR_ERROR) */
+	HR_NOTE_REFUSED,      /* a build did not load, or its hr_on_load failed or crashed: the old one stays (HR_ERROR) */
+	HR_NOTE_CRASHED,      /* module code crashed in hr_guard (HR_ERROR) */
+	HR_NOTE_RESET,        /* a kept global (HR_KEEP) started afresh: its size changed (HR_WARNING) */
+	HR_NOTE_DISCONNECTED, /* the daemon went away: what is live stays live (HR_WARNING) */
+	HR_NOTE_CONNECTED     /* the daemon answered: after a lazy start, or back after a disconnection (HR_INFO) */
+};
+
+enum hr_severity { HR_INFO = 0, HR_WARNING = 1, HR_ERROR = 2 };
+
+typedef struct hr_note {
+	int kind;          /* enum hr_note_kind */
+	int severity;      /* enum hr_severity */
+	uint64_t version;  /* the build it is about, 0 for none */
+	uint64_t at_us;    /* when, in microseconds since the Unix epoch */
+	char module[128];  /* the module, "" for the connection */
+	char text[256];    /* one line for a human, naming the module: "physics v4 live" */
+} hr_note;
+
+/*
+ * Copy c's current notes, oldest first, into out[0..max), and return how
+ * many are current (which may be more than max). A module has at most one:
+ * its newest. An HR_INFO note expires after the time set with hr_set_note_ttl
+ * (3000 ms by default); an error stays until that module's next note (its
+ * next build that goes live, or fails), and a disconnection until the
+ * reconnection. Any thread; takes the client's lock, no system call.
+ */
+HR_EXPORT size_t hr_notes(hr_client *c, hr_note *out, size_t max);
+HR_EXPORT void hr_set_note_ttl(hr_client *c, uint32_t ms);
+
+/*
+ * Where c gives each note as it is posted: fn(note, arg) runs on the
+ * library's thread, must not block for long, and must not call back into c.
+ * The default, hr_note_print, prints one line to stderr; NULL turns it off.
+ */
+typedef void hr_note_fn(const hr_note *note, void *arg);
+HR_EXPORT void hr_set_note_sink(hr_client *c, hr_note_fn *fn, void *arg);
+/* The default sink: "hotreload: TEXT" on stderr (arg is unused). */
+HR_EXPORT void hr_note_print(const hr_note *note, void *arg);
+
+/* ---- Statistics ---- */
+
+typedef struct hr_stats {
+	uint64_t switches;          /* hr_update calls that switched, over all of c's modules */
+	uint64_t refusals;          /* builds refused here: did not load, hr_on_load failed or crashed */
+	uint64_t crashes;           /* crashes caught in hr_guard */
+	uint64_t reconnects;        /* times the daemon came back */
+	uint64_t last_switch_at_us; /* when the last switch happened, microseconds since the Unix epoch (0: none) */
+	uint64_t last_switch_ns;    /* what the last switch cost the calling thread, hooks excluded */
+	uint64_t avg_switch_ns;     /* the same, averaged over every switch */
+} hr_stats;
+
+/* Fill *out with c's figures so far. Any thread; takes the client's lock. */
+HR_EXPORT void hr_get_stats(hr_client *c, hr_stats *out);
 
 /*
  * The library's version as "MAJOR.MINOR.PATCH", from the library that is

@@ -80,6 +80,7 @@ int hrc_symtab_make(hrc_symtab *t, void *handle)
 		e->name = str + s->st_name;
 		/* An indirect function's address is what its resolver returns: dlsym calls it. */
 		e->addr = type == STT_GNU_IFUNC ? dlsym(handle, e->name) : (void *)(lm->l_addr + s->st_value);
+		e->size = s->st_size;
 	}
 	qsort(t->syms, t->n, sizeof *t->syms, by_name);
 	return 0;
@@ -91,18 +92,37 @@ void hrc_symtab_free(hrc_symtab *t)
 	*t = (hrc_symtab){0};
 }
 
-void *hrc_symtab_find(const hrc_symtab *t, const char *name)
+/* The index of the first entry not below name. */
+static size_t lower(const hrc_symtab *t, const char *name)
 {
 	size_t lo = 0, hi = t->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(name, t->syms[mid].name);
-		if (c == 0)
-			return t->syms[mid].addr;
-		if (c < 0)
-			hi = mid;
-		else
+		if (strcmp(t->syms[mid].name, name) < 0)
 			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return NULL;
+	return lo;
+}
+
+const hrc_sym *hrc_symtab_get(const hrc_symtab *t, const char *name)
+{
+	size_t i = lower(t, name);
+	return i < t->n && strcmp(t->syms[i].name, name) == 0 ? &t->syms[i] : NULL;
+}
+
+void *hrc_symtab_find(const hrc_symtab *t, const char *name)
+{
+	const hrc_sym *s = hrc_symtab_get(t, name);
+	return s ? s->addr : NULL;
+}
+
+const hrc_sym *hrc_symtab_prefixed(const hrc_symtab *t, const char *prefix, size_t *n)
+{
+	size_t first = lower(t, prefix), len = strlen(prefix), i = first;
+	while (i < t->n && strncmp(t->syms[i].name, prefix, len) == 0)
+		i++;
+	*n = i - first;
+	return t->syms + first;
 }

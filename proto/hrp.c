@@ -116,6 +116,17 @@ static int reserve(hrp_buf *b, size_t n)
 	return 0;
 }
 
+int hrp_buf_append(hrp_buf *b, const void *data, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (reserve(b, n) < 0)
+		return -ENOMEM;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	return 0;
+}
+
 /* ---- encode ---- */
 
 static int put(hrp_buf *b, const void *p, size_t n)

@@ -90,6 +90,8 @@ typedef struct hrp_buf {
 void hrp_buf_free(hrp_buf *b);
 /* Drop the first n unconsumed bytes (after a write of them). */
 void hrp_buf_consume(hrp_buf *b, size_t n);
+/* Append n raw bytes (frames encoded elsewhere). Returns 0 or -ENOMEM; on error b is unchanged. */
+int hrp_buf_append(hrp_buf *b, const void *data, size_t n);
 
 /*
  * Append m as one frame to b. Returns the frame length, -EINVAL for a NULL

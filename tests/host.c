@@ -2,7 +2,9 @@
 #include <hotreload.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +13,22 @@
 #include <unistd.h>
 
 /*
- * Usage: host [--syscalls] SOCKET MODULE...
- * Each module may export int value(void). Lines printed:
+ * Usage: host [OPTIONS] SOCKET MODULE...
+ * Each module may export int value(void), called through hr_guard. Lines printed:
  *   open NAME v=VERSION sym=SYM     after hr_open (SYM: hr_sym of value, found or NULL)
  *   first NAME RC v=VERSION value=N the hr_update right after hr_open
  *   update NAME RC v=VERSION value=N sym=SYM   when hr_update returned non-zero later
- *                                   (SYM: hr_sym of a symbol no build defines)
+ *                                   (SYM: hr_sym of a symbol no build defines; N is
+ *                                   "crashed" when value() crashed)
+ *   note KIND SEVERITY NAME vV: TEXT   (--notes) each notification, as the sink gets it
+ *   old=N                           (--old) at each of the first W switches after the first load:
+ *                                   value() of the first build, through the pointer taken then
  *   syscalls=N control=N            (--syscalls) after the first load: the system calls made by
  *                                   10^6 hr_update calls with nothing new, and by one getppid()
+ *   stats switches=N refusals=N crashes=N reconnects=N   at SIGTERM
  *   bye                             at SIGTERM, after hr_disconnect
+ * Options: --syscalls; --notes; --lazy (hr_connect_lazy); --window W (hr_set_window; W "forever");
+ * --old; --threads (each module's loop on a thread of its own, back to back, no frame pause).
  * SOCKET "-" means hr_connect(NULL).
  */
 
@@ -31,7 +40,7 @@
 #define SYSCALL_DISPATCH_FILTER_BLOCK 1
 #endif
 
-static volatile sig_atomic_t stop;
+static atomic_int stop; /* lock-free, so the handler may set it; the loops read it on any thread */
 static volatile char selector;
 static volatile sig_atomic_t trapped;
 
@@ -54,10 +63,77 @@ static const char *show(void *p)
 	return p ? "found" : "NULL";
 }
 
-static int value(hr_module *m)
+struct call {
+	int (*fn)(void);
+	int value;
+};
+
+static void call_value(void *arg)
 {
-	int (*fn)(void) = (int (*)(void))hr_sym(m, "value");
-	return fn ? fn() : -1;
+	struct call *k = arg;
+	k->value = k->fn();
+}
+
+/* value() of m's live build, or -1 without one; *crashed when it crashed. */
+static int value(hr_module *m, int *crashed)
+{
+	struct call k = {(int (*)(void))hr_sym(m, "value"), -1};
+	*crashed = k.fn && hr_guard(m, call_value, &k) < 0;
+	return k.value;
+}
+
+static void print_value(hr_module *m)
+{
+	int crashed, v = value(m, &crashed);
+	if (crashed)
+		printf("value=crashed");
+	else
+		printf("value=%d", v);
+}
+
+static const char *const kinds[] = {"?", "loaded", "failed", "refused", "crashed", "reset", "disconnected", "connected"};
+static const char *const severities[] = {"info", "warning", "error"};
+
+static void print_note(const hr_note *n, void *arg)
+{
+	(void)arg;
+	printf("note %s %s %s v%llu: %s\n", kinds[n->kind < 8 ? n->kind : 0], severities[n->severity % 3],
+	       n->module[0] ? n->module : "-", (unsigned long long)n->version, n->text);
+}
+
+static hr_module *old_module; /* --old: the first module */
+static int old_left;           /* switches left in the window */
+static int (*old_value)(void); /* its first build's value() */
+
+/* One module's turn of the loop. */
+static void step(hr_module *m, const char *name)
+{
+	int rc = hr_update(m);
+	if (!rc)
+		return;
+	flockfile(stdout);
+	printf("update %s %d v=%llu ", name, rc, (unsigned long long)hr_version(m));
+	print_value(m);
+	printf(" sym=%s\n", show(hr_sym(m, "no_such_symbol")));
+	if (rc == 1 && m == old_module && old_value && old_left > 0) {
+		old_left--;
+		printf("old=%d\n", old_value());
+	}
+	funlockfile(stdout);
+}
+
+struct follower {
+	pthread_t thread;
+	hr_module *m;
+	const char *name;
+};
+
+static void *follow(void *arg)
+{
+	struct follower *f = arg;
+	while (!stop)
+		step(f->m, f->name);
+	return NULL;
 }
 
 /* Count the system calls of n calls of hr_update on this thread, with syscall user dispatch. */
@@ -86,53 +162,83 @@ static void count_syscalls(hr_module *m, long n)
 
 int main(int argc, char **argv)
 {
-	int syscalls = argc > 1 && strcmp(argv[1], "--syscalls") == 0;
-	argv += syscalls;
-	argc -= syscalls;
+	int syscalls = 0, lazy = 0, threads = 0, old = 0, notes = 0;
+	long window = -1;
+	for (; argc > 1 && strncmp(argv[1], "--", 2) == 0; argv++, argc--)
+		if (strcmp(argv[1], "--syscalls") == 0)
+			syscalls = 1;
+		else if (strcmp(argv[1], "--lazy") == 0)
+			lazy = 1;
+		else if (strcmp(argv[1], "--threads") == 0)
+			threads = 1;
+		else if (strcmp(argv[1], "--old") == 0)
+			old = 1;
+		else if (strcmp(argv[1], "--notes") == 0)
+			notes = 1;
+		else if (strcmp(argv[1], "--window") == 0 && argc > 2) {
+			window = strcmp(argv[2], "forever") == 0 ? (long)HR_WINDOW_FOREVER : atol(argv[2]);
+			argv++, argc--;
+		}
 	if (argc < 3) {
-		fprintf(stderr, "usage: host [--syscalls] SOCKET MODULE...\n");
+		fprintf(stderr, "usage: host [OPTIONS] SOCKET MODULE...\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct sigaction sa = {.sa_handler = on_term};
 	sigaction(SIGTERM, &sa, NULL);
-	hr_client *c = hr_connect(strcmp(argv[1], "-") == 0 ? NULL : argv[1]);
+	const char *sock = strcmp(argv[1], "-") == 0 ? NULL : argv[1];
+	hr_client *c = lazy ? hr_connect_lazy(sock) : hr_connect(sock);
 	if (!c) {
 		printf("connect failed: %s\n", strerror(errno));
 		return 3;
 	}
+	if (notes)
+		hr_set_note_sink(c, print_note, NULL); /* otherwise the default: one line on stderr */
+	if (window >= 0)
+		hr_set_window(c, (uint32_t)window);
+	old_left = window >= 0 ? (int)window : (int)HR_WINDOW_DEFAULT;
 	int n = argc - 2;
-	hr_module *mods[16];
+	struct follower f[16];
 	for (int i = 0; i < n && i < 16; i++) {
-		if (!(mods[i] = hr_open(c, argv[2 + i]))) {
+		hr_module *m = f[i].m = hr_open(c, argv[2 + i]);
+		f[i].name = argv[2 + i];
+		if (!m) {
 			printf("open %s failed: %s\n", argv[2 + i], strerror(errno));
 			return 4;
 		}
-		hr_set_userdata(mods[i], argv[2 + i]);
-		printf("open %s v=%llu sym=%s\n", argv[2 + i], (unsigned long long)hr_version(mods[i]),
-		       show(hr_sym(mods[i], "value")));
+		hr_set_userdata(m, argv[2 + i]);
+		printf("open %s v=%llu sym=%s\n", argv[2 + i], (unsigned long long)hr_version(m),
+		       show(hr_sym(m, "value")));
 		/* hr_open returned once the newest build was loaded: the first hr_update switches to it. */
-		int rc = hr_update(mods[i]);
-		printf("first %s %d v=%llu value=%d\n", argv[2 + i], rc, (unsigned long long)hr_version(mods[i]),
-		       value(mods[i]));
+		int rc = hr_update(m);
+		printf("first %s %d v=%llu ", argv[2 + i], rc, (unsigned long long)hr_version(m));
+		print_value(m);
+		printf("\n");
+		if (old && i == 0) {
+			old_module = m;
+			*(void **)&old_value = hr_sym(m, "value");
+		}
 		if (syscalls && rc == 1) {
-			count_syscalls(mods[i], 1000000);
+			count_syscalls(m, 1000000);
 			syscalls = 0;
 		}
 	}
-	while (!stop) {
-		for (int i = 0; i < n; i++) {
-			int rc = hr_update(mods[i]);
-			if (!rc)
-				continue;
-			printf("update %s %d v=%llu value=%d sym=%s\n", argv[2 + i], rc,
-			       (unsigned long long)hr_version(mods[i]), value(mods[i]), show(hr_sym(mods[i], "no_such_symbol")));
-		}
+	for (int i = 0; threads && i < n; i++)
+		pthread_create(&f[i].thread, NULL, follow, &f[i]);
+	while (!stop && !threads) {
+		for (int i = 0; i < n; i++)
+			step(f[i].m, f[i].name);
 		/* The frame's length, as in a game's loop: the tests wait on what the host prints, never on this. */
 		struct timespec ts = {0, 1000000};
 		nanosleep(&ts, NULL);
 	}
+	for (int i = 0; threads && i < n; i++)
+		pthread_join(f[i].thread, NULL);
+	hr_stats st;
+	hr_get_stats(c, &st);
 	hr_disconnect(c);
+	printf("stats switches=%llu refusals=%llu crashes=%llu reconnects=%llu\n", (unsigned long long)st.switches,
+	       (unsigned long long)st.refusals, (unsigned long long)st.crashes, (unsigned long long)st.reconnects);
 	printf("bye\n");
 	return 0;
 }

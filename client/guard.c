@@ -1,0 +1,174 @@
+/* guard.c: catch a fault in module code on the thread that runs it, and chain every other fault to the program's handler. */
+#include "guard.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Enough for our handler and for a chained one (sanitizers' handlers are the hungry ones). */
+enum { ALT_SIZE = 128 * 1024 };
+
+static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+#define NSIGS (sizeof sigs / sizeof sigs[0])
+
+/* A guarded call in progress, on the stack of the thread that makes it. */
+typedef struct frame {
+	sigjmp_buf jb;
+	struct frame *up; /* the guarded call this one runs inside, or NULL */
+	volatile int sig, code;
+	void *volatile addr;
+} frame;
+
+/* initial-exec: reading it in the handler must not allocate, as the dynamic TLS model may. */
+static __thread frame *top __attribute__((tls_model("initial-exec")));
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned users;
+static struct sigaction prev[NSIGS]; /* what was installed before us; read by the handler */
+
+static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
+static pthread_key_t alt_key;
+static int alt_ok;
+
+static size_t slot(int sig)
+{
+	size_t i = 0;
+	while (i < NSIGS - 1 && sigs[i] != sig)
+		i++;
+	return i;
+}
+
+/* A fault of the code running here (the kernel's, or a raise/abort in this process), not a signal sent from outside. */
+static int caught(const siginfo_t *si)
+{
+	return si->si_code > 0 || (si->si_code == SI_TKILL && si->si_pid == getpid());
+}
+
+/* Do what the program would have done without us. */
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+	const struct sigaction *p = &prev[slot(sig)];
+	if (p->sa_flags & SA_SIGINFO) {
+		p->sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+		p->sa_handler(sig);
+		return;
+	}
+	if (p->sa_handler == SIG_IGN && si->si_code <= 0)
+		return; /* a sent signal that the program ignores */
+	/* The default action: a fault happens again when the instruction re-runs; a sent signal is raised again. */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		raise(sig);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	frame *f = top;
+	if (!f || !caught(si)) {
+		chain(sig, si, uc);
+		return;
+	}
+	f->sig = sig;
+	f->code = si->si_code;
+	f->addr = si->si_addr;
+	top = f->up;
+	siglongjmp(f->jb, 1);
+}
+
+int hrc_guard_acquire(void)
+{
+	int rc = 0;
+	pthread_mutex_lock(&lock);
+	if (users == 0) {
+		struct sigaction sa = {.sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < NSIGS; i++)
+			if (sigaction(sigs[i], &sa, &prev[i]) < 0) {
+				rc = -1;
+				while (i-- > 0)
+					sigaction(sigs[i], &prev[i], NULL);
+				break;
+			}
+	}
+	if (rc == 0)
+		users++;
+	pthread_mutex_unlock(&lock);
+	return rc;
+}
+
+void hrc_guard_release(void)
+{
+	pthread_mutex_lock(&lock);
+	if (users > 0 && --users == 0)
+		for (size_t i = 0; i < NSIGS; i++) {
+			struct sigaction cur;
+			/* A handler installed after ours chains to ours: leave it, and ours, in place. */
+			if (sigaction(sigs[i], NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)
+				sigaction(sigs[i], &prev[i], NULL);
+		}
+	pthread_mutex_unlock(&lock);
+}
+
+static void alt_init(void)
+{
+	alt_ok = pthread_key_create(&alt_key, free) == 0;
+}
+
+/*
+ * A stack overflow can only be caught on another stack. If this thread has
+ * none, lend it this thread's own for the guarded call. Returns 1 when one was
+ * lent (and must be taken back), 0 otherwise.
+ */
+static int lend_stack(void)
+{
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) < 0 || !(cur.ss_flags & SS_DISABLE))
+		return 0; /* the program set one up, or we are on it */
+	pthread_once(&alt_once, alt_init);
+	void *mem = alt_ok ? pthread_getspecific(alt_key) : NULL;
+	if (alt_ok && !mem) {
+		/* Freed when the thread ends: it is only ever in use during a guarded call. */
+		if ((mem = malloc(ALT_SIZE)) && pthread_setspecific(alt_key, mem) != 0) {
+			free(mem);
+			mem = NULL;
+		}
+	}
+	stack_t ss = {.ss_sp = mem, .ss_size = ALT_SIZE};
+	return mem && sigaltstack(&ss, NULL) == 0;
+}
+
+static void take_back_stack(void)
+{
+	stack_t off = {.ss_flags = SS_DISABLE};
+	sigaltstack(&off, NULL);
+}
+
+int hrc_guard_run(void (*fn)(void *), void *arg, char *why, size_t whysz)
+{
+	frame f = {.up = top};
+	int lent = lend_stack();
+	/* savemask 1: the handler runs with its signal blocked, and the jump back must unblock it. */
+	if (sigsetjmp(f.jb, 1) == 0) {
+		top = &f;
+		fn(arg);
+	}
+	top = f.up;
+	if (lent)
+		take_back_stack();
+	if (!f.sig)
+		return 0;
+	const char *abbrev = sigabbrev_np(f.sig);
+	if (f.sig == SIGABRT)
+		snprintf(why, whysz, "SIG%s (%s)", abbrev, strsignal(f.sig));
+	else
+		snprintf(why, whysz, "SIG%s (%s) at address %p", abbrev, strsignal(f.sig), f.addr);
+	return f.sig;
+}
