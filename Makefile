@@ -117,8 +117,10 @@ bench: all
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_reload scripts/bench/bench_reload.c $(PROTO_OBJ) \
 	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_frame scripts/bench/bench_frame.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_store
 	$(B)/bench_reload $(B)/hotreloadd
+	$(B)/bench_frame $(B)/hotreloadd
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change).
 fuzz-seeds:
