@@ -522,7 +522,6 @@ static void *run(void *arg)
 {
 	hr_client *c = arg;
 	for (;;) {
-		collect(c);
 		pthread_mutex_lock(&c->lock);
 		int stop = c->stop;
 		pthread_mutex_unlock(&c->lock);
@@ -541,6 +540,7 @@ static void *run(void *arg)
 		int more = 0;
 		if (c->state != DOWN && flush(c, &more) < 0)
 			lost(c);
+		collect(c); /* after the messages: the notes they posted go to the sink before the wait */
 		struct pollfd p[2] = {{c->wake, POLLIN, 0}, {c->fd, POLLIN | (more ? POLLOUT : 0), 0}};
 		if (poll(p, 2, wait_ms(c)) < 0)
 			continue;

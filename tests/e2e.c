@@ -152,22 +152,29 @@ int e2e_mapped(int pid, int v, int *has)
 }
 
 /*
- * Wait until the daemon logged that version v of a is live in the host. The
+ * Wait until the daemon logged that version v of a is live in n hosts. The
  * library's thread unmaps the builds a switch retired before it sends that
  * report, so from then on the host's mappings are settled.
  */
-static int logged(void *want)
+struct report {
+	char *line;
+	int n;
+};
+
+static int logged(void *arg)
 {
+	const struct report *r = arg;
 	char *log = t_read(e2e_d.log, NULL);
-	int found = log && strstr(log, want);
+	int n = 0;
+	for (const char *p = log; p && (p = strstr(p, r->line)); p++)
+		n++;
 	free(log);
-	return found;
+	return n >= r->n;
 }
 
-void e2e_wait_reported(int v)
+void e2e_wait_reported(int v, int n)
 {
-	char *want = t_fmt("a: v%d live in client", v);
-	cr_assert(t_until(logged, want, E2E_WAIT_MS), "the daemon never logged \"%s\"", want);
-	free(want);
+	struct report r = { t_fmt("a: v%d live in client", v), n };
+	cr_assert(t_until(logged, &r, E2E_WAIT_MS), "the daemon never logged \"%s\" %d times", r.line, n);
+	free(r.line);
 }
-

@@ -32,7 +32,7 @@ void e2e_wait_cli(const char *cmd, const char *filter, const char *want);
 void e2e_wait_history(const char *filter, const char *want);
 /* How many builds of module a process pid maps, and whether version v is one of them. */
 int e2e_mapped(int pid, int v, int *has);
-/* Wait until the daemon logged that version v of a is live in a client. */
-void e2e_wait_reported(int v);
+/* Wait until the daemon logged that version v of a is live in n clients. */
+void e2e_wait_reported(int v, int n);
 
 #endif

@@ -74,21 +74,14 @@ static void call_value(void *arg)
 	k->value = k->fn();
 }
 
-/* value() of m's live build, or -1 without one; *crashed when it crashed. */
-static int value(hr_module *m, int *crashed)
+/* value() of m's live build (-1 without one), called through hr_guard, as text: "crashed" when it crashed. */
+static const char *value(hr_module *m, char *buf, size_t n)
 {
 	struct call k = {(int (*)(void))hr_sym(m, "value"), -1};
-	*crashed = k.fn && hr_guard(m, call_value, &k) < 0;
-	return k.value;
-}
-
-static void print_value(hr_module *m)
-{
-	int crashed, v = value(m, &crashed);
-	if (crashed)
-		printf("value=crashed");
-	else
-		printf("value=%d", v);
+	if (k.fn && hr_guard(m, call_value, &k) < 0)
+		return "crashed";
+	snprintf(buf, n, "%d", k.value);
+	return buf;
 }
 
 static const char *const kinds[] = {"?", "loaded", "failed", "refused", "crashed", "reset", "disconnected", "connected"};
@@ -111,15 +104,14 @@ static void step(hr_module *m, const char *name)
 	int rc = hr_update(m);
 	if (!rc)
 		return;
-	flockfile(stdout);
-	printf("update %s %d v=%llu ", name, rc, (unsigned long long)hr_version(m));
-	print_value(m);
-	printf(" sym=%s\n", show(hr_sym(m, "no_such_symbol")));
+	char buf[16];
+	/* One printf a line: the sink prints from the library's thread. */
+	printf("update %s %d v=%llu value=%s sym=%s\n", name, rc, (unsigned long long)hr_version(m),
+	       value(m, buf, sizeof buf), show(hr_sym(m, "no_such_symbol")));
 	if (rc == 1 && m == old_module && old_value && old_left > 0) {
 		old_left--;
 		printf("old=%d\n", old_value());
 	}
-	funlockfile(stdout);
 }
 
 struct follower {
@@ -211,9 +203,9 @@ int main(int argc, char **argv)
 		       show(hr_sym(m, "value")));
 		/* hr_open returned once the newest build was loaded: the first hr_update switches to it. */
 		int rc = hr_update(m);
-		printf("first %s %d v=%llu ", argv[2 + i], rc, (unsigned long long)hr_version(m));
-		print_value(m);
-		printf("\n");
+		char buf[16];
+		printf("first %s %d v=%llu value=%s\n", argv[2 + i], rc, (unsigned long long)hr_version(m),
+		       value(m, buf, sizeof buf));
 		if (old && i == 0) {
 			old_module = m;
 			*(void **)&old_value = hr_sym(m, "value");
