@@ -29,7 +29,7 @@ LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/symtab.o $(B)/client/guard.o $(
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
-TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/daemon/store.o $(B)/daemon/project.o \
+TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
              $(B)/daemon/sha256.o $(B)/daemon/build.o $(B)/daemon/loop.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
