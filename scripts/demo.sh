@@ -10,7 +10,8 @@ mods=$top/examples/demo/modules
 state=${DEMO_STATE:-$B/demo-state} # outside the watched folder, so the example stays clean
 export HOTRELOAD_SOCKET="$state/hotreloadd.sock"
 
-"$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
+# physics/step.c includes <hotreload.h> for HR_KEEP: the one in this tree, before any installed one.
+CFLAGS="-I$top/client ${CFLAGS:-}" "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
 daemon=$!
 # A non-interactive shell starts background jobs with SIGINT ignored: stop the daemon here.
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null' EXIT

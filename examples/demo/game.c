@@ -34,6 +34,24 @@ static int update(hr_module *m, const char *name)
 	return rc != 0;
 }
 
+/* The HUD: the library's current notes, shown when they change (a game would draw them on screen). */
+static void hud(hr_client *c, uint64_t *shown)
+{
+	static const char *const level[] = {"ok", "warning", "ERROR"};
+	hr_note notes[8];
+	size_t n = hr_notes(c, notes, 8);
+	uint64_t now = n;
+	for (size_t i = 0; i < n && i < 8; i++)
+		now = now * 31 + notes[i].at_us;
+	if (now == *shown)
+		return;
+	*shown = now;
+	if (!n)
+		printf("  hud: clear\n");
+	for (size_t i = 0; i < n && i < 8; i++)
+		printf("  hud: [%s] %s\n", level[notes[i].severity], notes[i].text);
+}
+
 int main(int argc, char **argv)
 {
 	/* --seconds N: stop after N seconds (for scripts); by default run until Ctrl-C. */
@@ -49,6 +67,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "game: no hotreloadd answers (%s): start it first (make demo does)\n", strerror(errno));
 		return 1;
 	}
+	/* The game shows the notes in its HUD; without this they would also go to stderr as they come. */
+	hr_set_note_sink(c, NULL, NULL);
 	hr_module *greet = hr_open(c, "greeting"), *phys = hr_open(c, "physics");
 	if (!greet || !phys) {
 		fprintf(stderr, "game: cannot open the modules: %s\n", strerror(errno));
@@ -57,7 +77,7 @@ int main(int argc, char **argv)
 	}
 	const char *(*greeting)(void) = NULL;
 	double (*step)(double, double) = NULL, (*speed)(void) = NULL;
-	uint64_t greet_v = 0, phys_v = 0;
+	uint64_t greet_v = 0, phys_v = 0, shown = 0;
 	double x = 0, start = now(), last = start, next_line = start;
 	while (!stop) {
 		int changed = update(greet, "greeting") | update(phys, "physics");
@@ -81,6 +101,7 @@ int main(int argc, char **argv)
 			       x, speed ? speed() : 0.0);
 			next_line = t + 1;
 		}
+		hud(c, &shown);
 		if (seconds >= 0 && t - start >= seconds)
 			break;
 		struct timespec frame = {0, 16 * 1000000}; /* about 60 frames a second */

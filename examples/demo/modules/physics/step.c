@@ -1,8 +1,12 @@
 /* step.c: one file of the folder module "physics" (every .c file in physics/ goes into it). */
+#include <hotreload.h>
 #include <stdint.h>
 #include <stdio.h>
 
 double speed(void);
+
+/* A module global that survives reloads (a plain global would start at 0 in each build). */
+HR_KEEP(unsigned, loads) = 0;
 
 /* The game owns x: it survives every reload. This only says how it moves. */
 double step(double x, double dt)
@@ -14,7 +18,8 @@ double step(double x, double dt)
 int hr_on_load(void *userdata, uint64_t previous_version)
 {
 	(void)userdata;
+	loads++;
 	if (previous_version)
-		printf("physics: loaded, replacing v%llu\n", (unsigned long long)previous_version);
+		printf("physics: load %u, replacing v%llu\n", loads, (unsigned long long)previous_version);
 	return 0;
 }
