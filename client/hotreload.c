@@ -89,8 +89,9 @@ struct hr_client {
 	hrc_notes notes;
 	hr_note_fn *sink;
 	void *sink_arg;
-	hr_stats stats;
-	uint64_t switch_ns; /* the sum behind stats.avg_switch_ns */
+	hr_stats stats;     /* refusals, crashes, reconnects; the switches' figures are below */
+	/* The switches' figures: the host's thread adds to them after it let go of the lock. */
+	_Atomic uint64_t switches, switch_ns, last_switch_ns, last_switch_at_us;
 	_Atomic uint32_t window;
 	/* The library's thread's own. */
 	hrp_reader r;
@@ -758,6 +759,10 @@ void hr_get_stats(hr_client *c, hr_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->stats;
 	pthread_mutex_unlock(&c->lock);
+	out->switches = atomic_load(&c->switches);
+	out->last_switch_at_us = atomic_load(&c->last_switch_at_us);
+	out->last_switch_ns = atomic_load(&c->last_switch_ns);
+	out->avg_switch_ns = out->switches ? atomic_load(&c->switch_ns) / out->switches : 0;
 }
 
 /* ---- modules ---- */
@@ -964,17 +969,17 @@ static int take(hr_module *m)
 	}
 	report(c, &r);
 	discard(c, dead);
-	poke(c);
-	if (!why[0]) {
-		uint64_t spent = now_ns(CLOCK_MONOTONIC) - t0 - k.ns;
-		c->stats.switches++;
-		c->stats.last_switch_at_us = r.u.loaded.at_us;
-		c->stats.last_switch_ns = spent;
-		c->switch_ns += spent;
-		c->stats.avg_switch_ns = c->switch_ns / c->stats.switches;
-	}
 	pthread_mutex_unlock(&c->lock);
-	return why[0] ? -ECANCELED : 1;
+	/* After the unlock: woken while the lock is held, the library's thread would block on it at once. */
+	poke(c);
+	if (why[0])
+		return -ECANCELED;
+	uint64_t spent = now_ns(CLOCK_MONOTONIC) - t0 - k.ns;
+	atomic_fetch_add_explicit(&c->switches, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->switch_ns, spent, memory_order_relaxed);
+	atomic_store_explicit(&c->last_switch_ns, spent, memory_order_relaxed);
+	atomic_store_explicit(&c->last_switch_at_us, r.u.loaded.at_us, memory_order_relaxed);
+	return 1;
 }
 
 int hr_update(hr_module *m)

@@ -257,6 +257,10 @@ int main(int argc, char **argv)
 	       "hr_update, switch", pct(&update, .5), pct(&update, 1));
 	printf("  %-18s %.2f ns a call over %ld calls (target: 5 ns)%s\n", "hr_update, idle", idle_ns, calls,
 	       sum ? " (something switched!)" : "");
+	hr_stats st;
+	hr_get_stats(client, &st);
+	printf("  %-18s avg %8.2f us  last %6.2f us  over %llu switches (the library's own count, hooks excluded)\n",
+	       "hr_get_stats", st.avg_switch_ns / 1e3, st.last_switch_ns / 1e3, (unsigned long long)st.switches);
 	free(steady.v);
 	free(building.v);
 	free(switching.v);
