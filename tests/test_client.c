@@ -149,9 +149,14 @@ Test(client, two_hosts_on_one_module)
 	t_proc *h1 = e2e_host(0, NULL, (const char *const[]){ "a", NULL }), *h2 = e2e_host(1, NULL, (const char *const[]){ "a", NULL });
 	e2e_expect(h1, "first a 1 v=1");
 	e2e_expect(h2, "first a 1 v=1");
-	e2e_module("a.c", 2, 0);
-	e2e_expect_next(h1, "update", "update a 1 v=2 value=2 sym=NULL");
-	e2e_expect_next(h2, "update", "update a 1 v=2 value=2 sym=NULL");
+	/* Each waits for the build to go live in both: both get every build. */
+	for (int v = 2; v <= 6; v++) {
+		e2e_module("a.c", v, 0);
+		char *line = t_fmt("update a 1 v=%d value=%d sym=NULL", v, v);
+		e2e_expect_next(h1, "update", line);
+		e2e_expect_next(h2, "update", line);
+		free(line);
+	}
 }
 
 Test(client, a_module_with_no_build_yet_opens_at_once_and_loads_when_it_appears)

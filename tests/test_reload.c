@@ -234,3 +234,26 @@ Test(reload, the_window_of_mapped_builds_can_be_none_or_for_ever)
 	cr_assert_eq(e2e_mapped(none->pid, 12, &has), 1, "a window of 0: only the live build is mapped");
 	cr_assert(has);
 }
+
+Test(reload, hr_disconnect_returns_when_the_daemon_is_absent_or_stuck)
+{
+	/* Absent: a lazy client's thread is between attempts. */
+	const char *absent[] = { "--lazy", "/nonexistent/hotreloadd.sock", "a", NULL };
+	t_proc *h = &e2e_hosts[0];
+	cr_assert_eq(t_host_start(h, e2e_dir, absent), 0);
+	e2e_expect(h, "first a 0 v=0");
+	kill(h->pid, SIGTERM);
+	e2e_expect_next(h, "bye", "bye");
+	/* Stuck: a socket whose listener never accepts; the kernel takes the connection and the HELLO, and no answer comes. */
+	char *path = t_fmt("%s/stuck.sock", e2e_dir);
+	int fd = hrp_listen(path, 4);
+	cr_assert_geq(fd, 0);
+	const char *stuck[] = { "--lazy", path, "a", NULL };
+	t_proc *s = &e2e_hosts[1];
+	cr_assert_eq(t_host_start(s, e2e_dir, stuck), 0);
+	e2e_expect(s, "first a 0 v=0");
+	kill(s->pid, SIGTERM);
+	e2e_expect_next(s, "bye", "bye");
+	close(fd);
+	free(path);
+}
