@@ -32,7 +32,8 @@ static void ill(void *arg)
 	__builtin_trap();
 }
 
-static void fpe(void *arg)
+/* UBSan would report the division first: the point is the CPU's trap. */
+__attribute__((no_sanitize_undefined)) static void fpe(void *arg)
 {
 	(void)arg;
 	volatile int n = 7, zero = 0, r = n / zero;
@@ -79,6 +80,8 @@ Test(guard, each_fault_is_caught_and_the_signal_mask_is_restored)
 		{ abrt, SIGABRT, "SIGABRT (Aborted)" },
 		{ overflow, SIGSEGV, "SIGSEGV (Segmentation fault) at address 0x" },
 	};
+	stack_t before;
+	cr_assert_eq(sigaltstack(NULL, &before), 0);
 	cr_assert_eq(hrc_guard_acquire(), 0);
 	for (int round = 0; round < 2; round++)
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -93,10 +96,11 @@ Test(guard, each_fault_is_caught_and_the_signal_mask_is_restored)
 	char why[160];
 	cr_assert_eq(hrc_guard_run(fine, &out, why, sizeof why), 0);
 	cr_assert_eq(out, 42);
-	/* The lent stack was taken back: the thread has none, as before. */
+	/* A lent stack was taken back: the thread's is as before (none, or a sanitizer's). */
 	stack_t ss;
 	cr_assert_eq(sigaltstack(NULL, &ss), 0);
-	cr_assert(ss.ss_flags & SS_DISABLE);
+	cr_assert_eq(ss.ss_flags, before.ss_flags);
+	cr_assert_eq(ss.ss_sp, before.ss_sp);
 	hrc_guard_release();
 }
 
@@ -130,7 +134,14 @@ Test(guard, signals_that_are_not_a_guarded_fault_go_to_the_handler_installed_bef
 	cr_assert(now.sa_handler == before, "the last release puts the program's handler back");
 }
 
-Test(guard, a_fault_outside_a_guarded_call_still_ends_the_program, .signal = SIGSEGV)
+#ifdef __SANITIZE_ADDRESS__
+/* ASan's handler was there before ours: the fault goes on to it, and it reports and exits with 1. */
+#define ENDS_AS .exit_code = 1
+#else
+#define ENDS_AS .signal = SIGSEGV
+#endif
+
+Test(guard, a_fault_outside_a_guarded_call_still_ends_the_program, ENDS_AS)
 {
 	cr_assert_eq(hrc_guard_acquire(), 0);
 	segv(NULL);
