@@ -26,8 +26,8 @@ typedef struct frame {
 /* initial-exec: reading it in the handler must not allocate, as the dynamic TLS model may. */
 static __thread frame *top __attribute__((tls_model("initial-exec")));
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned users;
+static pthread_once_t installed = PTHREAD_ONCE_INIT;
+static int install_rc = -1;
 static struct sigaction prev[NSIGS]; /* what was installed before us; read by the handler */
 
 static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
@@ -83,38 +83,23 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	siglongjmp(f->jb, 1);
 }
 
-int hrc_guard_acquire(void)
+static void install(void)
 {
-	int rc = 0;
-	pthread_mutex_lock(&lock);
-	if (users == 0) {
-		struct sigaction sa = {.sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK};
-		sigemptyset(&sa.sa_mask);
-		for (size_t i = 0; i < NSIGS; i++)
-			if (sigaction(sigs[i], &sa, &prev[i]) < 0) {
-				rc = -1;
-				while (i-- > 0)
-					sigaction(sigs[i], &prev[i], NULL);
-				break;
-			}
-	}
-	if (rc == 0)
-		users++;
-	pthread_mutex_unlock(&lock);
-	return rc;
+	struct sigaction sa = {.sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK};
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < NSIGS; i++)
+		if (sigaction(sigs[i], &sa, &prev[i]) < 0) {
+			while (i-- > 0)
+				sigaction(sigs[i], &prev[i], NULL);
+			return;
+		}
+	install_rc = 0;
 }
 
-void hrc_guard_release(void)
+int hrc_guard_install(void)
 {
-	pthread_mutex_lock(&lock);
-	if (users > 0 && --users == 0)
-		for (size_t i = 0; i < NSIGS; i++) {
-			struct sigaction cur;
-			/* A handler installed after ours chains to ours: leave it, and ours, in place. */
-			if (sigaction(sigs[i], NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)
-				sigaction(sigs[i], &prev[i], NULL);
-		}
-	pthread_mutex_unlock(&lock);
+	pthread_once(&installed, install);
+	return install_rc;
 }
 
 static void alt_init(void)
@@ -165,10 +150,11 @@ int hrc_guard_run(void (*fn)(void *), void *arg, char *why, size_t whysz)
 		take_back_stack();
 	if (!f.sig)
 		return 0;
-	const char *abbrev = sigabbrev_np(f.sig);
+	/* sigdescr_np, not strsignal: no locale, no allocation, as the crash may have been inside malloc. */
+	const char *abbrev = sigabbrev_np(f.sig), *descr = sigdescr_np(f.sig);
 	if (f.sig == SIGABRT)
-		snprintf(why, whysz, "SIG%s (%s)", abbrev, strsignal(f.sig));
+		snprintf(why, whysz, "SIG%s (%s)", abbrev, descr);
 	else
-		snprintf(why, whysz, "SIG%s (%s) at address %p", abbrev, strsignal(f.sig), f.addr);
+		snprintf(why, whysz, "SIG%s (%s) at address %p", abbrev, descr, f.addr);
 	return f.sig;
 }

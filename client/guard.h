@@ -6,15 +6,17 @@
 
 /*
  * Install the fault handlers (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) for
- * the whole process, once however many clients ask: each acquire is paired
- * with a release, and the last release puts the previous handlers back (if
- * nobody replaced ours meanwhile). Returns 0 or -errno.
+ * the whole process, the first time it is called; they stay for the life of
+ * the process. Outside a guarded call they pass every signal on to the
+ * handler that was there before, so a program behaves as without them.
+ * Never taking them out means nothing can chain to a handler that is gone,
+ * and no handler installed later can end up chained to itself. Returns 0, or
+ * -1 when they could not be installed (crashes are then not caught).
  */
-int hrc_guard_acquire(void);
-void hrc_guard_release(void);
+int hrc_guard_install(void);
 
 /*
- * Call fn(arg) on this thread under the guard. Returns 0 when it returned, or
+ * Call fn(arg) on this thread under the guard (installed or not). Returns 0 when it returned, or
  * the number of the signal that ended it, with a one-line description in why.
  * A fault is caught only while a guarded call runs on the faulting thread;
  * every other one goes to the handler that was there before. Guarded calls

@@ -27,9 +27,12 @@
 #define STR(x) STR_(x)
 #define LIB_VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
 
-enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, NAME_MAX_LEN = 255, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
+enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
 
 #define KEEP_PREFIX "hr_keep."
+
+/* The faults the guard catches: the library's thread leaves them unblocked. */
+static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
 
 /* One loaded build of a module. */
 typedef struct build {
@@ -41,6 +44,7 @@ typedef struct build {
 	void (*on_unload)(void *);
 	const hrc_sym *keep; /* its HR_KEEP globals, in syms */
 	size_t nkeep;
+	uint32_t gen;        /* the daemon's history it belongs to (see hr_client.gen) */
 } build;
 
 struct hr_module {
@@ -77,11 +81,13 @@ struct hr_client {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* an opening module settled, or the daemon went away */
 	char *path;          /* the socket; NULL: looked for at each attempt */
-	int guarded;         /* hrc_guard_acquire succeeded */
+	pthread_mutex_t sink_lock; /* held while the sink runs, so that hr_set_note_sink can wait it out */
 	/* Under lock. */
 	int state;
-	char db_id[40];     /* the daemon's database: a new one means a new history */
-	hrp_buf out;        /* frames for the daemon, written by the library's thread */
+	char db_id[64];     /* the daemon's database: a new one means a new history */
+	uint32_t gen;       /* which history: one more at each new database, so that no version number crosses over */
+	hrp_buf out;        /* frames for the daemon on this connection, written by the library's thread */
+	hrp_buf held;       /* reports made while it was away: sent if it comes back with the same history */
 	hr_module *mods;
 	build *unload;      /* builds the library's thread dlcloses (never the host: dlclose takes the loader's lock) */
 	uint64_t asked, answered; /* STATUS_REQs sent and answered on this connection */
@@ -95,7 +101,7 @@ struct hr_client {
 	_Atomic uint32_t window;
 	/* The library's thread's own. */
 	hrp_reader r;
-	uint64_t retry_at, hello_by; /* monotonic ms */
+	uint64_t retry_at, hello_by, up_since; /* monotonic ms */
 	uint32_t backoff;
 	int was_up;         /* the daemon answered once: the next loss is a disconnection */
 };
@@ -107,11 +113,17 @@ const char *hr_library_version(void)
 
 /* ---- helpers, under c->lock unless said ---- */
 
-/* A report for the daemon (LOADED, REFUSED): kept while it is away, sent once it is back. */
-static void report(hr_client *c, const hrp_msg *m)
+/*
+ * A report about build b for the daemon (LOADED, REFUSED): made while it is
+ * away, it is held for its return; one in flight when it went is lost. About a
+ * build of a history that is gone, it means nothing to the daemon now.
+ */
+static void report(hr_client *c, const build *b, const hrp_msg *m)
 {
+	if (b->gen != c->gen)
+		return;
 	/* Only ENOMEM can fail here, and a lost report is not worth failing the host. */
-	hrp_encode(m, &c->out);
+	hrp_encode(m, c->state == UP ? &c->out : &c->held);
 }
 
 /* A request that only means something on this connection (SUBSCRIBE...): dropped while there is none. */
@@ -133,6 +145,11 @@ static uint64_t now_ns(clockid_t id)
 	struct timespec t;
 	clock_gettime(id, &t);
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_ns(CLOCK_MONOTONIC) / 1000000u;
 }
 
 /* Settle an opening module, so that hr_open returns. */
@@ -251,6 +268,8 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		char why[1024];
 		build *b = load(path, version, why, sizeof why);
 		pthread_mutex_lock(&c->lock);
+		if (b)
+			b->gen = c->gen; /* only this thread changes gen, so it is the one of the BUILD */
 		if (m->closed) {
 			discard(c, b);
 			continue;
@@ -258,7 +277,8 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		if (!b) {
 			/* The daemon records it, and answers with the newest good build older than this one. */
 			hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
-			report(c, &r);
+			build now = {.gen = c->gen};
+			report(c, &now, &r);
 			refuse(m, version);
 			c->stats.refusals++;
 			hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
@@ -333,6 +353,12 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	snprintf(c->db_id, sizeof c->db_id, "%s", h->u.hello.db_id);
 	c->state = UP;
 	c->asked = c->answered = 0;
+	if (replaced)
+		c->gen++;
+	else
+		hrp_buf_append(&c->out, c->held.data + c->held.off, c->held.len - c->held.off);
+	hrp_buf_free(&c->held);
+	c->held = (hrp_buf){0};
 	for (hr_module *m = c->mods; m; m = m->next) {
 		if (m->closed)
 			continue;
@@ -351,7 +377,7 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	               replaced ? ": its history is new" : "");
 	c->was_up = 1;
 	pthread_mutex_unlock(&c->lock);
-	c->backoff = RETRY_MIN_MS;
+	c->up_since = now_ms();
 	return 0;
 }
 
@@ -393,6 +419,7 @@ static void collect(hr_client *c)
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&c->sink_lock);
 	for (;;) {
 		hr_note note;
 		pthread_mutex_lock(&c->lock);
@@ -405,6 +432,7 @@ static void collect(hr_client *c)
 		if (sink)
 			sink(&note, arg);
 	}
+	pthread_mutex_unlock(&c->sink_lock);
 	unload(dead);
 	while (closed) {
 		hr_module *m = closed;
@@ -438,14 +466,18 @@ static int flush(hr_client *c, int *more)
 	return rc;
 }
 
-static uint64_t now_ms(void)
+static void retry_later(hr_client *c)
 {
-	return now_ns(CLOCK_MONOTONIC) / 1000000u;
+	c->retry_at = now_ms() + c->backoff;
+	c->backoff = c->backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff * 2;
 }
 
 /* The connection is over: what was on its way is dropped; try again after the backoff. */
 static void lost(hr_client *c)
 {
+	/* Quick again only after a connection that lasted: one that the daemon keeps dropping backs off. */
+	if (c->state == UP && now_ms() - c->up_since >= RETRY_MAX_MS)
+		c->backoff = RETRY_MIN_MS;
 	close(c->fd);
 	c->fd = -1;
 	hrp_reader_free(&c->r);
@@ -460,8 +492,7 @@ static void lost(hr_client *c)
 	for (hr_module *m = c->mods; m; m = m->next)
 		settle(c, m);
 	pthread_mutex_unlock(&c->lock);
-	c->retry_at = now_ms() + c->backoff;
-	c->backoff = c->backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff * 2;
+	retry_later(c);
 }
 
 static int find_socket(char *out, size_t outsz);
@@ -473,7 +504,7 @@ static hrp_msg hello(char *name, size_t namesz)
 	return (hrp_msg){.type = HRP_HELLO, .u.hello = {HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", name}};
 }
 
-/* Connect again without blocking: HELLO goes first, then the reports kept while the daemon was away. */
+/* Connect again without blocking: HELLO goes first; the rest waits for the daemon's. */
 static void redial(hr_client *c)
 {
 	char found[PATH_MAX + 32];
@@ -489,8 +520,7 @@ static void redial(hr_client *c)
 	hrp_msg h = hello(name, sizeof name);
 	hrp_buf out = {0};
 	pthread_mutex_lock(&c->lock);
-	if (fd >= 0 && hrp_encode(&h, &out) >= 0 &&
-	    hrp_buf_append(&out, c->out.data + c->out.off, c->out.len - c->out.off) == 0) {
+	if (fd >= 0 && hrp_encode(&h, &out) >= 0) {
 		hrp_buf_free(&c->out);
 		c->out = out;
 		c->state = HELLO;
@@ -504,8 +534,7 @@ static void redial(hr_client *c)
 	if (fd >= 0 || c->state == DOWN) {
 		if (fd >= 0)
 			close(fd);
-		c->retry_at = now_ms() + c->backoff;
-		c->backoff = c->backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : c->backoff * 2;
+		retry_later(c);
 	}
 }
 
@@ -588,10 +617,10 @@ static int find_socket(char *out, size_t outsz)
 	}
 }
 
-/* Connect and exchange HELLO, waiting for the answer. Returns the fd, or -errno. */
-static int handshake(hr_client *c)
+/* Connect to path and exchange HELLO, waiting for the answer. Returns the fd, or -errno. */
+static int handshake(hr_client *c, const char *path)
 {
-	int fd = hrp_connect(c->path, HELLO_TIMEOUT_MS);
+	int fd = hrp_connect(path, HELLO_TIMEOUT_MS);
 	if (fd < 0)
 		return fd;
 	char name[128];
@@ -613,17 +642,20 @@ static int handshake(hr_client *c)
 	return fd;
 }
 
-/* A client: connected now (lazy 0), or by its thread as soon as a daemon answers (lazy 1). */
+/* A client: connected now, or (lazy) by its thread as soon as a daemon answers if none does now. */
 static hr_client *start(const char *socket_path, int lazy)
 {
 	char found[PATH_MAX + 32];
+	const char *path = socket_path;
 	int rc = 0;
-	if (!socket_path && !lazy && (rc = find_socket(found, sizeof found)) == 0)
-		socket_path = found;
-	hr_client *c = rc < 0 ? NULL : calloc(1, sizeof *c);
-	if (!c || (socket_path && !(c->path = strdup(socket_path)))) {
+	if (!path && (rc = find_socket(found, sizeof found)) == 0)
+		path = found;
+	hr_client *c = rc < 0 && !lazy ? NULL : calloc(1, sizeof *c);
+	/* A lazy client given no path looks for the socket again at each attempt. */
+	const char *keep = lazy ? socket_path : path;
+	if (!c || (keep && !(c->path = strdup(keep)))) {
 		free(c);
-		errno = rc < 0 ? -rc : ENOMEM;
+		errno = rc < 0 && !lazy ? -rc : ENOMEM;
 		return NULL;
 	}
 	c->fd = c->wake = -1;
@@ -637,13 +669,20 @@ static hr_client *start(const char *socket_path, int lazy)
 	pthread_cond_init(&c->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->lock, NULL);
-	if (!lazy) {
-		if ((c->fd = handshake(c)) < 0) {
-			rc = c->fd;
-			goto fail;
-		}
+	pthread_mutex_init(&c->sink_lock, NULL);
+	/* One attempt now, lazy or not, so that an hr_open right after finds the daemon that is there. */
+	c->fd = path ? handshake(c, path) : -ENOENT;
+	if (c->fd < 0 && !lazy) {
+		rc = c->fd;
+		goto fail;
+	}
+	if (c->fd >= 0) {
 		c->state = UP;
 		c->was_up = 1;
+		c->up_since = now_ms();
+	} else {
+		c->fd = -1;
+		retry_later(c);
 	}
 	if ((c->fd >= 0 && fcntl(c->fd, F_SETFL, O_NONBLOCK) < 0) ||
 	    (c->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
@@ -651,10 +690,17 @@ static hr_client *start(const char *socket_path, int lazy)
 		goto fail;
 	}
 	/* Without the handlers a crash in a hook ends the program, as it would without us: not worth failing for. */
-	c->guarded = hrc_guard_acquire() == 0;
-	/* The thread starts with every signal blocked: the host's handlers run on the host's threads. */
+	hrc_guard_install();
+	/*
+	 * The thread starts with every signal blocked, so that the host's handlers
+	 * run on the host's threads; all but the faults, which a blocked signal
+	 * would turn into a plain death: a crash in a module's constructor (run
+	 * here, in dlopen) goes through to the host's crash handler.
+	 */
 	sigset_t all, old;
 	sigfillset(&all);
+	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+		sigdelset(&all, faults[i]);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = -pthread_create(&c->thread, NULL, run, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -662,14 +708,13 @@ static hr_client *start(const char *socket_path, int lazy)
 		goto fail;
 	return c;
 fail:
-	if (c->guarded)
-		hrc_guard_release();
 	if (c->fd >= 0)
 		close(c->fd);
 	if (c->wake >= 0)
 		close(c->wake);
 	hrp_reader_free(&c->r);
 	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->sink_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c->path);
 	free(c);
@@ -706,15 +751,15 @@ void hr_disconnect(hr_client *c)
 	pthread_mutex_unlock(&c->lock);
 	poke(c);
 	pthread_join(c->thread, NULL);
-	collect(c); /* what was closed after the thread's last look */
-	if (c->guarded)
-		hrc_guard_release();
+	collect(c); /* what was closed after the thread's last look; the last notes go to the sink on this thread */
 	if (c->fd >= 0)
 		close(c->fd);
 	close(c->wake);
 	hrp_reader_free(&c->r);
 	hrp_buf_free(&c->out);
+	hrp_buf_free(&c->held);
 	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->sink_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c->path);
 	free(c);
@@ -742,10 +787,13 @@ void hr_set_note_ttl(hr_client *c, uint32_t ms)
 
 void hr_set_note_sink(hr_client *c, hr_note_fn *fn, void *arg)
 {
+	/* Taken first: a sink running now finishes before this returns, and the old one is never called after. */
+	pthread_mutex_lock(&c->sink_lock);
 	pthread_mutex_lock(&c->lock);
 	c->sink = fn;
 	c->sink_arg = arg;
 	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&c->sink_lock);
 }
 
 void hr_note_print(const hr_note *note, void *arg)
@@ -767,15 +815,9 @@ void hr_get_stats(hr_client *c, hr_stats *out)
 
 /* ---- modules ---- */
 
-static int valid_name(const char *s)
-{
-	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
-	return n > 0 && n <= NAME_MAX_LEN && s[n] == '\0';
-}
-
 hr_module *hr_open(hr_client *c, const char *name)
 {
-	if (!c || !name || !valid_name(name)) {
+	if (!c || !name || !hrp_valid_name(name)) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -899,18 +941,25 @@ static build *retire(hr_module *m, build *old)
 	return gone;
 }
 
-/* Give b's kept globals the bytes of old's of the same name and size. Returns how many started afresh, the first in *reset. */
-static size_t keep(build *b, const build *old, const char **reset)
+/* Kept globals to carry over: the new build's take the old build's bytes of the same name and size. */
+struct keeping {
+	build *b;
+	const build *old;
+	const char *reset; /* the first that started afresh, its size changed */
+	size_t nreset;
+};
+
+/* Under the guard: a kept global declared const is in read-only memory. */
+static void call_keep(void *arg)
 {
-	size_t n = 0;
-	for (size_t i = 0; old && i < b->nkeep; i++) {
-		const hrc_sym *to = &b->keep[i], *from = hrc_symtab_get(&old->syms, to->name);
+	struct keeping *k = arg;
+	for (size_t i = 0; i < k->b->nkeep; i++) {
+		const hrc_sym *to = &k->b->keep[i], *from = hrc_symtab_get(&k->old->syms, to->name);
 		if (from && from->size == to->size)
 			memcpy(to->addr, from->addr, to->size);
-		else if (from && !n++)
-			*reset = to->name + strlen(KEEP_PREFIX);
+		else if (from && !k->nreset++)
+			k->reset = to->name + strlen(KEEP_PREFIX);
 	}
-	return n;
 }
 
 /* The slow path of hr_update: something was handed over. */
@@ -922,14 +971,15 @@ static int take(hr_module *m)
 	build *b = (build *)(p & ~(uintptr_t)1), *old = m->live;
 	if (!b)
 		return -ENOEXEC; /* a build that did not load here */
-	char crash[160], unload_crash[160] = "", why[200] = "";
+	char crash[160], unload_crash[160] = "", why[256] = "";
 	struct call k = {.b = old, .userdata = m->userdata, .prev = old ? old->version : 0};
 	if (old && old->on_unload && hrc_guard_run(call_unload, &k, crash, sizeof crash))
 		snprintf(unload_crash, sizeof unload_crash, "%s", crash); /* the old build is on its way out: go on */
-	const char *reset = NULL;
-	size_t nreset = keep(b, old, &reset);
+	struct keeping kept = {b, old, NULL, 0};
 	k.b = b;
-	if (b->on_load && hrc_guard_run(call_load, &k, crash, sizeof crash))
+	if (old && b->nkeep && hrc_guard_run(call_keep, &kept, crash, sizeof crash))
+		snprintf(why, sizeof why, "its kept globals could not be written (one declared const?): %s", crash);
+	else if (b->on_load && hrc_guard_run(call_load, &k, crash, sizeof crash))
 		snprintf(why, sizeof why, "hr_on_load crashed: %s", crash);
 	else if (b->on_load && k.rc != 0)
 		snprintf(why, sizeof why, "hr_on_load returned %d", k.rc);
@@ -948,12 +998,15 @@ static int take(hr_module *m)
 	hrp_msg r;
 	if (unload_crash[0])
 		hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, old->version, "%s v%llu: hr_on_unload crashed: %s", m->name,
-		               (unsigned long long)(old ? old->version : 0), unload_crash);
+		               (unsigned long long)old->version, unload_crash);
 	if (why[0]) {
 		r = (hrp_msg){.type = HRP_REFUSED, .u.refused = {m->name, b->version, why}};
-		refuse(m, b->version);
-		if (m->floor == b->version)
-			m->floor = old ? old->version : 0; /* so that the daemon's answer, an older build, may load */
+		/* Numbers of a history that is gone say nothing about this one's. */
+		if (b->gen == c->gen) {
+			refuse(m, b->version);
+			if (m->floor == b->version) /* so that the daemon's answer, an older build, may load */
+				m->floor = old && old->gen == c->gen ? old->version : 0;
+		}
 		c->stats.refusals++;
 		hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, b->version, "%s v%llu refused: %s", m->name,
 		               (unsigned long long)b->version, why);
@@ -962,12 +1015,12 @@ static int take(hr_module *m)
 		dead = retire(m, old);
 		hrc_notes_post(&c->notes, HR_NOTE_LOADED, m->name, b->version, "%s v%llu live", m->name,
 		               (unsigned long long)b->version);
-		if (nreset)
+		if (kept.nreset)
 			hrc_notes_post(&c->notes, HR_NOTE_RESET, m->name, b->version,
 			               "%s v%llu: kept global '%s'%s started afresh: its size changed", m->name,
-			               (unsigned long long)b->version, reset, nreset > 1 ? " and others" : "");
+			               (unsigned long long)b->version, kept.reset, kept.nreset > 1 ? " and others" : "");
 	}
-	report(c, &r);
+	report(c, b, &r);
 	discard(c, dead);
 	pthread_mutex_unlock(&c->lock);
 	/* After the unlock: woken while the lock is held, the library's thread would block on it at once. */

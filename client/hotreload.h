@@ -108,10 +108,11 @@ typedef struct hr_module hr_module;
  * ECONNREFUSED: a socket but no daemon, ETIMEDOUT: it did not answer within
  * 5 s, EPROTO: it is not hotreloadd or speaks another protocol version,
  * EACCES: it does not accept this user: see hotreloadd --allow-uid) or on
- * ENOMEM, EMFILE... If the daemon goes away later, see Reconnects above. It
- * installs the fault handlers that catch crashes in hr_on_load and hr_guard
- * (process-wide, once for all clients): a program that installs its own
- * handlers for those signals does so before, and ours chain to them.
+ * ENOMEM, EMFILE... If the daemon goes away later, see Reconnects above. The
+ * first call installs the handlers that catch crashes in hr_on_load and
+ * hr_guard (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT), process-wide and for
+ * good: outside a guarded call they pass every signal on to the handler that
+ * was there before, so a program that has its own installs it before.
  */
 HR_EXPORT hr_client *hr_connect(const char *socket_path);
 
@@ -199,8 +200,9 @@ HR_EXPORT hr_client *hr_connect_lazy(const char *socket_path);
  * whose alternate signal stack is too small, is not caught; and the program
  * may not install handlers for those signals after hr_connect (ours chain to
  * the ones installed before). Use it to survive a bad frame while you fix the
- * code, not to run on for good. It costs a sigsetjmp and a sigaltstack check:
- * guard a whole system's update, not each entity.
+ * code, not to run on for good. It costs a few system calls (the sigsetjmp's
+ * mask, the alternate stack's check): guard a whole system's update, not
+ * each entity.
  */
 HR_EXPORT int hr_guard(hr_module *m, void (*fn)(void *arg), void *arg);
 
@@ -223,7 +225,7 @@ typedef struct hr_note {
 	int severity;      /* enum hr_severity */
 	uint64_t version;  /* the build it is about, 0 for none */
 	uint64_t at_us;    /* when, in microseconds since the Unix epoch */
-	char module[128];  /* the module, "" for the connection */
+	char module[256];  /* the module, "" for the connection */
 	char text[256];    /* one line for a human, naming the module: "physics v4 live" */
 } hr_note;
 
@@ -240,8 +242,11 @@ HR_EXPORT void hr_set_note_ttl(hr_client *c, uint32_t ms);
 
 /*
  * Where c gives each note as it is posted: fn(note, arg) runs on the
- * library's thread, must not block for long, and must not call back into c.
- * The default, hr_note_print, prints one line to stderr; NULL turns it off.
+ * library's thread (and, for the last notes, on the thread that calls
+ * hr_disconnect), must not block for long, and must not call back into c.
+ * Once hr_set_note_sink returns, the sink it replaced is not running and is
+ * never called again. The default, hr_note_print, prints one line to
+ * stderr; NULL turns it off.
  */
 typedef void hr_note_fn(const hr_note *note, void *arg);
 HR_EXPORT void hr_set_note_sink(hr_client *c, hr_note_fn *fn, void *arg);

@@ -8,11 +8,11 @@
 
 enum { TTL_DEFAULT_MS = 3000 };
 
-static uint64_t clock_ms(clockid_t id)
+static uint64_t clock_us(clockid_t id)
 {
 	struct timespec t;
 	clock_gettime(id, &t);
-	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
 
 static int severity(int kind)
@@ -44,7 +44,7 @@ static void drop(hrc_notes *n, size_t i)
 
 static void expire(hrc_notes *n)
 {
-	uint64_t now = clock_ms(CLOCK_MONOTONIC);
+	uint64_t now = clock_us(CLOCK_MONOTONIC) / 1000u;
 	for (size_t i = n->ncur; i-- > 0;)
 		if (n->cur[i].severity == HR_INFO && now - n->born_ms[i] >= n->ttl_ms)
 			drop(n, i);
@@ -53,7 +53,7 @@ static void expire(hrc_notes *n)
 void hrc_notes_post(hrc_notes *n, int kind, const char *module, uint64_t version, const char *fmt, ...)
 {
 	hr_note note = {.kind = kind, .severity = severity(kind), .version = version,
-	                .at_us = clock_ms(CLOCK_REALTIME) * 1000u};
+	                .at_us = clock_us(CLOCK_REALTIME)};
 	snprintf(note.module, sizeof note.module, "%s", module);
 	va_list ap;
 	va_start(ap, fmt);
@@ -73,7 +73,7 @@ void hrc_notes_post(hrc_notes *n, int kind, const char *module, uint64_t version
 		drop(n, i < n->ncur ? i : 0);
 	}
 	n->cur[n->ncur] = note;
-	n->born_ms[n->ncur++] = clock_ms(CLOCK_MONOTONIC);
+	n->born_ms[n->ncur++] = clock_us(CLOCK_MONOTONIC) / 1000u;
 	if (n->nqueue == HRC_SINK_MAX) {
 		/* The sink is behind by a whole queue: the oldest goes. */
 		memmove(&n->queue[0], &n->queue[1], (HRC_SINK_MAX - 1) * sizeof n->queue[0]);

@@ -186,7 +186,7 @@ static mod *add_mod(hrd_engine *e, const char *name)
 		return NULL;
 	}
 	e->mods[e->nmods++] = m;
-	if (!hrd_project_valid_name(name))
+	if (!hrp_valid_name(name))
 		return m;
 	/* What the history knows: the version to serve, the inputs last built. */
 	struct latest l = {.m = m};
@@ -273,7 +273,7 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 	}
 	int was = m->kind;
 	m->kind = kind;
-	if (!hrd_project_valid_name(name)) {
+	if (!hrp_valid_name(name)) {
 		if (!m->invalid && kind != HRD_KIND_NONE)
 			hrd_warn("skipped '%s': a module name is letters, digits, _ and - only", name);
 		m->invalid = 1;

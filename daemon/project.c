@@ -12,12 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int hrd_project_valid_name(const char *name)
-{
-	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
-	return n > 0 && n <= 200 && name[n] == '\0';
-}
-
 static int is_c(const char *name)
 {
 	size_t n = strlen(name);

@@ -24,8 +24,6 @@ typedef struct hrd_sources {
 	size_t n;
 } hrd_sources;
 
-/* 1 when name is [A-Za-z0-9_-]+ and at most 200 bytes, else 0. */
-int hrd_project_valid_name(const char *name);
 
 /*
  * The module that a root-relative path (of a file or folder, present or

@@ -149,7 +149,7 @@ static int subscribed(const client *c, const char *module)
 
 static int subscribe(client *c, const char *module)
 {
-	if (!hrd_project_valid_name(module)) {
+	if (!hrp_valid_name(module)) {
 		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use letters, digits, _ and - only", module);
 		return -1;
 	}
@@ -206,14 +206,14 @@ static int handle(client *c, const hrp_msg *m)
 		unsubscribe(c, m->u.sub.module);
 		return 0;
 	case HRP_LOADED:
-		if (!hrd_project_valid_name(m->u.loaded.module)) {
+		if (!hrp_valid_name(m->u.loaded.module)) {
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.loaded.module);
 			return -1;
 		}
 		s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid);
 		return 0;
 	case HRP_REFUSED:
-		if (!hrd_project_valid_name(m->u.refused.module)) {
+		if (!hrp_valid_name(m->u.refused.module)) {
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.refused.module);
 			return -1;
 		}

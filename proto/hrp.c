@@ -62,6 +62,12 @@ static const struct {
 	[HRP_STATUS] = { "STATUS", f_status },
 };
 
+int hrp_valid_name(const char *name)
+{
+	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
+	return n > 0 && n <= HRP_NAME_MAX && name[n] == '\0';
+}
+
 const char *hrp_type_name(unsigned type)
 {
 	return type && type <= HRP_TYPE_MAX ? types[type].name : "?";

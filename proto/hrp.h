@@ -18,6 +18,7 @@
 #define HRP_VERSION 1
 #define HRP_HEADER_SIZE 8u
 #define HRP_MAX_FRAME (1u << 20)
+#define HRP_NAME_MAX 200u /* the longest module name */
 
 enum hrp_type {
 	HRP_HELLO = 1,      /* both ways, first: protocol version, database id */
@@ -139,6 +140,9 @@ int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
  * into r's buffer: they stay valid until the next hrp_reader_* call on r.
  */
 int hrp_reader_next(hrp_reader *r, hrp_msg *m);
+
+/* 1 when name is a module name: [A-Za-z0-9_-]+, at most HRP_NAME_MAX bytes; else 0. Daemon and library agree on it here. */
+int hrp_valid_name(const char *name);
 
 /* Name of a message type, for logs ("BUILD"), or "?" */
 const char *hrp_type_name(unsigned type);

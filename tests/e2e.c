@@ -97,6 +97,19 @@ void e2e_expect_next(t_proc *h, const char *prefix, const char *line)
 	cr_assert_str_eq(h->line, line);
 }
 
+void e2e_expect_all(t_proc *h, const char *const *wants)
+{
+	unsigned seen = 0, all = 0;
+	for (unsigned i = 0; wants[i]; i++)
+		all |= 1u << i;
+	while (seen != all) {
+		cr_assert(t_proc_expect(h, "", E2E_WAIT_MS), "the host stopped at \"%s\"", h->line);
+		for (unsigned i = 0; wants[i]; i++)
+			if (strstr(h->line, wants[i]))
+				seen |= 1u << i;
+	}
+}
+
 /* A CLI query, and what jq's filter over its --json output must print. */
 struct query {
 	const char *cmd, *filter, *want;

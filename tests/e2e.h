@@ -27,6 +27,8 @@ t_proc *e2e_host(int i, const char *const *opts, const char *const *modules);
 const char *e2e_expect(t_proc *h, const char *want);
 /* The next line of h that starts with prefix must be exactly line. */
 void e2e_expect_next(t_proc *h, const char *prefix, const char *line);
+/* Read lines of h until each of wants (NULL-terminated) was in one, in any order. */
+void e2e_expect_all(t_proc *h, const char *const *wants);
 /* Wait until `hotreload CMD --json`, through jq's filter, prints want. */
 void e2e_wait_cli(const char *cmd, const char *filter, const char *want);
 void e2e_wait_history(const char *filter, const char *want);

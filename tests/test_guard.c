@@ -82,7 +82,7 @@ Test(guard, each_fault_is_caught_and_the_signal_mask_is_restored)
 	};
 	stack_t before;
 	cr_assert_eq(sigaltstack(NULL, &before), 0);
-	cr_assert_eq(hrc_guard_acquire(), 0);
+	cr_assert_eq(hrc_guard_install(), 0);
 	for (int round = 0; round < 2; round++)
 		for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 			char why[160];
@@ -101,15 +101,21 @@ Test(guard, each_fault_is_caught_and_the_signal_mask_is_restored)
 	cr_assert_eq(sigaltstack(NULL, &ss), 0);
 	cr_assert_eq(ss.ss_flags, before.ss_flags);
 	cr_assert_eq(ss.ss_sp, before.ss_sp);
-	hrc_guard_release();
 }
 
-static volatile sig_atomic_t chained;
+static volatile sig_atomic_t chained, chained_code;
 
 static void before(int sig)
 {
 	(void)sig;
 	chained++;
+}
+
+static void before_info(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	chained_code = si->si_code;
 }
 
 static void sent(void *arg)
@@ -120,18 +126,18 @@ static void sent(void *arg)
 
 Test(guard, signals_that_are_not_a_guarded_fault_go_to_the_handler_installed_before)
 {
-	struct sigaction sa = { .sa_handler = before };
+	struct sigaction sa = { .sa_handler = before }, si = { .sa_sigaction = before_info, .sa_flags = SA_SIGINFO };
 	cr_assert_eq(sigaction(SIGABRT, &sa, NULL), 0);
-	cr_assert_eq(hrc_guard_acquire(), 0);
+	cr_assert_eq(sigaction(SIGFPE, &si, NULL), 0);
+	cr_assert_eq(hrc_guard_install(), 0);
+	cr_assert_eq(hrc_guard_install(), 0, "once for good: a second call changes nothing");
 	raise(SIGABRT); /* no guarded call on this thread */
 	cr_assert_eq(chained, 1);
 	char why[160];
 	cr_assert_eq(hrc_guard_run(sent, NULL, why, sizeof why), 0);
 	cr_assert_eq(chained, 2);
-	hrc_guard_release();
-	struct sigaction now;
-	cr_assert_eq(sigaction(SIGABRT, NULL, &now), 0);
-	cr_assert(now.sa_handler == before, "the last release puts the program's handler back");
+	raise(SIGFPE);
+	cr_assert_eq(chained_code, SI_TKILL, "an SA_SIGINFO handler gets the siginfo");
 }
 
 #ifdef __SANITIZE_ADDRESS__
@@ -143,7 +149,7 @@ Test(guard, signals_that_are_not_a_guarded_fault_go_to_the_handler_installed_bef
 
 Test(guard, a_fault_outside_a_guarded_call_still_ends_the_program, ENDS_AS)
 {
-	cr_assert_eq(hrc_guard_acquire(), 0);
+	cr_assert_eq(hrc_guard_install(), 0);
 	segv(NULL);
 }
 
@@ -156,12 +162,11 @@ static void inner(void *arg)
 
 Test(guard, guarded_calls_nest)
 {
-	cr_assert_eq(hrc_guard_acquire(), 0);
+	cr_assert_eq(hrc_guard_install(), 0);
 	int in = 0;
 	char why[160];
 	cr_assert_eq(hrc_guard_run(inner, &in, why, sizeof why), SIGILL);
 	cr_assert_eq(in, SIGSEGV);
-	hrc_guard_release();
 }
 
 static void *crash_often(void *arg)
@@ -177,7 +182,7 @@ static void *crash_often(void *arg)
 
 Test(guard, threads_crash_at_the_same_time_and_each_is_caught_on_its_own)
 {
-	cr_assert_eq(hrc_guard_acquire(), 0);
+	cr_assert_eq(hrc_guard_install(), 0);
 	pthread_t t[4];
 	for (int i = 0; i < 4; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, crash_often, NULL), 0);
@@ -186,5 +191,4 @@ Test(guard, threads_crash_at_the_same_time_and_each_is_caught_on_its_own)
 		pthread_join(t[i], &rc);
 		cr_assert_null(rc, "thread %d missed a catch", i);
 	}
-	hrc_guard_release();
 }

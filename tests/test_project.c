@@ -49,13 +49,13 @@ Test(project, names)
 	const char *good[] = { "enemy", "Enemy_2", "a-b", "x" };
 	const char *bad[] = { "", "a/b", "..", ".", "a b", "é", "a.b", "a\nb" };
 	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-		cr_assert(hrd_project_valid_name(good[i]), "%s", good[i]);
+		cr_assert(hrp_valid_name(good[i]), "%s", good[i]);
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		cr_assert(!hrd_project_valid_name(bad[i]), "%s", bad[i]);
+		cr_assert(!hrp_valid_name(bad[i]), "%s", bad[i]);
 	char longname[202];
 	memset(longname, 'a', 201);
 	longname[201] = '\0';
-	cr_assert(!hrd_project_valid_name(longname));
+	cr_assert(!hrp_valid_name(longname));
 }
 
 Test(project, module_of_a_path)
