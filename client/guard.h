@@ -21,6 +21,8 @@ int hrc_guard_install(void);
  * A fault is caught only while a guarded call runs on the faulting thread;
  * every other one goes to the handler that was there before. Guarded calls
  * may nest. After a catch, whatever fn held (locks, memory) stays as it was.
+ * fn must return or fault: a longjmp out of it would leave the guard marking
+ * a frame that is gone.
  */
 int hrc_guard_run(void (*fn)(void *), void *arg, char *why, size_t whysz);
 

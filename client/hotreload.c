@@ -104,6 +104,7 @@ struct hr_client {
 	uint64_t retry_at, hello_by, up_since; /* monotonic ms */
 	uint32_t backoff;
 	int was_up;         /* the daemon answered once: the next loss is a disconnection */
+	int turned_away;    /* the daemon answered our HELLO with an ERROR, and the note said so */
 };
 
 const char *hr_library_version(void)
@@ -346,9 +347,19 @@ static void on_failed(hr_client *c, const char *name, const char *message)
  */
 static int on_hello(hr_client *c, const hrp_msg *h)
 {
+	if (h->type == HRP_ERROR) {
+		/* Denied, or another protocol version: said once, as it comes back at every attempt. */
+		pthread_mutex_lock(&c->lock);
+		if (!c->turned_away)
+			hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0, "hotreloadd does not take this client: %s",
+			               h->u.error.message);
+		c->turned_away = 1;
+		pthread_mutex_unlock(&c->lock);
+	}
 	if (h->type != HRP_HELLO || h->u.hello.role != HRP_ROLE_DAEMON)
 		return -1;
 	pthread_mutex_lock(&c->lock);
+	c->turned_away = 0;
 	int replaced = c->db_id[0] && strcmp(c->db_id, h->u.hello.db_id) != 0;
 	snprintf(c->db_id, sizeof c->db_id, "%s", h->u.hello.db_id);
 	c->state = UP;
@@ -628,8 +639,10 @@ static int handshake(hr_client *c, const char *path)
 	int rc = hrp_send(fd, &h);
 	if (rc == 0)
 		rc = hrp_recv(fd, &c->r, &a, HELLO_TIMEOUT_MS);
-	if (rc == 0 && a.type == HRP_ERROR)
+	if (rc == 0 && a.type == HRP_ERROR) {
 		rc = a.u.error.code == HRP_E_DENIED ? -EACCES : -EPROTO;
+		on_hello(c, &a); /* for a lazy client, which goes on: the note says why nothing comes */
+	}
 	else if (rc == 0 && (a.type != HRP_HELLO || a.u.hello.role != HRP_ROLE_DAEMON))
 		rc = -EPROTO;
 	else if (rc == -EPROTONOSUPPORT || rc == -EBADMSG)

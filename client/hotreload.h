@@ -190,7 +190,8 @@ HR_EXPORT void hr_set_window(hr_client *c, uint32_t switches);
 HR_EXPORT hr_client *hr_connect_lazy(const char *socket_path);
 
 /*
- * Call fn(arg), module code, so that a crash in it does not end the program:
+ * Call fn(arg), module code, so that a crash in it does not end the program
+ * (fn must return, or crash: not leave by longjmp or a C++ exception):
  * returns 0 when fn returned, or -EFAULT when a SIGSEGV, SIGBUS, SIGILL,
  * SIGFPE or SIGABRT on this thread ended it. A crash is posted as an
  * HR_NOTE_CRASHED note about m. Opt-in, and with limits: the jump out of fn

@@ -1,6 +1,8 @@
 /* test_reload.c: the reloader inside the game: crashes caught, kept globals, reconnects, notes, threads, end to end. */
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,4 +301,31 @@ Test(reload, a_daemon_back_with_a_new_history_is_followed_even_past_a_refusal)
 	free(refused);
 	free(other);
 	free(sock);
+}
+
+Test(reload, a_daemon_that_turns_the_game_away_is_named_in_a_note)
+{
+	char *path = t_fmt("%s/other.sock", e2e_dir);
+	int lfd = hrp_listen(path, 4);
+	cr_assert_geq(lfd, 0);
+	const char *args[] = { "--lazy", "--notes", path, "a", NULL };
+	t_proc *h = &e2e_hosts[0];
+	cr_assert_eq(t_host_start(h, e2e_dir, args), 0);
+	/* A stand-in that answers the HELLO as a daemon of another protocol version would. */
+	struct pollfd p = { lfd, POLLIN, 0 };
+	cr_assert_eq(poll(&p, 1, E2E_WAIT_MS), 1, "the game never connected");
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	cr_assert_eq(hrp_recv(fd, &r, &m, E2E_WAIT_MS), 0);
+	cr_assert_eq(m.type, HRP_HELLO);
+	hrp_msg e = { .type = HRP_ERROR, .u.error = { HRP_E_VERSION, "protocol version 2 expected" } };
+	cr_assert_eq(hrp_send(fd, &e), 0);
+	e2e_expect_next(h, "note",
+	                "note disconnected warning - v0: hotreloadd does not take this client: protocol version 2 expected");
+	hrp_reader_free(&r);
+	close(fd);
+	close(lfd);
+	free(path);
 }
