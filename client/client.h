@@ -1,0 +1,124 @@
+/* client.h: the client library's own state, shared by its API (hotreload.c) and its thread (thread.c). */
+#ifndef HRC_CLIENT_H
+#define HRC_CLIENT_H
+
+#include "hotreload.h"
+
+#include "../proto/hrp.h"
+#include "notes.h"
+#include "symtab.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define LIB_VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
+
+enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
+
+#define KEEP_PREFIX "hr_keep."
+
+
+/* One loaded build of a module. */
+typedef struct build {
+	struct build *next; /* in a module's retired list, or the client's list to unload */
+	void *handle;
+	uint64_t version;
+	hrc_symtab syms;
+	int (*on_load)(void *, uint64_t);
+	void (*on_unload)(void *);
+	const hrc_sym *keep; /* its HR_KEEP globals, in syms */
+	size_t nkeep;
+	uint32_t gen;        /* the daemon's history it belongs to (see hr_client.gen) */
+} build;
+
+struct hr_module {
+	hr_client *c;
+	char *name;
+	/* The host's side: only the thread that calls hr_update touches these. */
+	build *live;
+	build *old; /* retired builds, newest first */
+	uint32_t nold;
+	void *userdata;
+	uint64_t version;
+	/*
+	 * The hand-over: the library's thread stores a loaded build here, and
+	 * sets bit 0 when it refused one; hr_update takes both with one exchange.
+	 */
+	_Atomic uintptr_t pending;
+	/* Under c->lock. */
+	hr_module *next;
+	uint64_t floor;    /* builds up to this version are not newer: the newest handed over, or the live one */
+	uint64_t *refused; /* versions refused here, never tried again (the daemon offers older ones after a refusal) */
+	size_t nrefused;
+	uint64_t barrier;  /* hr_open: the STATUS_REQ whose answer settles it */
+	int opening;       /* hr_open waits while set */
+	int awaiting;      /* the daemon said a first build is under way */
+	int closed;        /* hr_close ran: the library's thread frees it */
+};
+
+/* The connection: DOWN (no daemon; retry at retry_at), HELLO (ours sent, waiting for its), UP. */
+enum { DOWN, HELLO, UP };
+
+struct hr_client {
+	int fd, wake;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* an opening module settled, or the daemon went away */
+	char *path;          /* the socket; NULL: looked for at each attempt */
+	pthread_mutex_t sink_lock; /* held while the sink runs, so that hr_set_note_sink can wait it out */
+	/* Under lock. */
+	int state;
+	char db_id[64];     /* the daemon's database: a new one means a new history */
+	uint32_t gen;       /* which history: one more at each new database, so that no version number crosses over */
+	hrp_buf out;        /* frames for the daemon on this connection, written by the library's thread */
+	hrp_buf held;       /* reports made while it was away: sent if it comes back with the same history */
+	hr_module *mods;
+	build *unload;      /* builds the library's thread dlcloses (never the host: dlclose takes the loader's lock) */
+	uint64_t asked, answered; /* STATUS_REQs sent and answered on this connection */
+	int stop;
+	hrc_notes notes;
+	hr_note_fn *sink;
+	void *sink_arg;
+	hr_stats stats;     /* refusals, crashes, reconnects; the switches' figures are below */
+	/* The switches' figures: the host's thread adds to them after it let go of the lock. */
+	_Atomic uint64_t switches, switch_ns, last_switch_ns, last_switch_at_us;
+	_Atomic uint32_t window;
+	/* The library's thread's own. */
+	hrp_reader r;
+	uint64_t retry_at, hello_by, up_since; /* monotonic ms */
+	uint32_t backoff;
+	int was_up;         /* the daemon answered once: the next loss is a disconnection */
+	int turned_away;    /* the daemon answered our HELLO with an ERROR, and the note said so */
+};
+
+/* ---- thread.c: the library's thread, and the helpers both sides use (under c->lock unless said) ---- */
+
+/* The thread's body: follow the daemon, load builds, free what the host let go. Started by hr_connect. */
+void *hrc_run(void *arg);
+/* Free closed modules and retired builds; give the sink its notes (without the lock). */
+void hrc_collect(hr_client *c);
+/* The daemon's answer to our HELLO: the connection is up (0), or it is not (-1). Takes the lock. */
+int hrc_on_hello(hr_client *c, const hrp_msg *h);
+/* The HELLO this process sends, naming it in name. */
+hrp_msg hrc_hello(char *name, size_t namesz);
+/* Try to connect again after the backoff (the library's thread, or hr_connect before it starts). */
+void hrc_retry_later(hr_client *c);
+/* $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock going up from the current directory. 0 or -errno. */
+int hrc_find_socket(char *out, size_t outsz);
+
+void hrc_report(hr_client *c, const build *b, const hrp_msg *m);
+int hrc_queue(hr_client *c, const hrp_msg *m);
+void hrc_ask(hr_client *c, hr_module *m);
+void hrc_discard(hr_client *c, build *b);
+void hrc_refuse(hr_module *m, uint64_t v);
+hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name);
+/* Any thread, no lock. */
+uint64_t hrc_now_ns(clockid_t id);
+uint64_t hrc_now_ms(void);
+
+#endif
