@@ -18,7 +18,7 @@
 #define STR(x) STR_(x)
 #define LIB_VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
 
-enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
+enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, LAZY_HELLO_MS = 250, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
 
 #define KEEP_PREFIX "hr_keep."
 
@@ -78,7 +78,7 @@ struct hr_client {
 	hrp_buf out;        /* frames for the daemon on this connection, written by the library's thread */
 	hrp_buf held;       /* reports made while it was away: sent if it comes back with the same history */
 	hr_module *mods;
-	build *unload;      /* builds the library's thread dlcloses (never the host: dlclose takes the loader's lock) */
+	build *unload;      /* builds the library's thread dlcloses (not the host's while it plays: dlclose takes the loader's lock) */
 	uint64_t asked, answered; /* STATUS_REQs sent and answered on this connection */
 	int stop;
 	hrc_notes notes;
@@ -102,8 +102,6 @@ struct hr_client {
 void *hrc_run(void *arg);
 /* Free closed modules and retired builds; give the sink its notes (without the lock). */
 void hrc_collect(hr_client *c);
-/* The daemon's answer to our HELLO: the connection is up (0), or it is not (-1). Takes the lock. */
-int hrc_on_hello(hr_client *c, const hrp_msg *h);
 /* The HELLO this process sends, naming it in name. */
 hrp_msg hrc_hello(char *name, size_t namesz);
 /* Try to connect again after the backoff (the library's thread, or hr_connect before it starts). */
@@ -111,7 +109,8 @@ void hrc_retry_later(hr_client *c);
 /* $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock going up from the current directory. 0 or -errno. */
 int hrc_find_socket(char *out, size_t outsz);
 
-void hrc_report(hr_client *c, const build *b, const hrp_msg *m);
+/* A report (LOADED, REFUSED) about a build of history gen. */
+void hrc_report(hr_client *c, uint32_t gen, const hrp_msg *m);
 int hrc_queue(hr_client *c, const hrp_msg *m);
 void hrc_ask(hr_client *c, hr_module *m);
 void hrc_discard(hr_client *c, build *b);

@@ -12,8 +12,9 @@
 /* Enough for our handler and for a chained one (sanitizers' handlers are the hungry ones). */
 enum { ALT_SIZE = 128 * 1024 };
 
-static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-#define NSIGS (sizeof sigs / sizeof sigs[0])
+const int hrc_guard_sigs[HRC_GUARD_NSIGS] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+#define sigs hrc_guard_sigs
+#define NSIGS HRC_GUARD_NSIGS
 
 /* A guarded call in progress, on the stack of the thread that makes it. */
 typedef struct frame {

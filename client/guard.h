@@ -15,6 +15,10 @@
  */
 int hrc_guard_install(void);
 
+/* The signals it catches, HRC_GUARD_NSIGS of them. */
+#define HRC_GUARD_NSIGS 5
+extern const int hrc_guard_sigs[HRC_GUARD_NSIGS];
+
 /*
  * Call fn(arg) on this thread under the guard (installed or not). Returns 0 when it returned, or
  * the number of the signal that ended it, with a one-line description in why.

@@ -12,9 +12,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-/* The faults the guard catches: the library's thread leaves them unblocked. */
-static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
-
 /* Wake the library's thread (any thread, no lock). */
 static void poke(hr_client *c)
 {
@@ -30,17 +27,17 @@ const char *hr_library_version(void)
 
 /* ---- the client ---- */
 
-/* Connect to path and exchange HELLO, waiting for the answer. Returns the fd, or -errno. */
-static int handshake(hr_client *c, const char *path)
+/* Connect to path and exchange HELLO, waiting up to ms for each. Returns the fd, or -errno. */
+static int handshake(hr_client *c, const char *path, int ms)
 {
-	int fd = hrp_connect(path, HELLO_TIMEOUT_MS);
+	int fd = hrp_connect(path, ms);
 	if (fd < 0)
 		return fd;
 	char name[128];
 	hrp_msg h = hrc_hello(name, sizeof name), a;
 	int rc = hrp_send(fd, &h);
 	if (rc == 0)
-		rc = hrp_recv(fd, &c->r, &a, HELLO_TIMEOUT_MS);
+		rc = hrp_recv(fd, &c->r, &a, ms);
 	/* A lazy client goes on: its thread meets the ERROR again at its next attempt, and posts the note
 	 * then, once the host has had the time to set its sink. */
 	if (rc == 0 && a.type == HRP_ERROR)
@@ -51,6 +48,8 @@ static int handshake(hr_client *c, const char *path)
 		rc = -EPROTO;
 	if (rc < 0) {
 		close(fd);
+		hrp_reader_free(&c->r); /* a frame cut short must not spoil the next attempt */
+		c->r = (hrp_reader){0};
 		return rc;
 	}
 	snprintf(c->db_id, sizeof c->db_id, "%s", a.u.hello.db_id);
@@ -85,8 +84,12 @@ static hr_client *start(const char *socket_path, int lazy)
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->sink_lock, NULL);
-	/* One attempt now, lazy or not, so that an hr_open right after finds the daemon that is there. */
-	c->fd = path ? handshake(c, path) : -ENOENT;
+	/*
+	 * One attempt now, lazy or not, so that an hr_open right after finds the
+	 * daemon that is there; a lazy one waits briefly, leaving a daemon that
+	 * does not answer to its thread.
+	 */
+	c->fd = path ? handshake(c, path, lazy ? LAZY_HELLO_MS : HELLO_TIMEOUT_MS) : -ENOENT;
 	if (c->fd < 0 && !lazy) {
 		rc = c->fd;
 		goto fail;
@@ -114,8 +117,8 @@ static hr_client *start(const char *socket_path, int lazy)
 	 */
 	sigset_t all, old;
 	sigfillset(&all);
-	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
-		sigdelset(&all, faults[i]);
+	for (size_t i = 0; i < HRC_GUARD_NSIGS; i++)
+		sigdelset(&all, hrc_guard_sigs[i]);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	rc = -pthread_create(&c->thread, NULL, hrc_run, c);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -435,7 +438,7 @@ static int take(hr_module *m)
 			               "%s v%llu: kept global '%s'%s started afresh: its size changed", m->name,
 			               (unsigned long long)b->version, kept.reset, kept.nreset > 1 ? " and others" : "");
 	}
-	hrc_report(c, b, &r);
+	hrc_report(c, b->gen, &r);
 	hrc_discard(c, dead);
 	pthread_mutex_unlock(&c->lock);
 	/* After the unlock: woken while the lock is held, the library's thread would block on it at once. */

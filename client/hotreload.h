@@ -32,8 +32,11 @@ extern "C" {
  * used by one thread at a time: hr_update, hr_sym, hr_version, hr_set_userdata
  * and hr_close on one module must not run concurrently (different modules
  * may be updated on different threads). The hooks run on the thread that
- * called hr_update. The library's thread blocks every signal and never
- * raises SIGPIPE; module constructors and destructors run on it.
+ * called hr_update. The library's thread never raises SIGPIPE, and blocks
+ * every signal but the faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT),
+ * so that a crash in a module's constructor or destructor, which run on it,
+ * reaches the program's handler; a fault signal sent to the whole process
+ * may be handled on it too.
  *
  * Hooks. A module may export
  *     int  hr_on_load(void *userdata, uint64_t previous_version);
@@ -182,7 +185,8 @@ HR_EXPORT void hr_set_window(hr_client *c, uint32_t switches);
 /*
  * Like hr_connect, for a game that may start before the daemon: it does not
  * fail when no daemon answers, and connects in the background instead (see
- * Reconnects above). hr_open returns at once while there is no daemon, and
+ * Reconnects above). It tries once before it returns, waiting at most 250 ms
+ * for an answer, so that a daemon already running is there for hr_open. hr_open returns at once while there is no daemon, and
  * its module runs nothing until the daemon gives it a build. With
  * socket_path NULL the socket is looked for again at each attempt. NULL with
  * errno only on ENOMEM, EMFILE...
@@ -246,7 +250,8 @@ HR_EXPORT void hr_set_note_ttl(hr_client *c, uint32_t ms);
  * library's thread (and, for the last notes, on the thread that calls
  * hr_disconnect), must not block for long, and must not call back into c.
  * Once hr_set_note_sink returns, the sink it replaced is not running and is
- * never called again. The default, hr_note_print, prints one line to
+ * never called again: so it waits for a sink that is running, and must not be
+ * called holding a lock that the sink takes. The default, hr_note_print, prints one line to
  * stderr; NULL turns it off.
  */
 typedef void hr_note_fn(const hr_note *note, void *arg);

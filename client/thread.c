@@ -20,9 +20,9 @@
  * away, it is held for its return; one in flight when it went is lost. About a
  * build of a history that is gone, it means nothing to the daemon now.
  */
-void hrc_report(hr_client *c, const build *b, const hrp_msg *m)
+void hrc_report(hr_client *c, uint32_t gen, const hrp_msg *m)
 {
-	if (b->gen != c->gen)
+	if (gen != c->gen)
 		return;
 	/* Only ENOMEM can fail here, and a lost report is not worth failing the host. */
 	hrp_encode(m, c->state == UP ? &c->out : &c->held);
@@ -171,8 +171,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		if (!b) {
 			/* The daemon records it, and answers with the newest good build older than this one. */
 			hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
-			build now = {.gen = c->gen};
-			hrc_report(c, &now, &r);
+			hrc_report(c, c->gen, &r);
 			hrc_refuse(m, version);
 			c->stats.refusals++;
 			hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
@@ -238,7 +237,7 @@ static void on_failed(hr_client *c, const char *name, const char *message)
  * again: the daemon answers with what is newer. A new database is a new
  * history, whose numbers say nothing against ours.
  */
-int hrc_on_hello(hr_client *c, const hrp_msg *h)
+static int on_hello(hr_client *c, const hrp_msg *h)
 {
 	if (h->type == HRP_ERROR) {
 		/* Denied, or another protocol version: said once, as it comes back at every attempt. */
@@ -289,7 +288,7 @@ int hrc_on_hello(hr_client *c, const hrp_msg *h)
 static int handle(hr_client *c, const hrp_msg *m)
 {
 	if (c->state == HELLO)
-		return hrc_on_hello(c, m);
+		return on_hello(c, m);
 	switch (m->type) {
 	case HRP_BUILD:
 		on_build(c, m->u.build.module, m->u.build.version, m->u.build.path);
@@ -355,7 +354,8 @@ static int flush(hr_client *c, int *more)
 {
 	int rc = 0;
 	pthread_mutex_lock(&c->lock);
-	while (c->out.len > c->out.off) {
+	/* Builds handed over since the last collect go first: a LOADED report never overtakes an unmapping. */
+	while (!c->unload && c->out.len > c->out.off) {
 		ssize_t n = send(c->fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -469,10 +469,10 @@ void *hrc_run(void *arg)
 		while (c->state != DOWN && (rc = hrp_reader_next(&c->r, &m)) != 0)
 			if (rc < 0 || handle(c, &m) < 0)
 				lost(c);
+		hrc_collect(c); /* after the messages: the notes they posted go to the sink before the wait */
 		int more = 0;
 		if (c->state != DOWN && flush(c, &more) < 0)
 			lost(c);
-		hrc_collect(c); /* after the messages: the notes they posted go to the sink before the wait */
 		struct pollfd p[2] = {{c->wake, POLLIN, 0}, {c->fd, POLLIN | (more ? POLLOUT : 0), 0}};
 		if (poll(p, 2, wait_ms(c)) < 0)
 			continue;
