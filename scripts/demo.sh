@@ -33,4 +33,6 @@ cat <<MSG
   Ctrl-C stops the game and the daemon.
 
 MSG
+# The game's status is the script's: 130 after Ctrl-C, whenever the shell itself hears of it.
 "$B/demo/game" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"}
+exit $?

@@ -8,12 +8,11 @@
 #include <string.h>
 #include <time.h>
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop; /* the signal that stops the game, 0 while it runs */
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	stop = 1;
+	stop = sig;
 }
 
 static double now(void)
@@ -108,5 +107,6 @@ int main(int argc, char **argv)
 		nanosleep(&frame, NULL);
 	}
 	hr_disconnect(c);
-	return 0;
+	/* Stopped by a signal, say so as a shell would (130 for Ctrl-C). */
+	return stop ? 128 + stop : 0;
 }
