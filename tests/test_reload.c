@@ -213,11 +213,12 @@ Test(reload, two_hundred_builds_while_two_threads_call_hr_update_in_tight_loops)
 		e2e_module("b.c", v, 0);
 		for (int got = 0; got != 3;) {
 			hrp_msg m;
-			if (t_peer_next(&p, 1u << HRP_BUILD, NULL, E2E_WAIT_MS, &m) != 0) {
+			int rc = t_peer_next(&p, 1u << HRP_BUILD, NULL, E2E_WAIT_MS, &m);
+			if (rc != 0) {
 				size_t n = 0;
 				char *log = t_read(e2e_d.log, &n);
-				cr_assert_fail("no build v%d of %s; the daemon's log ends:\n%s", v, got & 1 ? "b" : "a",
-				               log ? log + (n > 3000 ? n - 3000 : 0) : "(none)");
+				cr_assert_fail("no build v%d of %s (%s); the daemon's log ends:\n%s", v, got & 1 ? "b" : "a",
+				               strerror(-rc), log ? log + (n > 3000 ? n - 3000 : 0) : "(none)");
 			}
 			if (m.u.build.version == (uint64_t)v)
 				got |= m.u.build.module[0] == 'a' ? 1 : 2;
