@@ -39,6 +39,7 @@ typedef struct mod {
 	char *message; /* its first error */
 	char *note;    /* why it is not built (a conflict), for status */
 	char cause[160];
+	int recheck;   /* a source was open for writing when it was to be built: look again at the recheck timer */
 	struct build *job;
 	struct mod *qnext;
 } mod;
@@ -74,6 +75,9 @@ struct hrd_engine {
 	unsigned long seq;
 	unsigned scan; /* scans so far */
 	hrd_io timer, watchio;
+	hrd_io recheck;      /* a timer: modules whose sources were open for writing */
+	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
+	int recheck_armed;
 	hrp_modstat *status; /* the last STATUS reply's array */
 	char reason[512];    /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
@@ -318,10 +322,49 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 
 /* ---- building ---- */
 
+enum { RECHECK_MIN_MS = 10, RECHECK_MAX_MS = 1000 };
+
+/*
+ * Look again soon at a module found open for writing. Its close may well have
+ * been reported already: the kernel queues the close event before it lets go
+ * of the file's write access, so the event can be read while the file still
+ * counts as open for writing. Waiting for another close would miss the save.
+ */
+static void arm_recheck(hrd_engine *e, mod *m)
+{
+	m->recheck = 1;
+	if (e->recheck_armed)
+		return;
+	struct itimerspec its = {.it_value = {.tv_sec = e->recheck_ms / 1000, .tv_nsec = e->recheck_ms % 1000 * 1000000L}};
+	e->recheck_armed = timerfd_settime(e->recheck.fd, 0, &its, NULL) == 0;
+}
+
 static void arm_checkpoint(hrd_engine *e)
 {
 	struct itimerspec its = {.it_value = {.tv_sec = IDLE_CHECKPOINT_S}};
 	timerfd_settime(e->timer.fd, 0, &its, NULL);
+}
+
+static void on_recheck(hrd_io *io, uint32_t events)
+{
+	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, recheck));
+	uint64_t n;
+	(void)events;
+	(void)!read(io->fd, &n, sizeof n);
+	e->recheck_armed = 0;
+	unsigned was = e->recheck_ms;
+	/* Longer while a writer stays, so that one holding a file open for minutes costs next to nothing. */
+	e->recheck_ms = was * 2 > RECHECK_MAX_MS ? RECHECK_MAX_MS : was * 2;
+	for (size_t i = 0; i < e->nmods; i++) {
+		mod *m = e->mods[i];
+		if (!m->recheck)
+			continue;
+		m->recheck = 0; /* set again by start() if the writer is still there */
+		if (!m->job && m->state != M_QUEUED)
+			touch(e, m->name, m->cause); /* one building or queued reads its sources anyway */
+	}
+	if (!e->recheck_armed)
+		e->recheck_ms = RECHECK_MIN_MS; /* no writer stayed */
 }
 
 static void on_timer(hrd_io *io, uint32_t events)
@@ -516,8 +559,9 @@ static void start(hrd_engine *e, mod *m)
 		goto out;
 	}
 	if (hrd_project_busy(&e->project, &b->src)) {
-		/* Found by a listing while still being written: its close will come. */
-		hrd_debug("%s: a source is still open for writing; building once it is closed", m->name);
+		/* Found by a listing while still being written, or its close was just reported: see arm_recheck. */
+		hrd_debug("%s: a source is still open for writing; looking again in %u ms", m->name, e->recheck_ms);
+		arm_recheck(e, m);
 		goto out;
 	}
 	b->e = e;
@@ -868,7 +912,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	e->cfg = *cfg;
 	e->qtail = &e->qhead;
-	e->timer.fd = e->watchio.fd = e->project.rootfd = -1;
+	e->timer.fd = e->watchio.fd = e->recheck.fd = e->project.rootfd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -897,9 +941,13 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 		goto fail;
 	e->timer.fn = on_timer;
 	e->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	e->recheck.fn = on_recheck;
+	e->recheck.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	e->recheck_ms = RECHECK_MIN_MS;
 	e->watchio.fn = on_watch;
 	e->watchio.fd = hrd_watch_fd(cfg->watch);
-	if (e->timer.fd < 0 || hrd_loop_add(cfg->loop, &e->timer, EPOLLIN) < 0 ||
+	if (e->timer.fd < 0 || hrd_loop_add(cfg->loop, &e->timer, EPOLLIN) < 0 || e->recheck.fd < 0 ||
+	    hrd_loop_add(cfg->loop, &e->recheck, EPOLLIN) < 0 ||
 	    hrd_loop_add(cfg->loop, &e->watchio, EPOLLIN) < 0) {
 		snprintf(err, errsz, "cannot set up the event loop: %s", strerror(errno));
 		goto fail;
@@ -932,6 +980,10 @@ void hrd_engine_close(hrd_engine *e)
 	if (e->timer.fd >= 0) {
 		hrd_loop_del(e->cfg.loop, &e->timer);
 		close(e->timer.fd);
+	}
+	if (e->recheck.fd >= 0) {
+		hrd_loop_del(e->cfg.loop, &e->recheck);
+		close(e->recheck.fd);
 	}
 	if (e->watchio.fd >= 0)
 		hrd_loop_del(e->cfg.loop, &e->watchio);

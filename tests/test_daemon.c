@@ -859,3 +859,40 @@ Test(daemon, a_file_still_being_written_when_its_folder_appears_waits_for_its_cl
 	free(from);
 	free(to);
 }
+
+static int logged(void *want)
+{
+	char *log = t_read(d.log, NULL);
+	int found = log && strstr(log, want);
+	free(log);
+	return found;
+}
+
+/*
+ * The kernel reports a close before it lets go of the file's write access, so
+ * the daemon may read the close of the last writer and still find the file
+ * open for writing. Here that moment is held: the writer's close comes through
+ * a hard link outside the root, which no watch reports.
+ */
+Test(daemon, a_module_found_open_for_writing_is_looked_at_again_without_another_close)
+{
+	mkd("foo");
+	put("foo/x.c", "int f(void) { return 1; }\n");
+	put("foo/y.c", "int g(void) { return 2; }\n");
+	char *y = t_fmt("%s/foo/y.c", dir), *aside = t_fmt("%s.y-link", dir);
+	cr_assert_eq(link(y, aside), 0, "a hard link beside the root");
+	start(NULL, (const char *const[]){ "--verbose", NULL });
+	subscribe("foo");
+	int v;
+	cr_assert_eq(next_build("foo", &v), 1);
+	int fd = open(aside, O_WRONLY);
+	cr_assert_geq(fd, 0);
+	put("foo/x.c", "int f(void) { return 3; }\n");
+	cr_assert(t_until(logged, "foo: a source is still open for writing", WAIT_MS), "the daemon never found it open");
+	close(fd); /* no event in the root: only the daemon's second look builds it */
+	cr_assert_eq(next_build("foo", &v), 2);
+	cr_assert_eq(v, 3);
+	unlink(aside);
+	free(y);
+	free(aside);
+}
