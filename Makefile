@@ -6,6 +6,9 @@ DESTDIR    ?=
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/user
+UNITS       = hotreloadd.service hotreloadd.socket hotreloadd@.service hotreloadd@.socket
 
 CFLAGS  ?= -O2 -g
 WERROR  ?= -Werror
@@ -139,7 +142,8 @@ demo:
 	sh scripts/demo.sh $(B)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
 	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
 	install -m 755 $(B)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadd
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
@@ -150,12 +154,18 @@ install: all
 	@# made here, not at build time, so that it names the PREFIX of this install
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+	install -m 644 client/hotreload.1 $(DESTDIR)$(MANDIR)/man1/hotreload.1
+	install -m 644 client/hotreload.3 $(DESTDIR)$(MANDIR)/man3/hotreload.3
+	install -m 644 daemon/hotreloadd.8 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8
+	@# the units name the installed daemon
+	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u; done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(BINDIR)/hotreloadd $(DESTDIR)$(LIBDIR)/$(LIBNAME) \
 	      $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so \
 	      $(DESTDIR)$(LIBDIR)/libhotreload.a $(DESTDIR)$(INCLUDEDIR)/hotreload.h \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
+	      $(DESTDIR)$(MANDIR)/man1/hotreload.1 $(DESTDIR)$(MANDIR)/man3/hotreload.3 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8
 
 deps:
 	sh scripts/deps.sh all

@@ -29,8 +29,8 @@ extern "C" {
  * of a frame: that is the only place where the live build changes.
  *
  * Threads. A client's functions may be called from any thread. A module is
- * used by one thread at a time: hr_update, hr_sym, hr_version, hr_set_userdata
- * and hr_close on one module must not run concurrently (different modules
+ * used by one thread at a time: hr_update, hr_sym, hr_version, hr_guard,
+ * hr_set_userdata and hr_close on one module must not run concurrently (different modules
  * may be updated on different threads). The hooks run on the thread that
  * called hr_update. The library's thread never raises SIGPIPE, and blocks
  * every signal but the faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT),
@@ -136,7 +136,7 @@ HR_EXPORT void hr_disconnect(hr_client *c);
  * hr_close or hr_disconnect. Two modules of one name in one client load the
  * same objects, so they share the builds' globals. While the daemon is away
  * it returns at once, and the build comes once the daemon is back. NULL with
- * errno: EINVAL (not a module name: [A-Za-z0-9_-]+), ENOMEM.
+ * errno: EINVAL (not a module name: [A-Za-z0-9_-]+, at most 200 bytes), ENOMEM.
  */
 HR_EXPORT hr_module *hr_open(hr_client *c, const char *name);
 

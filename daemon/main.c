@@ -2,6 +2,7 @@
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
+#include "sd.h"
 #include "server.h"
 #include "store.h"
 #include "watch.h"
@@ -12,13 +13,16 @@
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -276,6 +280,20 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Started by systemd's socket unit: its socket, whatever --socket says. */
+	int given = hrd_sd_listen_fd(err, sizeof err);
+	if (given == -2) {
+		fprintf(stderr, "hotreloadd: %s\n", err);
+		return 1;
+	}
+	if (given >= 0) {
+		struct sockaddr_un sa;
+		socklen_t len = sizeof sa;
+		if (getsockname(given, (struct sockaddr *)&sa, &len) == 0 && len > offsetof(struct sockaddr_un, sun_path) &&
+		    sa.sun_path[0])
+			snprintf(sock, sizeof sock, "%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)), sa.sun_path);
+	}
+
 	int ready_fd = -1;
 	if (!o.foreground && (ready_fd = detach()) < 0) {
 		fprintf(stderr, "hotreloadd: cannot detach: %s\n", strerror(errno));
@@ -339,13 +357,17 @@ int main(int argc, char **argv)
 	sig.engine = engine;
 	/* The watches are in place, so this scan misses nothing written after it starts. */
 	hrd_engine_scan(engine, "scan");
-	hrd_server_config sc = {sock, hrd_store_id(store), o.allow, o.nallow, &hrd_engine_server_ops, engine};
+	hrd_server_config sc = {sock, given, hrd_store_id(store), o.allow, o.nallow, &hrd_engine_server_ops, engine};
 	if (hrd_server_open(&server, &loop, &sc, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
 	}
 	hrd_engine_set_server(engine, server);
-	hrd_info("ready: watching %s (%s), %d job%s, socket %s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock);
+	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock,
+	         given >= 0 ? " (from systemd)" : "");
+	char notice[PATH_MAX + 64];
+	snprintf(notice, sizeof notice, "READY=1\nSTATUS=watching %s", root);
+	hrd_sd_notify(notice);
 	if (ready_fd >= 0) {
 		/* From here on the log file is stderr. */
 		hrd_log_also(-1);
@@ -363,6 +385,7 @@ int main(int argc, char **argv)
 		hrd_error("the event loop failed: %s", strerror(errno));
 	else
 		status = 0;
+	hrd_sd_notify("STOPPING=1");
 out:
 	hrd_server_close(server);
 	hrd_engine_close(engine);

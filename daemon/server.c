@@ -150,7 +150,7 @@ static int subscribed(const client *c, const char *module)
 static int subscribe(client *c, const char *module)
 {
 	if (!hrp_valid_name(module)) {
-		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use letters, digits, _ and - only", module);
+		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use letters, digits, _ and - only, at most 200 of them", module);
 		return -1;
 	}
 	if (!subscribed(c, module)) {
@@ -427,7 +427,7 @@ static int clear_stale(const char *path, char *err, size_t errsz)
 
 int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *cfg, char *err, size_t errsz)
 {
-	if (clear_stale(cfg->path, err, errsz) < 0)
+	if (cfg->fd < 0 && clear_stale(cfg->path, err, errsz) < 0)
 		return -1;
 	hrd_server *s = calloc(1, sizeof *s);
 	if (s)
@@ -451,14 +451,15 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	s->max_clients = CLIENTS_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < CLIENTS_MAX + 512)
 		s->max_clients = rl.rlim_cur > 512 + 16 ? rl.rlim_cur - 512 : 16;
-	s->io.fd = hrp_listen(cfg->path, 64);
+	s->io.fd = cfg->fd >= 0 ? cfg->fd : hrp_listen(cfg->path, 64);
 	if (s->io.fd < 0) {
 		snprintf(err, errsz, "cannot listen on %s: %s", cfg->path, strerror(-s->io.fd));
 		goto fail;
 	}
 	/* Other users can reach the socket only when allowed; SO_PEERCRED then
-	 * checks who. Never through a symbolic link put in its place. */
-	if (cfg->nallow && fchmodat(AT_FDCWD, cfg->path, 0666, AT_SYMLINK_NOFOLLOW) < 0) {
+	 * checks who. Never through a symbolic link put in its place. A given
+	 * socket's mode is its maker's (SocketMode=). */
+	if (cfg->fd < 0 && cfg->nallow && fchmodat(AT_FDCWD, cfg->path, 0666, AT_SYMLINK_NOFOLLOW) < 0) {
 		snprintf(err, errsz, "cannot open %s to --allow-uid users: %s", cfg->path, strerror(errno));
 		goto fail;
 	}
@@ -469,7 +470,7 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	*out = s;
 	return 0;
 fail:
-	if (s && s->io.fd >= 0 && s->path)
+	if (s && s->io.fd >= 0 && s->path && cfg->fd < 0)
 		unlink(s->path);
 	hrd_server_close(s);
 	return -1;
@@ -484,7 +485,8 @@ void hrd_server_close(hrd_server *s)
 	if (s->io.fd >= 0) {
 		hrd_loop_del(s->loop, &s->io);
 		close(s->io.fd);
-		unlink(s->path);
+		if (s->cfg.fd < 0)
+			unlink(s->path);
 	}
 	if (s->spare >= 0)
 		close(s->spare);

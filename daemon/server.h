@@ -27,6 +27,7 @@ typedef struct hrd_server hrd_server;
 
 typedef struct hrd_server_config {
 	const char *path;   /* the socket; its folder exists */
+	int fd;             /* a listening socket made by someone else (systemd), or -1: path is then only its name */
 	const char *db_id;  /* the history's id, for HELLO */
 	const uid_t *allow; /* uids accepted besides the daemon's and root's */
 	size_t nallow;
@@ -35,9 +36,10 @@ typedef struct hrd_server_config {
 } hrd_server_config;
 
 /*
- * Listen on cfg->path. The caller holds the state dir's lock: a socket file
- * left there is removed when no daemon answers on it. Returns 0, or -1 with
- * a message in err.
+ * Listen on cfg->path, or take cfg->fd. The caller holds the state dir's
+ * lock: a socket file left there is removed when no daemon answers on it (a
+ * socket that was given is its maker's: never removed). Returns 0, or -1
+ * with a message in err.
  */
 int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *cfg, char *err, size_t errsz);
 /* Drop every client, close and remove the socket. NULL is a no-op. */

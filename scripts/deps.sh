@@ -32,6 +32,9 @@ build() {
 tests() {
 	need libcriterion-dev has_pc criterion
 	need jq has_cmd jq
+	need systemd has_cmd systemd-analyze        # and systemd-socket-activate: the units and socket activation
+	need man-db has_cmd man                     # the man pages are checked with man --warnings
+	need groff-base has_cmd groff
 }
 fuzz() {
 	need clang has_cmd clang

@@ -98,6 +98,33 @@ conformance() {
 }
 check "the conformance host reloads a module through the installed daemon" conformance
 
+# The man pages: installed, found by man, and free of warnings.
+for m in man1/hotreload.1 man3/hotreload.3 man8/hotreloadd.8; do
+	check "$m installed" test -f "$P/share/man/$m"
+	check "$m renders without a warning" sh -c \
+		"MANWIDTH=80 man --warnings -l '$P/share/man/$m' 2>&1 >/dev/null | { ! grep .; }"
+done
+check "man finds them under the prefix" sh -c "MANPATH='$P/share/man' man -w hotreload.3 | grep -q '$P'"
+
+# The systemd user units: they name the installed daemon, and systemd finds nothing wrong in them
+# (the templates through an instance, as systemd only reads those).
+for u in hotreloadd.service hotreloadd.socket hotreloadd@.service hotreloadd@.socket; do
+	check "$u installed, naming the installed daemon" sh -c \
+		"test -f '$P/lib/systemd/user/$u' && ! grep -q @BINDIR@ '$P/lib/systemd/user/$u' &&
+		 { ! grep -q ExecStart= '$P/lib/systemd/user/$u' || grep -q 'ExecStart=$P/bin/hotreloadd ' '$P/lib/systemd/user/$u'; }"
+done
+verify_units() {
+	u=$tmp/units
+	mkdir -p "$u" "$tmp/runtime"
+	cp "$P"/lib/systemd/user/hotreloadd.* "$u/"
+	cp "$P/lib/systemd/user/hotreloadd@.service" "$u/hotreloadd@-srv-game.service"
+	cp "$P/lib/systemd/user/hotreloadd@.socket" "$u/hotreloadd@-srv-game.socket"
+	# shellcheck disable=SC2086
+	XDG_RUNTIME_DIR=$tmp/runtime MANPATH=$P/share/man systemd-analyze verify --user \
+		"$u/hotreloadd.service" "$u/hotreloadd.socket" "$u/hotreloadd@-srv-game.service" "$u/hotreloadd@-srv-game.socket"
+}
+check "systemd-analyze verify passes on the installed units" verify_units
+
 make -s -C "$top" B="$B" uninstall PREFIX="$P" >/dev/null 2>&1
 check "uninstall removes every file" test -z "$(find "$P" -type f -o -type l)"
 
@@ -106,6 +133,7 @@ D=$tmp/dest
 make -s -C "$top" B="$B" install PREFIX=/opt/hr DESTDIR="$D" >/dev/null 2>&1
 check "DESTDIR install" test -f "$D/opt/hr/lib/libhotreload.so.0.1.0"
 check "the .pc names PREFIX, not DESTDIR" grep -qx 'prefix=/opt/hr' "$D/opt/hr/lib/pkgconfig/hotreload.pc"
+check "the units name PREFIX, not DESTDIR" grep -q 'ExecStart=/opt/hr/bin/hotreloadd ' "$D/opt/hr/lib/systemd/user/hotreloadd@.service"
 make -s -C "$top" B="$B" uninstall PREFIX=/opt/hr DESTDIR="$D" >/dev/null 2>&1
 check "DESTDIR uninstall" test -z "$(find "$D" -type f -o -type l)"
 
