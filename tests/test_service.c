@@ -83,6 +83,15 @@ static int exists(void *path)
 	return stat(path, &sb) == 0;
 }
 
+/* The socket takes connections (its file appears at bind, before listen). */
+static int listening(void *path)
+{
+	int fd = hrp_connect(path, 1000);
+	if (fd >= 0)
+		close(fd);
+	return fd >= 0;
+}
+
 Test(service, a_socket_passed_by_systemd_is_served_and_left_in_place)
 {
 	char *sock = t_fmt("%s/given.sock", dir), *state = t_fmt("%s/state", dir);
@@ -93,7 +102,7 @@ Test(service, a_socket_passed_by_systemd_is_served_and_left_in_place)
 	const char *argv[] = { "systemd-socket-activate", "-l", sock, exe, "--foreground", "--root", dir,
 		               "--state-dir", state, NULL };
 	cr_assert_eq(t_proc_start(&p, dir, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv), 0);
-	cr_assert(t_until(exists, sock, WAIT_MS), "systemd-socket-activate never listened");
+	cr_assert(t_until(listening, sock, WAIT_MS), "systemd-socket-activate never listened");
 	t_run st = t_cli(dir, NULL, (const char *const[]){ "--socket", sock, "status", "--json", NULL });
 	cr_assert_eq(st.status, 0, "status through the given socket: %s", st.err);
 	int jq;
