@@ -3,11 +3,39 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
+static const char *const names[] = {"error", "warn", "info", "debug"};
 static int max_level = HRD_INFO;
 static _Atomic int also = -1; /* read by the watcher thread too */
+static _Atomic int journal;   /* stderr is the journal (read by the watcher thread too) */
+
+/*
+ * systemd sets JOURNAL_STREAM to the device and inode of the stream it gave
+ * as stderr. When stderr is still that stream, a line is "<priority>text":
+ * the journal keeps the priority, and stamps the time itself.
+ */
+static int to_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+int hrd_log_level_named(const char *name)
+{
+	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
 
 void hrd_log_also(int fd)
 {
@@ -17,11 +45,12 @@ void hrd_log_also(int fd)
 void hrd_log_level(int level)
 {
 	max_level = level;
+	journal = to_journal();
 }
 
 void hrd_log(int level, const char *fmt, ...)
 {
-	static const char *const names[] = {"error", "warn", "info", "debug"};
+	static const int priority[] = {3, 4, 6, 7}; /* syslog's err, warning, info, debug */
 	if (level > max_level)
 		return;
 	struct timespec ts;
@@ -31,6 +60,7 @@ void hrd_log(int level, const char *fmt, ...)
 	char line[2048];
 	int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
 	n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, names[level]);
+	int head = n; /* the time and level: the journal's line starts after them */
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -42,7 +72,13 @@ void hrd_log(int level, const char *fmt, ...)
 			line[i] = ' ';
 	line[n++] = '\n';
 	/* One write(2): lines from the watcher thread and the loop stay whole. */
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	if (journal) {
+		char pri[3] = {'<', (char)('0' + priority[level]), '>'};
+		struct iovec v[2] = {{pri, sizeof pri}, {line + head, (size_t)(n - head)}};
+		(void)!writev(STDERR_FILENO, v, 2);
+	} else {
+		(void)!write(STDERR_FILENO, line, (size_t)n);
+	}
 	int fd = also;
 	if (fd >= 0)
 		(void)!write(fd, line, (size_t)n);

@@ -1,11 +1,13 @@
-/* log.h: the daemon's log: one line per event on stderr, with a UTC time and a level. */
+/* log.h: the daemon's log: one line per event on stderr, with a UTC time and a level, or as the journal wants it. */
 #ifndef HRD_LOG_H
 #define HRD_LOG_H
 
 enum hrd_level { HRD_ERROR, HRD_WARN, HRD_INFO, HRD_DEBUG };
 
-/* Lines above this level are dropped (default HRD_INFO). */
+/* Lines above this level are dropped (default HRD_INFO). Also looks whether stderr is the journal: call it again when stderr changes. */
 void hrd_log_level(int level);
+/* The level called name ("error", "warn", "info", "debug"), or -1. */
+int hrd_log_level_named(const char *name);
 /* Also write each line to fd (-1: stop): a detaching daemon's log file holds its start too. */
 void hrd_log_also(int fd);
 __attribute__((format(printf, 2, 3))) void hrd_log(int level, const char *fmt, ...);

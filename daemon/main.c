@@ -40,12 +40,15 @@ static const char usage[] =
 	"  --allow-uid UID    accept clients of this user too (a number or a name; repeatable)\n"
 	"  --foreground       stay attached and log to stderr (default: detach once ready,\n"
 	"                     logging to STATE_DIR/hotreloadd.log)\n"
-	"  -v, --verbose      log each step;  -q, --quiet  log warnings and errors only\n"
+	"  --log-level LEVEL  error, warn, info (the default) or debug\n"
+	"  -v, --verbose      --log-level debug;  -q, --quiet  --log-level warn\n"
 	"  --help, --version\n"
 	"\n"
 	"The compiler is $CC (default cc) with -shared -fPIC -g, then $CFLAGS; $LDFLAGS\n"
 	"follow the sources. SIGTERM or SIGINT stops it; SIGHUP looks at every module\n"
-	"again and builds the ones whose last build failed.\n";
+	"again and builds the ones whose last build failed. Under systemd it takes the\n"
+	"socket of its socket unit, says when it is ready ($NOTIFY_SOCKET), and logs in\n"
+	"the journal's format (priority, no time) when stderr is the journal.\n";
 
 struct opts {
 	const char *root, *state_dir, *socket, *watcher;
@@ -64,13 +67,14 @@ static void die_usage(const char *fmt, const char *arg)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { ROOT = 256, STATE, SOCKET, WATCHER, JOBS, ALLOW, FG, HELP, VERSION };
+	enum { ROOT = 256, STATE, SOCKET, WATCHER, JOBS, ALLOW, FG, LEVEL, HELP, VERSION };
 	static const struct option longs[] = {
 		{"root", required_argument, NULL, ROOT}, {"state-dir", required_argument, NULL, STATE},
 		{"socket", required_argument, NULL, SOCKET}, {"watcher", required_argument, NULL, WATCHER},
 		{"jobs", required_argument, NULL, JOBS}, {"allow-uid", required_argument, NULL, ALLOW},
 		{"foreground", no_argument, NULL, FG}, {"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, HELP},
+		{"quiet", no_argument, NULL, 'q'}, {"log-level", required_argument, NULL, LEVEL},
+		{"help", no_argument, NULL, HELP},
 		{"version", no_argument, NULL, VERSION}, {0, 0, 0, 0},
 	};
 	int c;
@@ -86,6 +90,10 @@ static void parse(int argc, char **argv, struct opts *o)
 		case FG: o->foreground = 1; break;
 		case 'v': o->level = HRD_DEBUG; break;
 		case 'q': o->level = HRD_WARN; break;
+		case LEVEL:
+			if ((o->level = hrd_log_level_named(optarg)) < 0)
+				die_usage("--log-level takes error, warn, info or debug, not '%s'", optarg);
+			break;
 		case JOBS:
 			n = strtol(optarg, &end, 10);
 			/* Bounded, like the clients, so that the daemon's descriptors stay
@@ -377,6 +385,7 @@ int main(int argc, char **argv)
 		 * the middle of a line to it. */
 		if (logfd >= 0)
 			dup2(logfd, STDERR_FILENO);
+		hrd_log_level(o.level); /* stderr is the log file now, not a journal it may have been */
 		(void)!write(ready_fd, "R", 1);
 		close(ready_fd);
 		ready_fd = -1;

@@ -119,3 +119,44 @@ Test(service, a_socket_passed_by_systemd_is_served_and_left_in_place)
 	free(state);
 	free(sock);
 }
+
+Test(service, with_stderr_on_the_journal_lines_carry_a_priority_and_no_time)
+{
+	char *src = t_fmt("%s/a.c", dir);
+	cr_assert_eq(t_write(src, "int f(void) { return 1; }\n", 26), 0);
+	const char *exe = getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd";
+	/* As systemd does: JOURNAL_STREAM names the device and inode of the stream that is stderr. */
+	const char *argv[] = { "sh", "-c", "JOURNAL_STREAM=$(stat -L -c %d:%i /proc/$$/fd/2) exec \"$0\" \"$@\"", exe,
+		               "--foreground", "--root", dir, "--log-level", "debug", NULL };
+	cr_assert_eq(t_proc_start(&p, dir, (const char *const[]){ "HOTRELOAD_SOCKET=", NULL }, argv), 0);
+	char *sock = t_fmt("%s/.hotreload/hotreloadd.sock", dir);
+	cr_assert(t_until(listening, sock, WAIT_MS), "the daemon never listened");
+	char *err = NULL;
+	cr_assert_eq(t_proc_end(&p, &err), 0, "%s", err);
+	cr_assert(err && strstr(err, "<6>ready: watching ") && strstr(err, "<7>"), "%s", err);
+	cr_assert(err[0] == '<' && !strstr(err, "Z info"), "a line kept its time: %s", err);
+	free(err);
+	free(sock);
+	free(src);
+}
+
+Test(service, log_level_warn_keeps_info_out_and_a_bad_level_is_a_usage_error)
+{
+	char *src = t_fmt("%s/a.c", dir);
+	cr_assert_eq(t_write(src, "int f(void) { return 1; }\n", 26), 0);
+	const char *exe = getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd";
+	t_run bad = t_exec(dir, NULL, (const char *const[]){ exe, "--log-level", "loud", NULL });
+	cr_assert_eq(bad.status, 2);
+	cr_assert(strstr(bad.err, "--log-level takes error, warn, info or debug, not 'loud'"), "%s", bad.err);
+	t_run_free(&bad);
+	const char *argv[] = { exe, "--foreground", "--root", dir, "--log-level", "warn", NULL };
+	cr_assert_eq(t_proc_start(&p, dir, (const char *const[]){ "HOTRELOAD_SOCKET=", "JOURNAL_STREAM=", NULL }, argv), 0);
+	char *sock = t_fmt("%s/.hotreload/hotreloadd.sock", dir);
+	cr_assert(t_until(listening, sock, WAIT_MS), "the daemon never listened");
+	char *err = NULL;
+	cr_assert_eq(t_proc_end(&p, &err), 0, "%s", err);
+	cr_assert(err && !strstr(err, "info"), "info lines at --log-level warn: %s", err);
+	free(err);
+	free(sock);
+	free(src);
+}
