@@ -8,6 +8,7 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 UNITDIR    ?= $(PREFIX)/lib/systemd/user
+COMPDIR    ?= $(PREFIX)/share/bash-completion/completions
 UNITS       = hotreloadd.service hotreloadd.socket hotreloadd@.service hotreloadd@.socket
 
 CFLAGS  ?= -O2 -g
@@ -143,7 +144,7 @@ demo:
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPDIR)
 	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
 	install -m 755 $(B)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadd
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
@@ -157,6 +158,7 @@ install: all
 	install -m 644 client/hotreload.1 $(DESTDIR)$(MANDIR)/man1/hotreload.1
 	install -m 644 client/hotreload.3 $(DESTDIR)$(MANDIR)/man3/hotreload.3
 	install -m 644 daemon/hotreloadd.8 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8
+	install -m 644 client/hotreload.bash $(DESTDIR)$(COMPDIR)/hotreload
 	@# the units name the installed daemon
 	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u; done
 
@@ -165,7 +167,8 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so \
 	      $(DESTDIR)$(LIBDIR)/libhotreload.a $(DESTDIR)$(INCLUDEDIR)/hotreload.h \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
-	      $(DESTDIR)$(MANDIR)/man1/hotreload.1 $(DESTDIR)$(MANDIR)/man3/hotreload.3 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8
+	      $(DESTDIR)$(MANDIR)/man1/hotreload.1 $(DESTDIR)$(MANDIR)/man3/hotreload.3 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8 \
+	      $(DESTDIR)$(COMPDIR)/hotreload
 
 deps:
 	sh scripts/deps.sh all

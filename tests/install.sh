@@ -104,6 +104,7 @@ for m in man1/hotreload.1 man3/hotreload.3 man8/hotreloadd.8; do
 	check "$m renders without a warning" sh -c \
 		"MANWIDTH=80 man --warnings -l '$P/share/man/$m' 2>&1 >/dev/null | { ! grep .; }"
 done
+check "the bash completion is installed" test -f "$P/share/bash-completion/completions/hotreload"
 check "man finds them under the prefix" sh -c "MANPATH='$P/share/man' man -w hotreload.3 | grep -q '$P'"
 
 # The systemd user units: they name the installed daemon, and systemd finds nothing wrong in them

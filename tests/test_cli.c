@@ -578,3 +578,38 @@ Test(cli, status_uses_the_socket_option_and_env)
 	free(sock);
 	free(bare);
 }
+
+/* What bash's completion offers for the words of a command line (the last one being completed). */
+static char *complete(const char *words)
+{
+	char *script = t_fmt("source %s/client/hotreload.bash; COMP_WORDS=(%s); COMP_CWORD=$((${#COMP_WORDS[@]} - 1));"
+	                     "_hotreload; printf '%%s\\n' \"${COMPREPLY[@]}\" | sort | tr '\\n' ' '",
+	                     HR_SOURCE_DIR, words);
+	t_run r = t_exec(dir, clean_env, (const char *const[]){ "bash", "-c", script, NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	char *out = strdup(r.out);
+	t_run_free(&r);
+	free(script);
+	return out;
+}
+
+Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history)
+{
+	make_history();
+	char *words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir %s ''", state), *got = complete(words);
+	cr_assert_str_eq(got, "help history stats status ");
+	free(got);
+	free(words);
+	got = complete(HR_BUILD_DIR "/hotreload hi");
+	cr_assert_str_eq(got, "history ");
+	free(got);
+	got = complete(HR_BUILD_DIR "/hotreload history --");
+	cr_assert_str_eq(got, "--help --json ");
+	free(got);
+	/* No daemon answers: the names come from the history. */
+	words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir %s stats ''", state);
+	got = complete(words);
+	cr_assert_str_eq(got, "enemy player ");
+	free(got);
+	free(words);
+}
