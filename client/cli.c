@@ -29,6 +29,9 @@ static const char usage_text[] =
 	"  status [--json]                     the daemon, its watcher, modules and clients\n"
 	"  history [MODULE] [-n N] [--json]    builds, newest first (-n 0: all; default 20, or all with --json)\n"
 	"  stats [MODULE] [--json]             build counts, success rate, compile time\n"
+	"  wait MODULE [--version N] [--timeout S]\n"
+	"                                      until MODULE has a good build (of version N or newer);\n"
+	"                                      exit 1 if S seconds pass first\n"
 	"\n"
 	"The state dir is --state-dir, else $HOTRELOAD_STATE_DIR, else the first .hotreload/\n"
 	"found going up from the current directory. The socket is --socket, else\n"
@@ -371,34 +374,113 @@ static void print_status(const hrp_msg *m)
 	table_print(&t);
 }
 
-static int cmd_status(int argc, char **argv)
+/* Connect to the daemon and exchange HELLO; exits 3 when none answers. The socket's path in path. */
+static int connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 {
-	parse(argc, argv, "h", "status", NULL, NULL);
-	char path[PATH_MAX + 32];
 	const char *sock = opt.socket ? opt.socket : getenv("HOTRELOAD_SOCKET");
 	if (!sock || !*sock) {
 		char *dir = state_dir();
 		if (!dir)
 			errx(EXIT_NODAEMON, "no daemon: no socket given, and no .hotreload/ in the current "
 			                    "directory or any parent (pass --socket PATH or --state-dir DIR)");
-		snprintf(path, sizeof path, "%s/hotreloadd.sock", dir);
+		snprintf(path, pathsz, "%s/hotreloadd.sock", dir);
 		free(dir);
-		sock = path;
+	} else {
+		snprintf(path, pathsz, "%s", sock);
 	}
-	int fd = hrp_connect(sock, TIMEOUT_MS);
+	int fd = hrp_connect(path, TIMEOUT_MS);
 	if (fd < 0)
-		errx(EXIT_NODAEMON, "no daemon answers at %s (%s); start one with: hotreloadd --root DIR", sock,
+		errx(EXIT_NODAEMON, "no daemon answers at %s (%s); start one with: hotreloadd --root DIR", path,
 		     fd == -ETIMEDOUT ? "it accepts no connection within 5 s" : strerror(-fd));
-	hrp_reader r = { 0 };
 	hrp_msg reply;
 	hrp_msg hello = { .type = HRP_HELLO,
 		          .u.hello = { HRP_VERSION, HRP_ROLE_CLI, (uint32_t)getpid(), "", "hotreload " VERSION } };
-	exchange(fd, &r, sock, &hello, HRP_HELLO, &reply);
+	exchange(fd, r, path, &hello, HRP_HELLO, &reply);
+	return fd;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	parse(argc, argv, "h", "status", NULL, NULL);
+	char sock[PATH_MAX + 32];
+	hrp_reader r = { 0 };
+	hrp_msg reply;
+	int fd = connect_daemon(&r, sock, sizeof sock);
 	exchange(fd, &r, sock, &(hrp_msg){ .type = HRP_STATUS_REQ }, HRP_STATUS, &reply);
 	print_status(&reply);
 	hrp_reader_free(&r);
 	close(fd);
 	return 0;
+}
+
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* wait MODULE [--version N] [--timeout S]: the daemon answers a subscription with the newest good build, then each new one. */
+static int cmd_wait(int argc, char **argv)
+{
+	static const struct option longopts[] = { { "version", required_argument, NULL, 'v' },
+		                                  { "timeout", required_argument, NULL, 't' },
+		                                  { "help", no_argument, NULL, 'h' },
+		                                  { NULL, 0, NULL, 0 } };
+	unsigned long long want = 1;
+	double timeout = -1;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		errno = 0;
+		switch (c) {
+		case 'v':
+			want = strtoull(optarg, &end, 10);
+			if (errno || *end || want < 1 || optarg[0] == '-')
+				usage_error("--version wants a version of 1 or more, not '%s'", optarg);
+			break;
+		case 't':
+			timeout = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !(timeout >= 0))
+				usage_error("--timeout wants seconds (0 or more), not '%s'", optarg);
+			break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		default: usage_error("%s", "bad option for 'wait'");
+		}
+	}
+	if (optind != argc - 1)
+		usage_error("%s", "wait takes one module");
+	const char *module = argv[optind];
+	if (!hrp_valid_name(module))
+		usage_error("'%s' is not a module name: letters, digits, _ and - only, at most 200 of them", module);
+	char sock[PATH_MAX + 32];
+	hrp_reader r = { 0 };
+	int fd = connect_daemon(&r, sock, sizeof sock);
+	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
+	int rc = hrp_send(fd, &m);
+	double until = mono_s() + timeout;
+	while (rc == 0) {
+		double left = timeout < 0 ? 3600 : until - mono_s();
+		if (left <= 0) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = hrp_recv(fd, &r, &m, (int)(left * 1000) + 1);
+		if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0 && m.u.build.version >= want) {
+			printf("%s v%llu\n", module, (unsigned long long)m.u.build.version);
+			hrp_reader_free(&r);
+			close(fd);
+			return 0;
+		}
+		if (rc == 0 && m.type == HRP_ERROR)
+			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
+		if (rc == -ETIMEDOUT && timeout < 0)
+			rc = 0; /* no deadline: wait on */
+	}
+	if (rc == -ETIMEDOUT)
+		errx(EXIT_ERR, "%s has no good build of v%llu or newer after %g s", module, want, timeout);
+	errx(EXIT_NODAEMON, "the daemon at %s went away before %s had a good build of v%llu or newer", sock, module, want);
 }
 
 int main(int argc, char **argv)
@@ -411,7 +493,7 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats } };
+	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {

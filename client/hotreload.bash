@@ -32,21 +32,22 @@ _hotreload()
 	case $prev in
 	--socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-	-n) return ;;
+	-n | --version | --timeout) return ;;
 	esac
 	case $cmd in
 	"")
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--socket --state-dir --help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "status history stats help" -- "$cur"))
+			COMPREPLY=($(compgen -W "status history stats wait help" -- "$cur"))
 		fi
 		;;
 	status) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
-	history | stats)
+	history | stats | wait)
 		if [[ $cur == -* ]]; then
 			local opts="--json --help"
 			[[ $cmd == history ]] && opts="-n $opts"
+			[[ $cmd == wait ]] && opts="--version --timeout --help"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		else
 			COMPREPLY=($(compgen -W "$(_hotreload_modules)" -- "$cur"))

@@ -597,7 +597,7 @@ Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history
 {
 	make_history();
 	char *words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir %s ''", state), *got = complete(words);
-	cr_assert_str_eq(got, "help history stats status ");
+	cr_assert_str_eq(got, "help history stats status wait ");
 	free(got);
 	free(words);
 	got = complete(HR_BUILD_DIR "/hotreload hi");
@@ -612,4 +612,40 @@ Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history
 	cr_assert_str_eq(got, "enemy player ");
 	free(got);
 	free(words);
+}
+
+Test(cli, wait_returns_once_the_module_has_a_good_build_of_the_version_asked)
+{
+	char *src = t_fmt("%s/a.c", dir);
+	cr_assert_eq(t_write(src, "int f(void) { return 1; }\n", 26), 0);
+	t_daemon d;
+	t_run r;
+	cr_assert_eq(t_daemon_start(&d, dir, NULL, NULL, &r), 0, "%s", r.err);
+	t_run_free(&r);
+	r = cli(NULL, (const char *const[]){ "wait", "a", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "a v1\n");
+	t_run_free(&r);
+	r = cli(NULL, (const char *const[]){ "wait", "a", "--version", "2", "--timeout", "0.2", NULL });
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "a has no good build of v2 or newer after 0.2 s"), "%s", r.err);
+	t_run_free(&r);
+	/* Waiting, then the save that makes v2. */
+	t_proc w = { 0 };
+	const char *argv[] = { HR_BUILD_DIR "/hotreload", "wait", "--version", "2", "a", NULL };
+	cr_assert_eq(t_proc_start(&w, dir, clean_env, argv), 0);
+	cr_assert_eq(t_write(src, "int f(void) { return 2; }\n", 26), 0);
+	cr_assert(t_proc_expect(&w, "a v2", 30000), "wait never said v2 (last line: %s)", w.line);
+	cr_assert_eq(t_proc_end(&w, NULL), 0);
+	r = cli(NULL, (const char *const[]){ "wait", "a b", NULL });
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	r = cli(NULL, (const char *const[]){ "wait", NULL });
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	cr_assert_eq(t_daemon_stop(&d), 0);
+	r = cli(NULL, (const char *const[]){ "wait", "a", NULL });
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	t_run_free(&r);
+	free(src);
 }
