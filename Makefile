@@ -154,13 +154,16 @@ install: all
 	install -m 644 client/hotreload.h $(DESTDIR)$(INCLUDEDIR)/hotreload.h
 	@# made here, not at build time, so that it names the PREFIX of this install
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(B)/hotreload.pc
+	install -m 644 $(B)/hotreload.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
 	install -m 644 client/hotreload.1 $(DESTDIR)$(MANDIR)/man1/hotreload.1
 	install -m 644 client/hotreload.3 $(DESTDIR)$(MANDIR)/man3/hotreload.3
 	install -m 644 daemon/hotreloadd.8 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8
 	install -m 644 client/hotreload.bash $(DESTDIR)$(COMPDIR)/hotreload
 	@# the units name the installed daemon
-	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|' systemd/$$u > $(DESTDIR)$(UNITDIR)/$$u; done
+	@# (through install -m 644: a umask of 077 must not leave them unreadable to the user's systemd)
+	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|' systemd/$$u > $(B)/$$u && \
+	    install -m 644 $(B)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(BINDIR)/hotreloadd $(DESTDIR)$(LIBDIR)/$(LIBNAME) \

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -442,7 +443,7 @@ static int cmd_wait(int argc, char **argv)
 			break;
 		case 't':
 			timeout = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !(timeout >= 0))
+			if (errno || *end || end == optarg || !(timeout >= 0) || !isfinite(timeout))
 				usage_error("--timeout wants seconds (0 or more), not '%s'", optarg);
 			break;
 		case 'h': fputs(usage_text, stdout); exit(0);
@@ -457,29 +458,30 @@ static int cmd_wait(int argc, char **argv)
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	int fd = connect_daemon(&r, sock, sizeof sock);
+	/* The status request's reply comes after the subscription's answer (the newest good build, if any). */
 	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
-	int rc = hrp_send(fd, &m);
+	int rc = hrp_send(fd, &m), answered = 0;
+	if (rc == 0)
+		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 	double until = mono_s() + timeout;
 	while (rc == 0) {
-		double left = timeout < 0 ? 3600 : until - mono_s();
-		if (left <= 0) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		rc = hrp_recv(fd, &r, &m, (int)(left * 1000) + 1);
-		if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0 && m.u.build.version >= want) {
+		double left = !answered ? TIMEOUT_MS / 1000.0 : timeout < 0 ? 3600 : until - mono_s();
+		if (left <= 0)
+			errx(EXIT_ERR, "%s has no good build of v%llu or newer after %g s", module, want, timeout);
+		rc = hrp_recv(fd, &r, &m, (int)((left > 3600 ? 3600 : left) * 1000) + 1);
+		if (rc == -ETIMEDOUT && answered)
+			rc = 0; /* the deadline comes round at the top */
+		else if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0 && m.u.build.version >= want) {
 			printf("%s v%llu\n", module, (unsigned long long)m.u.build.version);
 			hrp_reader_free(&r);
 			close(fd);
 			return 0;
-		}
-		if (rc == 0 && m.type == HRP_ERROR)
+		} else if (rc == 0 && m.type == HRP_STATUS) {
+			answered = 1;
+		} else if (rc == 0 && m.type == HRP_ERROR) {
 			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
-		if (rc == -ETIMEDOUT && timeout < 0)
-			rc = 0; /* no deadline: wait on */
+		}
 	}
-	if (rc == -ETIMEDOUT)
-		errx(EXIT_ERR, "%s has no good build of v%llu or newer after %g s", module, want, timeout);
 	errx(EXIT_NODAEMON, "the daemon at %s went away before %s had a good build of v%llu or newer", sock, module, want);
 }
 

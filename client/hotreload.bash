@@ -11,11 +11,13 @@ _hotreload_modules()
 		--socket | --state-dir) global+=("${COMP_WORDS[i]}" "${COMP_WORDS[i + 1]}") ;;
 		esac
 	done
-	# The table after the MODULE header of `status`, else the modules in the history.
-	{
-		"${COMP_WORDS[0]}" "${global[@]}" status 2>/dev/null | awk 'f && NF { print $1 } /^MODULE/ { f = 1 }'
-		"${COMP_WORDS[0]}" "${global[@]}" history -n 0 2>/dev/null | awk 'NR > 1 && NF { print $1 }'
-	} | sort -u
+	# The table after the MODULE header of `status`; with no daemon, the modules in the history.
+	local out
+	if out=$("${COMP_WORDS[0]}" "${global[@]}" status 2>/dev/null); then
+		printf '%s\n' "$out" | awk 'f && NF { print $1 } /^MODULE/ { f = 1 }'
+	else
+		"${COMP_WORDS[0]}" "${global[@]}" history -n 0 2>/dev/null | awk 'NR > 1 && NF { print $1 }' | sort -u
+	fi
 }
 
 _hotreload()
@@ -30,8 +32,9 @@ _hotreload()
 		esac
 	done
 	case $prev in
-	--socket) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
+	# One name a line, quoted by bash: a path with spaces stays one.
+	--socket) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -f -- "$cur"); return ;;
+	--state-dir) compopt -o filenames 2>/dev/null; mapfile -t COMPREPLY < <(compgen -d -- "$cur"); return ;;
 	-n | --version | --timeout) return ;;
 	esac
 	case $cmd in

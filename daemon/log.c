@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static const char *const names[] = {"error", "warn", "info", "debug"};
-static int max_level = HRD_INFO;
+static _Atomic int max_level = HRD_INFO; /* set again when a detaching daemon's stderr changes */
 static _Atomic int also = -1; /* read by the watcher thread too */
 static _Atomic int journal;   /* stderr is the journal (read by the watcher thread too) */
 

@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 	}
 
 	/* Started by systemd's socket unit: its socket, whatever --socket says. */
-	int given = hrd_sd_listen_fd(err, sizeof err);
+	int given = hrd_sd_start(err, sizeof err);
 	if (given == -2) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		return 1;
@@ -373,6 +373,9 @@ int main(int argc, char **argv)
 	hrd_engine_set_server(engine, server);
 	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock,
 	         given >= 0 ? " (from systemd)" : "");
+	if (given >= 0 && o.nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))
+		hrd_warn("--allow-uid: the socket systemd passed (%s) is not open to other users: set SocketMode=0666 "
+		         "in its socket unit (the daemon still checks who connects)", sock);
 	char notice[PATH_MAX + 64];
 	snprintf(notice, sizeof notice, "READY=1\nSTATUS=watching %s", root);
 	hrd_sd_notify(notice);

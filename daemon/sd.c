@@ -13,15 +13,23 @@
 
 enum { LISTEN_FDS_START = 3 };
 
-int hrd_sd_listen_fd(char *err, unsigned errsz)
+static char notify[sizeof ((struct sockaddr_un *)0)->sun_path];
+
+int hrd_sd_start(char *err, unsigned errsz)
 {
+	const char *ns = getenv("NOTIFY_SOCKET");
+	if (ns && strlen(ns) < sizeof notify)
+		memcpy(notify, ns, strlen(ns) + 1);
+	unsetenv("NOTIFY_SOCKET");
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
-		return -1;
-	long n = strtol(fds, NULL, 10);
+	char *end = NULL;
+	long n = fds ? strtol(fds, &end, 10) : 0;
+	int ours = pid && fds && strtol(pid, NULL, 10) == (long)getpid() && *end == '\0';
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
+	if (!ours || n == 0)
+		return -1;
 	if (n != 1) {
 		snprintf(err, errsz, "systemd passed %ld sockets; the unit must have one ListenStream", n);
 		return -2;
@@ -45,9 +53,9 @@ int hrd_sd_listen_fd(char *err, unsigned errsz)
 
 void hrd_sd_notify(const char *state)
 {
-	const char *path = getenv("NOTIFY_SOCKET");
+	const char *path = notify;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t n = path ? strlen(path) : 0;
+	size_t n = strlen(path);
 	if (n < 2 || n >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@'))
 		return;
 	memcpy(sa.sun_path, path, n);

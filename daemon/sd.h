@@ -3,14 +3,15 @@
 #define HRD_SD_H
 
 /*
- * The socket systemd passed (socket activation: LISTEN_PID is this process,
- * LISTEN_FDS is 1), made close-on-exec, with LISTEN_* removed from the
- * environment so that no child takes it too. -1 when there is none; -2 (with
- * a message in err) when what was passed is not one listening Unix stream socket.
+ * Take what systemd passed out of the environment, so that no compiler
+ * inherits it: $NOTIFY_SOCKET, kept for hrd_sd_notify, and the socket of
+ * socket activation (LISTEN_PID is this process, LISTEN_FDS is 1), made
+ * close-on-exec and returned. -1 when there is no socket; -2 (with a message
+ * in err) when what was passed is not one listening Unix stream socket.
  */
-int hrd_sd_listen_fd(char *err, unsigned errsz);
+int hrd_sd_start(char *err, unsigned errsz);
 
-/* Send state ("READY=1", "STOPPING=1", "STATUS=...") to $NOTIFY_SOCKET, if set. Best effort. */
+/* Send state ("READY=1", "STOPPING=1", "STATUS=...") to the $NOTIFY_SOCKET taken at the start, if any. Best effort. */
 void hrd_sd_notify(const char *state);
 
 #endif

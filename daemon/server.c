@@ -49,6 +49,8 @@ struct hrd_server {
 	client *clients;
 	size_t nclients, max_clients;
 	int spare;          /* a descriptor given up to accept, and close, when none are left */
+	dev_t dev;          /* the socket file we made: removed at the end only if it is still ours */
+	ino_t ino;
 	time_t quiet_until; /* accept errors are logged once per second, not once per try */
 };
 
@@ -459,6 +461,11 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	/* Other users can reach the socket only when allowed; SO_PEERCRED then
 	 * checks who. Never through a symbolic link put in its place. A given
 	 * socket's mode is its maker's (SocketMode=). */
+	struct stat st;
+	if (cfg->fd < 0 && lstat(cfg->path, &st) == 0) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
 	if (cfg->fd < 0 && cfg->nallow && fchmodat(AT_FDCWD, cfg->path, 0666, AT_SYMLINK_NOFOLLOW) < 0) {
 		snprintf(err, errsz, "cannot open %s to --allow-uid users: %s", cfg->path, strerror(errno));
 		goto fail;
@@ -485,7 +492,9 @@ void hrd_server_close(hrd_server *s)
 	if (s->io.fd >= 0) {
 		hrd_loop_del(s->loop, &s->io);
 		close(s->io.fd);
-		if (s->cfg.fd < 0)
+		/* Not a socket made there since by another (a socket unit that took the path over, say). */
+		struct stat st;
+		if (s->cfg.fd < 0 && lstat(s->path, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino)
 			unlink(s->path);
 	}
 	if (s->spare >= 0)

@@ -118,11 +118,13 @@ verify_units() {
 	u=$tmp/units
 	mkdir -p "$u" "$tmp/runtime"
 	cp "$P"/lib/systemd/user/hotreloadd.* "$u/"
-	cp "$P/lib/systemd/user/hotreloadd@.service" "$u/hotreloadd@-srv-game.service"
-	cp "$P/lib/systemd/user/hotreloadd@.socket" "$u/hotreloadd@-srv-game.socket"
-	# shellcheck disable=SC2086
+	# The instance as the units' comment says to make it, from a folder's path.
+	i=$(systemd-escape --path /srv/my-game/modules)
+	cp "$P/lib/systemd/user/hotreloadd@.service" "$u/hotreloadd@$i.service"
+	cp "$P/lib/systemd/user/hotreloadd@.socket" "$u/hotreloadd@$i.socket"
 	XDG_RUNTIME_DIR=$tmp/runtime MANPATH=$P/share/man systemd-analyze verify --user \
-		"$u/hotreloadd.service" "$u/hotreloadd.socket" "$u/hotreloadd@-srv-game.service" "$u/hotreloadd@-srv-game.socket"
+		"$u/hotreloadd.service" "$u/hotreloadd.socket" "$u/hotreloadd@$i.service" "$u/hotreloadd@$i.socket" &&
+		grep -q 'ExecStart=.* --root %f$' "$u/hotreloadd@$i.service"
 }
 check "systemd-analyze verify passes on the installed units" verify_units
 

@@ -606,6 +606,17 @@ Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history
 	got = complete(HR_BUILD_DIR "/hotreload history --");
 	cr_assert_str_eq(got, "--help --json ");
 	free(got);
+	/* A folder with a space is one choice. */
+	char *sp = t_fmt("%s/sp ace", dir);
+	cr_assert_eq(mkdir(sp, 0755), 0);
+	words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir '%s/sp'", dir);
+	got = complete(words);
+	char *want = t_fmt("%s ", sp);
+	cr_assert_str_eq(got, want);
+	free(want);
+	free(got);
+	free(words);
+	free(sp);
 	/* No daemon answers: the names come from the history. */
 	words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir %s stats ''", state);
 	got = complete(words);
@@ -626,9 +637,16 @@ Test(cli, wait_returns_once_the_module_has_a_good_build_of_the_version_asked)
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "a v1\n");
 	t_run_free(&r);
+	/* --timeout 0: is it there now? */
+	r = cli(NULL, (const char *const[]){ "wait", "a", "--timeout", "0", NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
 	r = cli(NULL, (const char *const[]){ "wait", "a", "--version", "2", "--timeout", "0.2", NULL });
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "a has no good build of v2 or newer after 0.2 s"), "%s", r.err);
+	t_run_free(&r);
+	r = cli(NULL, (const char *const[]){ "wait", "a", "--timeout", "inf", NULL });
+	cr_assert_eq(r.status, 2, "%s", r.err);
 	t_run_free(&r);
 	/* Waiting, then the save that makes v2. */
 	t_proc w = { 0 };
