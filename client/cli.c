@@ -384,7 +384,7 @@ static int connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 		if (!dir)
 			errx(EXIT_NODAEMON, "no daemon: no socket given, and no .hotreload/ in the current "
 			                    "directory or any parent (pass --socket PATH or --state-dir DIR)");
-		snprintf(path, pathsz, "%s/hotreloadd.sock", dir);
+		snprintf(path, pathsz, "%s/" HRP_SOCKET_NAME, dir);
 		free(dir);
 	} else {
 		snprintf(path, pathsz, "%s", sock);
@@ -454,7 +454,7 @@ static int cmd_wait(int argc, char **argv)
 		usage_error("%s", "wait takes one module");
 	const char *module = argv[optind];
 	if (!hrp_valid_name(module))
-		usage_error("'%s' is not a module name: letters, digits, _ and - only, at most 200 of them", module);
+		usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	int fd = connect_daemon(&r, sock, sizeof sock);

@@ -114,7 +114,9 @@ void hrc_report(hr_client *c, uint32_t gen, const hrp_msg *m);
 int hrc_queue(hr_client *c, const hrp_msg *m);
 void hrc_ask(hr_client *c, hr_module *m);
 void hrc_discard(hr_client *c, build *b);
-void hrc_refuse(hr_module *m, uint64_t v);
+/* Version of m, of history gen, was refused here (did not load, or its hr_on_load failed) because of why:
+ * told to the daemon, never tried again, counted and noted. */
+void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, const char *why);
 hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name);
 /* Any thread, no lock. */
 uint64_t hrc_now_ns(clockid_t id);

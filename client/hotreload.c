@@ -49,7 +49,6 @@ static int handshake(hr_client *c, const char *path, int ms)
 	if (rc < 0) {
 		close(fd);
 		hrp_reader_free(&c->r); /* a frame cut short must not spoil the next attempt */
-		c->r = (hrp_reader){0};
 		return rc;
 	}
 	snprintf(c->db_id, sizeof c->db_id, "%s", a.u.hello.db_id);
@@ -383,16 +382,16 @@ static void call_keep(void *arg)
 /* The slow path of hr_update: something was handed over. */
 static int take(hr_module *m)
 {
-	uint64_t t0 = hrc_now_ns(CLOCK_MONOTONIC);
 	hr_client *c = m->c;
 	uintptr_t p = atomic_exchange_explicit(&m->pending, 0, memory_order_acquire);
 	build *b = (build *)(p & ~(uintptr_t)1), *old = m->live;
 	if (!b)
 		return -ENOEXEC; /* a build that did not load here */
+	uint64_t t0 = hrc_now_ns(CLOCK_MONOTONIC);
 	char crash[160], unload_crash[160] = "", why[256] = "";
 	struct call k = {.b = old, .userdata = m->userdata, .prev = old ? old->version : 0};
-	if (old && old->on_unload && hrc_guard_run(call_unload, &k, crash, sizeof crash))
-		snprintf(unload_crash, sizeof unload_crash, "%s", crash); /* the old build is on its way out: go on */
+	if (old && old->on_unload)
+		hrc_guard_run(call_unload, &k, unload_crash, sizeof unload_crash); /* on its way out: a crash does not stop it */
 	struct keeping kept = {b, old, NULL, 0};
 	k.b = b;
 	if (old && b->nkeep && hrc_guard_run(call_keep, &kept, crash, sizeof crash))
@@ -403,8 +402,7 @@ static int take(hr_module *m)
 		snprintf(why, sizeof why, "hr_on_load returned %d", k.rc);
 	build *dead = NULL;
 	if (why[0]) {
-		k.b = old;
-		k.prev = old ? old->version : 0;
+		k.b = old; /* k.prev is still old's version */
 		if (old && old->on_load)
 			hrc_guard_run(call_load, &k, crash, sizeof crash); /* it ran before: a crash now has no better answer */
 		dead = b;
@@ -413,23 +411,17 @@ static int take(hr_module *m)
 		m->version = b->version;
 	}
 	pthread_mutex_lock(&c->lock);
-	hrp_msg r;
+	uint64_t at_us = hrc_now_ns(CLOCK_REALTIME) / 1000u;
 	if (unload_crash[0])
 		hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, old->version, "%s v%llu: hr_on_unload crashed: %s", m->name,
 		               (unsigned long long)old->version, unload_crash);
 	if (why[0]) {
-		r = (hrp_msg){.type = HRP_REFUSED, .u.refused = {m->name, b->version, why}};
-		/* Numbers of a history that is gone say nothing about this one's. */
-		if (b->gen == c->gen) {
-			hrc_refuse(m, b->version);
-			if (m->floor == b->version) /* so that the daemon's answer, an older build, may load */
-				m->floor = old && old->gen == c->gen ? old->version : 0;
-		}
-		c->stats.refusals++;
-		hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, b->version, "%s v%llu refused: %s", m->name,
-		               (unsigned long long)b->version, why);
+		hrc_refused(c, m, b->gen, b->version, why);
+		if (b->gen == c->gen && m->floor == b->version) /* so that the daemon's answer, an older build, may load */
+			m->floor = old && old->gen == c->gen ? old->version : 0;
 	} else {
-		r = (hrp_msg){.type = HRP_LOADED, .u.loaded = {m->name, b->version, hrc_now_ns(CLOCK_REALTIME) / 1000u}};
+		hrp_msg r = {.type = HRP_LOADED, .u.loaded = {m->name, b->version, at_us}};
+		hrc_report(c, b->gen, &r);
 		dead = retire(m, old);
 		hrc_notes_post(&c->notes, HR_NOTE_LOADED, m->name, b->version, "%s v%llu live", m->name,
 		               (unsigned long long)b->version);
@@ -438,7 +430,6 @@ static int take(hr_module *m)
 			               "%s v%llu: kept global '%s'%s started afresh: its size changed", m->name,
 			               (unsigned long long)b->version, kept.reset, kept.nreset > 1 ? " and others" : "");
 	}
-	hrc_report(c, b->gen, &r);
 	hrc_discard(c, dead);
 	pthread_mutex_unlock(&c->lock);
 	/* After the unlock: woken while the lock is held, the library's thread would block on it at once. */
@@ -449,7 +440,7 @@ static int take(hr_module *m)
 	atomic_fetch_add_explicit(&c->switches, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->switch_ns, spent, memory_order_relaxed);
 	atomic_store_explicit(&c->last_switch_ns, spent, memory_order_relaxed);
-	atomic_store_explicit(&c->last_switch_at_us, r.u.loaded.at_us, memory_order_relaxed);
+	atomic_store_explicit(&c->last_switch_at_us, at_us, memory_order_relaxed);
 	return 1;
 }
 

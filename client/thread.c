@@ -78,13 +78,24 @@ void hrc_discard(hr_client *c, build *b)
 }
 
 /* Remember that m refused version v, so that no later offer of it is tried. */
-void hrc_refuse(hr_module *m, uint64_t v)
+static void refuse(hr_module *m, uint64_t v)
 {
 	uint64_t *grown = realloc(m->refused, (m->nrefused + 1) * sizeof *grown);
 	if (grown) {
 		m->refused = grown;
 		m->refused[m->nrefused++] = v;
 	}
+}
+
+void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, const char *why)
+{
+	hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
+	hrc_report(c, gen, &r);
+	if (gen == c->gen) /* numbers of a history that is gone say nothing about this one's */
+		refuse(m, version);
+	c->stats.refusals++;
+	hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
+	               (unsigned long long)version, why);
 }
 
 /* Whether version v is worth loading for m: newer than what it has, and not refused before. */
@@ -170,12 +181,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		}
 		if (!b) {
 			/* The daemon records it, and answers with the newest good build older than this one. */
-			hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
-			hrc_report(c, c->gen, &r);
-			hrc_refuse(m, version);
-			c->stats.refusals++;
-			hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
-			               (unsigned long long)version, why);
+			hrc_refused(c, m, c->gen, version, why);
 			atomic_fetch_or_explicit(&m->pending, 1, memory_order_relaxed);
 			if (m->opening) {
 				m->awaiting = 0;
@@ -261,7 +267,6 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	else
 		hrp_buf_append(&c->out, c->held.data + c->held.off, c->held.len - c->held.off);
 	hrp_buf_free(&c->held);
-	c->held = (hrp_buf){0};
 	for (hr_module *m = c->mods; m; m = m->next) {
 		if (m->closed)
 			continue;
@@ -385,14 +390,12 @@ static void lost(hr_client *c)
 	close(c->fd);
 	c->fd = -1;
 	hrp_reader_free(&c->r);
-	c->r = (hrp_reader){0};
 	pthread_mutex_lock(&c->lock);
 	if (c->state == UP)
 		hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0,
 		               "hotreloadd went away: what is live stays live until it is back");
 	c->state = DOWN;
 	hrp_buf_free(&c->out);
-	c->out = (hrp_buf){0};
 	for (hr_module *m = c->mods; m; m = m->next)
 		settle(c, m);
 	pthread_mutex_unlock(&c->lock);
@@ -503,7 +506,7 @@ int hrc_find_socket(char *out, size_t outsz)
 		return -errno;
 	for (;;) {
 		struct stat st;
-		int n = snprintf(out, outsz, "%s/.hotreload/hotreloadd.sock", strcmp(dir, "/") == 0 ? "" : dir);
+		int n = snprintf(out, outsz, "%s/.hotreload/" HRP_SOCKET_NAME, strcmp(dir, "/") == 0 ? "" : dir);
 		if (n > 0 && (size_t)n < outsz && stat(out, &st) == 0 && S_ISSOCK(st.st_mode))
 			return 0;
 		char *slash = strrchr(dir, '/');

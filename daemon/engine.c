@@ -279,7 +279,7 @@ static void touch(hrd_engine *e, const char *name, const char *cause)
 	m->kind = kind;
 	if (!hrp_valid_name(name)) {
 		if (!m->invalid && kind != HRD_KIND_NONE)
-			hrd_warn("skipped '%s': a module name is letters, digits, _ and - only, at most 200 of them", name);
+			hrd_warn("skipped '%s': a module name is " HRP_NAME_RULE, name);
 		m->invalid = 1;
 		hrd_sources_free(&src);
 		return;
@@ -789,7 +789,7 @@ static void status(void *arg, hrp_msg *m)
 		s->message = md->message ? md->message : "";
 		if (md->invalid) {
 			s->status = "skipped";
-			s->message = "not a module name: use letters, digits, _ and - only, at most 200 of them";
+			s->message = "not a module name: use " HRP_NAME_RULE;
 		} else if (md->kind == HRD_KIND_CONFLICT) {
 			s->status = "conflict";
 			s->message = md->note ? md->note : "";

@@ -274,7 +274,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	const char *env = getenv("HOTRELOAD_SOCKET");
-	snprintf(sock, sizeof sock, "%s/hotreloadd.sock", state);
+	snprintf(sock, sizeof sock, "%s/" HRP_SOCKET_NAME, state);
 	if (o.socket || (env && *env))
 		snprintf(sock, sizeof sock, "%s", o.socket ? o.socket : env);
 	char *slash = strrchr(sock, '/');

@@ -152,7 +152,7 @@ static int subscribed(const client *c, const char *module)
 static int subscribe(client *c, const char *module)
 {
 	if (!hrp_valid_name(module)) {
-		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use letters, digits, _ and - only, at most 200 of them", module);
+		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use " HRP_NAME_RULE, module);
 		return -1;
 	}
 	if (!subscribed(c, module)) {

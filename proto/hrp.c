@@ -62,6 +62,8 @@ static const struct {
 	[HRP_STATUS] = { "STATUS", f_status },
 };
 
+_Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");
+
 int hrp_valid_name(const char *name)
 {
 	size_t n = strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");
@@ -124,32 +126,21 @@ static int reserve(hrp_buf *b, size_t n)
 
 int hrp_buf_append(hrp_buf *b, const void *data, size_t n)
 {
-	if (n == 0)
-		return 0;
-	if (reserve(b, n) < 0)
-		return -ENOMEM;
-	memcpy(b->data + b->len, data, n);
-	b->len += n;
-	return 0;
-}
-
-/* ---- encode ---- */
-
-static int put(hrp_buf *b, const void *p, size_t n)
-{
 	int rc = reserve(b, n);
-	if (rc == 0) {
-		memcpy(b->data + b->len, p, n);
+	if (rc == 0 && n) {
+		memcpy(b->data + b->len, data, n);
 		b->len += n;
 	}
 	return rc;
 }
 
+/* ---- encode ---- */
+
 static int put_u32(hrp_buf *b, uint32_t v)
 {
 	uint8_t x[4];
 	put32(x, v);
-	return put(b, x, 4);
+	return hrp_buf_append(b, x, 4);
 }
 
 static int put_u64(hrp_buf *b, uint64_t v)
@@ -157,7 +148,7 @@ static int put_u64(hrp_buf *b, uint64_t v)
 	uint8_t x[8];
 	put32(x, (uint32_t)(v >> 32));
 	put32(x + 4, (uint32_t)v);
-	return put(b, x, 8);
+	return hrp_buf_append(b, x, 8);
 }
 
 static int put_fields(hrp_buf *b, const struct field *f, const void *base)
@@ -178,7 +169,7 @@ static int put_fields(hrp_buf *b, const struct field *f, const void *base)
 				return -EMSGSIZE;
 			rc = put_u32(b, (uint32_t)n);
 			if (rc == 0)
-				rc = put(b, s, n + 1);
+				rc = hrp_buf_append(b, s, n + 1);
 		}
 	}
 	return rc;
@@ -190,7 +181,7 @@ long hrp_encode(const hrp_msg *m, hrp_buf *b)
 		return -EINVAL;
 	size_t start = b->len - b->off; /* reserve() may move data: keep offsets relative */
 	uint8_t hdr[HRP_HEADER_SIZE] = { 0 };
-	int rc = put(b, hdr, sizeof hdr);
+	int rc = hrp_buf_append(b, hdr, sizeof hdr);
 	if (rc == 0)
 		rc = put_fields(b, types[m->type].fields, m);
 	if (rc == 0 && m->type == HRP_STATUS) {
@@ -338,12 +329,12 @@ int hrp_status_next(const hrp_msg *m, size_t *pos, hrp_modstat *out)
 void hrp_reader_free(hrp_reader *r)
 {
 	hrp_buf_free(&r->in);
-	r->frame = 0;
+	memset(r, 0, sizeof *r); /* ready to use again */
 }
 
 int hrp_reader_push(hrp_reader *r, const void *data, size_t n)
 {
-	return put(&r->in, data, n);
+	return hrp_buf_append(&r->in, data, n);
 }
 
 /*

@@ -19,6 +19,10 @@
 #define HRP_HEADER_SIZE 8u
 #define HRP_MAX_FRAME (1u << 20)
 #define HRP_NAME_MAX 200u /* the longest module name */
+/* The rule, as every message that turns a name away says it (keep it in step with HRP_NAME_MAX). */
+#define HRP_NAME_RULE "letters, digits, _ and - only, at most 200 of them"
+/* The socket's file name in the state dir, where the daemon makes it and clients look for it. */
+#define HRP_SOCKET_NAME "hotreloadd.sock"
 
 enum hrp_type {
 	HRP_HELLO = 1,      /* both ways, first: protocol version, database id */
@@ -88,6 +92,7 @@ typedef struct hrp_buf {
 	size_t off, len, cap;
 } hrp_buf;
 
+/* Free the bytes; b is then empty, ready to use again. */
 void hrp_buf_free(hrp_buf *b);
 /* Drop the first n unconsumed bytes (after a write of them). */
 void hrp_buf_consume(hrp_buf *b, size_t n);
@@ -122,6 +127,7 @@ typedef struct hrp_reader {
 	const char *why;
 } hrp_reader;
 
+/* Free the buffer; r is then empty, ready to read a new stream. */
 void hrp_reader_free(hrp_reader *r);
 /*
  * One read(2) from fd: bytes read, 0 at end of file, or -errno (-EAGAIN

@@ -169,25 +169,9 @@ int e2e_mapped(int pid, int v, int *has)
  * library's thread unmaps the builds a switch retired before it sends that
  * report, so from then on the host's mappings are settled.
  */
-struct report {
-	char *line;
-	int n;
-};
-
-static int logged(void *arg)
-{
-	const struct report *r = arg;
-	char *log = t_read(e2e_d.log, NULL);
-	int n = 0;
-	for (const char *p = log; p && (p = strstr(p, r->line)); p++)
-		n++;
-	free(log);
-	return n >= r->n;
-}
-
 void e2e_wait_reported(int v, int n)
 {
-	struct report r = { t_fmt("a: v%d live in client", v), n };
-	cr_assert(t_until(logged, &r, E2E_WAIT_MS), "the daemon never logged \"%s\" %d times", r.line, n);
-	free(r.line);
+	char *line = t_fmt("a: v%d live in client", v);
+	cr_assert(t_until_in_file(e2e_d.log, line, n, E2E_WAIT_MS), "the daemon never logged \"%s\" %d times", line, n);
+	free(line);
 }

@@ -860,14 +860,6 @@ Test(daemon, a_file_still_being_written_when_its_folder_appears_waits_for_its_cl
 	free(to);
 }
 
-static int logged(void *want)
-{
-	char *log = t_read(d.log, NULL);
-	int found = log && strstr(log, want);
-	free(log);
-	return found;
-}
-
 /*
  * The kernel reports a close before it lets go of the file's write access, so
  * the daemon may read the close of the last writer and still find the file
@@ -888,7 +880,7 @@ Test(daemon, a_module_found_open_for_writing_is_looked_at_again_without_another_
 	int fd = open(aside, O_WRONLY);
 	cr_assert_geq(fd, 0);
 	put("foo/x.c", "int f(void) { return 3; }\n");
-	cr_assert(t_until(logged, "foo: a source is still open for writing", WAIT_MS), "the daemon never found it open");
+	cr_assert(t_until_in_file(d.log, "foo: a source is still open for writing", 1, WAIT_MS), "the daemon never found it open");
 	close(fd); /* no event in the root: only the daemon's second look builds it */
 	cr_assert_eq(next_build("foo", &v), 2);
 	cr_assert_eq(v, 3);

@@ -479,3 +479,30 @@ int t_until(int (*cond)(void *arg), void *arg, int ms)
 	}
 	return 1;
 }
+
+int t_file_count(const char *path, const char *text)
+{
+	char *all = t_read(path, NULL);
+	int n = 0;
+	for (const char *p = all; p && (p = strstr(p, text)); p++)
+		n++;
+	free(all);
+	return n;
+}
+
+struct in_file {
+	const char *path, *text;
+	int times;
+};
+
+static int in_file(void *arg)
+{
+	const struct in_file *f = arg;
+	return t_file_count(f->path, f->text) >= f->times;
+}
+
+int t_until_in_file(const char *path, const char *text, int times, int ms)
+{
+	struct in_file f = { path, text, times };
+	return t_until(in_file, &f, ms);
+}

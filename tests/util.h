@@ -112,6 +112,10 @@ int t_slow_go(const char *dir);
 
 /* Check cond(arg) every few ms until it holds (1) or ms have passed (0). */
 int t_until(int (*cond)(void *arg), void *arg, int ms);
+/* How many times text is in the file at path (0 if unreadable). */
+int t_file_count(const char *path, const char *text);
+/* Wait up to ms until the file at path holds text at least times times: 1, or 0. */
+int t_until_in_file(const char *path, const char *text, int times, int ms);
 
 /* dlopen a built object, call "int NAME(void)" in it, close it. */
 int t_call(const char *so, const char *fn);
