@@ -39,7 +39,7 @@ FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all test check test-san test-tsan bench fuzz fuzz-seeds demo install uninstall clean deps
+.PHONY: all test check test-san test-tsan bench fuzz fuzz-seeds demo demo-sdl sdl-shots install uninstall clean deps
 all: $(LIB) $(B)/libhotreload.a $(B)/hotreload $(B)/hotreloadd
 
 $(B)/%.o: %.c
@@ -95,7 +95,7 @@ test-tsan:
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
 	    build/tests/run --filter '@(daemon|client|reload)/*' $(TEST_ARGS)
 
-check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game
+check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game
 ifneq ($(SAN),1)
 	sh tests/install.sh $(B)
 endif
@@ -141,6 +141,24 @@ demo:
 	sh scripts/deps.sh build
 	$(MAKE) all $(B)/demo/game
 	sh scripts/demo.sh $(B)
+
+# The SDL example: a real game whose gameplay (examples/sdl/modules) reloads; SDL2 is its only dependency.
+SDL_SRC = examples/sdl/game.c examples/sdl/hud.c examples/sdl/draw.c examples/sdl/font.c
+$(B)/sdl/game: $(SDL_SRC) $(wildcard examples/sdl/*.h) $(LIB) client/hotreload.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Iclient $$(pkg-config --cflags sdl2) -o $@ $(SDL_SRC) $(ALL_LDFLAGS) \
+	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B)) $$(pkg-config --libs sdl2) -lm
+
+demo-sdl:
+	sh scripts/deps.sh sdl
+	$(MAKE) all $(B)/sdl/game
+	sh scripts/demo.sh $(B) sdl
+
+# Screenshots of one reload in the SDL example, for the README (examples/sdl/shots/).
+sdl-shots:
+	sh scripts/deps.sh sdl
+	$(MAKE) all $(B)/sdl/game
+	sh scripts/sdl-shots.sh $(B)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(UNITDIR) \

@@ -1,17 +1,47 @@
 #!/bin/sh
-# demo.sh: run hotreloadd on examples/demo/modules and the demo game beside it; Ctrl-C stops both.
-# Usage: scripts/demo.sh [BUILD_DIR]
+# demo.sh: run hotreloadd on an example's modules and its game beside it; Ctrl-C stops both.
+# Usage: scripts/demo.sh [BUILD_DIR] [sdl]
+#   (no second argument) the terminal demo, examples/demo; sdl: the SDL game, examples/sdl,
+#   under xvfb-run when there is no display.
 #   DEMO_SECONDS=N: the game stops after N seconds; DEMO_STATE=DIR: the daemon's state dir.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
 case $B in /*) ;; *) B=$top/$B ;; esac
-mods=$top/examples/demo/modules
-state=${DEMO_STATE:-$B/demo-state} # outside the watched folder, so the example stays clean
+kind=${2:-demo}
+case $kind in
+demo)
+	mods=$top/examples/demo/modules
+	game="\"$B/demo/game\""
+	# physics/step.c includes <hotreload.h> for HR_KEEP: the one in this tree, before any installed one.
+	cflags="-I$top/client"
+	edit="$mods/greeting.c
+    $mods/physics/tuning.c"
+	what="The game below prints a line a second."
+	;;
+sdl)
+	mods=$top/examples/sdl/modules
+	game="\"$B/sdl/game\" --shots \"$B\""
+	cflags="-I$top/examples/sdl" # game.h: what the host and the modules share
+	edit="$mods/colors.c        (the palette)
+    $mods/swarm/tuning.c  (how many, how fast)
+    $mods/player.c        (arrows move, space dashes)"
+	what="The game opens a window: arrows move the player, F12 saves a screenshot to $B/shot-N.bmp."
+	if [ -z "${DISPLAY:-}" ]; then
+		game="xvfb-run -a -s \"-screen 0 1024x768x24\" $game"
+		what="There is no display: the game runs under Xvfb. Send it SIGUSR1 (pkill -USR1 -f sdl/game)
+  to save what it shows to $B/shot-N.bmp."
+	fi
+	;;
+*)
+	echo "usage: $0 [BUILD_DIR] [sdl]" >&2
+	exit 2
+	;;
+esac
+state=${DEMO_STATE:-$B/$kind-state} # outside the watched folder, so the example stays clean
 export HOTRELOAD_SOCKET="$state/hotreloadd.sock"
 
-# physics/step.c includes <hotreload.h> for HR_KEEP: the one in this tree, before any installed one.
-CFLAGS="-I$top/client ${CFLAGS:-}" "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
+CFLAGS="$cflags ${CFLAGS:-}" "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
 daemon=$!
 # A non-interactive shell starts background jobs with SIGINT ignored: stop the daemon here.
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null' EXIT
@@ -25,14 +55,14 @@ until "$B/hotreload" --state-dir "$state" status >/dev/null 2>&1; do
 done
 cat <<MSG
 
-  The game below prints a line a second. Edit and save, in another terminal:
-    $mods/greeting.c
-    $mods/physics/tuning.c
+  $what
+  Edit and save, in another terminal:
+    $edit
   Break one (delete a semicolon) to see the compiler's error while the game runs on.
   History: $B/hotreload --state-dir $state history
   Ctrl-C stops the game and the daemon.
 
 MSG
 # The game's status is the script's: 130 after Ctrl-C, whenever the shell itself hears of it.
-"$B/demo/game" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"}
+eval "$game" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"}
 exit $?

@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh: check hotreload's dependencies and, as root, install the missing Debian packages.
-# Usage: scripts/deps.sh [build|test|fuzz|all]   (default: all)
+# Usage: scripts/deps.sh [build|test|fuzz|sdl|all]   (default: all)
 # Each check looks for the thing itself (a command, a pkg-config module, a header),
 # not for a package name, so hand-built installs count too.
 set -u
@@ -35,6 +35,12 @@ tests() {
 	need systemd has_cmd systemd-analyze        # and systemd-socket-activate: the units and socket activation
 	need man-db has_cmd man                     # the man pages are checked with man --warnings
 	need groff-base has_cmd groff
+	sdl
+	need xvfb has_cmd Xvfb                      # the sdl suite runs the SDL example on an X server of its own
+	need xdotool has_cmd xdotool                # and presses its keys
+}
+sdl() {
+	need libsdl2-dev has_pc sdl2
 }
 fuzz() {
 	need clang has_cmd clang
@@ -45,8 +51,9 @@ case $want in
 build) build ;;
 test) build; tests ;;
 fuzz) build; fuzz ;;
+sdl) build; sdl; [ -n "${DISPLAY:-}" ] || need xvfb has_cmd xvfb-run ;;
 all) build; tests; fuzz ;;
-*) echo "usage: $0 [build|test|fuzz|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|test|fuzz|sdl|all]" >&2; exit 2 ;;
 esac
 
 # pkg-config itself may be what is missing: then the pkg-config checks fail too,
