@@ -73,10 +73,10 @@ static void resolve(int i, hr_module *m)
 #define BUCKETS 10000
 static struct {
 	unsigned long hist[BUCKETS], frames, reloads;
-	double reload_max, max;
+	double reload_max, max, switch_ms, switch_max; /* switch: the hr_update calls of a frame with a reload */
 } times;
 
-static void count_frame(double ms, int reloaded)
+static void count_frame(double ms, int reloaded, double switch_ms)
 {
 	long b = (long)(ms * 100);
 	times.hist[b < 0 ? 0 : b >= BUCKETS ? BUCKETS - 1 : b]++;
@@ -85,6 +85,8 @@ static void count_frame(double ms, int reloaded)
 	if (reloaded) {
 		times.reloads++;
 		times.reload_max = ms > times.reload_max ? ms : times.reload_max;
+		times.switch_ms += switch_ms;
+		times.switch_max = switch_ms > times.switch_max ? switch_ms : times.switch_max;
 	}
 }
 
@@ -224,6 +226,7 @@ int main(int argc, char **argv)
 			}
 			reloaded |= switched[i] != 0;
 		}
+		double switch_ms = (double)(SDL_GetPerformanceCounter() - t0) * 1000 / (double)hz;
 		int have_player = fn.player_update && fn.player_body;
 		struct body player = {ARENA_W / 2.0f, ARENA_H / 2.0f, 0};
 		if (have_player) {
@@ -243,7 +246,7 @@ int main(int argc, char **argv)
 		hud_draw(&hud, &cv, c, versions);
 		double ms = (double)(SDL_GetPerformanceCounter() - t0) * 1000 / (double)hz;
 		hud_frame(&hud, (float)ms, reloaded);
-		count_frame(ms, reloaded);
+		count_frame(ms, reloaded, switch_ms);
 
 		SDL_BlitSurface(canvas, NULL, SDL_GetWindowSurface(win), NULL);
 		SDL_UpdateWindowSurface(win);
@@ -263,8 +266,10 @@ int main(int argc, char **argv)
 		if (spent < 16)
 			SDL_Delay((Uint32)(16 - spent));
 	}
-	printf("frames %lu: work p50 %.2f ms, p99 %.2f ms, max %.2f ms; %lu with a reload, max %.2f ms\n", times.frames,
-	       percentile(0.5), percentile(0.99), times.max, times.reloads, times.reload_max);
+	printf("frames %lu: work p50 %.2f ms, p99 %.2f ms, max %.2f ms; %lu with a reload, max %.2f ms, "
+	       "their hr_update calls avg %.1f us, max %.1f us\n",
+	       times.frames, percentile(0.5), percentile(0.99), times.max, times.reloads, times.reload_max,
+	       times.reloads ? times.switch_ms * 1000 / (double)times.reloads : 0, times.switch_max * 1000);
 	for (int i = 0; i < NMODS; i++)
 		hr_close(mods[i]);
 	hr_disconnect(c);
