@@ -13,6 +13,8 @@ def bmp_rows(data):
     if bpp != 24 or compression != 0:
         raise ValueError("only uncompressed 24-bit BMP is supported, not %d-bit" % bpp)
     stride = (width * 3 + 3) & ~3
+    if width <= 0 or height == 0 or offset + stride * abs(height) > len(data):
+        raise ValueError("a %dx%d image does not fit in %d bytes: the file is cut short" % (width, height, len(data)))
     rows = []
     for y in range(abs(height)):
         src = y if height < 0 else abs(height) - 1 - y
@@ -35,7 +37,10 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: bmp2png.py IN.bmp OUT.png")
     with open(sys.argv[1], "rb") as f:
-        width, height, rows = bmp_rows(f.read())
+        try:
+            width, height, rows = bmp_rows(f.read())
+        except ValueError as e:
+            sys.exit("bmp2png: %s: %s" % (sys.argv[1], e))
     with open(sys.argv[2], "wb") as f:
         f.write(png(width, height, rows))
 

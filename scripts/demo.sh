@@ -9,10 +9,11 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
 case $B in /*) ;; *) B=$top/$B ;; esac
 kind=${2:-demo}
+set -- # from here, the game's command line
 case $kind in
 demo)
 	mods=$top/examples/demo/modules
-	game="\"$B/demo/game\""
+	set -- "$B/demo/game"
 	# physics/step.c includes <hotreload.h> for HR_KEEP: the one in this tree, before any installed one.
 	cflags="-I$top/client"
 	edit="$mods/greeting.c
@@ -21,15 +22,15 @@ demo)
 	;;
 sdl)
 	mods=$top/examples/sdl/modules
-	game="\"$B/sdl/game\" --shots \"$B\""
+	set -- "$B/sdl/game" --shots "$B"
 	cflags="-I$top/examples/sdl" # game.h: what the host and the modules share
 	edit="$mods/colors.c        (the palette)
     $mods/swarm/tuning.c  (how many, how fast)
     $mods/player.c        (arrows move, space dashes)"
 	what="The game opens a window: arrows move the player, F12 saves a screenshot to $B/shot-N.bmp."
 	if [ -z "${DISPLAY:-}" ]; then
-		game="xvfb-run -a -s \"-screen 0 1024x768x24\" $game"
-		what="There is no display: the game runs under Xvfb. Send it SIGUSR1 (pkill -USR1 -f sdl/game)
+		set -- xvfb-run -a -s "-screen 0 1024x768x24" "$@"
+		what="There is no display: the game runs under Xvfb. Send it SIGUSR1 (its first line says how)
   to save what it shows to $B/shot-N.bmp."
 	fi
 	;;
@@ -64,5 +65,5 @@ cat <<MSG
 
 MSG
 # The game's status is the script's: 130 after Ctrl-C, whenever the shell itself hears of it.
-eval "$game" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"}
+"$@" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"}
 exit $?

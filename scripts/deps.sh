@@ -51,7 +51,14 @@ case $want in
 build) build ;;
 test) build; tests ;;
 fuzz) build; fuzz ;;
-sdl) build; sdl; [ -n "${DISPLAY:-}" ] || need xvfb has_cmd xvfb-run ;;
+sdl)
+	build
+	sdl
+	if [ -z "${DISPLAY:-}" ]; then
+		need xvfb has_cmd xvfb-run
+		need xauth has_cmd xauth # xvfb-run needs it; xvfb only recommends it
+	fi
+	;;
 all) build; tests; fuzz ;;
 *) echo "usage: $0 [build|test|fuzz|sdl|all]" >&2; exit 2 ;;
 esac

@@ -37,9 +37,9 @@ shot() {
 	python3 "$top/scripts/bmp2png.py" "$work/shot-$shots.bmp" "$out/$1.png"
 	echo "sdl-shots: $out/$1.png"
 }
-# save FROM TO: colors.c with FROM replaced by TO, written whole as an editor would.
+# save SED-SCRIPT...: colors.c edited, written whole and renamed into place as an editor would.
 save() {
-	sed "s/$1/$2/" "$work/mods/colors.c" > "$work/colors.tmp"
+	sed "$@" "$work/mods/colors.c" > "$work/colors.tmp"
 	mv "$work/colors.tmp" "$work/mods/colors.c"
 }
 
@@ -49,8 +49,7 @@ CFLAGS="-I$top/examples/sdl" "$B/hotreloadd" --root "$work/mods" --state-dir "$d
 export HOTRELOAD_SOCKET="$daemon_state/hotreloadd.sock"
 Xvfb -displayfd 3 -screen 0 1024x768x24 -nolisten tcp 3>"$work/display" 2>/dev/null &
 xvfb=$!
-wait_for "$work/display" ""
-until [ -s "$work/display" ]; do sleep 0.05; done
+wait_for "$work/display" "" # Xvfb writes its display number once it accepts clients
 DISPLAY=:$(cat "$work/display") "$B/sdl/game" --shots "$work" >"$work/game.out" 2>&1 &
 game=$!
 for m in colors player swarm; do wait_for "$work/game.out" "$m v1 live"; done
@@ -58,11 +57,10 @@ sleep 4 # the frame-time graph shows the last 240 frames: let it fill
 
 
 shot before
-save "return 0x101820;" "return 0x101820"
+save -e "s/return 0x101820;/return 0x101820/"
 wait_for "$work/game.out" "note: colors build failed"
 shot error
-save "return 0x101820" "return 0x101820;"
-save 0xe8a33d 0x20d0c0
+save -e "s/return 0x101820/return 0x101820;/" -e s/0xe8a33d/0x20d0c0/
 wait_for "$work/game.out" "colors v2 live"
 sleep 1 # a second of frames after the switch, on the graph
 shot after
@@ -71,7 +69,7 @@ shot after
 c=0x20d0c0 v=2
 for i in $(seq 1 20); do
 	next=$(printf '0x%06x' $(( (i * 2654435761) % 16777216 )))
-	save "$c" "$next"
+	save -e "s/$c/$next/"
 	c=$next v=$((v + 1))
 	wait_for "$work/game.out" "colors v$v live"
 done

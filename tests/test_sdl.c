@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "e2e.h"
@@ -15,6 +16,7 @@
 #define GAME HR_BUILD_DIR "/sdl/game"
 #define MODULES HR_SOURCE_DIR "/examples/sdl/modules"
 #define BANNER 0x8b1a1a /* hud.h's HUD_BANNER: behind an error note */
+#define ERROR_INK 0xffe0e0 /* hud.h's HUD_ERROR_INK: its text */
 #define PLAYER 0xf8f8f8 /* colors.c's color_player */
 
 static int xvfb_pid;
@@ -129,14 +131,18 @@ static struct shot take(void)
 	cr_assert_eq(sscanf(game.line + strlen(want), "%4095s frame %llu", path, &s.frame), 2, "%s", game.line);
 	size_t len;
 	unsigned char *b = (unsigned char *)t_read(path, &len);
-	cr_assert(b && len > 54 && b[0] == 'B' && b[1] == 'M' && b[28] == 24, "%s is not a 24-bit BMP", path);
+	unlink(path); /* a test may take hundreds */
+	cr_assert(b && len > 54 && b[0] == 'B' && b[1] == 'M' && b[28] == 24 && le32(b + 30) == 0,
+	          "%s is not an uncompressed 24-bit BMP", path);
 	uint32_t off = le32(b + 10);
 	int32_t h = (int32_t)le32(b + 22);
 	s.w = (int)le32(b + 18);
 	s.h = h < 0 ? -h : h;
+	cr_assert(s.w > 0 && s.w <= 4096 && s.h > 0 && s.h <= 4096, "%s is %dx%d", path, s.w, s.h);
 	size_t stride = ((size_t)s.w * 3 + 3) & ~(size_t)3;
 	cr_assert(off + stride * (size_t)s.h <= len, "%s is cut short", path);
 	s.px = malloc(sizeof *s.px * (size_t)s.w * (size_t)s.h);
+	cr_assert(s.px);
 	for (int y = 0; y < s.h; y++) {
 		const unsigned char *row = b + off + stride * (size_t)(h < 0 ? y : s.h - 1 - y);
 		for (int x = 0; x < s.w; x++)
@@ -169,12 +175,16 @@ static void player_at(const struct shot *s, double *x, double *y)
 /* Take screenshots until cond holds of one (it is returned), within the deadline. */
 static struct shot until(int (*cond)(const struct shot *, void *), void *arg, const char *what)
 {
-	for (int tries = 0;; tries++) {
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
 		struct shot s = take();
 		if (cond(&s, arg))
 			return s;
 		free(s.px);
-		cr_assert(tries < 300, "the game never showed %s", what);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		cr_assert((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < E2E_WAIT_MS,
+		          "the game never showed %s", what);
 	}
 }
 
@@ -223,7 +233,9 @@ Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_it
 	char *sock = t_fmt("HOTRELOAD_SOCKET=%s", e2e_d.sock);
 	/* Under ASan, no leak check in the game: SDL unloads the X and D-Bus libraries it opened, leaving
 	 * what they allocated unattributable. The library's leaks are checked through tests/host. */
-	cr_assert_eq(t_proc_start(&game, e2e_dir, (const char *const[]){display, sock, "ASAN_OPTIONS=detect_leaks=0", NULL},
+	cr_assert_eq(t_proc_start(&game, e2e_dir, (const char *const[]){display, sock, "ASAN_OPTIONS=detect_leaks=0",
+	                                                      /* on our X server, whatever the desktop */
+	                                                      "SDL_VIDEODRIVER=x11", "WAYLAND_DISPLAY=", NULL},
 	                          (const char *const[]){GAME, "--shots", shots, NULL}),
 	             0);
 	free(sock);
@@ -256,6 +268,7 @@ Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_it
 	/* A compile error: the banner comes up, and the game runs on with the last good build. */
 	edit("colors.c", "return 0x101820;", "return 0x101820");
 	uint32_t banner = BANNER;
+	e2e_expect(&game, "note: colors build failed: colors.c:");
 	s = until(has_color, &banner, "the error banner");
 	struct shot prev = s;
 	s = take();
@@ -263,6 +276,7 @@ Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_it
 	cr_assert_neq(memcmp(s.px, prev.px, sizeof *s.px * (size_t)s.w * (size_t)s.h), 0, "the swarm stopped moving");
 	free(prev.px);
 	cr_assert_gt(count(&s, banner), 1000, "the banner went away while the error stands");
+	cr_assert_gt(count(&s, ERROR_INK), 200, "the banner has no text");
 	cr_assert_gt(count(&s, teal), 50, "the last good build is not what the game shows");
 	free(s.px);
 	e2e_wait_history("[.[] | select(.status == \"failed\")][0].message | test(\"colors.c:[0-9]+\")", "true");

@@ -48,19 +48,35 @@ void draw_disc(struct canvas *c, float cx, float cy, float r, uint32_t rgb)
 	}
 }
 
-/* The next character of UTF-8 text as the font's ASCII: compilers quote with ‘ ’ in a UTF-8 locale. */
+/*
+ * The next character of UTF-8 text, as the font's ASCII: compilers quote
+ * with ‘ ’ in a UTF-8 locale. Anything else beyond ASCII, and any malformed
+ * sequence (a stray continuation byte, a cut or overlong one), is one '?'.
+ */
 static unsigned char next_char(const char **s)
 {
 	const unsigned char *p = (const unsigned char *)*s;
 	unsigned cp = *p++;
-	if (cp >= 0x80) {
-		int more = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
-		cp &= 0x3f >> more;
-		for (; more && (*p & 0xc0) == 0x80; more--)
+	if (cp < 0x80) {
+		*s = (const char *)p;
+		return (unsigned char)cp;
+	}
+	int more = cp >= 0xf8 ? -1 : cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : -1;
+	static const unsigned least[] = {0, 0x80, 0x800, 0x10000};
+	int ok = more > 0;
+	if (ok) {
+		int n = more;
+		cp &= 0x3fu >> more;
+		for (; n && (*p & 0xc0) == 0x80; n--)
 			cp = cp << 6 | (*p++ & 0x3f);
+		ok = n == 0 && cp >= least[more];
 	}
 	*s = (const char *)p;
-	return cp < 0x80 ? (unsigned char)cp : cp == 0x2018 || cp == 0x2019 ? '\'' : cp == 0x201c || cp == 0x201d ? '"' : '?';
+	if (ok && (cp == 0x2018 || cp == 0x2019))
+		return '\'';
+	if (ok && (cp == 0x201c || cp == 0x201d))
+		return '"';
+	return '?';
 }
 
 int draw_text(struct canvas *c, int x, int y, const char *s, uint32_t rgb, int alpha, int scale)
@@ -84,4 +100,17 @@ int draw_text_width(const char *s, int scale)
 	while (*s)
 		next_char(&s), n++;
 	return n * ADVANCE * scale;
+}
+
+size_t draw_text_fit(const char *s, int width, int scale)
+{
+	const char *p = s, *cut = NULL;
+	for (int x = ADVANCE * scale; *p; x += ADVANCE * scale) {
+		if (x - scale > width) /* the last column of a glyph is spacing */
+			return (size_t)((cut ? cut : p) - s);
+		if (*p == ' ')
+			cut = p + 1;
+		next_char(&p);
+	}
+	return (size_t)(p - s);
 }

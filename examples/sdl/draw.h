@@ -2,6 +2,7 @@
 #ifndef DRAW_H
 #define DRAW_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* 32-bit pixels, 0x00RRGGBB (SDL_PIXELFORMAT_RGB888); pitch in pixels. */
@@ -18,5 +19,7 @@ void draw_disc(struct canvas *c, float cx, float cy, float r, uint32_t rgb);
 int draw_text(struct canvas *c, int x, int y, const char *s, uint32_t rgb, int alpha, int scale);
 /* The width draw_text would take for s. */
 int draw_text_width(const char *s, int scale);
+/* How many bytes of s fit in width pixels: up to the last space that fits, if there is one. */
+size_t draw_text_fit(const char *s, int width, int scale);
 
 #endif

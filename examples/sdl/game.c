@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "draw.h"
 #include "game.h"
 #include "hud.h"
 
-static volatile sig_atomic_t stop, shots_wanted; /* the signal that stops the game; screenshots asked for (SIGUSR1) */
+static volatile sig_atomic_t stop, shots_wanted; /* the signal that stops the game (-1: the player quit); SIGUSR1s */
 
 static void on_signal(int sig)
 {
@@ -106,8 +107,10 @@ static void screenshot(SDL_Window *win, const char *dir, int n, const struct wor
 	snprintf(path, sizeof path, "%s/shot-%d.bmp", dir, n);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	SDL_Surface *s = SDL_ConvertSurfaceFormat(SDL_GetWindowSurface(win), SDL_PIXELFORMAT_BGR24, 0);
-	if (!s || SDL_SaveBMP(s, tmp) != 0 || rename(tmp, path) != 0) {
-		fprintf(stderr, "game: cannot save %s: %s\n", path, s ? SDL_GetError() : strerror(errno));
+	const char *why = !s || SDL_SaveBMP(s, tmp) != 0 ? SDL_GetError() : rename(tmp, path) != 0 ? strerror(errno) : NULL;
+	if (why) {
+		remove(tmp);
+		fprintf(stderr, "game: cannot save %s: %s\n", path, why);
 		printf("shot %d failed\n", n);
 	} else {
 		printf("shot %d %s frame %llu player %.1f,%.1f\n", n, path, (unsigned long long)w->frame, player.x, player.y);
@@ -129,7 +132,7 @@ static void read_input(struct input *in, int *shot)
 	SDL_Event ev;
 	while (SDL_PollEvent(&ev)) {
 		if (ev.type == SDL_QUIT || (ev.type == SDL_KEYDOWN && ev.key.keysym.sym == SDLK_ESCAPE))
-			stop = SIGTERM;
+			stop = -1;
 		if (ev.type == SDL_KEYDOWN && ev.key.keysym.sym == SDLK_F12 && !ev.key.repeat)
 			*shot = 1;
 	}
@@ -155,11 +158,11 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-	const char *shots = ".";
+	const char *dir = ".";
 	double seconds = -1;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--shots") == 0 && i + 1 < argc)
-			shots = argv[++i];
+			dir = argv[++i];
 		else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
 			seconds = atof(argv[++i]);
 		else
@@ -188,6 +191,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	hr_set_note_sink(c, print_note, NULL);
+	hr_set_note_ttl(c, HUD_NOTE_MS);
 
 	/* The state: all of it here, so that it outlives every build of every module. */
 	static struct world world;
@@ -203,13 +207,15 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	hr_set_userdata(mods[PLAYER], &player_state);
-	printf("game: running, %dx%d\n", ARENA_W, ARENA_H);
+	printf("game: running, %dx%d; kill -USR1 %d saves a screenshot\n", ARENA_W, ARENA_H, (int)getpid());
 
 	Uint64 hz = SDL_GetPerformanceFrequency(), last = SDL_GetPerformanceCounter(), start = last;
-	int shots_done = 0;
+	int shots = 0;           /* screenshots saved */
+	sig_atomic_t handled = 0; /* SIGUSR1s answered */
 	while (!stop) {
 		struct input in;
 		int shot = 0;
+		sig_atomic_t want = shots_wanted; /* a shot asked for now shows a frame begun after the asking */
 		read_input(&in, &shot);
 		Uint64 t0 = SDL_GetPerformanceCounter();
 		float dt = (float)(t0 - last) / (float)hz;
@@ -235,6 +241,7 @@ int main(int argc, char **argv)
 		}
 		if (fn.swarm_step)
 			fn.swarm_step(&world, player, dt);
+		world.n = world.n < 0 ? 0 : world.n > MAX_ENTITIES ? MAX_ENTITIES : world.n; /* whatever a module wrote */
 
 		struct canvas cv = {canvas->pixels, canvas->w, canvas->h, canvas->pitch / 4};
 		draw_world(&cv, &world, player, have_player);
@@ -257,8 +264,10 @@ int main(int argc, char **argv)
 			else if (switched[i] < 0)
 				printf("frame %llu: a new build of %s was refused; v%llu stays live\n", (unsigned long long)world.frame,
 				       names[i], (unsigned long long)live[i]);
-		if (shot || shots_done < shots_wanted)
-			screenshot(win, shots, ++shots_done, &world, player);
+		if (shot || handled != want) {
+			handled = want;
+			screenshot(win, dir, ++shots, &world, player);
+		}
 		if (seconds >= 0 && (double)(SDL_GetPerformanceCounter() - start) / (double)hz >= seconds)
 			break;
 		/* About 60 frames a second. */
@@ -276,5 +285,5 @@ int main(int argc, char **argv)
 	SDL_FreeSurface(canvas);
 	SDL_DestroyWindow(win);
 	SDL_Quit();
-	return stop ? 128 + stop : 0;
+	return stop > 0 ? 128 + stop : 0;
 }

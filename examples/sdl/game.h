@@ -60,4 +60,13 @@ typedef void player_update_fn(struct module_state *, const struct input *, float
 typedef struct body player_body_fn(const struct module_state *);
 typedef void swarm_step_fn(struct world *, struct body player, float dt);
 
+/* Declared here so that each module's definitions are checked against the host's view of them. */
+color_fn color_background, color_player;
+color_kind_fn color_entity;
+player_update_fn player_update;
+player_body_fn player_body;
+swarm_step_fn swarm_step;
+/* The reloader's hook (see hotreload.h); player.c's gets its struct module_state. */
+int hr_on_load(void *userdata, uint64_t previous_version);
+
 #endif

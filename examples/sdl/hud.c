@@ -21,7 +21,7 @@ void hud_frame(struct hud *h, float ms, int reloaded)
 	h->next = (h->next + 1) % HUD_FRAMES;
 }
 
-/* How opaque a note is: errors stay solid; successes fade before the library drops them (3 s). */
+/* How opaque a note is: errors stay solid; successes fade before the library drops them. */
 static int note_alpha(const hr_note *n)
 {
 	if (n->severity != HR_INFO)
@@ -29,38 +29,26 @@ static int note_alpha(const hr_note *n)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	long long age = ((long long)tv.tv_sec * 1000000 + tv.tv_usec - (long long)n->at_us) / 1000;
-	long long left = 3000 - age;
+	long long left = HUD_NOTE_MS - age;
 	return left >= FADE_MS ? 255 : left <= 0 ? 0 : (int)(left * 255 / FADE_MS);
-}
-
-/* How many bytes of s fit in cols characters: up to the last space that fits, if there is one. */
-static size_t fit(const char *s, int cols)
-{
-	size_t i = 0, cut = 0;
-	for (int n = 0; s[i]; n++) {
-		if (n == cols)
-			return cut ? cut : i;
-		if (s[i] == ' ')
-			cut = i + 1;
-		for (i++; (s[i] & 0xc0) == 0x80; i++) /* a character is a UTF-8 sequence */
-			;
-	}
-	return i;
 }
 
 /* One note: an error on a banner, wrapped over up to three lines; others on one line, faded as they age. */
 static int note(struct canvas *cv, int y, const hr_note *n)
 {
-	static const uint32_t ink[] = {0x7ee07e, 0xf0d050, 0xffe0e0};
-	int cols = (cv->w - 16) / draw_text_width(" ", SCALE), alpha = note_alpha(n);
+	static const uint32_t ink[] = {0x7ee07e, 0xf0d050, HUD_ERROR_INK};
+	int room = cv->w - 16, alpha = note_alpha(n);
 	int max = n->severity == HR_ERROR ? 3 : 1, lines = 0;
 	char line[3][sizeof n->text];
 	for (const char *s = n->text; *s && lines < max; lines++) {
-		size_t k = fit(s, cols);
+		size_t k = draw_text_fit(s, room, SCALE);
+		k = k ? k : strlen(s); /* not one character fits: let the canvas clip it */
 		snprintf(line[lines], sizeof line[0], "%.*s", (int)k, s);
 		s += k;
-		if (*s && lines == max - 1) /* more than fits: cut, and say so */
-			snprintf(line[lines] + fit(line[lines], cols - 3), 4, "...");
+		if (*s && lines == max - 1) { /* more than fits: cut, and say so */
+			size_t at = draw_text_fit(line[lines], room - draw_text_width("...", SCALE), SCALE);
+			snprintf(line[lines] + at, sizeof line[0] - at, "...");
+		}
 	}
 	if (n->severity == HR_ERROR)
 		draw_rect(cv, 0, y, cv->w, lines * LINE, HUD_BANNER, 255);

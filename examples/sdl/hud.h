@@ -7,7 +7,9 @@
 #include "draw.h"
 
 #define HUD_FRAMES 240   /* the graph's width: the last 4 s at 60 frames a second */
-#define HUD_BANNER 0x8b1a1a /* behind an error: the sdl suite looks for this colour */
+#define HUD_BANNER 0x8b1a1a    /* behind an error: the sdl suite looks for this colour */
+#define HUD_ERROR_INK 0xffe0e0 /* and for the error's text on it */
+#define HUD_NOTE_MS 3000       /* how long a success stays up (hr_set_note_ttl), fading over its last second */
 
 struct hud {
 	float ms[HUD_FRAMES]; /* the game's work in each frame, oldest at next */

@@ -28,15 +28,18 @@ int hr_on_load(void *userdata, uint64_t previous_version)
 
 void player_update(struct module_state *s, const struct input *in, float dt)
 {
-	struct player *p = (struct player *)s->bytes;
-	p->x += (float)(in->right - in->left) * SPEED * dt;
-	p->y += (float)(in->down - in->up) * SPEED * dt;
-	p->x = p->x < RADIUS ? RADIUS : p->x > ARENA_W - RADIUS ? ARENA_W - RADIUS : p->x;
-	p->y = p->y < RADIUS ? RADIUS : p->y > ARENA_H - RADIUS ? ARENA_H - RADIUS : p->y;
+	struct player p;
+	memcpy(&p, s->bytes, sizeof p);
+	p.x += (float)(in->right - in->left) * SPEED * dt;
+	p.y += (float)(in->down - in->up) * SPEED * dt;
+	p.x = p.x < RADIUS ? RADIUS : p.x > ARENA_W - RADIUS ? ARENA_W - RADIUS : p.x;
+	p.y = p.y < RADIUS ? RADIUS : p.y > ARENA_H - RADIUS ? ARENA_H - RADIUS : p.y;
+	memcpy(s->bytes, &p, sizeof p);
 }
 
 struct body player_body(const struct module_state *s)
 {
-	const struct player *p = (const struct player *)s->bytes;
-	return (struct body){p->x, p->y, RADIUS};
+	struct player p;
+	memcpy(&p, s->bytes, sizeof p);
+	return (struct body){p.x, p.y, RADIUS};
 }

@@ -1,5 +1,5 @@
 /* colors.c: the game's palette, 0xRRGGBB. Change a colour and save: the game shows it at once. */
-#include <stdint.h>
+#include "game.h"
 
 uint32_t color_background(void)
 {

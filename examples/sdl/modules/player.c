@@ -64,7 +64,8 @@ static float clampf(float v, float lo, float hi)
 
 void player_update(struct module_state *s, const struct input *in, float dt)
 {
-	struct player *p = (struct player *)s->bytes;
+	struct player pl, *p = &pl;
+	memcpy(p, s->bytes, sizeof *p); /* the bytes are the host's: copied, not cast */
 	float ax = (float)(in->right - in->left), ay = (float)(in->down - in->up);
 	p->vx += ax * ACCEL * dt;
 	p->vy += ay * ACCEL * dt;
@@ -84,10 +85,12 @@ void player_update(struct module_state *s, const struct input *in, float dt)
 		p->vx = p->vy = 0; /* at rest, exactly */
 	p->x = clampf(p->x + p->vx * dt, RADIUS, ARENA_W - RADIUS);
 	p->y = clampf(p->y + p->vy * dt, RADIUS, ARENA_H - RADIUS);
+	memcpy(s->bytes, p, sizeof *p);
 }
 
 struct body player_body(const struct module_state *s)
 {
-	const struct player *p = (const struct player *)s->bytes;
-	return (struct body){p->x, p->y, RADIUS};
+	struct player p;
+	memcpy(&p, s->bytes, sizeof p);
+	return (struct body){p.x, p.y, RADIUS};
 }

@@ -17,7 +17,7 @@ static float rnd(struct world *w)
 void swarm_spawn(struct world *w, struct body player)
 {
 	struct swarm_tuning t = swarm_tuning();
-	int want = t.population < MAX_ENTITIES ? t.population : MAX_ENTITIES;
+	int want = t.population < 0 ? 0 : t.population < MAX_ENTITIES ? t.population : MAX_ENTITIES;
 	if (w->n > want)
 		w->n = want;
 	while (w->n < want) {
