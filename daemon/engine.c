@@ -40,19 +40,36 @@ typedef struct mod {
 	char *note;    /* why it is not built (a conflict), for status */
 	char cause[160];
 	int recheck;   /* a source was open for writing when it was to be built: look again at the recheck timer */
+	hrd_deps deps; /* what its last compile read besides its sources: its headers */
 	struct build *job;
 	struct mod *qnext;
 } mod;
 
-typedef struct build {
+/* One compiler run of a build: a source to its object (with its dependency file), or the link. */
+typedef struct step {
 	hrd_job job;
+	struct build *b;
+	char **argv;
+	char *obj, *dep; /* a compile's outputs; NULL for the link */
+	int state;       /* S_WAITING, S_RUNNING, S_DONE */
+} step;
+
+enum { S_WAITING, S_RUNNING, S_DONE };
+
+/* A module's build: each source compiled on its own, as many at once as jobs allow, then one link. */
+typedef struct build {
 	struct hrd_engine *e;
-	mod *m;  /* NULL once cancelled: neither recorded nor announced */
+	mod *m;  /* NULL once cancelled or ended: neither recorded nor announced */
 	struct build *next, **pprev;
 	hrd_sources src;
-	hrd_stamp *stamps; /* what each source was when the key was taken */
+	hrd_deps had;      /* the module's dependencies when the key was taken */
+	hrd_deps deps;     /* what the dependency files of this build name */
+	hrd_stamp *stamps; /* what each source, then each of had, was when the key was taken */
+	step *steps;       /* src.n compiles, then the link */
+	size_t running;    /* steps whose process is not reaped yet */
 	char key[65];
-	char *tmp, *command;
+	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */
+	size_t outlen;
 	char cause[160];
 	int64_t started_us, t0_us;
 } build;
@@ -178,6 +195,13 @@ static int take_latest(const hrd_build *b, void *arg)
 	return l->good && l->compile;
 }
 
+/* One of the newest module's dependencies, as the history has them. */
+static int take_dep(void *arg, const char *path)
+{
+	hrd_engine *e = arg;
+	return hrd_deps_add(&e->mods[e->nmods - 1]->deps, e->cfg.root, path);
+}
+
 static mod *add_mod(hrd_engine *e, const char *name)
 {
 	mod **grown = realloc(e->mods, (e->nmods + 1) * sizeof *grown);
@@ -194,7 +218,8 @@ static mod *add_mod(hrd_engine *e, const char *name)
 		return m;
 	/* What the history knows: the version to serve, the inputs last built. */
 	struct latest l = {.m = m};
-	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0)
+	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0 ||
+	    hrd_store_deps(e->cfg.store, name, take_dep, e) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
 	if (m->artifact && access(m->artifact, R_OK) < 0) {
 		hrd_warn("%s: the object of v%llu (%s) is gone; building it again", name,
@@ -221,15 +246,15 @@ static void dequeue(hrd_engine *e, mod *m)
 	m->state = M_IDLE;
 }
 
+static void abandon(struct build *b);
+
 static void cancel(hrd_engine *e, mod *m)
 {
 	dequeue(e, m);
 	if (m->job) {
 		hrd_debug("%s: build cancelled by a newer change", m->name);
-		m->job->m = NULL;
-		hrd_job_kill(&m->job->job);
+		abandon(m->job); /* it goes once its compilers are reaped */
 		m->job = NULL;
-		e->running--;
 	}
 	m->state = M_IDLE;
 }
@@ -384,6 +409,24 @@ static void announce_failed(hrd_engine *e, mod *m)
 		hrd_server_announce(e->server, m->name, &f);
 }
 
+/* The dependencies a build leaves: what its dependency files name, with those it had kept when it failed (a failed compile may not have written them all). */
+static int leave_deps(mod *m, build *b, int ok)
+{
+	if (!ok && hrd_deps_merge(&b->deps, &m->deps) < 0)
+		return -1;
+	hrd_deps_free(&m->deps);
+	m->deps = b->deps;
+	b->deps = (hrd_deps){0};
+	return 0;
+}
+
+/* A set of dependencies as a row records it: an empty list replaces the old ones too. */
+static char *const *deps_row(const hrd_deps *d)
+{
+	static char *const none[] = {NULL};
+	return d->n ? d->path : none;
+}
+
 /*
  * Record a compile that failed (or could not run), and say so. Only a
  * compiler that ran to its end on inputs that held still ("trusted") ties
@@ -393,9 +436,10 @@ static void announce_failed(hrd_engine *e, mod *m)
 static void failed(hrd_engine *e, mod *m, build *b, const char *message, const char *output, int64_t duration,
                    int trusted)
 {
+	int deps = leave_deps(m, b, 0) == 0;
 	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
 	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = b->command,
-	                 .output = output, .message = message, .cause = b->cause};
+	                 .output = output, .message = message, .cause = b->cause, .deps = deps ? deps_row(&m->deps) : NULL};
 	set_str(&m->message, message);
 	m->last = HRD_FAILED;
 	snprintf(m->key, sizeof m->key, "%s", trusted ? b->key : "");
@@ -422,7 +466,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	uint64_t version = m->top + 1;
 	hrd_build row = {.module = m->name, .status = HRD_OK, .version = version, .started_us = b->started_us,
 	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
-	                 .output = b->job.out, .cause = b->cause};
+	                 .output = b->out, .cause = b->cause, .deps = deps_row(&b->deps)};
 	/*
 	 * A new path per version, because dlopen caches by path and a mapped file
 	 * is never written; and per history, because a replaced history numbers
@@ -435,7 +479,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		char msg[512];
 		snprintf(msg, sizeof msg, "cannot publish the object: %s", strerror(path ? errno : ENOMEM));
 		free(path);
-		failed(e, m, b, msg, b->job.out, duration, 0);
+		failed(e, m, b, msg, b->out, duration, 0);
 		return;
 	}
 	row.artifact = path;
@@ -454,6 +498,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		announce_failed(e, m);
 		return;
 	}
+	leave_deps(m, b, 1);
 	arm_checkpoint(e);
 	m->version = m->top = version;
 	m->good_kind = HRP_KIND_OK;
@@ -476,63 +521,217 @@ static void free_build(build *b)
 		if (b->next)
 			b->next->pprev = b->pprev;
 	}
+	for (size_t i = 0; b->steps && i <= b->src.n; i++) {
+		step *s = &b->steps[i];
+		if (s->obj)
+			unlink(s->obj);
+		if (s->dep)
+			unlink(s->dep);
+		free(s->obj);
+		free(s->dep);
+		free_words(s->argv);
+		hrd_job_free(&s->job);
+	}
+	free(b->steps);
 	if (b->tmp)
 		unlink(b->tmp);
 	free(b->tmp);
 	free(b->command);
+	free(b->out);
 	free(b->stamps);
+	hrd_deps_free(&b->had);
+	hrd_deps_free(&b->deps);
 	hrd_sources_free(&b->src);
-	hrd_job_free(&b->job);
 	free(b);
 }
 
-static void on_done(hrd_job *j)
+/* Neither recorded nor announced from here on: its compilers are stopped, and it goes once they are reaped. */
+static void abandon(build *b)
 {
-	build *b = j->arg;
-	hrd_engine *e = b->e;
-	mod *m = b->m;
-	if (!m) {
-		free_build(b); /* cancelled */
-		pump(e);
-		return;
+	b->m = NULL;
+	for (size_t i = 0; i <= b->src.n; i++)
+		if (b->steps[i].state == S_RUNNING)
+			hrd_job_kill(&b->steps[i].job);
+}
+
+/* Whether a header first named by this build changed after it began: it may have read it half-written, and no event said it mattered then. */
+static int new_dep_changed(hrd_engine *e, const build *b)
+{
+	/* File times come from a clock that may lag the real one by a tick. */
+	const int64_t tick_us = 20000;
+	for (size_t i = 0; i < b->deps.n; i++) {
+		struct stat st;
+		if (hrd_deps_has(&b->had, b->deps.path[i]) ||
+		    fstatat(e->project.rootfd, b->deps.path[i], &st, 0) < 0)
+			continue;
+		if ((int64_t)st.st_ctim.tv_sec * 1000000 + st.st_ctim.tv_nsec / 1000 >= b->started_us - tick_us)
+			return 1;
 	}
+	return 0;
+}
+
+/* The build ends: with its link (ok), or with the first step that failed (s). */
+static void finish(hrd_engine *e, build *b, step *s, int ok)
+{
+	mod *m = b->m;
 	int64_t duration = now_us(CLOCK_MONOTONIC) - b->t0_us;
+	abandon(b);
 	m->job = NULL;
 	m->state = M_IDLE;
-	e->running--;
 	struct stat st;
-	int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0 && stat(b->tmp, &st) == 0;
+	ok = ok && stat(b->tmp, &st) == 0;
 	char msg[1024];
-	hrd_job_message(j->out, j->status, msg, sizeof msg);
-	if (!hrd_project_unchanged(&e->project, &b->src, b->stamps)) {
-		/* A source was written, replaced or removed while the compiler ran:
-		 * what it read cannot be trusted. Build what is there now; if the
-		 * module is gone, say why its build failed. */
+	hrd_job_message(s->job.out, s->job.status, msg, sizeof msg);
+	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps) || (ok && new_dep_changed(e, b))) {
+		/* A source or header was written, replaced or removed while the
+		 * compiler ran: what it read cannot be trusted. Build what is there
+		 * now; if the module is gone, say why its build failed. */
 		hrd_sources now;
 		int kind = hrd_project_resolve(&e->project, m->name, &now);
 		if (kind >= 0)
 			hrd_sources_free(&now);
 		if (kind == HRD_KIND_FILE || kind == HRD_KIND_DIR || ok) {
-			hrd_debug("%s: its sources changed during the build; building again", m->name);
-			free_build(b);
+			hrd_debug("%s: its inputs changed during the build; building again", m->name);
 			touch(e, m->name, m->cause);
-			pump(e);
 			return;
 		}
-		failed(e, m, b, msg, j->out, duration, 0);
+		failed(e, m, b, msg, b->out, duration, 0);
 	} else if (ok) {
 		published(e, m, b, duration);
 	} else {
-		failed(e, m, b, msg, j->out, duration, hrd_job_verdict(j->status, j->out));
+		failed(e, m, b, msg, b->out, duration, hrd_job_verdict(s->job.status, s->job.out));
 	}
-	free_build(b);
+}
+
+static void append_out(build *b, const char *text)
+{
+	size_t n = text ? strlen(text) : 0;
+	char *grown = n ? realloc(b->out, b->outlen + n + 1) : NULL;
+	if (!grown)
+		return;
+	memcpy(grown + b->outlen, text, n + 1);
+	b->out = grown;
+	b->outlen += n;
+}
+
+static void on_step(hrd_job *j)
+{
+	step *s = j->arg;
+	build *b = s->b;
+	hrd_engine *e = b->e;
+	s->state = S_DONE;
+	b->running--;
+	e->running--;
+	if (b->m) {
+		int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
+		append_out(b, j->out);
+		/* A compile that failed on the code still names what it read: keep it, so that a fix in a header is seen. */
+		if (s->dep && hrd_deps_read(&b->deps, AT_FDCWD, s->dep, e->cfg.root, b->src.path, b->src.n) < 0 && ok)
+			hrd_warn("%s: cannot read the dependency file %s: %s", b->m->name, s->dep, strerror(errno));
+		if (!ok || !s->dep)
+			finish(e, b, s, ok);
+	}
+	if (!b->m && !b->running)
+		free_build(b);
 	pump(e);
+}
+
+/* Start what b may start: its compiles while jobs allow, then its link once they are done. */
+static void run_steps(hrd_engine *e, build *b)
+{
+	size_t n = b->src.n, compiled = 0;
+	for (size_t i = 0; i < n; i++)
+		compiled += b->steps[i].state == S_DONE;
+	for (size_t i = 0; i <= n && b->m && e->running < e->cfg.jobs; i++) {
+		step *s = &b->steps[i];
+		if (s->state != S_WAITING || (i == n && compiled < n))
+			continue;
+		if (hrd_job_start(&s->job, e->cfg.loop, s->argv, e->project.rootfd) < 0) {
+			char msg[512];
+			mod *m = b->m;
+			if (errno == ENOENT)
+				snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", s->argv[0]);
+			else
+				snprintf(msg, sizeof msg, "cannot run the compiler '%s': %s", s->argv[0], strerror(errno));
+			abandon(b);
+			m->job = NULL;
+			m->state = M_IDLE;
+			failed(e, m, b, msg, b->out, 0, 0);
+			break;
+		}
+		s->state = S_RUNNING;
+		b->running++;
+		e->running++;
+	}
+	if (!b->m && !b->running)
+		free_build(b);
+}
+
+/* argv for one step: the compiler and its flags, then what is given (NULL-terminated), then, for the link, the libraries. */
+static char **step_argv(hrd_engine *e, const char *const *mid, const hrd_sources *objs)
+{
+	char **argv = NULL;
+	size_t argc = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < e->nbase; i++)
+		rc = add_word(&argv, &argc, e->base[i]);
+	for (size_t i = 0; rc == 0 && mid[i]; i++)
+		rc = add_word(&argv, &argc, mid[i]);
+	for (size_t i = 0; rc == 0 && objs && i < objs->n; i++)
+		rc = add_word(&argv, &argc, objs->path[i]);
+	for (size_t i = 0; rc == 0 && objs && i < e->nldflags; i++)
+		rc = add_word(&argv, &argc, e->ldflags[i]);
+	if (rc < 0) {
+		free_words(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+/* Lay out b's steps: src.n compiles into tmp/, and the link of their objects into b->tmp. 0 or -1. */
+static int plan(hrd_engine *e, build *b)
+{
+	size_t n = b->src.n;
+	hrd_sources objs = {calloc(n + 1, sizeof(char *)), n};
+	if (!(b->steps = calloc(n + 1, sizeof *b->steps)) || !objs.path)
+		goto fail;
+	for (size_t i = 0; i <= n; i++) {
+		step *s = &b->steps[i];
+		s->b = b;
+		s->job.arg = s;
+		s->job.on_done = on_step;
+		if (i < n) {
+			if (asprintf(&s->obj, "%s.%zu.o", b->tmp, i) < 0 || asprintf(&s->dep, "%s.%zu.d", b->tmp, i) < 0) {
+				s->obj = s->dep = NULL;
+				goto fail;
+			}
+			objs.path[i] = s->obj;
+			const char *mid[] = {"-c", "-MMD", "-MF", s->dep, "-o", s->obj, b->src.path[i], NULL};
+			s->argv = step_argv(e, mid, NULL);
+		} else {
+			const char *mid[] = {"-shared", "-o", b->tmp, NULL};
+			s->argv = step_argv(e, mid, &objs);
+		}
+		if (!s->argv)
+			goto fail;
+		char *line = hrd_job_cmdline(s->argv), *all = NULL;
+		if (!line || asprintf(&all, "%s%s%s", b->command ? b->command : "", b->command ? "\n" : "", line) < 0) {
+			free(line);
+			goto fail;
+		}
+		free(line);
+		free(b->command);
+		b->command = all;
+	}
+	free(objs.path); /* the paths are the steps' */
+	return 0;
+fail:
+	free(objs.path);
+	return -1;
 }
 
 static void start(hrd_engine *e, mod *m)
 {
-	char **argv = NULL;
-	size_t argc = 0;
 	build *b = calloc(1, sizeof *b);
 	if (!b) {
 		hrd_error("%s: out of memory; the next change builds it", m->name);
@@ -545,9 +744,9 @@ static void start(hrd_engine *e, mod *m)
 		touch(e, m->name, m->cause);
 		return;
 	}
-	if (!(b->stamps = calloc(b->src.n, sizeof *b->stamps)))
+	if (hrd_deps_merge(&b->had, &m->deps) < 0 || !(b->stamps = calloc(b->src.n + b->had.n, sizeof *b->stamps)))
 		goto nomem;
-	if (hrd_project_key(&e->project, &b->src, e->keyargv, b->key, b->stamps) < 0) {
+	if (hrd_project_key(&e->project, &b->src, &b->had, e->keyargv, b->key, b->stamps) < 0) {
 		if (errno == ENOENT)
 			hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
 		else
@@ -566,25 +765,12 @@ static void start(hrd_engine *e, mod *m)
 	}
 	b->e = e;
 	b->m = m;
-	b->job.arg = b;
-	b->job.on_done = on_done;
 	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
 	if (asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
 		b->tmp = NULL;
 		goto nomem;
 	}
-	for (size_t i = 0; i < e->nbase; i++)
-		if (add_word(&argv, &argc, e->base[i]) < 0)
-			goto nomem;
-	if (add_word(&argv, &argc, "-o") < 0 || add_word(&argv, &argc, b->tmp) < 0)
-		goto nomem;
-	for (size_t i = 0; i < b->src.n; i++)
-		if (add_word(&argv, &argc, b->src.path[i]) < 0)
-			goto nomem;
-	for (size_t i = 0; i < e->nldflags; i++)
-		if (add_word(&argv, &argc, e->ldflags[i]) < 0)
-			goto nomem;
-	if (!(b->command = hrd_job_cmdline(argv)))
+	if (plan(e, b) < 0)
 		goto nomem;
 	b->started_us = now_us(CLOCK_REALTIME);
 	b->t0_us = now_us(CLOCK_MONOTONIC);
@@ -593,31 +779,26 @@ static void start(hrd_engine *e, mod *m)
 	if (e->builds)
 		e->builds->pprev = &b->next;
 	e->builds = b;
-	if (hrd_job_start(&b->job, e->cfg.loop, argv, e->project.rootfd) < 0) {
-		char msg[512];
-		if (errno == ENOENT)
-			snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", argv[0]);
-		else
-			snprintf(msg, sizeof msg, "cannot run the compiler '%s': %s", argv[0], strerror(errno));
-		failed(e, m, b, msg, "", 0, 0);
-		goto out;
-	}
 	hrd_debug("%s: building (%s)", m->name, b->command);
 	m->job = b;
 	m->state = M_BUILDING;
-	e->running++;
-	b = NULL;
-	goto out;
+	run_steps(e, b);
+	return;
 nomem:
 	hrd_error("%s: out of memory; the next change builds it", m->name);
 out:
-	if (b)
-		free_build(b);
-	free_words(argv);
+	b->m = NULL;
+	free_build(b);
 }
 
 static void pump(hrd_engine *e)
 {
+	/* The builds under way go on first, then the queue's. */
+	for (build *b = e->builds, *next; b && e->running < e->cfg.jobs; b = next) {
+		next = b->next;
+		if (b->m)
+			run_steps(e, b);
+	}
 	while (e->running < e->cfg.jobs && e->qhead) {
 		mod *m = e->qhead;
 		e->qhead = m->qnext;
@@ -690,16 +871,10 @@ struct batch {
 	size_t n, cap;
 };
 
-static void on_change(void *arg, int kind, const char *path)
+/* Add module name to the batch, path being what changed. */
+static void batch_add(struct batch *b, const char *name, const char *path)
 {
-	struct batch *b = arg;
-	char name[256], *cause;
-	if (kind == HRD_WATCH_RESCAN) {
-		b->rescan = 1;
-		return;
-	}
-	if (!hrd_project_module_of(&b->e->project, path, name, sizeof name))
-		return;
+	char *cause;
 	if (asprintf(&cause, "%s changed", path) < 0)
 		cause = NULL;
 	for (size_t i = 0; i < b->n; i++)
@@ -728,6 +903,55 @@ static void on_change(void *arg, int kind, const char *path)
 		return;
 	}
 	b->causes[b->n++] = cause;
+}
+
+static int header_like(const char *path)
+{
+	static const char *const ext[] = {".h", ".hh", ".hpp", ".hxx", ".inc", ".inl", ".def"};
+	const char *dot = strrchr(path, '.');
+	for (size_t i = 0; dot && !strchr(dot, '/') && i < sizeof ext / sizeof *ext; i++)
+		if (strcmp(dot, ext[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A file that is no module's source changed: the modules that read it are
+ * built again. One that no module has read yet may be a header appearing on
+ * an include path before one of the same name (it shadows it), or the one a
+ * failed build was missing: those modules are built again whatever their key.
+ */
+static void dependents(struct batch *b, const char *path)
+{
+	hrd_engine *e = b->e;
+	int known = 0;
+	for (size_t i = 0; i < e->nmods; i++)
+		if (hrd_deps_has(&e->mods[i]->deps, path)) {
+			known = 1;
+			batch_add(b, e->mods[i]->name, path);
+		}
+	if (known || !header_like(path))
+		return;
+	for (size_t i = 0; i < e->nmods; i++) {
+		mod *m = e->mods[i];
+		if (hrd_deps_shadowed(&m->deps, path) || m->last == HRD_FAILED) {
+			m->key[0] = '\0';
+			batch_add(b, m->name, path);
+		}
+	}
+}
+
+static void on_change(void *arg, int kind, const char *path)
+{
+	struct batch *b = arg;
+	char name[256];
+	if (kind == HRD_WATCH_RESCAN) {
+		b->rescan = 1;
+		return;
+	}
+	if (hrd_project_module_of(&b->e->project, path, name, sizeof name))
+		batch_add(b, name, path);
+	dependents(b, path); /* a source may be included too */
 }
 
 static void on_watch(hrd_io *io, uint32_t events)
@@ -923,9 +1147,11 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 		goto fail;
 	}
 	/* INTERFACE.md: $CC (default cc) with -shared -fPIC; -g for debuggers;
-	 * $CFLAGS and $LDFLAGS as make would add them. */
+	 * $CFLAGS and $LDFLAGS as make would add them. Each source is compiled
+	 * on its own (-c, so that each gets its dependency file, and ccache or
+	 * distcc can take it), and the link adds -shared. */
 	if (split_env("CC", "cc", &e->base, &e->nbase) < 0 || (!e->nbase && add_word(&e->base, &e->nbase, "cc") < 0) ||
-	    add_word(&e->base, &e->nbase, "-shared") < 0 || add_word(&e->base, &e->nbase, "-fPIC") < 0 ||
+	    add_word(&e->base, &e->nbase, "-fPIC") < 0 ||
 	    add_word(&e->base, &e->nbase, "-g") < 0 || split_env("CFLAGS", "", &e->base, &e->nbase) < 0 ||
 	    split_env("LDFLAGS", "", &e->ldflags, &e->nldflags) < 0)
 		goto nomem;
@@ -966,14 +1192,18 @@ void hrd_engine_close(hrd_engine *e)
 	if (!e)
 		return;
 	while (e->builds) {
-		hrd_job_reap(&e->builds->job);
-		free_build(e->builds);
+		build *b = e->builds;
+		for (size_t i = 0; i <= b->src.n; i++)
+			if (b->steps[i].state == S_RUNNING)
+				hrd_job_reap(&b->steps[i].job);
+		free_build(b);
 	}
 	for (size_t i = 0; i < e->nmods; i++) {
 		free(e->mods[i]->name);
 		free(e->mods[i]->artifact);
 		free(e->mods[i]->message);
 		free(e->mods[i]->note);
+		hrd_deps_free(&e->mods[i]->deps);
 		free(e->mods[i]);
 	}
 	free(e->mods);

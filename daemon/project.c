@@ -177,7 +177,7 @@ static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stam
 	return 0;
 }
 
-int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65],
+int hrd_project_key(const hrd_project *p, const hrd_sources *s, const hrd_deps *d, char *const argv[], char out[65],
                     hrd_stamp *stamps)
 {
 	hrd_sha256 c;
@@ -188,6 +188,19 @@ int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv
 		hrd_sha256_update(&c, s->path[i], strlen(s->path[i]) + 1);
 		if (hash_file(&c, p->rootfd, s->path[i], stamps ? &stamps[i] : NULL) < 0)
 			return -1;
+	}
+	/* Then the headers: after a marker, so that no source list reads as one with headers. */
+	hrd_sha256_update(&c, "\0deps", 5);
+	for (size_t i = 0; d && i < d->n; i++) {
+		hrd_stamp *st = stamps ? &stamps[s->n + i] : NULL;
+		hrd_sha256_update(&c, d->path[i], strlen(d->path[i]) + 1);
+		if (hash_file(&c, p->rootfd, d->path[i], st) < 0) {
+			if (errno != ENOENT && errno != ENOTDIR)
+				return -1;
+			hrd_sha256_update(&c, "\0gone", 5); /* a header that is gone: the compile will say */
+			if (st)
+				*st = (hrd_stamp){0};
+		}
 	}
 	hrd_sha256_hex(&c, out);
 	return 0;
@@ -211,14 +224,17 @@ int hrd_project_busy(const hrd_project *p, const hrd_sources *s)
 	return 0;
 }
 
-int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_stamp *stamps)
+int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_deps *d, const hrd_stamp *stamps)
 {
-	for (size_t i = 0; i < s->n; i++) {
+	size_t n = s->n + (d ? d->n : 0);
+	for (size_t i = 0; i < n; i++) {
+		const char *path = i < s->n ? s->path[i] : d->path[i - s->n];
 		struct stat st;
-		hrd_stamp now;
-		if (fstatat(p->rootfd, s->path[i], &st, 0) < 0)
+		hrd_stamp now = {0};
+		if (fstatat(p->rootfd, path, &st, 0) == 0)
+			stamp_of(&st, &now);
+		else if (i < s->n || (errno != ENOENT && errno != ENOTDIR))
 			return 0;
-		stamp_of(&st, &now);
 		if (memcmp(&now, &stamps[i], sizeof now) != 0)
 			return 0;
 	}

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "deps.h"
+
 /*
  * INTERFACE.md's layout, without configuration: ROOT/NAME.c is the module
  * NAME; ROOT/NAME/ holding .c files directly is the module NAME, built from
@@ -47,12 +49,13 @@ void hrd_sources_free(hrd_sources *s);
 int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *name), void *arg);
 
 /*
- * The key of a build's inputs: SHA-256 over the command line and each
- * source's name and content, as 64 hex digits. stamps (s->n of them, or
- * NULL) get what each source was before it was read. -1 with errno when a
- * source cannot be read.
+ * The key of a build's inputs: SHA-256 over the command line, each source's
+ * name and content, and each dependency's (d may be NULL; one that is gone
+ * counts as gone), as 64 hex digits. stamps (s->n, then d->n of them, or
+ * NULL) get what each was before it was read. -1 with errno when a source
+ * cannot be read.
  */
-int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv[], char out[65],
+int hrd_project_key(const hrd_project *p, const hrd_sources *s, const hrd_deps *d, char *const argv[], char out[65],
                     hrd_stamp *stamps);
 /*
  * 1 when some source is open for writing by anyone (a read lease cannot be
@@ -60,7 +63,7 @@ int hrd_project_key(const hrd_project *p, const hrd_sources *s, char *const argv
  * be seen. 0 otherwise, or when the filesystem cannot tell.
  */
 int hrd_project_busy(const hrd_project *p, const hrd_sources *s);
-/* 1 when every source is still what its stamp says (same file, size and times), else 0. */
-int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_stamp *stamps);
+/* 1 when every source and dependency (d may be NULL) is still what its stamp says (same file, size and times; still gone), else 0. */
+int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_deps *d, const hrd_stamp *stamps);
 
 #endif

@@ -19,7 +19,7 @@ struct hrd_store {
 	sqlite3 *db;
 	char *path;
 	char id[33];
-	sqlite3_stmt *next_version, *insert;
+	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add;
 	char err[1024];
 };
 
@@ -48,6 +48,10 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	"CREATE UNIQUE INDEX builds_published ON builds(module, version)"
 	" WHERE status IN ('ok', 'reused', 'rollback');"
 	"CREATE INDEX builds_module ON builds(module, id);",
+	/* 3: the files each module's last compile read besides its sources (its
+	 * headers), from the compiler's dependency files: a header's save
+	 * rebuilds what includes it, after a restart or a failed build too */
+	"CREATE TABLE deps(module TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(module, path)) WITHOUT ROWID;",
 };
 
 static const char *const status_names[] = {
@@ -385,6 +389,8 @@ void hrd_store_close(hrd_store *s)
 		return;
 	sqlite3_finalize(s->next_version);
 	sqlite3_finalize(s->insert);
+	sqlite3_finalize(s->deps_clear);
+	sqlite3_finalize(s->deps_add);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
@@ -402,6 +408,53 @@ static int prepare(hrd_store *s, sqlite3_stmt **st, const char *sql)
 static void bind_text(sqlite3_stmt *st, int i, const char *v)
 {
 	sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(st, i);
+	return v ? v : "";
+}
+
+/* Replace the module's dependencies with b's, inside the caller's transaction. */
+static int set_deps(hrd_store *s, const hrd_build *b)
+{
+	int rc = prepare(s, &s->deps_clear, "DELETE FROM deps WHERE module = ?1");
+	if (rc == 0) {
+		bind_text(s->deps_clear, 1, b->module);
+		if (sqlite3_step(s->deps_clear) != SQLITE_DONE)
+			rc = fail_db(s, "cannot record the dependencies");
+		sqlite3_reset(s->deps_clear);
+	}
+	for (size_t i = 0; rc == 0 && b->deps[i]; i++) {
+		rc = prepare(s, &s->deps_add, "INSERT OR IGNORE INTO deps(module, path) VALUES(?1, ?2)");
+		if (rc < 0)
+			break;
+		bind_text(s->deps_add, 1, b->module);
+		bind_text(s->deps_add, 2, b->deps[i]);
+		if (sqlite3_step(s->deps_add) != SQLITE_DONE)
+			rc = fail_db(s, "cannot record the dependencies");
+		sqlite3_reset(s->deps_add);
+	}
+	return rc;
+}
+
+int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT path FROM deps WHERE module = ?1 ORDER BY path", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the dependencies");
+	bind_text(st, 1, module);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(arg, col_text(st, 0)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	if (rc != SQLITE_DONE)
+		fail_db(s, "cannot read the dependencies");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int hrd_store_record(hrd_store *s, hrd_build *b)
@@ -457,6 +510,8 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 			b->id = sqlite3_last_insert_rowid(s->db);
 		sqlite3_reset(st);
 	}
+	if (rc == 0 && b->deps)
+		rc = set_deps(s, b);
 	if (rc == 0 && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
 		rc = fail_db(s, "cannot commit the build");
 	if (rc < 0) {
@@ -479,12 +534,6 @@ int hrd_store_checkpoint(hrd_store *s)
 	if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot checkpoint the write-ahead log");
 	return 0;
-}
-
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-	const char *v = (const char *)sqlite3_column_text(st, i);
-	return v ? v : "";
 }
 
 int hrd_store_history(hrd_store *s, const char *module, int64_t limit,

@@ -11,7 +11,7 @@ typedef struct hrd_store hrd_store;
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define HRD_SCHEMA_VERSION 2
+#define HRD_SCHEMA_VERSION 3
 
 /* One build row. Strings are borrowed: NULL is stored as empty. */
 typedef struct hrd_build {
@@ -24,6 +24,7 @@ typedef struct hrd_build {
 	const char *source_hash, *command, *output, *message;
 	const char *artifact; /* the published object's path */
 	const char *cause;    /* what set the build off: "enemy.c: saved", "scan", ... */
+	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 } hrd_build;
 
 typedef struct hrd_stats {
@@ -70,6 +71,8 @@ int hrd_store_record(hrd_store *s, hrd_build *b);
 int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
                       int (*fn)(const hrd_build *b, void *arg), void *arg);
 
+/* Call fn with each of module's dependencies (sorted); fn returning non-zero stops. Returns 0 or -1. */
+int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
 

@@ -117,27 +117,27 @@ Test(project, the_key_follows_content_names_and_command)
 	char *cmd1[] = { "cc", "-g", NULL }, *cmd2[] = { "cc", "-O2", NULL };
 	char k1[65], k2[65], k3[65], k4[65];
 	hrd_stamp st[1];
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k1, st), 0);
-	cr_assert(hrd_project_unchanged(&p, &s, st));
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k2, NULL), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, NULL, cmd1, k1, st), 0);
+	cr_assert(hrd_project_unchanged(&p, &s, NULL, st));
+	cr_assert_eq(hrd_project_key(&p, &s, NULL, cmd1, k2, NULL), 0);
 	cr_assert_str_eq(k1, k2);
-	cr_assert_eq(hrd_project_key(&p, &s, cmd2, k3, NULL), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, NULL, cmd2, k3, NULL), 0);
 	cr_assert_str_neq(k1, k3, "flags are part of the key");
 	/* The same bytes written again: the key is the same, the stamp is not. */
 	char *path = t_fmt("%s/a.c", dir);
 	struct timespec later[2] = { { 0, UTIME_OMIT }, { 2000000000, 0 } };
 	put("a.c", "int a;");
 	cr_assert_eq(utimensat(AT_FDCWD, path, later, 0), 0);
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k2, NULL), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, NULL, cmd1, k2, NULL), 0);
 	cr_assert_str_eq(k1, k2);
-	cr_assert(!hrd_project_unchanged(&p, &s, st), "rewritten in place: the compile read something else");
+	cr_assert(!hrd_project_unchanged(&p, &s, NULL, st), "rewritten in place: the compile read something else");
 	put("a.c", "int b;");
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4, NULL), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, NULL, cmd1, k4, NULL), 0);
 	cr_assert_str_neq(k1, k4, "content is part of the key");
 	unlink(path);
 	free(path);
-	cr_assert_eq(hrd_project_key(&p, &s, cmd1, k4, NULL), -1);
-	cr_assert(!hrd_project_unchanged(&p, &s, st));
+	cr_assert_eq(hrd_project_key(&p, &s, NULL, cmd1, k4, NULL), -1);
+	cr_assert(!hrd_project_unchanged(&p, &s, NULL, st));
 	hrd_sources_free(&s);
 }
 

@@ -480,3 +480,35 @@ Test(store, status_names_round_trip)
 	cr_assert_null(hrd_status_name(0));
 	cr_assert_eq(hrd_status_parse("bogus"), 0);
 }
+
+static int join_dep(void *arg, const char *path)
+{
+	char *all = arg;
+	size_t n = strlen(all);
+	snprintf(all + n, 256 - n, "%s%s", n ? " " : "", path);
+	return 0;
+}
+
+Test(store, a_build_records_its_dependencies_replacing_the_old_ones_or_keeping_them)
+{
+	hrd_store *s = open_rw();
+	char *const first[] = {"include/b.h", "include/a.h", NULL}, *const none[] = {NULL};
+	hrd_build b = {.module = "enemy", .status = HRD_OK, .started_us = 1, .deps = first};
+	cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+	char all[256] = "";
+	cr_assert_eq(hrd_store_deps(s, "enemy", join_dep, all), 0);
+	cr_assert_str_eq(all, "include/a.h include/b.h");
+	/* A row without a list keeps them; another module has its own. */
+	rec(s, "enemy", HRD_FAILED, 0);
+	rec(s, "other", HRD_OK, 0);
+	all[0] = '\0';
+	cr_assert_eq(hrd_store_deps(s, "enemy", join_dep, all), 0);
+	cr_assert_str_eq(all, "include/a.h include/b.h");
+	/* An empty list replaces them. */
+	b = (hrd_build){.module = "enemy", .status = HRD_OK, .started_us = 2, .deps = none};
+	cr_assert_eq(hrd_store_record(s, &b), 0);
+	all[0] = '\0';
+	cr_assert_eq(hrd_store_deps(s, "enemy", join_dep, all), 0);
+	cr_assert_str_eq(all, "");
+	hrd_store_close(s);
+}

@@ -97,7 +97,8 @@ int t_proc_expect(t_proc *p, const char *want, int ms);
 int t_proc_end(t_proc *p, char **err);
 
 /*
- * A stand-in compiler under dir/.t/ that reports "PID [CHILD]" on the fifo
+ * A stand-in compiler under dir/.t/ that, for a compile (-c; a link runs cc
+ * at once), reports "PID [CHILD]" on the fifo
  * $HR_T_READY when it starts, and may wait for a line on $HR_T_GO: the test
  * decides when it goes on. body is its shell script. Sets env[0..2] to
  * "CC=path" and the fifos' entries (the caller frees them). 0, or -1.

@@ -1,0 +1,201 @@
+/* deps.c: a module's dependencies besides its sources (its headers), as the compiler's dependency files name them. */
+#include "deps.h"
+#include "depfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* path as the watcher would name it: under root, relative; "./" and "x/.." taken out (lexically). */
+static char *normal(const char *root, const char *path)
+{
+	size_t rl = strlen(root);
+	if (path[0] == '/' && strncmp(path, root, rl) == 0 && path[rl] == '/')
+		path += rl + 1;
+	size_t n = strlen(path);
+	char *out = malloc(n + 2);
+	size_t *starts = malloc((n / 2 + 2) * sizeof *starts), depth = 0, o = 0;
+	if (!out || !starts) {
+		free(out);
+		free(starts);
+		return NULL;
+	}
+	int abs = path[0] == '/';
+	if (abs)
+		out[o++] = '/';
+	for (const char *p = path; *p;) {
+		size_t len = strcspn(p, "/");
+		int up = len == 2 && p[0] == '.' && p[1] == '.';
+		if (up && depth) {
+			o = starts[--depth]; /* back over the last component */
+		} else if ((len && !(len == 1 && p[0] == '.')) && !(up && abs)) {
+			if (o > (size_t)abs)
+				out[o++] = '/';
+			if (!up) /* a leading ".." stays, and is never taken back */
+				starts[depth++] = o - (o > (size_t)abs);
+			memcpy(out + o, p, len);
+			o += len;
+		}
+		p += len + (p[len] == '/');
+	}
+	out[o] = '\0';
+	free(starts);
+	return out;
+}
+
+static size_t find(const hrd_deps *d, const char *path, int *found)
+{
+	size_t lo = 0, hi = d->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(d->path[mid], path);
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = 0;
+	return lo;
+}
+
+static int insert(hrd_deps *d, char *p)
+{
+	int found;
+	size_t at = find(d, p, &found);
+	if (found) {
+		free(p);
+		return 0;
+	}
+	char **grown = realloc(d->path, (d->n + 2) * sizeof *grown);
+	if (!grown) {
+		free(p);
+		return -1;
+	}
+	d->path = grown;
+	memmove(&grown[at + 1], &grown[at], (d->n - at) * sizeof *grown);
+	grown[at] = p;
+	grown[++d->n] = NULL;
+	return 0;
+}
+
+int hrd_deps_add(hrd_deps *d, const char *root, const char *path)
+{
+	char *p = normal(root, path);
+	if (p && !*p) {
+		free(p); /* "x/..": no file */
+		return 0;
+	}
+	return p ? insert(d, p) : -1;
+}
+
+int hrd_deps_has(const hrd_deps *d, const char *path)
+{
+	int found;
+	find(d, path, &found);
+	return found;
+}
+
+static const char *base(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+int hrd_deps_shadowed(const hrd_deps *d, const char *path)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (strcmp(base(d->path[i]), base(path)) == 0 && strcmp(d->path[i], path) != 0)
+			return 1;
+	return 0;
+}
+
+int hrd_deps_merge(hrd_deps *d, const hrd_deps *from)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		char *p = strdup(from->path[i]);
+		if (!p || insert(d, p) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int hrd_deps_equal(const hrd_deps *a, const hrd_deps *b)
+{
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(a->path[i], b->path[i]) != 0)
+			return 0;
+	return 1;
+}
+
+void hrd_deps_free(hrd_deps *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->path[i]);
+	free(d->path);
+	d->path = NULL;
+	d->n = 0;
+}
+
+struct reading {
+	hrd_deps *d;
+	const char *root;
+	char *const *sources;
+	size_t n;
+};
+
+static int take(void *arg, const char *path)
+{
+	struct reading *r = arg;
+	char *p = normal(r->root, path);
+	if (!p)
+		return -2;
+	if (!*p) {
+		free(p);
+		return 0;
+	}
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(p, r->sources[i]) == 0) {
+			free(p);
+			return 0;
+		}
+	return insert(r->d, p) < 0 ? -2 : 0;
+}
+
+int hrd_deps_read(hrd_deps *d, int dirfd, const char *path, const char *root, char *const *sources, size_t n)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = 0, cap = 0;
+	char *text = NULL;
+	ssize_t k = 1;
+	while (k > 0) {
+		if (len == cap) {
+			char *grown = realloc(text, cap = cap ? 2 * cap : 4096);
+			if (!grown) {
+				k = -1;
+				errno = ENOMEM;
+				break;
+			}
+			text = grown;
+		}
+		k = read(fd, text + len, cap - len);
+		len += k > 0 ? (size_t)k : 0;
+	}
+	int e = errno;
+	close(fd);
+	struct reading r = {d, root, sources, n};
+	int rc = k < 0 ? -1 : hrd_depfile_parse(text ? text : "", len, take, &r);
+	free(text);
+	if (rc != 0)
+		errno = k < 0 ? e : rc == -2 ? ENOMEM : EINVAL;
+	return rc == 0 ? 0 : -1;
+}
