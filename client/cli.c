@@ -227,6 +227,7 @@ static int print_row(const hrd_build *b, void *arg)
 		json_member(",", "message", b->message);
 		json_member(",", "source_hash", b->source_hash);
 		json_member(",", "cause", b->cause);
+		json_member(",", "artifact", b->artifact);
 		printf("}");
 		return 0;
 	}

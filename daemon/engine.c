@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -41,6 +43,7 @@ typedef struct mod {
 	char cause[160];
 	int recheck;   /* a source was open for writing when it was to be built: look again at the recheck timer */
 	hrd_deps deps; /* what its last compile read besides its sources: its headers */
+	int fresh;     /* a header appeared that its key cannot know of: reuse nothing until a compile is recorded */
 	struct build *job;
 	struct mod *qnext;
 } mod;
@@ -412,6 +415,7 @@ static void announce_failed(hrd_engine *e, mod *m)
 /* The dependencies a build leaves: what its dependency files name, with those it had kept when it failed (a failed compile may not have written them all). */
 static int leave_deps(mod *m, build *b, int ok)
 {
+	m->fresh = 0;
 	if (!ok && hrd_deps_merge(&b->deps, &m->deps) < 0)
 		return -1;
 	hrd_deps_free(&m->deps);
@@ -597,6 +601,10 @@ static void finish(hrd_engine *e, build *b, step *s, int ok)
 		}
 		failed(e, m, b, msg, b->out, duration, 0);
 	} else if (ok) {
+		/* The key named the headers known before; the build may have read others (checked above to be as they were): name those. */
+		if (!hrd_deps_equal(&b->had, &b->deps) &&
+		    hrd_project_key(&e->project, &b->src, &b->deps, e->keyargv, b->key, NULL) < 0)
+			b->key[0] = '\0';
 		published(e, m, b, duration);
 	} else {
 		failed(e, m, b, msg, b->out, duration, hrd_job_verdict(s->job.status, s->job.out));
@@ -730,6 +738,114 @@ fail:
 	return -1;
 }
 
+struct match {
+	const char *key;
+	uint64_t version;
+	char *artifact;
+};
+
+/* Newest first: the newest published row of these inputs whose object is still there. */
+static int take_match(const hrd_build *row, void *arg)
+{
+	struct match *k = arg;
+	if (!published_row(row) || strcmp(row->source_hash, k->key) != 0 || !row->artifact[0] ||
+	    access(row->artifact, R_OK) < 0)
+		return 0;
+	k->version = row->version;
+	k->artifact = strdup(row->artifact);
+	return 1;
+}
+
+/* A copy of from at to, with an inode of its own: glibc takes an object with a loaded one's device and inode for that one. */
+static int copy_object(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0 || (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755)) < 0)
+		goto done;
+	/* A reflink where the filesystem has them; else the kernel copies. */
+	if (ioctl(out, FICLONE, in) == 0) {
+		rc = 0;
+		goto done;
+	}
+	off_t left = st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0)
+			goto done;
+		left -= n;
+	}
+	rc = 0;
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0)
+		rc = -1;
+	if (rc < 0 && out >= 0)
+		unlink(to);
+	return rc;
+}
+
+/*
+ * Inputs built before (an undo, a stash, a checkout back): publish that
+ * build's object again as the next version, a `reused` row, with no
+ * compile. 1 when it did, 0 when there is nothing to reuse or it could
+ * not (then it is compiled).
+ */
+static int reuse(hrd_engine *e, mod *m, build *b)
+{
+	struct match k = {b->key, 0, NULL};
+	char *tmp = NULL, *path = NULL;
+	int done = 0;
+	if (!b->key[0] || hrd_store_history(e->cfg.store, m->name, 0, take_match, &k) < 0 || !k.artifact)
+		goto out;
+	int64_t t0 = now_us(CLOCK_MONOTONIC);
+	uint64_t version = m->top + 1;
+	if (asprintf(&tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0 ||
+	    asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store)) < 0) {
+		tmp = path = NULL;
+		goto out;
+	}
+	if (copy_object(k.artifact, tmp) < 0 || rename(tmp, path) < 0) {
+		hrd_warn("%s: cannot reuse the object of v%llu (%s); compiling", m->name, (unsigned long long)k.version,
+		         strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	char note[96];
+	snprintf(note, sizeof note, "the object of v%llu, for the same inputs: no compile", (unsigned long long)k.version);
+	hrd_build row = {.module = m->name, .status = HRD_REUSED, .version = version, .started_us = now_us(CLOCK_REALTIME),
+	                 .duration_us = now_us(CLOCK_MONOTONIC) - t0, .source_hash = b->key, .output = note,
+	                 .artifact = path, .cause = b->cause};
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
+		unlink(path);
+		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
+		goto out;
+	}
+	arm_checkpoint(e);
+	m->version = m->top = version;
+	m->good_kind = HRP_KIND_REUSED;
+	free(m->artifact);
+	m->artifact = path;
+	path = NULL;
+	m->last = HRD_OK; /* the content is one that built: whatever failed since is undone */
+	set_str(&m->message, NULL);
+	snprintf(m->key, sizeof m->key, "%s", b->key);
+	hrd_info("%s: v%llu is v%llu's object again (%s)", m->name, (unsigned long long)version,
+	         (unsigned long long)k.version, b->cause);
+	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_REUSED, m->artifact}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &a);
+	done = 1;
+out:
+	free(k.artifact);
+	free(tmp);
+	free(path);
+	return done;
+}
+
 static void start(hrd_engine *e, mod *m)
 {
 	build *b = calloc(1, sizeof *b);
@@ -763,9 +879,11 @@ static void start(hrd_engine *e, mod *m)
 		arm_recheck(e, m);
 		goto out;
 	}
+	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
+	if (!m->fresh && reuse(e, m, b))
+		goto out;
 	b->e = e;
 	b->m = m;
-	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
 	if (asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
 		b->tmp = NULL;
 		goto nomem;
@@ -936,6 +1054,7 @@ static void dependents(struct batch *b, const char *path)
 		mod *m = e->mods[i];
 		if (hrd_deps_shadowed(&m->deps, path) || m->last == HRD_FAILED) {
 			m->key[0] = '\0';
+			m->fresh = 1;
 			batch_add(b, m->name, path);
 		}
 	}
