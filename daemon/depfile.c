@@ -2,6 +2,7 @@
 #include "depfile.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static int blank(char c)
 {
@@ -10,6 +11,8 @@ static int blank(char c)
 
 int hrd_depfile_parse(const char *text, size_t n, int (*fn)(void *arg, const char *path), void *arg)
 {
+	if (memchr(text, '\0', n))
+		return -1; /* not text */
 	char *word = malloc(n + 1);
 	size_t len = 0;
 	int rc = 0, prereqs = 0, targets = 0; /* past this rule's colon; the words before it */

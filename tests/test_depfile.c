@@ -49,6 +49,9 @@ Test(depfile, not_a_depfile)
 {
 	expect("hello world\n", -1, "");
 	expect("a.o: a.c\njunk\n", -1, "[a.c]");
+	struct seen s = {"", 0, 0};
+	cr_expect_eq(hrd_depfile_parse("a.o: a\0b.h\n", 11, collect, &s), -1, "a NUL byte: not text");
+	cr_expect_eq(s.n, 0);
 }
 
 Test(depfile, the_callback_stops_the_walk)

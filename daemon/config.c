@@ -1,0 +1,386 @@
+/* config.c: ROOT/hotreload.conf: the project's build settings, globally and per module, and its parser. */
+#include "config.h"
+#include "../proto/hrp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define"};
+/* Settings of the whole project only. */
+static const char *const project_keys[] = {"exclude", "jobs", "compile_commands"};
+
+struct parse {
+	const char *file;
+	int line;
+	char *err;
+	size_t errsz;
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = snprintf(p->err, p->errsz, "%s:%d: ", p->file, p->line);
+	if (n >= 0 && (size_t)n < p->errsz)
+		vsnprintf(p->err + n, p->errsz - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void free_words(char **w)
+{
+	for (size_t i = 0; w && w[i]; i++)
+		free(w[i]);
+	free(w);
+}
+
+static int push(char ***w, const char *word, size_t len)
+{
+	size_t n = 0;
+	while (*w && (*w)[n])
+		n++;
+	char **grown = realloc(*w, (n + 2) * sizeof *grown);
+	if (!grown)
+		return -1;
+	*w = grown;
+	if (!(grown[n] = strndup(word, len)))
+		return -1;
+	grown[n + 1] = NULL;
+	return 0;
+}
+
+/*
+ * The words of a value: split at blanks, a '#' after a blank starts a
+ * comment, "double quotes" keep blanks and '#' (with \" and \\ inside).
+ * *out is always a list (maybe of none). 0, or -1 with the error.
+ */
+static int split(struct parse *p, const char *s, const char *end, char ***out)
+{
+	char *word = malloc((size_t)(end - s) + 1);
+	int rc = word && (*out = calloc(1, sizeof **out)) ? 0 : fail(p, "out of memory");
+	while (rc == 0) {
+		while (s < end && (*s == ' ' || *s == '\t'))
+			s++;
+		if (s == end || *s == '#')
+			break;
+		size_t len = 0;
+		while (rc == 0 && s < end && *s != ' ' && *s != '\t') {
+			if (*s != '"') {
+				word[len++] = *s++;
+				continue;
+			}
+			for (s++; s < end && *s != '"'; s++) {
+				if (*s == '\\' && s + 1 < end && (s[1] == '"' || s[1] == '\\'))
+					s++;
+				word[len++] = *s;
+			}
+			if (s == end)
+				rc = fail(p, "a quote is not closed: end the word with \"");
+			s++;
+		}
+		if (rc == 0 && push(out, word, len) < 0)
+			rc = fail(p, "out of memory");
+	}
+	free(word);
+	return rc;
+}
+
+static int key_of(const char *name, size_t len)
+{
+	for (int k = 0; k < HRD_NKEYS; k++)
+		if (strlen(key_names[k]) == len && memcmp(key_names[k], name, len) == 0)
+			return k;
+	for (int k = 0; k < 3; k++)
+		if (strlen(project_keys[k]) == len && memcmp(project_keys[k], name, len) == 0)
+			return HRD_NKEYS + k;
+	return -1;
+}
+
+/* The known setting nearest to a misspelt one (a letter added, dropped or changed), for the message. */
+static const char *nearest(const char *name, size_t len)
+{
+	const char *all[HRD_NKEYS + 3];
+	for (int k = 0; k < HRD_NKEYS; k++)
+		all[k] = key_names[k];
+	for (int k = 0; k < 3; k++)
+		all[HRD_NKEYS + k] = project_keys[k];
+	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
+		const char *a = all[i];
+		size_t al = strlen(a), pre = 0, suf = 0;
+		while (pre < al && pre < len && a[pre] == name[pre])
+			pre++;
+		while (suf < al - pre && suf < len - pre && a[al - 1 - suf] == name[len - 1 - suf])
+			suf++;
+		if (pre + suf + 1 >= (al > len ? al : len) && (al > len ? al - len : len - al) <= 1)
+			return a;
+	}
+	return NULL;
+}
+
+static hrd_scope *section(hrd_config *c, struct parse *p, const char *name, size_t len)
+{
+	char buf[HRP_NAME_MAX + 1];
+	if (len > HRP_NAME_MAX) {
+		fail(p, "the module name is too long (at most %d characters)", HRP_NAME_MAX);
+		return NULL;
+	}
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	if (!hrp_valid_name(buf)) {
+		fail(p, "[%s] is not a module name: a module name is " HRP_NAME_RULE, buf);
+		return NULL;
+	}
+	for (size_t i = 0; i < c->nmods; i++)
+		if (strcmp(c->mods[i].name, buf) == 0)
+			return &c->mods[i]; /* a second section of one module goes on where the first left off */
+	hrd_scope *grown = realloc(c->mods, (c->nmods + 1) * sizeof *grown);
+	if (!grown) {
+		fail(p, "out of memory");
+		return NULL;
+	}
+	c->mods = grown;
+	hrd_scope *s = &c->mods[c->nmods];
+	memset(s, 0, sizeof *s);
+	if (!(s->name = strdup(buf))) {
+		fail(p, "out of memory");
+		return NULL;
+	}
+	c->nmods++;
+	return s;
+}
+
+static int project_setting(hrd_config *c, struct parse *p, int k, int append, char **words)
+{
+	size_t n = 0;
+	while (words[n])
+		n++;
+	if (k == HRD_NKEYS) { /* exclude */
+		for (size_t i = 0; i < n; i++) {
+			if (words[i][0] == '/' || strstr(words[i], ".."))
+				return fail(p, "exclude '%s': give paths inside the root, relative to it", words[i]);
+		}
+		if (!append) {
+			free_words(c->exclude);
+			c->exclude = NULL;
+		}
+		for (size_t i = 0; i < n; i++) {
+			size_t len = strlen(words[i]);
+			while (len > 1 && words[i][len - 1] == '/')
+				len--; /* "tools/" is the folder tools */
+			if (push(&c->exclude, words[i], len) < 0)
+				return fail(p, "out of memory");
+		}
+		return 0;
+	}
+	if (append)
+		return fail(p, "'%s' takes one value: use '=', not '+='", project_keys[k - HRD_NKEYS]);
+	if (k == HRD_NKEYS + 1) { /* jobs */
+		char *end;
+		long v = n == 1 ? strtol(words[0], &end, 10) : 0;
+		if (n != 1 || *end || v < 1 || v > 256)
+			return fail(p, "jobs is a number of compilers at once, from 1 to 256");
+		c->jobs = (int)v;
+		return 0;
+	}
+	if (n > 1) /* compile_commands */
+		return fail(p, "compile_commands is one path (relative to the root), or nothing to write none");
+	if (n == 1 && (words[0][0] == '/' || strstr(words[0], "..")))
+		return fail(p, "compile_commands '%s': give a path inside the root, relative to it", words[0]);
+	free(c->compile_commands);
+	if (!(c->compile_commands = strdup(n ? words[0] : "")))
+		return fail(p, "out of memory");
+	return 0;
+}
+
+/* One line, without its newline. */
+static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s, const char *end)
+{
+	while (s < end && (*s == ' ' || *s == '\t' || *s == '\r'))
+		s++;
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	if (s == end || *s == '#')
+		return 0;
+	if (*s == '[') {
+		const char *close = memchr(s, ']', (size_t)(end - s));
+		const char *after = close ? close + 1 : end;
+		while (after < end && (*after == ' ' || *after == '\t'))
+			after++;
+		if (!close || (after < end && *after != '#'))
+			return fail(p, "a section is one module's name in brackets, as [physics]");
+		const char *name = s + 1, *name_end = close;
+		while (name < name_end && (*name == ' ' || *name == '\t'))
+			name++;
+		while (name_end > name && (name_end[-1] == ' ' || name_end[-1] == '\t'))
+			name_end--;
+		*scope = section(c, p, name, (size_t)(name_end - name));
+		return *scope ? 0 : -1;
+	}
+	const char *key = s;
+	while (s < end && (*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+		s++;
+	size_t klen = (size_t)(s - key);
+	while (s < end && (*s == ' ' || *s == '\t'))
+		s++;
+	int append = s + 1 < end && s[0] == '+' && s[1] == '=';
+	if (!klen || (!append && (s == end || *s != '=')))
+		return fail(p, "expected 'setting = value', 'setting += value', [module] or a # comment");
+	s += append ? 2 : 1;
+	int k = key_of(key, klen);
+	if (k < 0) {
+		const char *near = nearest(key, klen);
+		return near ? fail(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
+		            : fail(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
+		                      " and before any [module], exclude, jobs and compile_commands",
+		                   (int)klen, key);
+	}
+	if (k >= HRD_NKEYS && *scope != &c->all)
+		return fail(p, "'%s' is a setting of the whole project: put it before the first [module]",
+		            project_keys[k - HRD_NKEYS]);
+	char **words = NULL;
+	if (split(p, s, end, &words) < 0) {
+		free_words(words);
+		return -1;
+	}
+	int rc = 0;
+	if (k >= HRD_NKEYS) {
+		rc = project_setting(c, p, k, append, words);
+		free_words(words);
+	} else if (k == HRD_CC && !append && !words[0]) {
+		free_words(words);
+		rc = fail(p, "cc names a compiler, as cc = gcc or cc = ccache gcc");
+	} else if (append) {
+		for (size_t i = 0; rc == 0 && words[i]; i++)
+			if (push(&(*scope)->add[k], words[i], strlen(words[i])) < 0)
+				rc = fail(p, "out of memory");
+		free_words(words);
+	} else {
+		free_words((*scope)->set[k]);
+		(*scope)->set[k] = words;
+	}
+	return rc;
+}
+
+void hrd_config_free(hrd_config *c)
+{
+	for (size_t i = 0; i <= c->nmods; i++) {
+		hrd_scope *s = i < c->nmods ? &c->mods[i] : &c->all;
+		for (int k = 0; k < HRD_NKEYS; k++) {
+			free_words(s->set[k]);
+			free_words(s->add[k]);
+		}
+		free(s->name);
+	}
+	free(c->mods);
+	free_words(c->exclude);
+	free(c->compile_commands);
+	memset(c, 0, sizeof *c);
+}
+
+int hrd_config_parse(const char *text, size_t n, const char *file, hrd_config *out, char *err, size_t errsz)
+{
+	struct parse p = {file, 0, err, errsz};
+	hrd_scope *scope = &out->all;
+	memset(out, 0, sizeof *out);
+	int rc = 0;
+	if (memchr(text, '\0', n)) {
+		p.line = 1;
+		for (const char *s = text; *s; s++)
+			p.line += *s == '\n';
+		rc = fail(&p, "a NUL byte: this is not a text file");
+	}
+	for (const char *s = text, *end = text + n; rc == 0 && s < end;) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		p.line++;
+		rc = line(out, &p, &scope, s, nl ? nl : end);
+		s = nl ? nl + 1 : end;
+	}
+	if (rc < 0)
+		hrd_config_free(out);
+	return rc;
+}
+
+int hrd_config_load(int rootfd, hrd_config *out, char *err, size_t errsz)
+{
+	memset(out, 0, sizeof *out);
+	int fd = openat(rootfd, HRD_CONFIG_FILE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errsz, "%s: cannot read it: %s", HRD_CONFIG_FILE, strerror(errno));
+		return -1;
+	}
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	ssize_t k = 1;
+	while (k > 0) {
+		if (len == cap) {
+			if (cap >= (1u << 20)) {
+				k = -1;
+				errno = EFBIG; /* a configuration is lines of settings, not a megabyte */
+				break;
+			}
+			char *grown = realloc(text, cap = cap ? 2 * cap : 4096);
+			if (!grown) {
+				k = -1;
+				errno = ENOMEM;
+				break;
+			}
+			text = grown;
+		}
+		k = read(fd, text + len, cap - len);
+		len += k > 0 ? (size_t)k : 0;
+	}
+	int e = errno;
+	close(fd);
+	int rc;
+	if (k < 0) {
+		snprintf(err, errsz, "%s: cannot read it: %s", HRD_CONFIG_FILE, strerror(e));
+		rc = -1;
+	} else {
+		rc = hrd_config_parse(text ? text : "", len, HRD_CONFIG_FILE, out, err, errsz);
+	}
+	free(text);
+	return rc;
+}
+
+int hrd_config_words(const hrd_config *c, const char *module, enum hrd_key key, int (*fn)(void *arg, const char *word),
+                     void *arg)
+{
+	const hrd_scope *m = NULL;
+	for (size_t i = 0; module && i < c->nmods; i++)
+		if (strcmp(c->mods[i].name, module) == 0)
+			m = &c->mods[i];
+	char **const *lists[3];
+	size_t n = 0;
+	if (m && m->set[key]) {
+		lists[n++] = &m->set[key];
+	} else {
+		lists[n++] = &c->all.set[key];
+		lists[n++] = &c->all.add[key];
+	}
+	if (m)
+		lists[n++] = &m->add[key];
+	for (size_t l = 0; l < n; l++)
+		for (size_t i = 0; *lists[l] && (*lists[l])[i]; i++) {
+			int rc = fn(arg, (*lists[l])[i]);
+			if (rc)
+				return rc;
+		}
+	return 0;
+}
+
+int hrd_config_excluded(const hrd_config *c, const char *path)
+{
+	for (size_t i = 0; c->exclude && c->exclude[i]; i++) {
+		size_t len = strlen(c->exclude[i]);
+		if (strncmp(path, c->exclude[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
+			return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,114 @@
+/* test_config.c: hotreload.conf's parser: settings, scopes, words, and a clear file:line for each mistake. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../daemon/config.h"
+
+static int join(void *arg, const char *word)
+{
+	char *all = arg;
+	size_t n = strlen(all);
+	snprintf(all + n, 512 - n, "%s[%s]", n ? " " : "", word);
+	return 0;
+}
+
+static const char *words(const hrd_config *c, const char *module, enum hrd_key k)
+{
+	static char all[512];
+	all[0] = '\0';
+	hrd_config_words(c, module, k, join, all);
+	return all;
+}
+
+static void parse_ok(const char *text, hrd_config *c)
+{
+	char err[512] = "";
+	cr_assert_eq(hrd_config_parse(text, strlen(text), "hotreload.conf", c, err, sizeof err), 0, "%s", err);
+}
+
+static void parse_fails(const char *text, const char *want)
+{
+	char err[512] = "";
+	hrd_config c;
+	cr_expect_eq(hrd_config_parse(text, strlen(text), "hotreload.conf", &c, err, sizeof err), -1, "accepted: %s", text);
+	cr_expect(strstr(err, want), "for \"%s\": \"%s\" has no \"%s\"", text, err, want);
+	cr_expect_eq(c.nmods, 0, "a failed parse leaves nothing");
+}
+
+Test(config, project_and_module_scopes_set_and_add)
+{
+	hrd_config c;
+	parse_ok("# the project\n"
+	         "cc = ccache gcc\n"
+	         "cflags = -O0 -Wall   # a comment after the words\n"
+	         "cflags += -Wextra\n"
+	         "include = include ../engine\n"
+	         "define = DEBUG NAME=\"two words\" HASH=a#b\n"
+	         "libs = -lm\n"
+	         "exclude = main.c tools/\n"
+	         "jobs = 3\n"
+	         "compile_commands = build/compile_commands.json\n"
+	         "\n"
+	         "[physics]\n"
+	         "  cflags += -O2\n"
+	         "libs = -lpthread\n"
+	         "[ ai ]  # spaces inside the brackets\n"
+	         "cflags = -O3\n"
+	         "[physics]\n"
+	         "ldflags += -Wl,-z,now\r\n",
+	         &c);
+	cr_expect_str_eq(words(&c, NULL, HRD_CC), "[ccache] [gcc]");
+	cr_expect_str_eq(words(&c, NULL, HRD_CFLAGS), "[-O0] [-Wall] [-Wextra]");
+	cr_expect_str_eq(words(&c, "physics", HRD_CFLAGS), "[-O0] [-Wall] [-Wextra] [-O2]");
+	cr_expect_str_eq(words(&c, "ai", HRD_CFLAGS), "[-O3]", "a module's '=' replaces the project's words, += too");
+	cr_expect_str_eq(words(&c, "other", HRD_CFLAGS), "[-O0] [-Wall] [-Wextra]");
+	cr_expect_str_eq(words(&c, "physics", HRD_LIBS), "[-lpthread]");
+	cr_expect_str_eq(words(&c, "physics", HRD_LDFLAGS), "[-Wl,-z,now]");
+	cr_expect_str_eq(words(&c, NULL, HRD_DEFINE), "[DEBUG] [NAME=two words] [HASH=a#b]");
+	cr_expect_str_eq(words(&c, NULL, HRD_INCLUDE), "[include] [../engine]");
+	cr_expect_eq(c.jobs, 3);
+	cr_expect_str_eq(c.compile_commands, "build/compile_commands.json");
+	cr_expect(hrd_config_excluded(&c, "main.c"));
+	cr_expect(hrd_config_excluded(&c, "tools"));
+	cr_expect(hrd_config_excluded(&c, "tools/gen.c"));
+	cr_expect(!hrd_config_excluded(&c, "toolsx.c"));
+	cr_expect(!hrd_config_excluded(&c, "main.cc"));
+	cr_expect_eq(c.nmods, 2, "a second [physics] goes on with the first");
+	hrd_config_free(&c);
+}
+
+Test(config, empty_and_quoted)
+{
+	hrd_config c;
+	parse_ok("", &c);
+	cr_expect_str_eq(words(&c, "x", HRD_CFLAGS), "");
+	cr_expect_null(c.compile_commands, "unset: the default");
+	hrd_config_free(&c);
+	parse_ok("compile_commands =\ncflags = \"-DQ=\\\"q\\\"\" \"\"\n", &c);
+	cr_expect_str_eq(c.compile_commands, "", "set to nothing: none written");
+	cr_expect_str_eq(words(&c, NULL, HRD_CFLAGS), "[-DQ=\"q\"] []");
+	hrd_config_free(&c);
+}
+
+Test(config, each_mistake_names_its_line_and_what_to_do)
+{
+	parse_fails("cflags = -O2\ncflag = -g\n", "hotreload.conf:2: unknown setting 'cflag': did you mean 'cflags'?");
+	parse_fails("colour = red\n", "hotreload.conf:1: unknown setting 'colour': the settings are cc");
+	parse_fails("\n\ncflags -O2\n", "hotreload.conf:3: expected 'setting = value'");
+	parse_fails("[physics\n", "hotreload.conf:1: a section is one module's name in brackets");
+	parse_fails("[phys ics]\n", "[phys ics] is not a module name");
+	parse_fails("[physics]\nexclude = x\n", "hotreload.conf:2: 'exclude' is a setting of the whole project");
+	parse_fails("jobs = many\n", "jobs is a number of compilers at once, from 1 to 256");
+	parse_fails("jobs = 0\n", "from 1 to 256");
+	parse_fails("jobs += 2\n", "'jobs' takes one value");
+	parse_fails("define = \"open\n", "hotreload.conf:1: a quote is not closed");
+	parse_fails("cc =\n", "cc names a compiler");
+	parse_fails("exclude = /etc\n", "give paths inside the root");
+	parse_fails("compile_commands = a b\n", "compile_commands is one path");
+	parse_fails("compile_commands = ../out.json\n", "inside the root");
+	char err[512];
+	hrd_config c;
+	cr_expect_eq(hrd_config_parse("\ncflags = a\0b\n", 14, "hotreload.conf", &c, err, sizeof err), -1);
+	cr_expect(strstr(err, "hotreload.conf:2: a NUL byte"), "%s", err);
+}
