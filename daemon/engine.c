@@ -1,6 +1,8 @@
 /* engine.c: from a settled change to a recorded, announced object: one module at a time, newest content wins. */
 #include "engine.h"
 #include "build.h"
+#include "ccmd.h"
+#include "config.h"
 #include "log.h"
 #include "project.h"
 
@@ -44,6 +46,7 @@ typedef struct mod {
 	int recheck;   /* a source was open for writing when it was to be built: look again at the recheck timer */
 	hrd_deps deps; /* what its last compile read besides its sources: its headers */
 	int fresh;     /* a header appeared that its key cannot know of: reuse nothing until a compile is recorded */
+	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
 	struct build *job;
 	struct mod *qnext;
 } mod;
@@ -69,6 +72,8 @@ typedef struct build {
 	hrd_deps deps;     /* what the dependency files of this build name */
 	hrd_stamp *stamps; /* what each source, then each of had, was when the key was taken */
 	step *steps;       /* src.n compiles, then the link */
+	char **base, **ld; /* the module's compiler and flags (before -c or -shared); its link flags and libraries */
+	char **keyargv;    /* base, "--", ld: the command line as the key covers it */
 	size_t running;    /* steps whose process is not reaped yet */
 	char key[65];
 	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */
@@ -81,12 +86,10 @@ struct hrd_engine {
 	hrd_engine_config cfg;
 	hrd_server *server;
 	hrd_project project;
-	char **base;   /* cc words and flags, before -o */
-	size_t nbase;
-	char **ldflags; /* after the sources */
-	size_t nldflags;
-	char **keyargv; /* base, "--", ldflags: the command line as the key covers it */
-	size_t nkeyargv;
+	char **env_cc, **env_cflags, **env_ldflags; /* $CC, $CFLAGS, $LDFLAGS, as words */
+	hrd_config conf;        /* ROOT/hotreload.conf, the last good one */
+	char conf_error[600];   /* why the file as it is now is not in use, for status; "" when it is */
+	int ccmd_dirty;         /* compile_commands.json is behind */
 	mod **mods;
 	size_t nmods;
 	mod *qhead, **qtail;
@@ -99,7 +102,7 @@ struct hrd_engine {
 	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
 	int recheck_armed;
 	hrp_modstat *status; /* the last STATUS reply's array */
-	char reason[512];    /* and its watcher reason, when it has more to say */
+	char reason[1400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
 };
 
@@ -108,6 +111,12 @@ static int64_t now_us(clockid_t clock)
 	struct timespec ts;
 	clock_gettime(clock, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Compilers at once: --jobs, else hotreload.conf's jobs, else the cores. */
+static int jobs(const hrd_engine *e)
+{
+	return e->cfg.jobs_given || !e->conf.jobs ? e->cfg.jobs : e->conf.jobs;
 }
 
 static void set_str(char **dst, const char *src)
@@ -537,6 +546,9 @@ static void free_build(build *b)
 		hrd_job_free(&s->job);
 	}
 	free(b->steps);
+	free_words(b->base);
+	free_words(b->ld);
+	free_words(b->keyargv);
 	if (b->tmp)
 		unlink(b->tmp);
 	free(b->tmp);
@@ -603,7 +615,7 @@ static void finish(hrd_engine *e, build *b, step *s, int ok)
 	} else if (ok) {
 		/* The key named the headers known before; the build may have read others (checked above to be as they were): name those. */
 		if (!hrd_deps_equal(&b->had, &b->deps) &&
-		    hrd_project_key(&e->project, &b->src, &b->deps, e->keyargv, b->key, NULL) < 0)
+		    hrd_project_key(&e->project, &b->src, &b->deps, b->keyargv, b->key, NULL) < 0)
 			b->key[0] = '\0';
 		published(e, m, b, duration);
 	} else {
@@ -650,7 +662,7 @@ static void run_steps(hrd_engine *e, build *b)
 	size_t n = b->src.n, compiled = 0;
 	for (size_t i = 0; i < n; i++)
 		compiled += b->steps[i].state == S_DONE;
-	for (size_t i = 0; i <= n && b->m && e->running < e->cfg.jobs; i++) {
+	for (size_t i = 0; i <= n && b->m && e->running < jobs(e); i++) {
 		step *s = &b->steps[i];
 		if (s->state != S_WAITING || (i == n && compiled < n))
 			continue;
@@ -676,19 +688,19 @@ static void run_steps(hrd_engine *e, build *b)
 }
 
 /* argv for one step: the compiler and its flags, then what is given (NULL-terminated), then, for the link, the libraries. */
-static char **step_argv(hrd_engine *e, const char *const *mid, const hrd_sources *objs)
+static char **step_argv(const build *b, const char *const *mid, const hrd_sources *objs)
 {
 	char **argv = NULL;
 	size_t argc = 0;
 	int rc = 0;
-	for (size_t i = 0; rc == 0 && i < e->nbase; i++)
-		rc = add_word(&argv, &argc, e->base[i]);
+	for (size_t i = 0; rc == 0 && b->base[i]; i++)
+		rc = add_word(&argv, &argc, b->base[i]);
 	for (size_t i = 0; rc == 0 && mid[i]; i++)
 		rc = add_word(&argv, &argc, mid[i]);
 	for (size_t i = 0; rc == 0 && objs && i < objs->n; i++)
 		rc = add_word(&argv, &argc, objs->path[i]);
-	for (size_t i = 0; rc == 0 && objs && i < e->nldflags; i++)
-		rc = add_word(&argv, &argc, e->ldflags[i]);
+	for (size_t i = 0; rc == 0 && objs && b->ld[i]; i++)
+		rc = add_word(&argv, &argc, b->ld[i]);
 	if (rc < 0) {
 		free_words(argv);
 		return NULL;
@@ -697,7 +709,7 @@ static char **step_argv(hrd_engine *e, const char *const *mid, const hrd_sources
 }
 
 /* Lay out b's steps: src.n compiles into tmp/, and the link of their objects into b->tmp. 0 or -1. */
-static int plan(hrd_engine *e, build *b)
+static int plan(build *b)
 {
 	size_t n = b->src.n;
 	hrd_sources objs = {calloc(n + 1, sizeof(char *)), n};
@@ -715,10 +727,10 @@ static int plan(hrd_engine *e, build *b)
 			}
 			objs.path[i] = s->obj;
 			const char *mid[] = {"-c", "-MMD", "-MF", s->dep, "-o", s->obj, b->src.path[i], NULL};
-			s->argv = step_argv(e, mid, NULL);
+			s->argv = step_argv(b, mid, NULL);
 		} else {
 			const char *mid[] = {"-shared", "-o", b->tmp, NULL};
-			s->argv = step_argv(e, mid, &objs);
+			s->argv = step_argv(b, mid, &objs);
 		}
 		if (!s->argv)
 			goto fail;
@@ -736,6 +748,75 @@ static int plan(hrd_engine *e, build *b)
 fail:
 	free(objs.path);
 	return -1;
+}
+
+struct words {
+	char ***w;
+	size_t n;
+	const char *prefix; /* "-I", "-D", or NULL */
+};
+
+static int add_config_word(void *arg, const char *word)
+{
+	struct words *ws = arg;
+	char *w = NULL;
+	if (ws->prefix && asprintf(&w, "%s%s", ws->prefix, word) < 0)
+		return -1;
+	int rc = add_word(ws->w, &ws->n, w ? w : word);
+	free(w);
+	return rc;
+}
+
+/*
+ * The module's commands, from hotreload.conf over the environment: the
+ * compiler (cc, else $CC, else cc), -fPIC -g, $CFLAGS, cflags, include
+ * (-I), define (-D); and for the link $LDFLAGS, ldflags, libs. 0 or -1.
+ */
+static int command_for(hrd_engine *e, const char *name, build *b)
+{
+	/* Empty lists, not NULL: a module may have no link flags. */
+	if (!(b->base = calloc(1, sizeof *b->base)) || !(b->ld = calloc(1, sizeof *b->ld)))
+		return -1;
+	struct words base = {&b->base, 0, NULL}, ld = {&b->ld, 0, NULL};
+	int rc = hrd_config_words(&e->conf, name, HRD_CC, add_config_word, &base);
+	int from_conf = base.n > 0;
+	for (size_t i = 0; rc == 0 && !from_conf && e->env_cc[i]; i++)
+		rc = add_config_word(&base, e->env_cc[i]);
+	if (rc == 0 && !base.n)
+		rc = add_config_word(&base, "cc");
+	rc = rc ? rc : add_config_word(&base, "-fPIC");
+	rc = rc ? rc : add_config_word(&base, "-g");
+	for (size_t i = 0; rc == 0 && e->env_cflags[i]; i++)
+		rc = add_config_word(&base, e->env_cflags[i]);
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_CFLAGS, add_config_word, &base);
+	base.prefix = "-I";
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_INCLUDE, add_config_word, &base);
+	base.prefix = "-D";
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_DEFINE, add_config_word, &base);
+	for (size_t i = 0; rc == 0 && e->env_ldflags[i]; i++)
+		rc = add_config_word(&ld, e->env_ldflags[i]);
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_LDFLAGS, add_config_word, &ld);
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_LIBS, add_config_word, &ld);
+	struct words key = {&b->keyargv, 0, NULL};
+	for (size_t i = 0; rc == 0 && b->base[i]; i++)
+		rc = add_config_word(&key, b->base[i]);
+	rc = rc ? rc : add_config_word(&key, "--");
+	for (size_t i = 0; rc == 0 && b->ld[i]; i++)
+		rc = add_config_word(&key, b->ld[i]);
+	return rc ? -1 : 0;
+}
+
+/* What compile_commands.json says of m, from b's command: marked for writing when it changed. */
+static void ccmd_note(hrd_engine *e, mod *m, const build *b)
+{
+	char *entries = hrd_ccmd_entries(e->cfg.root, b->base, b->src.path, b->src.n);
+	if (!entries || (m->ccmd && strcmp(entries, m->ccmd) == 0)) {
+		free(entries);
+		return;
+	}
+	free(m->ccmd);
+	m->ccmd = entries;
+	e->ccmd_dirty = 1;
 }
 
 struct match {
@@ -860,9 +941,11 @@ static void start(hrd_engine *e, mod *m)
 		touch(e, m->name, m->cause);
 		return;
 	}
-	if (hrd_deps_merge(&b->had, &m->deps) < 0 || !(b->stamps = calloc(b->src.n + b->had.n, sizeof *b->stamps)))
+	if (command_for(e, m->name, b) < 0 || hrd_deps_merge(&b->had, &m->deps) < 0 ||
+	    !(b->stamps = calloc(b->src.n + b->had.n, sizeof *b->stamps)))
 		goto nomem;
-	if (hrd_project_key(&e->project, &b->src, &b->had, e->keyargv, b->key, b->stamps) < 0) {
+	ccmd_note(e, m, b);
+	if (hrd_project_key(&e->project, &b->src, &b->had, b->keyargv, b->key, b->stamps) < 0) {
 		if (errno == ENOENT)
 			hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
 		else
@@ -888,7 +971,7 @@ static void start(hrd_engine *e, mod *m)
 		b->tmp = NULL;
 		goto nomem;
 	}
-	if (plan(e, b) < 0)
+	if (plan(b) < 0)
 		goto nomem;
 	b->started_us = now_us(CLOCK_REALTIME);
 	b->t0_us = now_us(CLOCK_MONOTONIC);
@@ -912,12 +995,12 @@ out:
 static void pump(hrd_engine *e)
 {
 	/* The builds under way go on first, then the queue's. */
-	for (build *b = e->builds, *next; b && e->running < e->cfg.jobs; b = next) {
+	for (build *b = e->builds, *next; b && e->running < jobs(e); b = next) {
 		next = b->next;
 		if (b->m)
 			run_steps(e, b);
 	}
-	while (e->running < e->cfg.jobs && e->qhead) {
+	while (e->running < jobs(e) && e->qhead) {
 		mod *m = e->qhead;
 		e->qhead = m->qnext;
 		if (!e->qhead)
@@ -961,6 +1044,22 @@ static void follow_root(hrd_engine *e)
 	e->project.rootfd = fd;
 }
 
+/* compile_commands.json, when a module's commands or sources changed: where hotreload.conf says, by default in the root. */
+static void write_ccmds(hrd_engine *e)
+{
+	const char *rel = e->conf.compile_commands ? e->conf.compile_commands : "compile_commands.json";
+	if (!e->ccmd_dirty || !*rel)
+		return;
+	e->ccmd_dirty = 0;
+	char **entries = calloc(e->nmods + 1, sizeof *entries), *path = NULL;
+	for (size_t i = 0; entries && i < e->nmods; i++)
+		entries[i] = e->mods[i]->kind == HRD_KIND_FILE || e->mods[i]->kind == HRD_KIND_DIR ? e->mods[i]->ccmd : NULL;
+	if (!entries || asprintf(&path, "%s/%s", e->cfg.root, rel) < 0 || hrd_ccmd_write(path, entries, e->nmods) < 0)
+		hrd_warn("cannot write %s/%s: %s", e->cfg.root, rel, strerror(errno));
+	free(path);
+	free(entries);
+}
+
 void hrd_engine_scan(hrd_engine *e, const char *cause)
 {
 	struct scan_ctx c = {e, cause};
@@ -972,6 +1071,27 @@ void hrd_engine_scan(hrd_engine *e, const char *cause)
 	for (size_t i = 0; i < e->nmods; i++)
 		if (e->mods[i]->seen != e->scan)
 			touch(e, e->mods[i]->name, cause);
+	write_ccmds(e);
+}
+
+void hrd_engine_reload_config(hrd_engine *e, const char *cause)
+{
+	hrd_config conf;
+	char err[sizeof e->conf_error];
+	if (hrd_config_load(e->project.rootfd, &conf, err, sizeof err) < 0) {
+		if (strcmp(err, e->conf_error) != 0)
+			hrd_warn("%s; the settings before it stay until it is fixed", err);
+		snprintf(e->conf_error, sizeof e->conf_error, "%s", err);
+		return;
+	}
+	hrd_config_free(&e->conf);
+	e->conf = conf;
+	e->project.exclude = e->conf.exclude;
+	e->conf_error[0] = '\0';
+	e->ccmd_dirty = 1; /* its place may have changed */
+	hrd_info("%s: read again (%s)", HRD_CONFIG_FILE, cause);
+	/* Every module with other flags has another key now: those build, the others do not. */
+	hrd_engine_scan(e, cause);
 }
 
 void hrd_engine_retry_failed(hrd_engine *e)
@@ -984,7 +1104,7 @@ void hrd_engine_retry_failed(hrd_engine *e)
 /* One batch of watcher events: each module is looked at once, after the batch. */
 struct batch {
 	hrd_engine *e;
-	int rescan;
+	int rescan, config; /* look at everything; read hotreload.conf again */
 	char **names, **causes;
 	size_t n, cap;
 };
@@ -1068,6 +1188,10 @@ static void on_change(void *arg, int kind, const char *path)
 		b->rescan = 1;
 		return;
 	}
+	if (strcmp(path, HRD_CONFIG_FILE) == 0) {
+		b->config = 1;
+		return;
+	}
 	if (hrd_project_module_of(&b->e->project, path, name, sizeof name))
 		batch_add(b, name, path);
 	dependents(b, path); /* a source may be included too */
@@ -1081,8 +1205,12 @@ static void on_watch(hrd_io *io, uint32_t events)
 	/* A burst (a save in chunks, a checkout) arrives as one batch: each
 	 * module it touches is looked at, and built, once. */
 	hrd_watch_take(e->cfg.watch, on_change, &b);
-	if (b.rescan)
+	if (b.config) {
+		hrd_engine_reload_config(e, HRD_CONFIG_FILE " changed");
+		b.rescan = 0; /* it has looked at everything */
+	} else if (b.rescan) {
 		hrd_engine_scan(e, "rescan");
+	}
 	for (size_t i = 0; i < b.n; i++) {
 		if (!b.rescan)
 			touch(e, b.names[i], b.causes[i] ? b.causes[i] : "changed");
@@ -1091,6 +1219,7 @@ static void on_watch(hrd_io *io, uint32_t events)
 	}
 	free(b.names);
 	free(b.causes);
+	write_ccmds(e);
 }
 
 /* ---- the server's questions ---- */
@@ -1152,9 +1281,15 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.backend = e->cfg.watch->backend;
 	m->u.status.reason = e->cfg.watch->reason;
 	int unwatched = e->cfg.watch->unwatched;
-	if (unwatched) {
-		snprintf(e->reason, sizeof e->reason, "%s; %d folder%s not watched: saves there are missed (see the log)",
-		         e->cfg.watch->reason, unwatched, unwatched == 1 ? " is" : "s are");
+	if (unwatched || e->conf_error[0]) {
+		char more[sizeof e->conf_error + 64] = "";
+		if (e->conf_error[0])
+			snprintf(more, sizeof more, "; %s (the settings before it stay)", e->conf_error);
+		if (unwatched)
+			snprintf(e->reason, sizeof e->reason, "%s; %d folder%s not watched: saves there are missed (see the log)%s",
+			         e->cfg.watch->reason, unwatched, unwatched == 1 ? " is" : "s are", more);
+		else
+			snprintf(e->reason, sizeof e->reason, "%s%s", e->cfg.watch->reason, more);
 		m->u.status.reason = e->reason;
 	}
 	m->u.status.nmods = n;
@@ -1269,19 +1404,16 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	 * $CFLAGS and $LDFLAGS as make would add them. Each source is compiled
 	 * on its own (-c, so that each gets its dependency file, and ccache or
 	 * distcc can take it), and the link adds -shared. */
-	if (split_env("CC", "cc", &e->base, &e->nbase) < 0 || (!e->nbase && add_word(&e->base, &e->nbase, "cc") < 0) ||
-	    add_word(&e->base, &e->nbase, "-fPIC") < 0 ||
-	    add_word(&e->base, &e->nbase, "-g") < 0 || split_env("CFLAGS", "", &e->base, &e->nbase) < 0 ||
-	    split_env("LDFLAGS", "", &e->ldflags, &e->nldflags) < 0)
+	size_t n = 0;
+	if (!(e->env_cc = calloc(1, sizeof(char *))) || !(e->env_cflags = calloc(1, sizeof(char *))) ||
+	    !(e->env_ldflags = calloc(1, sizeof(char *))) || split_env("CC", "", &e->env_cc, &n) < 0 ||
+	    split_env("CFLAGS", "", &e->env_cflags, &(size_t){0}) < 0 ||
+	    split_env("LDFLAGS", "", &e->env_ldflags, &(size_t){0}) < 0)
 		goto nomem;
-	for (size_t i = 0; i < e->nbase; i++)
-		if (add_word(&e->keyargv, &e->nkeyargv, e->base[i]) < 0)
-			goto nomem;
-	if (add_word(&e->keyargv, &e->nkeyargv, "--") < 0)
-		goto nomem;
-	for (size_t i = 0; i < e->nldflags; i++)
-		if (add_word(&e->keyargv, &e->nkeyargv, e->ldflags[i]) < 0)
-			goto nomem;
+	/* A bad hotreload.conf stops a daemon that starts; one that runs keeps its last good settings. */
+	if (hrd_config_load(e->project.rootfd, &e->conf, err, errsz) < 0)
+		goto fail;
+	e->project.exclude = e->conf.exclude;
 	if (prepare_dirs(cfg->state_dir, cfg->shared, err, errsz) < 0)
 		goto fail;
 	e->timer.fn = on_timer;
@@ -1323,6 +1455,7 @@ void hrd_engine_close(hrd_engine *e)
 		free(e->mods[i]->message);
 		free(e->mods[i]->note);
 		hrd_deps_free(&e->mods[i]->deps);
+		free(e->mods[i]->ccmd);
 		free(e->mods[i]);
 	}
 	free(e->mods);
@@ -1338,9 +1471,10 @@ void hrd_engine_close(hrd_engine *e)
 		hrd_loop_del(e->cfg.loop, &e->watchio);
 	if (e->project.rootfd >= 0)
 		close(e->project.rootfd);
-	free_words(e->base);
-	free_words(e->ldflags);
-	free_words(e->keyargv);
+	free_words(e->env_cc);
+	free_words(e->env_cflags);
+	free_words(e->env_ldflags);
+	hrd_config_free(&e->conf);
 	free(e->status);
 	free(e->older);
 	free(e);

@@ -13,6 +13,7 @@ typedef struct hrd_engine_config {
 	const char *root;      /* absolute, resolved */
 	const char *state_dir; /* absolute, resolved; holds tmp/ and objects/ */
 	int jobs;              /* compilers at once, >= 1 */
+	int jobs_given;        /* jobs is --jobs: it wins over hotreload.conf's */
 	int shared;            /* other users (--allow-uid) load the objects: objects/ is 0711, not 0700 */
 	hrd_loop *loop;
 	hrd_store *store;
@@ -29,6 +30,8 @@ void hrd_engine_set_server(hrd_engine *e, hrd_server *s);
 extern const hrd_server_ops hrd_engine_server_ops;
 /* Look at every module under the root and build what changed. */
 void hrd_engine_scan(hrd_engine *e, const char *cause);
+/* Read hotreload.conf again and build what its changes touch; a bad one is said, and the last good one stays. */
+void hrd_engine_reload_config(hrd_engine *e, const char *cause);
 /* Forget what failed, so that the next scan builds it again whatever its inputs (SIGHUP). */
 void hrd_engine_retry_failed(hrd_engine *e);
 

@@ -1,4 +1,5 @@
 /* main.c: hotreloadd: options, state dir and lock, detaching, signals, and the loop's life. */
+#include "config.h"
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
@@ -218,8 +219,9 @@ static void on_signal(hrd_io *io, uint32_t events)
 	if (read(io->fd, &si, sizeof si) != sizeof si)
 		return;
 	if (si.ssi_signo == SIGHUP) {
-		hrd_info("SIGHUP: looking at every module again, and building what failed");
+		hrd_info("SIGHUP: reading " HRD_CONFIG_FILE " again, looking at every module, and building what failed");
 		hrd_engine_retry_failed(s->engine);
+		hrd_engine_reload_config(s->engine, "SIGHUP"); /* and a scan, whether the file is good or not */
 		hrd_engine_scan(s->engine, "SIGHUP");
 		return;
 	}
@@ -243,6 +245,7 @@ int main(int argc, char **argv)
 	prepare_fds();
 	parse(argc, argv, &o);
 	hrd_log_level(o.level);
+	int jobs_given = o.jobs > 0;
 	if (!o.jobs) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 		o.jobs = n < 1 ? 1 : n > 128 ? 128 : (int)n;
@@ -357,7 +360,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
-	hrd_engine_config ec = {root, state, o.jobs, o.nallow > 0, &loop, store, watch};
+	hrd_engine_config ec = {root, state, o.jobs, jobs_given, o.nallow > 0, &loop, store, watch};
 	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;

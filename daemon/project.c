@@ -24,6 +24,17 @@ static int is_source(const char *name)
 	return name[0] != '.' && is_c(name);
 }
 
+/* An excluded path, or one inside an excluded folder. */
+static int excluded(const hrd_project *p, const char *path)
+{
+	for (size_t i = 0; p->exclude && p->exclude[i]; i++) {
+		size_t len = strlen(p->exclude[i]);
+		if (strncmp(path, p->exclude[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
+			return 1;
+	}
+	return 0;
+}
+
 int hrd_project_module_of(const hrd_project *p, const char *path, char *name, size_t n)
 {
 	const char *slash = strchr(path, '/');
@@ -33,7 +44,7 @@ int hrd_project_module_of(const hrd_project *p, const char *path, char *name, si
 	if ((len == 1 && path[0] == '.') || (len == 2 && memcmp(path, "..", 2) == 0) ||
 	    (len == 4 && memcmp(path, ".git", 4) == 0))
 		return 0;
-	if (p->skip && strlen(p->skip) == len && memcmp(p->skip, path, len) == 0)
+	if ((p->skip && strlen(p->skip) == len && memcmp(p->skip, path, len) == 0) || excluded(p, path))
 		return 0;
 	if (slash) {
 		/* ROOT/NAME/file.c: only .c files directly in the folder count. */
@@ -87,8 +98,10 @@ static int folder_sources(const hrd_project *p, const char *name, hrd_sources *o
 	int rc = 0;
 	struct dirent *e;
 	struct stat st;
+	char rel[512];
 	while (rc == 0 && (e = readdir(d)))
-		if (is_source(e->d_name) && fstatat(fd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode))
+		if (is_source(e->d_name) && fstatat(fd, e->d_name, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+		    (snprintf(rel, sizeof rel, "%s/%s", name, e->d_name), !excluded(p, rel)))
 			rc = add(out, name, e->d_name);
 	closedir(d);
 	if (rc == 0 && out->n)
@@ -105,8 +118,8 @@ int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out
 	char file[256];
 	struct stat st;
 	snprintf(file, sizeof file, "%s.c", name);
-	int has_file = fstatat(p->rootfd, file, &st, 0) == 0 && S_ISREG(st.st_mode);
-	if (folder_sources(p, name, out) < 0) {
+	int has_file = !excluded(p, file) && fstatat(p->rootfd, file, &st, 0) == 0 && S_ISREG(st.st_mode);
+	if (!excluded(p, name) && folder_sources(p, name, out) < 0) {
 		hrd_sources_free(out);
 		return -1;
 	}

@@ -18,6 +18,7 @@ enum hrd_kind { HRD_KIND_NONE, HRD_KIND_FILE, HRD_KIND_DIR, HRD_KIND_CONFLICT };
 typedef struct hrd_project {
 	int rootfd;       /* the root, O_PATH|O_DIRECTORY */
 	const char *skip; /* a top-level entry that is not part of the project (the state dir), or NULL */
+	char *const *exclude; /* root-relative files and folders that are not modules' (hotreload.conf), or NULL */
 } hrd_project;
 
 /* A module's sources, root-relative and sorted. */

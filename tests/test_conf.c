@@ -1,0 +1,123 @@
+/* test_conf.c: hotreload.conf end to end: per-module settings, reloads that rebuild only what changed, bad files, exclusions, compile_commands.json. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "e2e.h"
+
+TestSuite(conf, .init = e2e_setup, .fini = e2e_teardown, .timeout = 240);
+
+static void two_modules(void)
+{
+	e2e_put("a.c", "int value(void) { return BASE; }\n");
+	e2e_put("b.c", "int value(void) { return BASE + EXTRA; }\n");
+}
+
+Test(conf, project_and_module_settings_build_and_a_change_rebuilds_only_the_modules_it_touches)
+{
+	e2e_put("hotreload.conf", "# one define for all, one more for b\ndefine = BASE=1\n[b]\ndefine += EXTRA=5\n");
+	two_modules();
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", "b", NULL});
+	e2e_expect_all(h, (const char *const[]){"first a 1 v=1 value=1", "first b 1 v=1 value=6", NULL});
+	e2e_put("hotreload.conf", "define = BASE=1\n[b]\ndefine += EXTRA=7\n");
+	e2e_expect(h, "update b 1 v=2 value=8");
+	e2e_put("hotreload.conf", "define = BASE=2\n[b]\ndefine += EXTRA=7\n");
+	e2e_expect_all(h, (const char *const[]){"update a 1 v=2 value=2", "update b 1 v=3 value=9", NULL});
+	/* a built twice, for two settings; b three times */
+	e2e_wait_history("map(select(.module == \"a\")) | length", "2");
+	e2e_wait_history("map(select(.module == \"b\")) | length", "3");
+	char *log = t_read(e2e_d.log, NULL);
+	cr_assert(log && strstr(log, "hotreload.conf: read again (hotreload.conf changed)"), "%s", log);
+	free(log);
+}
+
+Test(conf, a_bad_file_keeps_the_last_good_settings_and_says_where_and_why)
+{
+	e2e_put("hotreload.conf", "define = BASE=1 EXTRA=2\n");
+	two_modules();
+	e2e_start_daemon(NULL);
+	e2e_wait_history("map(select(.status == \"ok\")) | length", "2");
+	e2e_put("hotreload.conf", "define = BASE=1 EXTRA=2\ncflag = -O2\n");
+	e2e_wait_cli("status", ".watcher.reason | test(\"hotreload.conf:2: unknown setting 'cflag': did you mean 'cflags'\")",
+	             "true");
+	/* The daemon goes on with the settings it had: a save builds with them. */
+	e2e_put("a.c", "int value(void) { return BASE + EXTRA; }\n");
+	e2e_wait_history(".[0] | \"\\(.module) \\(.status) \\(.version)\"", "a ok 2");
+	e2e_put("hotreload.conf", "define = BASE=1 EXTRA=2\ncflags = -O2\n");
+	e2e_wait_cli("status", ".watcher.reason | test(\"hotreload.conf\")", "false");
+}
+
+Test(conf, a_bad_file_stops_a_daemon_from_starting_with_its_line)
+{
+	e2e_put("hotreload.conf", "cflags = -O2\njobs = lots\n");
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	t_run r;
+	cr_assert_neq(t_daemon_start(&e2e_d, e2e_dir, NULL, NULL, &r), 0, "it started");
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "hotreload.conf:2: jobs is a number of compilers at once"), "%s", r.err);
+	t_run_free(&r);
+	e2e_d.pidfd = -1;
+}
+
+Test(conf, excluded_files_and_folders_are_not_modules)
+{
+	e2e_put("hotreload.conf", "exclude = main.c tools/ game/debug.c\n");
+	e2e_put("main.c", "int main(void) { return 0; }\n");
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	char *tools = t_fmt("%s/tools", e2e_dir), *game = t_fmt("%s/game", e2e_dir);
+	cr_assert_eq(mkdir(tools, 0755), 0);
+	cr_assert_eq(mkdir(game, 0755), 0);
+	free(tools);
+	free(game);
+	e2e_put("tools/gen.c", "int main(void) { return 0; }\n");
+	e2e_put("game/play.c", "int value(void) { return 2; }\n");
+	e2e_put("game/debug.c", "this is not C\n");
+	e2e_start_daemon(NULL);
+	e2e_wait_cli("status", "[.modules[] | \"\\(.module) \\(.status)\"] | join(\",\")", "a ok,game ok");
+	/* No longer excluded: main.c is a module again. */
+	e2e_put("hotreload.conf", "exclude = tools game/debug.c\n");
+	e2e_wait_cli("status", "[.modules[] | .module] | join(\",\")", "a,game,main");
+}
+
+Test(conf, the_compiler_is_words_with_no_shell_and_compile_commands_json_has_each_command)
+{
+	/* A wrapper before the compiler, as ccache gcc would be; quotes keep a word with a blank whole. */
+	e2e_put("hotreload.conf", "cc = env \"HR_WORD=two words\" cc\ninclude = include\n[a]\ncflags += -O1\n");
+	e2e_put("a.c", "int value(void) { return 3; }\n");
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=1 value=3");
+	char *path = t_fmt("%s/compile_commands.json", e2e_dir);
+	cr_assert(t_until_in_file(path, "a.c", 1, E2E_WAIT_MS), "no compile_commands.json");
+	char *json = t_read(path, NULL);
+	int st;
+	char *args = t_jq(json, ".[0].arguments | join(\"|\")", &st);
+	cr_expect_str_eq(args, "env|HR_WORD=two words|cc|-fPIC|-g|-O1|-Iinclude|-c|a.c");
+	char *file = t_jq(json, ".[0] | .file == \"\\(.directory)/a.c\"", &st);
+	cr_expect_str_eq(file, "true");
+	free(args);
+	free(file);
+	free(json);
+	/* Written where the file says, and none when it says nothing. */
+	e2e_put("hotreload.conf", "cc = env \"HR_WORD=two words\" cc\ninclude = include\ncompile_commands = cc.json\n[a]\ncflags += -O1\n");
+	char *moved = t_fmt("%s/cc.json", e2e_dir);
+	cr_assert(t_until_in_file(moved, "a.c", 1, E2E_WAIT_MS), "not moved");
+	free(moved);
+	free(path);
+}
+
+Test(conf, sighup_reads_the_file_again)
+{
+	e2e_put("hotreload.conf", "define = BASE=1 EXTRA=0\n");
+	two_modules();
+	e2e_start_daemon(NULL);
+	e2e_wait_history("map(select(.status == \"ok\")) | length", "2");
+	kill(e2e_d.pid, SIGHUP);
+	cr_assert(t_until_in_file(e2e_d.log, "hotreload.conf: read again (SIGHUP)", 1, E2E_WAIT_MS));
+	/* the same settings: nothing to build */
+	e2e_wait_history("length", "2");
+}
