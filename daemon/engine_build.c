@@ -1,0 +1,521 @@
+/* engine_build.c: one module's build: its key, a reuse or its compiles and link, then its row and announcement. */
+#include "engine_impl.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void announce_failed(hrd_engine *e, mod *m)
+{
+	hrp_msg f = {.type = HRP_FAILED, .u.failed = {m->name, m->message ? m->message : ""}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &f);
+}
+
+/* The dependencies a build leaves: what its dependency files name, with those it had kept when it failed (a failed compile may not have written them all). */
+static int leave_deps(mod *m, build *b, int ok)
+{
+	m->fresh = 0;
+	if (!ok && hrd_deps_merge(&b->deps, &m->deps) < 0)
+		return -1;
+	hrd_deps_free(&m->deps);
+	m->deps = b->deps;
+	b->deps = (hrd_deps){0};
+	return 0;
+}
+
+/* A set of dependencies as a row records it: an empty list replaces the old ones too. */
+static char *const *deps_row(const hrd_deps *d)
+{
+	static char *const none[] = {NULL};
+	return d->n ? d->path : none;
+}
+
+/*
+ * Record a compile that failed (or could not run), and say so. Only a
+ * compiler that ran to its end on inputs that held still ("trusted") ties
+ * the failure to the inputs' key: a missing compiler, a full disk or a
+ * vanished file must not stop the same content from being built again.
+ */
+static void failed(hrd_engine *e, mod *m, build *b, const char *message, const char *output, int64_t duration,
+                   int trusted)
+{
+	int deps = leave_deps(m, b, 0) == 0;
+	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
+	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = b->command,
+	                 .output = output, .message = message, .cause = b->cause, .deps = deps ? deps_row(&m->deps) : NULL};
+	hrd_engine_set_str(&m->message, message);
+	m->last = HRD_FAILED;
+	snprintf(m->key, sizeof m->key, "%s", trusted ? b->key : "");
+	if (hrd_store_record(e->cfg.store, &row) < 0)
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
+	else
+		hrd_engine_arm_checkpoint(e);
+	hrd_warn("%s: build failed: %s", m->name, message);
+	announce_failed(e, m);
+}
+
+/* A source that cannot be read (permissions, no descriptors left): a failed build, said once. */
+static void unreadable(hrd_engine *e, mod *m, const hrd_sources *src, int err, const char *cause)
+{
+	char msg[600];
+	const char *what = src->n ? src->path[0] : m->name;
+	for (size_t i = 0; i < src->n; i++)
+		if (faccessat(e->project.rootfd, src->path[i], R_OK, 0) < 0) {
+			what = src->path[i];
+			break;
+		}
+	snprintf(msg, sizeof msg, "cannot read %s: %s", what, strerror(err));
+	if (m->last == HRD_FAILED && m->message && strcmp(m->message, msg) == 0)
+		return;
+	build b = {.started_us = hrd_engine_now_us(CLOCK_REALTIME)};
+	snprintf(b.cause, sizeof b.cause, "%s", cause);
+	failed(e, m, &b, msg, "", 0, 0);
+}
+
+static int take_top(const hrd_build *b, void *arg)
+{
+	if (hrd_engine_published_row(b)) {
+		*(uint64_t *)arg = b->version;
+		return 1;
+	}
+	return 0;
+}
+
+static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
+{
+	char *path = NULL;
+	uint64_t version = m->top + 1;
+	hrd_build row = {.module = m->name, .status = HRD_OK, .version = version, .started_us = b->started_us,
+	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
+	                 .output = b->out, .cause = b->cause, .deps = deps_row(&b->deps)};
+	/*
+	 * A new path per version, because dlopen caches by path and a mapped file
+	 * is never written; and per history, because a replaced history numbers
+	 * from 1 again while games may still hold the old NAME.1.so.
+	 */
+	if (asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store)) < 0)
+		path = NULL;
+	if (!path || rename(b->tmp, path) < 0) {
+		char msg[512];
+		snprintf(msg, sizeof msg, "cannot publish the object: %s", strerror(path ? errno : ENOMEM));
+		free(path);
+		failed(e, m, b, msg, b->out, duration, 0);
+		return;
+	}
+	row.artifact = path;
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
+		/* Unrecorded, so never announced: the last good build stays what clients run. */
+		char msg[1200];
+		snprintf(msg, sizeof msg, "built, but not recorded: %s", hrd_store_error(e->cfg.store));
+		unlink(path);
+		free(path);
+		hrd_error("%s: %s", m->name, msg);
+		hrd_engine_set_str(&m->message, msg);
+		m->last = HRD_FAILED;
+		m->key[0] = '\0';
+		/* Whatever the history holds now, number the next build after it. */
+		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
+		announce_failed(e, m);
+		return;
+	}
+	leave_deps(m, b, 1);
+	hrd_engine_arm_checkpoint(e);
+	m->version = m->top = version;
+	m->good_kind = HRP_KIND_OK;
+	free(m->artifact);
+	m->artifact = path;
+	m->last = HRD_OK;
+	hrd_engine_set_str(&m->message, NULL);
+	snprintf(m->key, sizeof m->key, "%s", b->key);
+	hrd_info("%s: v%llu built in %lld ms (%s)", m->name, (unsigned long long)version,
+	         (long long)(duration / 1000), b->cause);
+	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_OK, path}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &a);
+}
+
+void hrd_engine_free_build(build *b)
+{
+	if (b->pprev) {
+		*b->pprev = b->next;
+		if (b->next)
+			b->next->pprev = b->pprev;
+	}
+	for (size_t i = 0; b->steps && i <= b->src.n; i++) {
+		step *s = &b->steps[i];
+		if (s->obj)
+			unlink(s->obj);
+		if (s->dep)
+			unlink(s->dep);
+		free(s->obj);
+		free(s->dep);
+		hrd_engine_free_words(s->argv);
+		hrd_job_free(&s->job);
+	}
+	free(b->steps);
+	hrd_engine_free_words(b->base);
+	hrd_engine_free_words(b->ld);
+	hrd_engine_free_words(b->keyargv);
+	if (b->tmp)
+		unlink(b->tmp);
+	free(b->tmp);
+	free(b->command);
+	free(b->out);
+	free(b->stamps);
+	hrd_deps_free(&b->had);
+	hrd_deps_free(&b->deps);
+	hrd_sources_free(&b->src);
+	free(b);
+}
+
+/* Neither recorded nor announced from here on: its compilers are stopped, and it goes once they are reaped. */
+void hrd_engine_abandon(build *b)
+{
+	b->m = NULL;
+	for (size_t i = 0; i <= b->src.n; i++)
+		if (b->steps[i].state == S_RUNNING)
+			hrd_job_kill(&b->steps[i].job);
+}
+
+/* Whether a header first named by this build changed after it began: it may have read it half-written, and no event said it mattered then. */
+static int new_dep_changed(hrd_engine *e, const build *b)
+{
+	/* File times come from a clock that may lag the real one by a tick. */
+	const int64_t tick_us = 20000;
+	for (size_t i = 0; i < b->deps.n; i++) {
+		struct stat st;
+		if (hrd_deps_has(&b->had, b->deps.path[i]) ||
+		    fstatat(e->project.rootfd, b->deps.path[i], &st, 0) < 0)
+			continue;
+		if ((int64_t)st.st_ctim.tv_sec * 1000000 + st.st_ctim.tv_nsec / 1000 >= b->started_us - tick_us)
+			return 1;
+	}
+	return 0;
+}
+
+/* The build ends: with its link (ok), or with the first step that failed (s). */
+static void finish(hrd_engine *e, build *b, step *s, int ok)
+{
+	mod *m = b->m;
+	int64_t duration = hrd_engine_now_us(CLOCK_MONOTONIC) - b->t0_us;
+	hrd_engine_abandon(b);
+	m->job = NULL;
+	m->state = M_IDLE;
+	struct stat st;
+	ok = ok && stat(b->tmp, &st) == 0;
+	char msg[1024];
+	hrd_job_message(s->job.out, s->job.status, msg, sizeof msg);
+	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps) || (ok && new_dep_changed(e, b))) {
+		/* A source or header was written, replaced or removed while the
+		 * compiler ran: what it read cannot be trusted. Build what is there
+		 * now; if the module is gone, say why its build failed. */
+		hrd_sources now;
+		int kind = hrd_project_resolve(&e->project, m->name, &now);
+		if (kind >= 0)
+			hrd_sources_free(&now);
+		if (kind == HRD_KIND_FILE || kind == HRD_KIND_DIR || ok) {
+			hrd_debug("%s: its inputs changed during the build; building again", m->name);
+			hrd_engine_touch(e, m->name, m->cause);
+			return;
+		}
+		failed(e, m, b, msg, b->out, duration, 0);
+	} else if (ok) {
+		/* The key named the headers known before; the build may have read others (checked above to be as they were): name those. */
+		if (!hrd_deps_equal(&b->had, &b->deps) &&
+		    hrd_project_key(&e->project, &b->src, &b->deps, b->keyargv, b->key, NULL) < 0)
+			b->key[0] = '\0';
+		published(e, m, b, duration);
+	} else {
+		failed(e, m, b, msg, b->out, duration, hrd_job_verdict(s->job.status, s->job.out));
+	}
+}
+
+static void append_out(build *b, const char *text)
+{
+	size_t n = text ? strlen(text) : 0;
+	char *grown = n ? realloc(b->out, b->outlen + n + 1) : NULL;
+	if (!grown)
+		return;
+	memcpy(grown + b->outlen, text, n + 1);
+	b->out = grown;
+	b->outlen += n;
+}
+
+static void on_step(hrd_job *j)
+{
+	step *s = j->arg;
+	build *b = s->b;
+	hrd_engine *e = b->e;
+	s->state = S_DONE;
+	b->running--;
+	e->running--;
+	if (b->m) {
+		int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
+		append_out(b, j->out);
+		/* A compile that failed on the code still names what it read: keep it, so that a fix in a header is seen. */
+		if (s->dep && hrd_deps_read(&b->deps, AT_FDCWD, s->dep, e->cfg.root, b->src.path, b->src.n) < 0 && ok)
+			hrd_warn("%s: cannot read the dependency file %s: %s", b->m->name, s->dep, strerror(errno));
+		if (!ok || !s->dep)
+			finish(e, b, s, ok);
+	}
+	if (!b->m && !b->running)
+		hrd_engine_free_build(b);
+	hrd_engine_pump(e);
+}
+
+/* Start what b may start: its compiles while jobs allow, then its link once they are done. */
+void hrd_engine_run_steps(hrd_engine *e, build *b)
+{
+	size_t n = b->src.n, compiled = 0;
+	for (size_t i = 0; i < n; i++)
+		compiled += b->steps[i].state == S_DONE;
+	for (size_t i = 0; i <= n && b->m && e->running < hrd_engine_jobs(e); i++) {
+		step *s = &b->steps[i];
+		if (s->state != S_WAITING || (i == n && compiled < n))
+			continue;
+		if (hrd_job_start(&s->job, e->cfg.loop, s->argv, e->project.rootfd) < 0) {
+			char msg[512];
+			mod *m = b->m;
+			if (errno == ENOENT)
+				snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", s->argv[0]);
+			else
+				snprintf(msg, sizeof msg, "cannot run the compiler '%s': %s", s->argv[0], strerror(errno));
+			hrd_engine_abandon(b);
+			m->job = NULL;
+			m->state = M_IDLE;
+			failed(e, m, b, msg, b->out, 0, 0);
+			break;
+		}
+		s->state = S_RUNNING;
+		b->running++;
+		e->running++;
+	}
+	if (!b->m && !b->running)
+		hrd_engine_free_build(b);
+}
+
+/* Lay out b's steps: src.n compiles into tmp/, and the link of their objects into b->tmp. 0 or -1. */
+static int plan(build *b)
+{
+	size_t n = b->src.n;
+	hrd_sources objs = {calloc(n + 1, sizeof(char *)), n};
+	if (!(b->steps = calloc(n + 1, sizeof *b->steps)) || !objs.path)
+		goto fail;
+	for (size_t i = 0; i <= n; i++) {
+		step *s = &b->steps[i];
+		s->b = b;
+		s->job.arg = s;
+		s->job.on_done = on_step;
+		if (i < n) {
+			if (asprintf(&s->obj, "%s.%zu.o", b->tmp, i) < 0 || asprintf(&s->dep, "%s.%zu.d", b->tmp, i) < 0) {
+				s->obj = s->dep = NULL;
+				goto fail;
+			}
+			objs.path[i] = s->obj;
+			const char *mid[] = {"-c", "-MMD", "-MF", s->dep, "-o", s->obj, b->src.path[i], NULL};
+			s->argv = hrd_engine_step_argv(b, mid, NULL);
+		} else {
+			const char *mid[] = {"-shared", "-o", b->tmp, NULL};
+			s->argv = hrd_engine_step_argv(b, mid, &objs);
+		}
+		if (!s->argv)
+			goto fail;
+		char *line = hrd_job_cmdline(s->argv), *all = NULL;
+		if (!line || asprintf(&all, "%s%s%s", b->command ? b->command : "", b->command ? "\n" : "", line) < 0) {
+			free(line);
+			goto fail;
+		}
+		free(line);
+		free(b->command);
+		b->command = all;
+	}
+	free(objs.path); /* the paths are the steps' */
+	return 0;
+fail:
+	free(objs.path);
+	return -1;
+}
+
+struct match {
+	const char *key;
+	uint64_t version;
+	char *artifact;
+};
+
+/* Newest first: the newest published row of these inputs whose object is still there. */
+static int take_match(const hrd_build *row, void *arg)
+{
+	struct match *k = arg;
+	if (!hrd_engine_published_row(row) || strcmp(row->source_hash, k->key) != 0 || !row->artifact[0] ||
+	    access(row->artifact, R_OK) < 0)
+		return 0;
+	k->version = row->version;
+	k->artifact = strdup(row->artifact);
+	return 1;
+}
+
+/* A copy of from at to, with an inode of its own: glibc takes an object with a loaded one's device and inode for that one. */
+static int copy_object(const char *from, const char *to)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	struct stat st;
+	if (in < 0 || fstat(in, &st) < 0 || (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755)) < 0)
+		goto done;
+	/* A reflink where the filesystem has them; else the kernel copies. */
+	if (ioctl(out, FICLONE, in) == 0) {
+		rc = 0;
+		goto done;
+	}
+	off_t left = st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n <= 0)
+			goto done;
+		left -= n;
+	}
+	rc = 0;
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0)
+		rc = -1;
+	if (rc < 0 && out >= 0)
+		unlink(to);
+	return rc;
+}
+
+/*
+ * Inputs built before (an undo, a stash, a checkout back): publish that
+ * build's object again as the next version, a `reused` row, with no
+ * compile. 1 when it did, 0 when there is nothing to reuse or it could
+ * not (then it is compiled).
+ */
+static int reuse(hrd_engine *e, mod *m, build *b)
+{
+	struct match k = {b->key, 0, NULL};
+	char *tmp = NULL, *path = NULL;
+	int done = 0;
+	if (!b->key[0] || hrd_store_history(e->cfg.store, m->name, 0, take_match, &k) < 0 || !k.artifact)
+		goto out;
+	int64_t t0 = hrd_engine_now_us(CLOCK_MONOTONIC);
+	uint64_t version = m->top + 1;
+	if (asprintf(&tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0 ||
+	    asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store)) < 0) {
+		tmp = path = NULL;
+		goto out;
+	}
+	if (copy_object(k.artifact, tmp) < 0 || rename(tmp, path) < 0) {
+		hrd_warn("%s: cannot reuse the object of v%llu (%s); compiling", m->name, (unsigned long long)k.version,
+		         strerror(errno));
+		unlink(tmp);
+		goto out;
+	}
+	char note[96];
+	snprintf(note, sizeof note, "the object of v%llu, for the same inputs: no compile", (unsigned long long)k.version);
+	hrd_build row = {.module = m->name, .status = HRD_REUSED, .version = version,
+	                 .started_us = hrd_engine_now_us(CLOCK_REALTIME),
+	                 .duration_us = hrd_engine_now_us(CLOCK_MONOTONIC) - t0, .source_hash = b->key, .output = note,
+	                 .artifact = path, .cause = b->cause};
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
+		unlink(path);
+		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
+		goto out;
+	}
+	hrd_engine_arm_checkpoint(e);
+	m->version = m->top = version;
+	m->good_kind = HRP_KIND_REUSED;
+	free(m->artifact);
+	m->artifact = path;
+	path = NULL;
+	m->last = HRD_OK; /* the content is one that built: whatever failed since is undone */
+	hrd_engine_set_str(&m->message, NULL);
+	snprintf(m->key, sizeof m->key, "%s", b->key);
+	hrd_info("%s: v%llu is v%llu's object again (%s)", m->name, (unsigned long long)version,
+	         (unsigned long long)k.version, b->cause);
+	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_REUSED, m->artifact}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &a);
+	done = 1;
+out:
+	free(k.artifact);
+	free(tmp);
+	free(path);
+	return done;
+}
+
+void hrd_engine_start_build(hrd_engine *e, mod *m)
+{
+	build *b = calloc(1, sizeof *b);
+	if (!b) {
+		hrd_error("%s: out of memory; the next change builds it", m->name);
+		return;
+	}
+	int kind = hrd_project_resolve(&e->project, m->name, &b->src);
+	if (kind != HRD_KIND_FILE && kind != HRD_KIND_DIR) {
+		/* Changed again while queued: look again. */
+		hrd_engine_free_build(b);
+		hrd_engine_touch(e, m->name, m->cause);
+		return;
+	}
+	if (hrd_engine_command_for(e, m->name, b) < 0 || hrd_deps_merge(&b->had, &m->deps) < 0 ||
+	    !(b->stamps = calloc(b->src.n + b->had.n, sizeof *b->stamps)))
+		goto nomem;
+	hrd_engine_ccmd_note(e, m, b);
+	if (hrd_project_key(&e->project, &b->src, &b->had, b->keyargv, b->key, b->stamps) < 0) {
+		if (errno == ENOENT)
+			hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
+		else
+			unreadable(e, m, &b->src, errno, m->cause);
+		goto out;
+	}
+	if (strcmp(b->key, m->key) == 0) {
+		hrd_debug("%s: unchanged (%s)", m->name, m->cause);
+		goto out;
+	}
+	if (hrd_project_busy(&e->project, &b->src)) {
+		/* Found by a listing while still being written, or its close was just reported: see hrd_engine_arm_recheck. */
+		hrd_debug("%s: a source is still open for writing; looking again in %u ms", m->name, e->recheck_ms);
+		hrd_engine_arm_recheck(e, m);
+		goto out;
+	}
+	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
+	if (!m->fresh && reuse(e, m, b))
+		goto out;
+	b->e = e;
+	b->m = m;
+	if (asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
+		b->tmp = NULL;
+		goto nomem;
+	}
+	if (plan(b) < 0)
+		goto nomem;
+	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);
+	b->t0_us = hrd_engine_now_us(CLOCK_MONOTONIC);
+	b->next = e->builds;
+	b->pprev = &e->builds;
+	if (e->builds)
+		e->builds->pprev = &b->next;
+	e->builds = b;
+	hrd_debug("%s: building (%s)", m->name, b->command);
+	m->job = b;
+	m->state = M_BUILDING;
+	hrd_engine_run_steps(e, b);
+	return;
+nomem:
+	hrd_error("%s: out of memory; the next change builds it", m->name);
+out:
+	b->m = NULL;
+	hrd_engine_free_build(b);
+}

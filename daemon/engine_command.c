@@ -1,0 +1,146 @@
+/* engine_command.c: a module's commands, from hotreload.conf over the environment, and compile_commands.json. */
+#include "engine_impl.h"
+#include "ccmd.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_word(char ***words, size_t *n, const char *w)
+{
+	char **grown = realloc(*words, (*n + 2) * sizeof *grown);
+	if (!grown)
+		return -1;
+	*words = grown;
+	if (!(grown[*n] = strdup(w)))
+		return -1;
+	grown[++*n] = NULL;
+	return 0;
+}
+
+/* Split an environment variable into words (no shell: spaces and tabs only). */
+int hrd_engine_split_env(const char *var, const char *fallback, char ***words, size_t *n)
+{
+	const char *v = getenv(var);
+	char *copy = strdup(v && *v ? v : fallback), *save = NULL;
+	int rc = copy ? 0 : -1;
+	for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; w && rc == 0; w = strtok_r(NULL, " \t\n", &save))
+		rc = add_word(words, n, w);
+	free(copy);
+	return rc;
+}
+
+void hrd_engine_free_words(char **words)
+{
+	for (size_t i = 0; words && words[i]; i++)
+		free(words[i]);
+	free(words);
+}
+
+/* argv for one step: the compiler and its flags, then what is given (NULL-terminated), then, for the link, the libraries. */
+char **hrd_engine_step_argv(const build *b, const char *const *mid, const hrd_sources *objs)
+{
+	char **argv = NULL;
+	size_t argc = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && b->base[i]; i++)
+		rc = add_word(&argv, &argc, b->base[i]);
+	for (size_t i = 0; rc == 0 && mid[i]; i++)
+		rc = add_word(&argv, &argc, mid[i]);
+	for (size_t i = 0; rc == 0 && objs && i < objs->n; i++)
+		rc = add_word(&argv, &argc, objs->path[i]);
+	for (size_t i = 0; rc == 0 && objs && b->ld[i]; i++)
+		rc = add_word(&argv, &argc, b->ld[i]);
+	if (rc < 0) {
+		hrd_engine_free_words(argv);
+		return NULL;
+	}
+	return argv;
+}
+
+struct words {
+	char ***w;
+	size_t n;
+	const char *prefix; /* "-I", "-D", or NULL */
+};
+
+static int add_config_word(void *arg, const char *word)
+{
+	struct words *ws = arg;
+	char *w = NULL;
+	if (ws->prefix && asprintf(&w, "%s%s", ws->prefix, word) < 0)
+		return -1;
+	int rc = add_word(ws->w, &ws->n, w ? w : word);
+	free(w);
+	return rc;
+}
+
+/*
+ * The module's commands, from hotreload.conf over the environment: the
+ * compiler (cc, else $CC, else cc), -fPIC -g, $CFLAGS, cflags, include
+ * (-I), define (-D); and for the link $LDFLAGS, ldflags, libs. 0 or -1.
+ */
+int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
+{
+	/* Empty lists, not NULL: a module may have no link flags. */
+	if (!(b->base = calloc(1, sizeof *b->base)) || !(b->ld = calloc(1, sizeof *b->ld)))
+		return -1;
+	struct words base = {&b->base, 0, NULL}, ld = {&b->ld, 0, NULL};
+	int rc = hrd_config_words(&e->conf, name, HRD_CC, add_config_word, &base);
+	int from_conf = base.n > 0;
+	for (size_t i = 0; rc == 0 && !from_conf && e->env_cc[i]; i++)
+		rc = add_config_word(&base, e->env_cc[i]);
+	if (rc == 0 && !base.n)
+		rc = add_config_word(&base, "cc");
+	rc = rc ? rc : add_config_word(&base, "-fPIC");
+	rc = rc ? rc : add_config_word(&base, "-g");
+	for (size_t i = 0; rc == 0 && e->env_cflags[i]; i++)
+		rc = add_config_word(&base, e->env_cflags[i]);
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_CFLAGS, add_config_word, &base);
+	base.prefix = "-I";
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_INCLUDE, add_config_word, &base);
+	base.prefix = "-D";
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_DEFINE, add_config_word, &base);
+	for (size_t i = 0; rc == 0 && e->env_ldflags[i]; i++)
+		rc = add_config_word(&ld, e->env_ldflags[i]);
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_LDFLAGS, add_config_word, &ld);
+	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_LIBS, add_config_word, &ld);
+	struct words key = {&b->keyargv, 0, NULL};
+	for (size_t i = 0; rc == 0 && b->base[i]; i++)
+		rc = add_config_word(&key, b->base[i]);
+	rc = rc ? rc : add_config_word(&key, "--");
+	for (size_t i = 0; rc == 0 && b->ld[i]; i++)
+		rc = add_config_word(&key, b->ld[i]);
+	return rc ? -1 : 0;
+}
+
+/* What compile_commands.json says of m, from b's command: marked for writing when it changed. */
+void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b)
+{
+	char *entries = hrd_ccmd_entries(e->cfg.root, b->base, b->src.path, b->src.n);
+	if (!entries || (m->ccmd && strcmp(entries, m->ccmd) == 0)) {
+		free(entries);
+		return;
+	}
+	free(m->ccmd);
+	m->ccmd = entries;
+	e->ccmd_dirty = 1;
+}
+
+/* compile_commands.json, when a module's commands or sources changed: where hotreload.conf says, by default in the root. */
+void hrd_engine_write_ccmds(hrd_engine *e)
+{
+	const char *rel = e->conf.compile_commands ? e->conf.compile_commands : "compile_commands.json";
+	if (!e->ccmd_dirty || !*rel)
+		return;
+	e->ccmd_dirty = 0;
+	char **entries = calloc(e->nmods + 1, sizeof *entries), *path = NULL;
+	for (size_t i = 0; entries && i < e->nmods; i++)
+		entries[i] = e->mods[i]->kind == HRD_KIND_FILE || e->mods[i]->kind == HRD_KIND_DIR ? e->mods[i]->ccmd : NULL;
+	if (!entries || asprintf(&path, "%s/%s", e->cfg.root, rel) < 0 || hrd_ccmd_write(path, entries, e->nmods) < 0)
+		hrd_warn("cannot write %s/%s: %s", e->cfg.root, rel, strerror(errno));
+	free(path);
+	free(entries);
+}

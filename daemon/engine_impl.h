@@ -1,0 +1,127 @@
+/* engine_impl.h: the engine's own types, and what its files share; the rest of the daemon sees engine.h only. */
+#ifndef HRD_ENGINE_IMPL_H
+#define HRD_ENGINE_IMPL_H
+
+#include "engine.h"
+#include "build.h"
+#include "config.h"
+#include "deps.h"
+#include "project.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum mstate { M_IDLE, M_QUEUED, M_BUILDING };
+
+struct build;
+
+typedef struct mod {
+	char *name;
+	int kind;      /* enum hrd_kind at the last look */
+	int invalid;   /* the name is not a module name: reported, never built */
+	enum mstate state;
+	char key[65];  /* inputs of the last recorded compile, "" for none */
+	uint64_t version;  /* the newest good build that can be served, 0 for none */
+	uint64_t top;      /* the highest version in the history: the next is top + 1 */
+	uint32_t good_kind; /* enum hrp_kind of it */
+	char *artifact;
+	int last;      /* HRD_OK or HRD_FAILED: the last compile; 0 for none */
+	unsigned seen; /* the scan that last saw it */
+	char *message; /* its first error */
+	char *note;    /* why it is not built (a conflict), for status */
+	char cause[160];
+	int recheck;   /* a source was open for writing when it was to be built: look again at the recheck timer */
+	hrd_deps deps; /* what its last compile read besides its sources: its headers */
+	int fresh;     /* a header appeared that its key cannot know of: reuse nothing until a compile is recorded */
+	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
+	struct build *job;
+	struct mod *qnext;
+} mod;
+
+/* One compiler run of a build: a source to its object (with its dependency file), or the link. */
+typedef struct step {
+	hrd_job job;
+	struct build *b;
+	char **argv;
+	char *obj, *dep; /* a compile's outputs; NULL for the link */
+	int state;       /* S_WAITING, S_RUNNING, S_DONE */
+} step;
+
+enum { S_WAITING, S_RUNNING, S_DONE };
+
+/* A module's build: each source compiled on its own, as many at once as jobs allow, then one link. */
+typedef struct build {
+	struct hrd_engine *e;
+	mod *m;  /* NULL once cancelled or ended: neither recorded nor announced */
+	struct build *next, **pprev;
+	hrd_sources src;
+	hrd_deps had;      /* the module's dependencies when the key was taken */
+	hrd_deps deps;     /* what the dependency files of this build name */
+	hrd_stamp *stamps; /* what each source, then each of had, was when the key was taken */
+	step *steps;       /* src.n compiles, then the link */
+	char **base, **ld; /* the module's compiler and flags (before -c or -shared); its link flags and libraries */
+	char **keyargv;    /* base, "--", ld: the command line as the key covers it */
+	size_t running;    /* steps whose process is not reaped yet */
+	char key[65];
+	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */
+	size_t outlen;
+	char cause[160];
+	int64_t started_us, t0_us;
+} build;
+
+struct hrd_engine {
+	hrd_engine_config cfg;
+	hrd_server *server;
+	hrd_project project;
+	char **env_cc, **env_cflags, **env_ldflags; /* $CC, $CFLAGS, $LDFLAGS, as words */
+	hrd_config conf;        /* ROOT/hotreload.conf, the last good one */
+	char conf_error[600];   /* why the file as it is now is not in use, for status; "" when it is */
+	int ccmd_dirty;         /* compile_commands.json is behind */
+	mod **mods;
+	size_t nmods;
+	mod *qhead, **qtail;
+	build *builds; /* every live child, cancelled ones included */
+	int running;   /* builds that count against jobs */
+	unsigned long seq;
+	unsigned scan; /* scans so far */
+	hrd_io timer, watchio;
+	hrd_io recheck;      /* a timer: modules whose sources were open for writing */
+	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
+	int recheck_armed;
+	hrp_modstat *status; /* the last STATUS reply's array */
+	char reason[1400];   /* and its watcher reason, when it has more to say */
+	char *older;         /* the path in the last answer to a refusal */
+};
+
+/* engine.c: small helpers, the modules table, the queue, the timers. */
+int64_t hrd_engine_now_us(clockid_t clock);
+int hrd_engine_jobs(const hrd_engine *e);
+/* *dst becomes a copy of src (NULL for none); out of memory, it keeps its old text. */
+void hrd_engine_set_str(char **dst, const char *src);
+mod *hrd_engine_find(hrd_engine *e, const char *name);
+int hrd_engine_published_row(const hrd_build *b);
+uint32_t hrd_engine_kind_of(const hrd_build *b);
+void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause);
+void hrd_engine_pump(hrd_engine *e);
+void hrd_engine_arm_recheck(hrd_engine *e, mod *m);
+void hrd_engine_arm_checkpoint(hrd_engine *e);
+
+/* engine_build.c: one module's build. */
+void hrd_engine_start_build(hrd_engine *e, mod *m);
+void hrd_engine_run_steps(hrd_engine *e, build *b);
+void hrd_engine_abandon(build *b);
+/* Unlinks its files and takes it off e->builds; its steps must all be reaped. */
+void hrd_engine_free_build(build *b);
+
+/* engine_command.c: the modules' commands, and compile_commands.json. */
+int hrd_engine_split_env(const char *var, const char *fallback, char ***words, size_t *n);
+/* A NULL-terminated array of words, and the words; NULL is a no-op. */
+void hrd_engine_free_words(char **words);
+/* NULL when out of memory; the caller frees it with hrd_engine_free_words. */
+char **hrd_engine_step_argv(const build *b, const char *const *mid, const hrd_sources *objs);
+int hrd_engine_command_for(hrd_engine *e, const char *name, build *b);
+void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b);
+void hrd_engine_write_ccmds(hrd_engine *e);
+
+#endif

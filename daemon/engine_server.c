@@ -1,0 +1,138 @@
+/* engine_server.c: the server's questions, answered from the modules table and the history. */
+#include "engine_impl.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int latest(void *arg, const char *module, hrp_msg out[2])
+{
+	mod *md = hrd_engine_find(arg, module);
+	int n = 0;
+	if (!md || md->invalid)
+		return 0;
+	if (md->version)
+		out[n++] = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, md->version, md->good_kind, md->artifact}};
+	/* A game that starts while its module is broken hears why at once. */
+	if (md->last == HRD_FAILED)
+		out[n++] = (hrp_msg){.type = HRP_FAILED, .u.failed = {md->name, md->message ? md->message : ""}};
+	return n;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(mod *const *)a)->name, (*(mod *const *)b)->name);
+}
+
+static void status(void *arg, hrp_msg *m)
+{
+	hrd_engine *e = arg;
+	free(e->status);
+	e->status = calloc(e->nmods + 1, sizeof *e->status);
+	if (e->nmods)
+		qsort(e->mods, e->nmods, sizeof *e->mods, by_name);
+	uint32_t n = 0;
+	for (size_t i = 0; e->status && i < e->nmods; i++) {
+		mod *md = e->mods[i];
+		hrp_modstat *s = &e->status[n];
+		if (md->kind == HRD_KIND_NONE && !md->version)
+			continue; /* gone, and never built */
+		s->module = md->name;
+		s->version = md->invalid ? 0 : md->version;
+		s->message = md->message ? md->message : "";
+		if (md->invalid) {
+			s->status = "skipped";
+			s->message = "not a module name: use " HRP_NAME_RULE;
+		} else if (md->kind == HRD_KIND_CONFLICT) {
+			s->status = "conflict";
+			s->message = md->note ? md->note : "";
+		} else if (md->kind == HRD_KIND_NONE) {
+			s->status = "removed";
+		} else if (md->state == M_BUILDING) {
+			s->status = "building";
+		} else if (md->state == M_QUEUED) {
+			s->status = "queued";
+		} else {
+			s->status = md->last == HRD_FAILED ? "failed" : md->last == HRD_OK || md->version ? "ok" : "none";
+		}
+		n++;
+	}
+	m->u.status.root = e->cfg.root;
+	m->u.status.state_dir = e->cfg.state_dir;
+	m->u.status.backend = e->cfg.watch->backend;
+	m->u.status.reason = e->cfg.watch->reason;
+	int unwatched = e->cfg.watch->unwatched;
+	if (unwatched || e->conf_error[0]) {
+		char more[sizeof e->conf_error + 64] = "";
+		if (e->conf_error[0])
+			snprintf(more, sizeof more, "; %s (the settings before it stay)", e->conf_error);
+		if (unwatched)
+			snprintf(e->reason, sizeof e->reason, "%s; %d folder%s not watched: saves there are missed (see the log)%s",
+			         e->cfg.watch->reason, unwatched, unwatched == 1 ? " is" : "s are", more);
+		else
+			snprintf(e->reason, sizeof e->reason, "%s%s", e->cfg.watch->reason, more);
+		m->u.status.reason = e->reason;
+	}
+	m->u.status.nmods = n;
+	m->u.status.mods = e->status;
+}
+
+struct older {
+	uint64_t below;
+	hrp_msg *out;
+	char *path;
+};
+
+/* Newest first: the newest published row below a version whose object is still there. */
+static int take_older(const hrd_build *b, void *arg)
+{
+	struct older *o = arg;
+	if (!hrd_engine_published_row(b) || b->version >= o->below || !b->artifact || access(b->artifact, R_OK) < 0)
+		return 0;
+	if (!(o->path = strdup(b->artifact)))
+		return 1;
+	o->out->u.build.version = b->version;
+	o->out->u.build.kind = hrd_engine_kind_of(b);
+	o->out->u.build.path = o->path;
+	return 1;
+}
+
+static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer)
+{
+	hrd_engine *e = arg;
+	char cause[64];
+	snprintf(cause, sizeof cause, "client %d", (int)pid);
+	hrd_build row = {.module = module, .status = HRD_REFUSED, .version = version,
+	                 .started_us = hrd_engine_now_us(CLOCK_REALTIME), .message = reason, .cause = cause};
+	hrd_warn("%s: v%llu refused by client %d: %s", module, (unsigned long long)version, (int)pid, reason);
+	if (hrd_store_record(e->cfg.store, &row) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
+	else
+		hrd_engine_arm_checkpoint(e);
+	/* A build that one process cannot load is passed over there for the newest older one. */
+	mod *md = hrd_engine_find(e, module);
+	if (!md || md->invalid)
+		return 0;
+	free(e->older);
+	struct older o = {version, answer, NULL};
+	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {.module = md->name}};
+	hrd_store_history(e->cfg.store, module, 0, take_older, &o);
+	e->older = o.path;
+	return o.path != NULL;
+}
+
+static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid)
+{
+	(void)arg;
+	(void)at_us;
+	hrd_info("%s: v%llu live in client %d", module, (unsigned long long)version, (int)pid);
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded};
+
+void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
+{
+	e->server = s;
+}
