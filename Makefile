@@ -164,7 +164,8 @@ sdl-shots:
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(COMPDIR)
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(COMPDIR)
 	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
 	install -m 755 $(B)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadd
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
@@ -178,6 +179,7 @@ install: all
 	install -m 644 $(B)/hotreload.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
 	install -m 644 client/hotreload.1 $(DESTDIR)$(MANDIR)/man1/hotreload.1
 	install -m 644 client/hotreload.3 $(DESTDIR)$(MANDIR)/man3/hotreload.3
+	install -m 644 daemon/hotreload.conf.5 $(DESTDIR)$(MANDIR)/man5/hotreload.conf.5
 	install -m 644 daemon/hotreloadd.8 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8
 	install -m 644 client/hotreload.bash $(DESTDIR)$(COMPDIR)/hotreload
 	@# the units name the installed daemon
@@ -191,6 +193,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libhotreload.a $(DESTDIR)$(INCLUDEDIR)/hotreload.h \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
 	      $(DESTDIR)$(MANDIR)/man1/hotreload.1 $(DESTDIR)$(MANDIR)/man3/hotreload.3 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8 \
+	      $(DESTDIR)$(MANDIR)/man5/hotreload.conf.5 \
 	      $(DESTDIR)$(COMPDIR)/hotreload
 
 deps:

@@ -322,7 +322,7 @@ static int plan(build *b)
 				goto fail;
 			}
 			objs.path[i] = s->obj;
-			const char *mid[] = {"-c", "-MMD", "-MF", s->dep, "-o", s->obj, b->src.path[i], NULL};
+			const char *mid[] = {"-c", b->mdeps, "-MF", s->dep, "-o", s->obj, b->src.path[i], NULL};
 			s->argv = hrd_engine_step_argv(b, mid, NULL);
 		} else {
 			const char *mid[] = {"-shared", "-o", b->tmp, NULL};

@@ -94,6 +94,10 @@ int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 		rc = add_config_word(&base, e->env_cc[i]);
 	if (rc == 0 && !base.n)
 		rc = add_config_word(&base, "cc");
+	/* The compiler is the last word before the flags (ccache and distcc come before it). */
+	const char *cc = base.n ? strrchr(b->base[base.n - 1], '/') : NULL;
+	cc = cc ? cc + 1 : base.n ? b->base[base.n - 1] : "";
+	b->mdeps = strncmp(cc, "tcc", 3) == 0 ? "-MD" : "-MMD";
 	rc = rc ? rc : add_config_word(&base, "-fPIC");
 	rc = rc ? rc : add_config_word(&base, "-g");
 	for (size_t i = 0; rc == 0 && e->env_cflags[i]; i++)

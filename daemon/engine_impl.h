@@ -62,6 +62,7 @@ typedef struct build {
 	step *steps;       /* src.n compiles, then the link */
 	char **base, **ld; /* the module's compiler and flags (before -c or -shared); its link flags and libraries */
 	char **keyargv;    /* base, "--", ld: the command line as the key covers it */
+	const char *mdeps; /* the option for a dependency file without system headers: -MMD, or -MD for tcc, which has no -MMD */
 	size_t running;    /* steps whose process is not reaped yet */
 	char key[65];
 	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */

@@ -38,6 +38,9 @@ tests() {
 	sdl
 	need xvfb has_cmd Xvfb                      # the sdl suite runs the SDL example on an X server of its own
 	need xdotool has_cmd xdotool                # and presses its keys
+	need tcc has_cmd tcc                        # the compilers suite: tcc, ccache, distcc with a distccd
+	need ccache has_cmd ccache
+	need distcc has_cmd distccd
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2

@@ -99,7 +99,7 @@ conformance() {
 check "the conformance host reloads a module through the installed daemon" conformance
 
 # The man pages: installed, found by man, and free of warnings.
-for m in man1/hotreload.1 man3/hotreload.3 man8/hotreloadd.8; do
+for m in man1/hotreload.1 man3/hotreload.3 man5/hotreload.conf.5 man8/hotreloadd.8; do
 	check "$m installed" test -f "$P/share/man/$m"
 	check "$m renders without a warning" sh -c \
 		"MANWIDTH=80 man --warnings -l '$P/share/man/$m' 2>&1 >/dev/null | { ! grep .; }"
