@@ -207,10 +207,31 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 	snprintf(m->cause, sizeof m->cause, "%s", why);
 	if (m->state == M_QUEUED)
 		return; /* it reads the final content when it starts */
+	if (!e->qhead && !e->running) { /* idle until now: a new wave of builds */
+		e->wave++;
+		e->wave_total = e->wave_done = 0;
+	}
+	if (m->in_wave != e->wave) {
+		m->in_wave = e->wave;
+		e->wave_total++;
+	}
 	m->state = M_QUEUED;
 	*e->qtail = m;
 	e->qtail = &m->qnext;
 	hrd_engine_pump(e);
+}
+
+const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32])
+{
+	if (m->in_wave == e->wave && m->done_wave != e->wave) {
+		m->done_wave = e->wave;
+		e->wave_done++;
+	}
+	/* A checkout or a header that many include: say how far it has got. */
+	if (e->wave_total < 4 || m->in_wave != e->wave)
+		return "";
+	snprintf(buf, 32, "[%u/%u] ", e->wave_done, e->wave_total);
+	return buf;
 }
 
 void hrd_engine_pump(hrd_engine *e)

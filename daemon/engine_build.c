@@ -59,7 +59,8 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
 		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
 	else
 		hrd_engine_arm_checkpoint(e);
-	hrd_warn("%s: build failed: %s", m->name, message);
+	char at[32];
+	hrd_warn("%s%s: build failed: %s", hrd_engine_progress(e, m, at), m->name, message);
 	announce_failed(e, m);
 }
 
@@ -137,7 +138,8 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	m->last = HRD_OK;
 	hrd_engine_set_str(&m->message, NULL);
 	snprintf(m->key, sizeof m->key, "%s", b->key);
-	hrd_info("%s: v%llu built in %lld ms (%s)", m->name, (unsigned long long)version,
+	char at[32];
+	hrd_info("%s%s: v%llu built in %lld ms (%s)", hrd_engine_progress(e, m, at), m->name, (unsigned long long)version,
 	         (long long)(duration / 1000), b->cause);
 	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_OK, path}};
 	if (e->server)
@@ -442,7 +444,8 @@ static int reuse(hrd_engine *e, mod *m, build *b)
 	m->last = HRD_OK; /* the content is one that built: whatever failed since is undone */
 	hrd_engine_set_str(&m->message, NULL);
 	snprintf(m->key, sizeof m->key, "%s", b->key);
-	hrd_info("%s: v%llu is v%llu's object again (%s)", m->name, (unsigned long long)version,
+	char at[32];
+	hrd_info("%s%s: v%llu is v%llu's object again (%s)", hrd_engine_progress(e, m, at), m->name, (unsigned long long)version,
 	         (unsigned long long)k.version, b->cause);
 	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_REUSED, m->artifact}};
 	if (e->server)
@@ -481,7 +484,8 @@ void hrd_engine_start_build(hrd_engine *e, mod *m)
 		goto out;
 	}
 	if (strcmp(b->key, m->key) == 0) {
-		hrd_debug("%s: unchanged (%s)", m->name, m->cause);
+		char at[32];
+		hrd_debug("%s%s: unchanged (%s)", hrd_engine_progress(e, m, at), m->name, m->cause);
 		goto out;
 	}
 	if (hrd_project_busy(&e->project, &b->src)) {

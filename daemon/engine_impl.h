@@ -21,6 +21,7 @@ typedef struct mod {
 	int kind;      /* enum hrd_kind at the last look */
 	int invalid;   /* the name is not a module name: reported, never built */
 	enum mstate state;
+	unsigned in_wave, done_wave; /* the waves it was counted in, queued and done */
 	char key[65];  /* inputs of the last recorded compile, "" for none */
 	uint64_t version;  /* the newest good build that can be served, 0 for none */
 	uint64_t top;      /* the highest version in the history: the next is top + 1 */
@@ -79,6 +80,7 @@ struct hrd_engine {
 	hrd_config conf;        /* ROOT/hotreload.conf, the last good one */
 	char conf_error[600];   /* why the file as it is now is not in use, for status; "" when it is */
 	int ccmd_dirty;         /* compile_commands.json is behind */
+	unsigned wave, wave_total, wave_done; /* modules queued since the engine was last idle, and those done */
 	mod **mods;
 	size_t nmods;
 	mod *qhead, **qtail;
@@ -104,6 +106,8 @@ mod *hrd_engine_find(hrd_engine *e, const char *name);
 int hrd_engine_published_row(const hrd_build *b);
 uint32_t hrd_engine_kind_of(const hrd_build *b);
 void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause);
+/* m is done for this wave of builds: "[DONE/TOTAL] " for its log line when the wave is large, else "". */
+const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32]);
 void hrd_engine_pump(hrd_engine *e);
 void hrd_engine_arm_recheck(hrd_engine *e, mod *m);
 void hrd_engine_arm_checkpoint(hrd_engine *e);
