@@ -119,7 +119,35 @@ static char *printable(const char *s)
 struct table {
 	char **cell;
 	size_t n, cap, cols;
+	size_t status; /* the column of status words, coloured on a terminal; 0 for none */
 };
+
+/* Colours: on a terminal unless NO_COLOR is set or TERM is dumb; CLICOLOR_FORCE=1 asks for them anywhere. */
+static int colour(void)
+{
+	static int on = -1;
+	if (on < 0) {
+		const char *force = getenv("CLICOLOR_FORCE"), *no = getenv("NO_COLOR"), *term = getenv("TERM");
+		if (force && *force && strcmp(force, "0") != 0)
+			on = 1;
+		else
+			on = !(no && *no) && isatty(STDOUT_FILENO) && !(term && strcmp(term, "dumb") == 0);
+	}
+	return on;
+}
+
+/* The SGR colour of a status word: good green, reused cyan, bad red, refused yellow, under way blue. */
+static const char *colour_of(const char *word)
+{
+	static const struct {
+		const char *word, *sgr;
+	} map[] = {{"ok", "32"}, {"reused", "36"}, {"rollback", "36"}, {"failed", "31"}, {"conflict", "31"},
+	           {"refused", "33"}, {"skipped", "33"}, {"removed", "33"}, {"building", "34"}, {"queued", "34"}};
+	for (size_t i = 0; i < sizeof map / sizeof *map; i++)
+		if (strcmp(word, map[i].word) == 0)
+			return map[i].sgr;
+	return NULL;
+}
 
 static void cell(struct table *t, const char *s)
 {
@@ -141,10 +169,15 @@ static void table_print(struct table *t)
 	}
 	for (size_t i = 0; i < t->n; i++) {
 		size_t c = i % t->cols;
-		if (c + 1 == t->cols)
-			printf("%s\n", t->cell[i]);
+		const char *sgr = t->status && c == t->status && i >= t->cols && colour() ? colour_of(t->cell[i]) : NULL;
+		if (sgr) /* the escape takes no room: pad after it */
+			printf("\033[%sm%s\033[0m", sgr, t->cell[i]);
 		else
-			printf("%-*s  ", (int)w[c], t->cell[i]);
+			printf("%s", t->cell[i]);
+		if (c + 1 == t->cols)
+			printf("\n");
+		else
+			printf("%*s  ", (int)(w[c] - strlen(t->cell[i])), "");
 		free(t->cell[i]);
 	}
 	free(t->cell);
@@ -251,7 +284,7 @@ static int cmd_history(int argc, char **argv)
 	if (n < 0)
 		n = opt.json ? 0 : 20;
 	hrd_store *s = open_store();
-	struct rows r = { .t = { .cols = 6 } };
+	struct rows r = { .t = { .cols = 6, .status = 2 } };
 	const char *head[] = { "MODULE", "VERSION", "STATUS", "STARTED (UTC)", "DURATION", "MESSAGE" };
 	for (size_t i = 0; !opt.json && i < 6; i++)
 		cell(&r.t, head[i]);
@@ -360,7 +393,7 @@ static void print_status(const hrp_msg *m)
 		printf("modules  none\n");
 		return;
 	}
-	struct table t = { .cols = 4 };
+	struct table t = { .cols = 4, .status = 2 };
 	const char *head[] = { "MODULE", "VERSION", "STATUS", "MESSAGE" };
 	for (size_t i = 0; i < 4; i++)
 		cell(&t, head[i]);

@@ -215,6 +215,21 @@ void hrd_job_message(const char *out, int status, char *msg, size_t n)
 	snprintf(msg, n, "the compiler ended (%s) without a message", how);
 }
 
+int hrd_job_warnings(const char *out, char *first, size_t n)
+{
+	int count = 0;
+	if (n)
+		first[0] = '\0';
+	for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		size_t len = strcspn(l, "\n");
+		if (!memmem(l, len, ": warning:", 10))
+			continue;
+		if (!count++)
+			snprintf(first, n, "%.*s", (int)len, l);
+	}
+	return count;
+}
+
 char *hrd_job_cmdline(char *const argv[])
 {
 	size_t cap = 1;

@@ -50,6 +50,8 @@ void hrd_job_message(const char *out, int status, char *msg, size_t n);
  */
 int hrd_job_verdict(int status, const char *out);
 
+/* How many warnings the output holds (file:line:col: warning: ...); the first of them in first (size n). */
+int hrd_job_warnings(const char *out, char *first, size_t n);
 /* argv as one line for the history, quoted where a shell would need it; the caller frees it. NULL when out of memory. */
 char *hrd_job_cmdline(char *const argv[]);
 

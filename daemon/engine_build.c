@@ -136,11 +136,16 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	free(m->artifact);
 	m->artifact = path;
 	m->last = HRD_OK;
-	hrd_engine_set_str(&m->message, NULL);
+	/* A good build's warnings: the first one is what status shows for it (the row keeps them all). */
+	char first[512], said[600] = "";
+	int warnings = hrd_job_warnings(b->out, first, sizeof first);
+	hrd_engine_set_str(&m->message, warnings ? first : NULL);
+	if (warnings)
+		snprintf(said, sizeof said, "; %d warning%s, the first: %s", warnings, warnings == 1 ? "" : "s", first);
 	snprintf(m->key, sizeof m->key, "%s", b->key);
 	char at[32];
-	hrd_info("%s%s: v%llu built in %lld ms (%s)", hrd_engine_progress(e, m, at), m->name, (unsigned long long)version,
-	         (long long)(duration / 1000), b->cause);
+	hrd_info("%s%s: v%llu built in %lld ms (%s)%s", hrd_engine_progress(e, m, at), m->name,
+	         (unsigned long long)version, (long long)(duration / 1000), b->cause, said);
 	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_OK, path}};
 	if (e->server)
 		hrd_server_announce(e->server, m->name, &a);

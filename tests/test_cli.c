@@ -667,3 +667,35 @@ Test(cli, wait_returns_once_the_module_has_a_good_build_of_the_version_asked)
 	t_run_free(&r);
 	free(src);
 }
+
+Test(cli, status_words_are_coloured_when_asked_never_in_a_pipe_and_the_columns_still_line_up)
+{
+	make_history();
+	const char *args[] = { "--state-dir", state, "history", NULL };
+	t_run plain = cli(NULL, args);
+	cr_assert_eq(plain.status, 0);
+	cr_assert_null(strchr(plain.out, '\033'), "a pipe gets no escapes: %s", plain.out);
+	const char *force[] = { "HOTRELOAD_STATE_DIR=", "HOTRELOAD_SOCKET=", "CLICOLOR_FORCE=1", NULL };
+	t_run forced = t_cli(dir, force, args);
+	cr_assert(strstr(forced.out, "\033[32mok\033[0m") && strstr(forced.out, "\033[31mfailed\033[0m") &&
+	              strstr(forced.out, "\033[36mreused\033[0m") && strstr(forced.out, "\033[33mrefused\033[0m"),
+	          "%s", forced.out);
+	/* Without the escapes, the same text: the padding comes after them. */
+	char *stripped = strdup(forced.out), *o = stripped;
+	for (const char *s = forced.out; *s; s++) {
+		if (*s == '\033') {
+			s += strcspn(s, "m");
+			continue;
+		}
+		*o++ = *s;
+	}
+	*o = '\0';
+	cr_assert_str_eq(stripped, plain.out);
+	const char *no[] = { "HOTRELOAD_STATE_DIR=", "HOTRELOAD_SOCKET=", "CLICOLOR_FORCE=", "NO_COLOR=1", NULL };
+	t_run none = t_cli(dir, no, args);
+	cr_assert_null(strchr(none.out, '\033'));
+	free(stripped);
+	t_run_free(&plain);
+	t_run_free(&forced);
+	t_run_free(&none);
+}

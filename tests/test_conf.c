@@ -121,3 +121,14 @@ Test(conf, sighup_reads_the_file_again)
 	/* the same settings: nothing to build */
 	e2e_wait_history("length", "2");
 }
+
+Test(conf, a_good_build_with_warnings_says_so_and_keeps_them)
+{
+	e2e_put("hotreload.conf", "cflags = -Wall\n");
+	e2e_put("a.c", "int value(void) { int unused; return 1; }\n");
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.message)\"", "ok ");
+	cr_assert(t_until_in_file(e2e_d.log, "a: v1 built in", 1, E2E_WAIT_MS));
+	cr_assert_eq(t_file_count(e2e_d.log, "; 1 warning, the first: a.c:1:"), 1, "the log names the warning");
+	e2e_wait_cli("status", ".modules[0].message | test(\"^a.c:1:[0-9]+: warning: unused variable\")", "true");
+}
