@@ -127,6 +127,8 @@ bench: all
 	$(B)/bench_store
 	$(B)/bench_reload $(B)/hotreloadd
 	$(B)/bench_frame $(B)/hotreloadd
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_build scripts/bench/bench_build.c $(PROTO_OBJ)
+	$(B)/bench_build $(B)/hotreloadd
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change).
 fuzz-seeds:

@@ -1,0 +1,241 @@
+/* bench_build.c: builds as a real project has them, through the real hotreloadd: a header included by
+ * 20 modules, a revert that reuses an earlier object, and gcc, tcc and ccache on one module, each
+ * timed from the save to the announcement of every build it causes (the load in the game adds
+ * about 0.2 ms: bench_reload).
+ * Usage: bench_build HOTRELOADD [ROUNDS]   (make bench) */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../proto/hrp.h"
+
+extern char **environ;
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void put(const char *dir, const char *rel, const char *text)
+{
+	char path[4400];
+	snprintf(path, sizeof path, "%s/%s", dir, rel);
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fclose(f)) {
+		perror(path);
+		exit(1);
+	}
+}
+
+/* A module of 40-odd lines that includes the project's header. */
+static void module(const char *dir, const char *name, int value)
+{
+	char rel[256], src[2048];
+	snprintf(rel, sizeof rel, "%s.c", name);
+	snprintf(src, sizeof src,
+	         "#include \"common.h\"\n#include <string.h>\n\n"
+	         "typedef struct { float x, y, vx, vy; int hp; } thing;\n"
+	         "static thing things[MAX_THINGS];\nstatic int n;\n\n"
+	         "void spawn(float x, float y)\n{\n\tif (n == MAX_THINGS) return;\n"
+	         "\tthing *t = &things[n++];\n\tmemset(t, 0, sizeof *t);\n\tt->x = x; t->y = y; t->hp = START_HP;\n}\n\n"
+	         "void step(float dt)\n{\n\tfor (int i = 0; i < n; i++) {\n\t\tthing *t = &things[i];\n"
+	         "\t\tt->vy += GRAVITY * dt; t->x += t->vx * dt; t->y += t->vy * dt;\n"
+	         "\t\tif (t->y > FLOOR) { t->y = FLOOR; t->vy = -t->vy * BOUNCE; t->hp--; }\n\t}\n}\n\n"
+	         "int alive(void)\n{\n\tint k = 0;\n\tfor (int i = 0; i < n; i++) k += things[i].hp > 0;\n\treturn k;\n}\n\n"
+	         "int f(void) { return %d; }\n",
+	         value);
+	put(dir, rel, src);
+}
+
+static void header(const char *dir, int value)
+{
+	char text[512];
+	snprintf(text, sizeof text,
+	         "#define MAX_THINGS 256\n#define START_HP %d\n#define GRAVITY 9.8f\n#define FLOOR 480.0f\n#define BOUNCE 0.5f\n",
+	         value);
+	put(dir, "common.h", text);
+}
+
+struct daemon {
+	char root[4200];
+	int pid, fd;
+	hrp_reader r;
+};
+
+/* hotreloadd on root (detached: it returns once ready), and a protocol peer subscribed to n modules m00... */
+static void start(struct daemon *d, const char *exe, const char *const *names, int n)
+{
+	char *argv[] = {(char *)exe, "--root", d->root, "--quiet", NULL};
+	pid_t pid;
+	int st;
+	if (posix_spawn(&pid, exe, NULL, NULL, argv, environ) || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st)) {
+		fprintf(stderr, "bench: %s did not start\n", exe);
+		exit(1);
+	}
+	char path[4400], text[32] = "";
+	snprintf(path, sizeof path, "%s/.hotreload/hotreloadd.lock", d->root);
+	FILE *f = fopen(path, "r");
+	if (!f || !fgets(text, sizeof text, f))
+		exit(1);
+	fclose(f);
+	d->pid = atoi(text);
+	snprintf(path, sizeof path, "%s/.hotreload/hotreloadd.sock", d->root);
+	d->fd = hrp_connect(path, 5000);
+	memset(&d->r, 0, sizeof d->r);
+	hrp_msg hello = {.type = HRP_HELLO, .u.hello = {HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", "bench"}};
+	if (d->fd < 0 || hrp_send(d->fd, &hello) < 0)
+		exit(1);
+	for (int i = 0; i < n; i++) {
+		hrp_msg sub = {.type = HRP_SUBSCRIBE, .u.sub.module = names[i]};
+		if (hrp_send(d->fd, &sub) < 0)
+			exit(1);
+	}
+}
+
+static void stop(struct daemon *d)
+{
+	close(d->fd);
+	hrp_reader_free(&d->r);
+	kill(d->pid, SIGTERM);
+	while (kill(d->pid, 0) == 0)
+		nanosleep(&(struct timespec){0, 5000000}, NULL);
+	char rm[4400];
+	snprintf(rm, sizeof rm, "rm -rf '%s'", d->root);
+	if (system(rm) != 0)
+		exit(1);
+}
+
+/* Wait until each of n modules has announced version want or newer; the time the last one came. */
+static double announced(struct daemon *d, int n, uint64_t want)
+{
+	double deadline = now_ms() + 60000, last = 0;
+	int got = 0;
+	uint64_t seen[64] = {0};
+	while (got < n) {
+		hrp_msg m;
+		int rc = hrp_recv(d->fd, &d->r, &m, (int)(deadline - now_ms()));
+		if (rc < 0 || m.type == HRP_FAILED) {
+			fprintf(stderr, "bench: %s\n", rc < 0 ? strerror(-rc) : m.u.failed.message);
+			exit(1);
+		}
+		if (m.type != HRP_BUILD || m.u.build.version < want)
+			continue;
+		int i = atoi(m.u.build.module + 1) % 64;
+		if (seen[i] < want)
+			got++;
+		seen[i] = m.u.build.version;
+		last = now_ms();
+	}
+	return last;
+}
+
+static void report(const char *what, double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp);
+	printf("  %-44s p50 %7.1f  min %7.1f  max %7.1f ms\n", what, v[n / 2], v[0], v[n - 1]);
+	fflush(stdout);
+}
+
+static void tmpdir(struct daemon *d)
+{
+	snprintf(d->root, sizeof d->root, "/tmp/hrbuild.XXXXXX");
+	if (!mkdtemp(d->root))
+		exit(1);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: bench_build HOTRELOADD [ROUNDS]\n");
+		return 2;
+	}
+	int rounds = argc > 2 ? atoi(argv[2]) : 10;
+	rounds = rounds < 3 ? 3 : rounds > 200 ? 200 : rounds;
+	char exe[4096];
+	if (!realpath(argv[1], exe))
+		return 1;
+	unsetenv("HOTRELOAD_SOCKET");
+	double *t = calloc((size_t)rounds, sizeof *t);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* 1. One header included by 20 modules: a save rebuilds all 20, --jobs (the cores) at once. */
+	struct daemon d;
+	tmpdir(&d);
+	char names[20][8];
+	const char *list[20];
+	header(d.root, 10);
+	for (int i = 0; i < 20; i++) {
+		snprintf(names[i], sizeof names[i], "m%02d", i);
+		list[i] = names[i];
+		module(d.root, names[i], i);
+	}
+	start(&d, exe, list, 20);
+	uint64_t v = 1;
+	announced(&d, 20, v);
+	for (int r = 0; r < rounds; r++) {
+		double t0 = now_ms();
+		header(d.root, 11 + r);
+		t[r] = announced(&d, 20, ++v) - t0;
+	}
+	stop(&d);
+	printf("builds as a project has them (%ld cores, %d rounds), from the save to the last announcement:\n", cores, rounds);
+	report("a header included by 20 modules: all 20", t, rounds);
+
+	/* 2. A revert: content built before comes back as a copy of its object, with no compile. */
+	tmpdir(&d);
+	header(d.root, 10);
+	module(d.root, "m00", 1);
+	start(&d, exe, list, 1);
+	announced(&d, 1, v = 1);
+	module(d.root, "m00", 2);
+	announced(&d, 1, ++v);
+	for (int r = 0; r < rounds; r++) {
+		double t0 = now_ms();
+		module(d.root, "m00", 1 + r % 2);
+		t[r] = announced(&d, 1, ++v) - t0;
+	}
+	stop(&d);
+	report("a revert to content built before (reused)", t, rounds);
+
+	/* 3. One module, new content each save, through each compiler. */
+	static const char *const compilers[] = {"gcc", "tcc", "ccache gcc", NULL};
+	for (int c = 0; compilers[c]; c++) {
+		char conf[64], label[64], ccdir[4300];
+		tmpdir(&d);
+		snprintf(conf, sizeof conf, "cc = %s\n", compilers[c]);
+		put(d.root, "hotreload.conf", conf);
+		snprintf(ccdir, sizeof ccdir, "%s/.ccache", d.root);
+		setenv("CCACHE_DIR", ccdir, 1); /* a cache of its own: every save a miss, what ccache costs */
+		header(d.root, 10);
+		module(d.root, "m00", 1000);
+		start(&d, exe, list, 1);
+		announced(&d, 1, v = 1);
+		for (int r = 0; r < rounds; r++) {
+			double t0 = now_ms();
+			module(d.root, "m00", 2000 + r);
+			t[r] = announced(&d, 1, ++v) - t0;
+		}
+		stop(&d);
+		snprintf(label, sizeof label, "one module, new content, cc = %s", compilers[c]);
+		report(label, t, rounds);
+	}
+	free(t);
+	return 0;
+}
