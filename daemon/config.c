@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define"};
+static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define", "sources"};
 /* Settings of the whole project only. */
 static const char *const project_keys[] = {"exclude", "jobs", "compile_commands"};
 
@@ -197,6 +197,15 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 	return 0;
 }
 
+/* Source patterns stay inside the root. */
+static int inside_root(struct parse *p, char **words)
+{
+	for (size_t i = 0; words[i]; i++)
+		if (words[i][0] == '/' || strstr(words[i], ".."))
+			return fail(p, "sources '%s': give patterns inside the root, relative to it, as src/*.c", words[i]);
+	return 0;
+}
+
 /* One line, without its newline. */
 static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s, const char *end)
 {
@@ -236,12 +245,14 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		const char *near = nearest(key, klen);
 		return near ? fail(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
 		            : fail(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
-		                      " and before any [module], exclude, jobs and compile_commands",
+		                      " sources (of a module), and before any [module], exclude, jobs and compile_commands",
 		                   (int)klen, key);
 	}
 	if (k >= HRD_NKEYS && *scope != &c->all)
 		return fail(p, "'%s' is a setting of the whole project: put it before the first [module]",
 		            project_keys[k - HRD_NKEYS]);
+	if (k == HRD_SOURCES && *scope == &c->all)
+		return fail(p, "'sources' is a setting of one module: put it under [module]");
 	char **words = NULL;
 	if (split(p, s, end, &words) < 0) {
 		free_words(words);
@@ -254,6 +265,8 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 	} else if (k == HRD_CC && !append && !words[0]) {
 		free_words(words);
 		rc = fail(p, "cc names a compiler, as cc = gcc or cc = ccache gcc");
+	} else if (k == HRD_SOURCES && (rc = inside_root(p, words)) < 0) {
+		free_words(words);
 	} else if (append) {
 		for (size_t i = 0; rc == 0 && words[i]; i++)
 			if (push(&(*scope)->add[k], words[i], strlen(words[i])) < 0)
@@ -372,6 +385,14 @@ int hrd_config_words(const hrd_config *c, const char *module, enum hrd_key key, 
 			if (rc)
 				return rc;
 		}
+	return 0;
+}
+
+int hrd_config_has_sources(const hrd_config *c, const char *module)
+{
+	for (size_t i = 0; i < c->nmods; i++)
+		if (strcmp(c->mods[i].name, module) == 0)
+			return c->mods[i].set[HRD_SOURCES] || c->mods[i].add[HRD_SOURCES];
 	return 0;
 }
 

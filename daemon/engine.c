@@ -369,7 +369,7 @@ void hrd_engine_reload_config(hrd_engine *e, const char *cause)
 	}
 	hrd_config_free(&e->conf);
 	e->conf = conf;
-	e->project.exclude = e->conf.exclude;
+	e->project.conf = &e->conf;
 	e->conf_error[0] = '\0';
 	e->ccmd_dirty = 1; /* its place may have changed */
 	hrd_info("%s: read again (%s)", HRD_CONFIG_FILE, cause);
@@ -463,6 +463,17 @@ static void dependents(struct batch *b, const char *path)
 	}
 }
 
+struct matched {
+	struct batch *b;
+	const char *path;
+};
+
+static void add_matched(void *arg, const char *name)
+{
+	struct matched *m = arg;
+	batch_add(m->b, name, m->path);
+}
+
 static void on_change(void *arg, int kind, const char *path)
 {
 	struct batch *b = arg;
@@ -477,6 +488,7 @@ static void on_change(void *arg, int kind, const char *path)
 	}
 	if (hrd_project_module_of(&b->e->project, path, name, sizeof name))
 		batch_add(b, name, path);
+	hrd_project_matching(&b->e->project, path, add_matched, &(struct matched){b, path});
 	dependents(b, path); /* a source may be included too */
 }
 
@@ -546,6 +558,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
 		e->project.skip = cfg->state_dir + rl + 1;
+	e->project.root = cfg->root;
 	e->project.rootfd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (e->project.rootfd < 0) {
 		snprintf(err, errsz, "cannot open the root %s: %s", cfg->root, strerror(errno));
@@ -564,7 +577,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	/* A bad hotreload.conf stops a daemon that starts; one that runs keeps its last good settings. */
 	if (hrd_config_load(e->project.rootfd, &e->conf, err, errsz) < 0)
 		goto fail;
-	e->project.exclude = e->conf.exclude;
+	e->project.conf = &e->conf;
 	if (prepare_dirs(cfg->state_dir, cfg->shared, err, errsz) < 0)
 		goto fail;
 	e->timer.fn = on_timer;

@@ -1,10 +1,13 @@
 /* project.c: module names and sources from the root's layout, and the key of a build's inputs. */
 #include "project.h"
+#include "config.h"
 #include "sha256.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +30,7 @@ static int is_source(const char *name)
 /* An excluded path, or one inside an excluded folder. */
 static int excluded(const hrd_project *p, const char *path)
 {
-	for (size_t i = 0; p->exclude && p->exclude[i]; i++) {
-		size_t len = strlen(p->exclude[i]);
-		if (strncmp(path, p->exclude[i], len) == 0 && (path[len] == '\0' || path[len] == '/'))
-			return 1;
-	}
-	return 0;
+	return p->conf && hrd_config_excluded(p->conf, path);
 }
 
 int hrd_project_module_of(const hrd_project *p, const char *path, char *name, size_t n)
@@ -109,12 +107,61 @@ static int folder_sources(const hrd_project *p, const char *name, hrd_sources *o
 	return rc;
 }
 
+struct globbing {
+	const hrd_project *p;
+	hrd_sources *out;
+	int rc;
+};
+
+/* The .c files a pattern matches under the root, root-relative. */
+static int glob_one(void *arg, const char *pattern)
+{
+	struct globbing *g = arg;
+	char *full;
+	glob_t gl;
+	size_t rl = strlen(g->p->root);
+	if (asprintf(&full, "%s/%s", g->p->root, pattern) < 0)
+		return g->rc = -1;
+	int rc = glob(full, GLOB_NOSORT, NULL, &gl);
+	free(full);
+	if (rc == GLOB_NOMATCH)
+		return 0;
+	if (rc != 0)
+		return g->rc = -1;
+	for (size_t i = 0; i < gl.gl_pathc && g->rc == 0; i++) {
+		const char *rel = gl.gl_pathv[i] + rl + 1, *base = strrchr(rel, '/');
+		struct stat st;
+		if (!is_source(base ? base + 1 : rel) || excluded(g->p, rel) ||
+		    fstatat(g->p->rootfd, rel, &st, 0) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		int dup = 0;
+		for (size_t k = 0; k < g->out->n && !dup; k++)
+			dup = strcmp(g->out->path[k], rel) == 0;
+		if (!dup && add(g->out, "", rel) < 0)
+			g->rc = -1;
+	}
+	globfree(&gl);
+	return g->rc;
+}
+
 int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out)
 {
 	out->path = NULL;
 	out->n = 0;
 	if (p->skip && strcmp(name, p->skip) == 0)
 		return HRD_KIND_NONE;
+	if (p->conf && p->root && hrd_config_has_sources(p->conf, name)) {
+		/* Sources of its own: what its patterns match now, whatever the folders say. */
+		struct globbing g = {p, out, 0};
+		hrd_config_words(p->conf, name, HRD_SOURCES, glob_one, &g);
+		if (g.rc < 0) {
+			hrd_sources_free(out);
+			return -1;
+		}
+		if (out->n)
+			qsort(out->path, out->n, sizeof *out->path, cmp);
+		return out->n ? HRD_KIND_DIR : HRD_KIND_NONE;
+	}
 	char file[256];
 	struct stat st;
 	snprintf(file, sizeof file, "%s.c", name);
@@ -138,6 +185,30 @@ int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out
 	return HRD_KIND_FILE;
 }
 
+struct matching {
+	const char *path;
+	int hit;
+};
+
+static int match_one(void *arg, const char *pattern)
+{
+	struct matching *m = arg;
+	m->hit |= fnmatch(pattern, m->path, FNM_PATHNAME | FNM_PERIOD) == 0;
+	return m->hit;
+}
+
+void hrd_project_matching(const hrd_project *p, const char *path, void (*fn)(void *arg, const char *name), void *arg)
+{
+	for (size_t i = 0; p->conf && i < p->conf->nmods; i++) {
+		struct matching m = {path, 0};
+		const char *name = p->conf->mods[i].name;
+		if (hrd_config_has_sources(p->conf, name))
+			hrd_config_words(p->conf, name, HRD_SOURCES, match_one, &m);
+		if (m.hit)
+			fn(arg, name);
+	}
+}
+
 int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *name), void *arg)
 {
 	int fd = openat(p->rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -153,6 +224,9 @@ int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *nam
 		if (hrd_project_module_of(p, e->d_name, name, sizeof name))
 			fn(arg, name);
 	closedir(d);
+	for (size_t i = 0; p->conf && i < p->conf->nmods; i++)
+		if (hrd_config_has_sources(p->conf, p->conf->mods[i].name))
+			fn(arg, p->conf->mods[i].name);
 	return 0;
 }
 

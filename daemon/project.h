@@ -9,7 +9,8 @@
 /*
  * INTERFACE.md's layout, without configuration: ROOT/NAME.c is the module
  * NAME; ROOT/NAME/ holding .c files directly is the module NAME, built from
- * them; both at once is a conflict. ".git" and the state dir are never
+ * them; both at once is a conflict. hotreload.conf may exclude paths, and
+ * give a module sources of its own (patterns under the root), which win. ".git" and the state dir are never
  * looked at; other hidden names are candidates, reported as invalid. Hidden
  * files in a module's folder (editors' ".#name.c") are not its sources.
  */
@@ -18,7 +19,8 @@ enum hrd_kind { HRD_KIND_NONE, HRD_KIND_FILE, HRD_KIND_DIR, HRD_KIND_CONFLICT };
 typedef struct hrd_project {
 	int rootfd;       /* the root, O_PATH|O_DIRECTORY */
 	const char *skip; /* a top-level entry that is not part of the project (the state dir), or NULL */
-	char *const *exclude; /* root-relative files and folders that are not modules' (hotreload.conf), or NULL */
+	const char *root;       /* its path: source patterns are matched under it */
+	const struct hrd_config *conf; /* hotreload.conf's exclusions and modules with sources of their own, or NULL */
 } hrd_project;
 
 /* A module's sources, root-relative and sorted. */
@@ -46,7 +48,9 @@ typedef struct hrd_stamp {
 int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out);
 void hrd_sources_free(hrd_sources *s);
 
-/* Call fn with every top-level entry's candidate module name (valid or not, maybe twice). */
+/* Call fn with each module whose "sources" patterns match the root-relative path (hotreload.conf). */
+void hrd_project_matching(const hrd_project *p, const char *path, void (*fn)(void *arg, const char *name), void *arg);
+/* Call fn with every top-level entry's candidate module name (valid or not, maybe twice), and each module hotreload.conf gives sources. */
 int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *name), void *arg);
 
 /*

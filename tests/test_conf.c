@@ -132,3 +132,27 @@ Test(conf, a_good_build_with_warnings_says_so_and_keeps_them)
 	cr_assert_eq(t_file_count(e2e_d.log, "; 1 warning, the first: a.c:1:"), 1, "the log names the warning");
 	e2e_wait_cli("status", ".modules[0].message | test(\"^a.c:1:[0-9]+: warning: unused variable\")", "true");
 }
+
+Test(conf, a_module_with_sources_of_its_own_is_built_from_what_its_patterns_match)
+{
+	e2e_put("hotreload.conf", "[game]\nsources = src/game/*.c src/shared/vec.c\n");
+	const char *dirs[] = {"src", "src/game", "src/shared", NULL};
+	for (size_t i = 0; dirs[i]; i++) {
+		char *p = t_fmt("%s/%s", e2e_dir, dirs[i]);
+		cr_assert_eq(mkdir(p, 0755), 0);
+		free(p);
+	}
+	e2e_put("src/game/a.c", "int part(void);\nint vec(void);\nint value(void) { return 10 * vec() + part(); }\n");
+	e2e_put("src/game/b.c", "int part(void) { return 1; }\n");
+	e2e_put("src/shared/vec.c", "int vec(void) { return 5; }\n");
+	e2e_put("src/shared/other.c", "this is not C, and no pattern takes it\n");
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"game", NULL});
+	e2e_expect(h, "first game 1 v=1 value=51");
+	e2e_put("src/shared/vec.c", "int vec(void) { return 6; }\n");
+	e2e_expect(h, "update game 1 v=2 value=61");
+	/* a new file that a pattern takes */
+	e2e_put("src/game/c.c", "int part(void);\nint twice(void) { return 2 * part(); }\n");
+	e2e_expect(h, "update game 1 v=3 value=61");
+	e2e_wait_cli("status", "[.modules[] | .module] | join(\",\")", "game");
+}

@@ -107,6 +107,8 @@ Test(config, each_mistake_names_its_line_and_what_to_do)
 	parse_fails("exclude = /etc\n", "give paths inside the root");
 	parse_fails("compile_commands = a b\n", "compile_commands is one path");
 	parse_fails("compile_commands = ../out.json\n", "inside the root");
+	parse_fails("sources = *.c\n", "hotreload.conf:1: 'sources' is a setting of one module");
+	parse_fails("[game]\nsources = ../src/*.c\n", "hotreload.conf:2: sources '../src/*.c': give patterns inside the root");
 	char err[512];
 	hrd_config c;
 	cr_expect_eq(hrd_config_parse("\ncflags = a\0b\n", 14, "hotreload.conf", &c, err, sizeof err), -1);
