@@ -357,6 +357,12 @@ static void print_status(const hrp_msg *m)
 	const __typeof__(m->u.status) *s = &m->u.status;
 	hrp_modstat ms;
 	size_t pos = 0;
+	/* The queue: modules being built, and waiting for a compiler. */
+	unsigned building = 0, queued = 0;
+	for (size_t p = 0; hrp_status_next(m, &p, &ms);) {
+		building += strcmp(ms.status, "building") == 0;
+		queued += strcmp(ms.status, "queued") == 0;
+	}
 	if (opt.json) {
 		printf("{\"daemon\":{\"pid\":%u", s->pid);
 		json_member(",", "root", s->root);
@@ -364,7 +370,8 @@ static void print_status(const hrp_msg *m)
 		printf("},\"watcher\":{");
 		json_member("", "backend", s->backend);
 		json_member(",", "reason", s->reason);
-		printf("},\"clients\":%u,\"modules\":[", s->clients);
+		printf("},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
+		       queued);
 		for (int i = 0; hrp_status_next(m, &pos, &ms); i++) {
 			printf("%s{", i ? "," : "");
 			json_member("", "module", ms.module);
@@ -393,6 +400,8 @@ static void print_status(const hrp_msg *m)
 		printf("modules  none\n");
 		return;
 	}
+	if (building || queued)
+		printf("queue    %u building, %u queued\n", building, queued);
 	struct table t = { .cols = 4, .status = 2 };
 	const char *head[] = { "MODULE", "VERSION", "STATUS", "MESSAGE" };
 	for (size_t i = 0; i < 4; i++)

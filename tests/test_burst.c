@@ -35,7 +35,10 @@ Test(burst, a_checkout_that_changes_fifty_modules_builds_each_once_and_says_how_
 	e2e_start_daemon(NULL);
 	e2e_wait_history("map(select(.status == \"ok\")) | length", "50");
 	all_modules(2, 1);
+	/* fifty builds on the cores take a while: status shows the queue meanwhile */
+	e2e_wait_cli("status", ".queue.building > 0 and .queue.queued > 0", "true");
 	e2e_wait_history("map(select(.status == \"ok\")) | length", "100");
+	e2e_wait_cli("status", "\"\\(.queue.building) \\(.queue.queued)\"", "0 0");
 	/* once each: two rows a module, the second from the checkout */
 	e2e_wait_history("group_by(.module) | map(length) | unique | map(tostring) | join(\",\")", "2");
 	e2e_wait_history("[.[] | select(.version == 2) | .cause | test(\"changed\")] | all", "true");
