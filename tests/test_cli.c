@@ -654,6 +654,8 @@ Test(cli, wait_returns_once_the_module_has_a_good_build_of_the_version_asked)
 	cr_assert_eq(t_proc_start(&w, dir, clean_env, argv), 0);
 	cr_assert_eq(t_write(src, "int f(void) { return 2; }\n", 26), 0);
 	cr_assert(t_proc_expect(&w, "a v2", 30000), "wait never said v2 (last line: %s)", w.line);
+	/* It ends by itself once it has said so: let it, rather than stop it halfway through its exit. */
+	cr_assert(t_wait_gone(w.pidfd, 30000), "wait did not end after v2");
 	cr_assert_eq(t_proc_end(&w, NULL), 0);
 	r = cli(NULL, (const char *const[]){ "wait", "a b", NULL });
 	cr_assert_eq(r.status, 2);
