@@ -191,6 +191,9 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 		return fail(p, "compile_commands is one path (relative to the root), or nothing to write none");
 	if (n == 1 && (words[0][0] == '/' || strstr(words[0], "..")))
 		return fail(p, "compile_commands '%s': give a path inside the root, relative to it", words[0]);
+	size_t len = n ? strlen(words[0]) : 0;
+	if (n == 1 && (len < 6 || strcmp(words[0] + len - 5, ".json") != 0))
+		return fail(p, "compile_commands '%s': give a file name ending in .json (it is overwritten)", words[0]);
 	free(c->compile_commands);
 	if (!(c->compile_commands = strdup(n ? words[0] : "")))
 		return fail(p, "out of memory");
@@ -200,9 +203,13 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 /* Source patterns stay inside the root. */
 static int inside_root(struct parse *p, char **words)
 {
-	for (size_t i = 0; words[i]; i++)
+	for (size_t i = 0; words[i]; i++) {
 		if (words[i][0] == '/' || strstr(words[i], ".."))
 			return fail(p, "sources '%s': give patterns inside the root, relative to it, as src/*.c", words[i]);
+		/* as the watcher names paths: a leading "./" goes */
+		while (words[i][0] == '.' && words[i][1] == '/')
+			memmove(words[i], words[i] + 2, strlen(words[i] + 2) + 1);
+	}
 	return 0;
 }
 

@@ -23,8 +23,21 @@ int hrd_depfile_parse(const char *text, size_t n, int (*fn)(void *arg, const cha
 		if (c == '\\' && i + 1 < n && text[i + 1] == '\n') {
 			c = ' '; /* a continued line: the rule goes on */
 			i++;
-		} else if ((c == '\\' && i + 1 < n && (text[i + 1] == ' ' || text[i + 1] == '#')) ||
-		           (c == '$' && i + 1 < n && text[i + 1] == '$')) {
+		} else if (c == '\\') {
+			/* make's rule: 2N+1 backslashes before a blank or '#' are N and that character, in the word;
+			 * 2N are N, and the blank ends the word; elsewhere a backslash is itself. */
+			size_t k = 1;
+			while (i + k < n && text[i + k] == '\\')
+				k++;
+			char next = i + k < n ? text[i + k] : '\0';
+			int special = next == ' ' || next == '\t' || next == '#';
+			for (size_t j = 0; j < (special ? k / 2 : k); j++)
+				word[len++] = '\\';
+			i += k - 1;
+			if (special && k % 2)
+				word[len++] = text[++i];
+			continue;
+		} else if (c == '$' && i + 1 < n && text[i + 1] == '$') {
 			word[len++] = text[++i];
 			continue;
 		} else if (c == ':' && !prereqs && (i + 1 >= n || blank(text[i + 1]))) {

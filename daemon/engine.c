@@ -76,11 +76,11 @@ static int take_latest(const hrd_build *b, void *arg)
 		m->good_kind = hrd_engine_kind_of(b);
 		hrd_engine_set_str(&m->artifact, b->artifact);
 	}
-	if ((b->status == HRD_OK || b->status == HRD_FAILED) && !l->compile) {
+	if ((b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_FAILED) && !l->compile) {
 		l->compile = 1;
 		/* A restart tries a failed module again: what failed it may be fixed. */
-		snprintf(m->key, sizeof m->key, "%s", b->status == HRD_OK ? b->source_hash : "");
-		m->last = b->status;
+		snprintf(m->key, sizeof m->key, "%s", b->status != HRD_FAILED ? b->source_hash : "");
+		m->last = b->status == HRD_FAILED ? HRD_FAILED : HRD_OK;
 		hrd_engine_set_str(&m->message, b->message);
 	}
 	return l->good && l->compile;
@@ -144,8 +144,11 @@ static void cancel(hrd_engine *e, mod *m)
 	dequeue(e, m);
 	if (m->job) {
 		hrd_debug("%s: build cancelled by a newer change", m->name);
-		hrd_engine_abandon(m->job); /* it goes once its compilers are reaped */
+		build *b = m->job;
+		hrd_engine_abandon(b); /* it goes once its compilers are reaped */
 		m->job = NULL;
+		if (!b->running)
+			hrd_engine_free_build(b); /* none running: no on_step will free it */
 	}
 	m->state = M_IDLE;
 }
@@ -357,7 +360,7 @@ void hrd_engine_scan(hrd_engine *e, const char *cause)
 	hrd_engine_write_ccmds(e);
 }
 
-void hrd_engine_reload_config(hrd_engine *e, const char *cause)
+int hrd_engine_reload_config(hrd_engine *e, const char *cause)
 {
 	hrd_config conf;
 	char err[sizeof e->conf_error];
@@ -365,8 +368,9 @@ void hrd_engine_reload_config(hrd_engine *e, const char *cause)
 		if (strcmp(err, e->conf_error) != 0)
 			hrd_warn("%s; the settings before it stay until it is fixed", err);
 		snprintf(e->conf_error, sizeof e->conf_error, "%s", err);
-		return;
+		return 0;
 	}
+	hrd_engine_move_ccmds(e, &conf);
 	hrd_config_free(&e->conf);
 	e->conf = conf;
 	e->project.conf = &e->conf;
@@ -375,6 +379,7 @@ void hrd_engine_reload_config(hrd_engine *e, const char *cause)
 	hrd_info("%s: read again (%s)", HRD_CONFIG_FILE, cause);
 	/* Every module with other flags has another key now: those build, the others do not. */
 	hrd_engine_scan(e, cause);
+	return 1;
 }
 
 void hrd_engine_retry_failed(hrd_engine *e)
@@ -438,9 +443,11 @@ static int header_like(const char *path)
 
 /*
  * A file that is no module's source changed: the modules that read it are
- * built again. One that no module has read yet may be a header appearing on
- * an include path before one of the same name (it shadows it), or the one a
- * failed build was missing: those modules are built again whatever their key.
+ * built again. For a module that has not read it, it may be a header
+ * appearing on an include path before one of the same name (it shadows it),
+ * the one its failed build was missing, or, when no module knows it, one
+ * that its build under way is reading for the first time: those modules are
+ * built again whatever their key.
  */
 static void dependents(struct batch *b, const char *path)
 {
@@ -451,11 +458,13 @@ static void dependents(struct batch *b, const char *path)
 			known = 1;
 			batch_add(b, e->mods[i]->name, path);
 		}
-	if (known || !header_like(path))
+	if (!header_like(path))
 		return;
 	for (size_t i = 0; i < e->nmods; i++) {
 		mod *m = e->mods[i];
-		if (hrd_deps_shadowed(&m->deps, path) || m->last == HRD_FAILED) {
+		if (hrd_deps_has(&m->deps, path))
+			continue;
+		if (hrd_deps_shadowed(&m->deps, path) || m->last == HRD_FAILED || (m->job && !known)) {
 			m->key[0] = '\0';
 			m->fresh = 1;
 			batch_add(b, m->name, path);
@@ -500,14 +509,12 @@ static void on_watch(hrd_io *io, uint32_t events)
 	/* A burst (a save in chunks, a checkout) arrives as one batch: each
 	 * module it touches is looked at, and built, once. */
 	hrd_watch_take(e->cfg.watch, on_change, &b);
-	if (b.config) {
-		hrd_engine_reload_config(e, HRD_CONFIG_FILE " changed");
-		b.rescan = 0; /* it has looked at everything */
-	} else if (b.rescan) {
+	/* A scan, for a new hotreload.conf or lost events, looks at everything: the batch's modules too. */
+	int scanned = b.config && hrd_engine_reload_config(e, HRD_CONFIG_FILE " changed");
+	if (b.rescan && !scanned)
 		hrd_engine_scan(e, "rescan");
-	}
 	for (size_t i = 0; i < b.n; i++) {
-		if (!b.rescan)
+		if (!b.rescan && !scanned)
 			hrd_engine_touch(e, b.names[i], b.causes[i] ? b.causes[i] : "changed");
 		free(b.names[i]);
 		free(b.causes[i]);

@@ -30,8 +30,8 @@ void hrd_engine_set_server(hrd_engine *e, hrd_server *s);
 extern const hrd_server_ops hrd_engine_server_ops;
 /* Look at every module under the root and build what changed. */
 void hrd_engine_scan(hrd_engine *e, const char *cause);
-/* Read hotreload.conf again and build what its changes touch; a bad one is said, and the last good one stays. */
-void hrd_engine_reload_config(hrd_engine *e, const char *cause);
+/* Read hotreload.conf again and build what its changes touch (a scan: returns 1); a bad one is said, and the last good one stays (0, no scan). */
+int hrd_engine_reload_config(hrd_engine *e, const char *cause);
 /* Forget what failed, so that the next scan builds it again whatever its inputs (SIGHUP). */
 void hrd_engine_retry_failed(hrd_engine *e);
 

@@ -23,7 +23,8 @@ static void announce_failed(hrd_engine *e, mod *m)
 /* The dependencies a build leaves: what its dependency files name, with those it had kept when it failed (a failed compile may not have written them all). */
 static int leave_deps(mod *m, build *b, int ok)
 {
-	m->fresh = 0;
+	if (ok)
+		m->fresh = 0;
 	if (!ok && hrd_deps_merge(&b->deps, &m->deps) < 0)
 		return -1;
 	hrd_deps_free(&m->deps);
@@ -49,6 +50,10 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
                    int trusted)
 {
 	int deps = leave_deps(m, b, 0) == 0;
+	/* The key that ties the failure to its inputs names the headers the module has now. */
+	if (trusted && b->keyargv && (!deps || b->nodeps ||
+	                              hrd_project_key(&e->project, &b->src, &m->deps, b->keyargv, b->key, NULL) < 0))
+		trusted = 0;
 	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
 	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = b->command,
 	                 .output = output, .message = message, .cause = b->cause, .deps = deps ? deps_row(&m->deps) : NULL};
@@ -222,7 +227,7 @@ static void finish(hrd_engine *e, build *b, step *s, int ok)
 	ok = ok && stat(b->tmp, &st) == 0;
 	char msg[1024];
 	hrd_job_message(s->job.out, s->job.status, msg, sizeof msg);
-	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps) || (ok && new_dep_changed(e, b))) {
+	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps) || new_dep_changed(e, b)) {
 		/* A source or header was written, replaced or removed while the
 		 * compiler ran: what it read cannot be trusted. Build what is there
 		 * now; if the module is gone, say why its build failed. */
@@ -237,9 +242,10 @@ static void finish(hrd_engine *e, build *b, step *s, int ok)
 		}
 		failed(e, m, b, msg, b->out, duration, 0);
 	} else if (ok) {
-		/* The key named the headers known before; the build may have read others (checked above to be as they were): name those. */
-		if (!hrd_deps_equal(&b->had, &b->deps) &&
-		    hrd_project_key(&e->project, &b->src, &b->deps, b->keyargv, b->key, NULL) < 0)
+		/* The key named the headers known before; the build may have read others (checked above to be as they were): name
+		 * those. With a dependency file missing, what it read is not known: no key, so nothing is matched with it. */
+		if (b->nodeps || (!hrd_deps_equal(&b->had, &b->deps) &&
+		                  hrd_project_key(&e->project, &b->src, &b->deps, b->keyargv, b->key, NULL) < 0))
 			b->key[0] = '\0';
 		published(e, m, b, duration);
 	} else {
@@ -270,8 +276,11 @@ static void on_step(hrd_job *j)
 		int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
 		append_out(b, j->out);
 		/* A compile that failed on the code still names what it read: keep it, so that a fix in a header is seen. */
-		if (s->dep && hrd_deps_read(&b->deps, AT_FDCWD, s->dep, e->cfg.root, b->src.path, b->src.n) < 0 && ok)
-			hrd_warn("%s: cannot read the dependency file %s: %s", b->m->name, s->dep, strerror(errno));
+		if (s->dep && hrd_deps_read(&b->deps, AT_FDCWD, s->dep, e->cfg.root, b->src.path, b->src.n) < 0) {
+			b->nodeps = 1;
+			if (ok)
+				hrd_warn("%s: cannot read the dependency file %s: %s", b->m->name, s->dep, strerror(errno));
+		}
 		if (!ok || !s->dep)
 			finish(e, b, s, ok);
 	}
@@ -324,8 +333,12 @@ static int plan(build *b)
 		s->job.arg = s;
 		s->job.on_done = on_step;
 		if (i < n) {
-			if (asprintf(&s->obj, "%s.%zu.o", b->tmp, i) < 0 || asprintf(&s->dep, "%s.%zu.d", b->tmp, i) < 0) {
-				s->obj = s->dep = NULL;
+			if (asprintf(&s->obj, "%s.%zu.o", b->tmp, i) < 0) {
+				s->obj = NULL;
+				goto fail;
+			}
+			if (asprintf(&s->dep, "%s.%zu.d", b->tmp, i) < 0) {
+				s->dep = NULL;
 				goto fail;
 			}
 			objs.path[i] = s->obj;

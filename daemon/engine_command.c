@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int add_word(char ***words, size_t *n, const char *w)
 {
@@ -134,9 +135,25 @@ void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b)
 }
 
 /* compile_commands.json, when a module's commands or sources changed: where hotreload.conf says, by default in the root. */
+static const char *ccmds_at(const hrd_config *c)
+{
+	return c->compile_commands ? c->compile_commands : "compile_commands.json";
+}
+
+void hrd_engine_move_ccmds(hrd_engine *e, const hrd_config *next)
+{
+	const char *was = ccmds_at(&e->conf);
+	if (!e->ccmd_written || strcmp(was, ccmds_at(next)) == 0)
+		return;
+	/* Moved or turned off: the old file would mislead clangd; it is ours, so it goes. */
+	if (unlinkat(e->project.rootfd, was, 0) < 0 && errno != ENOENT)
+		hrd_warn("cannot remove %s/%s: %s", e->cfg.root, was, strerror(errno));
+	e->ccmd_written = 0;
+}
+
 void hrd_engine_write_ccmds(hrd_engine *e)
 {
-	const char *rel = e->conf.compile_commands ? e->conf.compile_commands : "compile_commands.json";
+	const char *rel = ccmds_at(&e->conf);
 	if (!e->ccmd_dirty || !*rel)
 		return;
 	e->ccmd_dirty = 0;
@@ -145,6 +162,8 @@ void hrd_engine_write_ccmds(hrd_engine *e)
 		entries[i] = e->mods[i]->kind == HRD_KIND_FILE || e->mods[i]->kind == HRD_KIND_DIR ? e->mods[i]->ccmd : NULL;
 	if (!entries || asprintf(&path, "%s/%s", e->cfg.root, rel) < 0 || hrd_ccmd_write(path, entries, e->nmods) < 0)
 		hrd_warn("cannot write %s/%s: %s", e->cfg.root, rel, strerror(errno));
+	else
+		e->ccmd_written = 1;
 	free(path);
 	free(entries);
 }

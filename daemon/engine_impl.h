@@ -64,6 +64,7 @@ typedef struct build {
 	char **base, **ld; /* the module's compiler and flags (before -c or -shared); its link flags and libraries */
 	char **keyargv;    /* base, "--", ld: the command line as the key covers it */
 	const char *mdeps; /* the option for a dependency file without system headers: -MMD, or -MD for tcc, which has no -MMD */
+	int nodeps;        /* a compile left no dependency file that could be read: what it read is not known */
 	size_t running;    /* steps whose process is not reaped yet */
 	char key[65];
 	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */
@@ -80,6 +81,7 @@ struct hrd_engine {
 	hrd_config conf;        /* ROOT/hotreload.conf, the last good one */
 	char conf_error[600];   /* why the file as it is now is not in use, for status; "" when it is */
 	int ccmd_dirty;         /* compile_commands.json is behind */
+	int ccmd_written;       /* and this daemon has written it where the configuration says */
 	unsigned wave, wave_total, wave_done; /* modules queued since the engine was last idle, and those done */
 	mod **mods;
 	size_t nmods;
@@ -128,5 +130,7 @@ char **hrd_engine_step_argv(const build *b, const char *const *mid, const hrd_so
 int hrd_engine_command_for(hrd_engine *e, const char *name, build *b);
 void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b);
 void hrd_engine_write_ccmds(hrd_engine *e);
+/* Before next replaces the configuration: remove the compile_commands.json this daemon wrote if it is to go elsewhere, or nowhere. */
+void hrd_engine_move_ccmds(hrd_engine *e, const hrd_config *next);
 
 #endif

@@ -221,8 +221,8 @@ static void on_signal(hrd_io *io, uint32_t events)
 	if (si.ssi_signo == SIGHUP) {
 		hrd_info("SIGHUP: reading " HRD_CONFIG_FILE " again, looking at every module, and building what failed");
 		hrd_engine_retry_failed(s->engine);
-		hrd_engine_reload_config(s->engine, "SIGHUP"); /* and a scan, whether the file is good or not */
-		hrd_engine_scan(s->engine, "SIGHUP");
+		if (!hrd_engine_reload_config(s->engine, "SIGHUP")) /* a scan, whether the file is good or not */
+			hrd_engine_scan(s->engine, "SIGHUP");
 		return;
 	}
 	hrd_info("stopping on %s", strsignal((int)si.ssi_signo));

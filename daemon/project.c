@@ -117,11 +117,19 @@ struct globbing {
 static int glob_one(void *arg, const char *pattern)
 {
 	struct globbing *g = arg;
-	char *full;
 	glob_t gl;
 	size_t rl = strlen(g->p->root);
-	if (asprintf(&full, "%s/%s", g->p->root, pattern) < 0)
+	/* The root is a path, not a pattern: its own *, ?, [ and \ are escaped. */
+	char *full = malloc(2 * rl + strlen(pattern) + 2), *o = full;
+	if (!full)
 		return g->rc = -1;
+	for (const char *s = g->p->root; *s; s++) {
+		if (strchr("*?[]\\", *s))
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o++ = '/';
+	strcpy(o, pattern);
 	int rc = glob(full, GLOB_NOSORT, NULL, &gl);
 	free(full);
 	if (rc == GLOB_NOMATCH)
@@ -239,7 +247,8 @@ static void stamp_of(const struct stat *st, hrd_stamp *out)
 
 static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stamp)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a header that became a fifo must not hang the daemon (for a file it changes nothing). */
+	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	/* Before reading: a write after this changes what the stamp is compared with. */
@@ -282,9 +291,8 @@ int hrd_project_key(const hrd_project *p, const hrd_sources *s, const hrd_deps *
 		hrd_stamp *st = stamps ? &stamps[s->n + i] : NULL;
 		hrd_sha256_update(&c, d->path[i], strlen(d->path[i]) + 1);
 		if (hash_file(&c, p->rootfd, d->path[i], st) < 0) {
-			if (errno != ENOENT && errno != ENOTDIR)
-				return -1;
-			hrd_sha256_update(&c, "\0gone", 5); /* a header that is gone: the compile will say */
+			/* A header that is gone, or is no longer a file: the compile will say whether it matters. */
+			hrd_sha256_update(&c, "\0gone", 5);
 			if (st)
 				*st = (hrd_stamp){0};
 		}
@@ -318,10 +326,10 @@ int hrd_project_unchanged(const hrd_project *p, const hrd_sources *s, const hrd_
 		const char *path = i < s->n ? s->path[i] : d->path[i - s->n];
 		struct stat st;
 		hrd_stamp now = {0};
-		if (fstatat(p->rootfd, path, &st, 0) == 0)
+		if (fstatat(p->rootfd, path, &st, 0) == 0 && (i < s->n || S_ISREG(st.st_mode)))
 			stamp_of(&st, &now);
-		else if (i < s->n || (errno != ENOENT && errno != ENOTDIR))
-			return 0;
+		else if (i < s->n)
+			return 0; /* a header that is not a file counts as gone, as the key has it */
 		if (memcmp(&now, &stamps[i], sizeof now) != 0)
 			return 0;
 	}

@@ -445,16 +445,18 @@ int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const 
 	if (sqlite3_prepare_v2(s->db, "SELECT path FROM deps WHERE module = ?1 ORDER BY path", -1, &st, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot read the dependencies");
 	bind_text(st, 1, module);
-	int rc;
+	int rc, stopped = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		if (fn(arg, col_text(st, 0)) != 0) {
+		if ((stopped = fn(arg, col_text(st, 0))) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
 	if (rc != SQLITE_DONE)
 		fail_db(s, "cannot read the dependencies");
+	else if (stopped < 0)
+		fail(s, "cannot keep the dependencies of %s: out of memory", module);
 	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
+	return rc == SQLITE_DONE && stopped >= 0 ? 0 : -1;
 }
 
 int hrd_store_record(hrd_store *s, hrd_build *b)

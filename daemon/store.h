@@ -71,7 +71,7 @@ int hrd_store_record(hrd_store *s, hrd_build *b);
 int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
                       int (*fn)(const hrd_build *b, void *arg), void *arg);
 
-/* Call fn with each of module's dependencies (sorted); fn returning non-zero stops. Returns 0 or -1. */
+/* Call fn with each of module's dependencies (sorted); fn returning non-zero stops, negative as an error. Returns 0 or -1. */
 int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);

@@ -41,8 +41,10 @@ Test(depfile, escapes)
 	expect("a.o: my\\ file.c dir\\ x/h\\#1.h cost$$.h\n", 0, "[my file.c] [dir x/h#1.h] [cost$.h]");
 	/* a colon after the first is part of a path; one not followed by a blank is part of a target */
 	expect("a:b.o: c:d.h\n", 0, "[c:d.h]");
-	/* a lone backslash is itself */
+	/* a lone backslash is itself; 2N+1 before a blank are N and the blank; 2N end the word after N */
 	expect("a.o: x\\y.h\n", 0, "[x\\y.h]");
+	expect("a.o: bs\\\\\\ sp.h tab\\\tx.h\n", 0, "[bs\\ sp.h] [tab\tx.h]");
+	expect("a.o: end\\\\ b.h\n", 0, "[end\\] [b.h]");
 }
 
 Test(depfile, not_a_depfile)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "e2e.h"
 
@@ -66,18 +67,61 @@ Test(headers, a_header_stays_a_dependency_through_a_failed_build_and_a_restart)
 	e2e_put("include/common.h", "#define BASE 3\n");
 	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 3");
 
-	/* A restart: the dependencies come from the history. */
-	char *root = strdup(e2e_dir);
+	/* A restart with nothing changed builds nothing; the dependencies come from the history, so a save is seen. */
 	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
 	e2e_d.pidfd = -1;
-	e2e_put("include/common.h", "#define BASE 4\n"); /* saved while it was down: the first scan sees it */
 	e2e_start_daemon(include_env);
-	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 4");
+	e2e_put("include/common.h", "#define BASE 4\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.cause)\"", "ok 4 include/common.h changed");
+	/* Saved while it was down: the first scan sees it. */
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_d.pidfd = -1;
 	e2e_put("include/common.h", "#define BASE 5\n");
+	e2e_start_daemon(include_env);
 	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.message)\"", "ok 5 ");
 	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
 	e2e_expect(h, "first a 1 v=5 value=5");
-	free(root);
+}
+
+Test(headers, a_header_that_comes_back_rebuilds_every_module_that_misses_it)
+{
+	mkd("include");
+	e2e_put("include/new.h", "#define N 1\n");
+	e2e_put("c.c", "#include \"new.h\"\nint value(void) { return N; }\n");
+	e2e_start_daemon(include_env);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	/* c knows new.h, and keeps it through the failure its removal brings */
+	char *h = t_fmt("%s/include/new.h", e2e_dir);
+	cr_assert_eq(unlink(h), 0);
+	e2e_wait_history(".[0] | \"\\(.module) \\(.status)\"", "c failed");
+	/* d has never read it: it fails too */
+	e2e_put("d.c", "#include \"new.h\"\nint value(void) { return 10 * N; }\n");
+	e2e_wait_history(".[0] | \"\\(.module) \\(.status)\"", "d failed");
+	e2e_put("include/new.h", "#define N 2\n");
+	t_proc *p = e2e_host(0, NULL, (const char *const[]){"c", "d", NULL});
+	e2e_expect_all(p, (const char *const[]){"c 1 v=2 value=2", "d 1 v=1 value=20", NULL});
+	free(h);
+}
+
+Test(headers, a_shadowing_header_is_not_forgotten_through_a_failed_build)
+{
+	mkd("include");
+	e2e_put("include/cfg.h", "#define V 1\n");
+	const char *good = "#include \"cfg.h\"\nint value(void) { return V; }\n";
+	e2e_put("a.c", good);
+	e2e_start_daemon((const char *const[]){"CFLAGS=-Ilocal -Iinclude", NULL});
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	e2e_put("a.c", "#include \"nope.h\"\n#include \"cfg.h\"\nint value(void) { return V; }\n");
+	e2e_wait_history(".[0].status", "failed");
+	/* local/cfg.h now comes first; the build it sets off fails on nope.h still */
+	mkd("local");
+	e2e_put("local/cfg.h", "#define V 2\n");
+	e2e_wait_history("map(select(.status == \"failed\")) | length", "2");
+	/* Back to the text of v1: not v1's object (which read include/cfg.h), a compile that reads local/cfg.h. */
+	e2e_put("a.c", good);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 2");
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=2 value=2");
 }
 
 Test(headers, a_header_that_appears_first_on_the_include_path_is_picked_up)

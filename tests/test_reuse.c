@@ -82,3 +82,22 @@ Test(reuse, a_header_put_back_reuses_the_build_that_read_it)
 	e2e_expect(h, "update a 1 v=3 value=1");
 	e2e_wait_history("map(.status) | join(\",\")", "reused,ok,ok");
 }
+
+Test(reuse, a_restart_after_a_reuse_publishes_nothing_new)
+{
+	counter(0);
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	counter(100);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 2");
+	counter(0);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "reused 3");
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+		e2e_d.pidfd = -1;
+		e2e_start_daemon(NULL);
+	}
+	/* The first scan of each start is done when it is ready: a new row would be there by now, or being built. */
+	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.status)\"", "3 ok");
+	e2e_wait_history("length", "3");
+}
