@@ -14,8 +14,6 @@ case $kind in
 demo)
 	mods=$top/examples/demo/modules
 	set -- "$B/demo/game"
-	# physics/step.c includes <hotreload.h> for HR_KEEP: the one in this tree, before any installed one.
-	cflags="-I$top/client"
 	edit="$mods/greeting.c
     $mods/physics/tuning.c"
 	what="The game below prints a line a second."
@@ -23,7 +21,6 @@ demo)
 sdl)
 	mods=$top/examples/sdl/modules
 	set -- "$B/sdl/game" --shots "$B"
-	cflags="-I$top/examples/sdl" # game.h: what the host and the modules share
 	edit="$mods/colors.c        (the palette)
     $mods/swarm/tuning.c  (how many, how fast)
     $mods/player.c        (arrows move, space dashes)"
@@ -42,7 +39,8 @@ esac
 state=${DEMO_STATE:-$B/$kind-state} # outside the watched folder, so the example stays clean
 export HOTRELOAD_SOCKET="$state/hotreloadd.sock"
 
-CFLAGS="$cflags ${CFLAGS:-}" "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
+# Each example's hotreload.conf says how its modules are built.
+"$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
 daemon=$!
 # A non-interactive shell starts background jobs with SIGINT ignored: stop the daemon here.
 trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null' EXIT
@@ -59,6 +57,7 @@ cat <<MSG
   $what
   Edit and save, in another terminal:
     $edit
+    $mods/hotreload.conf  (the build settings: flags rebuild what they change)
   Break one (delete a semicolon) to see the compiler's error while the game runs on.
   History: $B/hotreload --state-dir $state history
   Ctrl-C stops the game and the daemon.
