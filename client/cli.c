@@ -1,4 +1,4 @@
-/* cli.c: hotreload, the command line: status from the daemon, history and stats from the database. */
+/* cli.c: hotreload, the command line: status from the daemon; history, stats, show and diff from the database. */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@ static const char usage_text[] =
 	"  status [--json]                     the daemon, its watcher, modules and clients\n"
 	"  history [MODULE] [-n N] [--json]    builds, newest first (-n 0: all; default 20, or all with --json)\n"
 	"  stats [MODULE] [--json]             build counts, success rate, compile time\n"
+	"  show MODULE[@VERSION] [--json]     a build: its record, the compiler's output, the files that went in\n"
+	"  diff MODULE A B                     what changed in the files between versions A and B (unified diff)\n"
 	"  wait MODULE [--version N] [--timeout S]\n"
 	"                                      until MODULE has a good build (of version N or newer);\n"
 	"                                      exit 1 if S seconds pass first\n"
@@ -303,6 +306,259 @@ static int cmd_history(int argc, char **argv)
 	return 0;
 }
 
+/* ---- show and diff: a build's record and the files that went in ---- */
+
+/* A row, copied out of the history's walk. */
+struct found {
+	const char *module;
+	uint64_t version; /* 0: the module's newest row */
+	int ok;
+	hrd_build b;
+	char *s[7]; /* the copies b's strings point to */
+};
+
+static int find_row(const hrd_build *b, void *arg)
+{
+	struct found *f = arg;
+	int published = b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
+	if (f->version && !(published && b->version == f->version))
+		return 0;
+	f->b = *b;
+	const char *from[7] = {b->source_hash, b->command, b->output, b->message, b->artifact, b->cause, b->module};
+	for (int i = 0; i < 7; i++)
+		if (!(f->s[i] = strdup(from[i])))
+			err(EXIT_ERR, "out of memory");
+	f->b.source_hash = f->s[0], f->b.command = f->s[1], f->b.output = f->s[2], f->b.message = f->s[3];
+	f->b.artifact = f->s[4], f->b.cause = f->s[5], f->b.module = f->s[6];
+	return f->ok = 1;
+}
+
+/* The compile whose files a row's object came from: a reused or rolled-back row points at the compile of its key. */
+static int compile_of(const hrd_build *b, void *arg)
+{
+	struct found *f = arg;
+	if (b->status != HRD_OK || strcmp(b->source_hash, f->b.source_hash) != 0)
+		return 0;
+	f->b.id = b->id;
+	return 1;
+}
+
+/* MODULE or MODULE@VERSION: the row, or exit 1 saying there is none. */
+static void lookup(hrd_store *s, const char *spec, struct found *f)
+{
+	char module[256];
+	const char *at = strchr(spec, '@');
+	memset(f, 0, sizeof *f);
+	snprintf(module, sizeof module, "%.*s", (int)(at ? (size_t)(at - spec) : strlen(spec)), spec);
+	if (at) {
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(at + 1, &end, 10);
+		if (errno || *end || !v || end == at + 1)
+			usage_error("a version is a number from 1, not '%s'", at + 1);
+		f->version = v;
+	}
+	if (hrd_store_history(s, module, 0, find_row, f) < 0)
+		errx(EXIT_ERR, "%s", hrd_store_error(s));
+	if (!f->ok && f->version)
+		errx(EXIT_ERR, "%s has no v%llu (see: hotreload history %s)", module, (unsigned long long)f->version, module);
+	if (!f->ok)
+		errx(EXIT_ERR, "no builds of %s recorded", module);
+	if ((f->b.status == HRD_REUSED || f->b.status == HRD_ROLLBACK) && f->b.source_hash[0] &&
+	    hrd_store_history(s, module, 0, compile_of, f) < 0)
+		errx(EXIT_ERR, "%s", hrd_store_error(s));
+}
+
+static void found_free(struct found *f)
+{
+	for (int i = 0; i < 7; i++)
+		free(f->s[i]);
+}
+
+static int print_file(void *arg, const hrd_snapshot *file)
+{
+	int *n = arg;
+	if (opt.json) {
+		char *text = strndup(file->data, file->len);
+		if (!text)
+			err(EXIT_ERR, "out of memory");
+		printf("%s{", (*n)++ ? "," : "");
+		json_member("", "path", file->path);
+		json_member(",", "hash", file->hash);
+		json_member(",", "content", text);
+		printf("}");
+		free(text);
+		return 0;
+	}
+	char *path = printable(file->path);
+	printf("\n--- %s (%zu bytes)\n", path, file->len);
+	fwrite(file->data, 1, file->len, stdout);
+	if (file->len && ((const char *)file->data)[file->len - 1] != '\n')
+		printf("\n\\ no newline at the end\n");
+	free(path);
+	(*n)++;
+	return 0;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	const char *spec = NULL;
+	parse(argc, argv, "h", "show", NULL, &spec);
+	if (!spec)
+		usage_error("%s", "show wants MODULE or MODULE@VERSION");
+	hrd_store *s = open_store();
+	struct found f;
+	lookup(s, spec, &f);
+	char when[64];
+	iso_time(when, sizeof when, f.b.started_us);
+	int n = 0;
+	if (opt.json) {
+		printf("{");
+		json_member("", "module", f.b.module);
+		if (f.b.status == HRD_FAILED)
+			printf(",\"version\":null");
+		else
+			printf(",\"version\":%llu", (unsigned long long)f.b.version);
+		json_member(",", "status", status_name(&f.b));
+		json_member(",", "started_at", when);
+		printf(",\"duration_ms\":%.3f", (double)f.b.duration_us / 1000.0);
+		json_member(",", "message", f.b.message);
+		json_member(",", "cause", f.b.cause);
+		json_member(",", "command", f.b.command);
+		json_member(",", "artifact", f.b.artifact);
+		json_member(",", "output", f.b.output);
+		printf(",\"files\":[");
+	} else {
+		char *module = printable(f.b.module), *cause = printable(f.b.cause), *msg = printable(f.b.message);
+		printf("%s %s%llu  %s  %s  %.1f ms  %s\n", module, f.b.status == HRD_FAILED ? "" : "v",
+		       (unsigned long long)f.b.version, status_name(&f.b), when, (double)f.b.duration_us / 1000.0, cause);
+		if (*msg)
+			printf("message  %s\n", msg);
+		if (*f.b.artifact)
+			printf("object   %s\n", f.b.artifact);
+		/* The command is lines of words the daemon quoted; the output is the compiler's, as it wrote it. */
+		for (const char *l = f.b.command; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] == '\n')) {
+			char *line = printable(l);
+			printf("%s  %s\n", l == f.b.command ? "command" : "       ", line);
+			free(line);
+		}
+		if (*f.b.output)
+			printf("\n--- compiler output\n%s%s", f.b.output, f.b.output[strlen(f.b.output) - 1] == '\n' ? "" : "\n");
+		free(module);
+		free(cause);
+		free(msg);
+	}
+	if (hrd_store_snapshots(s, f.b.id, print_file, &n) < 0)
+		errx(EXIT_ERR, "%s", hrd_store_error(s));
+	if (opt.json)
+		printf("]}\n");
+	else if (!n)
+		printf("\n(no files recorded for this row)\n");
+	found_free(&f);
+	hrd_store_close(s);
+	return 0;
+}
+
+/* The paths of one side of a diff. */
+struct side {
+	char **path;
+	size_t n;
+};
+
+static int keep_file(void *arg, const hrd_snapshot *file)
+{
+	struct side *sd = arg;
+	char **p = realloc(sd->path, (sd->n + 1) * sizeof *p);
+	if (!p || !(p[sd->n] = strdup(file->path)))
+		err(EXIT_ERR, "out of memory");
+	sd->path = p;
+	sd->n++;
+	return 0;
+}
+
+/* path's content on one side, written to a file for diff (done stays 0 when that side has no such path). */
+struct extract {
+	const char *path, *to;
+	int done;
+};
+
+static int extract_file(void *arg, const hrd_snapshot *file)
+{
+	struct extract *x = arg;
+	if (strcmp(file->path, x->path) != 0)
+		return 0;
+	FILE *o = fopen(x->to, "we");
+	if (!o || fwrite(file->data, 1, file->len, o) != file->len || fclose(o) != 0)
+		err(EXIT_ERR, "cannot write %s", x->to);
+	return x->done = 1;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+	const char *module = NULL;
+	/* MODULE A B: the options and MODULE are parse's, the two versions after them ours */
+	parse(argc > 3 ? argc - 2 : argc, argv, "h", "diff", NULL, &module);
+	if (!module || argc < 4)
+		usage_error("%s", "diff wants MODULE A B: two versions of MODULE");
+	const char *ver[2] = {argv[argc - 2], argv[argc - 1]};
+	hrd_store *s = open_store();
+	struct found f[2];
+	struct side sd[2] = {{0}, {0}};
+	for (int i = 0; i < 2; i++) {
+		char spec[512];
+		snprintf(spec, sizeof spec, "%s@%s", module, ver[i]);
+		lookup(s, spec, &f[i]);
+		if (hrd_store_snapshots(s, f[i].b.id, keep_file, &sd[i]) < 0)
+			errx(EXIT_ERR, "%s", hrd_store_error(s));
+	}
+	char dir[] = "/tmp/hotreload-diff.XXXXXX";
+	if (!mkdtemp(dir))
+		err(EXIT_ERR, "cannot make a folder for the diff");
+	int rc = 0;
+	/* every path of either side, once, in order */
+	for (int i = 0; i < 2; i++)
+		for (size_t k = 0; k < sd[i].n; k++) {
+			const char *path = sd[i].path[k];
+			int seen = 0;
+			for (size_t j = 0; i == 1 && j < sd[0].n && !seen; j++)
+				seen = strcmp(sd[0].path[j], path) == 0;
+			if (seen)
+				continue;
+			char a[64], b[64], la[600], lb[600];
+			snprintf(a, sizeof a, "%s/a", dir);
+			snprintf(b, sizeof b, "%s/b", dir);
+			struct extract xa = {path, a, 0}, xb = {path, b, 0};
+			hrd_store_snapshots(s, f[0].b.id, extract_file, &xa);
+			hrd_store_snapshots(s, f[1].b.id, extract_file, &xb);
+			snprintf(la, sizeof la, "a/%s (v%s)", path, ver[0]);
+			snprintf(lb, sizeof lb, "b/%s (v%s)", path, ver[1]);
+			char *cmd[] = {"diff", "-u", "--label", la, "--label", lb, xa.done ? a : "/dev/null",
+			               xb.done ? b : "/dev/null", NULL};
+			fflush(stdout);
+			pid_t pid = fork();
+			if (pid == 0) {
+				execvp("diff", cmd);
+				_exit(127);
+			}
+			int st = 0;
+			if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) > 1)
+				rc = EXIT_ERR;
+			unlink(a);
+			unlink(b);
+		}
+	rmdir(dir);
+	if (rc)
+		warnx("diff could not compare the files (is diffutils installed?)");
+	for (int i = 0; i < 2; i++) {
+		for (size_t k = 0; k < sd[i].n; k++)
+			free(sd[i].path[k]);
+		free(sd[i].path);
+		found_free(&f[i]);
+	}
+	hrd_store_close(s);
+	return rc;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
 	const char *module = NULL;
@@ -538,7 +794,8 @@ int main(int argc, char **argv)
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);
-	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait } };
+	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait },
+	             { "show", cmd_show }, { "diff", cmd_diff } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {

@@ -1,5 +1,6 @@
 /* engine_build.c: one module's build: its key, a reuse or its compiles and link, then its row and announcement. */
 #include "engine_impl.h"
+#include "sha256.h"
 #include "log.h"
 
 #include <errno.h>
@@ -40,6 +41,65 @@ static char *const *deps_row(const hrd_deps *d)
 	return d->n ? d->path : none;
 }
 
+/* The files that went in, as they are now (what the build read, the checks before it said): sources, then headers. */
+struct snaps {
+	hrd_snapshot *f;
+	size_t n;
+};
+
+#define SNAPSHOT_MAX (1u << 20) /* a bigger input is named in the key, not kept */
+
+static void snap_add(hrd_engine *e, struct snaps *s, const char *path)
+{
+	int fd = openat(e->project.rootfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char *data = NULL, *hash = NULL, *name = NULL;
+	hrd_snapshot *grown;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SNAPSHOT_MAX)
+		goto out;
+	if (!(data = malloc((size_t)st.st_size + 1)) || !(hash = malloc(65)) || !(name = strdup(path)))
+		goto out;
+	size_t len = 0;
+	ssize_t k;
+	while (len < (size_t)st.st_size && (k = read(fd, data + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)k;
+	hrd_sha256 c;
+	hrd_sha256_init(&c);
+	hrd_sha256_update(&c, data, len);
+	hrd_sha256_hex(&c, hash);
+	if (!(grown = realloc(s->f, (s->n + 1) * sizeof *grown)))
+		goto out;
+	s->f = grown;
+	s->f[s->n++] = (hrd_snapshot){name, hash, data, len};
+	data = hash = name = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	free(hash);
+	free(name);
+}
+
+static struct snaps snapshot(hrd_engine *e, const hrd_sources *src, const hrd_deps *deps)
+{
+	struct snaps s = {NULL, 0};
+	for (size_t i = 0; i < src->n; i++)
+		snap_add(e, &s, src->path[i]);
+	for (size_t i = 0; i < deps->n; i++)
+		snap_add(e, &s, deps->path[i]);
+	return s;
+}
+
+static void snaps_free(struct snaps *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free((char *)s->f[i].path);
+		free((char *)s->f[i].hash);
+		free((void *)s->f[i].data);
+	}
+	free(s->f);
+}
+
 /*
  * Record a compile that failed (or could not run), and say so. Only a
  * compiler that ran to its end on inputs that held still ("trusted") ties
@@ -54,9 +114,11 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
 	if (trusted && b->keyargv && (!deps || b->nodeps ||
 	                              hrd_project_key(&e->project, &b->src, &m->deps, b->keyargv, b->key, NULL) < 0))
 		trusted = 0;
+	struct snaps snap = snapshot(e, &b->src, &m->deps);
 	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
 	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = b->command,
-	                 .output = output, .message = message, .cause = b->cause, .deps = deps ? deps_row(&m->deps) : NULL};
+	                 .output = output, .message = message, .cause = b->cause, .deps = deps ? deps_row(&m->deps) : NULL,
+	                 .snap = snap.f, .nsnap = snap.n};
 	hrd_engine_set_str(&m->message, message);
 	m->last = HRD_FAILED;
 	snprintf(m->key, sizeof m->key, "%s", trusted ? b->key : "");
@@ -64,6 +126,7 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
 		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
 	else
 		hrd_engine_arm_checkpoint(e);
+	snaps_free(&snap);
 	char at[32];
 	hrd_warn("%s%s: build failed: %s", hrd_engine_progress(e, m, at), m->name, message);
 	announce_failed(e, m);
@@ -119,7 +182,12 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		return;
 	}
 	row.artifact = path;
-	if (hrd_store_record(e->cfg.store, &row) < 0) {
+	struct snaps snap = snapshot(e, &b->src, &b->deps);
+	row.snap = snap.f;
+	row.nsnap = snap.n;
+	int recorded = hrd_store_record(e->cfg.store, &row);
+	snaps_free(&snap);
+	if (recorded < 0) {
 		/* Unrecorded, so never announced: the last good build stays what clients run. */
 		char msg[1200];
 		snprintf(msg, sizeof msg, "built, but not recorded: %s", hrd_store_error(e->cfg.store));

@@ -19,7 +19,7 @@ struct hrd_store {
 	sqlite3 *db;
 	char *path;
 	char id[33];
-	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add;
+	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add, *blob_add, *file_add;
 	char err[1024];
 };
 
@@ -52,6 +52,10 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	 * headers), from the compiler's dependency files: a header's save
 	 * rebuilds what includes it, after a restart or a failed build too */
 	"CREATE TABLE deps(module TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY(module, path)) WITHOUT ROWID;",
+	/* 4: the files that went into each compile, each content once (by its SHA-256) */
+	"CREATE TABLE blobs(hash TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE build_files(build INTEGER NOT NULL REFERENCES builds(id), path TEXT NOT NULL,"
+	" hash TEXT NOT NULL REFERENCES blobs(hash), PRIMARY KEY(build, path)) WITHOUT ROWID;",
 };
 
 static const char *const status_names[] = {
@@ -391,6 +395,8 @@ void hrd_store_close(hrd_store *s)
 	sqlite3_finalize(s->insert);
 	sqlite3_finalize(s->deps_clear);
 	sqlite3_finalize(s->deps_add);
+	sqlite3_finalize(s->blob_add);
+	sqlite3_finalize(s->file_add);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
@@ -414,6 +420,54 @@ static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const char *v = (const char *)sqlite3_column_text(st, i);
 	return v ? v : "";
+}
+
+/* One file of build id, its content stored once: inside the caller's transaction. */
+static int add_file(hrd_store *s, int64_t id, const hrd_snapshot *f)
+{
+	int rc = prepare(s, &s->blob_add, "INSERT OR IGNORE INTO blobs(hash, data) VALUES(?1, ?2)");
+	if (rc == 0) {
+		bind_text(s->blob_add, 1, f->hash);
+		sqlite3_bind_blob(s->blob_add, 2, f->len ? f->data : "", (int)f->len, SQLITE_STATIC);
+		if (sqlite3_step(s->blob_add) != SQLITE_DONE)
+			rc = fail_db(s, "cannot record a source");
+		sqlite3_reset(s->blob_add);
+	}
+	if (rc == 0)
+		rc = prepare(s, &s->file_add, "INSERT OR REPLACE INTO build_files(build, path, hash) VALUES(?1, ?2, ?3)");
+	if (rc == 0) {
+		sqlite3_bind_int64(s->file_add, 1, id);
+		bind_text(s->file_add, 2, f->path);
+		bind_text(s->file_add, 3, f->hash);
+		if (sqlite3_step(s->file_add) != SQLITE_DONE)
+			rc = fail_db(s, "cannot record a source");
+		sqlite3_reset(s->file_add);
+	}
+	return rc;
+}
+
+int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd_snapshot *f), void *arg)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT f.path, f.hash, b.data FROM build_files f JOIN blobs b ON b.hash = f.hash"
+	                       " WHERE f.build = ?1 ORDER BY f.path",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the sources");
+	sqlite3_bind_int64(st, 1, id);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		hrd_snapshot f = {col_text(st, 0), col_text(st, 1), sqlite3_column_blob(st, 2),
+		                  (size_t)sqlite3_column_bytes(st, 2)};
+		if (fn(arg, &f)) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		fail_db(s, "cannot read the sources");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Replace the module's dependencies with b's, inside the caller's transaction. */
@@ -514,6 +568,8 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 	}
 	if (rc == 0 && b->deps)
 		rc = set_deps(s, b);
+	for (size_t i = 0; rc == 0 && i < b->nsnap; i++)
+		rc = add_file(s, b->id, &b->snap[i]);
 	if (rc == 0 && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
 		rc = fail_db(s, "cannot commit the build");
 	if (rc < 0) {

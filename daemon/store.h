@@ -11,7 +11,15 @@ typedef struct hrd_store hrd_store;
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define HRD_SCHEMA_VERSION 3
+#define HRD_SCHEMA_VERSION 4
+
+/* One file that went into a build, as it was: its content is stored once, however many builds share it. */
+typedef struct hrd_snapshot {
+	const char *path; /* root-relative, or absolute outside the root */
+	const char *hash; /* SHA-256 of data, 64 hex digits */
+	const void *data;
+	size_t len;
+} hrd_snapshot;
 
 /* One build row. Strings are borrowed: NULL is stored as empty. */
 typedef struct hrd_build {
@@ -25,6 +33,8 @@ typedef struct hrd_build {
 	const char *artifact; /* the published object's path */
 	const char *cause;    /* what set the build off: "enemy.c: saved", "scan", ... */
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
+	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
+	size_t nsnap;
 } hrd_build;
 
 typedef struct hrd_stats {
@@ -73,6 +83,8 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 
 /* Call fn with each of module's dependencies (sorted); fn returning non-zero stops, negative as an error. Returns 0 or -1. */
 int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
+/* Call fn with each file recorded for the build row id, by path; fn returning non-zero stops. Returns 0 or -1. */
+int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd_snapshot *f), void *arg);
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
 

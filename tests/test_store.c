@@ -512,3 +512,29 @@ Test(store, a_build_records_its_dependencies_replacing_the_old_ones_or_keeping_t
 	cr_assert_str_eq(all, "");
 	hrd_store_close(s);
 }
+
+static int count_file(void *arg, const hrd_snapshot *f)
+{
+	char *all = arg;
+	size_t n = strlen(all);
+	snprintf(all + n, 256 - n, "%s%s=%.*s", n ? " " : "", f->path, (int)f->len, (const char *)f->data);
+	return 0;
+}
+
+Test(store, a_build_keeps_the_files_that_went_in_each_content_once)
+{
+	hrd_store *s = open_rw();
+	hrd_snapshot files[] = {{"a.c", "aaaa", "int a;", 6}, {"inc/h.h", "hhhh", "#define H", 9}};
+	hrd_build b = {.module = "enemy", .status = HRD_OK, .started_us = 1, .snap = files, .nsnap = 2};
+	cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+	hrd_build again = {.module = "enemy", .status = HRD_FAILED, .started_us = 2, .snap = files, .nsnap = 1};
+	cr_assert_eq(hrd_store_record(s, &again), 0, "%s", hrd_store_error(s));
+	char all[256] = "";
+	cr_assert_eq(hrd_store_snapshots(s, b.id, count_file, all), 0);
+	cr_assert_str_eq(all, "a.c=int a; inc/h.h=#define H");
+	all[0] = '\0';
+	cr_assert_eq(hrd_store_snapshots(s, again.id, count_file, all), 0);
+	cr_assert_str_eq(all, "a.c=int a;");
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("SELECT count(*) FROM blobs"), 2, "each content once");
+}

@@ -1,0 +1,109 @@
+/* test_show.c: hotreload show and diff on a real history: each build's record and the files that went in. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "e2e.h"
+
+TestSuite(show, .init = e2e_setup, .fini = e2e_teardown, .timeout = 240);
+
+static t_run cli(const char *const *args)
+{
+	const char *argv[16] = {"--state-dir", e2e_d.state};
+	size_t n = 2;
+	for (size_t i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	return t_cli(e2e_dir, NULL, argv);
+}
+
+static void jq_is(const char *json, const char *filter, const char *want)
+{
+	int st;
+	char *got = t_jq(json, filter, &st);
+	cr_expect_str_eq(got ? got : "(null)", want, "%s over %s", filter, json);
+	free(got);
+}
+
+/* v1; the header changes: v2; the source: v3; a failed build; the source of v3 again, reused: v4 */
+static void history(void)
+{
+	char *inc = t_fmt("%s/include", e2e_dir);
+	cr_assert_eq(mkdir(inc, 0755), 0);
+	free(inc);
+	e2e_put("hotreload.conf", "include = include\n");
+	e2e_put("include/h.h", "#define V 1\n");
+	e2e_put("a.c", "#include \"h.h\"\nint value(void) { return V; }\n");
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	e2e_put("include/h.h", "#define V 2\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 2");
+	e2e_put("a.c", "#include \"h.h\"\nint value(void) { return V + 1; }\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 3");
+	e2e_put("a.c", "#include \"h.h\"\nint value(void) { return V + }\n");
+	e2e_wait_history(".[0].status", "failed");
+	e2e_put("a.c", "#include \"h.h\"\nint value(void) { return V + 1; }\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "reused 4");
+}
+
+Test(show, a_build_with_its_record_output_and_the_files_that_went_in)
+{
+	history();
+	t_run r = cli((const char *const[]){"show", "a@2", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_is(r.out, "[.module, .version, .status, .cause] | map(tostring) | join(\" \")", "a 2 ok include/h.h changed");
+	jq_is(r.out, ".files | map(.path) | join(\",\")", "a.c,include/h.h");
+	jq_is(r.out, ".files[1].content == \"#define V 2\\n\"", "true");
+	jq_is(r.out, ".command | test(\" -c .*a.c\")", "true");
+	jq_is(r.out, ".artifact | test(\"/objects/a.2.\")", "true");
+	t_run_free(&r);
+	/* the newest row by default: here a failure, with the compiler's output and the text that failed */
+	e2e_put("a.c", "#include \"h.h\"\nint value(void) { return V + }\n");
+	e2e_wait_history(".[0].status", "failed");
+	r = cli((const char *const[]){"show", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "failed") && strstr(r.out, "message  a.c:2:") && strstr(r.out, "--- compiler output") &&
+	              strstr(r.out, "return V + }") && strstr(r.out, "--- include/h.h (12 bytes)"),
+	          "%s", r.out);
+	t_run_free(&r);
+	/* a reused version shows the files of the compile it is the object of */
+	r = cli((const char *const[]){"show", "a@4", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_is(r.out, "[.status, (.files[0].content | test(\"V \\\\+ 1;\"))] | map(tostring) | join(\" \")", "reused true");
+	t_run_free(&r);
+	r = cli((const char *const[]){"show", "a@9", NULL});
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "a has no v9"), "%s", r.err);
+	t_run_free(&r);
+	r = cli((const char *const[]){"show", NULL});
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	r = cli((const char *const[]){"show", "a@x", NULL});
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+}
+
+Test(show, diff_gives_what_changed_in_each_file_between_two_versions)
+{
+	history();
+	t_run r = cli((const char *const[]){"diff", "a", "1", "3", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "--- a/a.c (v1)\n+++ b/a.c (v3)\n") && strstr(r.out, "\n-int value(void) { return V; }\n") &&
+	              strstr(r.out, "\n+int value(void) { return V + 1; }\n") && strstr(r.out, "--- a/include/h.h (v1)") &&
+	              strstr(r.out, "\n-#define V 1\n+#define V 2\n"),
+	          "%s", r.out);
+	t_run_free(&r);
+	/* v4 is v3's object: nothing differs */
+	r = cli((const char *const[]){"diff", "a", "3", "4", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "");
+	t_run_free(&r);
+	r = cli((const char *const[]){"diff", "a", "1", NULL});
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	r = cli((const char *const[]){"diff", "a", "1", "7", NULL});
+	cr_assert_eq(r.status, 1);
+	t_run_free(&r);
+}
