@@ -559,6 +559,57 @@ static int cmd_diff(int argc, char **argv)
 	return rc;
 }
 
+/* One stats object's members (after its opening brace). */
+static void stats_json(const hrd_stats *st)
+{
+	printf("\"total_builds\":%lld,\"successful\":%lld,\"failed\":%lld,\"success_rate\":%.2f,"
+	       "\"avg_compile_ms\":%.3f,\"compile_p50_ms\":%.3f,\"compile_p95_ms\":%.3f,"
+	       "\"reused\":%lld,\"rollbacks\":%lld,\"refused\":%lld,\"lives\":%lld",
+	       (long long)st->total_builds, (long long)st->successful, (long long)st->failed, st->success_rate,
+	       st->avg_compile_ms, st->compile_p50_ms, st->compile_p95_ms, (long long)st->reused,
+	       (long long)st->rollbacks, (long long)st->refused, (long long)st->lives);
+	if (st->lives)
+		printf(",\"save_to_live_p50_ms\":%.3f,\"save_to_live_p95_ms\":%.3f", st->live_p50_ms, st->live_p95_ms);
+	else
+		printf(",\"save_to_live_p50_ms\":null,\"save_to_live_p95_ms\":null");
+}
+
+struct per_module {
+	hrd_store *s;
+	struct table t;
+	int n;
+};
+
+static int module_stats(void *arg, const char *module)
+{
+	struct per_module *p = arg;
+	hrd_stats st;
+	if (hrd_store_stats(p->s, module, &st) < 0)
+		errx(EXIT_ERR, "%s", hrd_store_error(p->s));
+	if (opt.json) {
+		printf("%s{", p->n++ ? "," : "");
+		json_member("", "module", module);
+		printf(",");
+		stats_json(&st);
+		printf("}");
+		return 0;
+	}
+	char builds[64], rate[32], compile[64], live[64], refused[32];
+	snprintf(builds, sizeof builds, "%lld", (long long)st.total_builds);
+	snprintf(rate, sizeof rate, "%.0f%%", st.success_rate);
+	snprintf(compile, sizeof compile, "%.1f / %.1f", st.compile_p50_ms, st.compile_p95_ms);
+	if (st.lives)
+		snprintf(live, sizeof live, "%.1f / %.1f", st.live_p50_ms, st.live_p95_ms);
+	else
+		snprintf(live, sizeof live, "-");
+	snprintf(refused, sizeof refused, "%lld", (long long)st.refused);
+	const char *row[] = {module, builds, rate, compile, live, refused};
+	for (size_t i = 0; i < 6; i++)
+		cell(&p->t, row[i]);
+	p->n++;
+	return 0;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
 	const char *module = NULL;
@@ -567,20 +618,46 @@ static int cmd_stats(int argc, char **argv)
 	hrd_stats st;
 	if (hrd_store_stats(s, module, &st) < 0)
 		errx(EXIT_ERR, "%s", hrd_store_error(s));
-	hrd_store_close(s);
+	struct per_module p = {s, {.cols = 6}, 0};
 	if (opt.json) {
-		printf("{\"total_builds\":%lld,\"successful\":%lld,\"failed\":%lld,\"success_rate\":%.2f,"
-		       "\"avg_compile_ms\":%.3f,\"reused\":%lld,\"rollbacks\":%lld,\"refused\":%lld}\n",
-		       (long long)st.total_builds, (long long)st.successful, (long long)st.failed, st.success_rate,
-		       st.avg_compile_ms, (long long)st.reused, (long long)st.rollbacks, (long long)st.refused);
+		printf("{");
+		stats_json(&st);
+		if (!module) { /* and each module's */
+			printf(",\"modules\":[");
+			if (hrd_store_modules(s, module_stats, &p) < 0)
+				errx(EXIT_ERR, "%s", hrd_store_error(s));
+			printf("]");
+		}
+		printf("}\n");
+		hrd_store_close(s);
 		return 0;
 	}
 	printf("builds        %lld (%lld ok, %lld failed)\n", (long long)st.total_builds,
 	       (long long)st.successful, (long long)st.failed);
 	printf("success rate  %.1f%%\n", st.success_rate);
-	printf("avg compile   %.1f ms\n", st.avg_compile_ms);
+	printf("compile       avg %.1f ms, p50 %.1f ms, p95 %.1f ms\n", st.avg_compile_ms, st.compile_p50_ms,
+	       st.compile_p95_ms);
+	if (st.lives)
+		printf("save to live  p50 %.1f ms, p95 %.1f ms (%lld builds a client reported live)\n", st.live_p50_ms,
+		       st.live_p95_ms, (long long)st.lives);
 	printf("reused        %lld\nrollbacks     %lld\nrefused       %lld\n", (long long)st.reused,
 	       (long long)st.rollbacks, (long long)st.refused);
+	if (!module) {
+		const char *head[] = {"MODULE", "BUILDS", "OK", "COMPILE p50/p95 ms", "LIVE p50/p95 ms", "REFUSED"};
+		for (size_t i = 0; i < 6; i++)
+			cell(&p.t, head[i]);
+		if (hrd_store_modules(s, module_stats, &p) < 0)
+			errx(EXIT_ERR, "%s", hrd_store_error(s));
+		if (p.n) {
+			printf("\n");
+			table_print(&p.t);
+		} else {
+			for (size_t i = 0; i < p.t.n; i++)
+				free(p.t.cell[i]);
+			free(p.t.cell);
+		}
+	}
+	hrd_store_close(s);
 	return 0;
 }
 

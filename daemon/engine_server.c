@@ -125,9 +125,13 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 
 static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid)
 {
-	(void)arg;
-	(void)at_us;
+	hrd_engine *e = arg;
 	hrd_info("%s: v%llu live in client %d", module, (unsigned long long)version, (int)pid);
+	/* for save-to-live in stats: the client's own clock, from the moment it switched */
+	if (hrd_store_loaded(e->cfg.store, module, version, pid, (int64_t)at_us) < 0)
+		hrd_warn("%s", hrd_store_error(e->cfg.store));
+	else
+		hrd_engine_arm_checkpoint(e);
 }
 
 const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded};

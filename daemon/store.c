@@ -55,7 +55,10 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	/* 4: the files that went into each compile, each content once (by its SHA-256) */
 	"CREATE TABLE blobs(hash TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE build_files(build INTEGER NOT NULL REFERENCES builds(id), path TEXT NOT NULL,"
-	" hash TEXT NOT NULL REFERENCES blobs(hash), PRIMARY KEY(build, path)) WITHOUT ROWID;",
+	" hash TEXT NOT NULL REFERENCES blobs(hash), PRIMARY KEY(build, path)) WITHOUT ROWID;"
+	/* and when each published build went live in each client, as the client reported it */
+	"CREATE TABLE loads(build INTEGER NOT NULL REFERENCES builds(id), pid INTEGER NOT NULL,"
+	" at_us INTEGER NOT NULL, PRIMARY KEY(build, pid)) WITHOUT ROWID;",
 };
 
 static const char *const status_names[] = {
@@ -634,6 +637,81 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db,
+	                       "INSERT OR IGNORE INTO loads(build, pid, at_us) SELECT id, ?3, ?4 FROM builds"
+	                       " WHERE module = ?1 AND version = ?2 AND status IN ('ok', 'reused', 'rollback')",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot record a load");
+	bind_text(st, 1, module);
+	sqlite3_bind_int64(st, 2, (int64_t)version);
+	sqlite3_bind_int64(st, 3, pid);
+	sqlite3_bind_int64(st, 4, at_us);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_db(s, "cannot record a load");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int hrd_store_modules(hrd_store *s, int (*fn)(void *arg, const char *module), void *arg)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT DISTINCT module FROM builds ORDER BY module", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the modules");
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (fn(arg, col_text(st, 0))) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	if (rc != SQLITE_DONE)
+		fail_db(s, "cannot read the modules");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The p50 and p95, in ms, of the microseconds a query gives (one column); n gets how many. */
+static int percentiles(hrd_store *s, const char *sql, const char *module, double *p50, double *p95, int64_t *n)
+{
+	sqlite3_stmt *st;
+	double *v = NULL;
+	size_t len = 0, cap = 0;
+	*p50 = *p95 = 0;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the statistics");
+	if (module)
+		bind_text(st, 1, module);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			double *grown = realloc(v, (cap = cap ? 2 * cap : 64) * sizeof *v);
+			if (!grown) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = grown;
+		}
+		v[len++] = sqlite3_column_double(st, 0) / 1000.0;
+	}
+	sqlite3_finalize(st);
+	if (len) {
+		qsort(v, len, sizeof *v, cmp_double);
+		*p50 = v[(len - 1) / 2];
+		*p95 = v[(size_t)((double)(len - 1) * 0.95 + 0.5)];
+	}
+	free(v);
+	if (n)
+		*n = (int64_t)len;
+	return rc == SQLITE_DONE ? 0 : fail(s, "cannot read the statistics: %s", sqlite3_errstr(rc));
+}
+
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 {
 	memset(out, 0, sizeof *out);
@@ -664,5 +742,13 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 		fail_db(s, "cannot read the statistics");
 	}
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : -1;
+	if (rc != SQLITE_ROW ||
+	    percentiles(s, "SELECT duration_us FROM builds WHERE (?1 IS NULL OR module = ?1) AND status IN ('ok', 'failed')",
+	                module, &out->compile_p50_ms, &out->compile_p95_ms, NULL) < 0 ||
+	    percentiles(s,
+	                "SELECT min(l.at_us) - b.started_at FROM builds b JOIN loads l ON l.build = b.id"
+	                " WHERE (?1 IS NULL OR b.module = ?1) GROUP BY b.id",
+	                module, &out->live_p50_ms, &out->live_p95_ms, &out->lives) < 0)
+		return -1;
+	return 0;
 }

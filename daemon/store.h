@@ -42,6 +42,9 @@ typedef struct hrd_stats {
 	int64_t successful, failed, reused, rollbacks, refused;
 	double success_rate;  /* 0..100; 0 with no builds */
 	double avg_compile_ms;
+	double compile_p50_ms, compile_p95_ms; /* over compiles; 0 with none */
+	int64_t lives;                         /* published builds some client reported live */
+	double live_p50_ms, live_p95_ms;       /* from a build's start to its first client's switch; 0 with none */
 } hrd_stats;
 
 enum {
@@ -85,6 +88,10 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
 /* Call fn with each file recorded for the build row id, by path; fn returning non-zero stops. Returns 0 or -1. */
 int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd_snapshot *f), void *arg);
+/* A client's report that version of module went live at at_us (wall clock): kept once per build and client. 0 or -1. */
+int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us);
+/* Call fn with each module name in the history, sorted. 0 or -1. */
+int hrd_store_modules(hrd_store *s, int (*fn)(void *arg, const char *module), void *arg);
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
 

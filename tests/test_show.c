@@ -107,3 +107,40 @@ Test(show, diff_gives_what_changed_in_each_file_between_two_versions)
 	cr_assert_eq(r.status, 1);
 	t_run_free(&r);
 }
+
+Test(show, stats_per_module_with_compile_and_save_to_live_percentiles_and_refusals)
+{
+	e2e_module("a.c", 1, 0);
+	e2e_module("b.c", 1, 0);
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", "b", NULL});
+	e2e_expect_all(h, (const char *const[]){"first a 1 v=1", "first b 1 v=1", NULL});
+	e2e_module("a.c", 2, 0);
+	e2e_expect(h, "update a 1 v=2");
+	e2e_module("b.c", 2, 1); /* its hr_on_load says no */
+	e2e_wait_history(".[0].status", "refused");
+	e2e_wait_reported(2, 1); /* the daemon has a's v2 report */
+	e2e_wait_cli("stats", ".modules | map(select(.module == \"a\"))[0] | .lives", "2");
+	t_run r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", e2e_d.state, "stats", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	int st;
+	char *a = t_jq(r.out,
+	               ".modules | map(select(.module == \"a\"))[0] | [.total_builds, .compile_p50_ms > 0,"
+	               " .compile_p95_ms >= .compile_p50_ms, .save_to_live_p50_ms > 0, .save_to_live_p50_ms < 30000,"
+	               " .refused] | map(tostring) | join(\" \")",
+	               &st);
+	cr_expect_str_eq(a, "2 true true true true 0");
+	char *b = t_jq(r.out, ".modules | map(select(.module == \"b\"))[0] | \"\\(.refused) \\(.lives)\"", &st);
+	cr_expect_str_eq(b, "1 1", "b: v2 refused, v1 live");
+	char *all = t_jq(r.out, "\"\\(.total_builds) \\(.refused) \\(.lives)\"", &st);
+	cr_expect_str_eq(all, "4 1 3");
+	free(a);
+	free(b);
+	free(all);
+	t_run_free(&r);
+	/* the table, by module */
+	r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", e2e_d.state, "stats", NULL});
+	cr_assert(strstr(r.out, "save to live  p50 ") && strstr(r.out, "MODULE  BUILDS  OK    COMPILE p50/p95 ms"), "%s",
+	          r.out);
+	t_run_free(&r);
+}
