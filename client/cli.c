@@ -30,9 +30,10 @@ static const char usage_text[] =
 	"commands:\n"
 	"  status [--json]                     the daemon, its watcher, modules and clients\n"
 	"  history [MODULE] [-n N] [--json]    builds, newest first (-n 0: all; default 20, or all with --json)\n"
-	"  stats [MODULE] [--json]             build counts, success rate, compile time\n"
-	"  show MODULE[@VERSION] [--json]     a build: its record, the compiler's output, the files that went in\n"
+	"  stats [MODULE] [--json]             build counts, success rate, compile and save-to-live times\n"
+	"  show MODULE[@VERSION] [--json]      a build: its record, the compiler's output, the files that went in\n"
 	"  diff MODULE A B                     what changed in the files between versions A and B (unified diff)\n"
+	"  build MODULE                        compile MODULE now, whatever its key, and wait for the result\n"
 	"  wait MODULE [--version N] [--timeout S]\n"
 	"                                      until MODULE has a good build (of version N or newer);\n"
 	"                                      exit 1 if S seconds pass first\n"
@@ -776,6 +777,53 @@ static int connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 	return fd;
 }
 
+/* build MODULE: ask the daemon for a compile now, and wait for what it gives. */
+static int cmd_build(int argc, char **argv)
+{
+	const char *module = NULL;
+	parse(argc, argv, "h", "build", NULL, &module);
+	if (!module)
+		usage_error("%s", "build takes one module");
+	if (!hrp_valid_name(module))
+		usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
+	char sock[PATH_MAX + 32];
+	hrp_reader r = { 0 };
+	int fd = connect_daemon(&r, sock, sizeof sock);
+	/* Subscribed first, so that the build's announcement comes here; the status reply closes what was there before. */
+	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
+	int rc = hrp_send(fd, &m), asked = 0;
+	uint64_t had = 0;
+	if (rc == 0)
+		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
+	while (rc == 0) {
+		rc = hrp_recv(fd, &r, &m, asked ? 3600 * 1000 : TIMEOUT_MS);
+		if (rc == -ETIMEDOUT && asked) {
+			rc = 0; /* a long compile: go on waiting */
+		} else if (rc == 0 && m.type == HRP_STATUS && !asked) {
+			rc = hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD_REQ, .u.sub = { module } });
+			asked = 1;
+		} else if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
+			if (asked && m.u.build.version > had) {
+				printf("%s v%llu built\n", module, (unsigned long long)m.u.build.version);
+				hrp_reader_free(&r);
+				close(fd);
+				return 0;
+			}
+			had = m.u.build.version > had ? m.u.build.version : had;
+		} else if (rc == 0 && m.type == HRP_FAILED && asked && strcmp(m.u.failed.module, module) == 0) {
+			char *msg = printable(m.u.failed.message);
+			fprintf(stderr, "hotreload: %s: build failed: %s\n", module, msg);
+			free(msg);
+			hrp_reader_free(&r);
+			close(fd);
+			return EXIT_ERR;
+		} else if (rc == 0 && m.type == HRP_ERROR) {
+			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
+		}
+	}
+	errx(EXIT_NODAEMON, "the daemon at %s went away before %s was built", sock, module);
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	parse(argc, argv, "h", "status", NULL, NULL);
@@ -872,7 +920,7 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait },
-	             { "show", cmd_show }, { "diff", cmd_diff } };
+	             { "show", cmd_show }, { "diff", cmd_diff }, { "build", cmd_build } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {

@@ -42,15 +42,15 @@ _hotreload()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--socket --state-dir --help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "status history stats show diff wait help" -- "$cur"))
+			COMPREPLY=($(compgen -W "status history stats show diff build wait help" -- "$cur"))
 		fi
 		;;
 	status) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
-	history | stats | show | diff | wait)
+	history | stats | show | diff | build | wait)
 		if [[ $cur == -* ]]; then
 			local opts="--json --help"
 			[[ $cmd == history ]] && opts="-n $opts"
-			[[ $cmd == diff ]] && opts="--help"
+			[[ $cmd == diff || $cmd == build ]] && opts="--help"
 			[[ $cmd == wait ]] && opts="--version --timeout --help"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		else

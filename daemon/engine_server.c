@@ -134,7 +134,21 @@ static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_
 		hrd_engine_arm_checkpoint(e);
 }
 
-const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded};
+/* hotreload build: a compile, whatever the key, and no reuse (what the key cannot see may have changed). */
+static int build_now(void *arg, const char *module)
+{
+	hrd_engine *e = arg;
+	mod *md = hrd_engine_find(e, module);
+	if (!md || md->invalid || (md->kind != HRD_KIND_FILE && md->kind != HRD_KIND_DIR))
+		return -1;
+	md->key[0] = '\0';
+	md->fresh = 1;
+	hrd_engine_touch(e, module, "hotreload build");
+	hrd_engine_write_ccmds(e);
+	return 0;
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now};
 
 void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
 {

@@ -224,6 +224,12 @@ static int handle(client *c, const hrp_msg *m)
 		                        &older))
 			return send_msg(c, &older);
 		return 0;
+	case HRP_BUILD_REQ:
+		if (!hrp_valid_name(m->u.sub.module) || s->cfg.ops->build(s->cfg.arg, m->u.sub.module) < 0) {
+			fail(c, HRP_E_INVALID, "no module '%.200s' to build (hotreload status lists them)", m->u.sub.module);
+			return -1;
+		}
+		return 0;
 	case HRP_STATUS_REQ: {
 		hrp_msg st = {.type = HRP_STATUS};
 		s->cfg.ops->status(s->cfg.arg, &st);

@@ -21,6 +21,8 @@ typedef struct hrd_server_ops {
 	int (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer);
 	/* A version went live in a client. */
 	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid);
+	/* A client asks for a compile of module now. 0, or -1 when there is no such module to build. */
+	int (*build)(void *arg, const char *module);
 } hrd_server_ops;
 
 typedef struct hrd_server hrd_server;

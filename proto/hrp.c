@@ -60,6 +60,7 @@ static const struct {
 	[HRP_REFUSED] = { "REFUSED", f_refused },
 	[HRP_STATUS_REQ] = { "STATUS_REQ", f_none },
 	[HRP_STATUS] = { "STATUS", f_status },
+	[HRP_BUILD_REQ] = { "BUILD_REQ", f_sub },
 };
 
 _Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");

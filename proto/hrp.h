@@ -35,7 +35,8 @@ enum hrp_type {
 	HRP_REFUSED = 8,    /* client: version V of M was refused, and why */
 	HRP_STATUS_REQ = 9, /* client: tell me your status */
 	HRP_STATUS = 10,    /* daemon: the status */
-	HRP_TYPE_MAX = HRP_STATUS
+	HRP_BUILD_REQ = 11, /* client: compile this module now, whatever its key */
+	HRP_TYPE_MAX = HRP_BUILD_REQ
 };
 
 enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
@@ -70,7 +71,7 @@ typedef struct hrp_msg {
 	union {
 		struct { uint32_t version, role, pid; const char *db_id, *name; } hello;
 		struct { uint32_t code; const char *message; } error;
-		struct { const char *module; } sub; /* SUBSCRIBE, UNSUBSCRIBE */
+		struct { const char *module; } sub; /* SUBSCRIBE, UNSUBSCRIBE, BUILD_REQ */
 		struct { const char *module; uint64_t version; uint32_t kind; const char *path; } build;
 		struct { const char *module; const char *message; } failed;
 		struct { const char *module; uint64_t version, at_us; } loaded;

@@ -1,4 +1,4 @@
-/* test_show.c: hotreload show and diff on a real history: each build's record and the files that went in. */
+/* test_show.c: the CLI on a real history and daemon: show, diff, stats by module, and build. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,5 +142,38 @@ Test(show, stats_per_module_with_compile_and_save_to_live_percentiles_and_refusa
 	r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", e2e_d.state, "stats", NULL});
 	cr_assert(strstr(r.out, "save to live  p50 ") && strstr(r.out, "MODULE  BUILDS  OK    COMPILE p50/p95 ms"), "%s",
 	          r.out);
+	t_run_free(&r);
+}
+
+Test(show, build_compiles_a_module_now_whatever_its_key_and_says_how_it_went)
+{
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	t_run r = cli((const char *const[]){"build", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "a v2 built\n");
+	t_run_free(&r);
+	/* a compile, not a reuse of v1, though nothing changed */
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.cause)\"", "ok 2 hotreload build");
+	e2e_put("a.c", "int value(void) { return 1 }\n");
+	e2e_wait_history(".[0].status", "failed");
+	r = cli((const char *const[]){"build", "a", NULL});
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "a: build failed: a.c:1:"), "%s", r.err);
+	t_run_free(&r);
+	r = cli((const char *const[]){"build", "zz", NULL});
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "no module 'zz' to build"), "%s", r.err);
+	t_run_free(&r);
+	r = cli((const char *const[]){"build", NULL});
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	char *state = strdup(e2e_d.state);
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_d.pidfd = -1;
+	r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", state, "build", "a", NULL});
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	free(state);
 	t_run_free(&r);
 }

@@ -21,6 +21,7 @@ int main(int argc, char **argv)
 		{ .type = HRP_LOADED, .u.loaded = { "enemy", 7, 1795642201123456ull } },
 		{ .type = HRP_REFUSED, .u.refused = { "enemy", 8, "hr_on_load returned 1" } },
 		{ .type = HRP_STATUS_REQ },
+		{ .type = HRP_BUILD_REQ, .u.sub = { "enemy" } },
 		{ .type = HRP_STATUS, .u.status = { 99, 2, "/p", "/p/.hotreload", "inotify", "ext4", 2, mods } },
 	};
 	hrp_buf all = { 0 };
