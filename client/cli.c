@@ -34,6 +34,9 @@ static const char usage_text[] =
 	"  show MODULE[@VERSION] [--json]      a build: its record, the compiler's output, the files that went in\n"
 	"  diff MODULE A B                     what changed in the files between versions A and B (unified diff)\n"
 	"  build MODULE                        compile MODULE now, whatever its key, and wait for the result\n"
+	"  rollback MODULE [VERSION] [--pin]   put VERSION (default: the one before) back as a new version;\n"
+	"                                      --pin keeps it live until unpin\n"
+	"  unpin MODULE                        let MODULE's newer builds through again\n"
 	"  wait MODULE [--version N] [--timeout S]\n"
 	"                                      until MODULE has a good build (of version N or newer);\n"
 	"                                      exit 1 if S seconds pass first\n"
@@ -824,6 +827,78 @@ static int cmd_build(int argc, char **argv)
 	errx(EXIT_NODAEMON, "the daemon at %s went away before %s was built", sock, module);
 }
 
+/* rollback MODULE [VERSION] [--pin], unpin MODULE: put an earlier build back, or let newer ones through again. */
+static int cmd_rollback(int argc, char **argv)
+{
+	static const struct option longopts[] = { { "pin", no_argument, NULL, 'p' },
+		                                  { "help", no_argument, NULL, 'h' },
+		                                  { NULL, 0, NULL, 0 } };
+	int unpin = strcmp(argv[0], "unpin") == 0, pin = 0, c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", unpin ? longopts + 1 : longopts, NULL)) != -1) {
+		if (c == 'p')
+			pin = 1;
+		else if (c == 'h')
+			fputs(usage_text, stdout), exit(0);
+		else
+			usage_error("bad option for '%s'", argv[0]);
+	}
+	if (optind >= argc || argc - optind > (unpin ? 1 : 2))
+		usage_error(unpin ? "%s takes one module" : "%s takes a module and maybe a version", argv[0]);
+	const char *module = argv[optind];
+	unsigned long long version = 0;
+	if (!hrp_valid_name(module))
+		usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
+	if (optind + 1 < argc) {
+		char *end;
+		errno = 0;
+		version = strtoull(argv[optind + 1], &end, 10);
+		if (errno || *end || !version || argv[optind + 1][0] == '-')
+			usage_error("a version is a number from 1, not '%s'", argv[optind + 1]);
+	}
+	char sock[PATH_MAX + 32];
+	hrp_reader r = { 0 };
+	int fd = connect_daemon(&r, sock, sizeof sock);
+	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
+	int rc = hrp_send(fd, &m), asked = 0;
+	uint64_t had = 0;
+	if (rc == 0)
+		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
+	while (rc == 0) {
+		rc = hrp_recv(fd, &r, &m, TIMEOUT_MS);
+		if (rc != 0)
+			break;
+		if (m.type == HRP_ERROR)
+			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
+		if (m.type == HRP_STATUS && !asked) {
+			hrp_msg q = { .type = HRP_ROLLBACK_REQ,
+				      .u.rollback = { module, version, unpin ? HRP_UNPIN : pin ? HRP_ROLLBACK_PIN : HRP_ROLLBACK } };
+			rc = hrp_send(fd, &q);
+			if (rc == 0 && unpin) /* its reply says the unpin is done */
+				rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
+			asked = 1;
+		} else if (m.type == HRP_STATUS && unpin) {
+			hrp_modstat ms;
+			for (size_t pos = 0; hrp_status_next(&m, &pos, &ms);)
+				if (strcmp(ms.module, module) == 0)
+					printf("%s unpinned: v%llu is live\n", module, (unsigned long long)ms.version);
+			break;
+		} else if (m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
+			if (asked && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
+				printf("%s v%llu is an earlier build again%s\n", module, (unsigned long long)m.u.build.version,
+				       pin ? ", pinned" : "");
+				break;
+			}
+			had = m.u.build.version > had ? m.u.build.version : had;
+		}
+	}
+	hrp_reader_free(&r);
+	close(fd);
+	if (rc != 0)
+		errx(EXIT_NODAEMON, "the daemon at %s went away before it answered", sock);
+	return 0;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	parse(argc, argv, "h", "status", NULL, NULL);
@@ -920,7 +995,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait },
-	             { "show", cmd_show }, { "diff", cmd_diff }, { "build", cmd_build } };
+	             { "show", cmd_show }, { "diff", cmd_diff }, { "build", cmd_build },
+	             { "rollback", cmd_rollback }, { "unpin", cmd_rollback } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {

@@ -42,15 +42,16 @@ _hotreload()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--socket --state-dir --help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "status history stats show diff build wait help" -- "$cur"))
+			COMPREPLY=($(compgen -W "status history stats show diff build rollback unpin wait help" -- "$cur"))
 		fi
 		;;
 	status) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
-	history | stats | show | diff | build | wait)
+	history | stats | show | diff | build | rollback | unpin | wait)
 		if [[ $cur == -* ]]; then
 			local opts="--json --help"
 			[[ $cmd == history ]] && opts="-n $opts"
-			[[ $cmd == diff || $cmd == build ]] && opts="--help"
+			[[ $cmd == diff || $cmd == build || $cmd == unpin ]] && opts="--help"
+			[[ $cmd == rollback ]] && opts="--pin --help"
 			[[ $cmd == wait ]] && opts="--version --timeout --help"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		else

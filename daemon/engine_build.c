@@ -204,10 +204,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	}
 	leave_deps(m, b, 1);
 	hrd_engine_arm_checkpoint(e);
-	m->version = m->top = version;
-	m->good_kind = HRP_KIND_OK;
-	free(m->artifact);
-	m->artifact = path;
+	m->top = version;
 	m->last = HRD_OK;
 	/* A good build's warnings: the first one is what status shows for it (the row keeps them all). */
 	char first[512], said[600] = "";
@@ -219,7 +216,23 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	char at[32];
 	hrd_info("%s%s: v%llu built in %lld ms (%s)%s", hrd_engine_progress(e, m, at), m->name,
 	         (unsigned long long)version, (long long)(duration / 1000), b->cause, said);
-	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_OK, path}};
+	hrd_engine_serve(e, m, version, HRP_KIND_OK, path);
+}
+
+void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path)
+{
+	if (m->pin && m->pin != version) {
+		/* Pinned: recorded, and kept for unpin, but the programs stay on the pinned version. */
+		hrd_info("%s: v%llu recorded; v%llu stays live, pinned (hotreload unpin %s)", m->name,
+		         (unsigned long long)version, (unsigned long long)m->pin, m->name);
+		free(path);
+		return;
+	}
+	m->version = version;
+	m->good_kind = kind;
+	free(m->artifact);
+	m->artifact = path;
+	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, kind, path}};
 	if (e->server)
 		hrd_server_announce(e->server, m->name, &a);
 }
@@ -483,6 +496,57 @@ done:
 }
 
 /*
+ * Publish the object at from (that of version vfrom) again as m's next
+ * version: a copy, a row of status (reused or rollback) with key, and its
+ * announcement, unless m is pinned. Returns the version, or 0 (said).
+ */
+static uint64_t republish(hrd_engine *e, mod *m, int status, uint64_t vfrom, const char *from, const char *key,
+                          const char *cause)
+{
+	char *tmp = NULL, *path = NULL;
+	int64_t t0 = hrd_engine_now_us(CLOCK_MONOTONIC);
+	uint64_t version = m->top + 1;
+	if (asprintf(&tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0 ||
+	    asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store)) < 0) {
+		tmp = path = NULL;
+		version = 0;
+		goto out;
+	}
+	if (copy_object(from, tmp) < 0 || rename(tmp, path) < 0) {
+		hrd_warn("%s: cannot copy the object of v%llu: %s", m->name, (unsigned long long)vfrom, strerror(errno));
+		unlink(tmp);
+		version = 0;
+		goto out;
+	}
+	char note[96];
+	snprintf(note, sizeof note, "the object of v%llu%s", (unsigned long long)vfrom,
+	         status == HRD_REUSED ? ", for the same inputs: no compile" : ", put back");
+	hrd_build row = {.module = m->name, .status = status, .version = version,
+	                 .started_us = hrd_engine_now_us(CLOCK_REALTIME),
+	                 .duration_us = hrd_engine_now_us(CLOCK_MONOTONIC) - t0, .source_hash = key, .output = note,
+	                 .artifact = path, .cause = cause};
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
+		unlink(path);
+		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
+		version = 0;
+		goto out;
+	}
+	hrd_engine_arm_checkpoint(e);
+	m->top = version;
+	char at[32];
+	hrd_info("%s%s: v%llu is v%llu's object again (%s)", hrd_engine_progress(e, m, at), m->name,
+	         (unsigned long long)version, (unsigned long long)vfrom, cause);
+	hrd_engine_serve(e, m, version, status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK, path);
+	path = NULL;
+out:
+	free(tmp);
+	free(path);
+	return version;
+}
+
+/*
  * Inputs built before (an undo, a stash, a checkout back): publish that
  * build's object again as the next version, a `reused` row, with no
  * compile. 1 when it did, 0 when there is nothing to reuse or it could
@@ -491,57 +555,64 @@ done:
 static int reuse(hrd_engine *e, mod *m, build *b)
 {
 	struct match k = {b->key, 0, NULL};
-	char *tmp = NULL, *path = NULL;
 	int done = 0;
-	if (!b->key[0] || hrd_store_history(e->cfg.store, m->name, 0, take_match, &k) < 0 || !k.artifact)
-		goto out;
-	int64_t t0 = hrd_engine_now_us(CLOCK_MONOTONIC);
-	uint64_t version = m->top + 1;
-	if (asprintf(&tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0 ||
-	    asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
-	             hrd_store_id(e->cfg.store)) < 0) {
-		tmp = path = NULL;
-		goto out;
+	if (b->key[0] && hrd_store_history(e->cfg.store, m->name, 0, take_match, &k) == 0 && k.artifact &&
+	    republish(e, m, HRD_REUSED, k.version, k.artifact, b->key, b->cause)) {
+		m->last = HRD_OK; /* the content is one that built: whatever failed since is undone */
+		hrd_engine_set_str(&m->message, NULL);
+		snprintf(m->key, sizeof m->key, "%s", b->key);
+		done = 1;
 	}
-	if (copy_object(k.artifact, tmp) < 0 || rename(tmp, path) < 0) {
-		hrd_warn("%s: cannot reuse the object of v%llu (%s); compiling", m->name, (unsigned long long)k.version,
-		         strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	char note[96];
-	snprintf(note, sizeof note, "the object of v%llu, for the same inputs: no compile", (unsigned long long)k.version);
-	hrd_build row = {.module = m->name, .status = HRD_REUSED, .version = version,
-	                 .started_us = hrd_engine_now_us(CLOCK_REALTIME),
-	                 .duration_us = hrd_engine_now_us(CLOCK_MONOTONIC) - t0, .source_hash = b->key, .output = note,
-	                 .artifact = path, .cause = b->cause};
-	if (hrd_store_record(e->cfg.store, &row) < 0) {
-		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
-		unlink(path);
-		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
-		goto out;
-	}
-	hrd_engine_arm_checkpoint(e);
-	m->version = m->top = version;
-	m->good_kind = HRP_KIND_REUSED;
-	free(m->artifact);
-	m->artifact = path;
-	path = NULL;
-	m->last = HRD_OK; /* the content is one that built: whatever failed since is undone */
-	hrd_engine_set_str(&m->message, NULL);
-	snprintf(m->key, sizeof m->key, "%s", b->key);
-	char at[32];
-	hrd_info("%s%s: v%llu is v%llu's object again (%s)", hrd_engine_progress(e, m, at), m->name, (unsigned long long)version,
-	         (unsigned long long)k.version, b->cause);
-	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, HRP_KIND_REUSED, m->artifact}};
-	if (e->server)
-		hrd_server_announce(e->server, m->name, &a);
-	done = 1;
-out:
 	free(k.artifact);
-	free(tmp);
-	free(path);
 	return done;
+}
+
+struct target {
+	uint64_t want, below; /* a version, or (want 0) the newest below this one */
+	uint64_t version;
+	char *artifact, *key;
+};
+
+static int take_target(const hrd_build *row, void *arg)
+{
+	struct target *t = arg;
+	int published = row->status == HRD_OK || row->status == HRD_REUSED || row->status == HRD_ROLLBACK;
+	if (!published || (t->want ? row->version != t->want : row->version >= t->below))
+		return 0;
+	if (!row->artifact[0] || access(row->artifact, R_OK) < 0)
+		return t->want != 0; /* that version's object is gone: say so; else look further back */
+	t->version = row->version;
+	t->artifact = strdup(row->artifact);
+	t->key = strdup(row->source_hash);
+	return 1;
+}
+
+int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz)
+{
+	struct target t = {version, m->version, 0, NULL, NULL};
+	int rc = -1;
+	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) < 0) {
+		snprintf(err, errsz, "%s", hrd_store_error(e->cfg.store));
+	} else if (!t.artifact) {
+		if (version)
+			snprintf(err, errsz, "%s has no v%llu whose object is still there", m->name, (unsigned long long)version);
+		else
+			snprintf(err, errsz, "%s has no good build before v%llu whose object is still there", m->name,
+			         (unsigned long long)m->version);
+	} else {
+		char cause[64];
+		snprintf(cause, sizeof cause, "hotreload rollback to v%llu", (unsigned long long)t.version);
+		m->pin = 0; /* a new rollback takes the place of a pin */
+		uint64_t v = republish(e, m, HRD_ROLLBACK, t.version, t.artifact, t.key, cause);
+		if (!v)
+			snprintf(err, errsz, "cannot put v%llu back (see the daemon's log)", (unsigned long long)t.version);
+		else if (pin)
+			m->pin = v;
+		rc = v ? 0 : -1;
+	}
+	free(t.artifact);
+	free(t.key);
+	return rc;
 }
 
 void hrd_engine_start_build(hrd_engine *e, mod *m)
@@ -608,4 +679,17 @@ nomem:
 out:
 	b->m = NULL;
 	hrd_engine_free_build(b);
+}
+
+void hrd_engine_unpin(hrd_engine *e, mod *m)
+{
+	struct target t = {0, UINT64_MAX, 0, NULL, NULL};
+	m->pin = 0;
+	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) == 0 && t.artifact && t.version != m->version) {
+		hrd_info("%s: unpinned: v%llu is live", m->name, (unsigned long long)t.version);
+		hrd_engine_serve(e, m, t.version, HRP_KIND_OK, t.artifact); /* it takes the path */
+		t.artifact = NULL;
+	}
+	free(t.artifact);
+	free(t.key);
 }

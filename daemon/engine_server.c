@@ -42,6 +42,11 @@ static void status(void *arg, hrp_msg *m)
 		s->module = md->name;
 		s->version = md->invalid ? 0 : md->version;
 		s->message = md->message ? md->message : "";
+		if (md->pin) {
+			snprintf(md->pinned, sizeof md->pinned, "pinned at v%llu: newer builds wait for hotreload unpin %s",
+			         (unsigned long long)md->pin, md->name);
+			s->message = md->pinned;
+		}
 		if (md->invalid) {
 			s->status = "skipped";
 			s->message = "not a module name: use " HRP_NAME_RULE;
@@ -148,7 +153,26 @@ static int build_now(void *arg, const char *module)
 	return 0;
 }
 
-const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now};
+static int rollback(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz)
+{
+	hrd_engine *e = arg;
+	mod *md = hrd_engine_find(e, module);
+	if (!md || md->invalid || !md->top) {
+		snprintf(err, errsz, "no module '%s' with a good build (hotreload history lists them)", module);
+		return -1;
+	}
+	if (action == HRP_UNPIN) {
+		hrd_engine_unpin(e, md);
+		return 0;
+	}
+	if (action != HRP_ROLLBACK && action != HRP_ROLLBACK_PIN) {
+		snprintf(err, errsz, "no such rollback action: %u", action);
+		return -1;
+	}
+	return hrd_engine_rollback(e, md, version, action == HRP_ROLLBACK_PIN, err, errsz);
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback};
 
 void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
 {

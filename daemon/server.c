@@ -230,6 +230,19 @@ static int handle(client *c, const hrp_msg *m)
 			return -1;
 		}
 		return 0;
+	case HRP_ROLLBACK_REQ: {
+		char why[512];
+		if (!hrp_valid_name(m->u.rollback.module)) {
+			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.rollback.module);
+			return -1;
+		}
+		if (s->cfg.ops->rollback(s->cfg.arg, m->u.rollback.module, m->u.rollback.version, m->u.rollback.action, why,
+		                         sizeof why) < 0) {
+			fail(c, HRP_E_INVALID, "%s", why);
+			return -1;
+		}
+		return 0;
+	}
 	case HRP_STATUS_REQ: {
 		hrp_msg st = {.type = HRP_STATUS};
 		s->cfg.ops->status(s->cfg.arg, &st);

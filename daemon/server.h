@@ -23,6 +23,8 @@ typedef struct hrd_server_ops {
 	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid);
 	/* A client asks for a compile of module now. 0, or -1 when there is no such module to build. */
 	int (*build)(void *arg, const char *module);
+	/* A client asks for a rollback, a pin or an unpin (enum hrp_rollback). 0, or -1 with why in err. */
+	int (*rollback)(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz);
 } hrd_server_ops;
 
 typedef struct hrd_server hrd_server;

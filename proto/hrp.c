@@ -36,6 +36,8 @@ static const struct field f_loaded[] = { M(F_STR, loaded.module), M(F_U64, loade
 	M(F_U64, loaded.at_us), { F_END, 0 } };
 static const struct field f_refused[] = { M(F_STR, refused.module), M(F_U64, refused.version),
 	M(F_STR, refused.reason), { F_END, 0 } };
+static const struct field f_rollback[] = { M(F_STR, rollback.module), M(F_U64, rollback.version),
+	M(F_U32, rollback.action), { F_END, 0 } };
 static const struct field f_none[] = { { F_END, 0 } };
 /* STATUS: these fields, then u32 nmods and nmods entries of f_modstat. */
 static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
@@ -61,6 +63,7 @@ static const struct {
 	[HRP_STATUS_REQ] = { "STATUS_REQ", f_none },
 	[HRP_STATUS] = { "STATUS", f_status },
 	[HRP_BUILD_REQ] = { "BUILD_REQ", f_sub },
+	[HRP_ROLLBACK_REQ] = { "ROLLBACK_REQ", f_rollback },
 };
 
 _Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");

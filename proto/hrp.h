@@ -36,13 +36,17 @@ enum hrp_type {
 	HRP_STATUS_REQ = 9, /* client: tell me your status */
 	HRP_STATUS = 10,    /* daemon: the status */
 	HRP_BUILD_REQ = 11, /* client: compile this module now, whatever its key */
-	HRP_TYPE_MAX = HRP_BUILD_REQ
+	HRP_ROLLBACK_REQ = 12, /* client: put an earlier version back (and pin it), or unpin */
+	HRP_TYPE_MAX = HRP_ROLLBACK_REQ
 };
 
 enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
 
 /* What a BUILD announces: a compile, a reuse of an earlier object, a rollback. */
 enum hrp_kind { HRP_KIND_OK = 1, HRP_KIND_REUSED = 2, HRP_KIND_ROLLBACK = 3 };
+
+/* ROLLBACK_REQ's action. */
+enum hrp_rollback { HRP_ROLLBACK = 1, HRP_ROLLBACK_PIN = 2, HRP_UNPIN = 3 };
 
 /* ERROR codes. */
 enum hrp_code {
@@ -75,6 +79,7 @@ typedef struct hrp_msg {
 		struct { const char *module; uint64_t version; uint32_t kind; const char *path; } build;
 		struct { const char *module; const char *message; } failed;
 		struct { const char *module; uint64_t version, at_us; } loaded;
+		struct { const char *module; uint64_t version; uint32_t action; } rollback; /* ROLLBACK_REQ: enum hrp_rollback */
 		struct { const char *module; uint64_t version; const char *reason; } refused;
 		struct {
 			uint32_t pid, clients;

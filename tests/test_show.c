@@ -177,3 +177,49 @@ Test(show, build_compiles_a_module_now_whatever_its_key_and_says_how_it_went)
 	free(state);
 	t_run_free(&r);
 }
+
+Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
+{
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=1 value=1");
+	e2e_put("a.c", "int value(void) { return 2; }\n");
+	e2e_expect(h, "update a 1 v=2 value=2");
+	/* the one before: v1's object, as v3 */
+	t_run r = cli((const char *const[]){"rollback", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "a v3 is an earlier build again\n");
+	t_run_free(&r);
+	e2e_expect(h, "update a 1 v=3 value=1");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.cause)\"", "rollback 3 hotreload rollback to v1");
+	/* pinned to v2: a save is recorded, but the game stays on the pin */
+	r = cli((const char *const[]){"rollback", "a", "2", "--pin", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "a v4 is an earlier build again, pinned\n");
+	t_run_free(&r);
+	e2e_expect(h, "update a 1 v=4 value=2");
+	e2e_put("a.c", "int value(void) { return 5; }\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 5");
+	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
+	             "4 pinned at v4: newer builds wait for hotreload unpin a");
+	r = cli((const char *const[]){"unpin", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "a unpinned: v5 is live\n");
+	t_run_free(&r);
+	e2e_expect(h, "update a 1 v=5 value=5");
+	/* what cannot be */
+	r = cli((const char *const[]){"rollback", "a", "9", NULL});
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "a has no v9 whose object is still there"), "%s", r.err);
+	t_run_free(&r);
+	r = cli((const char *const[]){"rollback", "zz", NULL});
+	cr_assert_eq(r.status, 1);
+	t_run_free(&r);
+	r = cli((const char *const[]){"rollback", NULL});
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+	r = cli((const char *const[]){"unpin", "a", "--pin", NULL});
+	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+}

@@ -22,6 +22,7 @@ int main(int argc, char **argv)
 		{ .type = HRP_REFUSED, .u.refused = { "enemy", 8, "hr_on_load returned 1" } },
 		{ .type = HRP_STATUS_REQ },
 		{ .type = HRP_BUILD_REQ, .u.sub = { "enemy" } },
+		{ .type = HRP_ROLLBACK_REQ, .u.rollback = { "enemy", 3, HRP_ROLLBACK_PIN } },
 		{ .type = HRP_STATUS, .u.status = { 99, 2, "/p", "/p/.hotreload", "inotify", "ext4", 2, mods } },
 	};
 	hrp_buf all = { 0 };
