@@ -13,13 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../daemon/store.h"
-#include "../proto/hrp.h"
+#include "cli.h"
 #include "hotreload.h"
 #include "json.h"
 
-enum { EXIT_ERR = 1, EXIT_USAGE = 2, EXIT_NODAEMON = 3 };
-#define TIMEOUT_MS 5000
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
@@ -46,12 +43,15 @@ static const char usage_text[] =
 	"$HOTRELOAD_SOCKET, else STATE_DIR/hotreloadd.sock.\n"
 	"Exit status: 0 success, 1 error, 2 usage error, 3 no daemon answers.\n";
 
-static struct {
-	const char *socket, *state_dir;
-	int json;
-} opt;
+struct hrc_cli_opt hrc_cli_opt;
 
-static void usage_error(const char *fmt, const char *arg)
+void hrc_cli_help(void)
+{
+	fputs(usage_text, stdout);
+	exit(0);
+}
+
+void hrc_cli_usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "hotreload: ");
 	fprintf(stderr, fmt, arg);
@@ -62,7 +62,7 @@ static void usage_error(const char *fmt, const char *arg)
 /* The state dir as INTERFACE.md orders the choices; NULL if none is found. */
 static char *state_dir(void)
 {
-	const char *s = opt.state_dir ? opt.state_dir : getenv("HOTRELOAD_STATE_DIR");
+	const char *s = hrc_cli_opt.state_dir ? hrc_cli_opt.state_dir : getenv("HOTRELOAD_STATE_DIR");
 	if (s && *s)
 		return strdup(s);
 	char dir[PATH_MAX];
@@ -94,7 +94,7 @@ static char *need_state_dir(void)
 	return d;
 }
 
-static hrd_store *open_store(void)
+hrd_store *hrc_cli_open_store(void)
 {
 	char *dir = need_state_dir(), path[PATH_MAX + 16], e[1024];
 	snprintf(path, sizeof path, "%s/history.db", dir);
@@ -111,7 +111,7 @@ static hrd_store *open_store(void)
  * The first line of s with control characters as '?': text from a database
  * or a daemon must not drive the terminal (escape sequences). Caller frees.
  */
-static char *printable(const char *s)
+char *hrc_cli_printable(const char *s)
 {
 	char *c = strndup(s, strcspn(s, "\n"));
 	if (!c)
@@ -122,12 +122,6 @@ static char *printable(const char *s)
 	return c;
 }
 
-/* A table of text cells printed with aligned columns; the last column is not padded. */
-struct table {
-	char **cell;
-	size_t n, cap, cols;
-	size_t status; /* the column of status words, coloured on a terminal; 0 for none */
-};
 
 /* Colours: on a terminal unless NO_COLOR is set or TERM is dumb; CLICOLOR_FORCE=1 asks for them anywhere. */
 static int colour(void)
@@ -156,17 +150,17 @@ static const char *colour_of(const char *word)
 	return NULL;
 }
 
-static void cell(struct table *t, const char *s)
+void hrc_cli_cell(struct table *t, const char *s)
 {
 	if (t->n == t->cap) {
 		t->cap = t->cap ? 2 * t->cap : 64;
 		if (!(t->cell = realloc(t->cell, t->cap * sizeof *t->cell)))
 			err(EXIT_ERR, "out of memory");
 	}
-	t->cell[t->n++] = printable(s);
+	t->cell[t->n++] = hrc_cli_printable(s);
 }
 
-static void table_print(struct table *t)
+void hrc_cli_table_print(struct table *t)
 {
 	size_t w[16] = { 0 };
 	for (size_t i = 0; i < t->n; i++) {
@@ -191,13 +185,13 @@ static void table_print(struct table *t)
 }
 
 /* ,"key":"value" with the value escaped; the first member of an object passes sep "". */
-static void json_member(const char *sep, const char *key, const char *value)
+void hrc_cli_json_member(const char *sep, const char *key, const char *value)
 {
 	printf("%s\"%s\":", sep, key);
 	hrc_json_str(stdout, value);
 }
 
-static void iso_time(char *buf, size_t n, int64_t us)
+void hrc_cli_iso_time(char *buf, size_t n, int64_t us)
 {
 	int64_t ms = us / 1000 - (us % 1000 < 0), sec = ms / 1000 - (ms % 1000 < 0); /* floor, for times before 1970 */
 	time_t t = (time_t)sec;
@@ -209,7 +203,7 @@ static void iso_time(char *buf, size_t n, int64_t us)
 
 /* ---- commands ---- */
 
-static void parse(int argc, char **argv, const char *shortopts, const char *what, long long *n, const char **arg)
+void hrc_cli_parse(int argc, char **argv, const char *shortopts, const char *what, long long *n, const char **arg)
 {
 	static const struct option longopts[] = { { "json", no_argument, NULL, 'j' },
 		                                  { "help", no_argument, NULL, 'h' },
@@ -219,25 +213,25 @@ static void parse(int argc, char **argv, const char *shortopts, const char *what
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		char *end;
 		switch (c) {
-		case 'j': opt.json = 1; break;
+		case 'j': hrc_cli_opt.json = 1; break;
 		case 'h': fputs(usage_text, stdout); exit(0);
 		case 'n':
 			errno = 0;
 			*n = strtoll(optarg, &end, 10);
 			if (errno || *end || *n < 0 || end == optarg)
-				usage_error("-n wants a count of 0 or more, not '%s'", optarg);
+				hrc_cli_usage_error("-n wants a count of 0 or more, not '%s'", optarg);
 			break;
-		default: usage_error("bad option for '%s'", what);
+		default: hrc_cli_usage_error("bad option for '%s'", what);
 		}
 	}
 	if (optind < argc && arg)
 		*arg = argv[optind++];
 	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+		hrc_cli_usage_error("unexpected argument '%s'", argv[optind]);
 }
 
 /* The schema allows only known statuses; this guards against a hand-edited row. */
-static const char *status_name(const hrd_build *b)
+const char *hrc_cli_status_name(const hrd_build *b)
 {
 	const char *s = hrd_status_name(b->status);
 	return s ? s : "unknown";
@@ -252,34 +246,34 @@ static int print_row(const hrd_build *b, void *arg)
 {
 	struct rows *r = arg;
 	char when[64], ver[32], dur[32];
-	iso_time(when, sizeof when, b->started_us);
+	hrc_cli_iso_time(when, sizeof when, b->started_us);
 	double ms = (double)b->duration_us / 1000.0;
-	if (opt.json) {
+	if (hrc_cli_opt.json) {
 		printf("%s{", r->n++ ? ",\n " : "");
-		json_member("", "module", b->module);
+		hrc_cli_json_member("", "module", b->module);
 		if (b->status == HRD_FAILED)
 			printf(",\"version\":null");
 		else
 			printf(",\"version\":%llu", (unsigned long long)b->version);
-		json_member(",", "status", status_name(b));
-		json_member(",", "started_at", when);
+		hrc_cli_json_member(",", "status", hrc_cli_status_name(b));
+		hrc_cli_json_member(",", "started_at", when);
 		printf(",\"duration_ms\":%.3f", ms);
-		json_member(",", "message", b->message);
-		json_member(",", "source_hash", b->source_hash);
-		json_member(",", "cause", b->cause);
-		json_member(",", "artifact", b->artifact);
+		hrc_cli_json_member(",", "message", b->message);
+		hrc_cli_json_member(",", "source_hash", b->source_hash);
+		hrc_cli_json_member(",", "cause", b->cause);
+		hrc_cli_json_member(",", "artifact", b->artifact);
 		printf("}");
 		return 0;
 	}
 	r->n++;
 	snprintf(ver, sizeof ver, "%llu", (unsigned long long)b->version);
 	snprintf(dur, sizeof dur, "%.1f ms", ms);
-	cell(&r->t, b->module);
-	cell(&r->t, b->status == HRD_FAILED ? "-" : ver);
-	cell(&r->t, status_name(b));
-	cell(&r->t, when);
-	cell(&r->t, dur);
-	cell(&r->t, b->message);
+	hrc_cli_cell(&r->t, b->module);
+	hrc_cli_cell(&r->t, b->status == HRD_FAILED ? "-" : ver);
+	hrc_cli_cell(&r->t, hrc_cli_status_name(b));
+	hrc_cli_cell(&r->t, when);
+	hrc_cli_cell(&r->t, dur);
+	hrc_cli_cell(&r->t, b->message);
 	return 0;
 }
 
@@ -287,280 +281,27 @@ static int cmd_history(int argc, char **argv)
 {
 	long long n = -1;
 	const char *module = NULL;
-	parse(argc, argv, "n:h", "history", &n, &module);
+	hrc_cli_parse(argc, argv, "n:h", "history", &n, &module);
 	if (n < 0)
-		n = opt.json ? 0 : 20;
-	hrd_store *s = open_store();
+		n = hrc_cli_opt.json ? 0 : 20;
+	hrd_store *s = hrc_cli_open_store();
 	struct rows r = { .t = { .cols = 6, .status = 2 } };
 	const char *head[] = { "MODULE", "VERSION", "STATUS", "STARTED (UTC)", "DURATION", "MESSAGE" };
-	for (size_t i = 0; !opt.json && i < 6; i++)
-		cell(&r.t, head[i]);
-	if (opt.json)
+	for (size_t i = 0; !hrc_cli_opt.json && i < 6; i++)
+		hrc_cli_cell(&r.t, head[i]);
+	if (hrc_cli_opt.json)
 		printf("[");
 	if (hrd_store_history(s, module, n, print_row, &r) < 0)
 		errx(EXIT_ERR, "%s", hrd_store_error(s));
 	hrd_store_close(s);
-	if (opt.json) {
+	if (hrc_cli_opt.json) {
 		printf("]\n");
 		return 0;
 	}
-	table_print(&r.t);
+	hrc_cli_table_print(&r.t);
 	if (!r.n)
 		fprintf(stderr, "hotreload: no builds%s%s recorded\n", module ? " of " : "", module ? module : "");
 	return 0;
-}
-
-/* ---- show and diff: a build's record and the files that went in ---- */
-
-/* A row, copied out of the history's walk. */
-struct found {
-	const char *module;
-	uint64_t version; /* 0: the module's newest row */
-	int ok;
-	hrd_build b;
-	char *s[7]; /* the copies b's strings point to */
-};
-
-static int find_row(const hrd_build *b, void *arg)
-{
-	struct found *f = arg;
-	int published = b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
-	if (f->version && !(published && b->version == f->version))
-		return 0;
-	f->b = *b;
-	const char *from[7] = {b->source_hash, b->command, b->output, b->message, b->artifact, b->cause, b->module};
-	for (int i = 0; i < 7; i++)
-		if (!(f->s[i] = strdup(from[i])))
-			err(EXIT_ERR, "out of memory");
-	f->b.source_hash = f->s[0], f->b.command = f->s[1], f->b.output = f->s[2], f->b.message = f->s[3];
-	f->b.artifact = f->s[4], f->b.cause = f->s[5], f->b.module = f->s[6];
-	return f->ok = 1;
-}
-
-/* The compile whose files a row's object came from: a reused or rolled-back row points at the compile of its key. */
-static int compile_of(const hrd_build *b, void *arg)
-{
-	struct found *f = arg;
-	if (b->status != HRD_OK || strcmp(b->source_hash, f->b.source_hash) != 0)
-		return 0;
-	f->b.id = b->id;
-	return 1;
-}
-
-/* MODULE or MODULE@VERSION: the row, or exit 1 saying there is none. */
-static void lookup(hrd_store *s, const char *spec, struct found *f)
-{
-	char module[256];
-	const char *at = strchr(spec, '@');
-	memset(f, 0, sizeof *f);
-	snprintf(module, sizeof module, "%.*s", (int)(at ? (size_t)(at - spec) : strlen(spec)), spec);
-	if (at) {
-		char *end;
-		errno = 0;
-		unsigned long long v = strtoull(at + 1, &end, 10);
-		if (errno || *end || !v || end == at + 1)
-			usage_error("a version is a number from 1, not '%s'", at + 1);
-		f->version = v;
-	}
-	if (hrd_store_history(s, module, 0, find_row, f) < 0)
-		errx(EXIT_ERR, "%s", hrd_store_error(s));
-	if (!f->ok && f->version)
-		errx(EXIT_ERR, "%s has no v%llu (see: hotreload history %s)", module, (unsigned long long)f->version, module);
-	if (!f->ok)
-		errx(EXIT_ERR, "no builds of %s recorded", module);
-	if ((f->b.status == HRD_REUSED || f->b.status == HRD_ROLLBACK) && f->b.source_hash[0] &&
-	    hrd_store_history(s, module, 0, compile_of, f) < 0)
-		errx(EXIT_ERR, "%s", hrd_store_error(s));
-}
-
-static void found_free(struct found *f)
-{
-	for (int i = 0; i < 7; i++)
-		free(f->s[i]);
-}
-
-static int print_file(void *arg, const hrd_snapshot *file)
-{
-	int *n = arg;
-	if (opt.json) {
-		char *text = strndup(file->data, file->len);
-		if (!text)
-			err(EXIT_ERR, "out of memory");
-		printf("%s{", (*n)++ ? "," : "");
-		json_member("", "path", file->path);
-		json_member(",", "hash", file->hash);
-		json_member(",", "content", text);
-		printf("}");
-		free(text);
-		return 0;
-	}
-	char *path = printable(file->path);
-	printf("\n--- %s (%zu bytes)\n", path, file->len);
-	fwrite(file->data, 1, file->len, stdout);
-	if (file->len && ((const char *)file->data)[file->len - 1] != '\n')
-		printf("\n\\ no newline at the end\n");
-	free(path);
-	(*n)++;
-	return 0;
-}
-
-static int cmd_show(int argc, char **argv)
-{
-	const char *spec = NULL;
-	parse(argc, argv, "h", "show", NULL, &spec);
-	if (!spec)
-		usage_error("%s", "show wants MODULE or MODULE@VERSION");
-	hrd_store *s = open_store();
-	struct found f;
-	lookup(s, spec, &f);
-	char when[64];
-	iso_time(when, sizeof when, f.b.started_us);
-	int n = 0;
-	if (opt.json) {
-		printf("{");
-		json_member("", "module", f.b.module);
-		if (f.b.status == HRD_FAILED)
-			printf(",\"version\":null");
-		else
-			printf(",\"version\":%llu", (unsigned long long)f.b.version);
-		json_member(",", "status", status_name(&f.b));
-		json_member(",", "started_at", when);
-		printf(",\"duration_ms\":%.3f", (double)f.b.duration_us / 1000.0);
-		json_member(",", "message", f.b.message);
-		json_member(",", "cause", f.b.cause);
-		json_member(",", "command", f.b.command);
-		json_member(",", "artifact", f.b.artifact);
-		json_member(",", "output", f.b.output);
-		printf(",\"files\":[");
-	} else {
-		char *module = printable(f.b.module), *cause = printable(f.b.cause), *msg = printable(f.b.message);
-		printf("%s %s%llu  %s  %s  %.1f ms  %s\n", module, f.b.status == HRD_FAILED ? "" : "v",
-		       (unsigned long long)f.b.version, status_name(&f.b), when, (double)f.b.duration_us / 1000.0, cause);
-		if (*msg)
-			printf("message  %s\n", msg);
-		if (*f.b.artifact)
-			printf("object   %s\n", f.b.artifact);
-		/* The command is lines of words the daemon quoted; the output is the compiler's, as it wrote it. */
-		for (const char *l = f.b.command; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] == '\n')) {
-			char *line = printable(l);
-			printf("%s  %s\n", l == f.b.command ? "command" : "       ", line);
-			free(line);
-		}
-		if (*f.b.output)
-			printf("\n--- compiler output\n%s%s", f.b.output, f.b.output[strlen(f.b.output) - 1] == '\n' ? "" : "\n");
-		free(module);
-		free(cause);
-		free(msg);
-	}
-	if (hrd_store_snapshots(s, f.b.id, print_file, &n) < 0)
-		errx(EXIT_ERR, "%s", hrd_store_error(s));
-	if (opt.json)
-		printf("]}\n");
-	else if (!n)
-		printf("\n(no files recorded for this row)\n");
-	found_free(&f);
-	hrd_store_close(s);
-	return 0;
-}
-
-/* The paths of one side of a diff. */
-struct side {
-	char **path;
-	size_t n;
-};
-
-static int keep_file(void *arg, const hrd_snapshot *file)
-{
-	struct side *sd = arg;
-	char **p = realloc(sd->path, (sd->n + 1) * sizeof *p);
-	if (!p || !(p[sd->n] = strdup(file->path)))
-		err(EXIT_ERR, "out of memory");
-	sd->path = p;
-	sd->n++;
-	return 0;
-}
-
-/* path's content on one side, written to a file for diff (done stays 0 when that side has no such path). */
-struct extract {
-	const char *path, *to;
-	int done;
-};
-
-static int extract_file(void *arg, const hrd_snapshot *file)
-{
-	struct extract *x = arg;
-	if (strcmp(file->path, x->path) != 0)
-		return 0;
-	FILE *o = fopen(x->to, "we");
-	if (!o || fwrite(file->data, 1, file->len, o) != file->len || fclose(o) != 0)
-		err(EXIT_ERR, "cannot write %s", x->to);
-	return x->done = 1;
-}
-
-static int cmd_diff(int argc, char **argv)
-{
-	const char *module = NULL;
-	/* MODULE A B: the options and MODULE are parse's, the two versions after them ours */
-	parse(argc > 3 ? argc - 2 : argc, argv, "h", "diff", NULL, &module);
-	if (!module || argc < 4)
-		usage_error("%s", "diff wants MODULE A B: two versions of MODULE");
-	const char *ver[2] = {argv[argc - 2], argv[argc - 1]};
-	hrd_store *s = open_store();
-	struct found f[2];
-	struct side sd[2] = {{0}, {0}};
-	for (int i = 0; i < 2; i++) {
-		char spec[512];
-		snprintf(spec, sizeof spec, "%s@%s", module, ver[i]);
-		lookup(s, spec, &f[i]);
-		if (hrd_store_snapshots(s, f[i].b.id, keep_file, &sd[i]) < 0)
-			errx(EXIT_ERR, "%s", hrd_store_error(s));
-	}
-	char dir[] = "/tmp/hotreload-diff.XXXXXX";
-	if (!mkdtemp(dir))
-		err(EXIT_ERR, "cannot make a folder for the diff");
-	int rc = 0;
-	/* every path of either side, once, in order */
-	for (int i = 0; i < 2; i++)
-		for (size_t k = 0; k < sd[i].n; k++) {
-			const char *path = sd[i].path[k];
-			int seen = 0;
-			for (size_t j = 0; i == 1 && j < sd[0].n && !seen; j++)
-				seen = strcmp(sd[0].path[j], path) == 0;
-			if (seen)
-				continue;
-			char a[64], b[64], la[600], lb[600];
-			snprintf(a, sizeof a, "%s/a", dir);
-			snprintf(b, sizeof b, "%s/b", dir);
-			struct extract xa = {path, a, 0}, xb = {path, b, 0};
-			hrd_store_snapshots(s, f[0].b.id, extract_file, &xa);
-			hrd_store_snapshots(s, f[1].b.id, extract_file, &xb);
-			snprintf(la, sizeof la, "a/%s (v%s)", path, ver[0]);
-			snprintf(lb, sizeof lb, "b/%s (v%s)", path, ver[1]);
-			char *cmd[] = {"diff", "-u", "--label", la, "--label", lb, xa.done ? a : "/dev/null",
-			               xb.done ? b : "/dev/null", NULL};
-			fflush(stdout);
-			pid_t pid = fork();
-			if (pid == 0) {
-				execvp("diff", cmd);
-				_exit(127);
-			}
-			int st = 0;
-			if (pid < 0 || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) > 1)
-				rc = EXIT_ERR;
-			unlink(a);
-			unlink(b);
-		}
-	rmdir(dir);
-	if (rc)
-		warnx("diff could not compare the files (is diffutils installed?)");
-	for (int i = 0; i < 2; i++) {
-		for (size_t k = 0; k < sd[i].n; k++)
-			free(sd[i].path[k]);
-		free(sd[i].path);
-		found_free(&f[i]);
-	}
-	hrd_store_close(s);
-	return rc;
 }
 
 /* One stats object's members (after its opening brace). */
@@ -590,9 +331,9 @@ static int module_stats(void *arg, const char *module)
 	hrd_stats st;
 	if (hrd_store_stats(p->s, module, &st) < 0)
 		errx(EXIT_ERR, "%s", hrd_store_error(p->s));
-	if (opt.json) {
+	if (hrc_cli_opt.json) {
 		printf("%s{", p->n++ ? "," : "");
-		json_member("", "module", module);
+		hrc_cli_json_member("", "module", module);
 		printf(",");
 		stats_json(&st);
 		printf("}");
@@ -609,7 +350,7 @@ static int module_stats(void *arg, const char *module)
 	snprintf(refused, sizeof refused, "%lld", (long long)st.refused);
 	const char *row[] = {module, builds, rate, compile, live, refused};
 	for (size_t i = 0; i < 6; i++)
-		cell(&p->t, row[i]);
+		hrc_cli_cell(&p->t, row[i]);
 	p->n++;
 	return 0;
 }
@@ -617,13 +358,13 @@ static int module_stats(void *arg, const char *module)
 static int cmd_stats(int argc, char **argv)
 {
 	const char *module = NULL;
-	parse(argc, argv, "h", "stats", NULL, &module);
-	hrd_store *s = open_store();
+	hrc_cli_parse(argc, argv, "h", "stats", NULL, &module);
+	hrd_store *s = hrc_cli_open_store();
 	hrd_stats st;
 	if (hrd_store_stats(s, module, &st) < 0)
 		errx(EXIT_ERR, "%s", hrd_store_error(s));
 	struct per_module p = {s, {.cols = 6}, 0};
-	if (opt.json) {
+	if (hrc_cli_opt.json) {
 		printf("{");
 		stats_json(&st);
 		if (!module) { /* and each module's */
@@ -649,12 +390,12 @@ static int cmd_stats(int argc, char **argv)
 	if (!module) {
 		const char *head[] = {"MODULE", "BUILDS", "OK", "COMPILE p50/p95 ms", "LIVE p50/p95 ms", "REFUSED"};
 		for (size_t i = 0; i < 6; i++)
-			cell(&p.t, head[i]);
+			hrc_cli_cell(&p.t, head[i]);
 		if (hrd_store_modules(s, module_stats, &p) < 0)
 			errx(EXIT_ERR, "%s", hrd_store_error(s));
 		if (p.n) {
 			printf("\n");
-			table_print(&p.t);
+			hrc_cli_table_print(&p.t);
 		} else {
 			for (size_t i = 0; i < p.t.n; i++)
 				free(p.t.cell[i]);
@@ -683,7 +424,7 @@ static void exchange(int fd, hrp_reader *r, const char *sock, const hrp_msg *m, 
 	if (rc < 0)
 		errx(EXIT_ERR, "bad reply from the daemon at %s: %s", sock, r->why ? r->why : strerror(-rc));
 	if (reply->type == HRP_ERROR)
-		errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(reply->u.error.message));
+		errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(reply->u.error.message));
 	if (reply->type != want)
 		errx(EXIT_ERR, "bad reply from the daemon at %s: %s where %s was due", sock,
 		     hrp_type_name(reply->type), hrp_type_name((unsigned)want));
@@ -700,31 +441,31 @@ static void print_status(const hrp_msg *m)
 		building += strcmp(ms.status, "building") == 0;
 		queued += strcmp(ms.status, "queued") == 0;
 	}
-	if (opt.json) {
+	if (hrc_cli_opt.json) {
 		printf("{\"daemon\":{\"pid\":%u", s->pid);
-		json_member(",", "root", s->root);
-		json_member(",", "state_dir", s->state_dir);
+		hrc_cli_json_member(",", "root", s->root);
+		hrc_cli_json_member(",", "state_dir", s->state_dir);
 		printf("},\"watcher\":{");
-		json_member("", "backend", s->backend);
-		json_member(",", "reason", s->reason);
+		hrc_cli_json_member("", "backend", s->backend);
+		hrc_cli_json_member(",", "reason", s->reason);
 		printf("},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
 		       queued);
 		for (int i = 0; hrp_status_next(m, &pos, &ms); i++) {
 			printf("%s{", i ? "," : "");
-			json_member("", "module", ms.module);
+			hrc_cli_json_member("", "module", ms.module);
 			if (ms.version)
 				printf(",\"version\":%llu", (unsigned long long)ms.version);
 			else
 				printf(",\"version\":null");
-			json_member(",", "status", ms.status);
-			json_member(",", "message", ms.message);
+			hrc_cli_json_member(",", "status", ms.status);
+			hrc_cli_json_member(",", "message", ms.message);
 			printf("}");
 		}
 		printf("]}\n");
 		return;
 	}
-	char *root = printable(s->root), *dir = printable(s->state_dir), *backend = printable(s->backend),
-	     *reason = printable(s->reason);
+	char *root = hrc_cli_printable(s->root), *dir = hrc_cli_printable(s->state_dir), *backend = hrc_cli_printable(s->backend),
+	     *reason = hrc_cli_printable(s->reason);
 	printf("daemon   pid %u, root %s\n", s->pid, root);
 	printf("state    %s\n", dir);
 	printf("watcher  %s (%s)\n", backend, reason);
@@ -742,23 +483,23 @@ static void print_status(const hrp_msg *m)
 	struct table t = { .cols = 4, .status = 2 };
 	const char *head[] = { "MODULE", "VERSION", "STATUS", "MESSAGE" };
 	for (size_t i = 0; i < 4; i++)
-		cell(&t, head[i]);
+		hrc_cli_cell(&t, head[i]);
 	while (hrp_status_next(m, &pos, &ms)) {
 		char ver[32];
 		snprintf(ver, sizeof ver, "%llu", (unsigned long long)ms.version);
-		cell(&t, ms.module);
-		cell(&t, ms.version ? ver : "-");
-		cell(&t, ms.status);
-		cell(&t, ms.message);
+		hrc_cli_cell(&t, ms.module);
+		hrc_cli_cell(&t, ms.version ? ver : "-");
+		hrc_cli_cell(&t, ms.status);
+		hrc_cli_cell(&t, ms.message);
 	}
 	printf("\n");
-	table_print(&t);
+	hrc_cli_table_print(&t);
 }
 
 /* Connect to the daemon and exchange HELLO; exits 3 when none answers. The socket's path in path. */
-static int connect_daemon(hrp_reader *r, char *path, size_t pathsz)
+int hrc_cli_connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 {
-	const char *sock = opt.socket ? opt.socket : getenv("HOTRELOAD_SOCKET");
+	const char *sock = hrc_cli_opt.socket ? hrc_cli_opt.socket : getenv("HOTRELOAD_SOCKET");
 	if (!sock || !*sock) {
 		char *dir = state_dir();
 		if (!dir)
@@ -780,132 +521,13 @@ static int connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 	return fd;
 }
 
-/* build MODULE: ask the daemon for a compile now, and wait for what it gives. */
-static int cmd_build(int argc, char **argv)
-{
-	const char *module = NULL;
-	parse(argc, argv, "h", "build", NULL, &module);
-	if (!module)
-		usage_error("%s", "build takes one module");
-	if (!hrp_valid_name(module))
-		usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
-	char sock[PATH_MAX + 32];
-	hrp_reader r = { 0 };
-	int fd = connect_daemon(&r, sock, sizeof sock);
-	/* Subscribed first, so that the build's announcement comes here; the status reply closes what was there before. */
-	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
-	int rc = hrp_send(fd, &m), asked = 0;
-	uint64_t had = 0;
-	if (rc == 0)
-		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
-	while (rc == 0) {
-		rc = hrp_recv(fd, &r, &m, asked ? 3600 * 1000 : TIMEOUT_MS);
-		if (rc == -ETIMEDOUT && asked) {
-			rc = 0; /* a long compile: go on waiting */
-		} else if (rc == 0 && m.type == HRP_STATUS && !asked) {
-			rc = hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD_REQ, .u.sub = { module } });
-			asked = 1;
-		} else if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
-			if (asked && m.u.build.version > had) {
-				printf("%s v%llu built\n", module, (unsigned long long)m.u.build.version);
-				hrp_reader_free(&r);
-				close(fd);
-				return 0;
-			}
-			had = m.u.build.version > had ? m.u.build.version : had;
-		} else if (rc == 0 && m.type == HRP_FAILED && asked && strcmp(m.u.failed.module, module) == 0) {
-			char *msg = printable(m.u.failed.message);
-			fprintf(stderr, "hotreload: %s: build failed: %s\n", module, msg);
-			free(msg);
-			hrp_reader_free(&r);
-			close(fd);
-			return EXIT_ERR;
-		} else if (rc == 0 && m.type == HRP_ERROR) {
-			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
-		}
-	}
-	errx(EXIT_NODAEMON, "the daemon at %s went away before %s was built", sock, module);
-}
-
-/* rollback MODULE [VERSION] [--pin], unpin MODULE: put an earlier build back, or let newer ones through again. */
-static int cmd_rollback(int argc, char **argv)
-{
-	static const struct option longopts[] = { { "pin", no_argument, NULL, 'p' },
-		                                  { "help", no_argument, NULL, 'h' },
-		                                  { NULL, 0, NULL, 0 } };
-	int unpin = strcmp(argv[0], "unpin") == 0, pin = 0, c;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", unpin ? longopts + 1 : longopts, NULL)) != -1) {
-		if (c == 'p')
-			pin = 1;
-		else if (c == 'h')
-			fputs(usage_text, stdout), exit(0);
-		else
-			usage_error("bad option for '%s'", argv[0]);
-	}
-	if (optind >= argc || argc - optind > (unpin ? 1 : 2))
-		usage_error(unpin ? "%s takes one module" : "%s takes a module and maybe a version", argv[0]);
-	const char *module = argv[optind];
-	unsigned long long version = 0;
-	if (!hrp_valid_name(module))
-		usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
-	if (optind + 1 < argc) {
-		char *end;
-		errno = 0;
-		version = strtoull(argv[optind + 1], &end, 10);
-		if (errno || *end || !version || argv[optind + 1][0] == '-')
-			usage_error("a version is a number from 1, not '%s'", argv[optind + 1]);
-	}
-	char sock[PATH_MAX + 32];
-	hrp_reader r = { 0 };
-	int fd = connect_daemon(&r, sock, sizeof sock);
-	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
-	int rc = hrp_send(fd, &m), asked = 0;
-	uint64_t had = 0;
-	if (rc == 0)
-		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
-	while (rc == 0) {
-		rc = hrp_recv(fd, &r, &m, TIMEOUT_MS);
-		if (rc != 0)
-			break;
-		if (m.type == HRP_ERROR)
-			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
-		if (m.type == HRP_STATUS && !asked) {
-			hrp_msg q = { .type = HRP_ROLLBACK_REQ,
-				      .u.rollback = { module, version, unpin ? HRP_UNPIN : pin ? HRP_ROLLBACK_PIN : HRP_ROLLBACK } };
-			rc = hrp_send(fd, &q);
-			if (rc == 0 && unpin) /* its reply says the unpin is done */
-				rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
-			asked = 1;
-		} else if (m.type == HRP_STATUS && unpin) {
-			hrp_modstat ms;
-			for (size_t pos = 0; hrp_status_next(&m, &pos, &ms);)
-				if (strcmp(ms.module, module) == 0)
-					printf("%s unpinned: v%llu is live\n", module, (unsigned long long)ms.version);
-			break;
-		} else if (m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
-			if (asked && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
-				printf("%s v%llu is an earlier build again%s\n", module, (unsigned long long)m.u.build.version,
-				       pin ? ", pinned" : "");
-				break;
-			}
-			had = m.u.build.version > had ? m.u.build.version : had;
-		}
-	}
-	hrp_reader_free(&r);
-	close(fd);
-	if (rc != 0)
-		errx(EXIT_NODAEMON, "the daemon at %s went away before it answered", sock);
-	return 0;
-}
-
 static int cmd_status(int argc, char **argv)
 {
-	parse(argc, argv, "h", "status", NULL, NULL);
+	hrc_cli_parse(argc, argv, "h", "status", NULL, NULL);
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	hrp_msg reply;
-	int fd = connect_daemon(&r, sock, sizeof sock);
+	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
 	exchange(fd, &r, sock, &(hrp_msg){ .type = HRP_STATUS_REQ }, HRP_STATUS, &reply);
 	print_status(&reply);
 	hrp_reader_free(&r);
@@ -938,25 +560,25 @@ static int cmd_wait(int argc, char **argv)
 		case 'v':
 			want = strtoull(optarg, &end, 10);
 			if (errno || *end || want < 1 || optarg[0] == '-')
-				usage_error("--version wants a version of 1 or more, not '%s'", optarg);
+				hrc_cli_usage_error("--version wants a version of 1 or more, not '%s'", optarg);
 			break;
 		case 't':
 			timeout = strtod(optarg, &end);
 			if (errno || *end || end == optarg || !(timeout >= 0) || !isfinite(timeout))
-				usage_error("--timeout wants seconds (0 or more), not '%s'", optarg);
+				hrc_cli_usage_error("--timeout wants seconds (0 or more), not '%s'", optarg);
 			break;
 		case 'h': fputs(usage_text, stdout); exit(0);
-		default: usage_error("%s", "bad option for 'wait'");
+		default: hrc_cli_usage_error("%s", "bad option for 'wait'");
 		}
 	}
 	if (optind != argc - 1)
-		usage_error("%s", "wait takes one module");
+		hrc_cli_usage_error("%s", "wait takes one module");
 	const char *module = argv[optind];
 	if (!hrp_valid_name(module))
-		usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
+		hrc_cli_usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
-	int fd = connect_daemon(&r, sock, sizeof sock);
+	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
 	/* The status request's reply comes after the subscription's answer (the newest good build, if any). */
 	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
 	int rc = hrp_send(fd, &m), answered = 0;
@@ -978,7 +600,7 @@ static int cmd_wait(int argc, char **argv)
 		} else if (rc == 0 && m.type == HRP_STATUS) {
 			answered = 1;
 		} else if (rc == 0 && m.type == HRP_ERROR) {
-			errx(EXIT_ERR, "the daemon at %s says: %s", sock, printable(m.u.error.message));
+			errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(m.u.error.message));
 		}
 	}
 	errx(EXIT_NODAEMON, "the daemon at %s went away before %s had a good build of v%llu or newer", sock, module, want);
@@ -995,21 +617,21 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait },
-	             { "show", cmd_show }, { "diff", cmd_diff }, { "build", cmd_build },
-	             { "rollback", cmd_rollback }, { "unpin", cmd_rollback } };
+	             { "show", hrc_cli_show }, { "diff", hrc_cli_diff }, { "build", hrc_cli_build },
+	             { "rollback", hrc_cli_rollback }, { "unpin", hrc_cli_rollback } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 's': opt.socket = optarg; break;
-		case 'd': opt.state_dir = optarg; break;
+		case 's': hrc_cli_opt.socket = optarg; break;
+		case 'd': hrc_cli_opt.state_dir = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': puts("hotreload " VERSION); return 0;
 		default: fputs(usage_text, stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc)
-		usage_error("%s", "no command given");
+		hrc_cli_usage_error("%s", "no command given");
 	if (strcmp(argv[optind], "help") == 0) {
 		fputs(usage_text, stdout);
 		return 0;
@@ -1017,6 +639,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
 		if (strcmp(argv[optind], cmds[i].name) == 0)
 			return cmds[i].fn(argc - optind, argv + optind);
-	usage_error("unknown command '%s'", argv[optind]);
+	hrc_cli_usage_error("unknown command '%s'", argv[optind]);
 	return EXIT_USAGE;
 }
