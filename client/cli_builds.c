@@ -26,8 +26,8 @@ static int find_row(const hrd_build *b, void *arg)
 {
 	struct found *f = arg;
 	int published = b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_ROLLBACK;
-	if (f->version && !(published && b->version == f->version))
-		return 0;
+	if (f->version ? !(published && b->version == f->version) : b->status == HRD_REFUSED)
+		return 0; /* a refusal is a program's word on a build, not a build */
 	f->b = *b;
 	const char *from[7] = {b->source_hash, b->command, b->output, b->message, b->artifact, b->cause, b->module};
 	for (int i = 0; i < 7; i++)
@@ -216,9 +216,11 @@ int hrc_cli_diff(int argc, char **argv)
 		if (hrd_store_snapshots(s, f[i].b.id, keep_file, &sd[i]) < 0)
 			errx(EXIT_ERR, "%s", hrd_store_error(s));
 	}
-	char dir[] = "/tmp/hotreload-diff.XXXXXX";
+	const char *tmp = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/hotreload-diff.XXXXXX", tmp);
 	if (!mkdtemp(dir))
-		err(EXIT_ERR, "cannot make a folder for the diff");
+		err(EXIT_ERR, "cannot make a folder for the diff in %s", tmp);
 	int rc = 0;
 	/* every path of either side, once, in order */
 	for (int i = 0; i < 2; i++)
@@ -229,14 +231,19 @@ int hrc_cli_diff(int argc, char **argv)
 				seen = strcmp(sd[0].path[j], path) == 0;
 			if (seen)
 				continue;
-			char a[64], b[64], la[600], lb[600];
+			char a[PATH_MAX + 8], b[PATH_MAX + 8], la[600], lb[600];
 			snprintf(a, sizeof a, "%s/a", dir);
 			snprintf(b, sizeof b, "%s/b", dir);
 			struct extract xa = {path, a, 0}, xb = {path, b, 0};
-			hrd_store_snapshots(s, f[0].b.id, extract_file, &xa);
-			hrd_store_snapshots(s, f[1].b.id, extract_file, &xb);
-			snprintf(la, sizeof la, "a/%s (v%s)", path, ver[0]);
-			snprintf(lb, sizeof lb, "b/%s (v%s)", path, ver[1]);
+			if (hrd_store_snapshots(s, f[0].b.id, extract_file, &xa) < 0 ||
+			    hrd_store_snapshots(s, f[1].b.id, extract_file, &xb) < 0) {
+				rmdir(dir);
+				errx(EXIT_ERR, "%s", hrd_store_error(s));
+			}
+			char *shown = hrc_cli_printable(path); /* a label is one line */
+			snprintf(la, sizeof la, "a/%s (v%s)", shown, ver[0]);
+			snprintf(lb, sizeof lb, "b/%s (v%s)", shown, ver[1]);
+			free(shown);
 			char *cmd[] = {"diff", "-u", "--label", la, "--label", lb, xa.done ? a : "/dev/null",
 			               xb.done ? b : "/dev/null", NULL};
 			fflush(stdout);
@@ -253,7 +260,7 @@ int hrc_cli_diff(int argc, char **argv)
 		}
 	rmdir(dir);
 	if (rc)
-		warnx("diff could not compare the files (is diffutils installed?)");
+		warnx("diff could not compare the files (is diffutils installed, and was the output read to its end?)");
 	for (int i = 0; i < 2; i++) {
 		for (size_t k = 0; k < sd[i].n; k++)
 			free(sd[i].path[k]);
@@ -283,12 +290,34 @@ int hrc_cli_build(int argc, char **argv)
 	if (rc == 0)
 		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 	while (rc == 0) {
-		rc = hrp_recv(fd, &r, &m, asked ? 3600 * 1000 : TIMEOUT_MS);
+		rc = hrp_recv(fd, &r, &m, asked ? 1000 : TIMEOUT_MS);
 		if (rc == -ETIMEDOUT && asked) {
-			rc = 0; /* a long compile: go on waiting */
+			/* A long compile, or one that ended with nothing to announce: the status tells. */
+			rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 		} else if (rc == 0 && m.type == HRP_STATUS && !asked) {
 			rc = hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD_REQ, .u.sub = { module } });
+			/* Its reply comes once the request is taken: queued or building. Not sent when the daemon said
+			 * no and closed: what it said is read next. */
+			if (rc == 0)
+				(void)hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 			asked = 1;
+		} else if (rc == 0 && m.type == HRP_STATUS && asked) {
+			hrp_modstat ms;
+			for (size_t pos = 0; hrp_status_next(&m, &pos, &ms);) {
+				if (strcmp(ms.module, module) != 0 || !strcmp(ms.status, "building") || !strcmp(ms.status, "queued"))
+					continue;
+				/* over, and nothing announced: pinned, or cut short (the module went) */
+				char *why = hrc_cli_printable(ms.message);
+				if (strstr(ms.message, "pinned at"))
+					printf("%s built, not served: %s\n", module, why);
+				else
+					errx(EXIT_ERR, "the build of %s ended with nothing to serve (%s%s%s)", module, ms.status,
+					     *why ? ": " : "", why);
+				free(why);
+				hrp_reader_free(&r);
+				close(fd);
+				return 0;
+			}
 		} else if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
 			if (asked && m.u.build.version > had) {
 				printf("%s v%llu built\n", module, (unsigned long long)m.u.build.version);
@@ -358,8 +387,8 @@ int hrc_cli_rollback(int argc, char **argv)
 			hrp_msg q = { .type = HRP_ROLLBACK_REQ,
 				      .u.rollback = { module, version, unpin ? HRP_UNPIN : pin ? HRP_ROLLBACK_PIN : HRP_ROLLBACK } };
 			rc = hrp_send(fd, &q);
-			if (rc == 0 && unpin) /* its reply says the unpin is done */
-				rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
+			if (rc == 0 && unpin) /* its reply says the unpin is done; a refusal closes first, and is read next */
+				(void)hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 			asked = 1;
 		} else if (m.type == HRP_STATUS && unpin) {
 			hrp_modstat ms;
@@ -368,7 +397,7 @@ int hrc_cli_rollback(int argc, char **argv)
 					printf("%s unpinned: v%llu is live\n", module, (unsigned long long)ms.version);
 			break;
 		} else if (m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
-			if (asked && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
+			if (asked && !unpin && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
 				printf("%s v%llu is an earlier build again%s\n", module, (unsigned long long)m.u.build.version,
 				       pin ? ", pinned" : "");
 				break;

@@ -216,10 +216,10 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	char at[32];
 	hrd_info("%s%s: v%llu built in %lld ms (%s)%s", hrd_engine_progress(e, m, at), m->name,
 	         (unsigned long long)version, (long long)(duration / 1000), b->cause, said);
-	hrd_engine_serve(e, m, version, HRP_KIND_OK, path);
+	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
 }
 
-void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path)
+void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin)
 {
 	if (m->pin && m->pin != version) {
 		/* Pinned: recorded, and kept for unpin, but the programs stay on the pinned version. */
@@ -229,6 +229,7 @@ void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, ch
 		return;
 	}
 	m->version = version;
+	m->origin = origin;
 	m->good_kind = kind;
 	free(m->artifact);
 	m->artifact = path;
@@ -538,7 +539,7 @@ static uint64_t republish(hrd_engine *e, mod *m, int status, uint64_t vfrom, con
 	char at[32];
 	hrd_info("%s%s: v%llu is v%llu's object again (%s)", hrd_engine_progress(e, m, at), m->name,
 	         (unsigned long long)version, (unsigned long long)vfrom, cause);
-	hrd_engine_serve(e, m, version, status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK, path);
+	hrd_engine_serve(e, m, version, status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK, path, vfrom);
 	path = NULL;
 out:
 	free(tmp);
@@ -570,6 +571,7 @@ static int reuse(hrd_engine *e, mod *m, build *b)
 struct target {
 	uint64_t want, below; /* a version, or (want 0) the newest below this one */
 	uint64_t version;
+	uint32_t kind;
 	char *artifact, *key;
 };
 
@@ -582,6 +584,7 @@ static int take_target(const hrd_build *row, void *arg)
 	if (!row->artifact[0] || access(row->artifact, R_OK) < 0)
 		return t->want != 0; /* that version's object is gone: say so; else look further back */
 	t->version = row->version;
+	t->kind = hrd_engine_kind_of(row);
 	t->artifact = strdup(row->artifact);
 	t->key = strdup(row->source_hash);
 	return 1;
@@ -589,7 +592,8 @@ static int take_target(const hrd_build *row, void *arg)
 
 int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz)
 {
-	struct target t = {version, m->version, 0, NULL, NULL};
+	/* Before the compile the live version came from: a second rollback goes further back, not to the build it left. */
+	struct target t = {version, m->origin ? m->origin : m->version, 0, 0, NULL, NULL};
 	int rc = -1;
 	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) < 0) {
 		snprintf(err, errsz, "%s", hrd_store_error(e->cfg.store));
@@ -598,16 +602,19 @@ int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *
 			snprintf(err, errsz, "%s has no v%llu whose object is still there", m->name, (unsigned long long)version);
 		else
 			snprintf(err, errsz, "%s has no good build before v%llu whose object is still there", m->name,
-			         (unsigned long long)m->version);
+			         (unsigned long long)t.below);
 	} else {
 		char cause[64];
 		snprintf(cause, sizeof cause, "hotreload rollback to v%llu", (unsigned long long)t.version);
+		uint64_t was = m->pin;
 		m->pin = 0; /* a new rollback takes the place of a pin */
 		uint64_t v = republish(e, m, HRD_ROLLBACK, t.version, t.artifact, t.key, cause);
-		if (!v)
+		if (!v) {
+			m->pin = was;
 			snprintf(err, errsz, "cannot put v%llu back (see the daemon's log)", (unsigned long long)t.version);
-		else if (pin)
+		} else if (pin) {
 			m->pin = v;
+		}
 		rc = v ? 0 : -1;
 	}
 	free(t.artifact);
@@ -683,11 +690,12 @@ out:
 
 void hrd_engine_unpin(hrd_engine *e, mod *m)
 {
-	struct target t = {0, UINT64_MAX, 0, NULL, NULL};
+	struct target t = {0, UINT64_MAX, 0, 0, NULL, NULL};
 	m->pin = 0;
-	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) == 0 && t.artifact && t.version != m->version) {
+	/* only forward: what was built while pinned */
+	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) == 0 && t.artifact && t.version > m->version) {
 		hrd_info("%s: unpinned: v%llu is live", m->name, (unsigned long long)t.version);
-		hrd_engine_serve(e, m, t.version, HRP_KIND_OK, t.artifact); /* it takes the path */
+		hrd_engine_serve(e, m, t.version, t.kind, t.artifact, t.version); /* it takes the path */
 		t.artifact = NULL;
 	}
 	free(t.artifact);

@@ -36,7 +36,8 @@ typedef struct mod {
 	hrd_deps deps; /* what its last compile read besides its sources: its headers */
 	int fresh;     /* a header appeared that its key cannot know of: reuse nothing until a compile is recorded */
 	uint64_t pin;  /* the version pinned by hotreload rollback --pin: newer builds are recorded, not served; 0 for none */
-	char pinned[96]; /* what status says of the pin */
+	char pinned[320]; /* what status says of the pin */
+	uint64_t origin; /* the compile whose object the served version is (itself, or what a reuse or rollback copied) */
 	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
 	struct build *job;
 	struct mod *qnext;
@@ -113,7 +114,7 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause);
 /* m is done for this wave of builds: "[DONE/TOTAL] " for its log line when the wave is large, else "". */
 const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32]);
 /* Serve version (its object at path, which m then owns) to the programs, unless m is pinned to another. */
-void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path);
+void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin);
 /* Put back m's version (0: the newest good one before the live one) as a new version, a rollback row; with pin,
  * it stays until unpin. 0, or -1 with why in err. */
 int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz);

@@ -43,8 +43,9 @@ static void status(void *arg, hrp_msg *m)
 		s->version = md->invalid ? 0 : md->version;
 		s->message = md->message ? md->message : "";
 		if (md->pin) {
-			snprintf(md->pinned, sizeof md->pinned, "pinned at v%llu: newer builds wait for hotreload unpin %s",
-			         (unsigned long long)md->pin, md->name);
+			snprintf(md->pinned, sizeof md->pinned, "pinned at v%llu: newer builds wait for hotreload unpin %s%s%s",
+			         (unsigned long long)md->pin, md->name, md->last == HRD_FAILED ? "; the last build failed: " : "",
+			         md->last == HRD_FAILED && md->message ? md->message : "");
 			s->message = md->pinned;
 		}
 		if (md->invalid) {
@@ -118,8 +119,8 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 		hrd_engine_arm_checkpoint(e);
 	/* A build that one process cannot load is passed over there for the newest older one. */
 	mod *md = hrd_engine_find(e, module);
-	if (!md || md->invalid)
-		return 0;
+	if (!md || md->invalid || md->pin)
+		return 0; /* pinned: nothing else is to be served, older or newer */
 	free(e->older);
 	struct older o = {version, answer, NULL};
 	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {.module = md->name}};
@@ -128,12 +129,12 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 	return o.path != NULL;
 }
 
-static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid)
+static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid, int64_t since_us)
 {
 	hrd_engine *e = arg;
 	hrd_info("%s: v%llu live in client %d", module, (unsigned long long)version, (int)pid);
 	/* for save-to-live in stats: the client's own clock, from the moment it switched */
-	if (hrd_store_loaded(e->cfg.store, module, version, pid, (int64_t)at_us) < 0)
+	if (hrd_store_loaded(e->cfg.store, module, version, pid, (int64_t)at_us, since_us) < 0)
 		hrd_warn("%s", hrd_store_error(e->cfg.store));
 	else
 		hrd_engine_arm_checkpoint(e);

@@ -35,6 +35,7 @@ typedef struct client {
 	uint32_t events;  /* what the loop watches for it */
 	uint32_t role;
 	pid_t pid;
+	int64_t since_us; /* wall clock, when it connected */
 	char **subs;
 	size_t nsubs;
 } client;
@@ -212,7 +213,8 @@ static int handle(client *c, const hrp_msg *m)
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.loaded.module);
 			return -1;
 		}
-		s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid);
+		s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid,
+		                   c->since_us);
 		return 0;
 	case HRP_REFUSED:
 		if (!hrp_valid_name(m->u.refused.module)) {
@@ -406,6 +408,9 @@ static void on_accept(hrd_io *io, uint32_t events)
 		return;
 	}
 	c->pid = cred.pid;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	c->since_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 	arm(s);
 }
 

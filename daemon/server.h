@@ -19,8 +19,8 @@ typedef struct hrd_server_ops {
 	/* A client refused a version. Returns 1 with the BUILD to offer it
 	 * instead in *answer (valid until the next call), or 0. */
 	int (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer);
-	/* A version went live in a client. */
-	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid);
+	/* A version went live in a client, connected since since_us (wall clock). */
+	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid, int64_t since_us);
 	/* A client asks for a compile of module now. 0, or -1 when there is no such module to build. */
 	int (*build)(void *arg, const char *module);
 	/* A client asks for a rollback, a pin or an unpin (enum hrp_rollback). 0, or -1 with why in err. */

@@ -637,18 +637,21 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us)
+int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us, int64_t since_us)
 {
 	sqlite3_stmt *st;
+	/* never before the build began: the client's clock is its own */
 	if (sqlite3_prepare_v2(s->db,
-	                       "INSERT OR IGNORE INTO loads(build, pid, at_us) SELECT id, ?3, ?4 FROM builds"
-	                       " WHERE module = ?1 AND version = ?2 AND status IN ('ok', 'reused', 'rollback')",
+	                       "INSERT OR IGNORE INTO loads(build, pid, at_us) SELECT id, ?3, max(?4, started_at) FROM builds"
+	                       " WHERE module = ?1 AND version = ?2 AND status IN ('ok', 'reused', 'rollback')"
+	                       " AND started_at >= ?5",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot record a load");
 	bind_text(st, 1, module);
 	sqlite3_bind_int64(st, 2, (int64_t)version);
 	sqlite3_bind_int64(st, 3, pid);
 	sqlite3_bind_int64(st, 4, at_us);
+	sqlite3_bind_int64(st, 5, since_us);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_db(s, "cannot record a load");
 	sqlite3_finalize(st);
 	return rc;
@@ -743,7 +746,8 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW ||
-	    percentiles(s, "SELECT duration_us FROM builds WHERE (?1 IS NULL OR module = ?1) AND status IN ('ok', 'failed')",
+	    percentiles(s, "SELECT duration_us FROM builds WHERE (?1 IS NULL OR module = ?1) AND status IN ('ok', 'failed')"
+	                " AND duration_us > 0",
 	                module, &out->compile_p50_ms, &out->compile_p95_ms, NULL) < 0 ||
 	    percentiles(s,
 	                "SELECT min(l.at_us) - b.started_at FROM builds b JOIN loads l ON l.build = b.id"

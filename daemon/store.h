@@ -88,8 +88,10 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
 /* Call fn with each file recorded for the build row id, by path; fn returning non-zero stops. Returns 0 or -1. */
 int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd_snapshot *f), void *arg);
-/* A client's report that version of module went live at at_us (wall clock): kept once per build and client. 0 or -1. */
-int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us);
+/* A client's report that version of module went live at at_us (wall clock): kept once per build and client, and
+ * only from a client connected (since since_us) before the build began: a program started later waited for
+ * nothing. 0 or -1. */
+int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us, int64_t since_us);
 /* Call fn with each module name in the history, sorted. 0 or -1. */
 int hrd_store_modules(hrd_store *s, int (*fn)(void *arg, const char *module), void *arg);
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "e2e.h"
@@ -52,8 +53,14 @@ static char *sql_text(const char *db, const char *q)
 
 Test(durable, a_sigkill_in_the_middle_of_builds_loses_nothing_recorded_and_misses_no_save)
 {
+	/* A compiler that takes its time, so that the kill finds builds under way (a link goes straight on). */
+	char *tools = t_fmt("%s/.t", e2e_dir), *cc = t_fmt("%s/slowcc", tools), *env = t_fmt("CC=%s", cc);
+	const char *script = "#!/bin/sh\ncase \" $* \" in *\" -c \"*) sleep 0.2 ;; esac\nexec cc \"$@\"\n";
+	cr_assert_eq(mkdir(tools, 0700), 0);
+	cr_assert_eq(t_write(cc, script, strlen(script)), 0);
+	cr_assert_eq(chmod(cc, 0755), 0);
 	modules(1);
-	e2e_start_daemon(NULL);
+	e2e_start_daemon((const char *const[]){env, NULL});
 	e2e_wait_history("map(select(.status == \"ok\")) | length", "20");
 	/* a checkout of all twenty, and the daemon killed while it builds them */
 	modules(2);
@@ -77,8 +84,10 @@ Test(durable, a_sigkill_in_the_middle_of_builds_loses_nothing_recorded_and_misse
 	                     " WHERE status IN ('ok', 'reused', 'rollback') GROUP BY module) WHERE top != n"),
 	             0, "a gap in the versions");
 	long long before = sql(db, "SELECT count(*) FROM builds");
+	cr_assert_gt(sql(db, "SELECT count(*) FROM (SELECT module FROM builds GROUP BY module HAVING max(version) = 1)"), 0,
+	             "no build was cut short: the kill came too late to test anything");
 
-	e2e_start_daemon(NULL);
+	e2e_start_daemon((const char *const[]){env, NULL});
 	/* Clients get the last good build at once; what changed while it was down, or was cut short, is built. */
 	t_proc *h = e2e_host(0, NULL, (const char *const[]){"m00", "m19", NULL});
 	/* value=3 (m00 alone has it) is the save made while it was down, built by the first scan: at first, or soon after */
@@ -94,4 +103,7 @@ Test(durable, a_sigkill_in_the_middle_of_builds_loses_nothing_recorded_and_misse
 	free(paths);
 	t_run_free(&r);
 	free(db);
+	free(tools);
+	free(cc);
+	free(env);
 }

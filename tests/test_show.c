@@ -120,7 +120,8 @@ Test(show, stats_per_module_with_compile_and_save_to_live_percentiles_and_refusa
 	e2e_module("b.c", 2, 1); /* its hr_on_load says no */
 	e2e_wait_history(".[0].status", "refused");
 	e2e_wait_reported(2, 1); /* the daemon has a's v2 report */
-	e2e_wait_cli("stats", ".modules | map(select(.module == \"a\"))[0] | .lives", "2");
+	/* v2's switch counts; v1's does not: the game started after it was built, and waited for nothing */
+	e2e_wait_cli("stats", ".modules | map(select(.module == \"a\"))[0] | .lives", "1");
 	t_run r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", e2e_d.state, "stats", "--json", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	int st;
@@ -131,9 +132,9 @@ Test(show, stats_per_module_with_compile_and_save_to_live_percentiles_and_refusa
 	               &st);
 	cr_expect_str_eq(a, "2 true true true true 0");
 	char *b = t_jq(r.out, ".modules | map(select(.module == \"b\"))[0] | \"\\(.refused) \\(.lives)\"", &st);
-	cr_expect_str_eq(b, "1 1", "b: v2 refused, v1 live");
+	cr_expect_str_eq(b, "1 0", "b: v2 refused, v1 live from the start");
 	char *all = t_jq(r.out, "\"\\(.total_builds) \\(.refused) \\(.lives)\"", &st);
-	cr_expect_str_eq(all, "4 1 3");
+	cr_expect_str_eq(all, "4 1 1");
 	free(a);
 	free(b);
 	free(all);
@@ -193,6 +194,11 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	t_run_free(&r);
 	e2e_expect(h, "update a 1 v=3 value=1");
 	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.cause)\"", "rollback 3 hotreload rollback to v1");
+	/* again: further back than v1 there is nothing; not forward to v2, the build it left */
+	r = cli((const char *const[]){"rollback", "a", NULL});
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "a has no good build before v1"), "%s", r.err);
+	t_run_free(&r);
 	/* pinned to v2: a save is recorded, but the game stays on the pin */
 	r = cli((const char *const[]){"rollback", "a", "2", "--pin", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
@@ -201,13 +207,18 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	e2e_expect(h, "update a 1 v=4 value=2");
 	e2e_put("a.c", "int value(void) { return 5; }\n");
 	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 5");
+	/* a forced build while pinned is recorded and said so, not served */
+	r = cli((const char *const[]){"build", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "a built, not served: pinned at v4"), "%s", r.out);
+	t_run_free(&r);
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
 	             "4 pinned at v4: newer builds wait for hotreload unpin a");
 	r = cli((const char *const[]){"unpin", "a", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert_str_eq(r.out, "a unpinned: v5 is live\n");
+	cr_assert_str_eq(r.out, "a unpinned: v6 is live\n");
 	t_run_free(&r);
-	e2e_expect(h, "update a 1 v=5 value=5");
+	e2e_expect(h, "update a 1 v=6 value=5");
 	/* what cannot be */
 	r = cli((const char *const[]){"rollback", "a", "9", NULL});
 	cr_assert_eq(r.status, 1);
