@@ -12,7 +12,8 @@
 
 static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define", "sources"};
 /* Settings of the whole project only. */
-static const char *const project_keys[] = {"exclude", "jobs", "compile_commands"};
+static const char *const project_keys[] = {"exclude", "jobs", "compile_commands", "keep"};
+#define NPROJECT (sizeof project_keys / sizeof *project_keys)
 
 struct parse {
 	const char *file;
@@ -95,7 +96,7 @@ static int key_of(const char *name, size_t len)
 	for (int k = 0; k < HRD_NKEYS; k++)
 		if (strlen(key_names[k]) == len && memcmp(key_names[k], name, len) == 0)
 			return k;
-	for (int k = 0; k < 3; k++)
+	for (int k = 0; k < (int)NPROJECT; k++)
 		if (strlen(project_keys[k]) == len && memcmp(project_keys[k], name, len) == 0)
 			return HRD_NKEYS + k;
 	return -1;
@@ -104,10 +105,10 @@ static int key_of(const char *name, size_t len)
 /* The known setting nearest to a misspelt one (a letter added, dropped or changed), for the message. */
 static const char *nearest(const char *name, size_t len)
 {
-	const char *all[HRD_NKEYS + 3];
+	const char *all[HRD_NKEYS + NPROJECT];
 	for (int k = 0; k < HRD_NKEYS; k++)
 		all[k] = key_names[k];
-	for (int k = 0; k < 3; k++)
+	for (size_t k = 0; k < NPROJECT; k++)
 		all[HRD_NKEYS + k] = project_keys[k];
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
 		const char *a = all[i];
@@ -179,12 +180,15 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 	}
 	if (append)
 		return fail(p, "'%s' takes one value: use '=', not '+='", project_keys[k - HRD_NKEYS]);
-	if (k == HRD_NKEYS + 1) { /* jobs */
+	if (k == HRD_NKEYS + 1 || k == HRD_NKEYS + 3) { /* jobs, keep */
 		char *end;
 		long v = n == 1 ? strtol(words[0], &end, 10) : 0;
-		if (n != 1 || *end || v < 1 || v > 256)
+		int ok = n == 1 && !*end && v >= 1 && v <= (k == HRD_NKEYS + 1 ? 256 : 100000);
+		if (!ok && k == HRD_NKEYS + 1)
 			return fail(p, "jobs is a number of compilers at once, from 1 to 256");
-		c->jobs = (int)v;
+		if (!ok)
+			return fail(p, "keep is how many of each module's newest good objects the history keeps, from 1");
+		*(k == HRD_NKEYS + 1 ? &c->jobs : &c->keep) = (int)v;
 		return 0;
 	}
 	if (n > 1) /* compile_commands */
@@ -252,7 +256,7 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		const char *near = nearest(key, klen);
 		return near ? fail(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
 		            : fail(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
-		                      " sources (of a module), and before any [module], exclude, jobs and compile_commands",
+		                      " sources (of a module), and before any [module], exclude, jobs, compile_commands and keep",
 		                   (int)klen, key);
 	}
 	if (k >= HRD_NKEYS && *scope != &c->all)

@@ -23,6 +23,7 @@ typedef struct hrd_config {
 	char **exclude;          /* root-relative files and folders that are not modules */
 	int jobs;                /* 0: the daemon's --jobs */
 	char *compile_commands;  /* root-relative; "" for none; NULL: the default, compile_commands.json */
+	int keep;                /* objects of each module's newest good compiles kept in the history; 0: the default */
 } hrd_config;
 
 /*

@@ -93,6 +93,35 @@ static int take_dep(void *arg, const char *path)
 	return hrd_deps_add(&e->mods[e->nmods - 1]->deps, e->cfg.root, path);
 }
 
+/* The object of m's served version, gone from objects/, written back from the history's copy: 1, or 0. */
+static int restore(hrd_engine *e, mod *m)
+{
+	void *data = NULL;
+	size_t len = 0;
+	char *tmp = NULL;
+	int done = 0;
+	if (hrd_store_object(e->cfg.store, m->name, m->version, &data, &len) <= 0 ||
+	    asprintf(&tmp, "%s.%d.restore", m->artifact, (int)getpid()) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	size_t off = 0;
+	ssize_t k = 1;
+	while (fd >= 0 && off < len && (k = write(fd, (char *)data + off, len - off)) > 0)
+		off += (size_t)k;
+	if (fd >= 0 && close(fd) == 0 && off == len && rename(tmp, m->artifact) == 0) {
+		hrd_info("%s: the object of v%llu was gone; restored from the history", m->name, (unsigned long long)m->version);
+		done = 1;
+	} else {
+		unlink(tmp);
+	}
+out:
+	free(data);
+	free(tmp);
+	return done;
+}
+
 static mod *add_mod(hrd_engine *e, const char *name)
 {
 	mod **grown = realloc(e->mods, (e->nmods + 1) * sizeof *grown);
@@ -112,8 +141,8 @@ static mod *add_mod(hrd_engine *e, const char *name)
 	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0 ||
 	    hrd_store_deps(e->cfg.store, name, take_dep, e) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
-	if (m->artifact && access(m->artifact, R_OK) < 0) {
-		hrd_warn("%s: the object of v%llu (%s) is gone; building it again", name,
+	if (m->artifact && access(m->artifact, R_OK) < 0 && !restore(e, m)) {
+		hrd_warn("%s: the object of v%llu (%s) is gone, and the history keeps it no longer; building it again", name,
 		         (unsigned long long)m->version, m->artifact);
 		m->version = 0;
 		hrd_engine_set_str(&m->artifact, NULL);

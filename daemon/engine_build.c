@@ -80,6 +80,28 @@ out:
 	free(name);
 }
 
+/* A published object's bytes, for the history; NULL when it cannot be read (the row is recorded without). */
+static void *read_object(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *data = NULL;
+	*len = 0;
+	if (fd >= 0 && fstat(fd, &st) == 0 && (data = malloc((size_t)st.st_size + 1))) {
+		ssize_t k;
+		while (*len < (size_t)st.st_size && (k = read(fd, data + *len, (size_t)st.st_size - *len)) > 0)
+			*len += (size_t)k;
+		if (*len != (size_t)st.st_size) {
+			free(data);
+			data = NULL;
+			*len = 0;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return data;
+}
+
 static struct snaps snapshot(hrd_engine *e, const hrd_sources *src, const hrd_deps *deps)
 {
 	struct snaps s = {NULL, 0};
@@ -185,8 +207,15 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	struct snaps snap = snapshot(e, &b->src, &b->deps);
 	row.snap = snap.f;
 	row.nsnap = snap.n;
+	/* the object itself, so that the last good ones survive losing objects/ */
+	size_t object_len = 0;
+	void *object = read_object(path, &object_len);
+	row.object = object;
+	row.object_len = object_len;
+	row.keep = e->conf.keep ? e->conf.keep : HRD_KEEP_OBJECTS;
 	int recorded = hrd_store_record(e->cfg.store, &row);
 	snaps_free(&snap);
+	free(object);
 	if (recorded < 0) {
 		/* Unrecorded, so never announced: the last good build stays what clients run. */
 		char msg[1200];

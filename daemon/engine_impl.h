@@ -113,6 +113,8 @@ uint32_t hrd_engine_kind_of(const hrd_build *b);
 void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause);
 /* m is done for this wave of builds: "[DONE/TOTAL] " for its log line when the wave is large, else "". */
 const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32]);
+#define HRD_KEEP_OBJECTS 8 /* objects of each module's newest good compiles the history keeps, unless hotreload.conf says */
+
 /* Serve version (its object at path, which m then owns) to the programs, unless m is pinned to another. */
 void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin);
 /* Put back m's version (0: the newest good one before the live one) as a new version, a rollback row; with pin,

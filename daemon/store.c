@@ -19,7 +19,7 @@ struct hrd_store {
 	sqlite3 *db;
 	char *path;
 	char id[33];
-	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add, *blob_add, *file_add;
+	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add, *blob_add, *file_add, *object_add, *object_trim;
 	char err[1024];
 };
 
@@ -58,7 +58,9 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	" hash TEXT NOT NULL REFERENCES blobs(hash), PRIMARY KEY(build, path)) WITHOUT ROWID;"
 	/* and when each published build went live in each client, as the client reported it */
 	"CREATE TABLE loads(build INTEGER NOT NULL REFERENCES builds(id), pid INTEGER NOT NULL,"
-	" at_us INTEGER NOT NULL, PRIMARY KEY(build, pid)) WITHOUT ROWID;",
+	" at_us INTEGER NOT NULL, PRIMARY KEY(build, pid)) WITHOUT ROWID;"
+	/* and the objects of the last good compiles of each module: what is served survives losing objects/ */
+	"CREATE TABLE objects(build INTEGER PRIMARY KEY REFERENCES builds(id), data BLOB NOT NULL);",
 };
 
 static const char *const status_names[] = {
@@ -400,6 +402,8 @@ void hrd_store_close(hrd_store *s)
 	sqlite3_finalize(s->deps_add);
 	sqlite3_finalize(s->blob_add);
 	sqlite3_finalize(s->file_add);
+	sqlite3_finalize(s->object_add);
+	sqlite3_finalize(s->object_trim);
 	sqlite3_close(s->db);
 	free(s->path);
 	free(s);
@@ -423,6 +427,61 @@ static const char *col_text(sqlite3_stmt *st, int i)
 {
 	const char *v = (const char *)sqlite3_column_text(st, i);
 	return v ? v : "";
+}
+
+/* b's object, and the objects of its module's older compiles past the newest b->keep dropped: in the caller's transaction. */
+static int add_object(hrd_store *s, const hrd_build *b)
+{
+	int rc = prepare(s, &s->object_add, "INSERT OR REPLACE INTO objects(build, data) VALUES(?1, ?2)");
+	if (rc == 0) {
+		sqlite3_bind_int64(s->object_add, 1, b->id);
+		sqlite3_bind_blob(s->object_add, 2, b->object_len ? b->object : "", (int)b->object_len, SQLITE_STATIC);
+		if (sqlite3_step(s->object_add) != SQLITE_DONE)
+			rc = fail_db(s, "cannot keep the object");
+		sqlite3_reset(s->object_add);
+	}
+	if (rc == 0)
+		rc = prepare(s, &s->object_trim,
+		             "DELETE FROM objects WHERE build IN (SELECT id FROM builds WHERE module = ?1 AND status = 'ok'"
+		             " ORDER BY id DESC LIMIT -1 OFFSET ?2)");
+	if (rc == 0) {
+		bind_text(s->object_trim, 1, b->module);
+		sqlite3_bind_int64(s->object_trim, 2, b->keep > 0 ? b->keep : 1);
+		if (sqlite3_step(s->object_trim) != SQLITE_DONE)
+			rc = fail_db(s, "cannot drop old objects");
+		sqlite3_reset(s->object_trim);
+	}
+	return rc;
+}
+
+int hrd_store_object(hrd_store *s, const char *module, uint64_t version, void **data, size_t *len)
+{
+	sqlite3_stmt *st;
+	*data = NULL;
+	*len = 0;
+	/* the row's own object, or, for a reused or rolled-back version, that of a compile of the same inputs */
+	if (sqlite3_prepare_v2(s->db,
+	                       "SELECT o.data FROM builds b JOIN builds c ON c.module = b.module AND (c.id = b.id OR"
+	                       " (c.status = 'ok' AND b.source_hash != '' AND c.source_hash = b.source_hash))"
+	                       " JOIN objects o ON o.build = c.id"
+	                       " WHERE b.module = ?1 AND b.version = ?2 AND b.status IN ('ok', 'reused', 'rollback')"
+	                       " ORDER BY c.id = b.id DESC, c.id DESC LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read an object");
+	bind_text(st, 1, module);
+	sqlite3_bind_int64(st, 2, (int64_t)version);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*len = (size_t)sqlite3_column_bytes(st, 0);
+		if ((*data = malloc(*len ? *len : 1)))
+			memcpy(*data, sqlite3_column_blob(st, 0), *len);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail_db(s, "cannot read an object");
+	if (rc == SQLITE_ROW && !*data)
+		return fail(s, "cannot read an object: out of memory");
+	return rc == SQLITE_ROW ? 1 : 0;
 }
 
 /* One file of build id, its content stored once: inside the caller's transaction. */
@@ -573,6 +632,8 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 		rc = set_deps(s, b);
 	for (size_t i = 0; rc == 0 && i < b->nsnap; i++)
 		rc = add_file(s, b->id, &b->snap[i]);
+	if (rc == 0 && b->object)
+		rc = add_object(s, b);
 	if (rc == 0 && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
 		rc = fail_db(s, "cannot commit the build");
 	if (rc < 0) {

@@ -35,6 +35,9 @@ typedef struct hrd_build {
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
 	size_t nsnap;
+	const void *object;  /* recording an ok row: its object, kept for the module's keep newest compiles */
+	size_t object_len;
+	int keep;
 } hrd_build;
 
 typedef struct hrd_stats {
@@ -86,6 +89,9 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 
 /* Call fn with each of module's dependencies (sorted); fn returning non-zero stops, negative as an error. Returns 0 or -1. */
 int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
+/* The object of module's published version (a reused or rolled-back one: of the compile of its inputs), in *data
+ * (the caller frees it). 1 when there is one, 0 when none is kept, -1 on an error. */
+int hrd_store_object(hrd_store *s, const char *module, uint64_t version, void **data, size_t *len);
 /* Call fn with each file recorded for the build row id, by path; fn returning non-zero stops. Returns 0 or -1. */
 int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd_snapshot *f), void *arg);
 /* A client's report that version of module went live at at_us (wall clock): kept once per build and client, and

@@ -48,6 +48,7 @@ Test(config, project_and_module_scopes_set_and_add)
 	         "libs = -lm\n"
 	         "exclude = main.c tools/\n"
 	         "jobs = 3\n"
+	         "keep = 300\n"
 	         "compile_commands = build/compile_commands.json\n"
 	         "\n"
 	         "[physics]\n"
@@ -68,6 +69,7 @@ Test(config, project_and_module_scopes_set_and_add)
 	cr_expect_str_eq(words(&c, NULL, HRD_DEFINE), "[DEBUG] [NAME=two words] [HASH=a#b]");
 	cr_expect_str_eq(words(&c, NULL, HRD_INCLUDE), "[include] [../engine]");
 	cr_expect_eq(c.jobs, 3);
+	cr_expect_eq(c.keep, 300);
 	cr_expect_str_eq(c.compile_commands, "build/compile_commands.json");
 	cr_expect(hrd_config_excluded(&c, "main.c"));
 	cr_expect(hrd_config_excluded(&c, "tools"));
@@ -102,6 +104,8 @@ Test(config, each_mistake_names_its_line_and_what_to_do)
 	parse_fails("jobs = many\n", "jobs is a number of compilers at once, from 1 to 256");
 	parse_fails("jobs = 0\n", "from 1 to 256");
 	parse_fails("jobs += 2\n", "'jobs' takes one value");
+	parse_fails("keep = 0\n", "hotreload.conf:1: keep is how many of each module's newest good objects");
+	parse_fails("jobs = 300\n", "jobs is a number of compilers at once, from 1 to 256");
 	parse_fails("define = \"open\n", "hotreload.conf:1: a quote is not closed");
 	parse_fails("cc =\n", "cc names a compiler");
 	parse_fails("exclude = /etc\n", "give paths inside the root");

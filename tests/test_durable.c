@@ -107,3 +107,31 @@ Test(durable, a_sigkill_in_the_middle_of_builds_loses_nothing_recorded_and_misse
 	free(cc);
 	free(env);
 }
+
+Test(durable, the_newest_good_objects_are_kept_in_the_history_and_served_again_when_their_files_are_lost)
+{
+	e2e_put("hotreload.conf", "keep = 2\n");
+	for (int v = 1; v <= 4; v++) {
+		char *src = t_fmt("int value(void) { return %d; }\n", v), *want = t_fmt("ok %d", v);
+		e2e_put("a.c", src);
+		if (v == 1)
+			e2e_start_daemon(NULL);
+		e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", want);
+		free(src);
+		free(want);
+	}
+	char *db = t_fmt("%s/history.db", e2e_d.state), *objects = t_fmt("%s/objects", e2e_d.state);
+	cr_assert_eq(sql(db, "SELECT count(*) FROM objects"), 2, "keep = 2");
+	cr_assert_eq(sql(db, "SELECT min(b.version) FROM objects o JOIN builds b ON b.id = o.build"), 3, "the newest two");
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_d.pidfd = -1;
+	/* the built files lost */
+	t_rmtree(objects);
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=4 value=4");
+	cr_assert(t_until_in_file(e2e_d.log, "a: the object of v4 was gone; restored from the history", 1, E2E_WAIT_MS));
+	e2e_wait_history("length", "4"); /* served again, not compiled again */
+	free(db);
+	free(objects);
+}
