@@ -34,7 +34,7 @@ CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/json.o $(B)/
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
-             $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/build.o $(B)/daemon/loop.o $(PROTO_OBJ)
+             $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
@@ -111,7 +111,7 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_proto tests/fuzz/fuzz_proto.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_json tests/fuzz/fuzz_json.c client/json.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_depfile tests/fuzz/fuzz_depfile.c daemon/depfile.c
-	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c proto/hrp.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
 	set -e; for f in proto json depfile config; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \

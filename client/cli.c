@@ -521,6 +521,12 @@ int hrc_cli_connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 	return fd;
 }
 
+int hrc_cli_subscribe(int fd, const char *module)
+{
+	int rc = hrp_send(fd, &(hrp_msg){ .type = HRP_SUBSCRIBE, .u.sub = { module } });
+	return rc ? rc : hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	hrc_cli_parse(argc, argv, "h", "status", NULL, NULL);
@@ -579,11 +585,8 @@ static int cmd_wait(int argc, char **argv)
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
-	/* The status request's reply comes after the subscription's answer (the newest good build, if any). */
-	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
-	int rc = hrp_send(fd, &m), answered = 0;
-	if (rc == 0)
-		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
+	hrp_msg m;
+	int rc = hrc_cli_subscribe(fd, module), answered = 0;
 	double until = mono_s() + timeout;
 	while (rc == 0) {
 		double left = !answered ? TIMEOUT_MS / 1000.0 : timeout < 0 ? 3600 : until - mono_s();

@@ -42,6 +42,9 @@ const char *hrc_cli_status_name(const hrd_build *b);
 hrd_store *hrc_cli_open_store(void);
 /* Connect to the daemon and exchange HELLO; exits 3 when none answers. The socket's path in path. */
 int hrc_cli_connect_daemon(hrp_reader *r, char *path, size_t pathsz);
+/* Subscribe to module, then ask the status: its reply comes after the subscription's answer (the newest good
+ * build and the last failure), so what comes after it is new. 0, or -errno. */
+int hrc_cli_subscribe(int fd, const char *module);
 
 int hrc_cli_show(int argc, char **argv);
 int hrc_cli_diff(int argc, char **argv);

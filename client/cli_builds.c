@@ -284,11 +284,9 @@ int hrc_cli_build(int argc, char **argv)
 	hrp_reader r = { 0 };
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
 	/* Subscribed first, so that the build's announcement comes here; the status reply closes what was there before. */
-	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
-	int rc = hrp_send(fd, &m), asked = 0;
+	hrp_msg m;
+	int rc = hrc_cli_subscribe(fd, module), asked = 0;
 	uint64_t had = 0;
-	if (rc == 0)
-		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 	while (rc == 0) {
 		rc = hrp_recv(fd, &r, &m, asked ? 1000 : TIMEOUT_MS);
 		if (rc == -ETIMEDOUT && asked) {
@@ -372,11 +370,9 @@ int hrc_cli_rollback(int argc, char **argv)
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
-	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { module } };
-	int rc = hrp_send(fd, &m), asked = 0;
+	hrp_msg m;
+	int rc = hrc_cli_subscribe(fd, module), asked = 0;
 	uint64_t had = 0;
-	if (rc == 0)
-		rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 	while (rc == 0) {
 		rc = hrp_recv(fd, &r, &m, TIMEOUT_MS);
 		if (rc != 0)

@@ -1,14 +1,13 @@
 /* config.c: ROOT/hotreload.conf: the project's build settings, globally and per module, and its parser. */
 #include "config.h"
+#include "readfile.h"
 #include "../proto/hrp.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define", "sources"};
 /* Settings of the whole project only. */
@@ -332,43 +331,16 @@ int hrd_config_parse(const char *text, size_t n, const char *file, hrd_config *o
 int hrd_config_load(int rootfd, hrd_config *out, char *err, size_t errsz)
 {
 	memset(out, 0, sizeof *out);
-	int fd = openat(rootfd, HRD_CONFIG_FILE, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
+	size_t len;
+	/* a configuration is lines of settings, not a megabyte */
+	char *text = hrd_readfile(rootfd, HRD_CONFIG_FILE, 1u << 20, &len);
+	if (!text && errno == ENOENT)
+		return 0;
+	if (!text) {
 		snprintf(err, errsz, "%s: cannot read it: %s", HRD_CONFIG_FILE, strerror(errno));
 		return -1;
 	}
-	char *text = NULL;
-	size_t len = 0, cap = 0;
-	ssize_t k = 1;
-	while (k > 0) {
-		if (len == cap) {
-			if (cap >= (1u << 20)) {
-				k = -1;
-				errno = EFBIG; /* a configuration is lines of settings, not a megabyte */
-				break;
-			}
-			char *grown = realloc(text, cap = cap ? 2 * cap : 4096);
-			if (!grown) {
-				k = -1;
-				errno = ENOMEM;
-				break;
-			}
-			text = grown;
-		}
-		k = read(fd, text + len, cap - len);
-		len += k > 0 ? (size_t)k : 0;
-	}
-	int e = errno;
-	close(fd);
-	int rc;
-	if (k < 0) {
-		snprintf(err, errsz, "%s: cannot read it: %s", HRD_CONFIG_FILE, strerror(e));
-		rc = -1;
-	} else {
-		rc = hrd_config_parse(text ? text : "", len, HRD_CONFIG_FILE, out, err, errsz);
-	}
+	int rc = hrd_config_parse(text, len, HRD_CONFIG_FILE, out, err, errsz);
 	free(text);
 	return rc;
 }

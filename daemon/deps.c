@@ -1,12 +1,11 @@
 /* deps.c: a module's dependencies besides its sources (its headers), as the compiler's dependency files name them. */
 #include "deps.h"
 #include "depfile.h"
+#include "readfile.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* path as the watcher would name it: under root, relative; "./" and "x/.." taken out (lexically). */
 static char *normal(const char *root, const char *path)
@@ -171,31 +170,14 @@ static int take(void *arg, const char *path)
 
 int hrd_deps_read(hrd_deps *d, int dirfd, const char *path, const char *root, char *const *sources, size_t n)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	size_t len;
+	char *text = hrd_readfile(dirfd, path, 0, &len);
+	if (!text)
 		return -1;
-	size_t len = 0, cap = 0;
-	char *text = NULL;
-	ssize_t k = 1;
-	while (k > 0) {
-		if (len == cap) {
-			char *grown = realloc(text, cap = cap ? 2 * cap : 4096);
-			if (!grown) {
-				k = -1;
-				errno = ENOMEM;
-				break;
-			}
-			text = grown;
-		}
-		k = read(fd, text + len, cap - len);
-		len += k > 0 ? (size_t)k : 0;
-	}
-	int e = errno;
-	close(fd);
 	struct reading r = {d, root, sources, n};
-	int rc = k < 0 ? -1 : hrd_depfile_parse(text ? text : "", len, take, &r);
+	int rc = hrd_depfile_parse(text, len, take, &r);
 	free(text);
 	if (rc != 0)
-		errno = k < 0 ? e : rc == -2 ? ENOMEM : EINVAL;
+		errno = rc == -2 ? ENOMEM : EINVAL;
 	return rc == 0 ? 0 : -1;
 }

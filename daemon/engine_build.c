@@ -1,5 +1,6 @@
 /* engine_build.c: one module's build: its key, a reuse or its compiles and link, then its row and announcement. */
 #include "engine_impl.h"
+#include "readfile.h"
 #include "sha256.h"
 #include "log.h"
 
@@ -51,56 +52,23 @@ struct snaps {
 
 static void snap_add(hrd_engine *e, struct snaps *s, const char *path)
 {
-	int fd = openat(e->project.rootfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
-	char *data = NULL, *hash = NULL, *name = NULL;
-	hrd_snapshot *grown;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SNAPSHOT_MAX)
-		goto out;
-	if (!(data = malloc((size_t)st.st_size + 1)) || !(hash = malloc(65)) || !(name = strdup(path)))
-		goto out;
-	size_t len = 0;
-	ssize_t k;
-	while (len < (size_t)st.st_size && (k = read(fd, data + len, (size_t)st.st_size - len)) > 0)
-		len += (size_t)k;
+	size_t len;
+	char *data = hrd_readfile(e->project.rootfd, path, SNAPSHOT_MAX, &len), *hash = malloc(65), *name = strdup(path);
+	hrd_snapshot *grown = data && hash && name ? realloc(s->f, (s->n + 1) * sizeof *grown) : NULL;
+	if (!grown) { /* not kept: too big, gone, or no memory */
+		free(data);
+		free(hash);
+		free(name);
+		return;
+	}
 	hrd_sha256 c;
 	hrd_sha256_init(&c);
 	hrd_sha256_update(&c, data, len);
 	hrd_sha256_hex(&c, hash);
-	if (!(grown = realloc(s->f, (s->n + 1) * sizeof *grown)))
-		goto out;
 	s->f = grown;
 	s->f[s->n++] = (hrd_snapshot){name, hash, data, len};
-	data = hash = name = NULL;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(data);
-	free(hash);
-	free(name);
 }
 
-/* A published object's bytes, for the history; NULL when it cannot be read (the row is recorded without). */
-static void *read_object(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	char *data = NULL;
-	*len = 0;
-	if (fd >= 0 && fstat(fd, &st) == 0 && (data = malloc((size_t)st.st_size + 1))) {
-		ssize_t k;
-		while (*len < (size_t)st.st_size && (k = read(fd, data + *len, (size_t)st.st_size - *len)) > 0)
-			*len += (size_t)k;
-		if (*len != (size_t)st.st_size) {
-			free(data);
-			data = NULL;
-			*len = 0;
-		}
-	}
-	if (fd >= 0)
-		close(fd);
-	return data;
-}
 
 static struct snaps snapshot(hrd_engine *e, const hrd_sources *src, const hrd_deps *deps)
 {
@@ -209,7 +177,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	row.nsnap = snap.n;
 	/* the object itself, so that the last good ones survive losing objects/ */
 	size_t object_len = 0;
-	void *object = read_object(path, &object_len);
+	void *object = hrd_readfile(AT_FDCWD, path, 0, &object_len); /* NULL: recorded without it */
 	row.object = object;
 	row.object_len = object_len;
 	row.keep = e->conf.keep ? e->conf.keep : HRD_KEEP_OBJECTS;
@@ -477,24 +445,6 @@ fail:
 	return -1;
 }
 
-struct match {
-	const char *key;
-	uint64_t version;
-	char *artifact;
-};
-
-/* Newest first: the newest published row of these inputs whose object is still there. */
-static int take_match(const hrd_build *row, void *arg)
-{
-	struct match *k = arg;
-	if (!hrd_engine_published_row(row) || strcmp(row->source_hash, k->key) != 0 || !row->artifact[0] ||
-	    access(row->artifact, R_OK) < 0)
-		return 0;
-	k->version = row->version;
-	k->artifact = strdup(row->artifact);
-	return 1;
-}
-
 /* A copy of from at to, with an inode of its own: glibc takes an object with a loaded one's device and inode for that one. */
 static int copy_object(const char *from, const char *to)
 {
@@ -584,49 +534,63 @@ out:
  */
 static int reuse(hrd_engine *e, mod *m, build *b)
 {
-	struct match k = {b->key, 0, NULL};
+	hrd_published k = {.below = UINT64_MAX, .key = b->key};
 	int done = 0;
-	if (b->key[0] && hrd_store_history(e->cfg.store, m->name, 0, take_match, &k) == 0 && k.artifact &&
+	if (b->key[0] && hrd_engine_published(e, m->name, &k) > 0 &&
 	    republish(e, m, HRD_REUSED, k.version, k.artifact, b->key, b->cause)) {
 		m->last = HRD_OK; /* the content is one that built: whatever failed since is undone */
 		hrd_engine_set_str(&m->message, NULL);
 		snprintf(m->key, sizeof m->key, "%s", b->key);
 		done = 1;
 	}
-	free(k.artifact);
+	hrd_engine_published_free(&k);
 	return done;
 }
 
-struct target {
-	uint64_t want, below; /* a version, or (want 0) the newest below this one */
-	uint64_t version;
-	uint32_t kind;
-	char *artifact, *key;
-};
-
-static int take_target(const hrd_build *row, void *arg)
+/* Newest first: the row a hrd_published asks for, as hrd_engine_published says. */
+static int take_published(const hrd_build *row, void *arg)
 {
-	struct target *t = arg;
-	int published = row->status == HRD_OK || row->status == HRD_REUSED || row->status == HRD_ROLLBACK;
-	if (!published || (t->want ? row->version != t->want : row->version >= t->below))
+	hrd_published *p = arg;
+	if (!hrd_engine_published_row(row) || (p->want ? row->version != p->want : row->version >= p->below) ||
+	    (p->key && strcmp(row->source_hash, p->key) != 0))
 		return 0;
 	if (!row->artifact[0] || access(row->artifact, R_OK) < 0)
-		return t->want != 0; /* that version's object is gone: say so; else look further back */
-	t->version = row->version;
-	t->kind = hrd_engine_kind_of(row);
-	t->artifact = strdup(row->artifact);
-	t->key = strdup(row->source_hash);
+		return p->want != 0; /* that version's object is gone: say so; else look further back */
+	p->version = row->version;
+	p->kind = hrd_engine_kind_of(row);
+	if (!(p->artifact = strdup(row->artifact)) || !(p->source_hash = strdup(row->source_hash)))
+		p->found = -1;
+	else
+		p->found = 1;
 	return 1;
+}
+
+int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p)
+{
+	p->found = 0;
+	p->artifact = p->source_hash = NULL;
+	if (hrd_store_history(e->cfg.store, module, 0, take_published, p) < 0)
+		p->found = -1;
+	if (p->found < 0)
+		hrd_engine_published_free(p);
+	return p->found;
+}
+
+void hrd_engine_published_free(hrd_published *p)
+{
+	free(p->artifact);
+	free(p->source_hash);
+	p->artifact = p->source_hash = NULL;
 }
 
 int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz)
 {
 	/* Before the compile the live version came from: a second rollback goes further back, not to the build it left. */
-	struct target t = {version, m->origin ? m->origin : m->version, 0, 0, NULL, NULL};
-	int rc = -1;
-	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) < 0) {
+	hrd_published t = {.want = version, .below = m->origin ? m->origin : m->version};
+	int rc = -1, found = hrd_engine_published(e, m->name, &t);
+	if (found < 0) {
 		snprintf(err, errsz, "%s", hrd_store_error(e->cfg.store));
-	} else if (!t.artifact) {
+	} else if (!found) {
 		if (version)
 			snprintf(err, errsz, "%s has no v%llu whose object is still there", m->name, (unsigned long long)version);
 		else
@@ -637,7 +601,7 @@ int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *
 		snprintf(cause, sizeof cause, "hotreload rollback to v%llu", (unsigned long long)t.version);
 		uint64_t was = m->pin;
 		m->pin = 0; /* a new rollback takes the place of a pin */
-		uint64_t v = republish(e, m, HRD_ROLLBACK, t.version, t.artifact, t.key, cause);
+		uint64_t v = republish(e, m, HRD_ROLLBACK, t.version, t.artifact, t.source_hash, cause);
 		if (!v) {
 			m->pin = was;
 			snprintf(err, errsz, "cannot put v%llu back (see the daemon's log)", (unsigned long long)t.version);
@@ -646,8 +610,7 @@ int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *
 		}
 		rc = v ? 0 : -1;
 	}
-	free(t.artifact);
-	free(t.key);
+	hrd_engine_published_free(&t);
 	return rc;
 }
 
@@ -719,14 +682,13 @@ out:
 
 void hrd_engine_unpin(hrd_engine *e, mod *m)
 {
-	struct target t = {0, UINT64_MAX, 0, 0, NULL, NULL};
+	hrd_published t = {.below = UINT64_MAX};
 	m->pin = 0;
 	/* only forward: what was built while pinned */
-	if (hrd_store_history(e->cfg.store, m->name, 0, take_target, &t) == 0 && t.artifact && t.version > m->version) {
+	if (hrd_engine_published(e, m->name, &t) > 0 && t.version > m->version) {
 		hrd_info("%s: unpinned: v%llu is live", m->name, (unsigned long long)t.version);
 		hrd_engine_serve(e, m, t.version, t.kind, t.artifact, t.version); /* it takes the path */
 		t.artifact = NULL;
 	}
-	free(t.artifact);
-	free(t.key);
+	hrd_engine_published_free(&t);
 }

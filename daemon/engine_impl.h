@@ -122,6 +122,19 @@ void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, ch
 int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz);
 /* Serve m's newest good build again, after a pin. */
 void hrd_engine_unpin(hrd_engine *e, mod *m);
+/* What hrd_engine_published looks for in a module's history, and what it finds. */
+typedef struct hrd_published {
+	uint64_t want;   /* this version; or, with 0, the newest published row below below */
+	uint64_t below;
+	const char *key; /* and, if not NULL, of these inputs */
+	uint64_t version; /* found: */
+	uint32_t kind;
+	char *artifact, *source_hash;
+	int found;
+} hrd_published;
+/* A published row whose object is still there: 1 (free with hrd_engine_published_free), 0 for none, -1 on an error. */
+int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p);
+void hrd_engine_published_free(hrd_published *p);
 void hrd_engine_pump(hrd_engine *e);
 void hrd_engine_arm_recheck(hrd_engine *e, mod *m);
 void hrd_engine_arm_checkpoint(hrd_engine *e);

@@ -85,26 +85,6 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.mods = e->status;
 }
 
-struct older {
-	uint64_t below;
-	hrp_msg *out;
-	char *path;
-};
-
-/* Newest first: the newest published row below a version whose object is still there. */
-static int take_older(const hrd_build *b, void *arg)
-{
-	struct older *o = arg;
-	if (!hrd_engine_published_row(b) || b->version >= o->below || !b->artifact || access(b->artifact, R_OK) < 0)
-		return 0;
-	if (!(o->path = strdup(b->artifact)))
-		return 1;
-	o->out->u.build.version = b->version;
-	o->out->u.build.kind = hrd_engine_kind_of(b);
-	o->out->u.build.path = o->path;
-	return 1;
-}
-
 static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer)
 {
 	hrd_engine *e = arg;
@@ -122,11 +102,15 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 	if (!md || md->invalid || md->pin)
 		return 0; /* pinned: nothing else is to be served, older or newer */
 	free(e->older);
-	struct older o = {version, answer, NULL};
-	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {.module = md->name}};
-	hrd_store_history(e->cfg.store, module, 0, take_older, &o);
-	e->older = o.path;
-	return o.path != NULL;
+	e->older = NULL;
+	hrd_published o = {.below = version};
+	if (hrd_engine_published(e, module, &o) <= 0)
+		return 0;
+	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, o.version, o.kind, o.artifact}};
+	e->older = o.artifact; /* until the next call */
+	o.artifact = NULL;
+	hrd_engine_published_free(&o);
+	return 1;
 }
 
 static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid, int64_t since_us)
