@@ -30,11 +30,13 @@ LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
 LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(PROTO_OBJ)
-CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/json.o $(B)/daemon/store.o $(PROTO_OBJ)
+CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
+             $(B)/daemon/readfile.o $(PROTO_OBJ)
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
-             $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o $(PROTO_OBJ)
+             $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
+             $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
@@ -70,7 +72,7 @@ $(B)/tests/host: tests/host.c $(LIB) client/hotreload.h
 	$(CC) $(ALL_CFLAGS) -Iclient -o $@ tests/host.c $(ALL_LDFLAGS) -L$(B) -lhotreload -pthread -Wl,-rpath,$(abspath $(B))
 
 $(B)/tests/run: $(TEST_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3 -linotifytools -lpthread
 
 # test: what a fresh machine runs. deps.sh first, then a sub-make, so that the
 # pkg-config look-ups above see what it installed.
@@ -112,7 +114,8 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_json tests/fuzz/fuzz_json.c client/json.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_depfile tests/fuzz/fuzz_depfile.c daemon/depfile.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
-	set -e; for f in proto json depfile config; do \
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
+	set -e; for f in proto json depfile config mountinfo; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
@@ -129,6 +132,8 @@ bench: all
 	$(B)/bench_frame $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_build scripts/bench/bench_build.c $(PROTO_OBJ)
 	$(B)/bench_build $(B)/hotreloadd
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_watch scripts/bench/bench_watch.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+	$(B)/bench_watch $(B)/hotreloadd
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change).
 fuzz-seeds:

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../daemon/fsinfo.h"
 #include "hotreload.h"
 #include "json.h"
 
@@ -430,6 +431,20 @@ static void exchange(int fd, hrp_reader *r, const char *sock, const hrp_msg *m, 
 		     hrp_type_name(reply->type), hrp_type_name((unsigned)want));
 }
 
+/* Why the state dir is not ROOT/.hotreload: the daemon's own reasoning (fsinfo.c), told again. */
+static void state_reason(const char *root, const char *dir, char *why, size_t n)
+{
+	char usual[PATH_MAX + 16];
+	hrd_fsfacts f;
+	why[0] = '\0';
+	snprintf(usual, sizeof usual, "%s/.hotreload", root);
+	if (strcmp(dir, usual) == 0)
+		return;
+	if (hrd_fs_probe(root, 0, &f) == 0 && !hrd_fs_state_ok(&f, why, n))
+		return;
+	snprintf(why, n, "given to the daemon");
+}
+
 static void print_status(const hrp_msg *m)
 {
 	const __typeof__(m->u.status) *s = &m->u.status;
@@ -441,10 +456,13 @@ static void print_status(const hrp_msg *m)
 		building += strcmp(ms.status, "building") == 0;
 		queued += strcmp(ms.status, "queued") == 0;
 	}
+	char where[512];
+	state_reason(s->root, s->state_dir, where, sizeof where);
 	if (hrc_cli_opt.json) {
 		printf("{\"daemon\":{\"pid\":%u", s->pid);
 		hrc_cli_json_member(",", "root", s->root);
 		hrc_cli_json_member(",", "state_dir", s->state_dir);
+		hrc_cli_json_member(",", "state_dir_reason", where);
 		printf("},\"watcher\":{");
 		hrc_cli_json_member("", "backend", s->backend);
 		hrc_cli_json_member(",", "reason", s->reason);
@@ -467,7 +485,7 @@ static void print_status(const hrp_msg *m)
 	char *root = hrc_cli_printable(s->root), *dir = hrc_cli_printable(s->state_dir), *backend = hrc_cli_printable(s->backend),
 	     *reason = hrc_cli_printable(s->reason);
 	printf("daemon   pid %u, root %s\n", s->pid, root);
-	printf("state    %s\n", dir);
+	printf("state    %s%s%s%s\n", dir, where[0] ? " (" : "", where, where[0] ? ")" : "");
 	printf("watcher  %s (%s)\n", backend, reason);
 	printf("clients  %u\n", s->clients);
 	free(root);

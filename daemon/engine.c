@@ -209,14 +209,22 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 		hrd_sources_free(&src);
 		return;
 	}
-	if (kind == HRD_KIND_NONE || kind == HRD_KIND_CONFLICT) {
+	if (kind == HRD_KIND_NONE || kind == HRD_KIND_CONFLICT || kind == HRD_KIND_OUTSIDE) {
 		/* A conflict ends the build in flight. A removal does not: the
 		 * compiler either read the source already or fails saying it is gone,
 		 * and a save by rename (vim) brings it back as a newer change. */
-		if (kind == HRD_KIND_CONFLICT)
+		if (kind != HRD_KIND_NONE)
 			cancel(e, m);
 		else
 			dequeue(e, m);
+		if (kind == HRD_KIND_OUTSIDE) {
+			char note[600];
+			snprintf(note, sizeof note, "a link to a place outside the root: not followed (start hotreloadd "
+			         "with --follow-links to build it)");
+			hrd_engine_set_str(&m->note, note);
+			if (was != kind)
+				hrd_warn("%s: %s", name, note);
+		}
 		if (kind == HRD_KIND_CONFLICT) {
 			char note[600];
 			snprintf(note, sizeof note, "both %s.c and the folder %s/ exist: rename one; neither is built", name, name);
@@ -364,8 +372,9 @@ static void scan_named(void *arg, const char *name)
 static void follow_root(hrd_engine *e)
 {
 	struct stat now, had;
+	/* A removed folder still stats through a descriptor, with no links, and its inode number may be taken again. */
 	if (stat(e->cfg.root, &now) < 0 || fstat(e->project.rootfd, &had) < 0 ||
-	    (now.st_dev == had.st_dev && now.st_ino == had.st_ino))
+	    (now.st_dev == had.st_dev && now.st_ino == had.st_ino && had.st_nlink > 0))
 		return;
 	int fd = open(e->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -595,6 +604,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
 		e->project.skip = cfg->state_dir + rl + 1;
 	e->project.root = cfg->root;
+	e->project.follow = cfg->watch->follow_links;
 	e->project.rootfd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (e->project.rootfd < 0) {
 		snprintf(err, errsz, "cannot open the root %s: %s", cfg->root, strerror(errno));

@@ -51,8 +51,8 @@ static void status(void *arg, hrp_msg *m)
 		if (md->invalid) {
 			s->status = "skipped";
 			s->message = "not a module name: use " HRP_NAME_RULE;
-		} else if (md->kind == HRD_KIND_CONFLICT) {
-			s->status = "conflict";
+		} else if (md->kind == HRD_KIND_CONFLICT || md->kind == HRD_KIND_OUTSIDE) {
+			s->status = md->kind == HRD_KIND_CONFLICT ? "conflict" : "skipped";
 			s->message = md->note ? md->note : "";
 		} else if (md->kind == HRD_KIND_NONE) {
 			s->status = "removed";
@@ -69,16 +69,18 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.state_dir = e->cfg.state_dir;
 	m->u.status.backend = e->cfg.watch->backend;
 	m->u.status.reason = e->cfg.watch->reason;
-	int unwatched = e->cfg.watch->unwatched;
-	if (unwatched || e->conf_error[0]) {
-		char more[sizeof e->conf_error + 64] = "";
+	int unwatched = e->cfg.watch->unwatched, polled = e->cfg.watch->polled;
+	if (unwatched || polled || e->conf_error[0]) {
+		char lost[160] = "", slow[160] = "", more[sizeof e->conf_error + 64] = "";
+		if (unwatched)
+			snprintf(lost, sizeof lost, "; %d folder%s not watched: saves there are missed (see the log)", unwatched,
+			         unwatched == 1 ? " is" : "s are");
+		if (polled)
+			snprintf(slow, sizeof slow, "; %d folder%s polled: no watch was left for %s (see the log)", polled,
+			         polled == 1 ? " is" : "s are", polled == 1 ? "it" : "them");
 		if (e->conf_error[0])
 			snprintf(more, sizeof more, "; %s (the settings before it stay)", e->conf_error);
-		if (unwatched)
-			snprintf(e->reason, sizeof e->reason, "%s; %d folder%s not watched: saves there are missed (see the log)%s",
-			         e->cfg.watch->reason, unwatched, unwatched == 1 ? " is" : "s are", more);
-		else
-			snprintf(e->reason, sizeof e->reason, "%s%s", e->cfg.watch->reason, more);
+		snprintf(e->reason, sizeof e->reason, "%s%s%s%s", e->cfg.watch->reason, lost, slow, more);
 		m->u.status.reason = e->reason;
 	}
 	m->u.status.nmods = n;

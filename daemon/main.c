@@ -1,6 +1,7 @@
 /* main.c: hotreloadd: options, state dir and lock, detaching, signals, and the loop's life. */
 #include "config.h"
 #include "engine.h"
+#include "fsinfo.h"
 #include "log.h"
 #include "loop.h"
 #include "sd.h"
@@ -15,6 +16,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +35,16 @@ static const char usage[] =
 	"record it, and announce it to the games that use it.\n"
 	"\n"
 	"  --root DIR         the modules' folder (default: the current directory)\n"
-	"  --state-dir DIR    history and built objects (default: ROOT/.hotreload)\n"
+	"  --state-dir DIR    history and built objects (default: ROOT/.hotreload, or a link\n"
+	"                     from there to $XDG_STATE_HOME/hotreload/ when ROOT's filesystem\n"
+	"                     is a network one, 9p, FUSE or noexec)\n"
 	"  --socket PATH      where clients connect (default: $HOTRELOAD_SOCKET,\n"
 	"                     else STATE_DIR/hotreloadd.sock)\n"
-	"  --watcher NAME     auto or inotify (default: auto)\n"
+	"  --watcher NAME     auto, inotify, fanotify or poll (default: auto: polling where\n"
+	"                     kernel events miss writers, fanotify for a huge tree)\n"
+	"  --poll-interval MS how often polling looks at recently saved files (default:\n"
+	"                     500; every file is looked at within four intervals)\n"
+	"  --follow-links     watch and build modules linked into the root from outside it\n"
 	"  --jobs N           compilers at once (default: the number of cores)\n"
 	"  --allow-uid UID    accept clients of this user too (a number or a name; repeatable)\n"
 	"  --foreground       stay attached and log to stderr (default: detach once ready,\n"
@@ -53,7 +61,7 @@ static const char usage[] =
 
 struct opts {
 	const char *root, *state_dir, *socket, *watcher;
-	int jobs, foreground, level;
+	int jobs, foreground, level, poll_ms, follow;
 	uid_t allow[64];
 	size_t nallow;
 };
@@ -68,11 +76,11 @@ static void die_usage(const char *fmt, const char *arg)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { ROOT = 256, STATE, SOCKET, WATCHER, JOBS, ALLOW, FG, LEVEL, HELP, VERSION };
+	enum { ROOT = 256, STATE, SOCKET, WATCHER, POLL, FOLLOW, JOBS, ALLOW, FG, LEVEL, HELP, VERSION };
 	static const struct option longs[] = {
 		{"root", required_argument, NULL, ROOT}, {"state-dir", required_argument, NULL, STATE},
 		{"socket", required_argument, NULL, SOCKET}, {"watcher", required_argument, NULL, WATCHER},
-		{"jobs", required_argument, NULL, JOBS}, {"allow-uid", required_argument, NULL, ALLOW},
+		{"poll-interval", required_argument, NULL, POLL}, {"follow-links", no_argument, NULL, FOLLOW}, {"jobs", required_argument, NULL, JOBS}, {"allow-uid", required_argument, NULL, ALLOW},
 		{"foreground", no_argument, NULL, FG}, {"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'}, {"log-level", required_argument, NULL, LEVEL},
 		{"help", no_argument, NULL, HELP},
@@ -89,11 +97,18 @@ static void parse(int argc, char **argv, struct opts *o)
 		case SOCKET: o->socket = optarg; break;
 		case WATCHER: o->watcher = optarg; break;
 		case FG: o->foreground = 1; break;
+		case FOLLOW: o->follow = 1; break;
 		case 'v': o->level = HRD_DEBUG; break;
 		case 'q': o->level = HRD_WARN; break;
 		case LEVEL:
 			if ((o->level = hrd_log_level_named(optarg)) < 0)
 				die_usage("--log-level takes error, warn, info or debug, not '%s'", optarg);
+			break;
+		case POLL:
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 10 || n > 60000)
+				die_usage("--poll-interval takes milliseconds from 10 to 60000, not '%s'", optarg);
+			o->poll_ms = (int)n;
 			break;
 		case JOBS:
 			n = strtol(optarg, &end, 10);
@@ -121,11 +136,8 @@ static void parse(int argc, char **argv, struct opts *o)
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
 	/* Checked before anything is created on disk. */
-	if (strcmp(o->watcher, "fanotify") == 0 || strcmp(o->watcher, "poll") == 0) {
-		fprintf(stderr, "hotreloadd: the %s watcher is not built yet: use --watcher auto or inotify\n", o->watcher);
-		exit(1);
-	}
-	if (strcmp(o->watcher, "auto") != 0 && strcmp(o->watcher, "inotify") != 0)
+	if (strcmp(o->watcher, "auto") != 0 && strcmp(o->watcher, "inotify") != 0 &&
+	    strcmp(o->watcher, "fanotify") != 0 && strcmp(o->watcher, "poll") != 0)
 		die_usage("--watcher takes auto, inotify, fanotify or poll, not '%s'", o->watcher);
 }
 
@@ -148,6 +160,76 @@ static int make_dirs(const char *path, mode_t mode)
 				return 0;
 		}
 	}
+}
+
+/* 1 when path is a folder of ours: a place to keep a history in. */
+static int ours(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid();
+}
+
+/*
+ * Where the state dir goes when none is given: ROOT/.hotreload, unless ROOT's
+ * filesystem cannot hold it (fsinfo.c). Then it goes under
+ * $XDG_STATE_HOME/hotreload/ (else /var/tmp/hotreload-UID/ when that cannot
+ * either), and ROOT/.hotreload becomes a symbolic link to it, so that what
+ * looks for .hotreload/ still finds it. A real ROOT/.hotreload is kept where
+ * it is: a history is never left behind. note gets where and why. Returns 0,
+ * or -1 with the error in note.
+ */
+static int place_state(const char *root, const hrd_fsfacts *f, char *want, size_t n, char *note, size_t nn)
+{
+	char why[256], link[PATH_MAX + 16], base[PATH_MAX], target[PATH_MAX];
+	struct stat st;
+	snprintf(link, sizeof link, "%s/.hotreload", root);
+	snprintf(want, n, "%s", link);
+	note[0] = '\0';
+	if (hrd_fs_state_ok(f, why, sizeof why))
+		return 0;
+	ssize_t len = readlink(link, target, sizeof target - 1);
+	if (len > 0) { /* placed before: its link leads there */
+		target[len] = '\0';
+		snprintf(want, n, "%s", target);
+		snprintf(note, nn, "the state dir is %s, through the link %s: %s", target, link, why);
+		return 0;
+	}
+	if (lstat(link, &st) == 0) {
+		snprintf(note, nn, "the state dir %s is left where it is though %s: move it to a local disk and "
+		         "leave a symbolic link to it there, or give --state-dir", link, why);
+		return 0;
+	}
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME"), *name = strrchr(root, '/');
+	uint32_t h = 2166136261u;
+	for (const char *c = root; *c; c++)
+		h = (h ^ (unsigned char)*c) * 16777619u;
+	name = name && name[1] ? name + 1 : "root";
+	if (xdg && *xdg == '/')
+		snprintf(base, sizeof base, "%s/hotreload", xdg);
+	else if (home && *home == '/')
+		snprintf(base, sizeof base, "%s/.local/state/hotreload", home);
+	else
+		snprintf(base, sizeof base, "/var/tmp/hotreload-%u", (unsigned)getuid());
+	for (int tries = 0;; tries++) {
+		hrd_fsfacts g;
+		char whynot[256];
+		snprintf(want, n, "%s/%s-%08x", base, name, (unsigned)h);
+		if (make_dirs(want, 0700) == 0 && ours(want) && hrd_fs_probe(want, 0, &g) == 0 &&
+		    hrd_fs_state_ok(&g, whynot, sizeof whynot))
+			break;
+		if (tries) {
+			snprintf(note, nn, "the state dir cannot be %s (%s), nor under %s: give --state-dir on a local disk",
+			         link, why, base);
+			return -1;
+		}
+		snprintf(base, sizeof base, "/var/tmp/hotreload-%u", (unsigned)getuid());
+	}
+	if (symlink(want, link) < 0)
+		snprintf(note, nn, "the state dir is %s, because %s; the link %s to it cannot be made (%s): give the "
+		         "CLI --state-dir", want, why, link, strerror(errno));
+	else
+		snprintf(note, nn, "the state dir is %s, linked from %s, because %s", want, link, why);
+	return 0;
 }
 
 /*
@@ -260,9 +342,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: the root %s is not a folder\n", root);
 		return 1;
 	}
+	/* What the root's filesystem and this machine say: the watcher for auto, and where the state dir can live. */
+	hrd_fsfacts facts;
+	char why[PATH_MAX + 512], note[4 * PATH_MAX] = "", link[PATH_MAX + 16];
+	const char *backend = o.watcher;
+	int probed = hrd_fs_probe(root, strcmp(o.watcher, "auto") == 0, &facts) == 0;
+	if (strcmp(o.watcher, "auto") != 0)
+		snprintf(why, sizeof why, "chosen with --watcher %s", o.watcher);
+	else if (probed)
+		backend = hrd_fs_watcher(&facts, root, why, sizeof why);
+	else
+		snprintf(why, sizeof why, "inotify: the filesystem of %s cannot be told (%s)", root, strerror(errno));
 	snprintf(want, sizeof want, "%s/.hotreload", root);
 	if (o.state_dir)
 		snprintf(want, sizeof want, "%s", o.state_dir);
+	else if (probed && place_state(root, &facts, want, sizeof want, note, sizeof note) < 0) {
+		fprintf(stderr, "hotreloadd: %s\n", note);
+		return 1;
+	}
 	if (make_dirs(want, 0700) < 0 || !realpath(want, state)) {
 		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
 		return 1;
@@ -343,9 +440,12 @@ int main(int argc, char **argv)
 	hrd_loop loop = {.epfd = -1};
 	struct sigio sig = {.io = {.fd = -1, .fn = on_signal}, .loop = &loop};
 	char db[PATH_MAX + 16];
-	const char *exclude[] = {state, NULL};
+	/* The state dir, and ROOT/.hotreload when that is only a link to it elsewhere. */
+	snprintf(link, sizeof link, "%s/.hotreload", root);
+	const char *exclude[] = {state, link, NULL};
+	struct hrd_watch_options wo = {backend, why, o.poll_ms, o.follow};
 	/* First, while descriptors are few: libinotifytools waits with select(). */
-	if (hrd_watch_open(o.watcher, root, exclude, &watch, err, sizeof err) < 0) {
+	if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
 	}
@@ -374,6 +474,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	hrd_engine_set_server(engine, server);
+	if (note[0])
+		hrd_warn("%s", note);
 	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock,
 	         given >= 0 ? " (from systemd)" : "");
 	if (given >= 0 && o.nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))

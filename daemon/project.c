@@ -152,6 +152,22 @@ static int glob_one(void *arg, const char *pattern)
 	return g->rc;
 }
 
+/* 1 when the top-level entry is a link to a place outside the root, which is not to be followed. */
+static int outside(const hrd_project *p, const char *entry)
+{
+	struct stat st;
+	if (p->follow || !p->root || fstatat(p->rootfd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+		return 0;
+	char *full, *to = NULL;
+	if (asprintf(&full, "%s/%s", p->root, entry) < 0)
+		return 0;
+	size_t n = strlen(p->root);
+	int out = (to = realpath(full, NULL)) && !(strncmp(to, p->root, n) == 0 && to[n] == '/');
+	free(full);
+	free(to);
+	return out;
+}
+
 int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out)
 {
 	out->path = NULL;
@@ -181,6 +197,12 @@ int hrd_project_resolve(const hrd_project *p, const char *name, hrd_sources *out
 	if (has_file && out->n) {
 		hrd_sources_free(out);
 		return HRD_KIND_CONFLICT;
+	}
+	if (out->n || has_file) {
+		if (outside(p, out->n ? name : file)) {
+			hrd_sources_free(out);
+			return HRD_KIND_OUTSIDE;
+		}
 	}
 	if (out->n)
 		return HRD_KIND_DIR;

@@ -14,13 +14,20 @@
  * looked at; other hidden names are candidates, reported as invalid. Hidden
  * files in a module's folder (editors' ".#name.c") are not its sources.
  */
-enum hrd_kind { HRD_KIND_NONE, HRD_KIND_FILE, HRD_KIND_DIR, HRD_KIND_CONFLICT };
+enum hrd_kind {
+	HRD_KIND_NONE,
+	HRD_KIND_FILE,
+	HRD_KIND_DIR,
+	HRD_KIND_CONFLICT,
+	HRD_KIND_OUTSIDE, /* NAME.c or NAME/ is a link out of the root, and links are not followed */
+};
 
 typedef struct hrd_project {
 	int rootfd;       /* the root, O_PATH|O_DIRECTORY */
 	const char *skip; /* a top-level entry that is not part of the project (the state dir), or NULL */
 	const char *root;       /* its path: source patterns are matched under it */
 	const struct hrd_config *conf; /* hotreload.conf's exclusions and modules with sources of their own, or NULL */
+	int follow;                    /* a link out of the root is a module too (--follow-links) */
 } hrd_project;
 
 /* A module's sources, root-relative and sorted. */

@@ -1,42 +1,175 @@
-/* watch.c: the one place that chooses a watcher backend. */
+/* watch.c: the one place that chooses a watcher backend, and what the backends share: the queue, the skip rules. */
+#include "log.h"
 #include "watch.h"
 
+#include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
-int hrd_watch_open(const char *backend, const char *root, const char *const *exclude,
+int hrd_watch_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                    hrd_watch **out, char *err, size_t errsz)
 {
-	const char *why;
-	if (strcmp(backend, "auto") == 0)
-		why = "auto: kernel events (inotify); fanotify and polling are not built yet";
-	else if (strcmp(backend, "inotify") == 0)
-		why = "chosen with --watcher inotify";
-	else if (strcmp(backend, "fanotify") == 0 || strcmp(backend, "poll") == 0) {
-		snprintf(err, errsz, "the %s watcher is not built yet: use --watcher auto or inotify", backend);
-		return -1;
-	} else {
-		snprintf(err, errsz, "unknown watcher '%s': use auto or inotify", backend);
+	const char *b = o->backend;
+	int rc;
+	if (strcmp(b, "inotify") == 0)
+		rc = hrd_watch_inotify_open(o, root, exclude, out, err, errsz);
+	else if (strcmp(b, "poll") == 0)
+		rc = hrd_watch_poll_open(o, root, exclude, out, err, errsz);
+	else if (strcmp(b, "fanotify") == 0)
+		rc = hrd_watch_fanotify_open(o, root, exclude, out, err, errsz);
+	else {
+		snprintf(err, errsz, "unknown watcher '%s': use auto, inotify, fanotify or poll", b);
 		return -1;
 	}
-	if (hrd_watch_inotify_open(root, exclude, out, err, errsz) < 0)
+	if (rc < 0)
 		return -1;
-	snprintf((*out)->reason, sizeof (*out)->reason, "%s", why);
+	snprintf((*out)->reason, sizeof (*out)->reason, "%s", o->reason);
 	return 0;
 }
 
 int hrd_watch_fd(hrd_watch *w)
 {
-	return w->ops->fd(w);
+	return w->fd;
 }
 
 int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *path), void *arg)
 {
-	return w->ops->take(w, fn, arg);
+	uint64_t count;
+	if (w->ops->read)
+		w->ops->read(w);
+	else
+		(void)!read(w->efd, &count, sizeof count);
+	pthread_mutex_lock(&w->mu);
+	struct hrd_watch_event *e = w->head;
+	int lost = w->lost;
+	w->head = NULL;
+	w->tail = &w->head;
+	w->lost = 0;
+	pthread_mutex_unlock(&w->mu);
+	if (lost)
+		fn(arg, HRD_WATCH_RESCAN, "");
+	while (e) {
+		struct hrd_watch_event *next = e->next;
+		fn(arg, e->kind, e->path);
+		free(e);
+		e = next;
+	}
+	return 0;
 }
 
 void hrd_watch_close(hrd_watch *w)
 {
 	if (w)
 		w->ops->close(w);
+}
+
+int hrd_watch_init(hrd_watch *w, const struct hrd_watch_ops *ops, const struct hrd_watch_options *o, const char *root,
+                   const char *const *exclude, char *err, size_t errsz)
+{
+	const char *backend = o->backend;
+	w->follow_links = o->follow_links;
+	size_t nx = 0;
+	while (exclude && exclude[nx])
+		nx++;
+	w->ops = ops;
+	w->backend = backend;
+	w->fd = w->efd = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	w->tail = &w->head;
+	w->root = strdup(root);
+	w->rootlen = strlen(root);
+	w->exclude = calloc(nx + 1, sizeof *w->exclude);
+	if (!w->root || !w->exclude)
+		goto nomem;
+	for (size_t i = 0; i < nx; i++)
+		if (!(w->exclude[i] = strdup(exclude[i])))
+			goto nomem;
+	if ((w->fd = w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		snprintf(err, errsz, "%s: cannot make an eventfd: %s", backend, strerror(errno));
+		return -1;
+	}
+	return 0;
+nomem:
+	snprintf(err, errsz, "%s: out of memory", backend);
+	return -1;
+}
+
+void hrd_watch_fini(hrd_watch *w)
+{
+	for (struct hrd_watch_event *e = w->head, *next; e; e = next) {
+		next = e->next;
+		free(e);
+	}
+	if (w->efd >= 0)
+		close(w->efd);
+	for (char **x = w->exclude; x && *x; x++)
+		free(*x);
+	free(w->exclude);
+	free(w->root);
+	pthread_mutex_destroy(&w->mu);
+}
+
+void hrd_watch_post(hrd_watch *w, int kind, const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	if (kind == HRD_WATCH_CHANGED && hrd_watch_ignored(base ? base + 1 : rel))
+		return;
+	size_t n = strlen(rel);
+	struct hrd_watch_event *e = malloc(sizeof *e + n + 1);
+	pthread_mutex_lock(&w->mu);
+	if (e) {
+		e->next = NULL;
+		e->kind = kind;
+		memcpy(e->path, rel, n + 1);
+		*w->tail = e;
+		w->tail = &e->next;
+	} else {
+		w->lost = 1; /* dropping one event silently would miss a save */
+	}
+	pthread_mutex_unlock(&w->mu);
+	if (w->efd >= 0) {
+		uint64_t one = 1;
+		(void)!write(w->efd, &one, sizeof one);
+	}
+}
+
+const char *hrd_watch_rel(const hrd_watch *w, const char *full)
+{
+	return full[w->rootlen] == '/' ? full + w->rootlen + 1 : "";
+}
+
+int hrd_watch_skipped(const hrd_watch *w, const char *full)
+{
+	const char *base = strrchr(full, '/');
+	if (base && strcmp(base + 1, ".git") == 0)
+		return 1;
+	for (char **x = w->exclude; *x; x++)
+		if (strcmp(*x, full) == 0)
+			return 1;
+	return 0;
+}
+
+int hrd_watch_follows(hrd_watch *w, const char *full)
+{
+	char *to = realpath(full, NULL);
+	int inside = to && strncmp(to, w->root, w->rootlen) == 0 && to[w->rootlen] == '/';
+	if (!inside && !w->follow_links && to)
+		hrd_warn("%s is a link to %s, outside the root: not followed (start hotreloadd with --follow-links "
+		         "to watch and build it)", full, to);
+	free(to);
+	return inside || w->follow_links;
+}
+
+int hrd_watch_ignored(const char *name)
+{
+	/* vim's swap files and its write test, backups, emacs' locks and auto-saves, JetBrains' safe write. */
+	static const char *const pat[] = {"*.sw[a-p]", "*.swx", "*~", "4913", ".#*", "#*#", "*___jb_tmp___", "*___jb_old___"};
+	for (size_t i = 0; i < sizeof pat / sizeof *pat; i++)
+		if (fnmatch(pat[i], name, 0) == 0)
+			return 1;
+	return 0;
 }

@@ -2,36 +2,64 @@
 #ifndef HRD_WATCH_H
 #define HRD_WATCH_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hrd_watch hrd_watch;
+typedef struct hrd_poller hrd_poller;
 
 enum hrd_watch_kind {
 	HRD_WATCH_CHANGED = 1, /* path (root-relative) settled: closed after writing, renamed into place, removed, created as a folder */
 	HRD_WATCH_RESCAN = 2,  /* events were lost or the tree moved: compare everything */
 };
 
-/* What each backend provides, behind the handle. */
+/* What a backend provides, behind the handle. */
 struct hrd_watch_ops {
-	int (*fd)(hrd_watch *w);
-	int (*take)(hrd_watch *w, void (*fn)(void *arg, int kind, const char *path), void *arg);
+	/* Called by take() before the queue is handed out, for a backend that
+	 * reads its own descriptor on the loop (fanotify); NULL for the others. */
+	void (*read)(hrd_watch *w);
 	void (*close)(hrd_watch *w);
 };
 
+struct hrd_watch_event {
+	struct hrd_watch_event *next;
+	int kind;
+	char path[];
+};
+
+/* The part every backend shares: its root, what it skips, and the queue of events for the loop. */
 struct hrd_watch {
 	const struct hrd_watch_ops *ops;
-	const char *backend; /* "inotify" */
-	char reason[256];    /* why this backend, for status */
-	_Atomic int unwatched; /* folders that could not be watched (the log says why), for status */
+	const char *backend;   /* "inotify", "fanotify", "poll" */
+	char reason[512];      /* why this backend, for status */
+	_Atomic int unwatched; /* folders that could not be watched at all (the log says why) */
+	_Atomic int polled;    /* folders polled because kernel events could not cover them */
+	int follow_links;      /* a link at the top to a folder outside the root is followed (--follow-links) */
+	char *root;
+	size_t rootlen;
+	char **exclude; /* absolute paths, NULL-terminated */
+	int fd;         /* readable when events wait: an eventfd, or the backend's own */
+	int efd;
+	pthread_mutex_t mu; /* guards the queue and lost: backends post from threads of their own */
+	struct hrd_watch_event *head, **tail;
+	int lost; /* an event could not be queued: take() starts with a rescan */
+};
+
+struct hrd_watch_options {
+	const char *backend;  /* "inotify", "fanotify" or "poll" (auto is decided by the caller: fsinfo.h) */
+	const char *reason;   /* why that one, for status */
+	int poll_interval_ms; /* 0: the default, 500 */
+	int follow_links;     /* see struct hrd_watch */
 };
 
 /*
  * Watch root (an absolute, resolved path), recursively, skipping the folders
- * in exclude (absolute paths, NULL-terminated) and every ".git". backend is
- * "auto" or a backend's name. When it returns, the watches are in place: a
- * scan made after it misses nothing. On failure returns -1 with a message in err.
+ * in exclude (absolute paths, NULL-terminated), every ".git" and editors'
+ * temporary files. When it returns, the watches are in place: a scan made
+ * after it misses nothing. On failure returns -1 with a message in err.
  */
-int hrd_watch_open(const char *backend, const char *root, const char *const *exclude,
+int hrd_watch_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                    hrd_watch **out, char *err, size_t errsz);
 /* Readable when events wait: then call hrd_watch_take. */
 int hrd_watch_fd(hrd_watch *w);
@@ -39,8 +67,43 @@ int hrd_watch_fd(hrd_watch *w);
 int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *path), void *arg);
 void hrd_watch_close(hrd_watch *w); /* NULL is a no-op */
 
+/* ---- for the backends ---- */
+
+/* Fill in the shared part (with an eventfd as its fd). Returns 0, or -1 with a message in err. */
+int hrd_watch_init(hrd_watch *w, const struct hrd_watch_ops *ops, const struct hrd_watch_options *o, const char *root,
+                   const char *const *exclude, char *err, size_t errsz);
+void hrd_watch_fini(hrd_watch *w);
+/* Queue an event for the loop, from any thread; paths of ignored files are dropped. */
+void hrd_watch_post(hrd_watch *w, int kind, const char *rel);
+/* Root-relative form of an absolute path under the root ("" for the root itself). */
+const char *hrd_watch_rel(const hrd_watch *w, const char *full);
+/* 1 when the folder full (absolute) is not to be watched: excluded, or a ".git". */
+int hrd_watch_skipped(const hrd_watch *w, const char *full);
+/*
+ * 1 when full, a link at the top of the root to a folder, is to be walked:
+ * its folder is inside the root, or links are followed. Else 0, and the log
+ * says why.
+ */
+int hrd_watch_follows(hrd_watch *w, const char *full);
+/* 1 when a file named name is an editor's temporary file: never a save of its own. */
+int hrd_watch_ignored(const char *name);
+
 /* The backends, one file each. */
-int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_watch **out,
-                           char *err, size_t errsz);
+int hrd_watch_inotify_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
+                           hrd_watch **out, char *err, size_t errsz);
+int hrd_watch_poll_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
+                        hrd_watch **out, char *err, size_t errsz);
+int hrd_watch_fanotify_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
+                            hrd_watch **out, char *err, size_t errsz);
+
+/*
+ * The sweeper behind the poll backend, and behind the inotify backend for
+ * folders it has no watch left for. It runs on a thread of its own and posts
+ * to w. Folders are root-relative ("" is the root).
+ */
+hrd_poller *hrd_poller_start(hrd_watch *w, int interval_ms, char *err, size_t errsz);
+int hrd_poller_add(hrd_poller *p, const char *rel); /* poll rel and everything under it; 0 or -1 */
+void hrd_poller_clear(hrd_poller *p);                 /* poll nothing (the watches start over) */
+void hrd_poller_stop(hrd_poller *p);                  /* NULL is a no-op */
 
 #endif

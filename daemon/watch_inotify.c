@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inotifytools/inotify.h>
 #include <inotifytools/inotifytools.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -43,65 +44,48 @@
 #define MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
               IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 
-struct event {
-	struct event *next;
-	int kind;
-	char path[];
-};
-
 typedef struct inw {
 	hrd_watch base;
-	char *root;
-	size_t rootlen;
-	const char **exclude; /* owned copies; NULL-terminated */
-	int efd;
 	pthread_t thread;
 	int started;
-	pthread_mutex_t mu; /* guards the queue and lost */
-	struct event *head, **tail;
-	int lost; /* an event could not be queued: take() starts with a rescan */
-	int live; /* the library holds an instance (the watcher thread's to change) */
+	int live;         /* the library holds an instance (the watcher thread's to change) */
+	int poll_ms;      /* for the folders no watch is left for */
+	int root_wd;      /* the root's watch */
+	char *parent;     /* the root's folder, as the library names it ("/src/"), and the root's name in it */
+	const char *name;
+	hrd_poller *poll; /* made on the watcher thread when the first such folder is met */
 } inw;
 
 static int in_use; /* libinotifytools is a process-wide singleton */
 
-static void wake(inw *w)
+static void post(inw *w, int kind, const char *rel)
 {
-	uint64_t one = 1;
-	(void)!write(w->efd, &one, sizeof one);
+	hrd_watch_post(&w->base, kind, rel);
 }
 
-static void post(inw *w, int kind, const char *path)
+static void lose(inw *w)
 {
-	size_t n = strlen(path);
-	struct event *e = malloc(sizeof *e + n + 1);
-	pthread_mutex_lock(&w->mu);
-	if (e) {
-		e->next = NULL;
-		e->kind = kind;
-		memcpy(e->path, path, n + 1);
-		*w->tail = e;
-		w->tail = &e->next;
-	} else {
-		w->lost = 1; /* dropping one event silently would miss a save */
+	pthread_mutex_lock(&w->base.mu);
+	w->base.lost = 1;
+	pthread_mutex_unlock(&w->base.mu);
+	hrd_watch_post(&w->base, HRD_WATCH_RESCAN, "");
+}
+
+/* No watch is left for path: poll it, and say so loudly, rather than stop seeing it. */
+static int poll_instead(inw *w, const char *path, int e)
+{
+	char err[256];
+	if (!w->poll && !(w->poll = hrd_poller_start(&w->base, w->poll_ms, err, sizeof err))) {
+		hrd_error("watcher: %s", err);
+		return -1;
 	}
-	pthread_mutex_unlock(&w->mu);
-	wake(w);
-}
-
-static const char *rel(const inw *w, const char *full)
-{
-	return full[w->rootlen] == '/' ? full + w->rootlen + 1 : "";
-}
-
-static int excluded(const inw *w, const char *path)
-{
-	const char *base = strrchr(path, '/');
-	if (base && strcmp(base + 1, ".git") == 0)
-		return 1;
-	for (const char **x = w->exclude; *x; x++)
-		if (strcmp(*x, path) == 0)
-			return 1;
+	if (hrd_poller_add(w->poll, hrd_watch_rel(&w->base, path)) < 0)
+		return -1;
+	if (!w->base.polled++)
+		hrd_error("watcher: cannot watch %s: %s; polling it and every folder after it that cannot be watched "
+		          "(every %d ms); raise fs.inotify.max_user_watches (now %d) with sysctl to watch them all",
+		          path, e == ENOSPC ? "the limit of watches is reached" : strerror(e), w->poll_ms,
+		          inotifytools_get_max_user_watches());
 	return 0;
 }
 
@@ -115,7 +99,7 @@ static int excluded(const inw *w, const char *path)
  */
 static int add_tree(inw *w, const char *path, int post_files, int depth)
 {
-	if (excluded(w, path) || depth > 64)
+	if (hrd_watch_skipped(&w->base, path) || depth > 64)
 		return 0;
 	int rc = 0;
 	struct stat st;
@@ -126,17 +110,28 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 	 * take the folder it names, under the link's path. */
 	int ok = through ? inotifytools_watch_file(through, MASK & ~IN_DONT_FOLLOW) : inotifytools_watch_file(path, MASK);
 	free(through);
+	if (depth == 0 && ok && w->parent) {
+		/* The root's own removal is told only once nothing holds it open, and
+		 * the engine does: its folder tells at once. Only its entries are watched. */
+		char named[PATH_MAX + 2];
+		snprintf(named, sizeof named, "%s/", path); /* how the library names a folder */
+		w->root_wd = inotifytools_wd_from_filename(named);
+		inotifytools_watch_file(w->parent, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR);
+	}
 	if (!ok) {
 		int e = rc = inotifytools_error();
 		if (e == ENOENT || e == ENOTDIR)
 			return rc;
+		if ((e == ENOSPC || e == EMFILE || e == ENFILE || e == ENOMEM) && poll_instead(w, path, e) == 0) {
+			/* The poller took its own look at the subtree: what was
+			 * written before that look, only a rescan can tell. */
+			if (post_files)
+				post(w, HRD_WATCH_RESCAN, "");
+			return 0;
+		}
 		w->base.unwatched++;
-		if (e == ENOSPC)
-			hrd_error("watcher: cannot watch %s: the limit of watches is reached "
-			          "(fs.inotify.max_user_watches = %d); raise it with sysctl",
-			          path, inotifytools_get_max_user_watches());
-		else
-			hrd_error("watcher: cannot watch %s: %s", path, strerror(e));
+		hrd_error("watcher: cannot watch %s: %s; saves in it are missed until the daemon's user may read it "
+		          "(or hotreload.conf excludes it)", path, strerror(e));
 	}
 	DIR *d = opendir(path);
 	if (!d)
@@ -151,12 +146,13 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 		int type = ent->d_type;
 		if (type == DT_UNKNOWN && lstat(full, &st) == 0)
 			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
-		if (type == DT_LNK && depth == 0 && stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+		if (type == DT_LNK && depth == 0 && stat(full, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    hrd_watch_follows(&w->base, full))
 			type = DT_DIR;
 		if (type == DT_DIR)
 			add_tree(w, full, post_files, depth + 1);
 		else if (post_files)
-			post(w, HRD_WATCH_CHANGED, rel(w, full));
+			post(w, HRD_WATCH_CHANGED, hrd_watch_rel(&w->base, full));
 		free(full);
 	}
 	closedir(d);
@@ -175,10 +171,12 @@ static int restart(inw *w)
 		inotifytools_cleanup();
 		w->live = 0;
 	}
-	w->base.unwatched = 0;
-	int rc = (w->live = inotifytools_initialize()) ? add_tree(w, w->root, 0, 0) : inotifytools_error();
+	w->base.unwatched = w->base.polled = 0;
+	if (w->poll)
+		hrd_poller_clear(w->poll);
+	int rc = (w->live = inotifytools_initialize()) ? add_tree(w, w->base.root, 0, 0) : inotifytools_error();
 	if (rc) {
-		hrd_error("watcher: cannot watch %s: %s; trying again in a second", w->root, strerror(rc));
+		hrd_error("watcher: cannot watch %s: %s; trying again in a second", w->base.root, strerror(rc));
 		return -1;
 	}
 	post(w, HRD_WATCH_RESCAN, "");
@@ -200,39 +198,47 @@ static int handle(inw *w, const struct inotify_event *ev)
 		return 1;
 	}
 	const char *dir = inotifytools_filename_from_wd(ev->wd);
-	if (!dir || strncmp(dir, w->root, w->rootlen) != 0 || (dir[w->rootlen] != '/' && dir[w->rootlen]))
+	int in_parent = dir && w->parent && strcmp(dir, w->parent) == 0;
+	if (in_parent && (!ev->len || strcmp(ev->name, w->name) != 0))
+		return 0; /* another entry of the root's folder */
+	if (in_parent && (ev->mask & (IN_CREATE | IN_MOVED_TO))) {
+		hrd_warn("watcher: the root %s is there again; watching it again", w->base.root);
+		return 1;
+	}
+	if (in_parent || (ev->wd == w->root_wd && (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)))) {
+		hrd_error("watcher: the root %s was moved or removed; watching it again once it is back", w->base.root);
+		return 1;
+	}
+	if (!dir || strncmp(dir, w->base.root, w->base.rootlen) != 0 || (dir[w->base.rootlen] != '/' && dir[w->base.rootlen]))
 		return 0;
 	char *full;
 	if (asprintf(&full, "%s%s", dir, ev->len ? ev->name : "") < 0) {
-		pthread_mutex_lock(&w->mu);
-		w->lost = 1;
-		pthread_mutex_unlock(&w->mu);
-		wake(w);
+		lose(w);
 		return 0;
 	}
 	size_t n = strlen(full);
-	if (n > w->rootlen && full[n - 1] == '/')
+	if (n > w->base.rootlen && full[n - 1] == '/')
 		full[--n] = '\0';
 	int again = 0;
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT)) {
 		/* A folder inside reports its own removal to its parent as well. */
-		if (!*rel(w, full)) {
-			hrd_error("watcher: the root %s was moved or removed", w->root);
+		if (!*hrd_watch_rel(&w->base, full)) {
+			hrd_error("watcher: the root %s was moved or removed", w->base.root);
 			again = 1;
 		}
 	} else if ((ev->mask & IN_ISDIR) && (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO))) {
-		again = !excluded(w, full); /* every watch under it has a new path */
+		again = !hrd_watch_skipped(&w->base, full); /* every watch under it has a new path */
 	} else if ((ev->mask & IN_ISDIR) && (ev->mask & IN_CREATE)) {
-		post(w, HRD_WATCH_CHANGED, rel(w, full));
-		add_tree(w, full, 1, strchr(rel(w, full), '/') ? 2 : 1);
+		post(w, HRD_WATCH_CHANGED, hrd_watch_rel(&w->base, full));
+		add_tree(w, full, 1, strchr(hrd_watch_rel(&w->base, full), '/') ? 2 : 1);
 	} else if ((ev->mask & IN_CLOSE_WRITE) && ev->len && ev->name[0] == '#' &&
 	           strspn(ev->name + 1, "0123456789") == strlen(ev->name + 1)) {
 		/* An O_TMPFILE file linked into place: its close names no path, so
 		 * look at its whole folder. */
-		if (*rel(w, full) && strchr(rel(w, full), '/')) {
+		if (*hrd_watch_rel(&w->base, full) && strchr(hrd_watch_rel(&w->base, full), '/')) {
 			char *slash = strrchr(full, '/');
 			*slash = '\0';
-			post(w, HRD_WATCH_CHANGED, rel(w, full));
+			post(w, HRD_WATCH_CHANGED, hrd_watch_rel(&w->base, full));
 		} else {
 			post(w, HRD_WATCH_RESCAN, "");
 		}
@@ -240,10 +246,11 @@ static int handle(inw *w, const struct inotify_event *ev)
 	           ((ev->mask & IN_CREATE) && appeared_whole(full))) {
 		/* A link to a folder made at the top: a module folder linked in. */
 		struct stat st;
-		if ((ev->mask & IN_CREATE) && !strchr(rel(w, full), '/') && stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+		if ((ev->mask & IN_CREATE) && !strchr(hrd_watch_rel(&w->base, full), '/') && stat(full, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    hrd_watch_follows(&w->base, full))
 			add_tree(w, full, 1, 1);
-		if (*rel(w, full))
-			post(w, HRD_WATCH_CHANGED, rel(w, full));
+		if (*hrd_watch_rel(&w->base, full))
+			post(w, HRD_WATCH_CHANGED, hrd_watch_rel(&w->base, full));
 	}
 	free(full);
 	return again;
@@ -288,34 +295,6 @@ __attribute__((no_sanitize("address"))) static void *run(void *arg)
 	return NULL;
 }
 
-static int fd_of(hrd_watch *base)
-{
-	return ((inw *)base)->efd;
-}
-
-static int take(hrd_watch *base, void (*fn)(void *arg, int kind, const char *path), void *arg)
-{
-	inw *w = (inw *)base;
-	uint64_t count;
-	(void)!read(w->efd, &count, sizeof count);
-	pthread_mutex_lock(&w->mu);
-	struct event *e = w->head;
-	int lost = w->lost;
-	w->head = NULL;
-	w->tail = &w->head;
-	w->lost = 0;
-	pthread_mutex_unlock(&w->mu);
-	if (lost)
-		fn(arg, HRD_WATCH_RESCAN, "");
-	while (e) {
-		struct event *next = e->next;
-		fn(arg, e->kind, e->path);
-		free(e);
-		e = next;
-	}
-	return 0;
-}
-
 static void close_inw(hrd_watch *base)
 {
 	inw *w = (inw *)base;
@@ -323,57 +302,41 @@ static void close_inw(hrd_watch *base)
 		pthread_cancel(w->thread);
 		pthread_join(w->thread, NULL);
 	}
+	hrd_poller_stop(w->poll);
 	if (w->live)
 		inotifytools_cleanup();
 	if (in_use == 1)
 		in_use = 0;
-	for (struct event *e = w->head, *next; e; e = next) {
-		next = e->next;
-		free(e);
-	}
-	if (w->efd >= 0)
-		close(w->efd);
-	for (const char **x = w->exclude; x && *x; x++)
-		free((char *)*x);
-	free(w->exclude);
-	free(w->root);
-	pthread_mutex_destroy(&w->mu);
+	hrd_watch_fini(&w->base);
+	free(w->parent);
 	free(w);
 }
 
-static const struct hrd_watch_ops ops = {fd_of, take, close_inw};
+static const struct hrd_watch_ops ops = {NULL, close_inw};
 
-int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_watch **out,
-                           char *err, size_t errsz)
+int hrd_watch_inotify_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
+                           hrd_watch **out, char *err, size_t errsz)
 {
 	if (in_use) {
 		snprintf(err, errsz, "inotify: libinotifytools serves one watcher per process");
 		return -1;
 	}
 	inw *w = calloc(1, sizeof *w);
-	size_t nx = 0;
 	int rc;
-	while (exclude && exclude[nx])
-		nx++;
-	if (!w)
-		goto nomem;
-	w->base.ops = &ops;
-	w->base.backend = "inotify";
-	w->efd = -1;
-	pthread_mutex_init(&w->mu, NULL);
-	w->tail = &w->head;
-	w->root = strdup(root);
-	w->rootlen = strlen(root);
-	w->exclude = calloc(nx + 1, sizeof *w->exclude);
-	if (!w->root || !w->exclude)
-		goto nomem;
-	for (size_t i = 0; i < nx; i++)
-		if (!(w->exclude[i] = strdup(exclude[i])))
-			goto nomem;
+	if (!w) {
+		snprintf(err, errsz, "inotify: out of memory");
+		return -1;
+	}
 	in_use = 1;
-	w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->efd < 0 || !(w->live = inotifytools_initialize())) {
-		snprintf(err, errsz, "inotify: cannot start: %s", strerror(w->efd < 0 ? errno : inotifytools_error()));
+	w->poll_ms = o->poll_interval_ms;
+	if (hrd_watch_init(&w->base, &ops, o, root, exclude, err, errsz) < 0)
+		goto fail;
+	const char *slash = strrchr(root, '/');
+	if (slash && slash[1] && asprintf(&w->parent, "%.*s/", (int)(slash - root), root) < 0)
+		w->parent = NULL; /* then a removed root is seen once the engine lets go of it */
+	w->name = slash ? slash + 1 : root;
+	if (!(w->live = inotifytools_initialize())) {
+		snprintf(err, errsz, "inotify: cannot start: %s", strerror(inotifytools_error()));
 		goto fail;
 	}
 	if ((rc = add_tree(w, root, 0, 0))) {
@@ -396,10 +359,7 @@ int hrd_watch_inotify_open(const char *root, const char *const *exclude, hrd_wat
 	w->started = 1;
 	*out = &w->base;
 	return 0;
-nomem:
-	snprintf(err, errsz, "inotify: out of memory");
 fail:
-	if (w)
-		close_inw(&w->base);
+	close_inw(&w->base);
 	return -1;
 }

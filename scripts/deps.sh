@@ -41,6 +41,8 @@ tests() {
 	need tcc has_cmd tcc                        # the compilers suite: tcc, ccache, distcc with a distccd
 	need ccache has_cmd ccache
 	need distcc has_cmd distccd
+	need git has_cmd git                        # the saves suite: a real git checkout, and real vim saves
+	need vim has_cmd vim
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2

@@ -623,9 +623,9 @@ Test(daemon, usage_errors_and_bad_roots)
 {
 	const char *bad[][4] = {
 		{ "--jobs", "0", NULL }, { "--watcher", "carrier-pigeon", "--foreground", NULL },
-		{ "--bogus", NULL }, { "extra", NULL }, { "--watcher", "poll", NULL },
+		{ "--bogus", NULL }, { "extra", NULL }, { "--poll-interval", "5", NULL },
 	};
-	int want[] = { 2, 2, 2, 2, 1 };
+	int want[] = { 2, 2, 2, 2, 2 };
 	for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
 		const char *argv[8] = { daemon_exe(), "--root", dir };
 		for (size_t j = 0; bad[i][j]; j++)
@@ -643,6 +643,13 @@ Test(daemon, usage_errors_and_bad_roots)
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "/nonexistent/x"), "%s", r.err);
 	t_run_free(&r);
+	put("file", "not a folder\n");
+	char *file = t_fmt("%s/file", dir);
+	r = t_exec(dir, NULL, (const char *const[]){ daemon_exe(), "--root", file, NULL });
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, file) && strstr(r.err, "is not a folder"), "%s", r.err);
+	t_run_free(&r);
+	free(file);
 }
 
 Test(daemon, objects_deleted_while_stopped_are_written_back_from_the_history)
@@ -813,7 +820,8 @@ Test(daemon, a_module_folder_linked_into_the_root_is_watched_through_the_link)
 	cr_assert_eq(mkdir(real, 0755), 0);
 	cr_assert_eq(t_write(file, "int f(void) { return 1; }\n", 26), 0);
 	cr_assert_eq(symlink(real, link), 0);
-	start(NULL, NULL);
+	const char *follow[] = {"--follow-links", NULL};
+	start(NULL, follow);
 	subscribe("boss");
 	int v;
 	cr_assert_eq(next_build("boss", &v), 1);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -508,4 +509,26 @@ int t_until_in_file(const char *path, const char *text, int times, int ms)
 {
 	struct in_file f = { path, text, times };
 	return t_until(in_file, &f, ms);
+}
+
+const char *t_fanotify_unusable(const char *dir, char *why, size_t n)
+{
+	int fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME, O_RDONLY | O_CLOEXEC);
+	int rc = fd < 0 ? -1 : fanotify_mark(fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_CLOSE_WRITE, AT_FDCWD, dir);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0)
+		return NULL;
+	if (e == EPERM)
+		snprintf(why, n, "fanotify needs CAP_SYS_ADMIN (%s: EPERM): run the suite as root to cover it",
+		         fd < 0 ? "fanotify_init" : "fanotify_mark FAN_MARK_FILESYSTEM");
+	else if (e == EINVAL || e == ENOSYS)
+		snprintf(why, n, "this kernel has no fanotify with FAN_REPORT_DFID_NAME (Linux 5.9 and later): %s",
+		         strerror(e));
+	else if (e == EOPNOTSUPP || e == ENODEV || e == EXDEV)
+		snprintf(why, n, "the filesystem of %s cannot take a fanotify filesystem mark: %s", dir, strerror(e));
+	else
+		return NULL; /* the daemon meets it too, and says what it is */
+	return why;
 }

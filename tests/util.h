@@ -118,6 +118,13 @@ int t_file_count(const char *path, const char *text);
 /* Wait up to ms until the file at path holds text at least times times: 1, or 0. */
 int t_until_in_file(const char *path, const char *text, int times, int ms);
 
+/*
+ * Why the fanotify backend cannot run on dir here (in why, returned), or NULL
+ * when it can. It needs CAP_SYS_ADMIN for its filesystem mark: since Linux
+ * 5.13 fanotify_init itself succeeds without it, so the mark is tried too.
+ */
+const char *t_fanotify_unusable(const char *dir, char *why, size_t n);
+
 /* dlopen a built object, call "int NAME(void)" in it, close it. */
 int t_call(const char *so, const char *fn);
 

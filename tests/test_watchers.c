@@ -1,0 +1,301 @@
+/* test_watchers.c: the watcher backends' safety nets and bad input: watch limits, a root made again, links, unreadable folders, the state dir's place. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define WAIT_MS 30000 /* a deadline, not a delay */
+
+static char *top;  /* a temp folder holding the root and what lives beside it */
+static char *root; /* top/root: the watched folder */
+static t_daemon d;
+static int mounted;
+
+static void setup(void)
+{
+	top = t_tmpdir();
+	root = t_fmt("%s/root", top);
+	cr_assert_eq(mkdir(root, 0755), 0);
+	d.pidfd = -1;
+	mounted = 0;
+}
+
+static void teardown(void)
+{
+	if (d.pidfd >= 0) {
+		char *text = t_read(d.log, NULL);
+		t_daemon_stop(&d);
+		cr_expect(!text || (!strstr(text, "Sanitizer") && !strstr(text, "runtime error")), "the daemon's log: %s", text);
+		free(text);
+	}
+	if (mounted)
+		umount2(root, MNT_DETACH);
+	t_rmtree(top);
+	free(root);
+	free(top);
+}
+
+TestSuite(watchers, .init = setup, .fini = teardown, .timeout = 120);
+
+static void at(const char *rel, const char *text)
+{
+	char *p = t_fmt("%s/%s", root, rel);
+	if (strchr(rel, '/')) {
+		char *dir = strdup(p);
+		*strrchr(dir, '/') = '\0';
+		mkdir(dir, 0755);
+		free(dir);
+	}
+	cr_assert_eq(t_write(p, text, strlen(text)), 0, "cannot write %s", p);
+	free(p);
+}
+
+static void source(const char *rel, int value)
+{
+	char *text = t_fmt("int f(void) { return %d; }\n", value);
+	at(rel, text);
+	free(text);
+}
+
+/* Start the daemon through wrap (NULL for none), with args; its state dir is state (NULL: ROOT/.hotreload). */
+static void start(const char *const *wrap, const char *const *args, const char *const *env, const char *state)
+{
+	const char *all[16] = {"--state-dir", state};
+	size_t n = state ? 2 : 0;
+	for (size_t i = 0; args && args[i] && n < 15; i++)
+		all[n++] = args[i];
+	all[n] = NULL;
+	t_run r;
+	int rc = t_daemon_start_under(&d, wrap, root, env, all, &r);
+	cr_assert_eq(rc, 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
+	t_run_free(&r);
+}
+
+/* Wait until module's newest announced build returns want from f(). */
+static void live(const char *module, int want)
+{
+	t_peer p;
+	cr_assert_eq(t_peer_open(&p, d.sock), 0, "cannot talk to the daemon");
+	hrp_msg m = {.type = HRP_SUBSCRIBE, .u.sub.module = module};
+	cr_assert_eq(t_peer_send(&p, &m), 0);
+	int got = -1;
+	while (got != want) {
+		int rc = t_peer_next(&p, 1u << HRP_BUILD, module, WAIT_MS, &m);
+		cr_assert_eq(rc, 0, "%s never returned %d (last %d); the log: %s", module, want, got, t_read(d.log, NULL));
+		got = t_call(m.u.build.path, "f");
+	}
+	t_peer_close(&p);
+}
+
+/* jq over `hotreload status --json`. */
+static char *status(const char *filter)
+{
+	const char *args[] = {"--state-dir", d.state, "--socket", d.sock, "status", "--json", NULL};
+	t_run r = t_cli(root, NULL, args);
+	cr_assert_eq(r.status, 0, "hotreload status: %s", r.err);
+	int st;
+	char *out = t_jq(r.out, filter, &st);
+	t_run_free(&r);
+	return out;
+}
+
+Test(watchers, folders_past_the_inotify_watch_limit_are_polled_and_status_says_so)
+{
+	for (int i = 1; i <= 6; i++) {
+		char *rel = t_fmt("m%d/x.c", i);
+		source(rel, 1);
+		free(rel);
+	}
+	/* A user namespace of its own has a watch limit of its own: 4 here. */
+	const char *wrap[] = {"unshare", "-Ur", "sh", "-c", "echo 4 > /proc/sys/user/max_inotify_watches && exec \"$@\"",
+	                      "sh", NULL};
+	const char *args[] = {"--watcher", "inotify", "--poll-interval", "100", NULL};
+	start(wrap, args, NULL, NULL);
+	live("m6", 1);
+	char *reason = status(".watcher.reason");
+	cr_assert(strstr(reason, "folders are polled"), "%s", reason);
+	free(reason);
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "the limit of watches is reached") && strstr(log, "max_user_watches"), "%s", log);
+	free(log);
+	source("m6/x.c", 2); /* in a polled folder */
+	live("m6", 2);
+	source("m1/x.c", 3); /* in a watched one */
+	live("m1", 3);
+	source("m7/x.c", 4); /* in a folder made after the start: no watch left for it either */
+	live("m7", 4);
+}
+
+static void need(const char *backend)
+{
+	char why[300];
+	if (strcmp(backend, "fanotify") == 0 && t_fanotify_unusable(top, why, sizeof why))
+		cr_skip_test("%s", why);
+}
+
+static void root_made_again(const char *backend)
+{
+	need(backend);
+	char *state = t_fmt("%s/state", top);
+	const char *args[] = {"--watcher", backend, "--poll-interval", "100", NULL};
+	source("a.c", 1);
+	start(NULL, args, NULL, state);
+	live("a", 1);
+	t_rmtree(root);
+	cr_assert_eq(mkdir(root, 0755), 0);
+	source("a.c", 2);
+	live("a", 2);
+	source("a.c", 3); /* and it is watched again, not only scanned */
+	live("a", 3);
+	free(state);
+}
+
+Test(watchers, a_root_removed_and_made_again_is_watched_again_by_inotify)
+{
+	root_made_again("inotify");
+}
+
+Test(watchers, a_root_removed_and_made_again_is_watched_again_by_poll)
+{
+	root_made_again("poll");
+}
+
+Test(watchers, a_root_removed_and_made_again_is_watched_again_by_fanotify)
+{
+	root_made_again("fanotify");
+}
+
+Test(watchers, auto_says_which_backend_and_why)
+{
+	source("a.c", 1);
+	start(NULL, NULL, NULL, NULL);
+	live("a", 1);
+	char *w = status(".watcher | \"\\(.backend): \\(.reason)\"");
+	cr_assert(strstr(w, "inotify: ") && strstr(w, "written through this kernel only"), "%s", w);
+	free(w);
+}
+
+Test(watchers, poll_is_chosen_by_name_and_sees_saves)
+{
+	source("a.c", 1);
+	const char *args[] = {"--watcher", "poll", NULL}; /* the default interval */
+	start(NULL, args, NULL, NULL);
+	live("a", 1);
+	char *w = status(".watcher | \"\\(.backend): \\(.reason)\"");
+	cr_assert_str_eq(w, "poll: chosen with --watcher poll");
+	free(w);
+	source("a.c", 2);
+	live("a", 2);
+}
+
+Test(watchers, links_out_of_the_root_and_link_loops_are_not_followed)
+{
+	char *elsewhere = t_fmt("%s/elsewhere", top), *link = t_fmt("%s/out", root);
+	char *loop = t_fmt("%s/loop", root), *up = t_fmt("%s/sub/up", root);
+	source("a.c", 1);
+	source("sub/x.c", 1);
+	cr_assert_eq(mkdir(elsewhere, 0755), 0);
+	char *ext = t_fmt("%s/x.c", elsewhere);
+	cr_assert_eq(t_write(ext, "int f(void) { return 9; }\n", 26), 0);
+	cr_assert_eq(symlink(elsewhere, link), 0);
+	cr_assert_eq(symlink("loop", loop), 0);
+	cr_assert_eq(symlink("..", up), 0);
+	const char *backends[] = {"inotify", "poll", "fanotify"};
+	char why[300];
+	for (int i = 0; i < 3 - !!t_fanotify_unusable(top, why, sizeof why); i++) {
+		const char *args[] = {"--watcher", backends[i], "--poll-interval", "100", NULL};
+		start(NULL, args, NULL, NULL);
+		live("a", 1);
+		live("sub", 1 + i);
+		char *out = status(".modules[] | select(.module == \"out\") | \"\\(.status): \\(.message)\"");
+		cr_assert(strstr(out, "skipped: a link to a place outside the root: not followed") &&
+		          strstr(out, "--follow-links"), "%s: %s", backends[i], out);
+		free(out);
+		char *log = t_read(d.log, NULL);
+		cr_assert(log && strstr(log, "outside the root: not followed"), "%s", log);
+		free(log);
+		source("sub/x.c", 2 + i); /* the daemon keeps working */
+		live("sub", 2 + i);
+		t_daemon_stop(&d);
+		d.pidfd = -1;
+	}
+	free(elsewhere);
+	free(link);
+	free(loop);
+	free(up);
+	free(ext);
+}
+
+Test(watchers, an_unreadable_folder_is_reported_and_the_rest_is_watched)
+{
+	/* As root every folder is readable: the daemon runs as nobody here. */
+	source("a.c", 1);
+	source("secret/x.c", 1);
+	cr_assert_eq(chown(top, 65534, 65534), 0);
+	const char *const chowned[] = {"root", "root/a.c", "root/secret", "root/secret/x.c"};
+	for (size_t i = 0; i < 4; i++) {
+		char *p = t_fmt("%s/%s", top, chowned[i]);
+		cr_assert_eq(chown(p, 65534, 65534), 0);
+		free(p);
+	}
+	char *secret = t_fmt("%s/secret", root);
+	cr_assert_eq(chmod(secret, 0), 0);
+	const char *wrap[] = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NULL};
+	const char *backends[] = {"inotify", "poll"};
+	for (int i = 0; i < 2; i++) {
+		const char *args[] = {"--watcher", backends[i], "--poll-interval", "100", NULL};
+		start(wrap, args, NULL, NULL);
+		live("a", 1 + i);
+		char *reason = status(".watcher.reason");
+		cr_assert(strstr(reason, "1 folder is not watched"), "%s: %s", backends[i], reason);
+		free(reason);
+		char *log = t_read(d.log, NULL);
+		cr_assert(log && strstr(log, secret) && strstr(log, "Permission denied"), "%s", log);
+		free(log);
+		source("a.c", 2 + i);
+		live("a", 2 + i);
+		t_daemon_stop(&d);
+		d.pidfd = -1;
+	}
+	chmod(secret, 0755);
+	free(secret);
+}
+
+Test(watchers, a_state_dir_on_a_noexec_mount_moves_under_xdg_state_home)
+{
+	if (mount("tmpfs", root, "tmpfs", MS_NOEXEC, "size=16m") < 0)
+		cr_skip_test("cannot mount a noexec tmpfs here (%s): run as root", strerror(errno));
+	mounted = 1;
+	source("a.c", 1);
+	char *xdg = t_fmt("XDG_STATE_HOME=%s/xdg", top);
+	const char *env[] = {xdg, NULL};
+	start(NULL, NULL, env, NULL);
+	live("a", 1);
+	char *link = t_fmt("%s/.hotreload", root), to[4096];
+	ssize_t n = readlink(link, to, sizeof to - 1);
+	cr_assert_gt(n, 0, "%s is no link", link);
+	to[n] = '\0';
+	char *want = t_fmt("%s/xdg/hotreload/root-", top);
+	cr_assert(strncmp(to, want, strlen(want)) == 0, "%s -> %s", link, to);
+	char *dir = status(".daemon | \"\\(.state_dir): \\(.state_dir_reason)\"");
+	cr_assert(strncmp(dir, to, strlen(to)) == 0 && strstr(dir, "mounted noexec"), "%s", dir);
+	free(dir);
+	/* Started again, it finds its history through the link: v2, not a new v1. */
+	t_daemon_stop(&d);
+	source("a.c", 2);
+	start(NULL, NULL, env, NULL);
+	live("a", 2);
+	char *v = status(".modules[] | select(.module == \"a\") | .version");
+	cr_assert_str_eq(v, "2");
+	free(v);
+	free(xdg);
+	free(link);
+	free(want);
+}
