@@ -340,6 +340,18 @@ static void on_recheck(hrd_io *io, uint32_t events)
 		e->recheck_ms = RECHECK_MIN_MS; /* no writer stayed */
 }
 
+static void on_verify(hrd_io *io, uint32_t events)
+{
+	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, verify));
+	uint64_t n;
+	(void)events;
+	(void)!read(io->fd, &n, sizeof n);
+	/* Only what changed is built: its row's cause names the scan, which tells the watcher missed it. */
+	e->verifying = 1;
+	hrd_engine_scan(e, "verification scan");
+	e->verifying = 0;
+}
+
 static void on_timer(hrd_io *io, uint32_t events)
 {
 	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, timer));
@@ -363,6 +375,10 @@ static void scan_named(void *arg, const char *name)
 	mod *m = hrd_engine_find(c->e, name);
 	if (m && m->seen == c->e->scan)
 		return; /* NAME.c and NAME/ both lead here */
+	if (m && c->e->verifying && m->state != M_IDLE) {
+		m->seen = c->e->scan; /* it reads its sources anyway, and checks them after */
+		return;
+	}
 	hrd_engine_touch(c->e, name, c->cause);
 	if ((m = hrd_engine_find(c->e, name)))
 		m->seen = c->e->scan;
@@ -598,7 +614,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	e->cfg = *cfg;
 	e->qtail = &e->qhead;
-	e->timer.fd = e->watchio.fd = e->recheck.fd = e->project.rootfd = -1;
+	e->timer.fd = e->watchio.fd = e->recheck.fd = e->verify.fd = e->project.rootfd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -639,6 +655,15 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 		snprintf(err, errsz, "cannot set up the event loop: %s", strerror(errno));
 		goto fail;
 	}
+	if (cfg->verify_s > 0) {
+		struct itimerspec every = {{cfg->verify_s, 0}, {cfg->verify_s, 0}};
+		e->verify.fn = on_verify;
+		if ((e->verify.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
+		    timerfd_settime(e->verify.fd, 0, &every, NULL) < 0 || hrd_loop_add(cfg->loop, &e->verify, EPOLLIN) < 0) {
+			snprintf(err, errsz, "cannot set up the verification scan: %s", strerror(errno));
+			goto fail;
+		}
+	}
 	*out = e;
 	return 0;
 nomem:
@@ -676,6 +701,10 @@ void hrd_engine_close(hrd_engine *e)
 	if (e->recheck.fd >= 0) {
 		hrd_loop_del(e->cfg.loop, &e->recheck);
 		close(e->recheck.fd);
+	}
+	if (e->verify.fd >= 0) {
+		hrd_loop_del(e->cfg.loop, &e->verify);
+		close(e->verify.fd);
 	}
 	if (e->watchio.fd >= 0)
 		hrd_loop_del(e->cfg.loop, &e->watchio);

@@ -18,6 +18,7 @@ typedef struct hrd_engine_config {
 	hrd_loop *loop;
 	hrd_store *store;
 	hrd_watch *watch;
+	int verify_s; /* look at every module this often, whatever the watcher says; 0: never */
 } hrd_engine_config;
 
 /* Returns 0, or -1 with a message in err. */

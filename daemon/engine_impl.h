@@ -94,6 +94,8 @@ struct hrd_engine {
 	unsigned long seq;
 	unsigned scan; /* scans so far */
 	hrd_io timer, watchio;
+	hrd_io verify; /* --verify-every: a scan now and then, for setups nobody trusts */
+	int verifying; /* the scan under way is one of those: builds under way are left alone */
 	hrd_io recheck;      /* a timer: modules whose sources were open for writing */
 	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
 	int recheck_armed;

@@ -44,6 +44,8 @@ static const char usage[] =
 	"                     kernel events miss writers, fanotify for a huge tree)\n"
 	"  --poll-interval MS how often polling looks at recently saved files (default:\n"
 	"                     500; every file is looked at within four intervals)\n"
+	"  --verify-every S   look at every module every S seconds too, whatever the\n"
+	"                     watcher says (default: never)\n"
 	"  --follow-links     watch and build modules linked into the root from outside it\n"
 	"  --jobs N           compilers at once (default: the number of cores)\n"
 	"  --allow-uid UID    accept clients of this user too (a number or a name; repeatable)\n"
@@ -61,7 +63,7 @@ static const char usage[] =
 
 struct opts {
 	const char *root, *state_dir, *socket, *watcher;
-	int jobs, foreground, level, poll_ms, follow;
+	int jobs, foreground, level, poll_ms, follow, verify_s;
 	uid_t allow[64];
 	size_t nallow;
 };
@@ -76,11 +78,12 @@ static void die_usage(const char *fmt, const char *arg)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { ROOT = 256, STATE, SOCKET, WATCHER, POLL, FOLLOW, JOBS, ALLOW, FG, LEVEL, HELP, VERSION };
+	enum { ROOT = 256, STATE, SOCKET, WATCHER, POLL, FOLLOW, VERIFY, JOBS, ALLOW, FG, LEVEL, HELP, VERSION };
 	static const struct option longs[] = {
 		{"root", required_argument, NULL, ROOT}, {"state-dir", required_argument, NULL, STATE},
 		{"socket", required_argument, NULL, SOCKET}, {"watcher", required_argument, NULL, WATCHER},
-		{"poll-interval", required_argument, NULL, POLL}, {"follow-links", no_argument, NULL, FOLLOW}, {"jobs", required_argument, NULL, JOBS}, {"allow-uid", required_argument, NULL, ALLOW},
+		{"poll-interval", required_argument, NULL, POLL}, {"follow-links", no_argument, NULL, FOLLOW},
+		{"verify-every", required_argument, NULL, VERIFY}, {"jobs", required_argument, NULL, JOBS}, {"allow-uid", required_argument, NULL, ALLOW},
 		{"foreground", no_argument, NULL, FG}, {"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'}, {"log-level", required_argument, NULL, LEVEL},
 		{"help", no_argument, NULL, HELP},
@@ -109,6 +112,12 @@ static void parse(int argc, char **argv, struct opts *o)
 			if (*end || n < 10 || n > 60000)
 				die_usage("--poll-interval takes milliseconds from 10 to 60000, not '%s'", optarg);
 			o->poll_ms = (int)n;
+			break;
+		case VERIFY:
+			n = strtol(optarg, &end, 10);
+			if (*end || n < 1 || n > 86400)
+				die_usage("--verify-every takes seconds from 1 to 86400, not '%s'", optarg);
+			o->verify_s = (int)n;
 			break;
 		case JOBS:
 			n = strtol(optarg, &end, 10);
@@ -460,7 +469,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
-	hrd_engine_config ec = {root, state, o.jobs, jobs_given, o.nallow > 0, &loop, store, watch};
+	hrd_engine_config ec = {root, state, o.jobs, jobs_given, o.nallow > 0, &loop, store, watch, o.verify_s};
 	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;

@@ -33,7 +33,8 @@
  * - Its recursive watch gives up on a subtree when an entry vanishes during
  *   the walk: the walk here is our own, and skips what is gone.
  * - Its path table goes stale when a folder moves (its rename of paths edits
- *   a tree while walking it) and keeps deleted folders: a moved folder, a
+ *   a tree while walking it) and keeps deleted folders (it cannot be made to
+ *   forget one the kernel dropped): a moved folder, a thousand deleted ones, a
  *   queue overflow or a read error start a new instance instead, after
  *   draining the old one's buffered events (they stay in a static buffer
  *   across instances), and the engine rescans. Folder moves are rare in a
@@ -41,6 +42,7 @@
  */
 /* No IN_EXCL_UNLINK: an O_TMPFILE file is never linked while written, and
  * its close is how its save is seen. */
+#define STALE_MAX 1000
 #define MASK (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_DELETE_SELF | \
               IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
 
@@ -51,6 +53,7 @@ typedef struct inw {
 	int live;         /* the library holds an instance (the watcher thread's to change) */
 	int poll_ms;      /* for the folders no watch is left for */
 	int root_wd;      /* the root's watch */
+	int stale;        /* removed folders the library still holds a record of */
 	char *parent;     /* the root's folder, as the library names it ("/src/"), and the root's name in it */
 	const char *name;
 	hrd_poller *poll; /* made on the watcher thread when the first such folder is met */
@@ -171,7 +174,7 @@ static int restart(inw *w)
 		inotifytools_cleanup();
 		w->live = 0;
 	}
-	w->base.unwatched = w->base.polled = 0;
+	w->base.unwatched = w->base.polled = w->stale = 0;
 	if (w->poll)
 		hrd_poller_clear(w->poll);
 	int rc = (w->live = inotifytools_initialize()) ? add_tree(w, w->base.root, 0, 0) : inotifytools_error();
@@ -195,6 +198,13 @@ static int handle(inw *w, const struct inotify_event *ev)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
 		hrd_warn("watcher: the kernel's event queue overflowed; rescanning");
+		return 1;
+	}
+	/* The library keeps its record of a watch the kernel dropped, and cannot
+	 * be made to let go of it: past a bound, a new instance does. */
+	if ((ev->mask & IN_IGNORED) && ev->wd != w->root_wd && ++w->stale >= STALE_MAX) {
+		hrd_info("watcher: %d removed folders' watches are held by libinotifytools; starting over to let go "
+		         "of them", w->stale);
 		return 1;
 	}
 	const char *dir = inotifytools_filename_from_wd(ev->wd);

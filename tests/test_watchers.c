@@ -299,3 +299,48 @@ Test(watchers, a_state_dir_on_a_noexec_mount_moves_under_xdg_state_home)
 	free(link);
 	free(want);
 }
+
+Test(watchers, a_verification_scan_builds_what_no_watcher_can_see)
+{
+	/* A header outside the root is in the key, but no watch sees its saves. */
+	char *inc = t_fmt("%s/inc", top), *h = t_fmt("%s/inc/ext.h", top), *conf = t_fmt("include = %s\n", inc);
+	cr_assert_eq(mkdir(inc, 0755), 0);
+	cr_assert_eq(t_write(h, "#define EXT 1\n", 14), 0);
+	at("hotreload.conf", conf);
+	at("a.c", "#include \"ext.h\"\nint f(void) { return EXT; }\n");
+	const char *args[] = {"--verify-every", "1", NULL};
+	start(NULL, args, NULL, NULL);
+	live("a", 1);
+	cr_assert_eq(t_write(h, "#define EXT 2\n", 14), 0);
+	live("a", 2);
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "a: v2 built") && strstr(log, "(verification scan)"), "%s", log);
+	free(log);
+	free(inc);
+	free(h);
+	free(conf);
+}
+
+Test(watchers, watches_of_removed_folders_are_let_go_of)
+{
+	source("a.c", 1);
+	char *parent = t_fmt("%s/d", root);
+	cr_assert_eq(mkdir(parent, 0755), 0);
+	free(parent);
+	for (int i = 0; i < 1000; i++) { /* there at the start: each is watched before it goes */
+		char *p = t_fmt("%s/d/%d", root, i);
+		cr_assert_eq(mkdir(p, 0755), 0);
+		free(p);
+	}
+	const char *args[] = {"--watcher", "inotify", NULL};
+	start(NULL, args, NULL, NULL);
+	live("a", 1);
+	for (int i = 0; i < 1000; i++) {
+		char *p = t_fmt("%s/d/%d", root, i);
+		cr_assert_eq(rmdir(p), 0);
+		free(p);
+	}
+	cr_assert(t_until_in_file(d.log, "starting over to let go of them", 1, WAIT_MS), "%s", t_read(d.log, NULL));
+	source("a.c", 2);
+	live("a", 2);
+}
