@@ -122,6 +122,27 @@ out:
 	return done;
 }
 
+/* A pin made before a restart holds: the pinned version is served, not the newest. */
+static void take_pin(hrd_engine *e, mod *m)
+{
+	hrd_published t = {.below = UINT64_MAX};
+	int rc = hrd_store_pin(e->cfg.store, m->name, &t.want);
+	if (rc < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
+	if (rc <= 0)
+		return;
+	if (hrd_engine_published(e, m->name, &t) <= 0) {
+		hrd_warn("%s: pinned at v%llu, but its object is gone: unpinned", m->name, (unsigned long long)t.want);
+		if (hrd_store_set_pin(e->cfg.store, m->name, 0) < 0)
+			hrd_error("%s", hrd_store_error(e->cfg.store));
+		return;
+	}
+	m->pin = m->version = t.version;
+	m->good_kind = t.kind;
+	hrd_engine_set_str(&m->artifact, t.artifact);
+	hrd_engine_published_free(&t);
+}
+
 static mod *add_mod(hrd_engine *e, const char *name)
 {
 	mod **grown = realloc(e->mods, (e->nmods + 1) * sizeof *grown);
@@ -141,6 +162,7 @@ static mod *add_mod(hrd_engine *e, const char *name)
 	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0 ||
 	    hrd_store_deps(e->cfg.store, name, take_dep, e) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
+	take_pin(e, m);
 	if (m->artifact && access(m->artifact, R_OK) < 0 && !restore(e, m)) {
 		hrd_warn("%s: the object of v%llu (%s) is gone, and the history keeps it no longer; building it again", name,
 		         (unsigned long long)m->version, m->artifact);

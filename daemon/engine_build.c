@@ -605,8 +605,11 @@ int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *
 		if (!v) {
 			m->pin = was;
 			snprintf(err, errsz, "cannot put v%llu back (see the daemon's log)", (unsigned long long)t.version);
-		} else if (pin) {
-			m->pin = v;
+		} else {
+			m->pin = pin ? v : 0;
+			/* kept across restarts; the rollback is recorded either way */
+			if ((was || pin) && hrd_store_set_pin(e->cfg.store, m->name, m->pin) < 0)
+				hrd_error("%s: the pin is not kept across a restart: %s", m->name, hrd_store_error(e->cfg.store));
 		}
 		rc = v ? 0 : -1;
 	}
@@ -684,6 +687,8 @@ void hrd_engine_unpin(hrd_engine *e, mod *m)
 {
 	hrd_published t = {.below = UINT64_MAX};
 	m->pin = 0;
+	if (hrd_store_set_pin(e->cfg.store, m->name, 0) < 0)
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
 	/* only forward: what was built while pinned */
 	if (hrd_engine_published(e, m->name, &t) > 0 && t.version > m->version) {
 		hrd_info("%s: unpinned: v%llu is live", m->name, (unsigned long long)t.version);

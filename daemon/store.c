@@ -61,6 +61,8 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	" at_us INTEGER NOT NULL, PRIMARY KEY(build, pid)) WITHOUT ROWID;"
 	/* and the objects of the last good compiles of each module: what is served survives losing objects/ */
 	"CREATE TABLE objects(build INTEGER PRIMARY KEY REFERENCES builds(id), data BLOB NOT NULL);",
+	/* 5: the version each pinned module stays at (hotreload rollback --pin), until hotreload unpin */
+	"CREATE TABLE pins(module TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 static const char *const status_names[] = {
@@ -714,6 +716,35 @@ int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t
 	sqlite3_bind_int64(st, 4, at_us);
 	sqlite3_bind_int64(st, 5, since_us);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_db(s, "cannot record a load");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int hrd_store_set_pin(hrd_store *s, const char *module, uint64_t version)
+{
+	sqlite3_stmt *st;
+	const char *sql = version ? "INSERT OR REPLACE INTO pins(module, version) VALUES (?1, ?2)"
+	                          : "DELETE FROM pins WHERE module = ?1";
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot record a pin");
+	bind_text(st, 1, module);
+	if (version)
+		sqlite3_bind_int64(st, 2, (int64_t)version);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_db(s, "cannot record a pin");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int hrd_store_pin(hrd_store *s, const char *module, uint64_t *version)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "SELECT version FROM pins WHERE module = ?1", -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read a pin");
+	bind_text(st, 1, module);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*version = (uint64_t)sqlite3_column_int64(st, 0);
+	rc = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : fail_db(s, "cannot read a pin");
 	sqlite3_finalize(st);
 	return rc;
 }

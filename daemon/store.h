@@ -11,7 +11,7 @@ typedef struct hrd_store hrd_store;
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define HRD_SCHEMA_VERSION 4
+#define HRD_SCHEMA_VERSION 5
 
 /* One file that went into a build, as it was: its content is stored once, however many builds share it. */
 typedef struct hrd_snapshot {
@@ -98,6 +98,10 @@ int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd
  * only from a client connected (since since_us) before the build began: a program started later waited for
  * nothing. 0 or -1. */
 int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us, int64_t since_us);
+/* Pin module at version (0: unpin), so that it holds across restarts. 0, or -1. */
+int hrd_store_set_pin(hrd_store *s, const char *module, uint64_t version);
+/* The version module is pinned at, in *version: 1, 0 when it is not pinned, or -1. */
+int hrd_store_pin(hrd_store *s, const char *module, uint64_t *version);
 /* Call fn with each module name in the history, sorted. 0 or -1. */
 int hrd_store_modules(hrd_store *s, int (*fn)(void *arg, const char *module), void *arg);
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */

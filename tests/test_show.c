@@ -214,11 +214,23 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	t_run_free(&r);
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
 	             "4 pinned at v4: newer builds wait for hotreload unpin a");
+	/* the pin holds across a restart: v4 is served, not v5 */
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_start_daemon(NULL);
+	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
+	             "4 pinned at v4: newer builds wait for hotreload unpin a");
+	t_proc *late = e2e_host(1, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(late, "first a 1 v=4 value=2");
 	r = cli((const char *const[]){"unpin", "a", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert_str_eq(r.out, "a unpinned: v6 is live\n");
 	t_run_free(&r);
 	e2e_expect(h, "update a 1 v=6 value=5");
+	e2e_expect(late, "update a 1 v=6 value=5");
+	/* and unpinned, it stays so across a restart */
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_start_daemon(NULL);
+	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"", "6 ");
 	/* what cannot be */
 	r = cli((const char *const[]){"rollback", "a", "9", NULL});
 	cr_assert_eq(r.status, 1);
