@@ -271,6 +271,22 @@ int hrc_cli_diff(int argc, char **argv)
 	return rc;
 }
 
+/* With --json, what build, rollback and unpin did, as one object on one line. */
+static void json_outcome(const char *module, uint64_t version, const char *status, const char *message, int pinned)
+{
+	if (!hrc_cli_opt.json)
+		return;
+	printf("{");
+	hrc_cli_json_member("", "module", module);
+	if (version)
+		printf(",\"version\":%llu", (unsigned long long)version);
+	else
+		printf(",\"version\":null");
+	hrc_cli_json_member(",", "status", status);
+	hrc_cli_json_member(",", "message", message ? message : "");
+	printf(",\"pinned\":%s}\n", pinned ? "true" : "false");
+}
+
 /* build MODULE: ask the daemon for a compile now, and wait for what it gives. */
 int hrc_cli_build(int argc, char **argv)
 {
@@ -306,7 +322,9 @@ int hrc_cli_build(int argc, char **argv)
 					continue;
 				/* over, and nothing announced: pinned, or cut short (the module went) */
 				char *why = hrc_cli_printable(ms.message);
-				if (strstr(ms.message, "pinned at"))
+				if (strstr(ms.message, "pinned at") && hrc_cli_opt.json)
+					json_outcome(module, 0, "recorded", ms.message, 1);
+				else if (strstr(ms.message, "pinned at"))
 					printf("%s built, not served: %s\n", module, why);
 				else
 					errx(EXIT_ERR, "the build of %s ended with nothing to serve (%s%s%s)", module, ms.status,
@@ -318,7 +336,10 @@ int hrc_cli_build(int argc, char **argv)
 			}
 		} else if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
 			if (asked && m.u.build.version > had) {
-				printf("%s v%llu built\n", module, (unsigned long long)m.u.build.version);
+				if (hrc_cli_opt.json)
+					json_outcome(module, m.u.build.version, m.u.build.kind == HRP_KIND_REUSED ? "reused" : "ok", "", 0);
+				else
+					printf("%s v%llu built\n", module, (unsigned long long)m.u.build.version);
 				hrp_reader_free(&r);
 				close(fd);
 				return 0;
@@ -326,6 +347,7 @@ int hrc_cli_build(int argc, char **argv)
 			had = m.u.build.version > had ? m.u.build.version : had;
 		} else if (rc == 0 && m.type == HRP_FAILED && asked && strcmp(m.u.failed.module, module) == 0) {
 			char *msg = hrc_cli_printable(m.u.failed.message);
+			json_outcome(module, 0, "failed", m.u.failed.message, 0);
 			fprintf(stderr, "hotreload: %s: build failed: %s\n", module, msg);
 			free(msg);
 			hrp_reader_free(&r);
@@ -343,12 +365,15 @@ int hrc_cli_rollback(int argc, char **argv)
 {
 	static const struct option longopts[] = { { "pin", no_argument, NULL, 'p' },
 		                                  { "help", no_argument, NULL, 'h' },
+		                                  { "json", no_argument, NULL, 'j' },
 		                                  { NULL, 0, NULL, 0 } };
 	int unpin = strcmp(argv[0], "unpin") == 0, pin = 0, c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", unpin ? longopts + 1 : longopts, NULL)) != -1) {
 		if (c == 'p')
 			pin = 1;
+		else if (c == 'j')
+			hrc_cli_opt.json = 1;
 		else if (c == 'h')
 			hrc_cli_help();
 		else
@@ -389,13 +414,18 @@ int hrc_cli_rollback(int argc, char **argv)
 		} else if (m.type == HRP_STATUS && unpin) {
 			hrp_modstat ms;
 			for (size_t pos = 0; hrp_status_next(&m, &pos, &ms);)
-				if (strcmp(ms.module, module) == 0)
+				if (strcmp(ms.module, module) == 0 && hrc_cli_opt.json)
+					json_outcome(module, ms.version, "unpinned", "", 0);
+				else if (strcmp(ms.module, module) == 0)
 					printf("%s unpinned: v%llu is live\n", module, (unsigned long long)ms.version);
 			break;
 		} else if (m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
 			if (asked && !unpin && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
-				printf("%s v%llu is an earlier build again%s\n", module, (unsigned long long)m.u.build.version,
-				       pin ? ", pinned" : "");
+				if (hrc_cli_opt.json)
+					json_outcome(module, m.u.build.version, "rollback", "", pin);
+				else
+					printf("%s v%llu is an earlier build again%s\n", module, (unsigned long long)m.u.build.version,
+					       pin ? ", pinned" : "");
 				break;
 			}
 			had = m.u.build.version > had ? m.u.build.version : had;

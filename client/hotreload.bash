@@ -50,8 +50,8 @@ _hotreload()
 		if [[ $cur == -* ]]; then
 			local opts="--json --help"
 			[[ $cmd == history ]] && opts="-n $opts"
-			[[ $cmd == diff || $cmd == build || $cmd == unpin ]] && opts="--help"
-			[[ $cmd == rollback ]] && opts="--pin --help"
+			[[ $cmd == diff ]] && opts="--help"
+			[[ $cmd == rollback ]] && opts="--pin --json --help"
 			[[ $cmd == wait ]] && opts="--version --timeout --help"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 		else

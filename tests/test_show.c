@@ -157,11 +157,19 @@ Test(show, build_compiles_a_module_now_whatever_its_key_and_says_how_it_went)
 	t_run_free(&r);
 	/* a compile, not a reuse of v1, though nothing changed */
 	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.cause)\"", "ok 2 hotreload build");
+	r = cli((const char *const[]){"build", "a", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_is(r.out, "\"\\(.module) \\(.version) \\(.status) \\(.pinned)\"", "a 3 ok false");
+	t_run_free(&r);
 	e2e_put("a.c", "int value(void) { return 1 }\n");
 	e2e_wait_history(".[0].status", "failed");
 	r = cli((const char *const[]){"build", "a", NULL});
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "a: build failed: a.c:1:"), "%s", r.err);
+	t_run_free(&r);
+	r = cli((const char *const[]){"build", "a", "--json", NULL});
+	cr_assert_eq(r.status, 1);
+	jq_is(r.out, "\"\\(.version) \\(.status) \\(.message | test(\"^a.c:1:\"))\"", "null failed true");
 	t_run_free(&r);
 	r = cli((const char *const[]){"build", "zz", NULL});
 	cr_assert_eq(r.status, 1);
@@ -200,9 +208,9 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	cr_assert(strstr(r.err, "a has no good build before v1"), "%s", r.err);
 	t_run_free(&r);
 	/* pinned to v2: a save is recorded, but the game stays on the pin */
-	r = cli((const char *const[]){"rollback", "a", "2", "--pin", NULL});
+	r = cli((const char *const[]){"rollback", "a", "2", "--pin", "--json", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert_str_eq(r.out, "a v4 is an earlier build again, pinned\n");
+	jq_is(r.out, "\"\\(.module) \\(.version) \\(.status) \\(.pinned)\"", "a 4 rollback true");
 	t_run_free(&r);
 	e2e_expect(h, "update a 1 v=4 value=2");
 	e2e_put("a.c", "int value(void) { return 5; }\n");
@@ -211,6 +219,10 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	r = cli((const char *const[]){"build", "a", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "a built, not served: pinned at v4"), "%s", r.out);
+	t_run_free(&r);
+	r = cli((const char *const[]){"build", "a", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_is(r.out, "\"\\(.version) \\(.status) \\(.pinned)\"", "null recorded true");
 	t_run_free(&r);
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
 	             "4 pinned at v4: newer builds wait for hotreload unpin a");
@@ -221,16 +233,16 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	             "4 pinned at v4: newer builds wait for hotreload unpin a");
 	t_proc *late = e2e_host(1, NULL, (const char *const[]){"a", NULL});
 	e2e_expect(late, "first a 1 v=4 value=2");
-	r = cli((const char *const[]){"unpin", "a", NULL});
+	r = cli((const char *const[]){"unpin", "a", "--json", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert_str_eq(r.out, "a unpinned: v6 is live\n");
+	jq_is(r.out, "\"\\(.module) \\(.version) \\(.status)\"", "a 7 unpinned");
 	t_run_free(&r);
-	e2e_expect(h, "update a 1 v=6 value=5");
-	e2e_expect(late, "update a 1 v=6 value=5");
+	e2e_expect(h, "update a 1 v=7 value=5");
+	e2e_expect(late, "update a 1 v=7 value=5");
 	/* and unpinned, it stays so across a restart */
 	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
 	e2e_start_daemon(NULL);
-	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"", "6 ");
+	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"", "7 ");
 	/* what cannot be */
 	r = cli((const char *const[]){"rollback", "a", "9", NULL});
 	cr_assert_eq(r.status, 1);
