@@ -43,7 +43,9 @@ typedef struct node {
 	uint64_t hash;    /* racy: the content when the stamp was taken */
 	int64_t since;    /* ms, monotonic: when the stamp was taken */
 	int64_t hot_till; /* ms, monotonic */
-	char **kids;      /* a folder's entries, sorted, as last listed */
+	const char *name;      /* the last part of path */
+	struct node *parent;   /* the folder listing it, or NULL for a top */
+	struct node **kids;    /* a folder's entries as last listed, by name */
 	size_t nkids;
 } node;
 
@@ -136,14 +138,6 @@ static void unlink_node(hrd_poller *p, node *n)
 	p->count--;
 }
 
-static void free_kids(node *n)
-{
-	for (size_t i = 0; i < n->nkids; i++)
-		free(n->kids[i]);
-	free(n->kids);
-	n->kids = NULL;
-	n->nkids = 0;
-}
 
 /* ---- stamps ---- */
 
@@ -161,13 +155,22 @@ static uint64_t content_hash(hrd_poller *p, const char *path)
 	return h;
 }
 
-/* Read path's stamp: 0, or -1 when it is gone. A link is followed, so that saves to what it names are seen. */
-static int stamp(hrd_poller *p, const char *path, struct stat *st)
+/*
+ * The stamp of path under dirfd: 0, or -1 when it is gone. A link is
+ * followed, so that saves to what it names are seen. From the folder's own
+ * descriptor, a sweep spares the kernel a walk of the whole path per file.
+ */
+static int stamp_at(int dirfd, const char *path, struct stat *st)
 {
 	const char *at = *path ? path : ".";
-	if (fstatat(p->rootfd, at, st, 0) == 0 || fstatat(p->rootfd, at, st, AT_SYMLINK_NOFOLLOW) == 0)
+	if (fstatat(dirfd, at, st, 0) == 0 || fstatat(dirfd, at, st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
 	return -1;
+}
+
+static int stamp(hrd_poller *p, const char *path, struct stat *st)
+{
+	return stamp_at(p->rootfd, path, st);
 }
 
 static int same(const node *n, const struct stat *st)
@@ -216,6 +219,7 @@ static node *add_node(hrd_poller *p, const char *path, int isdir, int depth)
 		goto fail;
 	n->isdir = isdir;
 	n->depth = depth;
+	n->name = strrchr(n->path, '/') ? strrchr(n->path, '/') + 1 : n->path;
 	if (isdir) {
 		if (p->ndirs == p->dcap) {
 			size_t cap = p->dcap ? 2 * p->dcap : 64;
@@ -242,19 +246,22 @@ fail:
 	return NULL;
 }
 
-static void drop(hrd_poller *p, node *n);
-
 /* Forget n and, for a folder, everything under it; post each file that went. */
 static void drop(hrd_poller *p, node *n)
 {
 	for (size_t i = 0; i < n->nkids; i++) {
-		char *kid;
-		if (asprintf(&kid, "%s%s%s", n->path, *n->path ? "/" : "", n->kids[i]) < 0)
-			continue;
-		node *k = find(p, kid);
-		if (k)
-			drop(p, k);
-		free(kid);
+		n->kids[i]->parent = NULL; /* n's list goes with it */
+		drop(p, n->kids[i]);
+	}
+	free(n->kids);
+	if (n->parent) {
+		node *d = n->parent;
+		for (size_t i = 0; i < d->nkids; i++)
+			if (d->kids[i] == n) {
+				memmove(&d->kids[i], &d->kids[i + 1], (d->nkids - i - 1) * sizeof *d->kids);
+				d->nkids--;
+				break;
+			}
 	}
 	hrd_watch_post(p->w, HRD_WATCH_CHANGED, n->path);
 	if (n->gone)
@@ -274,7 +281,6 @@ static void drop(hrd_poller *p, node *n)
 	} else {
 		p->nfiles--;
 	}
-	free_kids(n);
 	free(n->path);
 	free(n);
 }
@@ -286,14 +292,14 @@ static int by_name(const void *a, const void *b)
 
 static void list(hrd_poller *p, node *d, int report);
 
-/* A new entry (depth 1 is in the root): its stamp, and, for a folder, its own entries. */
-static void found(hrd_poller *p, const char *path, int report, int depth)
+/* A new entry (depth 1 is in the root): its stamp, and, for a folder, its own entries. NULL when it is not followed. */
+static node *found(hrd_poller *p, const char *path, int report, int depth)
 {
 	struct stat st;
 	char full[4096];
 	snprintf(full, sizeof full, "%s%s%s", p->w->root, *path ? "/" : "", path);
 	if (stamp(p, path, &st) < 0)
-		return;
+		return NULL;
 	int isdir = S_ISDIR(st.st_mode);
 	if (isdir) {
 		struct stat l;
@@ -301,13 +307,13 @@ static void found(hrd_poller *p, const char *path, int report, int depth)
 		 * inotify backend does, so that no link loop is walked. */
 		if (fstatat(p->rootfd, path, &l, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(l.st_mode) &&
 		    (depth > 1 || !hrd_watch_follows(p->w, full)))
-			return;
-		if (isdir && (hrd_watch_skipped(p->w, full) || depth > 64))
-			return;
+			return NULL;
+		if (hrd_watch_skipped(p->w, full) || depth > 64)
+			return NULL;
 	}
 	node *n = add_node(p, path, isdir, depth);
 	if (!n)
-		return;
+		return NULL;
 	take_stamp(p, n, &st);
 	if (isdir) {
 		list(p, n, report);
@@ -317,27 +323,19 @@ static void found(hrd_poller *p, const char *path, int report, int depth)
 		n->pending = 1; /* it may still be being written: posted once it holds */
 		make_hot(p, n);
 	}
+	return n;
 }
 
-/* List folder d again, and take in what came and went. */
-static void list(hrd_poller *p, node *d, int report)
+/* The entries of folder d now, sorted, editors' temporary files left out; -1 when it cannot be listed. */
+static int names_of(hrd_poller *p, node *d, char ***out, size_t *count)
 {
 	DIR *dir = NULL;
 	int fd = openat(p->rootfd, *d->path ? d->path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || !(dir = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		if (errno != ENOENT && errno != ENOTDIR && !d->gone) {
-			hrd_error("watcher: cannot list %s%s%s: %s; saves in it are missed until the daemon's user may read "
-			          "it (or hotreload.conf excludes it)", p->w->root, *d->path ? "/" : "", d->path, strerror(errno));
-			d->gone = 1; /* said once, until it can be listed */
-			p->w->unwatched++;
-		}
-		return;
+		return -1;
 	}
-	if (d->gone)
-		p->w->unwatched--;
-	d->gone = 0;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
@@ -358,34 +356,72 @@ static void list(hrd_poller *p, node *d, int report)
 	closedir(dir);
 	if (n)
 		qsort(names, n, sizeof *names, by_name);
-	/* Merge the old listing with the new: what went, what came. */
-	size_t i = 0, j = 0;
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+/* List folder d again, and take in what came and went. */
+static void list(hrd_poller *p, node *d, int report)
+{
+	char **names = NULL;
+	size_t n = 0;
+	if (names_of(p, d, &names, &n) < 0) {
+		if (errno != ENOENT && errno != ENOTDIR && !d->gone) {
+			hrd_error("watcher: cannot list %s%s%s: %s; saves in it are missed until the daemon's user may read "
+			          "it (or hotreload.conf excludes it)", p->w->root, *d->path ? "/" : "", d->path, strerror(errno));
+			d->gone = 1; /* said once, until it can be listed */
+			p->w->unwatched++;
+		}
+		return;
+	}
+	if (d->gone)
+		p->w->unwatched--;
+	d->gone = 0;
+	/* Merge the old listing with the new: what went, what came, what stays. */
+	node **kids = calloc(n ? n : 1, sizeof *kids), **old = d->kids;
+	size_t i = 0, j = 0, k = 0, had = d->nkids;
 	char path[4096];
-	while (i < d->nkids || j < n) {
-		int c = i == d->nkids ? 1 : j == n ? -1 : strcmp(d->kids[i], names[j]);
-		const char *name = c < 0 ? d->kids[i] : names[j];
-		snprintf(path, sizeof path, "%s%s%s", d->path, *d->path ? "/" : "", name);
+	if (!kids) {
+		pthread_mutex_lock(&p->w->mu);
+		p->w->lost = 1;
+		pthread_mutex_unlock(&p->w->mu);
+		goto out;
+	}
+	d->kids = NULL; /* what goes is dropped without looking for itself in it */
+	d->nkids = 0;
+	while (i < had || j < n) {
+		int c = i == had ? 1 : j == n ? -1 : strcmp(old[i]->name, names[j]);
 		if (c < 0) {
-			node *k = find(p, path);
-			if (k)
-				drop(p, k);
-		} else if (c > 0) {
-			if (!find(p, path))
-				found(p, path, report, d->depth + 1);
+			old[i]->parent = NULL;
+			drop(p, old[i]);
+		} else if (c == 0) {
+			kids[k++] = old[i];
+		} else {
+			snprintf(path, sizeof path, "%s%s%s", d->path, *d->path ? "/" : "", names[j]);
+			node *f = find(p, path) ? NULL : found(p, path, report, d->depth + 1);
+			if (f) {
+				f->parent = d;
+				kids[k++] = f;
+			}
 		}
 		i += c <= 0;
 		j += c >= 0;
 	}
-	free_kids(d);
-	d->kids = names;
-	d->nkids = n;
+	free(old);
+	d->kids = kids;
+	d->nkids = k;
+out:
+	for (size_t x = 0; x < n; x++)
+		free(names[x]);
+	free(names);
 }
 
-/* Look at file n again. */
-static void look(hrd_poller *p, node *n)
+/* Look at file n again: by name from its folder's descriptor in a sweep (dirfd), else by path. */
+static void look(hrd_poller *p, node *n, int dirfd)
 {
 	struct stat st;
-	if (stamp(p, n->path, &st) < 0) {
+	if (dirfd >= 0 ? stamp_at(dirfd, n->name, &st) < 0 : stamp(p, n->path, &st) < 0) {
 		drop(p, n); /* removed: settled at once */
 		return;
 	}
@@ -411,27 +447,26 @@ static void look(hrd_poller *p, node *n)
 static size_t sweep_dir(hrd_poller *p, node *d)
 {
 	struct stat st;
-	if (stamp(p, d->path, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		if (*d->path) {
+	int fd = openat(p->rootfd, *d->path ? d->path : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0)
+			close(fd);
+		if (*d->path)
 			drop(p, d);
-			return 1;
-		}
-		return 1; /* the root is gone: tick() waits for it */
+		return 1; /* the root gone: tick() waits for it */
 	}
 	size_t cost = 1;
 	if (!same(d, &st)) {
 		take_stamp(p, d, &st);
 		list(p, d, 1);
 	}
-	char path[4096];
-	for (size_t i = 0; i < d->nkids; i++) {
-		snprintf(path, sizeof path, "%s%s%s", d->path, *d->path ? "/" : "", d->kids[i]);
-		node *k = find(p, path);
-		if (k && !k->isdir) {
-			look(p, k);
+	/* Backwards: a file that went takes itself out of the list. */
+	for (size_t i = d->nkids; i-- > 0;)
+		if (i < d->nkids && !d->kids[i]->isdir) {
+			look(p, d->kids[i], fd);
 			cost++;
 		}
-	}
+	close(fd);
 	return cost;
 }
 
@@ -441,7 +476,7 @@ static void reset(hrd_poller *p)
 		if (p->tab[i]) {
 			if (p->tab[i]->gone)
 				p->w->unwatched--;
-			free_kids(p->tab[i]);
+			free(p->tab[i]->kids);
 			free(p->tab[i]->path);
 			free(p->tab[i]);
 		}
@@ -487,7 +522,7 @@ static void tick(hrd_poller *p)
 	for (size_t i = 0; i < p->nhot;) {
 		node *n = p->hot[i];
 		size_t before = p->nhot;
-		look(p, n);
+		look(p, n, -1);
 		if (p->nhot < before)
 			continue; /* dropped: another took its place */
 		if (!n->pending && !n->racy && n->hot_till < now) {
