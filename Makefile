@@ -30,7 +30,7 @@ LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
 LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(PROTO_OBJ)
-CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
+CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
              $(B)/daemon/readfile.o $(PROTO_OBJ)
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c

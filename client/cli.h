@@ -50,5 +50,7 @@ int hrc_cli_show(int argc, char **argv);
 int hrc_cli_diff(int argc, char **argv);
 int hrc_cli_build(int argc, char **argv);
 int hrc_cli_rollback(int argc, char **argv);
+int hrc_cli_log(int argc, char **argv);
+int hrc_cli_gc(int argc, char **argv);
 
 #endif

@@ -2,9 +2,12 @@
 #include "engine_impl.h"
 #include "log.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int latest(void *arg, const char *module, hrp_msg out[2])
@@ -159,7 +162,124 @@ static int rollback(void *arg, const char *module, uint64_t version, uint32_t ac
 	return hrd_engine_rollback(e, md, version, action == HRP_ROLLBACK_PIN, err, errsz);
 }
 
-const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback};
+/* ---- gc: the objects kept, by file name (the state dir may have moved since a row was written) ---- */
+
+struct keeping {
+	hrd_engine *e;
+	char **names;
+	size_t n, cap;
+	int keep, seen, failed;
+};
+
+static void keep_name(struct keeping *k, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!*base)
+		return;
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 64;
+		char **g = realloc(k->names, cap * sizeof *g);
+		if (!g) {
+			k->failed = 1;
+			return;
+		}
+		k->names = g;
+		k->cap = cap;
+	}
+	if (!(k->names[k->n] = strdup(base)))
+		k->failed = 1;
+	else
+		k->n++;
+}
+
+/* Newest first: the newest keep published rows of one module. */
+static int keep_row(const hrd_build *b, void *arg)
+{
+	struct keeping *k = arg;
+	if (!hrd_engine_published_row(b) || !b->artifact || !*b->artifact)
+		return 0;
+	keep_name(k, b->artifact);
+	return ++k->seen >= k->keep;
+}
+
+static int keep_module(void *arg, const char *module)
+{
+	struct keeping *k = arg;
+	k->seen = 0;
+	if (hrd_store_history(k->e->cfg.store, module, 0, keep_row, k) < 0)
+		k->failed = 1;
+	return k->failed;
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Remove the objects no longer kept: for each module, all but what it serves
+ * (its pin, if pinned) and its newest keep published versions, which a
+ * rollback, a reuse or a client's fallback may want. Then compact the history.
+ */
+static int gc(void *arg, hrp_msg *answer, char *err, size_t errsz)
+{
+	hrd_engine *e = arg;
+	struct keeping k = {.e = e, .keep = e->conf.keep ? e->conf.keep : HRD_KEEP_OBJECTS};
+	char dir[4200], path[4500];
+	int rc = -1;
+	DIR *d = NULL;
+	*answer = (hrp_msg){.type = HRP_GC};
+	if (hrd_store_modules(e->cfg.store, keep_module, &k) < 0 || k.failed) {
+		snprintf(err, errsz, "%s", k.failed && !*hrd_store_error(e->cfg.store) ? "out of memory"
+		                                                                           : hrd_store_error(e->cfg.store));
+		goto out;
+	}
+	for (size_t i = 0; i < e->nmods; i++)
+		if (e->mods[i]->artifact)
+			keep_name(&k, e->mods[i]->artifact);
+	if (k.failed) {
+		snprintf(err, errsz, "out of memory");
+		goto out;
+	}
+	if (k.n)
+		qsort(k.names, k.n, sizeof *k.names, by_str);
+	snprintf(dir, sizeof dir, "%s/objects", e->cfg.state_dir);
+	if (!(d = opendir(dir))) {
+		snprintf(err, errsz, "cannot read %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	struct dirent *ent;
+	struct stat st;
+	while ((ent = readdir(d))) {
+		size_t len = strlen(ent->d_name);
+		const char *name = ent->d_name;
+		if (len < 4 || strcmp(name + len - 3, ".so") != 0 || (k.n && bsearch(&name, k.names, k.n, sizeof *k.names, by_str)))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0) {
+			answer->u.gc.files++;
+			answer->u.gc.bytes += (uint64_t)st.st_size;
+		}
+	}
+	if (hrd_store_compact(e->cfg.store, &answer->u.gc.db_before, &answer->u.gc.db_after) < 0) {
+		snprintf(err, errsz, "%s", hrd_store_error(e->cfg.store));
+		goto out;
+	}
+	hrd_info("gc: %llu objects removed (%llu bytes); history.db %llu bytes, was %llu",
+	         (unsigned long long)answer->u.gc.files, (unsigned long long)answer->u.gc.bytes,
+	         (unsigned long long)answer->u.gc.db_after, (unsigned long long)answer->u.gc.db_before);
+	rc = 0;
+out:
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < k.n; i++)
+		free(k.names[i]);
+	free(k.names);
+	return rc;
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback, gc};
 
 void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
 {

@@ -1,10 +1,12 @@
 /* log.c: the daemon's log lines, written whole so that threads never interleave them. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -29,6 +31,63 @@ static int to_journal(void)
 	       (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+/* The recent lines: a ring, written by any thread, read on the loop. */
+static struct recent {
+	uint64_t seq; /* 0: empty */
+	int64_t at_us;
+	int level;
+	char text[1024];
+} ring[HRD_LOG_RECENT];
+static uint64_t next_seq = 1;
+static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int ring_fd = -1;
+
+int hrd_log_recent_fd(void)
+{
+	pthread_mutex_lock(&ring_mu);
+	if (ring_fd < 0)
+		ring_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_unlock(&ring_mu);
+	return ring_fd;
+}
+
+void hrd_log_recent(uint64_t *seq, void (*fn)(void *arg, int64_t at_us, int level, const char *text), void *arg)
+{
+	for (;;) {
+		struct recent r;
+		pthread_mutex_lock(&ring_mu);
+		uint64_t want = *seq + 1, oldest = next_seq > HRD_LOG_RECENT ? next_seq - HRD_LOG_RECENT : 1;
+		if (want < oldest)
+			want = oldest; /* lines lost to a reader this slow are not sent */
+		int more = want < next_seq;
+		if (more)
+			r = ring[want % HRD_LOG_RECENT];
+		pthread_mutex_unlock(&ring_mu);
+		if (!more)
+			return;
+		*seq = want;
+		fn(arg, r.at_us, r.level, r.text);
+	}
+}
+
+static void remember(const struct timespec *ts, int level, const char *text, size_t n)
+{
+	pthread_mutex_lock(&ring_mu);
+	struct recent *r = &ring[next_seq % HRD_LOG_RECENT];
+	r->seq = next_seq++;
+	r->at_us = (int64_t)ts->tv_sec * 1000000 + ts->tv_nsec / 1000;
+	r->level = level;
+	if (n >= sizeof r->text)
+		n = sizeof r->text - 1;
+	memcpy(r->text, text, n);
+	r->text[n] = '\0';
+	int fd = ring_fd;
+	pthread_mutex_unlock(&ring_mu);
+	uint64_t one = 1;
+	if (fd >= 0)
+		(void)!write(fd, &one, sizeof one);
+}
+
 int hrd_log_level_named(const char *name)
 {
 	for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
@@ -51,8 +110,6 @@ void hrd_log_level(int level)
 void hrd_log(int level, const char *fmt, ...)
 {
 	static const int priority[] = {3, 4, 6, 7}; /* syslog's err, warning, info, debug */
-	if (level > max_level)
-		return;
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -70,6 +127,9 @@ void hrd_log(int level, const char *fmt, ...)
 	for (int i = 0; i < n; i++)
 		if (line[i] == '\n' || line[i] == '\r')
 			line[i] = ' ';
+	remember(&ts, level, line + head, (size_t)(n - head));
+	if (level > max_level)
+		return;
 	line[n++] = '\n';
 	/* One write(2): lines from the watcher thread and the loop stay whole. */
 	if (journal) {

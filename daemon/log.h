@@ -2,6 +2,8 @@
 #ifndef HRD_LOG_H
 #define HRD_LOG_H
 
+#include <stdint.h>
+
 enum hrd_level { HRD_ERROR, HRD_WARN, HRD_INFO, HRD_DEBUG };
 
 /* Lines above this level are dropped (default HRD_INFO). Also looks whether stderr is the journal: call it again when stderr changes. */
@@ -11,6 +13,16 @@ int hrd_log_level_named(const char *name);
 /* Also write each line to fd (-1: stop): a detaching daemon's log file holds its start too. */
 void hrd_log_also(int fd);
 __attribute__((format(printf, 2, 3))) void hrd_log(int level, const char *fmt, ...);
+
+/*
+ * The recent lines, every level whatever hrd_log_level says, for
+ * `hotreload log`: an eventfd readable when new ones came (made once; -1 if
+ * it cannot be), and a read of those after *seq (0 at first), oldest first,
+ * advancing *seq. fn may log: it is called with no lock held.
+ */
+#define HRD_LOG_RECENT 256
+int hrd_log_recent_fd(void);
+void hrd_log_recent(uint64_t *seq, void (*fn)(void *arg, int64_t at_us, int level, const char *text), void *arg);
 
 #define hrd_error(...) hrd_log(HRD_ERROR, __VA_ARGS__)
 #define hrd_warn(...) hrd_log(HRD_WARN, __VA_ARGS__)

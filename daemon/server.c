@@ -38,10 +38,13 @@ typedef struct client {
 	int64_t since_us; /* wall clock, when it connected */
 	char **subs;
 	size_t nsubs;
+	int follow;       /* LOG_REQ with follow: each new log line goes to it */
+	uint64_t log_seq; /* the last log line it was sent */
 } client;
 
 struct hrd_server {
 	hrd_io io;
+	hrd_io logio; /* readable when the log has new lines, for followers */
 	hrd_io timer; /* the HELLO deadline of the oldest client without one */
 	hrd_loop *loop;
 	hrd_server_config cfg;
@@ -185,6 +188,29 @@ static void unsubscribe(client *c, const char *module)
 		}
 }
 
+/* Queue one log line for c (written by the caller: it may drop c). */
+static void queue_line(void *arg, int64_t at_us, int level, const char *text)
+{
+	client *c = arg;
+	hrp_msg m = {.type = HRP_LOG, .u.log = {(uint64_t)at_us, (uint32_t)level, text}};
+	hrp_encode(&m, &c->out);
+}
+
+static void on_log(hrd_io *io, uint32_t events)
+{
+	hrd_server *s = (hrd_server *)((char *)io - offsetof(hrd_server, logio));
+	uint64_t n;
+	(void)events;
+	(void)!read(io->fd, &n, sizeof n);
+	for (client *c = s->clients, *next; c; c = next) {
+		next = c->next;
+		if (c->follow) {
+			hrd_log_recent(&c->log_seq, queue_line, c);
+			queued(c);
+		}
+	}
+}
+
 /* One message from c. Returns 0, or -1 when c was dropped. */
 static int handle(client *c, const hrp_msg *m)
 {
@@ -255,6 +281,22 @@ static int handle(client *c, const hrp_msg *m)
 			return -1;
 		}
 		return queued(c);
+	}
+	case HRP_LOG_REQ:
+		/* The recent lines, the end of them, then (to follow) each new one. */
+		c->log_seq = 0;
+		hrd_log_recent(&c->log_seq, queue_line, c);
+		hrp_encode(&(hrp_msg){.type = HRP_LOG, .u.log = {0, 0, ""}}, &c->out);
+		c->follow = m->u.log_req.follow != 0;
+		return queued(c);
+	case HRP_GC_REQ: {
+		char why[512];
+		hrp_msg done;
+		if (s->cfg.ops->gc(s->cfg.arg, &done, why, sizeof why) < 0) {
+			fail(c, HRP_E_INTERNAL, "gc: %s", why);
+			return -1;
+		}
+		return send_msg(c, &done);
 	}
 	case HRP_ERROR:
 		drop(c, m->u.error.message);
@@ -457,7 +499,7 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 		return -1;
 	hrd_server *s = calloc(1, sizeof *s);
 	if (s)
-		s->io.fd = s->spare = s->timer.fd = -1;
+		s->io.fd = s->spare = s->timer.fd = s->logio.fd = -1;
 	if (!s || !(s->path = strdup(cfg->path)) || !(s->db_id = strdup(cfg->db_id))) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -469,6 +511,13 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	s->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (s->timer.fd < 0 || hrd_loop_add(loop, &s->timer, EPOLLIN) < 0) {
 		snprintf(err, errsz, "cannot make a timer: %s", strerror(errno));
+		goto fail;
+	}
+	/* The log's descriptor is the log's: watched here, never closed here. */
+	s->logio.fn = on_log;
+	if ((s->logio.fd = hrd_log_recent_fd()) < 0 || hrd_loop_add(loop, &s->logio, EPOLLIN) < 0) {
+		s->logio.fd = -1;
+		snprintf(err, errsz, "cannot follow the log: %s", strerror(errno));
 		goto fail;
 	}
 	s->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -527,6 +576,8 @@ void hrd_server_close(hrd_server *s)
 		hrd_loop_del(s->loop, &s->timer);
 		close(s->timer.fd);
 	}
+	if (s->logio.fd >= 0)
+		hrd_loop_del(s->loop, &s->logio);
 	free(s->path);
 	free(s->db_id);
 	free(s);

@@ -25,6 +25,8 @@ typedef struct hrd_server_ops {
 	int (*build)(void *arg, const char *module);
 	/* A client asks for a rollback, a pin or an unpin (enum hrp_rollback). 0, or -1 with why in err. */
 	int (*rollback)(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz);
+	/* A client asks for a gc: 0 with the GC to answer in *answer, or -1 with why in err. */
+	int (*gc)(void *arg, hrp_msg *answer, char *err, size_t errsz);
 } hrd_server_ops;
 
 typedef struct hrd_server hrd_server;

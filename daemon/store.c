@@ -660,6 +660,27 @@ int hrd_store_checkpoint(hrd_store *s)
 	return 0;
 }
 
+static uint64_t db_size(const char *path)
+{
+	struct stat st;
+	char wal[PATH_MAX + 8];
+	uint64_t n = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	return n + (stat(wal, &st) == 0 ? (uint64_t)st.st_size : 0);
+}
+
+int hrd_store_compact(hrd_store *s, uint64_t *before, uint64_t *after)
+{
+	*before = db_size(s->path);
+	/* VACUUM rewrites the database through the log; TRUNCATE then gives the log's space back too. */
+	if (sqlite3_exec(s->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot compact the history");
+	if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot checkpoint the write-ahead log");
+	*after = db_size(s->path);
+	return 0;
+}
+
 int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
                       int (*fn)(const hrd_build *b, void *arg), void *arg)
 {

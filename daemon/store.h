@@ -98,6 +98,12 @@ int hrd_store_snapshots(hrd_store *s, int64_t id, int (*fn)(void *arg, const hrd
  * only from a client connected (since since_us) before the build began: a program started later waited for
  * nothing. 0 or -1. */
 int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us, int64_t since_us);
+/*
+ * Give the space of what was dropped (objects past keep) back to the
+ * filesystem: the write-ahead log checkpointed and truncated, then VACUUM.
+ * *before and *after get the database's size with its log. 0, or -1.
+ */
+int hrd_store_compact(hrd_store *s, uint64_t *before, uint64_t *after);
 /* Pin module at version (0: unpin), so that it holds across restarts. 0, or -1. */
 int hrd_store_set_pin(hrd_store *s, const char *module, uint64_t version);
 /* The version module is pinned at, in *version: 1, 0 when it is not pinned, or -1. */

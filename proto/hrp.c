@@ -38,6 +38,10 @@ static const struct field f_refused[] = { M(F_STR, refused.module), M(F_U64, ref
 	M(F_STR, refused.reason), { F_END, 0 } };
 static const struct field f_rollback[] = { M(F_STR, rollback.module), M(F_U64, rollback.version),
 	M(F_U32, rollback.action), { F_END, 0 } };
+static const struct field f_log_req[] = { M(F_U32, log_req.follow), { F_END, 0 } };
+static const struct field f_log[] = { M(F_U64, log.at_us), M(F_U32, log.level), M(F_STR, log.text), { F_END, 0 } };
+static const struct field f_gc[] = { M(F_U64, gc.files), M(F_U64, gc.bytes), M(F_U64, gc.db_before),
+	M(F_U64, gc.db_after), { F_END, 0 } };
 static const struct field f_none[] = { { F_END, 0 } };
 /* STATUS: these fields, then u32 nmods and nmods entries of f_modstat. */
 static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
@@ -64,6 +68,10 @@ static const struct {
 	[HRP_STATUS] = { "STATUS", f_status },
 	[HRP_BUILD_REQ] = { "BUILD_REQ", f_sub },
 	[HRP_ROLLBACK_REQ] = { "ROLLBACK_REQ", f_rollback },
+	[HRP_LOG_REQ] = { "LOG_REQ", f_log_req },
+	[HRP_LOG] = { "LOG", f_log },
+	[HRP_GC_REQ] = { "GC_REQ", f_none },
+	[HRP_GC] = { "GC", f_gc },
 };
 
 _Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");

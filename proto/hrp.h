@@ -37,7 +37,11 @@ enum hrp_type {
 	HRP_STATUS = 10,    /* daemon: the status */
 	HRP_BUILD_REQ = 11, /* client: compile this module now, whatever its key */
 	HRP_ROLLBACK_REQ = 12, /* client: put an earlier version back (and pin it), or unpin */
-	HRP_TYPE_MAX = HRP_ROLLBACK_REQ
+	HRP_LOG_REQ = 13,   /* client: send me the daemon's recent log lines, and, to follow, each new one */
+	HRP_LOG = 14,       /* daemon: one log line; at_us 0 ends the recent ones */
+	HRP_GC_REQ = 15,    /* client: drop objects no longer kept, and compact the history */
+	HRP_GC = 16,        /* daemon: what that freed */
+	HRP_TYPE_MAX = HRP_GC
 };
 
 enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
@@ -80,6 +84,9 @@ typedef struct hrp_msg {
 		struct { const char *module; const char *message; } failed;
 		struct { const char *module; uint64_t version, at_us; } loaded;
 		struct { const char *module; uint64_t version; uint32_t action; } rollback; /* ROLLBACK_REQ: enum hrp_rollback */
+		struct { uint32_t follow; } log_req;
+		struct { uint64_t at_us; uint32_t level; const char *text; } log; /* level: 0 error, 1 warn, 2 info, 3 debug */
+		struct { uint64_t files, bytes, db_before, db_after; } gc; /* objects removed, their bytes; history.db's size */
 		struct { const char *module; uint64_t version; const char *reason; } refused;
 		struct {
 			uint32_t pid, clients;

@@ -597,7 +597,7 @@ Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history
 {
 	make_history();
 	char *words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir %s ''", state), *got = complete(words);
-	cr_assert_str_eq(got, "build diff help history rollback show stats status unpin wait ");
+	cr_assert_str_eq(got, "build diff gc help history log rollback show stats status unpin wait ");
 	free(got);
 	free(words);
 	got = complete(HR_BUILD_DIR "/hotreload hi");
@@ -605,6 +605,9 @@ Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history
 	free(got);
 	got = complete(HR_BUILD_DIR "/hotreload history --");
 	cr_assert_str_eq(got, "--help --json ");
+	free(got);
+	got = complete(HR_BUILD_DIR "/hotreload log --");
+	cr_assert_str_eq(got, "--follow --help --json --quiet ");
 	free(got);
 	/* A folder with a space is one choice. */
 	char *sp = t_fmt("%s/sp ace", dir);

@@ -49,6 +49,12 @@ Test(proto, round_trip_every_type_with_odd_strings)
 			{ .type = HRP_LOADED, .u.loaded = { s, 7, 1764106074123456ull } },
 			{ .type = HRP_REFUSED, .u.refused = { s, 3, t } },
 			{ .type = HRP_STATUS_REQ },
+			{ .type = HRP_BUILD_REQ, .u.sub = { s } },
+			{ .type = HRP_ROLLBACK_REQ, .u.rollback = { t, 9, HRP_UNPIN } },
+			{ .type = HRP_LOG_REQ, .u.log_req = { 1 } },
+			{ .type = HRP_LOG, .u.log = { 1764106074123456ull, 3, s } },
+			{ .type = HRP_GC_REQ },
+			{ .type = HRP_GC, .u.gc = { 1, UINT64_MAX, 3, 4 } },
 		};
 		for (size_t k = 0; k < sizeof in / sizeof in[0]; k++) {
 			hrp_buf b = enc(&in[k]);
@@ -90,6 +96,25 @@ Test(proto, round_trip_every_type_with_odd_strings)
 				cr_assert_str_eq(out.u.refused.reason, t);
 				break;
 			case HRP_STATUS_REQ: break;
+			case HRP_BUILD_REQ: cr_assert_str_eq(out.u.sub.module, s); break;
+			case HRP_ROLLBACK_REQ:
+				cr_assert_str_eq(out.u.rollback.module, t);
+				cr_assert_eq(out.u.rollback.version, 9);
+				cr_assert_eq(out.u.rollback.action, HRP_UNPIN);
+				break;
+			case HRP_LOG_REQ: cr_assert_eq(out.u.log_req.follow, 1); break;
+			case HRP_LOG:
+				cr_assert_eq(out.u.log.at_us, 1764106074123456ull);
+				cr_assert_eq(out.u.log.level, 3);
+				cr_assert_str_eq(out.u.log.text, s);
+				break;
+			case HRP_GC_REQ: break;
+			case HRP_GC:
+				cr_assert_eq(out.u.gc.files, 1);
+				cr_assert_eq(out.u.gc.bytes, UINT64_MAX);
+				cr_assert_eq(out.u.gc.db_before, 3);
+				cr_assert_eq(out.u.gc.db_after, 4);
+				break;
 			default: cr_assert_fail("unexpected type %d", out.type);
 			}
 			hrp_buf_free(&b);

@@ -1,5 +1,6 @@
 /* test_show.c: the CLI on a real history and daemon: show, diff, stats by module, and build. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,5 +257,110 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	t_run_free(&r);
 	r = cli((const char *const[]){"unpin", "a", "--pin", NULL});
 	cr_assert_eq(r.status, 2);
+	t_run_free(&r);
+}
+
+Test(show, log_prints_the_recent_lines_and_follows_new_ones)
+{
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	t_run r = cli((const char *const[]){"log", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, " debug a: building (") && strstr(r.out, " info  a: v1 built in "), "%s", r.out);
+	t_run_free(&r);
+	r = cli((const char *const[]){"log", "-q", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(!strstr(r.out, "\"debug\""), "%s", r.out);
+	int st;
+	char *last = t_jq(r.out, "select(.text | startswith(\"a: v1 built\")) | .level", &st);
+	cr_assert_str_eq(last, "info");
+	free(last);
+	t_run_free(&r);
+	/* following: builds started, done and failed, a game connecting and loading, as they happen */
+	t_proc f;
+	const char *argv[] = {HR_BUILD_DIR "/hotreload", "--state-dir", e2e_d.state, "log", "-f", NULL};
+	cr_assert_eq(t_proc_start(&f, e2e_dir, NULL, argv), 0);
+	cr_assert(t_proc_expect(&f, "a: v1 built", E2E_WAIT_MS), "the recent lines come first");
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=1 value=1");
+	cr_assert(t_proc_expect(&f, "connected: ", E2E_WAIT_MS));
+	cr_assert(t_proc_expect(&f, "a: v1 live in client", E2E_WAIT_MS));
+	e2e_put("a.c", "int value(void) { return 2 }\n");
+	cr_assert(t_proc_expect(&f, "a: building (", E2E_WAIT_MS));
+	cr_assert(t_proc_expect(&f, "a.c:1:", E2E_WAIT_MS), "the failure");
+	e2e_put("a.c", "int value(void) { return 2; }\n");
+	cr_assert(t_proc_expect(&f, "a: v2 built", E2E_WAIT_MS));
+	cr_assert(t_proc_expect(&f, "a: v2 live in client", E2E_WAIT_MS));
+	char *err = NULL;
+	t_proc_end(&f, &err);
+	free(err);
+	/* no daemon: 3, naming the socket */
+	char *state = strdup(e2e_d.state);
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_d.pidfd = -1;
+	r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", state, "log", NULL});
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	cr_assert(strstr(r.err, "hotreloadd.sock"), "%s", r.err);
+	t_run_free(&r);
+	free(state);
+}
+
+static int objects_in(const char *state)
+{
+	char *dir = t_fmt("%s/objects", state);
+	DIR *d = opendir(dir);
+	int n = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		n += strstr(e->d_name, ".so") != NULL;
+	if (d)
+		closedir(d);
+	free(dir);
+	return n;
+}
+
+Test(show, gc_removes_the_objects_past_keep_and_never_what_is_served)
+{
+	e2e_put("hotreload.conf", "keep = 2\n");
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=1 value=1");
+	for (int i = 2; i <= 5; i++) {
+		char *src = t_fmt("int value(void) { return %d; }\n", i), *want = t_fmt("v=%d value=%d", i, i);
+		e2e_put("a.c", src);
+		e2e_expect(h, want);
+		free(src);
+		free(want);
+	}
+	/* v2 put back as v6 and pinned; v7 recorded, not served */
+	t_run r = cli((const char *const[]){"rollback", "a", "2", "--pin", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	e2e_expect(h, "v=6 value=2");
+	e2e_put("a.c", "int value(void) { return 7; }\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 7");
+	cr_assert_eq(objects_in(e2e_d.state), 7);
+	r = cli((const char *const[]){"gc", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_is(r.out, ".objects_removed", "5");
+	jq_is(r.out, ".bytes_freed > 0 and .history_bytes_after > 0", "true");
+	t_run_free(&r);
+	cr_assert_eq(objects_in(e2e_d.state), 2, "v6 (served, pinned) and v7 (the newest) stay");
+	/* what is served still loads in a game that starts now; the history is whole */
+	t_proc *late = e2e_host(1, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(late, "first a 1 v=6 value=2");
+	e2e_wait_history("length", "7");
+	r = cli((const char *const[]){"rollback", "a", "4", NULL});
+	cr_assert_eq(r.status, 1);
+	cr_assert(strstr(r.err, "a has no v4 whose object is still there"), "%s", r.err);
+	t_run_free(&r);
+	r = cli((const char *const[]){"unpin", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	e2e_expect(h, "v=7 value=7");
+	r = cli((const char *const[]){"gc", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "0 objects removed"), "%s", r.out);
 	t_run_free(&r);
 }
