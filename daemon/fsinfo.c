@@ -46,6 +46,9 @@ static const struct fs {
 	{0x01021997, "9p", P9},
 	{0x65735546, "fuse", FUSE},
 	{0x786F4256, "vboxsf", SHARE},
+	{0xBACBACBC, "vmhgfs", SHARE},
+	{0x7C7C6673, "prl_fs", SHARE},
+	{0x20030528, "orangefs", REMOTE},
 	{0xEF53, "ext4", LOCAL},
 	{0x58465342, "xfs", LOCAL},
 	{0x9123683E, "btrfs", LOCAL},
@@ -95,6 +98,18 @@ static int has(const char *hay, const char *needle)
 	return strcasestr(hay, needle) != NULL;
 }
 
+/* A filesystem of this kernel's own disks or memory, by name or magic number. */
+static int local_type(const hrd_fsfacts *f)
+{
+	static const char *const local[] = {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs",
+	                                    "vfat", "exfat", "ntfs", "ntfs3", "fuseblk"};
+	for (size_t i = 0; i < sizeof local / sizeof *local; i++)
+		if (strcmp(f->fstype, local[i]) == 0)
+			return 1;
+	const struct fs *e = lookup(f->magic);
+	return !f->fstype[0] && e && e->kind == LOCAL;
+}
+
 const char *hrd_fs_watcher(const hrd_fsfacts *f, const char *path, char *why, size_t n)
 {
 	const char *name = hrd_fs_name(f);
@@ -125,7 +140,10 @@ const char *hrd_fs_watcher(const hrd_fsfacts *f, const char *path, char *why, si
 	case LOCAL:
 		break;
 	}
-	if (f->container && vm_kernel && f->mountpoint[0] && strcmp(f->mountpoint, "/") != 0) {
+	/* A container on a virtual machine's kernel (Docker Desktop), on a mount
+	 * of a type no local disk has: a share from the host machine by another
+	 * name. Its named volumes are local disks in the machine: inotify. */
+	if (f->container && vm_kernel && f->mountpoint[0] && strcmp(f->mountpoint, "/") != 0 && !local_type(f)) {
 		snprintf(why, n, "%s is bound into this container from the host machine of Docker's "
 		         "virtual machine (%s): kernel events miss the host's writes", path, f->mountpoint);
 		return "poll";

@@ -171,11 +171,38 @@ static int make_dirs(const char *path, mode_t mode)
 	}
 }
 
-/* 1 when path is a folder of ours: a place to keep a history in. */
-static int ours(const char *path)
+/*
+ * 1 when path is a folder that only we can change: ours, not writable by
+ * others, in a folder of ours or root's that others cannot rename it out of.
+ * A history kept elsewhere, and the objects games load from it, could be
+ * swapped under us. Else 0 and why.
+ */
+static int trusted(const char *path, char *why, size_t n)
 {
+	char real[PATH_MAX];
 	struct stat st;
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid();
+	if (!realpath(path, real)) {
+		snprintf(why, n, "cannot be reached (%s)", strerror(errno));
+		return 0;
+	}
+	for (int up = 0; up < 2; up++) {
+		char *slash = strrchr(real, '/');
+		if (lstat(*real ? real : "/", &st) < 0 || !S_ISDIR(st.st_mode)) {
+			snprintf(why, n, "is not a folder");
+			return 0;
+		}
+		if (st.st_uid != getuid() && (up == 0 || st.st_uid != 0)) {
+			snprintf(why, n, "%s another user", up ? "is in a folder of" : "belongs to");
+			return 0;
+		}
+		if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+			snprintf(why, n, "%s other users can write to", up ? "is in a folder" : "is a folder");
+			return 0;
+		}
+		if (slash)
+			*slash = '\0';
+	}
+	return 1;
 }
 
 /*
@@ -197,13 +224,20 @@ static int place_state(const char *root, const hrd_fsfacts *f, char *want, size_
 	if (hrd_fs_state_ok(f, why, sizeof why))
 		return 0;
 	ssize_t len = readlink(link, target, sizeof target - 1);
-	if (len > 0) { /* placed before: its link leads there */
+	char whynot[256] = "cannot be looked at";
+	hrd_fsfacts g;
+	if (len > 0) { /* placed before: its link leads there, if that is a place for it */
 		target[len] = '\0';
-		snprintf(want, n, "%s", target);
-		snprintf(note, nn, "the state dir is %s, through the link %s: %s", target, link, why);
-		return 0;
-	}
-	if (lstat(link, &st) == 0) {
+		char there[2 * PATH_MAX];
+		snprintf(there, sizeof there, "%s%s%s", target[0] == '/' ? "" : root, target[0] == '/' ? "" : "/", target);
+		if (strlen(there) < n && trusted(there, whynot, sizeof whynot) &&
+		    hrd_fs_probe(there, 0, &g) == 0 && hrd_fs_state_ok(&g, whynot, sizeof whynot)) {
+			memcpy(want, there, strlen(there) + 1);
+			snprintf(note, nn, "the state dir is %s, through the link %s: %s", there, link, why);
+			return 0;
+		}
+		hrd_warn("the link %s leads to %s, which %s: not used", link, there, whynot);
+	} else if (lstat(link, &st) == 0) {
 		snprintf(note, nn, "the state dir %s is left where it is though %s: move it to a local disk and "
 		         "leave a symbolic link to it there, or give --state-dir", link, why);
 		return 0;
@@ -220,10 +254,8 @@ static int place_state(const char *root, const hrd_fsfacts *f, char *want, size_
 	else
 		snprintf(base, sizeof base, "/var/tmp/hotreload-%u", (unsigned)getuid());
 	for (int tries = 0;; tries++) {
-		hrd_fsfacts g;
-		char whynot[256];
 		snprintf(want, n, "%s/%s-%08x", base, name, (unsigned)h);
-		if (make_dirs(want, 0700) == 0 && ours(want) && hrd_fs_probe(want, 0, &g) == 0 &&
+		if (make_dirs(want, 0700) == 0 && trusted(want, whynot, sizeof whynot) && hrd_fs_probe(want, 0, &g) == 0 &&
 		    hrd_fs_state_ok(&g, whynot, sizeof whynot))
 			break;
 		if (tries) {
@@ -233,9 +265,9 @@ static int place_state(const char *root, const hrd_fsfacts *f, char *want, size_
 		}
 		snprintf(base, sizeof base, "/var/tmp/hotreload-%u", (unsigned)getuid());
 	}
-	if (symlink(want, link) < 0)
+	if (len > 0 || symlink(want, link) < 0)
 		snprintf(note, nn, "the state dir is %s, because %s; the link %s to it cannot be made (%s): give the "
-		         "CLI --state-dir", want, why, link, strerror(errno));
+		         "CLI --state-dir", want, why, link, len > 0 ? "a link that is not used is there" : strerror(errno));
 	else
 		snprintf(note, nn, "the state dir is %s, linked from %s, because %s", want, link, why);
 	return 0;
@@ -360,8 +392,10 @@ int main(int argc, char **argv)
 		snprintf(why, sizeof why, "chosen with --watcher %s", o.watcher);
 	else if (probed)
 		backend = hrd_fs_watcher(&facts, root, why, sizeof why);
-	else
-		snprintf(why, sizeof why, "inotify: the filesystem of %s cannot be told (%s)", root, strerror(errno));
+	else {
+		backend = "inotify";
+		snprintf(why, sizeof why, "the filesystem of %s cannot be told (%s)", root, strerror(errno));
+	}
 	snprintf(want, sizeof want, "%s/.hotreload", root);
 	if (o.state_dir)
 		snprintf(want, sizeof want, "%s", o.state_dir);
@@ -454,7 +488,18 @@ int main(int argc, char **argv)
 	const char *exclude[] = {state, link, NULL};
 	struct hrd_watch_options wo = {backend, why, o.poll_ms, o.follow};
 	/* First, while descriptors are few: libinotifytools waits with select(). */
-	if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) < 0) {
+	if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) < 0 && strcmp(o.watcher, "auto") == 0 &&
+	    strcmp(backend, "poll") != 0) {
+		/* Out of inotify instances (max_user_instances), say: polling misses nothing, at a cost. */
+		char first[sizeof err];
+		snprintf(first, sizeof first, "%s", err);
+		snprintf(why, sizeof why, "polling: %s could not start (%s)", backend, first);
+		wo = (struct hrd_watch_options){"poll", why, o.poll_ms, o.follow};
+		hrd_warn("%s", why);
+		if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) == 0)
+			err[0] = '\0';
+	}
+	if (!watch) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
 	}

@@ -156,12 +156,20 @@ int hrd_watch_skipped(const hrd_watch *w, const char *full)
 int hrd_watch_follows(hrd_watch *w, const char *full)
 {
 	char *to = realpath(full, NULL);
-	int inside = to && strncmp(to, w->root, w->rootlen) == 0 && to[w->rootlen] == '/';
-	if (!inside && !w->follow_links && to)
+	size_t n = to ? strlen(to) : 0;
+	/* Inside the root, it is watched under its own name already (two names
+	 * for one folder would see its saves under one of them only); a folder
+	 * that holds the root would be walked into the root again. */
+	int inside = to && strncmp(to, w->root, w->rootlen) == 0 && (!to[w->rootlen] || to[w->rootlen] == '/');
+	int holds = to && !inside && strncmp(w->root, to, n) == 0 && (w->root[n] == '/' || n == 1);
+	int follow = to && !inside && !holds && w->follow_links;
+	if (holds)
+		hrd_warn("%s is a link to %s, which holds the root: never followed", full, to);
+	else if (to && !inside && !follow)
 		hrd_warn("%s is a link to %s, outside the root: not followed (start hotreloadd with --follow-links "
 		         "to watch and build it)", full, to);
 	free(to);
-	return inside || w->follow_links;
+	return follow;
 }
 
 int hrd_watch_ignored(const char *name)

@@ -217,7 +217,8 @@ static int walk(fan *w, const char *full, int depth, int post_files)
 		int type = ent->d_type;
 		if (type == DT_UNKNOWN && lstat(path, &st) == 0)
 			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
-		if (type == DT_LNK && depth == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		if (type == DT_LNK && depth == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    !hrd_watch_skipped(&w->base, path) && hrd_watch_follows(&w->base, path))
 			type = DT_DIR;
 		if (type == DT_DIR)
 			walk(w, path, depth + 1, post_files);
@@ -401,7 +402,9 @@ static void handle(fan *w, uint64_t mask, const unsigned char *info, size_t len)
 		return;
 	}
 	/* A link to a folder made or moved in at the top: a module folder linked in. */
-	if ((mask & (FAN_CREATE | FAN_MOVED_TO)) && depth == 1 && stat(full, &st) == 0 && S_ISDIR(st.st_mode))
+	if ((mask & (FAN_CREATE | FAN_MOVED_TO)) && depth == 1 && lstat(full, &st) == 0 && S_ISLNK(st.st_mode) &&
+	    stat(full, &st) == 0 && S_ISDIR(st.st_mode) && !hrd_watch_skipped(&w->base, full) &&
+	    hrd_watch_follows(&w->base, full))
 		walk(w, full, 1, 1);
 	if ((mask & (FAN_CLOSE_WRITE | FAN_MOVED_TO | FAN_MOVED_FROM | FAN_DELETE)) ||
 	    ((mask & FAN_CREATE) && appeared_whole(full)))
@@ -463,8 +466,11 @@ int hrd_watch_fanotify_open(const struct hrd_watch_options *o, const char *root,
 	/* Nothing would read the eventfd: take() calls read_events, and every post is made in it. */
 	close(w->base.efd);
 	w->base.efd = -1;
-	w->base.fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK,
-	                           O_RDONLY | O_CLOEXEC | O_LARGEFILE);
+	/* No limit on the queue (CAP_SYS_ADMIN has it, as the mark needs): the
+	 * whole filesystem's writes arrive here, and an overflow costs a walk of
+	 * a tree that is huge by design. */
+	w->base.fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK |
+	                           FAN_UNLIMITED_QUEUE, O_RDONLY | O_CLOEXEC | O_LARGEFILE);
 	int e = w->base.fd < 0 ? errno : 0;
 	w->fidflag = AT_HANDLE_FID;
 	w->cap = 1024;

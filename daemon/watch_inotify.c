@@ -86,9 +86,9 @@ static int poll_instead(inw *w, const char *path, int e)
 		return -1;
 	if (!w->base.polled++)
 		hrd_error("watcher: cannot watch %s: %s; polling it and every folder after it that cannot be watched "
-		          "(every %d ms); raise fs.inotify.max_user_watches (now %d) with sysctl to watch them all",
-		          path, e == ENOSPC ? "the limit of watches is reached" : strerror(e), w->poll_ms,
-		          inotifytools_get_max_user_watches());
+		          "(every %d ms)%s", path, e == ENOSPC ? "the limit of inotify watches is reached" : strerror(e),
+		          w->poll_ms > 0 ? w->poll_ms : 500,
+		          e == ENOSPC ? "; raise fs.inotify.max_user_watches with sysctl to watch them all" : "");
 	return 0;
 }
 
@@ -133,8 +133,8 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 			return 0;
 		}
 		w->base.unwatched++;
-		hrd_error("watcher: cannot watch %s: %s; saves in it are missed until the daemon's user may read it "
-		          "(or hotreload.conf excludes it)", path, strerror(e));
+		hrd_error("watcher: cannot watch %s: %s; saves in it are missed until the daemon's user may read it",
+		          path, strerror(e));
 	}
 	DIR *d = opendir(path);
 	if (!d)
@@ -150,7 +150,7 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 		if (type == DT_UNKNOWN && lstat(full, &st) == 0)
 			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
 		if (type == DT_LNK && depth == 0 && stat(full, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    hrd_watch_follows(&w->base, full))
+		    !hrd_watch_skipped(&w->base, full) && hrd_watch_follows(&w->base, full))
 			type = DT_DIR;
 		if (type == DT_DIR)
 			add_tree(w, full, post_files, depth + 1);
@@ -174,9 +174,9 @@ static int restart(inw *w)
 		inotifytools_cleanup();
 		w->live = 0;
 	}
-	w->base.unwatched = w->base.polled = w->stale = 0;
 	if (w->poll)
-		hrd_poller_clear(w->poll);
+		hrd_poller_clear(w->poll); /* first: it counts its unreadable folders out */
+	w->base.unwatched = w->base.polled = w->stale = 0;
 	int rc = (w->live = inotifytools_initialize()) ? add_tree(w, w->base.root, 0, 0) : inotifytools_error();
 	if (rc) {
 		hrd_error("watcher: cannot watch %s: %s; trying again in a second", w->base.root, strerror(rc));
@@ -257,7 +257,7 @@ static int handle(inw *w, const struct inotify_event *ev)
 		/* A link to a folder made at the top: a module folder linked in. */
 		struct stat st;
 		if ((ev->mask & IN_CREATE) && !strchr(hrd_watch_rel(&w->base, full), '/') && stat(full, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    hrd_watch_follows(&w->base, full))
+		    !hrd_watch_skipped(&w->base, full) && hrd_watch_follows(&w->base, full))
 			add_tree(w, full, 1, 1);
 		if (*hrd_watch_rel(&w->base, full))
 			post(w, HRD_WATCH_CHANGED, hrd_watch_rel(&w->base, full));

@@ -27,13 +27,17 @@
  * - A folder is listed again only when its own stamp changed: a creation,
  *   removal or rename in it.
  * - A stamp read within RACY_NS of its mtime could be followed by a write in
- *   the same clock tick that leaves it equal (what git calls racily clean):
- *   such a file's content is hashed then, and again once its mtime is old
- *   enough, and posted if the two differ.
+ *   the same clock tick that leaves it equal (what git calls racily clean;
+ *   a tick is a second on some filesystems): such a file's content is hashed
+ *   then, and again once its mtime is old enough, and posted if the two
+ *   differ (or if it cannot be hashed). Such a folder is listed again at each
+ *   of its sweeps until its mtime is old enough.
+ * - A folder with more files than a tick's share is swept over several ticks.
  */
 #define HOT_MAX 256
 #define HOT_MS (10 * 60 * 1000)
 #define RACY_NS 2000000000LL
+#define RACY_HASH_MAX (4 << 20)
 
 typedef struct node {
 	char *path; /* root-relative; "" is the root */
@@ -60,6 +64,8 @@ struct hrd_poller {
 	size_t cap, count, nfiles;
 	node **dirs; /* the folders, in sweep order */
 	size_t ndirs, dcap, cursor;
+	size_t kidpos; /* where in dirs[cursor]'s files the sweep goes on (a large folder takes several ticks) */
+	node *kiddir;  /* the folder kidpos is in */
 	node *hot[HOT_MAX];
 	size_t nhot;
 	char **tops; /* the folders added, for a root that comes back */
@@ -141,18 +147,24 @@ static void unlink_node(hrd_poller *p, node *n)
 
 /* ---- stamps ---- */
 
+/* A hash of a regular file's content, or 0 when it cannot be had (not a regular file, too large to read each tick). */
 static uint64_t content_hash(hrd_poller *p, const char *path)
 {
 	uint64_t h = 1469598103934665603ULL;
 	char buf[8192];
+	struct stat st;
 	int fd = openat(p->rootfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > RACY_HASH_MAX) {
+		close(fd); /* a FIFO's data is not ours to read */
+		return 0;
+	}
 	for (ssize_t r; (r = read(fd, buf, sizeof buf)) > 0;)
 		for (ssize_t i = 0; i < r; i++)
 			h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
 	close(fd);
-	return h;
+	return h ? h : 1;
 }
 
 /*
@@ -187,8 +199,8 @@ static void take_stamp(hrd_poller *p, node *n, const struct stat *st)
 	n->size = st->st_size;
 	n->ino = st->st_ino;
 	n->since = now_ms();
-	n->racy = !n->isdir && real_ns() - n->mtime < RACY_NS;
-	if (n->racy)
+	n->racy = real_ns() - n->mtime < RACY_NS;
+	if (n->racy && !n->isdir)
 		n->hash = content_hash(p, n->path);
 }
 
@@ -305,10 +317,10 @@ static node *found(hrd_poller *p, const char *path, int report, int depth)
 		struct stat l;
 		/* Folders are followed through a link at the top only, as the
 		 * inotify backend does, so that no link loop is walked. */
+		if (hrd_watch_skipped(p->w, full) || depth > 64)
+			return NULL;
 		if (fstatat(p->rootfd, path, &l, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(l.st_mode) &&
 		    (depth > 1 || !hrd_watch_follows(p->w, full)))
-			return NULL;
-		if (hrd_watch_skipped(p->w, full) || depth > 64)
 			return NULL;
 	}
 	node *n = add_node(p, path, isdir, depth);
@@ -339,7 +351,8 @@ static int names_of(hrd_poller *p, node *d, char ***out, size_t *count)
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
-	while ((e = readdir(dir))) {
+	int err = 0;
+	for (errno = 0; (e = readdir(dir)); errno = 0) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
 		    (e->d_type != DT_DIR && hrd_watch_ignored(e->d_name)))
 			continue;
@@ -353,7 +366,15 @@ static int names_of(hrd_poller *p, node *d, char ***out, size_t *count)
 			break;
 		n++;
 	}
+	err = errno; /* a listing cut short must not read as files removed */
 	closedir(dir);
+	if (err) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		errno = err;
+		return -1;
+	}
 	if (n)
 		qsort(names, n, sizeof *names, by_name);
 	*out = names;
@@ -369,7 +390,7 @@ static void list(hrd_poller *p, node *d, int report)
 	if (names_of(p, d, &names, &n) < 0) {
 		if (errno != ENOENT && errno != ENOTDIR && !d->gone) {
 			hrd_error("watcher: cannot list %s%s%s: %s; saves in it are missed until the daemon's user may read "
-			          "it (or hotreload.conf excludes it)", p->w->root, *d->path ? "/" : "", d->path, strerror(errno));
+			          "it", p->w->root, *d->path ? "/" : "", d->path, strerror(errno));
 			d->gone = 1; /* said once, until it can be listed */
 			p->w->unwatched++;
 		}
@@ -438,16 +459,25 @@ static void look(hrd_poller *p, node *n, int dirfd)
 		hrd_watch_post(p->w, HRD_WATCH_CHANGED, n->path);
 	} else if (n->racy && real_ns() - n->mtime >= RACY_NS) {
 		n->racy = 0;
-		if (content_hash(p, n->path) != n->hash)
+		uint64_t now_hash = content_hash(p, n->path);
+		if (!now_hash || !n->hash || now_hash != n->hash)
 			hrd_watch_post(p->w, HRD_WATCH_CHANGED, n->path);
 	}
 }
 
-/* Look at folder d and its files. Returns how many stamps that took. */
-static size_t sweep_dir(hrd_poller *p, node *d)
+/*
+ * Look at folder d (at the start of its sweep) and its files, from where the
+ * last tick stopped (p->kidpos - 1), until budget stamps are taken (at least
+ * one file, so that a sweep always moves on). Returns how many were;
+ * p->kidpos is 0 once d is done.
+ */
+static size_t sweep_dir(hrd_poller *p, node *d, size_t budget)
 {
 	struct stat st;
+	size_t cost = 1, looked = 0, i = p->kidpos ? p->kidpos - 1 : 0;
+	int start = !p->kidpos;
 	int fd = openat(p->rootfd, *d->path ? d->path : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	p->kidpos = 0;
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -455,17 +485,22 @@ static size_t sweep_dir(hrd_poller *p, node *d)
 			drop(p, d);
 		return 1; /* the root gone: tick() waits for it */
 	}
-	size_t cost = 1;
-	if (!same(d, &st)) {
+	if (start && (!same(d, &st) || d->racy)) {
 		take_stamp(p, d, &st);
 		list(p, d, 1);
 	}
-	/* Backwards: a file that went takes itself out of the list. */
-	for (size_t i = d->nkids; i-- > 0;)
-		if (i < d->nkids && !d->kids[i]->isdir) {
-			look(p, d->kids[i], fd);
-			cost++;
+	while (i < d->nkids && (cost < budget || !looked)) {
+		size_t had = d->nkids;
+		if (d->kids[i]->isdir) {
+			i++;
+			continue;
 		}
+		look(p, d->kids[i], fd);
+		cost++;
+		looked++;
+		i += d->nkids == had; /* else it went, and the next one took its place */
+	}
+	p->kidpos = i < d->nkids ? i + 1 : 0;
 	close(fd);
 	return cost;
 }
@@ -483,7 +518,7 @@ static void reset(hrd_poller *p)
 	free(p->tab);
 	free(p->dirs);
 	p->tab = p->dirs = NULL;
-	p->cap = p->count = p->nfiles = p->ndirs = p->dcap = p->cursor = p->nhot = 0;
+	p->cap = p->count = p->nfiles = p->ndirs = p->dcap = p->cursor = p->nhot = p->kidpos = 0;
 }
 
 static void add_top(hrd_poller *p, const char *rel)
@@ -532,13 +567,22 @@ static void tick(hrd_poller *p)
 		i++;
 	}
 	size_t budget = (p->nfiles + p->ndirs) / 8 + 1, done = 0;
-	for (size_t visited = 0; done < budget && visited < p->ndirs; visited++) {
+	for (size_t visited = 0; done < budget && visited <= p->ndirs; visited++) {
 		if (p->cursor >= p->ndirs)
 			p->cursor = 0;
+		if (!p->ndirs)
+			break;
+		node *d = p->dirs[p->cursor];
+		if (d != p->kiddir)
+			p->kidpos = 0; /* the folder it was in went, or moved in dirs[] */
 		size_t before = p->ndirs;
-		done += sweep_dir(p, p->dirs[p->cursor]);
-		if (p->ndirs == before)
-			p->cursor++;
+		done += sweep_dir(p, d, budget - done);
+		p->kiddir = p->kidpos ? d : NULL;
+		if (p->ndirs != before)
+			continue; /* d or folders under it went: what is at the cursor now is next */
+		if (p->kidpos)
+			break; /* the tick's share is spent inside d: on from there next tick */
+		p->cursor++;
 	}
 }
 
@@ -549,7 +593,15 @@ static void *run(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	struct pollfd pf = {p->stopfd, POLLIN, 0};
-	while (poll(&pf, 1, p->period_ms) == 0 || (pf.revents == 0 && errno == EINTR)) {
+	for (;;) {
+		int rc = poll(&pf, 1, p->period_ms);
+		if (rc > 0)
+			break; /* told to stop */
+		if (rc < 0 && errno != EINTR) {
+			struct timespec second = {1, 0};
+			hrd_error("watcher: polling cannot wait (%s); going on in a second", strerror(errno));
+			nanosleep(&second, NULL);
+		}
 		pthread_mutex_lock(&p->mu);
 		tick(p);
 		pthread_mutex_unlock(&p->mu);

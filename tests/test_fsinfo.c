@@ -55,6 +55,8 @@ Test(fsinfo, network_and_fuse_filesystems_are_polled_and_say_why)
 		{FUSE, "fuse.sshfs", "fuse.sshfs, a FUSE filesystem"},
 		{FUSE, "virtiofs", "virtiofs, a FUSE filesystem"},
 		{VBOX, "vboxsf", "vboxsf, a virtual machine's shared folder"},
+		{0xBACBACBC, "", "vmhgfs, a virtual machine's shared folder"},
+		{0x7C7C6673, "", "prl_fs, a virtual machine's shared folder"},
 		{NFS, "", "nfs, a network filesystem"}, /* no mountinfo: the magic number names it */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -91,10 +93,14 @@ Test(fsinfo, a_windows_drive_under_wsl2_is_polled)
 Test(fsinfo, a_bind_mount_in_docker_desktop_is_polled_but_not_one_on_a_linux_host)
 {
 	char why[512];
-	hrd_fsfacts f = facts(EXT4, "ext4", "/app", linuxkit);
+	hrd_fsfacts f = facts(0x61686970, "hostshare", "/app", linuxkit); /* a share by a name not in the table */
 	f.container = 1;
 	cr_assert_str_eq(choose(&f, why), "poll");
 	cr_assert(strstr(why, "bound into this container"), "%s", why);
+	/* a named volume: a disk of Docker's own machine */
+	f = facts(EXT4, "ext4", "/data", linuxkit);
+	f.container = 1;
+	cr_assert_str_eq(choose(&f, why), "inotify");
 	f = facts(FUSE, "fakeowner", "/app", linuxkit);
 	f.container = 1;
 	cr_assert_str_eq(choose(&f, why), "poll");

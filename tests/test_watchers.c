@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -123,7 +124,7 @@ Test(watchers, folders_past_the_inotify_watch_limit_are_polled_and_status_says_s
 	cr_assert(strstr(reason, "folders are polled"), "%s", reason);
 	free(reason);
 	char *log = t_read(d.log, NULL);
-	cr_assert(log && strstr(log, "the limit of watches is reached") && strstr(log, "max_user_watches"), "%s", log);
+	cr_assert(log && strstr(log, "the limit of inotify watches is reached") && strstr(log, "max_user_watches"), "%s", log);
 	free(log);
 	source("m6/x.c", 2); /* in a polled folder */
 	live("m6", 2);
@@ -219,7 +220,8 @@ Test(watchers, links_out_of_the_root_and_link_loops_are_not_followed)
 		          strstr(out, "--follow-links"), "%s: %s", backends[i], out);
 		free(out);
 		char *log = t_read(d.log, NULL);
-		cr_assert(log && strstr(log, "outside the root: not followed"), "%s", log);
+		cr_assert(log && strstr(log, "outside the root: not followed (start hotreloadd with --follow-links to watch"),
+		          "%s: the watcher follows it: %s", backends[i], log);
 		free(log);
 		source("sub/x.c", 2 + i); /* the daemon keeps working */
 		live("sub", 2 + i);
@@ -343,4 +345,111 @@ Test(watchers, watches_of_removed_folders_are_let_go_of)
 	cr_assert(t_until_in_file(d.log, "starting over to let go of them", 1, WAIT_MS), "%s", t_read(d.log, NULL));
 	source("a.c", 2);
 	live("a", 2);
+}
+
+Test(watchers, auto_polls_when_inotify_cannot_start)
+{
+	source("a.c", 1);
+	/* No inotify instance to be had in this user namespace. */
+	const char *wrap[] = {"unshare", "-Ur", "sh", "-c", "echo 0 > /proc/sys/user/max_inotify_instances && exec \"$@\"",
+	                      "sh", NULL};
+	const char *args[] = {"--poll-interval", "100", NULL};
+	start(wrap, args, NULL, NULL);
+	live("a", 1);
+	char *w = status(".watcher | \"\\(.backend): \\(.reason)\"");
+	cr_assert(strstr(w, "poll: polling: inotify could not start"), "%s", w);
+	free(w);
+	source("a.c", 2);
+	live("a", 2);
+}
+
+Test(watchers, a_state_dir_link_is_followed_from_the_root_and_only_to_a_folder_of_ours)
+{
+	if (mount("tmpfs", root, "tmpfs", MS_NOEXEC, "size=16m") < 0)
+		cr_skip_test("cannot mount a noexec tmpfs here (%s): run as root", strerror(errno));
+	mounted = 1;
+	source("a.c", 1);
+	char *mine = t_fmt("%s/mine", top), *link = t_fmt("%s/.hotreload", root);
+	cr_assert_eq(mkdir(mine, 0700), 0);
+	/* relative: from the root's folder, not from wherever the daemon started */
+	cr_assert_eq(symlink("../mine", link), 0);
+	start(NULL, NULL, NULL, NULL);
+	live("a", 1);
+	char *db = t_fmt("%s/history.db", mine);
+	struct stat st;
+	cr_assert_eq(stat(db, &st), 0, "the history is not in %s", mine);
+	t_daemon_stop(&d);
+	/* a folder another user may change is not a place for it: it goes under XDG_STATE_HOME instead */
+	cr_assert_eq(unlink(link), 0);
+	char *theirs = t_fmt("%s/theirs", top), *xdg = t_fmt("XDG_STATE_HOME=%s/xdg", top);
+	cr_assert_eq(mkdir(theirs, 0777), 0);
+	cr_assert_eq(chmod(theirs, 0777), 0);
+	cr_assert_eq(symlink(theirs, link), 0);
+	t_proc p;
+	const char *env[] = {xdg, NULL};
+	const char *argv[] = {getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd", "--root", root,
+	                      "--foreground", NULL};
+	cr_assert_eq(t_proc_start(&p, top, env, argv), 0);
+	char *err = NULL;
+	int ready = t_until_in_file(p.errpath, "ready: ", 1, WAIT_MS);
+	char *text = t_read(p.errpath, NULL);
+	cr_assert(ready, "%s", text);
+	cr_assert(strstr(text, "which is a folder other users can write to: not used"), "%s", text);
+	free(text);
+	char *planted = t_fmt("%s/history.db", theirs);
+	cr_assert_neq(stat(planted, &st), 0, "the history went into a folder others can change");
+	t_proc_end(&p, &err);
+	free(err);
+	free(planted);
+	free(theirs);
+	free(xdg);
+	free(db);
+	free(mine);
+	free(link);
+}
+
+/* Wait for the start of a wall-clock second: a save there shares its second with the next ones. */
+static void at_a_second(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct timespec rest = {0, 1000000000L - ts.tv_nsec};
+	nanosleep(&rest, NULL); /* part of how the save is made, not a wait for a result */
+}
+
+Test(watchers, polling_finds_a_file_made_in_the_second_its_folder_was_listed)
+{
+	/* ext4 with 128-byte inodes keeps times in whole seconds, as ext3, HFS+ and many NFS servers do. */
+	char *img = t_fmt("%s/coarse.img", top);
+	t_run r = t_exec(top, NULL, (const char *const[]){"truncate", "-s", "16M", img, NULL});
+	int ok = r.status == 0;
+	t_run_free(&r);
+	r = t_exec(top, NULL, (const char *const[]){"mkfs.ext4", "-q", "-I", "128", img, NULL});
+	ok = ok && r.status == 0;
+	t_run_free(&r);
+	if (ok) {
+		r = t_exec(top, NULL, (const char *const[]){"mount", "-o", "loop", img, root, NULL});
+		ok = r.status == 0;
+		t_run_free(&r);
+	}
+	if (!ok)
+		cr_skip_test("cannot make and mount a small ext4 image here (mkfs.ext4, loop devices, root)");
+	mounted = 1;
+	source("z.c", 1);
+	const char *args[] = {"--watcher", "poll", "--poll-interval", "100", NULL};
+	start(NULL, args, NULL, NULL);
+	live("z", 1);
+	for (int i = 0; i < 3; i++) {
+		char *a = t_fmt("a%d.c", i), *b = t_fmt("b%d.c", i), *bname = t_fmt("b%d", i);
+		at_a_second();
+		source(a, i);
+		struct timespec later = {0, 400000000L};
+		nanosleep(&later, NULL); /* listed by now, most likely, in that same second */
+		source(b, 10 + i);
+		live(bname, 10 + i);
+		free(a);
+		free(b);
+		free(bname);
+	}
+	free(img);
 }
