@@ -107,6 +107,16 @@ static char *status(const char *filter)
 	return out;
 }
 
+/* Skip where a user namespace of its own cannot be had (its limits are the test's). */
+static void need_userns(void)
+{
+	t_run r = t_exec(top, NULL, (const char *const[]){"unshare", "-Ur", "true", NULL});
+	int ok = r.status == 0;
+	t_run_free(&r);
+	if (!ok)
+		cr_skip_test("no user namespace can be made here (unshare -Ur)");
+}
+
 Test(watchers, folders_past_the_inotify_watch_limit_are_polled_and_status_says_so)
 {
 	for (int i = 1; i <= 6; i++) {
@@ -114,6 +124,7 @@ Test(watchers, folders_past_the_inotify_watch_limit_are_polled_and_status_says_s
 		source(rel, 1);
 		free(rel);
 	}
+	need_userns();
 	/* A user namespace of its own has a watch limit of its own: 4 here. */
 	const char *wrap[] = {"unshare", "-Ur", "sh", "-c", "echo 4 > /proc/sys/user/max_inotify_watches && exec \"$@\"",
 	                      "sh", NULL};
@@ -349,6 +360,7 @@ Test(watchers, watches_of_removed_folders_are_let_go_of)
 
 Test(watchers, auto_polls_when_inotify_cannot_start)
 {
+	need_userns();
 	source("a.c", 1);
 	/* No inotify instance to be had in this user namespace. */
 	const char *wrap[] = {"unshare", "-Ur", "sh", "-c", "echo 0 > /proc/sys/user/max_inotify_instances && exec \"$@\"",
