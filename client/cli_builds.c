@@ -322,13 +322,15 @@ int hrc_cli_build(int argc, char **argv)
 					continue;
 				/* over, and nothing announced: pinned, or cut short (the module went) */
 				char *why = hrc_cli_printable(ms.message);
-				if (strstr(ms.message, "pinned at") && hrc_cli_opt.json)
-					json_outcome(module, 0, "recorded", ms.message, 1);
-				else if (strstr(ms.message, "pinned at"))
-					printf("%s built, not served: %s\n", module, why);
-				else
+				if (!strstr(ms.message, "pinned at")) {
+					json_outcome(module, 0, "error", ms.message, 0);
 					errx(EXIT_ERR, "the build of %s ended with nothing to serve (%s%s%s)", module, ms.status,
 					     *why ? ": " : "", why);
+				}
+				if (hrc_cli_opt.json)
+					json_outcome(module, 0, "recorded", ms.message, 1);
+				else
+					printf("%s built, not served: %s\n", module, why);
 				free(why);
 				hrp_reader_free(&r);
 				close(fd);
@@ -354,6 +356,7 @@ int hrc_cli_build(int argc, char **argv)
 			close(fd);
 			return EXIT_ERR;
 		} else if (rc == 0 && m.type == HRP_ERROR) {
+			json_outcome(module, 0, "error", m.u.error.message, 0);
 			errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(m.u.error.message));
 		}
 	}
@@ -402,8 +405,10 @@ int hrc_cli_rollback(int argc, char **argv)
 		rc = hrp_recv(fd, &r, &m, TIMEOUT_MS);
 		if (rc != 0)
 			break;
-		if (m.type == HRP_ERROR)
+		if (m.type == HRP_ERROR) {
+			json_outcome(module, 0, "error", m.u.error.message, 0);
 			errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(m.u.error.message));
+		}
 		if (m.type == HRP_STATUS && !asked) {
 			hrp_msg q = { .type = HRP_ROLLBACK_REQ,
 				      .u.rollback = { module, version, unpin ? HRP_UNPIN : pin ? HRP_ROLLBACK_PIN : HRP_ROLLBACK } };

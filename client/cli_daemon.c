@@ -12,12 +12,10 @@
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-static void print_line(const hrp_msg *m, unsigned max_level)
+static void print_line(const hrp_msg *m)
 {
 	const char *level = m->u.log.level < 4 ? level_names[m->u.log.level] : "?";
 	char when[40];
-	if (m->u.log.level > max_level)
-		return;
 	hrc_cli_iso_time(when, sizeof when, (int64_t)m->u.log.at_us);
 	if (hrc_cli_opt.json) {
 		printf("{");
@@ -39,7 +37,7 @@ int hrc_cli_log(int argc, char **argv)
 	                                          {"json", no_argument, NULL, 'j'},   {"help", no_argument, NULL, 'h'},
 	                                          {NULL, 0, NULL, 0}};
 	int follow = 0, c;
-	unsigned max_level = 3; /* every line: builds starting are debug lines */
+	uint32_t max_level = 3; /* every line: builds starting are debug lines */
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "fqh", longopts, NULL)) != -1) {
 		if (c == 'f')
@@ -58,7 +56,7 @@ int hrc_cli_log(int argc, char **argv)
 	char sock[PATH_MAX + 32];
 	hrp_reader r = {0};
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
-	int rc = hrp_send(fd, &(hrp_msg){.type = HRP_LOG_REQ, .u.log_req = {(uint32_t)follow}});
+	int rc = hrp_send(fd, &(hrp_msg){.type = HRP_LOG_REQ, .u.log_req = {(uint32_t)follow, max_level}});
 	hrp_msg m;
 	/* Line-buffered, so that a pipe (grep, a test) sees each line as it comes. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -75,7 +73,7 @@ int hrc_cli_log(int argc, char **argv)
 		if (m.type != HRP_LOG)
 			continue;
 		if (m.u.log.at_us)
-			print_line(&m, max_level);
+			print_line(&m);
 		else if (!follow)
 			break; /* the end of the recent lines */
 	}

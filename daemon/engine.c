@@ -51,6 +51,8 @@ mod *hrd_engine_find(hrd_engine *e, const char *name)
 struct latest {
 	mod *m;
 	int good, compile;
+	uint64_t want;       /* take_pinned: the pinned version */
+	char good_hash[65];  /* the served row's inputs: its origin is the compile of them */
 };
 
 /* A row that published an object to clients. */
@@ -75,6 +77,7 @@ static int take_latest(const hrd_build *b, void *arg)
 		m->version = m->top = b->version;
 		m->good_kind = hrd_engine_kind_of(b);
 		hrd_engine_set_str(&m->artifact, b->artifact);
+		snprintf(l->good_hash, sizeof l->good_hash, "%s", b->source_hash ? b->source_hash : "");
 	}
 	if ((b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_FAILED) && !l->compile) {
 		l->compile = 1;
@@ -122,25 +125,51 @@ out:
 	return done;
 }
 
-/* A pin made before a restart holds: the pinned version is served, not the newest. */
-static void take_pin(hrd_engine *e, mod *m)
+/* Newest first: the pinned version's row, whether or not its object is in objects/ now. */
+static int take_pinned(const hrd_build *b, void *arg)
 {
-	hrd_published t = {.below = UINT64_MAX};
-	int rc = hrd_store_pin(e->cfg.store, m->name, &t.want);
-	if (rc < 0)
+	struct latest *l = arg;
+	if (!hrd_engine_published_row(b) || b->version != l->want)
+		return 0;
+	l->m->version = b->version;
+	l->m->good_kind = hrd_engine_kind_of(b);
+	hrd_engine_set_str(&l->m->artifact, b->artifact);
+	snprintf(l->good_hash, sizeof l->good_hash, "%s", b->source_hash ? b->source_hash : "");
+	return l->good = 1;
+}
+
+/* A pin made before a restart holds: the pinned version is served, not the newest (its object restored if need be). */
+static void take_pin(hrd_engine *e, mod *m, struct latest *l)
+{
+	struct latest p = {.m = m};
+	int rc = hrd_store_pin(e->cfg.store, m->name, &p.want);
+	if (rc > 0 && hrd_store_history(e->cfg.store, m->name, 0, take_pinned, &p) < 0)
+		rc = -1;
+	if (rc < 0) {
 		hrd_error("%s", hrd_store_error(e->cfg.store));
-	if (rc <= 0)
+		m->pin = p.want; /* what it holds back is still held back */
 		return;
-	if (hrd_engine_published(e, m->name, &t) <= 0) {
-		hrd_warn("%s: pinned at v%llu, but its object is gone: unpinned", m->name, (unsigned long long)t.want);
+	}
+	if (rc == 0)
+		return;
+	if (!p.good) {
+		hrd_warn("%s: pinned at v%llu, which the history does not hold: unpinned", m->name, (unsigned long long)p.want);
 		if (hrd_store_set_pin(e->cfg.store, m->name, 0) < 0)
 			hrd_error("%s", hrd_store_error(e->cfg.store));
 		return;
 	}
-	m->pin = m->version = t.version;
-	m->good_kind = t.kind;
-	hrd_engine_set_str(&m->artifact, t.artifact);
-	hrd_engine_published_free(&t);
+	m->pin = m->version;
+	memcpy(l->good_hash, p.good_hash, sizeof l->good_hash);
+}
+
+/* Newest first: the compile of the served version's inputs, which a reuse or a rollback copied. */
+static int take_origin(const hrd_build *b, void *arg)
+{
+	struct latest *l = arg;
+	if (b->status != HRD_OK || !b->source_hash || strcmp(b->source_hash, l->good_hash) != 0 || b->version > l->m->version)
+		return 0;
+	l->m->origin = b->version;
+	return 1;
 }
 
 static mod *add_mod(hrd_engine *e, const char *name)
@@ -162,7 +191,11 @@ static mod *add_mod(hrd_engine *e, const char *name)
 	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0 ||
 	    hrd_store_deps(e->cfg.store, name, take_dep, e) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
-	take_pin(e, m);
+	take_pin(e, m, &l);
+	/* what a second rollback goes back from, as before the restart */
+	if (m->version && m->good_kind != HRP_KIND_OK && l.good_hash[0] &&
+	    hrd_store_history(e->cfg.store, name, 0, take_origin, &l) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
 	if (m->artifact && access(m->artifact, R_OK) < 0 && !restore(e, m)) {
 		hrd_warn("%s: the object of v%llu (%s) is gone, and the history keeps it no longer; building it again", name,
 		         (unsigned long long)m->version, m->artifact);

@@ -147,6 +147,16 @@ static int rollback(void *arg, const char *module, uint64_t version, uint32_t ac
 {
 	hrd_engine *e = arg;
 	mod *md = hrd_engine_find(e, module);
+	uint64_t pin = 0;
+	if ((!md || md->invalid) && action == HRP_UNPIN && hrd_store_pin(e->cfg.store, module, &pin) > 0) {
+		/* a module gone from the root: its pin goes from the history */
+		if (hrd_store_set_pin(e->cfg.store, module, 0) < 0) {
+			snprintf(err, errsz, "%s", hrd_store_error(e->cfg.store));
+			return -1;
+		}
+		hrd_info("%s: unpinned (it is not in the root now)", module);
+		return 0;
+	}
 	if (!md || md->invalid || !md->top) {
 		snprintf(err, errsz, "no module '%s' with a good build (hotreload history lists them)", module);
 		return -1;
@@ -169,6 +179,7 @@ struct keeping {
 	char **names;
 	size_t n, cap;
 	int keep, seen, failed;
+	uint64_t pin; /* the module's pin, kept too, until its row is met */
 };
 
 static void keep_name(struct keeping *k, const char *path)
@@ -193,21 +204,28 @@ static void keep_name(struct keeping *k, const char *path)
 		k->n++;
 }
 
-/* Newest first: the newest keep published rows of one module. */
+/* Newest first: the newest keep published rows of one module, and its pinned one. */
 static int keep_row(const hrd_build *b, void *arg)
 {
 	struct keeping *k = arg;
 	if (!hrd_engine_published_row(b) || !b->artifact || !*b->artifact)
 		return 0;
-	keep_name(k, b->artifact);
-	return ++k->seen >= k->keep;
+	if (k->seen < k->keep || b->version == k->pin)
+		keep_name(k, b->artifact);
+	k->seen++;
+	if (b->version == k->pin)
+		k->pin = 0;
+	return k->seen >= k->keep && !k->pin;
 }
 
 static int keep_module(void *arg, const char *module)
 {
 	struct keeping *k = arg;
 	k->seen = 0;
-	if (hrd_store_history(k->e->cfg.store, module, 0, keep_row, k) < 0)
+	k->pin = 0;
+	/* a pin of a module that is not there now holds when it comes back */
+	if (hrd_store_pin(k->e->cfg.store, module, &k->pin) < 0 ||
+	    hrd_store_history(k->e->cfg.store, module, 0, keep_row, k) < 0)
 		k->failed = 1;
 	return k->failed;
 }
@@ -238,6 +256,8 @@ static int gc(void *arg, hrp_msg *answer, char *err, size_t errsz)
 	for (size_t i = 0; i < e->nmods; i++)
 		if (e->mods[i]->artifact)
 			keep_name(&k, e->mods[i]->artifact);
+	if (e->older)
+		keep_name(&k, e->older); /* offered to a program that refused a newer one: it may be loading it */
 	if (k.failed) {
 		snprintf(err, errsz, "out of memory");
 		goto out;
@@ -262,13 +282,15 @@ static int gc(void *arg, hrp_msg *answer, char *err, size_t errsz)
 			answer->u.gc.bytes += (uint64_t)st.st_size;
 		}
 	}
+	hrd_info("gc: %llu objects removed (%llu bytes); compacting the history (nothing else is answered meanwhile)",
+	         (unsigned long long)answer->u.gc.files, (unsigned long long)answer->u.gc.bytes);
 	if (hrd_store_compact(e->cfg.store, &answer->u.gc.db_before, &answer->u.gc.db_after) < 0) {
-		snprintf(err, errsz, "%s", hrd_store_error(e->cfg.store));
+		snprintf(err, errsz, "%llu objects removed, but %s", (unsigned long long)answer->u.gc.files,
+		         hrd_store_error(e->cfg.store));
 		goto out;
 	}
-	hrd_info("gc: %llu objects removed (%llu bytes); history.db %llu bytes, was %llu",
-	         (unsigned long long)answer->u.gc.files, (unsigned long long)answer->u.gc.bytes,
-	         (unsigned long long)answer->u.gc.db_after, (unsigned long long)answer->u.gc.db_before);
+	hrd_info("gc: history.db %llu bytes, was %llu", (unsigned long long)answer->u.gc.db_after,
+	         (unsigned long long)answer->u.gc.db_before);
 	rc = 0;
 out:
 	if (d)

@@ -32,13 +32,18 @@ static int to_journal(void)
 }
 
 /* The recent lines: a ring, written by any thread, read on the loop. */
+/*
+ * The recent lines: two rings, so that a scan's many debug lines never push
+ * out the builds and failures (info and above). Written by any thread, read
+ * on the loop; a line's seq orders it across the two.
+ */
 static struct recent {
-	uint64_t seq; /* 0: empty */
+	uint64_t seq;
 	int64_t at_us;
 	int level;
 	char text[1024];
-} ring[HRD_LOG_RECENT];
-static uint64_t next_seq = 1;
+} ring[2][HRD_LOG_RECENT];
+static uint64_t written[2], next_seq = 1;
 static pthread_mutex_t ring_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int ring_fd = -1;
 
@@ -51,29 +56,53 @@ int hrd_log_recent_fd(void)
 	return ring_fd;
 }
 
-void hrd_log_recent(uint64_t *seq, void (*fn)(void *arg, int64_t at_us, int level, const char *text), void *arg)
+int hrd_log_recent(hrd_log_cursor *c, int most_detailed, size_t most,
+                   void (*fn)(void *arg, int64_t at_us, int level, const char *text), void *arg)
 {
-	for (;;) {
+	int rings = most_detailed >= HRD_DEBUG ? 2 : 1;
+	for (size_t sent = 0; sent < most; sent++) {
 		struct recent r;
+		uint64_t lost = 0;
+		int k = -1;
 		pthread_mutex_lock(&ring_mu);
-		uint64_t want = *seq + 1, oldest = next_seq > HRD_LOG_RECENT ? next_seq - HRD_LOG_RECENT : 1;
-		if (want < oldest)
-			want = oldest; /* lines lost to a reader this slow are not sent */
-		int more = want < next_seq;
-		if (more)
-			r = ring[want % HRD_LOG_RECENT];
+		for (int i = 0; i < rings; i++) {
+			if (written[i] > HRD_LOG_RECENT && c->pos[i] < written[i] - HRD_LOG_RECENT) {
+				c->lost[i] += written[i] - HRD_LOG_RECENT - c->pos[i]; /* written over before this reader came */
+				c->pos[i] = written[i] - HRD_LOG_RECENT;
+			}
+			if (c->pos[i] < written[i] &&
+			    (k < 0 || ring[i][c->pos[i] % HRD_LOG_RECENT].seq < ring[k][c->pos[k] % HRD_LOG_RECENT].seq))
+				k = i;
+		}
+		/* The lines lost in a ring are told where they were: before its oldest line kept. */
+		if (k >= 0 && c->lost[k]) {
+			lost = c->lost[k];
+			c->lost[k] = 0;
+		} else if (k >= 0) {
+			r = ring[k][c->pos[k]++ % HRD_LOG_RECENT];
+		}
 		pthread_mutex_unlock(&ring_mu);
-		if (!more)
-			return;
-		*seq = want;
+		if (k < 0)
+			return 0;
+		if (lost) {
+			char note[128];
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			snprintf(note, sizeof note, "%llu log lines were written over before they could be sent",
+			         (unsigned long long)lost);
+			fn(arg, (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000, HRD_WARN, note);
+			continue;
+		}
 		fn(arg, r.at_us, r.level, r.text);
 	}
+	return 1;
 }
 
 static void remember(const struct timespec *ts, int level, const char *text, size_t n)
 {
+	int k = level >= HRD_DEBUG;
 	pthread_mutex_lock(&ring_mu);
-	struct recent *r = &ring[next_seq % HRD_LOG_RECENT];
+	struct recent *r = &ring[k][written[k]++ % HRD_LOG_RECENT];
 	r->seq = next_seq++;
 	r->at_us = (int64_t)ts->tv_sec * 1000000 + ts->tv_nsec / 1000;
 	r->level = level;

@@ -2,6 +2,7 @@
 #ifndef HRD_LOG_H
 #define HRD_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum hrd_level { HRD_ERROR, HRD_WARN, HRD_INFO, HRD_DEBUG };
@@ -15,14 +16,22 @@ void hrd_log_also(int fd);
 __attribute__((format(printf, 2, 3))) void hrd_log(int level, const char *fmt, ...);
 
 /*
- * The recent lines, every level whatever hrd_log_level says, for
- * `hotreload log`: an eventfd readable when new ones came (made once; -1 if
- * it cannot be), and a read of those after *seq (0 at first), oldest first,
- * advancing *seq. fn may log: it is called with no lock held.
+ * The recent lines for `hotreload log`, every level whatever
+ * hrd_log_level says: the last HRD_LOG_RECENT of info and above, and as
+ * many debug lines, kept apart so that debug lines never push out the
+ * others. An eventfd readable when new ones came (made once; -1 if it cannot
+ * be). A reader's cursor starts zeroed; hrd_log_recent hands it up to most
+ * lines at max_level or below, oldest first, and returns 1 when more wait.
+ * Lines written over before the reader came to them are told as one warn
+ * line. fn may log: it is called with no lock held.
  */
 #define HRD_LOG_RECENT 256
+typedef struct hrd_log_cursor {
+	uint64_t pos[2], lost[2];
+} hrd_log_cursor;
 int hrd_log_recent_fd(void);
-void hrd_log_recent(uint64_t *seq, void (*fn)(void *arg, int64_t at_us, int level, const char *text), void *arg);
+int hrd_log_recent(hrd_log_cursor *c, int max_level, size_t most,
+                   void (*fn)(void *arg, int64_t at_us, int level, const char *text), void *arg);
 
 #define hrd_error(...) hrd_log(HRD_ERROR, __VA_ARGS__)
 #define hrd_warn(...) hrd_log(HRD_WARN, __VA_ARGS__)

@@ -38,8 +38,11 @@ typedef struct client {
 	int64_t since_us; /* wall clock, when it connected */
 	char **subs;
 	size_t nsubs;
-	int follow;       /* LOG_REQ with follow: each new log line goes to it */
-	uint64_t log_seq; /* the last log line it was sent */
+	uid_t uid;            /* as the kernel says (SO_PEERCRED) */
+	int logging;          /* LOG_REQ: lines go to it: the recent ones, then (following) each new one */
+	int backlog, follow;  /* the end of the recent lines is still to be sent; new lines follow */
+	uint32_t log_level;   /* the most detailed level it wants */
+	hrd_log_cursor log;   /* what it was sent */
 } client;
 
 struct hrd_server {
@@ -193,7 +196,28 @@ static void queue_line(void *arg, int64_t at_us, int level, const char *text)
 {
 	client *c = arg;
 	hrp_msg m = {.type = HRP_LOG, .u.log = {(uint64_t)at_us, (uint32_t)level, text}};
-	hrp_encode(&m, &c->out);
+	if ((uint32_t)level <= c->log_level)
+		hrp_encode(&m, &c->out);
+}
+
+/*
+ * Queue the log lines c waits for, while it reads what it was sent: a reader
+ * that stops costs a megabyte at most, and is told later what it missed.
+ * Returns 0, or -1 when c was dropped.
+ */
+static int feed(client *c)
+{
+	while (c->logging && c->out.len - c->out.off < OUT_HIGH) {
+		if (hrd_log_recent(&c->log, (int)c->log_level, 64, queue_line, c))
+			continue;
+		if (c->backlog) {
+			hrp_encode(&(hrp_msg){.type = HRP_LOG, .u.log = {0, 0, ""}}, &c->out);
+			c->backlog = 0;
+		}
+		c->logging = c->follow;
+		break;
+	}
+	return queued(c);
 }
 
 static void on_log(hrd_io *io, uint32_t events)
@@ -204,11 +228,18 @@ static void on_log(hrd_io *io, uint32_t events)
 	(void)!read(io->fd, &n, sizeof n);
 	for (client *c = s->clients, *next; c; c = next) {
 		next = c->next;
-		if (c->follow) {
-			hrd_log_recent(&c->log_seq, queue_line, c);
-			queued(c);
-		}
+		if (c->logging)
+			feed(c);
 	}
+}
+
+/* Requests about the daemon itself (its log, gc): its own user's and root's only. */
+static int own(client *c, const char *what)
+{
+	if (c->uid == geteuid() || c->uid == 0)
+		return 1;
+	fail(c, HRP_E_DENIED, "%s is for the daemon's own user (uid %d) and root", what, (int)geteuid());
+	return 0;
 }
 
 /* One message from c. Returns 0, or -1 when c was dropped. */
@@ -283,15 +314,19 @@ static int handle(client *c, const hrp_msg *m)
 		return queued(c);
 	}
 	case HRP_LOG_REQ:
+		if (!own(c, "the log"))
+			return -1;
 		/* The recent lines, the end of them, then (to follow) each new one. */
-		c->log_seq = 0;
-		hrd_log_recent(&c->log_seq, queue_line, c);
-		hrp_encode(&(hrp_msg){.type = HRP_LOG, .u.log = {0, 0, ""}}, &c->out);
+		c->log = (hrd_log_cursor){{0, 0}, {0, 0}};
+		c->log_level = m->u.log_req.level;
+		c->logging = c->backlog = 1;
 		c->follow = m->u.log_req.follow != 0;
-		return queued(c);
+		return feed(c);
 	case HRP_GC_REQ: {
 		char why[512];
 		hrp_msg done;
+		if (!own(c, "gc"))
+			return -1;
 		if (s->cfg.ops->gc(s->cfg.arg, &done, why, sizeof why) < 0) {
 			fail(c, HRP_E_INTERNAL, "gc: %s", why);
 			return -1;
@@ -312,6 +347,8 @@ static void on_client(hrd_io *io, uint32_t events)
 	client *c = (client *)io;
 	if ((events & EPOLLOUT) && flush(c) < 0)
 		return;
+	if ((events & EPOLLOUT) && c->logging && feed(c) < 0)
+		return; /* it read what it was sent: the log lines it waits for come next */
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
 	long n = hrp_reader_read(&c->rd, c->io.fd);
@@ -450,6 +487,7 @@ static void on_accept(hrd_io *io, uint32_t events)
 		return;
 	}
 	c->pid = cred.pid;
+	c->uid = cred.uid;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	c->since_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;

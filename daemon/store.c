@@ -65,6 +65,8 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	"CREATE TABLE pins(module TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
+#define BUSY_MS 5000 /* how long a write waits for a reader's lock */
+
 static const char *const status_names[] = {
 	[HRD_OK] = "ok", [HRD_FAILED] = "failed", [HRD_REUSED] = "reused",
 	[HRD_ROLLBACK] = "rollback", [HRD_REFUSED] = "refused",
@@ -346,7 +348,7 @@ static int open_db(hrd_store *s, int flags, int immutable)
 	if (rc == 0 && !(flags & HRD_STORE_READONLY) && sqlite3_db_readonly(s->db, "main") == 1)
 		rc = fail(s, "cannot write it: check the permissions of the file and its directory");
 	if (rc == 0) {
-		sqlite3_busy_timeout(s->db, 5000);
+		sqlite3_busy_timeout(s->db, BUSY_MS);
 		rc = prepare_schema(s, flags);
 	}
 	return rc;
@@ -675,7 +677,12 @@ int hrd_store_compact(hrd_store *s, uint64_t *before, uint64_t *after)
 	/* VACUUM rewrites the database through the log; TRUNCATE then gives the log's space back too. */
 	if (sqlite3_exec(s->db, "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot compact the history");
-	if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+	/* Never waiting for a reader (a CLI paging its history): the log is truncated
+	 * when none is in the way, else written back by the idle checkpoints. */
+	sqlite3_busy_timeout(s->db, 0);
+	int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_busy_timeout(s->db, BUSY_MS);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		return fail_db(s, "cannot checkpoint the write-ahead log");
 	*after = db_size(s->path);
 	return 0;

@@ -38,7 +38,7 @@ static const struct field f_refused[] = { M(F_STR, refused.module), M(F_U64, ref
 	M(F_STR, refused.reason), { F_END, 0 } };
 static const struct field f_rollback[] = { M(F_STR, rollback.module), M(F_U64, rollback.version),
 	M(F_U32, rollback.action), { F_END, 0 } };
-static const struct field f_log_req[] = { M(F_U32, log_req.follow), { F_END, 0 } };
+static const struct field f_log_req[] = { M(F_U32, log_req.follow), M(F_U32, log_req.level), { F_END, 0 } };
 static const struct field f_log[] = { M(F_U64, log.at_us), M(F_U32, log.level), M(F_STR, log.text), { F_END, 0 } };
 static const struct field f_gc[] = { M(F_U64, gc.files), M(F_U64, gc.bytes), M(F_U64, gc.db_before),
 	M(F_U64, gc.db_after), { F_END, 0 } };

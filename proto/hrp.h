@@ -84,7 +84,7 @@ typedef struct hrp_msg {
 		struct { const char *module; const char *message; } failed;
 		struct { const char *module; uint64_t version, at_us; } loaded;
 		struct { const char *module; uint64_t version; uint32_t action; } rollback; /* ROLLBACK_REQ: enum hrp_rollback */
-		struct { uint32_t follow; } log_req;
+		struct { uint32_t follow, level; } log_req; /* level: the most detailed level wanted, as LOG's */
 		struct { uint64_t at_us; uint32_t level; const char *text; } log; /* level: 0 error, 1 warn, 2 info, 3 debug */
 		struct { uint64_t files, bytes, db_before, db_after; } gc; /* objects removed, their bytes; history.db's size */
 		struct { const char *module; uint64_t version; const char *reason; } refused;

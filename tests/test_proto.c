@@ -51,7 +51,7 @@ Test(proto, round_trip_every_type_with_odd_strings)
 			{ .type = HRP_STATUS_REQ },
 			{ .type = HRP_BUILD_REQ, .u.sub = { s } },
 			{ .type = HRP_ROLLBACK_REQ, .u.rollback = { t, 9, HRP_UNPIN } },
-			{ .type = HRP_LOG_REQ, .u.log_req = { 1 } },
+			{ .type = HRP_LOG_REQ, .u.log_req = { 1, 2 } },
 			{ .type = HRP_LOG, .u.log = { 1764106074123456ull, 3, s } },
 			{ .type = HRP_GC_REQ },
 			{ .type = HRP_GC, .u.gc = { 1, UINT64_MAX, 3, 4 } },
@@ -102,7 +102,10 @@ Test(proto, round_trip_every_type_with_odd_strings)
 				cr_assert_eq(out.u.rollback.version, 9);
 				cr_assert_eq(out.u.rollback.action, HRP_UNPIN);
 				break;
-			case HRP_LOG_REQ: cr_assert_eq(out.u.log_req.follow, 1); break;
+			case HRP_LOG_REQ:
+				cr_assert_eq(out.u.log_req.follow, 1);
+				cr_assert_eq(out.u.log_req.level, 2);
+				break;
 			case HRP_LOG:
 				cr_assert_eq(out.u.log.at_us, 1764106074123456ull);
 				cr_assert_eq(out.u.log.level, 3);

@@ -1,10 +1,12 @@
 /* test_show.c: the CLI on a real history and daemon: show, diff, stats by module, and build. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "e2e.h"
 
@@ -227,8 +229,11 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	t_run_free(&r);
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
 	             "4 pinned at v4: newer builds wait for hotreload unpin a");
-	/* the pin holds across a restart: v4 is served, not v5 */
+	/* the pin holds across a restart, objects/ lost meanwhile: v4 is served again from the history, not v5 */
 	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	char *objects = t_fmt("%s/objects", e2e_d.state);
+	t_rmtree(objects);
+	free(objects);
 	e2e_start_daemon(NULL);
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"",
 	             "4 pinned at v4: newer builds wait for hotreload unpin a");
@@ -245,9 +250,10 @@ Test(show, rollback_puts_an_earlier_build_back_and_a_pin_holds_it_until_unpin)
 	e2e_start_daemon(NULL);
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.message)\"", "7 ");
 	/* what cannot be */
-	r = cli((const char *const[]){"rollback", "a", "9", NULL});
+	r = cli((const char *const[]){"rollback", "a", "9", "--json", NULL});
 	cr_assert_eq(r.status, 1);
 	cr_assert(strstr(r.err, "a has no v9 whose object is still there"), "%s", r.err);
+	jq_is(r.out, "\"\\(.status) \\(.version) \\(.message | test(\"no v9\"))\"", "error null true");
 	t_run_free(&r);
 	r = cli((const char *const[]){"rollback", "zz", NULL});
 	cr_assert_eq(r.status, 1);
@@ -284,7 +290,9 @@ Test(show, log_prints_the_recent_lines_and_follows_new_ones)
 	cr_assert(t_proc_expect(&f, "a: v1 built", E2E_WAIT_MS), "the recent lines come first");
 	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
 	e2e_expect(h, "first a 1 v=1 value=1");
-	cr_assert(t_proc_expect(&f, "connected: ", E2E_WAIT_MS));
+	char *connected = t_fmt("client %d connected", (int)h->pid);
+	cr_assert(t_proc_expect(&f, connected, E2E_WAIT_MS));
+	free(connected);
 	cr_assert(t_proc_expect(&f, "a: v1 live in client", E2E_WAIT_MS));
 	e2e_put("a.c", "int value(void) { return 2 }\n");
 	cr_assert(t_proc_expect(&f, "a: building (", E2E_WAIT_MS));
@@ -321,7 +329,7 @@ static int objects_in(const char *state)
 
 Test(show, gc_removes_the_objects_past_keep_and_never_what_is_served)
 {
-	e2e_put("hotreload.conf", "keep = 2\n");
+	e2e_put("hotreload.conf", "keep = 1\n");
 	e2e_put("a.c", "int value(void) { return 1; }\n");
 	e2e_start_daemon(NULL);
 	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
@@ -347,6 +355,11 @@ Test(show, gc_removes_the_objects_past_keep_and_never_what_is_served)
 	jq_is(r.out, ".bytes_freed > 0 and .history_bytes_after > 0", "true");
 	t_run_free(&r);
 	cr_assert_eq(objects_in(e2e_d.state), 2, "v6 (served, pinned) and v7 (the newest) stay");
+	char *v6 = t_fmt("%s/objects/a.6.%s.so", e2e_d.state, "*");
+	glob_t g;
+	cr_assert_eq(glob(v6, 0, NULL, &g), 0, "the served object is gone: %s", v6);
+	globfree(&g);
+	free(v6);
 	/* what is served still loads in a game that starts now; the history is whole */
 	t_proc *late = e2e_host(1, NULL, (const char *const[]){"a", NULL});
 	e2e_expect(late, "first a 1 v=6 value=2");
@@ -361,6 +374,36 @@ Test(show, gc_removes_the_objects_past_keep_and_never_what_is_served)
 	e2e_expect(h, "v=7 value=7");
 	r = cli((const char *const[]){"gc", NULL});
 	cr_assert_eq(r.status, 0, "%s", r.err);
-	cr_assert(strstr(r.out, "0 objects removed"), "%s", r.out);
+	cr_assert(strstr(r.out, "1 object removed"), "v6, neither served nor pinned now: %s", r.out);
 	t_run_free(&r);
+}
+
+Test(show, after_a_restart_a_rollback_goes_back_from_the_compile_it_copied_and_a_pin_of_a_module_gone_can_be_undone)
+{
+	e2e_put("a.c", "int value(void) { return 1; }\n");
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	e2e_put("a.c", "int value(void) { return 2; }\n");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 2");
+	t_run r = cli((const char *const[]){"rollback", "a", "1", "--pin", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_start_daemon(NULL);
+	/* v3 is v1's object: nothing before v1 to go back to, not v2 again */
+	r = cli((const char *const[]){"rollback", "a", NULL});
+	cr_assert_eq(r.status, 1, "%s", r.out);
+	cr_assert(strstr(r.err, "a has no good build before v1"), "%s", r.err);
+	t_run_free(&r);
+	/* the module goes while pinned: its pin can still be undone */
+	char *src = t_fmt("%s/a.c", e2e_dir);
+	cr_assert_eq(unlink(src), 0);
+	free(src);
+	cr_assert_eq(t_daemon_stop(&e2e_d), 0);
+	e2e_start_daemon(NULL);
+	r = cli((const char *const[]){"unpin", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	e2e_put("a.c", "int value(void) { return 4; }\n");
+	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.status)\"", "4 ok");
 }

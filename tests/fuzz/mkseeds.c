@@ -23,7 +23,7 @@ int main(int argc, char **argv)
 		{ .type = HRP_STATUS_REQ },
 		{ .type = HRP_BUILD_REQ, .u.sub = { "enemy" } },
 		{ .type = HRP_ROLLBACK_REQ, .u.rollback = { "enemy", 3, HRP_ROLLBACK_PIN } },
-		{ .type = HRP_LOG_REQ, .u.log_req = { 1 } },
+		{ .type = HRP_LOG_REQ, .u.log_req = { 1, 3 } },
 		{ .type = HRP_LOG, .u.log = { 1795642201123456ull, 2, "enemy: v7 built in 38 ms (enemy.c changed)" } },
 		{ .type = HRP_GC_REQ },
 		{ .type = HRP_GC, .u.gc = { 12, 480000, 9000000, 2000000 } },
