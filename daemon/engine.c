@@ -483,6 +483,9 @@ int hrd_engine_reload_config(hrd_engine *e, const char *cause)
 	hrd_config_free(&e->conf);
 	e->conf = conf;
 	e->project.conf = &e->conf;
+	/* What is excluded is not watched either: the watcher starts over if that changed. */
+	if (hrd_watch_skip(e->cfg.watch, e->conf.exclude) < 0)
+		hrd_error("watcher: out of memory; hotreload.conf's exclusions stay as they were for the watcher");
 	e->conf_error[0] = '\0';
 	e->ccmd_dirty = 1; /* its place may have changed */
 	hrd_info("%s: read again (%s)", HRD_CONFIG_FILE, cause);

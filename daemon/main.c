@@ -364,7 +364,14 @@ int main(int argc, char **argv)
 	/* The state dir, and ROOT/.hotreload when that is only a link to it elsewhere. */
 	snprintf(link, sizeof link, "%s/.hotreload", root);
 	const char *exclude[] = {state, link, NULL};
-	struct hrd_watch_options wo = {backend, why, o.poll_ms, o.follow};
+	/* And what hotreload.conf excludes: never watched. A bad file is the engine's to report. */
+	hrd_config conf = {0};
+	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0 || hrd_config_load(rootfd, &conf, err, sizeof err) < 0)
+		memset(&conf, 0, sizeof conf);
+	if (rootfd >= 0)
+		close(rootfd);
+	struct hrd_watch_options wo = {backend, why, o.poll_ms, o.follow, conf.exclude};
 	/* First, while descriptors are few: libinotifytools waits with select(). */
 	if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) < 0 && strcmp(o.watcher, "auto") == 0 &&
 	    strcmp(backend, "poll") != 0) {
@@ -372,11 +379,12 @@ int main(int argc, char **argv)
 		char first[sizeof err];
 		snprintf(first, sizeof first, "%s", err);
 		snprintf(why, sizeof why, "polling: %s could not start (%s)", backend, first);
-		wo = (struct hrd_watch_options){"poll", why, o.poll_ms, o.follow};
+		wo = (struct hrd_watch_options){"poll", why, o.poll_ms, o.follow, conf.exclude};
 		hrd_warn("%s", why);
 		if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) == 0)
 			err[0] = '\0';
 	}
+	hrd_config_free(&conf); /* the watcher keeps copies */
 	if (!watch) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;

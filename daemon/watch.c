@@ -67,14 +67,66 @@ void hrd_watch_close(hrd_watch *w)
 		w->ops->close(w);
 }
 
+/* The excludes given at open, then root/each of skip: a new list, or NULL. */
+static char **excludes(const hrd_watch *w, char *const *skip)
+{
+	size_t n = 0, i = 0;
+	while (skip && skip[n])
+		n++;
+	char **x = calloc(w->nfixed + n + 1, sizeof *x);
+	if (!x)
+		return NULL;
+	for (; i < w->nfixed + n; i++) {
+		if (i < w->nfixed)
+			x[i] = strdup(w->exclude[i]);
+		else if (asprintf(&x[i], "%s/%s", w->root, skip[i - w->nfixed]) < 0)
+			x[i] = NULL;
+		if (!x[i])
+			break;
+	}
+	if (i == w->nfixed + n)
+		return x;
+	while (i--)
+		free(x[i]);
+	free(x);
+	return NULL;
+}
+
+int hrd_watch_skip(hrd_watch *w, char *const *skip)
+{
+	char **x = excludes(w, skip);
+	if (!x)
+		return -1;
+	size_t i = 0;
+	while (x[i] && w->exclude[i] && strcmp(x[i], w->exclude[i]) == 0)
+		i++;
+	int same = !x[i] && !w->exclude[i];
+	char **old = same ? x : w->exclude;
+	if (!same) {
+		/* No thread reads the list while it changes hands. */
+		if (w->ops->pause)
+			w->ops->pause(w);
+		w->exclude = x;
+		hrd_info("watcher: hotreload.conf's exclusions changed; watching again");
+		w->ops->resume(w);
+	}
+	for (char **p = old; *p; p++)
+		free(*p);
+	free(old);
+	return 0;
+}
+
 int hrd_watch_init(hrd_watch *w, const struct hrd_watch_ops *ops, const struct hrd_watch_options *o, const char *root,
                    const char *const *exclude, char *err, size_t errsz)
 {
 	const char *backend = o->backend;
 	w->follow_links = o->follow_links;
-	size_t nx = 0;
+	size_t nx = 0, ns = 0;
 	while (exclude && exclude[nx])
 		nx++;
+	while (o->skip && o->skip[ns])
+		ns++;
+	w->nfixed = nx;
 	w->ops = ops;
 	w->backend = backend;
 	w->fd = w->efd = -1;
@@ -82,12 +134,17 @@ int hrd_watch_init(hrd_watch *w, const struct hrd_watch_ops *ops, const struct h
 	w->tail = &w->head;
 	w->root = strdup(root);
 	w->rootlen = strlen(root);
-	w->exclude = calloc(nx + 1, sizeof *w->exclude);
+	w->exclude = calloc(nx + ns + 1, sizeof *w->exclude);
 	if (!w->root || !w->exclude)
 		goto nomem;
 	for (size_t i = 0; i < nx; i++)
 		if (!(w->exclude[i] = strdup(exclude[i])))
 			goto nomem;
+	for (size_t i = 0; i < ns; i++)
+		if (asprintf(&w->exclude[nx + i], "%s/%s", root, o->skip[i]) < 0) {
+			w->exclude[nx + i] = NULL;
+			goto nomem;
+		}
 	if ((w->fd = w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
 		snprintf(err, errsz, "%s: cannot make an eventfd: %s", backend, strerror(errno));
 		return -1;

@@ -20,6 +20,9 @@ struct hrd_watch_ops {
 	 * reads its own descriptor on the loop (fanotify); NULL for the others. */
 	void (*read)(hrd_watch *w);
 	void (*close)(hrd_watch *w);
+	/* Stop every thread of the backend (NULL: it has none), then start its watches over, with a rescan. */
+	void (*pause)(hrd_watch *w);
+	void (*resume)(hrd_watch *w);
 };
 
 struct hrd_watch_event {
@@ -38,7 +41,8 @@ struct hrd_watch {
 	int follow_links;      /* a link at the top to a folder outside the root is followed (--follow-links) */
 	char *root;
 	size_t rootlen;
-	char **exclude; /* absolute paths, NULL-terminated */
+	char **exclude; /* absolute paths, NULL-terminated: those given at open, then hotreload.conf's */
+	size_t nfixed;  /* how many were given at open */
 	int fd;         /* readable when events wait: an eventfd, or the backend's own */
 	int efd;
 	pthread_mutex_t mu; /* guards the queue and lost: backends post from threads of their own */
@@ -51,6 +55,7 @@ struct hrd_watch_options {
 	const char *reason;   /* why that one, for status */
 	int poll_interval_ms; /* 0: the default, 500 */
 	int follow_links;     /* see struct hrd_watch */
+	char *const *skip;    /* root-relative folders not to watch (hotreload.conf's exclude), or NULL */
 };
 
 /*
@@ -66,6 +71,14 @@ int hrd_watch_fd(hrd_watch *w);
 /* Hand every waiting event to fn, in order. Returns 0 or -1. */
 int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *path), void *arg);
 void hrd_watch_close(hrd_watch *w); /* NULL is a no-op */
+/*
+ * Not watch the root-relative folders in skip (NULL-terminated; NULL for
+ * none) from now on, instead of the ones before, besides those given at
+ * open. When that changes anything, the watches start over and a rescan is
+ * posted. Call it on the loop's thread. Returns 0, or -1 (out of memory: the
+ * old ones stay).
+ */
+int hrd_watch_skip(hrd_watch *w, char *const *skip);
 
 /* ---- for the backends ---- */
 

@@ -451,7 +451,12 @@ static void close_fan(hrd_watch *base)
 	free(w);
 }
 
-static const struct hrd_watch_ops ops = {read_events, close_fan};
+static void resume_fan(hrd_watch *base)
+{
+	rebuild((fan *)base);
+}
+
+static const struct hrd_watch_ops ops = {read_events, close_fan, NULL, resume_fan};
 
 int hrd_watch_fanotify_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                             hrd_watch **out, char *err, size_t errsz)

@@ -54,6 +54,7 @@ typedef struct inw {
 	int poll_ms;      /* for the folders no watch is left for */
 	int root_wd;      /* the root's watch */
 	int stale;        /* removed folders the library still holds a record of */
+	int start_failing; /* the thread starts by trying again: the root could not be watched */
 	char *parent;     /* the root's folder, as the library names it ("/src/"), and the root's name in it */
 	const char *name;
 	hrd_poller *poll; /* made on the watcher thread when the first such folder is met */
@@ -279,7 +280,7 @@ __attribute__((no_sanitize("address"))) static void *run(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
-	for (int failing = 0;;) {
+	for (int failing = w->start_failing;;) {
 		if (failing) {
 			/* Cannot watch (the root is gone, out of watches): try again, slowly. */
 			pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
@@ -322,7 +323,31 @@ static void close_inw(hrd_watch *base)
 	free(w);
 }
 
-static const struct hrd_watch_ops ops = {NULL, close_inw};
+static void pause_inw(hrd_watch *base)
+{
+	inw *w = (inw *)base;
+	if (w->started) {
+		pthread_cancel(w->thread);
+		pthread_join(w->thread, NULL);
+		w->started = 0;
+	}
+	hrd_poller_stop(w->poll);
+	w->poll = NULL;
+}
+
+static void resume_inw(hrd_watch *base)
+{
+	inw *w = (inw *)base;
+	w->start_failing = restart(w) < 0;
+	int rc = pthread_create(&w->thread, NULL, run, w);
+	if (rc)
+		hrd_error("watcher: cannot start the watcher thread again (%s): saves are missed until hotreloadd starts "
+		          "again", strerror(rc));
+	else
+		w->started = 1;
+}
+
+static const struct hrd_watch_ops ops = {NULL, close_inw, pause_inw, resume_inw};
 
 int hrd_watch_inotify_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                            hrd_watch **out, char *err, size_t errsz)

@@ -694,6 +694,7 @@ void hrd_poller_stop(hrd_poller *p)
 typedef struct pollw {
 	hrd_watch base;
 	hrd_poller *poll;
+	int interval_ms;
 } pollw;
 
 static void close_poll(hrd_watch *base)
@@ -704,7 +705,24 @@ static void close_poll(hrd_watch *base)
 	free(w);
 }
 
-static const struct hrd_watch_ops ops = {NULL, close_poll};
+static void pause_poll(hrd_watch *base)
+{
+	pollw *w = (pollw *)base;
+	hrd_poller_stop(w->poll);
+	w->poll = NULL;
+}
+
+static void resume_poll(hrd_watch *base)
+{
+	pollw *w = (pollw *)base;
+	char err[256];
+	if (!(w->poll = hrd_poller_start(&w->base, w->interval_ms, err, sizeof err)) || hrd_poller_add(w->poll, "") < 0)
+		hrd_error("watcher: cannot poll again (%s): saves are missed until hotreloadd starts again",
+		          w->poll ? "out of memory" : err);
+	hrd_watch_post(&w->base, HRD_WATCH_RESCAN, "");
+}
+
+static const struct hrd_watch_ops ops = {NULL, close_poll, pause_poll, resume_poll};
 
 int hrd_watch_poll_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                         hrd_watch **out, char *err, size_t errsz)
@@ -714,6 +732,7 @@ int hrd_watch_poll_open(const struct hrd_watch_options *o, const char *root, con
 		snprintf(err, errsz, "poll: out of memory");
 		return -1;
 	}
+	w->interval_ms = o->poll_interval_ms;
 	if (hrd_watch_init(&w->base, &ops, o, root, exclude, err, errsz) < 0 ||
 	    !(w->poll = hrd_poller_start(&w->base, o->poll_interval_ms, err, errsz)))
 		goto fail;

@@ -465,3 +465,62 @@ Test(watchers, polling_finds_a_file_made_in_the_second_its_folder_was_listed)
 	}
 	free(img);
 }
+
+Test(watchers, what_hotreload_conf_excludes_is_not_watched_and_is_once_it_is_not)
+{
+	need_userns();
+	source("m1/x.c", 1);
+	source("gen/x.c", 7);
+	for (int i = 0; i < 8; i++) {
+		char *rel = t_fmt("gen/d%d/y.h", i);
+		at(rel, "#define Y 1\n");
+		free(rel);
+	}
+	at("hotreload.conf", "exclude = gen\n");
+	/* 4 watches: the root, its folder, m1 and one more; gen and its 8 folders would need 9 */
+	const char *wrap[] = {"unshare", "-Ur", "sh", "-c", "echo 4 > /proc/sys/user/max_inotify_watches && exec \"$@\"",
+	                      "sh", NULL};
+	const char *args[] = {"--watcher", "inotify", "--poll-interval", "100", NULL};
+	start(wrap, args, NULL, NULL);
+	live("m1", 1);
+	char *reason = status(".watcher.reason");
+	cr_assert(!strstr(reason, "polled"), "gen was watched: %s", reason);
+	free(reason);
+	/* no longer excluded: watched (past the limit: polled) and built */
+	at("hotreload.conf", "# nothing excluded\n");
+	live("gen", 7);
+	source("gen/x.c", 8);
+	live("gen", 8);
+	reason = status(".watcher.reason");
+	cr_assert(strstr(reason, "polled"), "%s", reason);
+	free(reason);
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "exclusions changed; watching again"), "%s", log);
+	free(log);
+}
+
+Test(watchers, every_backend_watches_a_folder_once_hotreload_conf_stops_excluding_it)
+{
+	const char *backends[] = {"poll", "fanotify", "inotify"};
+	char why[300];
+	for (int i = 0; i < 3; i++) {
+		if (strcmp(backends[i], "fanotify") == 0 && t_fanotify_unusable(top, why, sizeof why))
+			continue;
+		char *conf = t_fmt("exclude = gen\n# %d\n", i);
+		at("hotreload.conf", conf);
+		free(conf);
+		source("gen/x.c", 10 * i + 1);
+		source("a.c", i);
+		const char *args[] = {"--watcher", backends[i], "--poll-interval", "100", NULL};
+		start(NULL, args, NULL, NULL);
+		live("a", i);
+		at("hotreload.conf", "# nothing excluded\n");
+		live("gen", 10 * i + 1);
+		source("gen/x.c", 10 * i + 2); /* seen: the watches started over without it */
+		live("gen", 10 * i + 2);
+		source("a.c", 100 + i);
+		live("a", 100 + i);
+		t_daemon_stop(&d);
+		d.pidfd = -1;
+	}
+}
