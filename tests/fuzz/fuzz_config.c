@@ -22,14 +22,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	size_t n = 0;
-	for (int k = 0; k < HRD_NKEYS; k++) {
-		hrd_config_words(&c, NULL, (enum hrd_key)k, count, &n);
-		for (size_t i = 0; i < c.nmods; i++)
-			hrd_config_words(&c, c.mods[i].name, (enum hrd_key)k, count, &n);
-	}
-	if (n > size)
-		abort(); /* no word comes from nothing */
+	/* A module's words are the project's and its own: each list, not their sum over modules, is bounded. */
+	for (int k = 0; k < HRD_NKEYS; k++)
+		for (size_t i = 0; i <= c.nmods; i++) {
+			size_t n = 0;
+			hrd_config_words(&c, i < c.nmods ? c.mods[i].name : NULL, (enum hrd_key)k, count, &n);
+			if (n > size)
+				abort(); /* no word comes from nothing */
+		}
 	hrd_config_excluded(&c, "a/b.c");
 	hrd_config_free(&c);
 	return 0;
