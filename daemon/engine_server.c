@@ -90,7 +90,8 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.mods = e->status;
 }
 
-static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, hrp_msg *answer)
+static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid,
+                   int (*was_refused)(void *ctx, const char *module, uint64_t version), void *ctx, hrp_msg *answer)
 {
 	hrd_engine *e = arg;
 	char cause[64];
@@ -108,9 +109,19 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 		return 0; /* pinned: nothing else is to be served, older or newer */
 	free(e->older);
 	e->older = NULL;
+	/* The newest older one that this client did not refuse already: a newer
+	 * one it refused since may have been offered meanwhile (v3 refused, v2
+	 * offered, v4 in before v2 went live and refused: v2 again, not v3). */
 	hrd_published o = {.below = version};
-	if (hrd_engine_published(e, module, &o) <= 0)
-		return 0;
+	for (;;) {
+		if (hrd_engine_published(e, module, &o) <= 0)
+			return 0;
+		if (!was_refused(ctx, module, o.version))
+			break;
+		uint64_t below = o.version;
+		hrd_engine_published_free(&o);
+		o = (hrd_published){.below = below};
+	}
 	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, o.version, o.kind, o.artifact}};
 	e->older = o.artifact; /* until the next call */
 	o.artifact = NULL;

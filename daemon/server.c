@@ -20,6 +20,7 @@
 
 #define OUT_MAX (8u << 20)  /* a client that lets this much pile up is not reading: dropped */
 #define OUT_HIGH (1u << 20) /* past this, its requests wait until it reads its replies */
+#define REFUSALS_MAX 64     /* the refusals of a client remembered, to offer it none of them again */
 #define SUBS_MAX 4096
 #define CLIENTS_MAX 256 /* with --jobs <= 128, the daemon stays well below 1024 descriptors */
 #define HELLO_MS 5000   /* a client that has not said HELLO by then is dropped */
@@ -38,6 +39,11 @@ typedef struct client {
 	int64_t since_us; /* wall clock, when it connected */
 	char **subs;
 	size_t nsubs;
+	struct refusal {      /* what it refused: never offered to it again */
+		char *module;
+		uint64_t version;
+	} refusals[REFUSALS_MAX];
+	size_t nrefusals;     /* the newest REFUSALS_MAX, in a ring */
 	uid_t uid;            /* as the kernel says (SO_PEERCRED) */
 	int logging;          /* LOG_REQ: lines go to it: the recent ones, then (following) each new one */
 	int backlog, follow;  /* the end of the recent lines is still to be sent; new lines follow */
@@ -84,6 +90,8 @@ static void drop(client *c, const char *why)
 	for (size_t i = 0; i < c->nsubs; i++)
 		free(c->subs[i]);
 	free(c->subs);
+	for (size_t i = 0; i < c->nrefusals && i < REFUSALS_MAX; i++)
+		free(c->refusals[i].module);
 	free(c);
 }
 
@@ -242,6 +250,26 @@ static int own(client *c, const char *what)
 	return 0;
 }
 
+static int was_refused(void *ctx, const char *module, uint64_t version)
+{
+	const client *c = ctx;
+	for (size_t i = 0; i < c->nrefusals && i < REFUSALS_MAX; i++)
+		if (c->refusals[i].version == version && strcmp(c->refusals[i].module, module) == 0)
+			return 1;
+	return 0;
+}
+
+static void remember_refusal(client *c, const char *module, uint64_t version)
+{
+	struct refusal *r = &c->refusals[c->nrefusals++ % REFUSALS_MAX];
+	char *copy = strdup(module);
+	if (!copy)
+		return; /* then it may be offered again, and refused again: nothing worse */
+	if (c->nrefusals > REFUSALS_MAX)
+		free(r->module);
+	*r = (struct refusal){copy, version};
+}
+
 /* One message from c. Returns 0, or -1 when c was dropped. */
 static int handle(client *c, const hrp_msg *m)
 {
@@ -279,8 +307,9 @@ static int handle(client *c, const hrp_msg *m)
 			return -1;
 		}
 		hrp_msg older;
+		remember_refusal(c, m->u.refused.module, m->u.refused.version);
 		if (s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, m->u.refused.reason, c->pid,
-		                        &older))
+		                        was_refused, c, &older))
 			return send_msg(c, &older);
 		return 0;
 	case HRP_BUILD_REQ:

@@ -896,3 +896,29 @@ Test(daemon, a_module_found_open_for_writing_is_looked_at_again_without_another_
 	free(y);
 	free(aside);
 }
+
+Test(daemon, a_refusal_is_answered_with_the_newest_older_build_that_client_did_not_refuse)
+{
+	put("a.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("a");
+	cr_assert_eq(next_build("a", NULL), 1);
+	for (int v = 2; v <= 4; v++) {
+		char *src = t_fmt("int f(void) { return %d; }\n", v);
+		put("a.c", src);
+		free(src);
+		cr_assert_eq(next_build("a", NULL), (uint64_t)v);
+	}
+	/* v3 does not load here: v2 is offered */
+	hrp_msg m = { .type = HRP_REFUSED, .u.refused = { "a", 3, "undefined symbol: g" } };
+	cr_assert_eq(t_peer_send(peer_of("a"), &m), 0);
+	int value;
+	cr_assert_eq(next_build("a", &value), 2);
+	cr_assert_eq(value, 2);
+	/* v4 came in before v2 went live, and its hr_on_load failed: v2 again, not v3, which it refused */
+	m.u.refused.version = 4;
+	m.u.refused.reason = "hr_on_load returned 1";
+	cr_assert_eq(t_peer_send(peer_of("a"), &m), 0);
+	cr_assert_eq(next_build("a", &value), 2);
+	cr_assert_eq(value, 2);
+}
