@@ -23,15 +23,21 @@ enum kind {
 	SHARE,  /* a hypervisor's shared folder: the host writes, unseen */
 };
 
-/* statfs magic numbers (linux/magic.h and the filesystems' own sources). */
+/*
+ * The filesystems, by statfs magic number (linux/magic.h and the
+ * filesystems' own sources) and by the type mountinfo gives (0: that name
+ * shares another's number, or has none of its own).
+ */
 static const struct fs {
 	unsigned long magic;
 	const char *name;
 	enum kind kind;
 } fs[] = {
 	{0x6969, "nfs", REMOTE},
+	{0, "nfs4", REMOTE},
 	{0xFF534D42, "cifs", REMOTE},
 	{0xFE534D42, "smb2", REMOTE},
+	{0, "smb3", REMOTE},
 	{0x517B, "smb", REMOTE},
 	{0x00C36400, "ceph", REMOTE},
 	{0x5346414F, "afs", REMOTE},
@@ -43,17 +49,23 @@ static const struct fs {
 	{0x01161970, "gfs2", REMOTE},
 	{0x7461636F, "ocfs2", REMOTE},
 	{0x19830326, "beegfs", REMOTE},
+	{0x20030528, "orangefs", REMOTE},
 	{0x01021997, "9p", P9},
+	{0, "drvfs", P9}, /* WSL1's Windows drives: no number of their own */
 	{0x65735546, "fuse", FUSE},
+	{0, "virtiofs", FUSE},
+	{0, "fakeowner", FUSE}, /* Docker Desktop's shares from the host machine */
+	{0, "fuseblk", LOCAL},  /* FUSE on a local disk (ntfs-3g): written through this kernel only */
 	{0x786F4256, "vboxsf", SHARE},
 	{0xBACBACBC, "vmhgfs", SHARE},
 	{0x7C7C6673, "prl_fs", SHARE},
-	{0x20030528, "orangefs", REMOTE},
 	{0xEF53, "ext4", LOCAL},
+	{0, "ext3", LOCAL},
+	{0, "ext2", LOCAL},
 	{0x58465342, "xfs", LOCAL},
 	{0x9123683E, "btrfs", LOCAL},
 	{0x01021994, "tmpfs", LOCAL},
-	{0x794C7630, "overlayfs", LOCAL},
+	{0x794C7630, "overlay", LOCAL},
 	{0x2FC12FC1, "zfs", LOCAL},
 	{0xF2F52010, "f2fs", LOCAL},
 	{0x4D44, "vfat", LOCAL},
@@ -62,34 +74,28 @@ static const struct fs {
 	{0x7366746E, "ntfs3", LOCAL},
 };
 
-static const struct fs *lookup(unsigned long magic)
+/* The table's entry for f: by mountinfo's type ("fuse.sshfs" is fuse), else by magic number; NULL when unknown. */
+static const struct fs *lookup(const hrd_fsfacts *f)
 {
+	const char *name = strncmp(f->fstype, "fuse.", 5) == 0 ? "fuse" : f->fstype;
+	for (size_t i = 0; *name && i < sizeof fs / sizeof *fs; i++)
+		if (strcmp(fs[i].name, name) == 0)
+			return &fs[i];
 	for (size_t i = 0; i < sizeof fs / sizeof *fs; i++)
-		if (fs[i].magic == magic)
+		if (fs[i].magic && fs[i].magic == f->magic && (!*name || fs[i].kind != LOCAL))
 			return &fs[i];
 	return NULL;
 }
 
 static enum kind kind_of(const hrd_fsfacts *f)
 {
-	/* A FUSE filesystem on a local disk (ntfs-3g) is written through this kernel only. */
-	if (strcmp(f->fstype, "fuseblk") == 0)
-		return LOCAL;
-	/* WSL1's Windows drives report no magic of their own. */
-	if (strcmp(f->fstype, "drvfs") == 0 || strcmp(f->fstype, "9p") == 0)
-		return P9;
-	if (strncmp(f->fstype, "fuse.", 5) == 0 || strcmp(f->fstype, "virtiofs") == 0 ||
-	    strcmp(f->fstype, "fakeowner") == 0)
-		return FUSE;
-	if (strncmp(f->fstype, "nfs", 3) == 0 || strcmp(f->fstype, "cifs") == 0 || strncmp(f->fstype, "smb", 3) == 0)
-		return REMOTE;
-	const struct fs *e = lookup(f->magic);
+	const struct fs *e = lookup(f);
 	return e ? e->kind : LOCAL;
 }
 
 const char *hrd_fs_name(const hrd_fsfacts *f)
 {
-	const struct fs *e = lookup(f->magic);
+	const struct fs *e = lookup(f);
 	return f->fstype[0] ? f->fstype : e ? e->name : "an unknown filesystem";
 }
 
@@ -98,16 +104,11 @@ static int has(const char *hay, const char *needle)
 	return strcasestr(hay, needle) != NULL;
 }
 
-/* A filesystem of this kernel's own disks or memory, by name or magic number. */
+/* A filesystem of this kernel's own disks or memory, as the table knows it. */
 static int local_type(const hrd_fsfacts *f)
 {
-	static const char *const local[] = {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "overlay", "zfs", "f2fs",
-	                                    "vfat", "exfat", "ntfs", "ntfs3", "fuseblk"};
-	for (size_t i = 0; i < sizeof local / sizeof *local; i++)
-		if (strcmp(f->fstype, local[i]) == 0)
-			return 1;
-	const struct fs *e = lookup(f->magic);
-	return !f->fstype[0] && e && e->kind == LOCAL;
+	const struct fs *e = lookup(f);
+	return e && e->kind == LOCAL;
 }
 
 const char *hrd_fs_watcher(const hrd_fsfacts *f, const char *path, char *why, size_t n)

@@ -212,6 +212,8 @@ int hrd_watch_skipped(const hrd_watch *w, const char *full)
 
 int hrd_watch_follows(hrd_watch *w, const char *full)
 {
+	if (hrd_watch_skipped(w, full))
+		return 0; /* the state dir's own link, an excluded folder: not a word about it */
 	char *to = realpath(full, NULL);
 	size_t n = to ? strlen(to) : 0;
 	/* Inside the root, it is watched under its own name already (two names

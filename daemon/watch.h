@@ -94,8 +94,8 @@ const char *hrd_watch_rel(const hrd_watch *w, const char *full);
 int hrd_watch_skipped(const hrd_watch *w, const char *full);
 /*
  * 1 when full, a link at the top of the root to a folder, is to be walked:
- * its folder is outside the root (and does not hold it), and links are
- * followed. Else 0, and the log says why when the folder goes unwatched.
+ * it is not skipped, its folder is outside the root (and does not hold it),
+ * and links are followed. Else 0, and the log says why when the folder goes unwatched.
  */
 int hrd_watch_follows(hrd_watch *w, const char *full);
 /* 1 when a file named name is an editor's temporary file: never a save of its own. */

@@ -218,7 +218,7 @@ static int walk(fan *w, const char *full, int depth, int post_files)
 		if (type == DT_UNKNOWN && lstat(path, &st) == 0)
 			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
 		if (type == DT_LNK && depth == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    !hrd_watch_skipped(&w->base, path) && hrd_watch_follows(&w->base, path))
+		    hrd_watch_follows(&w->base, path))
 			type = DT_DIR;
 		if (type == DT_DIR)
 			walk(w, path, depth + 1, post_files);
@@ -403,8 +403,7 @@ static void handle(fan *w, uint64_t mask, const unsigned char *info, size_t len)
 	}
 	/* A link to a folder made or moved in at the top: a module folder linked in. */
 	if ((mask & (FAN_CREATE | FAN_MOVED_TO)) && depth == 1 && lstat(full, &st) == 0 && S_ISLNK(st.st_mode) &&
-	    stat(full, &st) == 0 && S_ISDIR(st.st_mode) && !hrd_watch_skipped(&w->base, full) &&
-	    hrd_watch_follows(&w->base, full))
+	    stat(full, &st) == 0 && S_ISDIR(st.st_mode) && hrd_watch_follows(&w->base, full))
 		walk(w, full, 1, 1);
 	if ((mask & (FAN_CLOSE_WRITE | FAN_MOVED_TO | FAN_MOVED_FROM | FAN_DELETE)) ||
 	    ((mask & FAN_CREATE) && appeared_whole(full)))

@@ -151,7 +151,7 @@ static int add_tree(inw *w, const char *path, int post_files, int depth)
 		if (type == DT_UNKNOWN && lstat(full, &st) == 0)
 			type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_REG;
 		if (type == DT_LNK && depth == 0 && stat(full, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    !hrd_watch_skipped(&w->base, full) && hrd_watch_follows(&w->base, full))
+		    hrd_watch_follows(&w->base, full))
 			type = DT_DIR;
 		if (type == DT_DIR)
 			add_tree(w, full, post_files, depth + 1);
@@ -257,8 +257,8 @@ static int handle(inw *w, const struct inotify_event *ev)
 	           ((ev->mask & IN_CREATE) && appeared_whole(full))) {
 		/* A link to a folder made at the top: a module folder linked in. */
 		struct stat st;
-		if ((ev->mask & IN_CREATE) && !strchr(hrd_watch_rel(&w->base, full), '/') && stat(full, &st) == 0 && S_ISDIR(st.st_mode) &&
-		    !hrd_watch_skipped(&w->base, full) && hrd_watch_follows(&w->base, full))
+		if ((ev->mask & IN_CREATE) && !strchr(hrd_watch_rel(&w->base, full), '/') && stat(full, &st) == 0 &&
+		    S_ISDIR(st.st_mode) && hrd_watch_follows(&w->base, full))
 			add_tree(w, full, 1, 1);
 		if (*hrd_watch_rel(&w->base, full))
 			post(w, HRD_WATCH_CHANGED, hrd_watch_rel(&w->base, full));
