@@ -3,6 +3,7 @@
 #include "log.h"
 #include "project.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -37,6 +38,7 @@ typedef struct client {
 	uint32_t role;
 	pid_t pid;
 	int64_t since_us; /* wall clock, when it connected */
+	int dead;         /* dropped: off the list and the loop, freed once no handler of the server is on the stack */
 	char **subs;
 	size_t nsubs;
 	struct refusal {      /* what it refused: never offered to it again */
@@ -60,6 +62,8 @@ struct hrd_server {
 	char *path;
 	char *db_id;
 	client *clients;
+	client *dead;       /* dropped clients, freed by leave() at the outermost exit of the server's code */
+	int depth;          /* how many of the server's entry points are on the stack */
 	size_t nclients, max_clients;
 	int spare;          /* a descriptor given up to accept, and close, when none are left */
 	dev_t dev;          /* the socket file we made: removed at the end only if it is still ours */
@@ -75,29 +79,60 @@ uint32_t hrd_server_clients(const hrd_server *s)
 	return n;
 }
 
+/*
+ * Entry points (the loop's handlers, hrd_server_announce) enter and leave:
+ * a client dropped meanwhile is freed only at the outermost leave, so that no
+ * handler of its own (a ROLLBACK_REQ whose announce fails to reach it) is
+ * ever left holding a freed client.
+ */
+static void enter(hrd_server *s)
+{
+	s->depth++;
+}
+
+static void leave(hrd_server *s)
+{
+	assert(s->depth > 0);
+	if (--s->depth)
+		return;
+	while (s->dead) {
+		client *c = s->dead;
+		s->dead = c->next;
+		hrp_reader_free(&c->rd);
+		hrp_buf_free(&c->out);
+		for (size_t i = 0; i < c->nsubs; i++)
+			free(c->subs[i]);
+		free(c->subs);
+		for (size_t i = 0; i < c->nrefusals && i < REFUSALS_MAX; i++)
+			free(c->refusals[i].module);
+		free(c);
+	}
+}
+
+/* Off the list and the loop at once; freed by leave(). Dropping a dropped client does nothing. */
 static void drop(client *c, const char *why)
 {
+	if (c->dead)
+		return;
 	if (why)
 		hrd_info("client %d dropped: %s", (int)c->pid, why);
 	hrd_loop_del(c->srv->loop, &c->io);
 	close(c->io.fd);
+	c->io.fd = -1;
 	*c->pprev = c->next;
 	if (c->next)
 		c->next->pprev = c->pprev;
 	c->srv->nclients--;
-	hrp_reader_free(&c->rd);
-	hrp_buf_free(&c->out);
-	for (size_t i = 0; i < c->nsubs; i++)
-		free(c->subs[i]);
-	free(c->subs);
-	for (size_t i = 0; i < c->nrefusals && i < REFUSALS_MAX; i++)
-		free(c->refusals[i].module);
-	free(c);
+	c->dead = 1;
+	c->next = c->srv->dead;
+	c->srv->dead = c;
 }
 
 /* Write what is queued. Returns 0, or -1 when the client was dropped. */
 static int flush(client *c)
 {
+	if (c->dead)
+		return -1;
 	while (c->out.len > c->out.off) {
 		ssize_t n = send(c->io.fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
@@ -123,6 +158,8 @@ static int flush(client *c)
 /* After a frame was queued: drop a client that does not read, else write. Returns 0, or -1 when c was dropped. */
 static int queued(client *c)
 {
+	if (c->dead)
+		return -1;
 	if (c->out.len - c->out.off > OUT_MAX) {
 		drop(c, "it does not read its messages");
 		return -1;
@@ -147,6 +184,8 @@ static void fail(client *c, uint32_t code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
+	if (c->dead)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
@@ -234,11 +273,13 @@ static void on_log(hrd_io *io, uint32_t events)
 	uint64_t n;
 	(void)events;
 	(void)!read(io->fd, &n, sizeof n);
+	enter(s);
 	for (client *c = s->clients, *next; c; c = next) {
 		next = c->next;
 		if (c->logging)
 			feed(c);
 	}
+	leave(s);
 }
 
 /* Requests about the daemon itself (its log, gc): its own user's and root's only. */
@@ -371,9 +412,8 @@ static int handle(client *c, const hrp_msg *m)
 	}
 }
 
-static void on_client(hrd_io *io, uint32_t events)
+static void client_io(client *c, uint32_t events)
 {
-	client *c = (client *)io;
 	if ((events & EPOLLOUT) && flush(c) < 0)
 		return;
 	if ((events & EPOLLOUT) && c->logging && feed(c) < 0)
@@ -389,8 +429,9 @@ static void on_client(hrd_io *io, uint32_t events)
 	}
 	hrp_msg m;
 	int rc;
+	/* c->dead too: a request's announce may drop the client that made it, and handle() cannot tell. */
 	while ((rc = hrp_reader_next(&c->rd, &m)) == 1)
-		if (handle(c, &m) < 0)
+		if (handle(c, &m) < 0 || c->dead)
 			return;
 	if (n == -EMSGSIZE || rc < 0) {
 		if (rc == -EPROTONOSUPPORT)
@@ -398,6 +439,15 @@ static void on_client(hrd_io *io, uint32_t events)
 		else
 			fail(c, HRP_E_PROTOCOL, "bad frame: %s", c->rd.why ? c->rd.why : "malformed");
 	}
+}
+
+static void on_client(hrd_io *io, uint32_t events)
+{
+	client *c = (client *)io;
+	hrd_server *s = c->srv;
+	enter(s);
+	client_io(c, events);
+	leave(s);
 }
 
 static int allowed(const hrd_server *s, uid_t uid)
@@ -441,18 +491,18 @@ static void on_timer(hrd_io *io, uint32_t events)
 	(void)events;
 	(void)!read(io->fd, &n, sizeof n);
 	int64_t now = now_ms();
+	enter(s);
 	for (client *c = s->clients, *next; c; c = next) {
 		next = c->next;
 		if (!c->hello && c->hello_by <= now)
 			fail(c, HRP_E_PROTOCOL, "no HELLO within %d ms", HELLO_MS);
 	}
+	leave(s);
 	arm(s);
 }
 
-static void on_accept(hrd_io *io, uint32_t events)
+static void accept_one(hrd_server *s)
 {
-	hrd_server *s = (hrd_server *)io;
-	(void)events;
 	int fd = accept4(s->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE) && s->spare >= 0) {
 		/* Out of descriptors: the listener would stay readable and spin.
@@ -523,13 +573,24 @@ static void on_accept(hrd_io *io, uint32_t events)
 	arm(s);
 }
 
+static void on_accept(hrd_io *io, uint32_t events)
+{
+	hrd_server *s = (hrd_server *)io;
+	(void)events;
+	enter(s);
+	accept_one(s);
+	leave(s);
+}
+
 void hrd_server_announce(hrd_server *s, const char *module, const hrp_msg *m)
 {
+	enter(s);
 	for (client *c = s->clients, *next; c; c = next) {
 		next = c->next;
 		if (c->hello && subscribed(c, module))
 			send_msg(c, m);
 	}
+	leave(s);
 }
 
 /* Remove a socket file no daemon answers on; refuse to take over one that answers, or anything else. */
@@ -627,8 +688,10 @@ void hrd_server_close(hrd_server *s)
 {
 	if (!s)
 		return;
+	enter(s);
 	while (s->clients)
 		drop(s->clients, NULL);
+	leave(s);
 	if (s->io.fd >= 0) {
 		hrd_loop_del(s->loop, &s->io);
 		close(s->io.fd);
