@@ -18,6 +18,7 @@
 #define STR(x) STR_(x)
 #define LIB_VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
 
+enum { TRUST_MAX = 8 };
 enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, LAZY_HELLO_MS = 250, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
 
 #define KEEP_PREFIX "hr_keep."
@@ -34,6 +35,7 @@ typedef struct build {
 	const hrc_sym *keep; /* its HR_KEEP globals, in syms */
 	size_t nkeep;
 	uint32_t gen;        /* the daemon's history it belongs to (see hr_client.gen) */
+	int fd;              /* the object, as the daemon handed it over: loaded as /proc/PID/fd/FD, open while mapped */
 } build;
 
 struct hr_module {
@@ -70,6 +72,8 @@ struct hr_client {
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* an opening module settled, or the daemon went away */
 	char *path;          /* the socket; NULL: looked for at each attempt */
+	uint32_t trust[TRUST_MAX]; /* daemons' uids trusted besides the program's own and root's */
+	size_t ntrust;
 	pthread_mutex_t sink_lock; /* held while the sink runs, so that hr_set_note_sink can wait it out */
 	/* Under lock. */
 	int state;
@@ -94,6 +98,10 @@ struct hr_client {
 	uint32_t backoff;
 	int was_up;         /* the daemon answered once: the next loss is a disconnection */
 	int turned_away;    /* the daemon answered our HELLO with an ERROR, and the note said so */
+	int distrusted;     /* a daemon of a uid we do not trust answered, and the note said so */
+	int frame_fd, frame_cut; /* the descriptor that came with the frame being read, and whether one was cut off */
+	int *linger;        /* descriptors of builds that stayed loaded after dlclose: their names must not be reused */
+	size_t nlinger;
 };
 
 /* ---- thread.c: the library's thread, and the helpers both sides use (under c->lock unless said) ---- */
@@ -106,8 +114,16 @@ void hrc_collect(hr_client *c);
 hrp_msg hrc_hello(char *name, size_t namesz);
 /* Try to connect again after the backoff (the library's thread, or hr_connect before it starts). */
 void hrc_retry_later(hr_client *c);
-/* $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock going up from the current directory. 0 or -errno. */
-int hrc_find_socket(char *out, size_t outsz);
+/*
+ * $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock going up from the
+ * current directory, passing over folders and sockets that c does not trust.
+ * 0 or -errno (-ENOENT: none; the folders passed over are in skipped, if any).
+ */
+int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *skipped, size_t skippedsz);
+/* Whether c trusts a daemon of uid u: the program's own, root, or one it was told to trust. */
+int hrc_trusts(const hr_client *c, uint32_t u);
+/* The uid of the peer on fd, if c trusts it: 0, or -EACCES with it in *uid, or -errno. */
+int hrc_check_peer(const hr_client *c, int fd, uint32_t *uid);
 
 /* A report (LOADED, REFUSED) about a build of history gen. */
 void hrc_report(hr_client *c, uint32_t gen, const hrp_msg *m);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,13 @@ static int handshake(hr_client *c, const char *path, int ms)
 	int fd = hrp_connect(path, ms);
 	if (fd < 0)
 		return fd;
+	/* Who listens there, as the kernel says: before a single byte of it is read. */
+	uint32_t uid;
+	int trust = hrc_check_peer(c, fd, &uid);
+	if (trust < 0) {
+		close(fd);
+		return trust;
+	}
 	char name[128];
 	hrp_msg h = hrc_hello(name, sizeof name), a;
 	int rc = hrp_send(fd, &h);
@@ -55,23 +63,57 @@ static int handshake(hr_client *c, const char *path, int ms)
 	return fd;
 }
 
-/* A client: connected now, or (lazy) by its thread as soon as a daemon answers if none does now. */
-static hr_client *start(const char *socket_path, int lazy)
+/* HOTRELOAD_TRUST_UID: uids, comma-separated. 0, or -EINVAL for anything else, and for nobody, who is nobody to trust. */
+static int trust_env(hr_client *c)
 {
+	const char *e = getenv("HOTRELOAD_TRUST_UID");
+	while (e && *e) {
+		char *end;
+		errno = 0;
+		unsigned long long u = strtoull(e, &end, 10);
+		if (errno || end == e || (*end && *end != ',') || *e == '-' || u >= UINT32_MAX || u == 65534 ||
+		    c->ntrust == TRUST_MAX)
+			return -EINVAL;
+		c->trust[c->ntrust++] = (uint32_t)u;
+		e = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* A client: connected now, or (lazy) by its thread as soon as a daemon answers if none does now. */
+static hr_client *start(const char *socket_path, const hr_connect_options *o)
+{
+	int lazy = o->lazy;
+	hr_client *c = calloc(1, sizeof *c);
+	if (!c) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	int rc = trust_env(c);
+	for (size_t i = 0; rc == 0 && i < o->ntrust_uids; i++) {
+		uint32_t u = o->trust_uids[i];
+		if (u == 65534 || u == UINT32_MAX || c->ntrust == TRUST_MAX)
+			rc = -EINVAL;
+		else
+			c->trust[c->ntrust++] = u;
+	}
+	if (rc < 0) {
+		free(c);
+		errno = EINVAL;
+		return NULL;
+	}
 	char found[PATH_MAX + 32];
 	const char *path = socket_path;
-	int rc = 0;
-	if (!path && (rc = hrc_find_socket(found, sizeof found)) == 0)
+	if (!path && (rc = hrc_find_socket(c, found, sizeof found, NULL, 0)) == 0)
 		path = found;
-	hr_client *c = rc < 0 && !lazy ? NULL : calloc(1, sizeof *c);
 	/* A lazy client given no path looks for the socket again at each attempt. */
 	const char *keep = lazy ? socket_path : path;
-	if (!c || (keep && !(c->path = strdup(keep)))) {
+	if ((rc < 0 && !lazy) || (keep && !(c->path = strdup(keep)))) {
 		free(c);
 		errno = rc < 0 && !lazy ? -rc : ENOMEM;
 		return NULL;
 	}
-	c->fd = c->wake = -1;
+	c->fd = c->wake = c->frame_fd = -1;
 	c->backoff = RETRY_MIN_MS;
 	c->sink = hr_note_print;
 	hrc_notes_init(&c->notes);
@@ -141,12 +183,24 @@ fail:
 
 hr_client *hr_connect(const char *socket_path)
 {
-	return start(socket_path, 0);
+	return start(socket_path, &(hr_connect_options){sizeof(hr_connect_options), 0, NULL, 0});
 }
 
 hr_client *hr_connect_lazy(const char *socket_path)
 {
-	return start(socket_path, 1);
+	return start(socket_path, &(hr_connect_options){sizeof(hr_connect_options), 1, NULL, 0});
+}
+
+hr_client *hr_connect_opts(const char *socket_path, const hr_connect_options *opts)
+{
+	/* Fields past the caller's size are zero: a program built against an older header passes a smaller struct. */
+	hr_connect_options o = {0};
+	if (!opts || opts->size < offsetof(hr_connect_options, lazy) + sizeof o.lazy) {
+		errno = EINVAL;
+		return NULL;
+	}
+	memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+	return start(socket_path, &o);
 }
 
 void hr_disconnect(hr_client *c)
@@ -173,6 +227,10 @@ void hr_disconnect(hr_client *c)
 		close(c->fd);
 	close(c->wake);
 	hrp_reader_free(&c->r);
+	if (c->frame_fd >= 0)
+		close(c->frame_fd);
+	/* Descriptors of builds still loaded stay open for good: their names must not be given to another build. */
+	free(c->linger);
 	hrp_buf_free(&c->out);
 	hrp_buf_free(&c->held);
 	pthread_cond_destroy(&c->cond);

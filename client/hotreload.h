@@ -110,7 +110,8 @@ typedef struct hr_module hr_module;
  * NULL with errno set when no daemon answers (ENOENT: no socket found,
  * ECONNREFUSED: a socket but no daemon, ETIMEDOUT: it did not answer within
  * 5 s, EPROTO: it is not hotreloadd or speaks another protocol version,
- * EACCES: it does not accept this user: see hotreloadd --allow-uid) or on
+ * EACCES: it does not accept this user (see hotreloadd --allow-uid), or
+ * it runs as a uid that this program does not trust (see hr_connect_opts)) or on
  * ENOMEM, EMFILE... If the daemon goes away later, see Reconnects above. The
  * first call installs the handlers that catch crashes in hr_on_load and
  * hr_guard (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT), process-wide and for
@@ -192,6 +193,31 @@ HR_EXPORT void hr_set_window(hr_client *c, uint32_t switches);
  * errno only on ENOMEM, EMFILE...
  */
 HR_EXPORT hr_client *hr_connect_lazy(const char *socket_path);
+
+/*
+ * Who the program trusts. A daemon is trusted when the uid the kernel gives
+ * for its end of the socket (SO_PEERCRED) is the program's own (effective)
+ * uid, root's, or one of those it was told to trust: HOTRELOAD_TRUST_UID
+ * (uids, comma-separated) and trust_uids below. Whatever a daemon announces,
+ * the program runs: trust a uid only if you would run its code as yours.
+ * nobody (65534, the uid a user namespace shows for whoever it cannot map)
+ * can never be trusted. hr_connect fails with EACCES, before it reads a byte
+ * from the daemon, when the one that answers is not trusted; a lazy client
+ * posts a note saying so, and tries again later. Going up from the current
+ * directory, only a .hotreload folder and socket owned by a trusted uid, and
+ * writable by nobody else, are taken. Builds reach the program as open
+ * descriptors, never as paths: it loads what the daemon published.
+ */
+typedef struct hr_connect_options {
+	size_t size;                /* sizeof(hr_connect_options): a later library takes fields past it as zero */
+	int lazy;                   /* as hr_connect_lazy */
+	const uint32_t *trust_uids; /* more uids to trust (at most 8 with HOTRELOAD_TRUST_UID's); NULL for none */
+	size_t ntrust_uids;
+} hr_connect_options;
+
+/* hr_connect, or with lazy set hr_connect_lazy, with options (NULL: EINVAL). EINVAL too for a uid that
+ * cannot be trusted, more than 8, or a HOTRELOAD_TRUST_UID that is not a list of uids. */
+HR_EXPORT hr_client *hr_connect_opts(const char *socket_path, const hr_connect_options *opts);
 
 /*
  * Call fn(arg), module code, so that a crash in it does not end the program

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,45 +112,136 @@ static int wanted(const hr_module *m, uint64_t v)
 
 /* ---- the library's thread ---- */
 
-static void unload(build *b)
+/* The name glibc knows a build by: /proc/PID/fd/FD (not /proc/self, which gdb would open in its own process). */
+static void fd_name(int fd, char *out, size_t n)
+{
+	snprintf(out, n, "/proc/%d/fd/%d", (int)getpid(), fd);
+}
+
+/*
+ * glibc matches a dlopen's name against what it has loaded before it opens
+ * anything: a descriptor whose build is still loaded (dlclose does not always
+ * unload) must stay open, or the next build given that number would get the
+ * old one. Close those that are gone now; keep the others for a later look.
+ */
+static void close_unloaded(int *fds, size_t *n)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < *n; i++) {
+		char name[64];
+		fd_name(fds[i], name, sizeof name);
+		void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+		if (h) {
+			dlclose(h);
+			fds[kept++] = fds[i];
+		} else {
+			close(fds[i]);
+		}
+	}
+	*n = kept;
+}
+
+static void unload(hr_client *c, build *b)
 {
 	while (b) {
 		build *next = b->next;
 		hrc_symtab_free(&b->syms);
 		if (b->handle)
 			dlclose(b->handle);
+		if (b->fd >= 0) {
+			int *grown = realloc(c->linger, (c->nlinger + 1) * sizeof *grown);
+			if (grown) {
+				c->linger = grown;
+				c->linger[c->nlinger++] = b->fd;
+			} /* else it stays open: a descriptor lost is better than a build mistaken for another */
+		}
 		free(b);
 		b = next;
 	}
+	close_unloaded(c->linger, &c->nlinger);
 }
 
-/* dlopen path, and resolve its symbols. NULL with the reason in why. */
-static build *load(const char *path, uint64_t version, char *why, size_t whysz)
+/* Copy the object behind fd into a memfd: for one this process may read through fd, but not open again. */
+static int copy_to_memfd(int fd, uint64_t version, char *why, size_t whysz)
+{
+	char name[64];
+	snprintf(name, sizeof name, "hotreload-v%llu", (unsigned long long)version);
+	int m = memfd_create(name, MFD_CLOEXEC);
+	if (m < 0) {
+		snprintf(why, whysz, "cannot make a memfd for it: %s", strerror(errno));
+		return -1;
+	}
+	char buf[65536];
+	for (off_t at = 0;;) {
+		ssize_t n = pread(fd, buf, sizeof buf, at);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0)
+			return m;
+		if (n < 0 || write(m, buf, (size_t)n) != n) {
+			snprintf(why, whysz, "cannot copy it into a memfd: %s", strerror(errno));
+			close(m);
+			return -1;
+		}
+		at += n;
+	}
+}
+
+/*
+ * Load the object that the daemon handed over as fd (taken: closed on
+ * failure, else kept by the build), and resolve its symbols. NULL with the
+ * reason in why.
+ */
+static build *load(hr_client *c, int fd, uint64_t version, char *why, size_t whysz)
 {
 	build *b = calloc(1, sizeof *b);
+	struct stat st;
+	char name[64];
 	if (!b) {
 		snprintf(why, whysz, "out of memory");
-		return NULL;
+		goto fail;
 	}
+	b->fd = -1;
 	b->version = version;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, whysz, "what the daemon handed over is not a file");
+		goto fail;
+	}
+	/* dlopen opens the name again: refused for an object of another user's that we may only read through fd. */
+	fd_name(fd, name, sizeof name);
+	int again = open(name, O_RDONLY | O_CLOEXEC);
+	if (again < 0) {
+		int m = copy_to_memfd(fd, version, why, whysz);
+		if (m < 0)
+			goto fail;
+		close(fd);
+		fd = m;
+		fd_name(fd, name, sizeof name);
+	} else {
+		close(again);
+	}
 	/* RTLD_NOW: a symbol that does not resolve refuses the build now, not a crash in a frame later. */
-	b->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	b->handle = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (!b->handle) {
 		const char *e = dlerror();
 		snprintf(why, whysz, "%s", e ? e : "dlopen failed");
-		free(b);
-		return NULL;
+		goto fail;
 	}
+	b->fd = fd;
 	int rc = hrc_symtab_make(&b->syms, b->handle);
 	if (rc < 0) {
-		snprintf(why, whysz, "cannot read the symbols of %s: %s", path, strerror(-rc));
-		unload(b);
+		snprintf(why, whysz, "cannot read the symbols of v%llu: %s", (unsigned long long)version, strerror(-rc));
+		unload(c, b);
 		return NULL;
 	}
 	*(void **)&b->on_load = hrc_symtab_find(&b->syms, "hr_on_load");
 	*(void **)&b->on_unload = hrc_symtab_find(&b->syms, "hr_on_unload");
 	b->keep = hrc_symtab_prefixed(&b->syms, KEEP_PREFIX, &b->nkeep);
 	return b;
+fail:
+	free(b);
+	close(fd);
+	return NULL;
 }
 
 /* The next open module named name after m (NULL: the first), under lock. */
@@ -161,8 +253,12 @@ hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name)
 	return NULL;
 }
 
-/* A BUILD: load it for every module of that name that has nothing as new. */
-static void on_build(hr_client *c, const char *name, uint64_t version, const char *path)
+/*
+ * A BUILD, with the descriptor of its object (or -1: none came, or it was
+ * cut off): load it for every module of that name that has nothing as new.
+ * fd is taken.
+ */
+static void on_build(hr_client *c, const char *name, uint64_t version, int fd, int cut)
 {
 	pthread_mutex_lock(&c->lock);
 	for (hr_module *m = hrc_next_named(c, NULL, name); m; m = hrc_next_named(c, m, name)) {
@@ -171,7 +267,16 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		pthread_mutex_unlock(&c->lock);
 		/* Modules are freed only on this thread, so m outlives the unlocked load. */
 		char why[1024];
-		build *b = load(path, version, why, sizeof why);
+		build *b = NULL;
+		/* Each build keeps a descriptor of its own: open while it is mapped. */
+		int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+		if (own >= 0)
+			b = load(c, own, version, why, sizeof why);
+		else if (fd >= 0)
+			snprintf(why, sizeof why, "cannot keep its descriptor: %s", strerror(errno));
+		else
+			snprintf(why, sizeof why, "%s", cut ? "its descriptor was cut off (is the program out of descriptors?)"
+			                                    : "it came without its object's descriptor");
 		pthread_mutex_lock(&c->lock);
 		if (b)
 			b->gen = c->gen; /* only this thread changes gen, so it is the one of the BUILD */
@@ -196,6 +301,8 @@ static void on_build(hr_client *c, const char *name, uint64_t version, const cha
 		settle(c, m);
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (fd >= 0)
+		close(fd);
 }
 
 static int status_of(const hrp_msg *st, const char *name, hrp_modstat *out)
@@ -296,7 +403,9 @@ static int handle(hr_client *c, const hrp_msg *m)
 		return on_hello(c, m);
 	switch (m->type) {
 	case HRP_BUILD:
-		on_build(c, m->u.build.module, m->u.build.version, m->u.build.path);
+		/* The descriptor that came with this frame is its object's; the path is the daemon's, never opened here. */
+		on_build(c, m->u.build.module, m->u.build.version, c->frame_fd, c->frame_cut);
+		c->frame_fd = -1;
 		return 0;
 	case HRP_FAILED:
 		on_failed(c, m->u.failed.module, m->u.failed.message);
@@ -341,13 +450,13 @@ void hrc_collect(hr_client *c)
 			sink(&note, arg);
 	}
 	pthread_mutex_unlock(&c->sink_lock);
-	unload(dead);
+	unload(c, dead);
 	while (closed) {
 		hr_module *m = closed;
 		closed = m->next;
-		unload(m->live);
-		unload(m->old);
-		unload((build *)(atomic_load(&m->pending) & ~(uintptr_t)1));
+		unload(c, m->live);
+		unload(c, m->old);
+		unload(c, (build *)(atomic_load(&m->pending) & ~(uintptr_t)1));
 		free(m->refused);
 		free(m->name);
 		free(m);
@@ -390,6 +499,10 @@ static void lost(hr_client *c)
 	close(c->fd);
 	c->fd = -1;
 	hrp_reader_free(&c->r);
+	if (c->frame_fd >= 0)
+		close(c->frame_fd);
+	c->frame_fd = -1;
+	c->frame_cut = 0;
 	pthread_mutex_lock(&c->lock);
 	if (c->state == UP)
 		hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0,
@@ -414,10 +527,23 @@ static void redial(hr_client *c)
 {
 	char found[PATH_MAX + 32];
 	const char *path = c->path;
-	if (!path && hrc_find_socket(found, sizeof found) == 0)
+	if (!path && hrc_find_socket(c, found, sizeof found, NULL, 0) == 0)
 		path = found;
 	int fd = path ? hrp_connect(path, 1) : -1;
-	if (fd >= 0 && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+	uint32_t uid;
+	int rc = fd >= 0 ? hrc_check_peer(c, fd, &uid) : 0;
+	if (rc == -EACCES) {
+		/* Said once: it comes back at every attempt. */
+		pthread_mutex_lock(&c->lock);
+		if (!c->distrusted)
+			hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0,
+			               "hotreloadd on %.120s runs as uid %u, which this program (uid %u) does not trust: "
+			               "set HOTRELOAD_TRUST_UID=%u to trust it",
+			               path, uid, (unsigned)geteuid(), uid);
+		c->distrusted = 1;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (fd >= 0 && (rc < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0)) {
 		close(fd);
 		fd = -1;
 	}
@@ -469,9 +595,15 @@ void *hrc_run(void *arg)
 			lost(c); /* a daemon that does not answer */
 		hrp_msg m;
 		int rc;
-		while (c->state != DOWN && (rc = hrp_reader_next(&c->r, &m)) != 0)
+		while (c->state != DOWN && (rc = hrp_reader_next(&c->r, &m)) != 0) {
 			if (rc < 0 || handle(c, &m) < 0)
 				lost(c);
+			/* What came with this frame was for it alone. */
+			if (c->frame_fd >= 0)
+				close(c->frame_fd);
+			c->frame_fd = -1;
+			c->frame_cut = 0;
+		}
 		hrc_collect(c); /* after the messages: the notes they posted go to the sink before the wait */
 		int more = 0;
 		if (c->state != DOWN && flush(c, &more) < 0)
@@ -485,7 +617,8 @@ void *hrc_run(void *arg)
 			(void)r;
 		}
 		if (c->fd >= 0 && (p[1].revents & (POLLIN | POLLHUP | POLLERR))) {
-			long n = hrp_reader_read(&c->r, c->fd);
+			/* recvmsg, a frame at a time: read() would drop the descriptors that come with BUILDs. */
+			long n = hrp_reader_recv(&c->r, c->fd, &c->frame_fd, &c->frame_cut);
 			if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR))
 				lost(c);
 		}
@@ -493,22 +626,62 @@ void *hrc_run(void *arg)
 	return NULL;
 }
 
-/* $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock in the current directory or the nearest parent that has one. */
-int hrc_find_socket(char *out, size_t outsz)
+int hrc_trusts(const hr_client *c, uint32_t u)
+{
+	if (u == 0 || u == (uint32_t)geteuid())
+		return 1;
+	for (size_t i = 0; i < c->ntrust; i++)
+		if (c->trust[i] == u)
+			return 1;
+	return 0;
+}
+
+int hrc_check_peer(const hr_client *c, int fd, uint32_t *uid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof cred;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	*uid = (uint32_t)cred.uid;
+	return hrc_trusts(c, *uid) ? 0 : -EACCES;
+}
+
+/* Whether st (of a folder, a link or the socket) is owned by a uid c trusts, and writable by nobody else. */
+static int fit(const hr_client *c, const struct stat *st)
+{
+	return hrc_trusts(c, st->st_uid) && (S_ISLNK(st->st_mode) || !(st->st_mode & (S_IWGRP | S_IWOTH)));
+}
+
+/*
+ * $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock in the current directory
+ * or the nearest parent that has one that c trusts: the folder (and the link
+ * to it, if it is one) and the socket owned by a uid c trusts, and writable
+ * by nobody else. Another user's .hotreload in a shared folder is passed
+ * over, never connected to.
+ */
+int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *skipped, size_t skippedsz)
 {
 	const char *env = getenv("HOTRELOAD_SOCKET");
 	if (env && *env) {
 		snprintf(out, outsz, "%s", env);
 		return 0;
 	}
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], state[PATH_MAX + 16];
 	if (!getcwd(dir, sizeof dir))
 		return -errno;
+	if (skipped && skippedsz)
+		skipped[0] = '\0';
 	for (;;) {
-		struct stat st;
-		int n = snprintf(out, outsz, "%s/.hotreload/" HRP_SOCKET_NAME, strcmp(dir, "/") == 0 ? "" : dir);
-		if (n > 0 && (size_t)n < outsz && stat(out, &st) == 0 && S_ISSOCK(st.st_mode))
-			return 0;
+		struct stat link, folder, sock;
+		int n = snprintf(state, sizeof state, "%s/.hotreload", strcmp(dir, "/") == 0 ? "" : dir);
+		int m = snprintf(out, outsz, "%s/" HRP_SOCKET_NAME, state);
+		if (n > 0 && (size_t)n < sizeof state && m > 0 && (size_t)m < outsz && lstat(state, &link) == 0 &&
+		    stat(state, &folder) == 0 && S_ISDIR(folder.st_mode) && lstat(out, &sock) == 0 && S_ISSOCK(sock.st_mode)) {
+			if (fit(c, &link) && fit(c, &folder) && hrc_trusts(c, sock.st_uid))
+				return 0;
+			if (skipped && strlen(skipped) + strlen(state) + 3 < skippedsz)
+				snprintf(skipped + strlen(skipped), skippedsz - strlen(skipped), "%s%s", skipped[0] ? ", " : "", state);
+		}
 		char *slash = strrchr(dir, '/');
 		if (!slash || slash == dir) {
 			if (strcmp(dir, "/") == 0)

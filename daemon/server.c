@@ -25,6 +25,10 @@
 #define SUBS_MAX 4096
 #define CLIENTS_MAX 256 /* with --jobs <= 128, the daemon stays well below 1024 descriptors */
 #define HELLO_MS 5000   /* a client that has not said HELLO by then is dropped */
+#define OFFERED_MAX 64  /* the builds last sent to a client: what its LOADED and REFUSED may be about */
+#define REPORTS_BURST 20 /* reports a client may have recorded at once, then one a second */
+#define REASON_MAX 1024 /* the longest refusal reason recorded */
+#define FDS_MAX 16      /* unsent objects a game may have waiting (one per module): past that it is not reading */
 
 typedef struct client {
 	hrd_io io;
@@ -32,6 +36,14 @@ typedef struct client {
 	struct client *next, **pprev;
 	hrp_reader rd;
 	hrp_buf out;
+	uint64_t sent;    /* bytes of out written so far: where out.data[out.off] is in the stream */
+	struct outfd {    /* a BUILD in out, and its object's descriptor, which goes with the frame's first byte */
+		uint64_t at;  /* where the frame starts in the stream */
+		size_t len;
+		int fd;
+		char *module;
+	} fds[FDS_MAX];
+	size_t nfds;      /* unsent, in stream order; at most one per module */
 	int hello;
 	int64_t hello_by; /* monotonic ms */
 	uint32_t events;  /* what the loop watches for it */
@@ -47,6 +59,11 @@ typedef struct client {
 	} refusals[REFUSALS_MAX];
 	size_t nrefusals;     /* the newest REFUSALS_MAX, in a ring */
 	uid_t uid;            /* as the kernel says (SO_PEERCRED) */
+	uint64_t offered[OFFERED_MAX]; /* the builds last sent to it, as offer_key()s, in a ring */
+	size_t noffered;
+	double reports;       /* what it may still have recorded (a bucket of REPORTS_BURST, one more a second) */
+	int64_t reports_at;   /* monotonic ms, when the bucket was last filled */
+	int hushed;           /* its reports past the bucket were logged once */
 	int logging;          /* LOG_REQ: lines go to it: the recent ones, then (following) each new one */
 	int backlog, follow;  /* the end of the recent lines is still to be sent; new lines follow */
 	uint32_t log_level;   /* the most detailed level it wants */
@@ -100,6 +117,10 @@ static void leave(hrd_server *s)
 		s->dead = c->next;
 		hrp_reader_free(&c->rd);
 		hrp_buf_free(&c->out);
+		for (size_t i = 0; i < c->nfds; i++) {
+			close(c->fds[i].fd);
+			free(c->fds[i].module);
+		}
 		for (size_t i = 0; i < c->nsubs; i++)
 			free(c->subs[i]);
 		free(c->subs);
@@ -128,22 +149,58 @@ static void drop(client *c, const char *why)
 	c->srv->dead = c;
 }
 
-/* Write what is queued. Returns 0, or -1 when the client was dropped. */
+/* Send n bytes of out, with fd (or -1) attached to the first: bytes sent, or -1 with errno. */
+static ssize_t send_some(client *c, size_t n, int fd)
+{
+	struct iovec iov = {c->out.data + c->out.off, n};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof ctl.buf;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	}
+	return sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* Write what is queued, each object's descriptor with its BUILD's first byte. Returns 0, or -1 when the client was dropped. */
 static int flush(client *c)
 {
 	if (c->dead)
 		return -1;
 	while (c->out.len > c->out.off) {
-		ssize_t n = send(c->io.fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			hrp_buf_consume(&c->out, (size_t)n);
+		size_t n = c->out.len - c->out.off;
+		struct outfd *f = c->nfds ? &c->fds[0] : NULL;
+		int attach = f && f->at == c->sent;
+		/* A send stops short of the next frame that carries a descriptor. */
+		if (f && !attach && f->at - c->sent < n)
+			n = (size_t)(f->at - c->sent);
+		else if (attach && c->nfds > 1 && c->fds[1].at - c->sent < n)
+			n = (size_t)(c->fds[1].at - c->sent);
+		ssize_t k = send_some(c, n, attach ? f->fd : -1);
+		if (k > 0) {
+			hrp_buf_consume(&c->out, (size_t)k);
+			c->sent += (uint64_t)k;
+			if (attach) { /* it went: the client holds it now */
+				close(f->fd);
+				free(f->module);
+				memmove(c->fds, c->fds + 1, --c->nfds * sizeof *c->fds);
+			}
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
+		if (k < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
-		drop(c, n < 0 ? strerror(errno) : "closed");
+		/* ETOOMANYREFS: the descriptors in flight to clients that do not read passed our RLIMIT_NOFILE */
+		drop(c, k < 0 ? strerror(errno) : "closed");
 		return -1;
 	}
 	size_t pending = c->out.len - c->out.off;
@@ -167,9 +224,110 @@ static int queued(client *c)
 	return flush(c);
 }
 
+/* A build, as a number: FNV-1a over the module's name, mixed with the version. */
+static uint64_t offer_key(const char *module, uint64_t version)
+{
+	uint64_t h = 14695981039346656037u;
+	for (const unsigned char *p = (const unsigned char *)module; *p; p++)
+		h = (h ^ *p) * 1099511628211u;
+	return h ^ (version * 0x9e3779b97f4a7c15u);
+}
+
+static int64_t now_ms(void);
+
+/*
+ * Whether a report (LOADED, REFUSED) about version of module is recorded: it
+ * must be about a build this client was sent, and within its rate (a burst,
+ * then one a second), so that no client fills the history with rows it chose.
+ */
+static int recordable(client *c, const char *module, uint64_t version)
+{
+	uint64_t key = offer_key(module, version);
+	int sent = 0;
+	for (size_t i = 0; i < c->noffered && i < OFFERED_MAX; i++)
+		sent |= c->offered[i] == key;
+	if (!sent) {
+		hrd_debug("client %d reports on %.200s v%llu, which it was not sent: not recorded", (int)c->pid, module,
+		          (unsigned long long)version);
+		return 0;
+	}
+	int64_t now = now_ms();
+	c->reports += (double)(now - c->reports_at) / 1000.0;
+	c->reports = c->reports > REPORTS_BURST ? REPORTS_BURST : c->reports;
+	c->reports_at = now;
+	if (c->reports < 1) {
+		if (!c->hushed++)
+			hrd_warn("client %d reports faster than one a second: its reports are not recorded for now", (int)c->pid);
+		return 0;
+	}
+	c->reports -= 1;
+	c->hushed = 0;
+	return 1;
+}
+
+/* Take out an unsent BUILD of module, whose object a newer one replaces: one descriptor per module waits, at most. */
+static void unqueue_build(client *c, const char *module)
+{
+	for (size_t i = 0; i < c->nfds; i++) {
+		struct outfd *f = &c->fds[i];
+		if (f->at < c->sent || strcmp(f->module, module) != 0)
+			continue; /* begun already: it goes as it is */
+		uint8_t *at = c->out.data + c->out.off + (f->at - c->sent);
+		memmove(at, at + f->len, (size_t)(c->out.data + c->out.len - (at + f->len)));
+		c->out.len -= f->len;
+		for (size_t j = i + 1; j < c->nfds; j++)
+			c->fds[j].at -= f->len;
+		close(f->fd);
+		free(f->module);
+		memmove(f, f + 1, (--c->nfds - i) * sizeof *f);
+		return;
+	}
+}
+
+/*
+ * A BUILD for a game goes with the published object's descriptor: what it
+ * loads is what was published, whatever becomes of the path. An object that
+ * cannot be opened goes without one, and the game refuses it. Returns 0, or
+ * -1 when c was dropped.
+ */
+static int queue_build(client *c, const hrp_msg *m)
+{
+	unqueue_build(c, m->u.build.module);
+	if (c->nfds == FDS_MAX) {
+		drop(c, "it does not take the builds it is sent");
+		return -1;
+	}
+	int fd = open(m->u.build.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fd = -1;
+		errno = EINVAL;
+	}
+	if (fd < 0)
+		hrd_warn("%s: cannot open v%llu's object %s for client %d: %s", m->u.build.module,
+		         (unsigned long long)m->u.build.version, m->u.build.path, (int)c->pid, strerror(errno));
+	uint64_t at = c->sent + (c->out.len - c->out.off);
+	long n = hrp_encode(m, &c->out);
+	char *module = n > 0 && fd >= 0 ? strdup(m->u.build.module) : NULL;
+	if (module)
+		c->fds[c->nfds++] = (struct outfd){at, (size_t)n, fd, module};
+	else if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		hrd_error("cannot encode BUILD for client %d: %s", (int)c->pid, strerror((int)-n));
+	return queued(c);
+}
+
 /* Queue m and write what can be written. Returns 0, or -1 when c was dropped. */
 static int send_msg(client *c, const hrp_msg *m)
 {
+	if (c->dead)
+		return -1;
+	if (m->type == HRP_BUILD)
+		c->offered[c->noffered++ % OFFERED_MAX] = offer_key(m->u.build.module, m->u.build.version);
+	if (m->type == HRP_BUILD && c->role == HRP_ROLE_LIBRARY)
+		return queue_build(c, m);
 	long n = hrp_encode(m, &c->out);
 	if (n < 0) {
 		hrd_error("cannot encode %s for client %d: %s", hrp_type_name(m->type), (int)c->pid, strerror((int)-n));
@@ -339,18 +497,30 @@ static int handle(client *c, const hrp_msg *m)
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.loaded.module);
 			return -1;
 		}
-		s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid,
-		                   c->since_us);
+		if (recordable(c, m->u.loaded.module, m->u.loaded.version))
+			s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid,
+			                   c->since_us);
 		return 0;
 	case HRP_REFUSED:
 		if (!hrp_valid_name(m->u.refused.module)) {
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.refused.module);
 			return -1;
 		}
+		if (!recordable(c, m->u.refused.module, m->u.refused.version))
+			return 0;
 		hrp_msg older;
+		char reason[REASON_MAX + 8];
+		size_t len = strlen(m->u.refused.reason);
+		if (len > REASON_MAX) { /* cut where a UTF-8 character starts */
+			for (len = REASON_MAX; len && ((unsigned char)m->u.refused.reason[len] & 0xC0) == 0x80; len--)
+				;
+			snprintf(reason, sizeof reason, "%.*s [...]", (int)len, m->u.refused.reason);
+		} else {
+			memcpy(reason, m->u.refused.reason, len + 1);
+		}
 		remember_refusal(c, m->u.refused.module, m->u.refused.version);
-		if (s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, m->u.refused.reason, c->pid,
-		                        was_refused, c, &older))
+		if (s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, reason, c->pid, was_refused,
+		                        c, &older))
 			return send_msg(c, &older);
 		return 0;
 	case HRP_BUILD_REQ:
@@ -567,6 +737,8 @@ static void accept_one(hrd_server *s)
 	}
 	c->pid = cred.pid;
 	c->uid = cred.uid;
+	c->reports = REPORTS_BURST;
+	c->reports_at = now_ms();
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	c->since_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;

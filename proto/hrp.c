@@ -390,6 +390,49 @@ long hrp_reader_read(hrp_reader *r, int fd)
 	return (long)n;
 }
 
+long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut)
+{
+	long want = next_len(r);
+	if (want < 0)
+		return want;
+	size_t avail = r->in.len - r->in.off;
+	size_t more = want ? (size_t)want - avail : HRP_HEADER_SIZE - avail;
+	if (!more)
+		return -ENOBUFS;
+	int rc = reserve(&r->in, more);
+	if (rc < 0)
+		return rc;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	struct iovec iov = {r->in.data + r->in.len, more};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+	ssize_t n;
+	do
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(h) + i * sizeof(int), sizeof got);
+			if (*fdp < 0)
+				*fdp = got;
+			else
+				close(got);
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		*cut = 1;
+	r->in.len += (size_t)n;
+	return (long)n;
+}
+
 int hrp_reader_next(hrp_reader *r, hrp_msg *m)
 {
 	r->why = NULL;

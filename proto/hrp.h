@@ -15,7 +15,7 @@
  * C strings that point into the frame without a copy. proto/PROTOCOL.md has
  * the layout of each message.
  */
-#define HRP_VERSION 1
+#define HRP_VERSION 2
 #define HRP_HEADER_SIZE 8u
 #define HRP_MAX_FRAME (1u << 20)
 #define HRP_NAME_MAX 200u /* the longest module name */
@@ -149,6 +149,15 @@ void hrp_reader_free(hrp_reader *r);
  * header whose length is out of range fails the read with -EMSGSIZE.
  */
 long hrp_reader_read(hrp_reader *r, int fd);
+/*
+ * One recvmsg(2) from fd that never reads past the end of the next frame, so
+ * that a descriptor sent with a frame's first byte (SCM_RIGHTS) arrives with
+ * the bytes of that frame alone. *fdp gets it (close-on-exec), if one came
+ * and *fdp was -1; any other is closed. *cut is set when the kernel cut the
+ * descriptors short (MSG_CTRUNC: out of descriptors). Returns as
+ * hrp_reader_read; -ENOBUFS when a whole frame waits to be taken first.
+ */
+long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut);
 /* Append bytes that came some other way. Returns 0 or -ENOMEM. */
 int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
 /*

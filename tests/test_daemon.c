@@ -1,5 +1,6 @@
 /* test_daemon.c: the real hotreloadd, the real cc, on a temp root: scan, edit, fail, fix, bursts, peers, stopping. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -975,4 +976,96 @@ Test(daemon, a_client_dropped_by_its_own_request_is_not_used_after)
 		cr_assert_eq(t_peer_next(&peer, 1u << HRP_STATUS, NULL, WAIT_MS, &st), 0, "no status after request %zu", i);
 		t_peer_close(&p);
 	}
+}
+
+static int count_fds(int pid)
+{
+	char *p = t_fmt("/proc/%d/fd", pid);
+	DIR *dp = opendir(p);
+	int n = 0;
+	for (struct dirent *e; dp && (e = readdir(dp));)
+		n += e->d_name[0] != '.';
+	if (dp)
+		closedir(dp);
+	free(p);
+	return n;
+}
+
+/*
+ * A game that does not read: builds pile up for it, each with its object's
+ * descriptor. The daemon holds one unsent descriptor per module and client
+ * at most (a newer build takes an unsent older one's place), so 300 builds
+ * cost it no more descriptors than a few.
+ */
+Test(daemon, a_game_that_does_not_read_holds_one_unsent_object_per_module)
+{
+	put("a.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("a");
+	cr_assert_eq(next_build("a", NULL), 1);
+	t_peer lazy;
+	cr_assert_eq(t_peer_open(&lazy, d.sock), 0);
+	hrp_msg m = { .type = HRP_SUBSCRIBE, .u.sub = { "a" } };
+	cr_assert_eq(t_peer_send(&lazy, &m), 0);
+	int before = count_fds(d.pid), most = before;
+	uint64_t v = 1;
+	for (int i = 0; i < 300; i++) {
+		m = (hrp_msg){ .type = HRP_ROLLBACK_REQ, .u.rollback = { "a", 1, HRP_ROLLBACK } };
+		cr_assert_eq(t_peer_send(&peer, &m), 0);
+		cr_assert_eq(t_peer_next(peer_of("a"), 1u << HRP_BUILD, "a", WAIT_MS, &m), 0);
+		v = m.u.build.version;
+		int n = count_fds(d.pid);
+		most = n > most ? n : most;
+	}
+	cr_assert_leq(most, before + 4, "the daemon held %d descriptors, %d before", most, before);
+	/* What it reads at last ends with the newest build. */
+	uint64_t last = 0;
+	m = (hrp_msg){ .type = HRP_STATUS_REQ };
+	cr_assert_eq(t_peer_send(&lazy, &m), 0);
+	while (t_peer_next(&lazy, 1u << HRP_BUILD | 1u << HRP_STATUS, NULL, WAIT_MS, &m) == 0 && m.type == HRP_BUILD)
+		last = m.u.build.version;
+	cr_assert_eq(m.type, HRP_STATUS, "the status after the builds never came");
+	cr_assert_eq(last, v);
+	t_peer_close(&lazy);
+}
+
+/* Reports a client makes become rows only about builds it was sent, with a reason cut to 1 KiB, at a bounded rate. */
+Test(daemon, refusals_are_recorded_only_for_builds_sent_cut_short_and_rate_limited)
+{
+	put("a.c", "int f(void) { return 1; }\n");
+	start(NULL, NULL);
+	subscribe("a");
+	cr_assert_eq(next_build("a", NULL), 1);
+	t_peer *p = peer_of("a");
+	char *huge = malloc(100000);
+	memset(huge, 'x', 99999);
+	huge[99999] = '\0';
+	const hrp_msg reports[] = {
+		{ .type = HRP_REFUSED, .u.refused = { "nosuch", 1, "a module that does not exist" } },
+		{ .type = HRP_REFUSED, .u.refused = { "a", 99, "a version it was never sent" } },
+		{ .type = HRP_LOADED, .u.loaded = { "nosuch", 1, 1 } },
+		{ .type = HRP_REFUSED, .u.refused = { "a", 1, huge } },
+	};
+	for (size_t i = 0; i < sizeof reports / sizeof *reports; i++)
+		cr_assert_eq(t_peer_send(p, &reports[i]), 0);
+	hrp_msg again = { .type = HRP_REFUSED, .u.refused = { "a", 1, "again" } };
+	for (int i = 0; i < 200; i++)
+		cr_assert_eq(t_peer_send(p, &again), 0);
+	hrp_msg st = { .type = HRP_STATUS_REQ };
+	cr_assert_eq(t_peer_send(p, &st), 0);
+	cr_assert_eq(t_peer_next(p, 1u << HRP_STATUS, NULL, WAIT_MS, &st), 0, "the daemon did not answer after them");
+	char *modules = query("history", NULL, "[.[] | select(.status == \"refused\") | .module] | unique | join(\",\")");
+	cr_assert_str_eq(modules, "a");
+	char *versions = query("history", NULL, "[.[] | select(.status == \"refused\") | .version] | unique | join(\",\")");
+	cr_assert_str_eq(versions, "1");
+	char *longest = query("history", NULL, "[.[] | select(.status == \"refused\") | .message | length] | max");
+	cr_assert_leq(atoi(longest), 1100, "a reason of %s bytes was recorded", longest);
+	cr_assert_geq(atoi(longest), 1000);
+	char *rows = query("history", NULL, "[.[] | select(.status == \"refused\")] | length");
+	cr_assert_leq(atoi(rows), 30, "%s refusals were recorded out of 201 in a burst", rows);
+	free(modules);
+	free(versions);
+	free(longest);
+	free(rows);
+	free(huge);
 }

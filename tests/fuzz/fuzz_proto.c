@@ -1,8 +1,11 @@
-/* fuzz_proto.c: libFuzzer driver for frame decoding and the stream reader.
- * Oracle: nothing crashes, and every frame that decodes encodes back to the same bytes. */
+/* fuzz_proto.c: libFuzzer driver for frame decoding and the stream readers (pushed bytes, and recvmsg from a socket).
+ * Oracle: nothing crashes, every frame that decodes encodes back to the same bytes, and the
+ * socket reader never holds more than the frame it is reading. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../../proto/hrp.h"
 
@@ -51,5 +54,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break; /* a real peer is dropped here */
 	}
 	hrp_reader_free(&r);
+	/* the input through a socket, read as the library reads: a frame at a time */
+	int sv[2];
+	if (size > 65536 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return 0;
+	if (write(sv[0], data, size) != (ssize_t)size)
+		abort();
+	close(sv[0]);
+	int fd = -1, cut = 0;
+	for (;;) {
+		long n = hrp_reader_recv(&r, sv[1], &fd, &cut);
+		if (n <= 0 || fd >= 0)
+			break;
+		int rc;
+		while ((rc = hrp_reader_next(&r, &m)) == 1)
+			reencode(&m, r.in.data + r.in.off, r.frame);
+		if (rc < 0)
+			break;
+		if (r.in.len - r.in.off > HRP_MAX_FRAME)
+			abort(); /* it read past the frame */
+	}
+	hrp_reader_free(&r);
+	close(sv[1]);
 	return 0;
 }
