@@ -177,7 +177,11 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	row.nsnap = snap.n;
 	/* the object itself, so that the last good ones survive losing objects/ */
 	size_t object_len = 0;
-	void *object = hrd_readfile(AT_FDCWD, path, 0, &object_len); /* NULL: recorded without it */
+	void *object = hrd_readfile(AT_FDCWD, path, HRD_STORE_BLOB_MAX, &object_len); /* NULL: recorded without it */
+	if (!object && errno == EFBIG)
+		hrd_warn("%s: v%llu's object is over the %u MiB the history keeps of one: recorded without it, so it "
+		         "cannot be written back if objects/ loses it", m->name, (unsigned long long)version,
+		         HRD_STORE_BLOB_MAX >> 20);
 	row.object = object;
 	row.object_len = object_len;
 	row.keep = e->conf.keep ? e->conf.keep : HRD_KEEP_OBJECTS;

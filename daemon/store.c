@@ -433,13 +433,26 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return v ? v : "";
 }
 
+/* Bind a blob of n bytes, refused past HRD_STORE_BLOB_MAX (what names it says which): never cut to what an int holds. */
+static int bind_blob(hrd_store *s, sqlite3_stmt *st, int i, const void *data, size_t n, const char *what)
+{
+	if (n > HRD_STORE_BLOB_MAX)
+		return fail(s, "cannot keep %s: %zu bytes, over the %u MiB the history keeps of one file", what, n,
+		            HRD_STORE_BLOB_MAX >> 20);
+	if (sqlite3_bind_blob64(st, i, n ? data : "", (sqlite3_uint64)n, SQLITE_STATIC) != SQLITE_OK)
+		return fail(s, "cannot keep %s: %s", what, sqlite3_errmsg(s->db));
+	return 0;
+}
+
 /* b's object, and the objects of its module's older compiles past the newest b->keep dropped: in the caller's transaction. */
 static int add_object(hrd_store *s, const hrd_build *b)
 {
 	int rc = prepare(s, &s->object_add, "INSERT OR REPLACE INTO objects(build, data) VALUES(?1, ?2)");
 	if (rc == 0) {
 		sqlite3_bind_int64(s->object_add, 1, b->id);
-		sqlite3_bind_blob(s->object_add, 2, b->object_len ? b->object : "", (int)b->object_len, SQLITE_STATIC);
+		rc = bind_blob(s, s->object_add, 2, b->object, b->object_len, "the object");
+	}
+	if (rc == 0) {
 		if (sqlite3_step(s->object_add) != SQLITE_DONE)
 			rc = fail_db(s, "cannot keep the object");
 		sqlite3_reset(s->object_add);
@@ -494,7 +507,9 @@ static int add_file(hrd_store *s, int64_t id, const hrd_snapshot *f)
 	int rc = prepare(s, &s->blob_add, "INSERT OR IGNORE INTO blobs(hash, data) VALUES(?1, ?2)");
 	if (rc == 0) {
 		bind_text(s->blob_add, 1, f->hash);
-		sqlite3_bind_blob(s->blob_add, 2, f->len ? f->data : "", (int)f->len, SQLITE_STATIC);
+		rc = bind_blob(s, s->blob_add, 2, f->data, f->len, f->path);
+	}
+	if (rc == 0) {
 		if (sqlite3_step(s->blob_add) != SQLITE_DONE)
 			rc = fail_db(s, "cannot record a source");
 		sqlite3_reset(s->blob_add);

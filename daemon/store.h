@@ -13,6 +13,9 @@ enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED 
 /* The schema version this code writes (PRAGMA user_version). */
 #define HRD_SCHEMA_VERSION 5
 
+/* The most the history keeps of one file or object: a record holding more is refused whole, never cut. */
+#define HRD_STORE_BLOB_MAX (256u << 20)
+
 /* One file that went into a build, as it was: its content is stored once, however many builds share it. */
 typedef struct hrd_snapshot {
 	const char *path; /* root-relative, or absolute outside the root */
@@ -35,7 +38,7 @@ typedef struct hrd_build {
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
 	size_t nsnap;
-	const void *object;  /* recording an ok row: its object, kept for the module's keep newest compiles */
+	const void *object;  /* recording an ok row: its object, kept for the module's keep newest compiles (up to HRD_STORE_BLOB_MAX) */
 	size_t object_len;
 	int keep;
 } hrd_build;
