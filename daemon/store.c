@@ -21,6 +21,7 @@ struct hrd_store {
 	char id[33];
 	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add, *blob_add, *file_add, *object_add, *object_trim;
 	char err[1024];
+	int wal_frames; /* the log's bound in pages, when the daemon checkpoints */
 };
 
 /*
@@ -256,6 +257,11 @@ static int prepare_schema(hrd_store *s, int flags)
 	/* NORMAL: a commit is durable against a crash of the daemon, not of the
 	 * machine, which is what an edit loop needs without an fsync per build. */
 	if (exec(s, "PRAGMA synchronous = NORMAL;") < 0)
+		return -1;
+	/* A log that once grew (a VACUUM, a reader in the way of every checkpoint) is cut back when it starts over. */
+	char limit[64];
+	snprintf(limit, sizeof limit, "PRAGMA journal_size_limit = %u;", HRD_STORE_WAL_MAX);
+	if (exec(s, limit) < 0)
 		return -1;
 	if (!fresh) {
 		sqlite3_stmt *st;
@@ -662,10 +668,27 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 	return rc;
 }
 
+/* After each commit: a log past the bound is written back now (PASSIVE: never waiting for a reader). */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	hrd_store *s = arg;
+	if (frames >= s->wal_frames)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 int hrd_store_autocheckpoint(hrd_store *s, int on)
 {
-	if (sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0) != SQLITE_OK)
+	int64_t page = 0;
+	if (on) {
+		if (sqlite3_wal_autocheckpoint(s->db, 1000) != SQLITE_OK)
+			return fail_db(s, "cannot set the checkpoint policy");
+		return 0;
+	}
+	if (query_ints(s, "PRAGMA page_size", &page, 1) < 0 || page <= 0)
 		return fail_db(s, "cannot set the checkpoint policy");
+	s->wal_frames = (int)(HRD_STORE_WAL_MAX / page);
+	sqlite3_wal_hook(s->db, on_wal, s);
 	return 0;
 }
 

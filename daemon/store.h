@@ -116,10 +116,15 @@ int hrd_store_modules(hrd_store *s, int (*fn)(void *arg, const char *module), vo
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
 
+/* The write-ahead log's size past which a commit checkpoints it at once, and to which it is cut back. */
+#define HRD_STORE_WAL_MAX (4u << 20)
+
 /*
- * The daemon's WAL discipline: no automatic checkpoint inside a commit on the
- * save path (it cost milliseconds), and a checkpoint when idle instead.
- * Both return 0 or -1.
+ * The daemon's WAL discipline (on = 0): no automatic checkpoint inside a
+ * commit on the save path (it cost milliseconds), and a checkpoint when
+ * idle instead; but a log past HRD_STORE_WAL_MAX is checkpointed by the
+ * commit that took it there, so that records in a row with no idle moment
+ * do not grow it without end. Both return 0 or -1.
  */
 int hrd_store_autocheckpoint(hrd_store *s, int on);
 int hrd_store_checkpoint(hrd_store *s);

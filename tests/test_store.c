@@ -569,3 +569,36 @@ Test(store, an_object_or_a_file_past_the_bound_is_refused_whole_not_cut)
 	free(data);
 	hrd_store_close(s);
 }
+
+static long long wal_size(void)
+{
+	struct stat st;
+	char *wal = t_fmt("%s-wal", db);
+	long long n = stat(wal, &st) == 0 ? (long long)st.st_size : 0;
+	free(wal);
+	return n;
+}
+
+Test(store, records_in_a_row_with_no_idle_gap_keep_the_log_bounded, .timeout = 120)
+{
+	/* The daemon's discipline: no checkpoint inside every commit, and none waits for an idle moment here. */
+	hrd_store *s = open_rw();
+	cr_assert_eq(hrd_store_autocheckpoint(s, 0), 0);
+	enum { N = 320, SIZE = 64 << 10 };
+	char *data = malloc(SIZE), hash[65];
+	long long most = 0;
+	for (int i = 0; i < N; i++) {
+		memset(data, 'a' + i % 26, SIZE);
+		snprintf(data, SIZE, "%d", i); /* each one new: 20 MiB in all */
+		snprintf(hash, sizeof hash, "%064d", i);
+		hrd_snapshot f = {"a.c", hash, data, SIZE};
+		hrd_build b = {.module = "enemy", .status = HRD_FAILED, .started_us = i, .snap = &f, .nsnap = 1};
+		cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+		if (wal_size() > most)
+			most = wal_size();
+	}
+	cr_assert_leq(most, 2 * HRD_STORE_WAL_MAX, "the log grew to %lld bytes", most);
+	cr_assert_eq(sql_int("SELECT count(*) FROM blobs"), N);
+	free(data);
+	hrd_store_close(s);
+}
