@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../daemon/build.h"
 #include "util.h"
 
 #define WAIT_MS 30000 /* a deadline, not a delay: every wait ends as soon as its condition holds */
@@ -921,4 +922,30 @@ Test(daemon, a_refusal_is_answered_with_the_newest_older_build_that_client_did_n
 	cr_assert_eq(t_peer_send(peer_of("a"), &m), 0);
 	cr_assert_eq(next_build("a", &value), 2);
 	cr_assert_eq(value, 2);
+}
+
+Test(daemon, the_compilers_output_is_bounded_per_build_not_per_compiler_run)
+{
+	/* A compiler that says 300 kB before each run: a folder of three sources and its link say 1.2 MB. */
+	mkd(".t");
+	put(".t/cc", "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' w >&2\necho >&2\nexec cc \"$@\"\n");
+	char *cc = t_fmt("CC=%s/.t/cc", dir);
+	cr_assert_eq(chmod(cc + 3, 0755), 0);
+	mkd("big");
+	put("big/a.c", "int g(void);\nint f(void) { return g(); }\n");
+	put("big/b.c", "int g(void) { return 2; }\n");
+	put("big/c.c", "int h(void) { return 3; }\n");
+	start((const char *const[]){ cc, NULL }, NULL);
+	subscribe("big");
+	int v;
+	cr_assert_eq(next_build("big", &v), 1);
+	cr_assert_eq(v, 2);
+	char *n = query("show", "big", ".output | length");
+	cr_assert_leq(atol(n), HRD_JOB_OUTPUT_MAX + 200, "the row keeps %s bytes of output", n);
+	cr_assert_geq(atol(n), HRD_JOB_OUTPUT_MAX, "%s", n);
+	free(n);
+	char *end = query("show", "big", ".output[-120:]");
+	cr_assert(strstr(end, "256 KiB"), "the cut says so: %s", end);
+	free(end);
+	free(cc);
 }
