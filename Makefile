@@ -134,6 +134,8 @@ bench: all
 	$(B)/bench_build $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_watch scripts/bench/bench_watch.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_watch $(B)/hotreloadd
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_config scripts/bench/bench_config.c $(B)/daemon/config.o $(B)/daemon/readfile.o $(PROTO_OBJ)
+	$(B)/bench_config
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change).
 fuzz-seeds:
