@@ -548,12 +548,12 @@ Test(daemon, after_sigkill_the_next_daemon_takes_over_the_stale_socket)
 	cr_assert_eq(v, 2);
 }
 
-/* As uid 65534, connect and say HELLO: the type of the daemon's first reply, or -errno. */
-static int hello_as_nobody(const char *sock)
+/* As uid, connect and say HELLO: the type of the daemon's first reply, or -errno. */
+static int hello_as(const char *sock, uid_t uid)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (setgid(65534) < 0 || setuid(65534) < 0)
+		if (setgid(uid) < 0 || setuid(uid) < 0)
 			_exit(100);
 		hrp_msg m;
 		int fd = hrp_connect(sock, 5000);
@@ -584,12 +584,11 @@ Test(daemon, peers_of_other_users_are_refused_unless_allowed)
 	chmod(sockdir, 0711);
 	char *sock = t_fmt("%s/s", sockdir);
 	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "12345", NULL });
-	int got = hello_as_nobody(sock);
+	int got = hello_as(sock, 65534);
 	cr_assert_eq(got, HRP_ERROR, "uid 65534 was not refused (%d)", got);
-	t_peer_close(&peer);
-	cr_assert_eq(t_daemon_stop(&d), 0);
-	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "nobody", NULL });
-	cr_assert_eq(hello_as_nobody(sock), HRP_HELLO, "an allowed uid was refused");
+	got = hello_as(sock, 12346);
+	cr_assert_eq(got, HRP_ERROR, "uid 12346 was not refused (%d)", got);
+	cr_assert_eq(hello_as(sock, 12345), HRP_HELLO, "an allowed uid was refused");
 	/* And it can reach what it is told to load. */
 	struct stat st;
 	char *objects = t_fmt("%s/objects", d.state);
@@ -948,4 +947,23 @@ Test(daemon, the_compilers_output_is_bounded_per_build_not_per_compiler_run)
 	cr_assert(strstr(end, "256 KiB"), "the cut says so: %s", end);
 	free(end);
 	free(cc);
+}
+
+Test(daemon, allow_uid_is_parsed_strictly_and_never_allows_nobody)
+{
+	/* 4294968296 is 2^32 + 1000: read as a long and cast, it was uid 1000. */
+	const char *bad[] = { "4294968296", "4294967295", "-1", " 5", "5x", "", "nobody", "65534", "+7", "99999999999999999999" };
+	const char *says[] = { "from 0 to 4294967294", "from 0 to 4294967294", "from 0 to 4294967294", "from 0 to 4294967294",
+			       "from 0 to 4294967294", "from 0 to 4294967294", "nobody (65534)", "nobody (65534)",
+			       "from 0 to 4294967294", "from 0 to 4294967294" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		t_run r = t_exec(dir, NULL, (const char *const[]){ daemon_exe(), "--root", dir, "--allow-uid", bad[i], NULL });
+		cr_assert_eq(r.status, 2, "--allow-uid '%s': exit %d: %s", bad[i], r.status, r.err);
+		cr_assert(strstr(r.err, "hotreloadd: --allow-uid") && strstr(r.err, says[i]), "'%s': %s", bad[i], r.err);
+		t_run_free(&r);
+		struct stat st;
+		char *state = t_fmt("%s/.hotreload", dir);
+		cr_assert_neq(stat(state, &st), 0, "'%s': nothing is created before the options are checked", bad[i]);
+		free(state);
+	}
 }
