@@ -104,7 +104,7 @@ endif
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/run $(TEST_ARGS)
 
 # fuzz: libFuzzer drivers, each run briefly from its seed corpus (new finds go
-# to a scratch dir, not into the repository).
+# to a scratch dir, and crash files to build-fuzz/FUZZER-crash-..., never into the repository).
 FUZZ_B = build-fuzz
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz:
@@ -117,7 +117,7 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
 	set -e; for f in proto json depfile config mountinfo; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
-	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/$$f- \
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
 	done
 
@@ -134,6 +134,8 @@ bench: all
 	$(B)/bench_build $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_watch scripts/bench/bench_watch.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_watch $(B)/hotreloadd
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_config scripts/bench/bench_config.c $(B)/daemon/config.o $(B)/daemon/readfile.o $(PROTO_OBJ)
+	$(B)/bench_config
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change).
 fuzz-seeds:

@@ -80,24 +80,46 @@ static void found_free(struct found *f)
 		free(f->s[i]);
 }
 
+/*
+ * Stored text as the terminal gets it: lines and tabs as they are, and every
+ * byte that could drive the terminal instead (a control character, DEL, a C1
+ * control, a byte that is not UTF-8) as \xHH, so that a file or a compiler's
+ * message cannot set the title, clear the screen or hide a line.
+ */
+static void show_text(const void *data, size_t len)
+{
+	const unsigned char *s = data, *end = s + len;
+	while (s < end) {
+		unsigned char seq[5] = {0}; /* ended by NULs: a sequence cut short by the end is none */
+		memcpy(seq, s, end - s < 4 ? (size_t)(end - s) : 4);
+		int n = hrc_utf8_len(seq);
+		int control = n == 0 || (n == 1 && ((*s < 0x20 && *s != '\n' && *s != '\t') || *s == 0x7f)) ||
+		              (n == 2 && s[0] == 0xc2 && s[1] < 0xa0);
+		if (!control) {
+			fwrite(s, 1, (size_t)n, stdout);
+			s += n;
+			continue;
+		}
+		for (int i = 0; i < (n ? n : 1); i++)
+			printf("\\x%02x", *s++);
+	}
+}
+
 static int print_file(void *arg, const hrd_snapshot *file)
 {
 	int *n = arg;
 	if (hrc_cli_opt.json) {
-		char *text = strndup(file->data, file->len);
-		if (!text)
-			err(EXIT_ERR, "out of memory");
 		printf("%s{", (*n)++ ? "," : "");
 		hrc_cli_json_member("", "path", file->path);
 		hrc_cli_json_member(",", "hash", file->hash);
-		hrc_cli_json_member(",", "content", text);
+		printf(",\"content\":"); /* by its stored length: a NUL does not end it */
+		hrc_json_strn(stdout, file->data, file->len);
 		printf("}");
-		free(text);
 		return 0;
 	}
 	char *path = hrc_cli_printable(file->path);
 	printf("\n--- %s (%zu bytes)\n", path, file->len);
-	fwrite(file->data, 1, file->len, stdout);
+	show_text(file->data, file->len);
 	if (file->len && ((const char *)file->data)[file->len - 1] != '\n')
 		printf("\n\\ no newline at the end\n");
 	free(path);
@@ -141,14 +163,18 @@ int hrc_cli_show(int argc, char **argv)
 			printf("message  %s\n", msg);
 		if (*f.b.artifact)
 			printf("object   %s\n", f.b.artifact);
-		/* The command is lines of words the daemon quoted; the output is the compiler's, as it wrote it. */
+		/* The command is lines of words the daemon quoted; the output is the compiler's, as it wrote it
+		 * but for what would drive the terminal. */
 		for (const char *l = f.b.command; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] == '\n')) {
 			char *line = hrc_cli_printable(l);
 			printf("%s  %s\n", l == f.b.command ? "command" : "       ", line);
 			free(line);
 		}
-		if (*f.b.output)
-			printf("\n--- compiler output\n%s%s", f.b.output, f.b.output[strlen(f.b.output) - 1] == '\n' ? "" : "\n");
+		if (*f.b.output) {
+			printf("\n--- compiler output\n");
+			show_text(f.b.output, strlen(f.b.output));
+			printf("%s", f.b.output[strlen(f.b.output) - 1] == '\n' ? "" : "\n");
+		}
 		free(module);
 		free(cause);
 		free(msg);

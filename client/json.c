@@ -1,6 +1,8 @@
 /* json.c: JSON string escaping with UTF-8 validation, for the CLI's --json output. */
 #include "json.h"
 
+#include <string.h>
+
 int hrc_utf8_len(const unsigned char *s)
 {
 	unsigned c = s[0];
@@ -31,10 +33,18 @@ void hrc_json_str(FILE *f, const char *str)
 		fputs("null", f);
 		return;
 	}
-	const unsigned char *s = (const unsigned char *)str;
+	hrc_json_strn(f, str, strlen(str));
+}
+
+void hrc_json_strn(FILE *f, const void *data, size_t len)
+{
+	const unsigned char *s = data, *end = s + len;
 	putc('"', f);
-	while (*s) {
-		int n = hrc_utf8_len(s);
+	while (s < end) {
+		/* A sequence is looked at through a copy ended by NULs: one cut short by the end is no sequence. */
+		unsigned char seq[5] = {0};
+		memcpy(seq, s, end - s < 4 ? (size_t)(end - s) : 4);
+		int n = hrc_utf8_len(seq);
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			s++;
@@ -56,7 +66,7 @@ void hrc_json_str(FILE *f, const char *str)
 		case '\f': fputs("\\f", f); break;
 		default:
 			if (c < 0x20)
-				fprintf(f, "\\u%04x", c);
+				fprintf(f, "\\u%04x", c); /* NUL too: \u0000, and the text goes on */
 			else
 				putc((int)c, f);
 		}

@@ -40,6 +40,8 @@ static int drain(hrd_job *j)
 		if (keep) {
 			j->outlen += (size_t)n;
 			j->out[j->outlen] = '\0';
+		} else {
+			j->cut = 1;
 		}
 	}
 }
@@ -89,6 +91,7 @@ int hrd_job_start(hrd_job *j, hrd_loop *loop, char *const argv[], int dirfd)
 	j->pidio.fd = j->outio.fd = -1;
 	j->out = NULL;
 	j->outlen = j->outcap = 0;
+	j->cut = 0;
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return -1;

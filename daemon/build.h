@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define HRD_JOB_OUTPUT_MAX (256u << 10) /* compiler output kept per build; the rest is cut */
+#define HRD_JOB_OUTPUT_MAX (256u << 10) /* compiler output kept per run, and per build (engine_build.c); the rest is cut */
 
 typedef struct hrd_job hrd_job;
 struct hrd_job {
@@ -18,6 +18,7 @@ struct hrd_job {
 	int status;              /* wait status, once done */
 	char *out;               /* stdout and stderr, NUL-terminated */
 	size_t outlen, outcap;
+	int cut;                 /* output past HRD_JOB_OUTPUT_MAX was read to nowhere */
 	void (*on_done)(hrd_job *j); /* called from the loop once the child is reaped */
 	void *arg;
 };

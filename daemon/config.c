@@ -19,6 +19,7 @@ struct parse {
 	int line;
 	char *err;
 	size_t errsz;
+	size_t *slots, nslots; /* the modules by name: index + 1 into mods, 0 for a free slot */
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
@@ -39,18 +40,25 @@ static void free_words(char **w)
 	free(w);
 }
 
-static int push(char ***w, const char *word, size_t len)
+/*
+ * Append a word to the list *w of *n words. Its room doubles whenever its
+ * n + 1 slots (the NULL too) reach a power of two: every list is made by
+ * push alone, so no word is counted or moved more than a constant number
+ * of times in all.
+ */
+static int push(char ***w, size_t *n, const char *word, size_t len)
 {
-	size_t n = 0;
-	while (*w && (*w)[n])
-		n++;
-	char **grown = realloc(*w, (n + 2) * sizeof *grown);
-	if (!grown)
+	char **list = *w;
+	size_t slots = *n + 1;
+	if (!list || (slots & (slots - 1)) == 0) {
+		list = realloc(list, 2 * slots * sizeof *list);
+		if (!list)
+			return -1;
+		*w = list;
+	}
+	if (!(list[*n] = strndup(word, len)))
 		return -1;
-	*w = grown;
-	if (!(grown[n] = strndup(word, len)))
-		return -1;
-	grown[n + 1] = NULL;
+	list[++*n] = NULL;
 	return 0;
 }
 
@@ -62,6 +70,7 @@ static int push(char ***w, const char *word, size_t len)
 static int split(struct parse *p, const char *s, const char *end, char ***out)
 {
 	char *word = malloc((size_t)(end - s) + 1);
+	size_t n = 0;
 	int rc = word && (*out = calloc(1, sizeof **out)) ? 0 : fail(p, "out of memory");
 	while (rc == 0) {
 		while (s < end && (*s == ' ' || *s == '\t'))
@@ -83,7 +92,7 @@ static int split(struct parse *p, const char *s, const char *end, char ***out)
 				rc = fail(p, "a quote is not closed: end the word with \"");
 			s++;
 		}
-		if (rc == 0 && push(out, word, len) < 0)
+		if (rc == 0 && push(out, &n, word, len) < 0)
 			rc = fail(p, "out of memory");
 	}
 	free(word);
@@ -122,6 +131,40 @@ static const char *nearest(const char *name, size_t len)
 	return NULL;
 }
 
+static size_t hash(const char *s)
+{
+	size_t h = 14695981039346656037u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+/* Where name is in the table of modules, or the free slot it would take. */
+static size_t *slot(const hrd_config *c, struct parse *p, const char *name)
+{
+	size_t i = hash(name) & (p->nslots - 1);
+	while (p->slots[i] && strcmp(c->mods[p->slots[i] - 1].name, name) != 0)
+		i = (i + 1) & (p->nslots - 1);
+	return &p->slots[i];
+}
+
+/* Room in the table for one more module: kept at most half full. 0 or -1. */
+static int room(const hrd_config *c, struct parse *p)
+{
+	if (2 * (c->nmods + 1) <= p->nslots)
+		return 0;
+	size_t n = p->nslots ? 2 * p->nslots : 64;
+	size_t *grown = calloc(n, sizeof *grown);
+	if (!grown)
+		return -1;
+	free(p->slots);
+	p->slots = grown;
+	p->nslots = n;
+	for (size_t i = 0; i < c->nmods; i++)
+		*slot(c, p, c->mods[i].name) = i + 1;
+	return 0;
+}
+
 static hrd_scope *section(hrd_config *c, struct parse *p, const char *name, size_t len)
 {
 	char buf[HRP_NAME_MAX + 1];
@@ -135,22 +178,30 @@ static hrd_scope *section(hrd_config *c, struct parse *p, const char *name, size
 		fail(p, "[%s] is not a module name: a module name is " HRP_NAME_RULE, buf);
 		return NULL;
 	}
-	for (size_t i = 0; i < c->nmods; i++)
-		if (strcmp(c->mods[i].name, buf) == 0)
-			return &c->mods[i]; /* a second section of one module goes on where the first left off */
-	hrd_scope *grown = realloc(c->mods, (c->nmods + 1) * sizeof *grown);
-	if (!grown) {
+	if (room(c, p) < 0) {
 		fail(p, "out of memory");
 		return NULL;
 	}
-	c->mods = grown;
+	size_t *at = slot(c, p, buf);
+	if (*at)
+		return &c->mods[*at - 1]; /* a second section of one module goes on where the first left off */
+	/* doubling, as push does: the room for n modules is the power of two from n */
+	size_t n = c->nmods;
+	if (!c->mods || (n >= 1 && (n & (n - 1)) == 0)) {
+		hrd_scope *grown = realloc(c->mods, (n ? 2 * n : 1) * sizeof *grown);
+		if (!grown) {
+			fail(p, "out of memory");
+			return NULL;
+		}
+		c->mods = grown;
+	}
 	hrd_scope *s = &c->mods[c->nmods];
 	memset(s, 0, sizeof *s);
 	if (!(s->name = strdup(buf))) {
 		fail(p, "out of memory");
 		return NULL;
 	}
-	c->nmods++;
+	*at = ++c->nmods;
 	return s;
 }
 
@@ -167,12 +218,13 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 		if (!append) {
 			free_words(c->exclude);
 			c->exclude = NULL;
+			c->nexclude = 0;
 		}
 		for (size_t i = 0; i < n; i++) {
 			size_t len = strlen(words[i]);
 			while (len > 1 && words[i][len - 1] == '/')
 				len--; /* "tools/" is the folder tools */
-			if (push(&c->exclude, words[i], len) < 0)
+			if (push(&c->exclude, &c->nexclude, words[i], len) < 0)
 				return fail(p, "out of memory");
 		}
 		return 0;
@@ -209,9 +261,12 @@ static int inside_root(struct parse *p, char **words)
 	for (size_t i = 0; words[i]; i++) {
 		if (words[i][0] == '/' || strstr(words[i], ".."))
 			return fail(p, "sources '%s': give patterns inside the root, relative to it, as src/*.c", words[i]);
-		/* as the watcher names paths: a leading "./" goes */
-		while (words[i][0] == '.' && words[i][1] == '/')
-			memmove(words[i], words[i] + 2, strlen(words[i] + 2) + 1);
+		/* as the watcher names paths: a leading "./" goes (all of them, in one move) */
+		size_t dots = 0;
+		while (words[i][dots] == '.' && words[i][dots + 1] == '/')
+			dots += 2;
+		if (dots)
+			memmove(words[i], words[i] + dots, strlen(words[i] + dots) + 1);
 	}
 	return 0;
 }
@@ -279,7 +334,7 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		free_words(words);
 	} else if (append) {
 		for (size_t i = 0; rc == 0 && words[i]; i++)
-			if (push(&(*scope)->add[k], words[i], strlen(words[i])) < 0)
+			if (push(&(*scope)->add[k], &(*scope)->nadd[k], words[i], strlen(words[i])) < 0)
 				rc = fail(p, "out of memory");
 		free_words(words);
 	} else {
@@ -307,7 +362,7 @@ void hrd_config_free(hrd_config *c)
 
 int hrd_config_parse(const char *text, size_t n, const char *file, hrd_config *out, char *err, size_t errsz)
 {
-	struct parse p = {file, 0, err, errsz};
+	struct parse p = {file, 0, err, errsz, NULL, 0};
 	hrd_scope *scope = &out->all;
 	memset(out, 0, sizeof *out);
 	int rc = 0;
@@ -323,6 +378,7 @@ int hrd_config_parse(const char *text, size_t n, const char *file, hrd_config *o
 		rc = line(out, &p, &scope, s, nl ? nl : end);
 		s = nl ? nl + 1 : end;
 	}
+	free(p.slots);
 	if (rc < 0)
 		hrd_config_free(out);
 	return rc;
@@ -332,10 +388,14 @@ int hrd_config_load(int rootfd, hrd_config *out, char *err, size_t errsz)
 {
 	memset(out, 0, sizeof *out);
 	size_t len;
-	/* a configuration is lines of settings, not a megabyte */
-	char *text = hrd_readfile(rootfd, HRD_CONFIG_FILE, 1u << 20, &len);
+	char *text = hrd_readfile(rootfd, HRD_CONFIG_FILE, HRD_CONFIG_MAX, &len);
 	if (!text && errno == ENOENT)
 		return 0;
+	if (!text && errno == EFBIG) {
+		snprintf(err, errsz, "%s: over %u MiB, more than a configuration may hold: it is lines of settings; "
+		                     "cut it down, or move it aside", HRD_CONFIG_FILE, HRD_CONFIG_MAX >> 20);
+		return -1;
+	}
 	if (!text) {
 		snprintf(err, errsz, "%s: cannot read it: %s", HRD_CONFIG_FILE, strerror(errno));
 		return -1;

@@ -14,6 +14,7 @@ typedef struct hrd_scope {
 	char *name;                 /* the module, NULL for the project */
 	char **set[HRD_NKEYS];      /* NULL-terminated; NULL when not set here */
 	char **add[HRD_NKEYS];      /* NULL-terminated; NULL for none */
+	size_t nadd[HRD_NKEYS];     /* how many words each add holds: a "+=" appends without counting them */
 } hrd_scope;
 
 typedef struct hrd_config {
@@ -21,15 +22,20 @@ typedef struct hrd_config {
 	hrd_scope *mods;
 	size_t nmods;
 	char **exclude;          /* root-relative files and folders that are not modules */
+	size_t nexclude;
 	int jobs;                /* 0: the daemon's --jobs */
 	char *compile_commands;  /* root-relative; "" for none; NULL: the default, compile_commands.json */
 	int keep;                /* objects of each module's newest good compiles kept in the history; 0: the default */
 } hrd_config;
 
+/* The most hotreload.conf may hold: lines of settings, not a megabyte. */
+#define HRD_CONFIG_MAX (1u << 20)
+
 /*
- * Parse text[0..n) of the file named file (for messages) into out. On an
- * error returns -1 with "file:line: what is wrong; what to do" in err, and
- * out left empty. 0 otherwise (out freed with hrd_config_free).
+ * Parse text[0..n) of the file named file (for messages) into out, in time
+ * linear in n. On an error returns -1 with "file:line: what is wrong; what
+ * to do" in err, and out left empty. 0 otherwise (out freed with
+ * hrd_config_free).
  */
 int hrd_config_parse(const char *text, size_t n, const char *file, hrd_config *out, char *err, size_t errsz);
 /* Read ROOT/hotreload.conf through rootfd: no file is the empty configuration. 0, or -1 with err. */

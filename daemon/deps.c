@@ -171,7 +171,8 @@ static int take(void *arg, const char *path)
 int hrd_deps_read(hrd_deps *d, int dirfd, const char *path, const char *root, char *const *sources, size_t n)
 {
 	size_t len;
-	char *text = hrd_readfile(dirfd, path, 0, &len);
+	/* a compiler's list of headers: long, but not without end */
+	char *text = hrd_readfile(dirfd, path, HRD_DEPFILE_MAX, &len);
 	if (!text)
 		return -1;
 	struct reading r = {d, root, sources, n};

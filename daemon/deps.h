@@ -24,8 +24,10 @@ void hrd_deps_free(hrd_deps *d);
 /*
  * Add the prerequisites of the dependency file at path (read through dirfd)
  * to d, but for the module's own sources (n of them). 0; -1 with errno when
- * it cannot be read or is not a dependency file.
+ * it cannot be read, is longer than HRD_DEPFILE_MAX (EFBIG) or is not a
+ * dependency file.
  */
+#define HRD_DEPFILE_MAX (16u << 20)
 int hrd_deps_read(hrd_deps *d, int dirfd, const char *path, const char *root, char *const *sources, size_t n);
 
 #endif

@@ -14,7 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define IDLE_CHECKPOINT_S 2 /* the WAL is checkpointed this long after the last record, off the save path */
+#define IDLE_CHECKPOINT_S 2 /* the WAL is checkpointed this long after the last record, off the save path (by size: store.c) */
 
 int64_t hrd_engine_now_us(clockid_t clock)
 {

@@ -177,7 +177,11 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 	row.nsnap = snap.n;
 	/* the object itself, so that the last good ones survive losing objects/ */
 	size_t object_len = 0;
-	void *object = hrd_readfile(AT_FDCWD, path, 0, &object_len); /* NULL: recorded without it */
+	void *object = hrd_readfile(AT_FDCWD, path, HRD_STORE_BLOB_MAX, &object_len); /* NULL: recorded without it */
+	if (!object && errno == EFBIG)
+		hrd_warn("%s: v%llu's object is over the %u MiB the history keeps of one: recorded without it, so it "
+		         "cannot be written back if objects/ loses it", m->name, (unsigned long long)version,
+		         HRD_STORE_BLOB_MAX >> 20);
 	row.object = object;
 	row.object_len = object_len;
 	row.keep = e->conf.keep ? e->conf.keep : HRD_KEEP_OBJECTS;
@@ -332,15 +336,30 @@ static void finish(hrd_engine *e, build *b, step *s, int ok)
 	}
 }
 
-static void append_out(build *b, const char *text)
+#define CUT_NOTE "\n[hotreloadd: the compilers' output past 256 KiB is not kept]\n"
+
+/* A run's output after the others': HRD_JOB_OUTPUT_MAX bounds the whole build (a folder of many noisy sources is one), and a cut says so once. */
+static void append_out(build *b, const hrd_job *j)
 {
-	size_t n = text ? strlen(text) : 0;
-	char *grown = n ? realloc(b->out, b->outlen + n + 1) : NULL;
+	size_t n = j->out ? strlen(j->out) : 0;
+	if (b->cut || (!n && !j->cut))
+		return;
+	size_t room = HRD_JOB_OUTPUT_MAX - b->outlen;
+	int cut = j->cut || n > room;
+	if (n > room)
+		n = room;
+	char *grown = realloc(b->out, b->outlen + n + sizeof CUT_NOTE);
 	if (!grown)
 		return;
-	memcpy(grown + b->outlen, text, n + 1);
-	b->out = grown;
+	memcpy(grown + b->outlen, j->out ? j->out : "", n);
 	b->outlen += n;
+	grown[b->outlen] = '\0';
+	b->out = grown;
+	if (cut) {
+		memcpy(grown + b->outlen, CUT_NOTE, sizeof CUT_NOTE);
+		b->outlen += sizeof CUT_NOTE - 1;
+		b->cut = 1;
+	}
 }
 
 static void on_step(hrd_job *j)
@@ -353,7 +372,7 @@ static void on_step(hrd_job *j)
 	e->running--;
 	if (b->m) {
 		int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
-		append_out(b, j->out);
+		append_out(b, j);
 		/* A compile that failed on the code still names what it read: keep it, so that a fix in a header is seen. */
 		if (s->dep && hrd_deps_read(&b->deps, AT_FDCWD, s->dep, e->cfg.root, b->src.path, b->src.n) < 0) {
 			b->nodeps = 1;
@@ -363,6 +382,8 @@ static void on_step(hrd_job *j)
 		if (!ok || !s->dep)
 			finish(e, b, s, ok);
 	}
+	/* Kept in the build's output now: a folder of many sources holds one run's at a time, not all of them. */
+	hrd_job_free(j);
 	if (!b->m && !b->running)
 		hrd_engine_free_build(b);
 	hrd_engine_pump(e);

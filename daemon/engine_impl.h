@@ -72,6 +72,7 @@ typedef struct build {
 	char key[65];
 	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */
 	size_t outlen;
+	int cut;                   /* out reached HRD_JOB_OUTPUT_MAX, and says so: nothing more is kept */
 	char cause[160];
 	int64_t started_us, t0_us;
 } build;

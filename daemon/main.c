@@ -49,7 +49,7 @@ static const char usage[] =
 	"                     watcher says (default: never)\n"
 	"  --follow-links     watch and build modules linked into the root from outside it\n"
 	"  --jobs N           compilers at once (default: the number of cores)\n"
-	"  --allow-uid UID    accept clients of this user too (a number or a name; repeatable)\n"
+	"  --allow-uid UID    accept clients of this user too (a number or a name, never nobody; repeatable)\n"
 	"  --foreground       stay attached and log to stderr (default: detach once ready,\n"
 	"                     logging to STATE_DIR/hotreloadd.log)\n"
 	"  --log-level LEVEL  error, warn, info (the default) or debug\n"
@@ -129,13 +129,22 @@ static void parse(int argc, char **argv, struct opts *o)
 			o->jobs = (int)n;
 			break;
 		case ALLOW: {
+			/* A name, else digits only, within uid_t: a number cast to it wrapped (2^32 + 1000 was uid 1000). */
 			struct passwd *pw = getpwnam(optarg);
-			n = strtol(optarg, &end, 10);
-			if (!pw && (*end || n < 0 || !*optarg))
-				die_usage("--allow-uid takes a uid or a user name; '%s' is neither", optarg);
+			unsigned long long u = 0;
+			errno = 0;
+			if (!pw && (optarg[0] < '0' || optarg[0] > '9' || (u = strtoull(optarg, &end, 10), errno) || *end ||
+			            u >= (uid_t)-1))
+				die_usage("--allow-uid takes a user name or a uid from 0 to 4294967294, not '%s'", optarg);
+			uid_t uid = pw ? pw->pw_uid : (uid_t)u;
+			/* nobody is whoever runs without a user of its own: allowing it allows them all */
+			if (uid == 65534)
+				die_usage("--allow-uid '%s' is nobody (65534), the user of every service without one of its own: "
+				          "it is never allowed; run the game as a user of its own and allow that one",
+				          optarg);
 			if (o->nallow == sizeof o->allow / sizeof *o->allow)
 				die_usage("%s", "--allow-uid is given too often");
-			o->allow[o->nallow++] = pw ? pw->pw_uid : (uid_t)n;
+			o->allow[o->nallow++] = uid;
 			break;
 		}
 		case HELP: fputs(usage, stdout); exit(0);

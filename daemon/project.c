@@ -273,16 +273,24 @@ static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stam
 	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	/* Before reading: a write after this changes what the stamp is compared with. */
+	/* Before reading: a write after this changes what the stamp is compared with. Only a
+	 * regular file, and only as much as it held then: a dependency file may name
+	 * /dev/zero, and a file that keeps growing is seen to have changed by its stamp. */
 	struct stat st;
-	if (stamp && fstat(fd, &st) == 0)
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	if (stamp)
 		stamp_of(&st, stamp);
 	char buf[65536];
-	ssize_t n;
-	uint64_t size = 0;
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
+	ssize_t n = 0;
+	uint64_t size = 0, left = (uint64_t)st.st_size;
+	while (left && (n = read(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf)) > 0) {
 		hrd_sha256_update(c, buf, (size_t)n);
 		size += (uint64_t)n;
+		left -= (uint64_t)n;
 	}
 	int e = errno;
 	close(fd);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,15 +25,37 @@ char *hrd_readfile(int dirfd, const char *path, size_t max, size_t *len)
 		e = EINVAL;
 		goto out;
 	}
+	/* Refused by its size before anything is allocated; a file that grows
+	 * while it is read is refused once it passes the bound, with no more
+	 * than the bound and its NUL ever held. */
+	if (max && (uint64_t)st.st_size > max) {
+		e = EFBIG;
+		goto out;
+	}
+	size_t bound = max ? max + 1 : SIZE_MAX;
 	for (;;) {
 		if (n + 1 >= cap) {
-			cap = cap ? 2 * cap : (size_t)st.st_size + 4096; /* one read for a file that holds still */
-			char *grown = realloc(text, cap);
+			if (cap >= bound) {
+				char more;
+				ssize_t k;
+				while ((k = read(fd, &more, 1)) < 0 && errno == EINTR)
+					;
+				e = k < 0 ? errno : k > 0 ? EFBIG : 0;
+				if (e)
+					goto out;
+				break;
+			}
+			/* one read for a file that holds still */
+			size_t want = cap ? 2 * cap : (size_t)st.st_size + 4096;
+			if (want > bound || want < cap)
+				want = bound;
+			char *grown = realloc(text, want);
 			if (!grown) {
 				e = ENOMEM;
 				goto out;
 			}
 			text = grown;
+			cap = want;
 		}
 		ssize_t k = read(fd, text + n, cap - n - 1);
 		if (k < 0 && errno == EINTR)
@@ -44,10 +67,6 @@ char *hrd_readfile(int dirfd, const char *path, size_t max, size_t *len)
 		if (k == 0)
 			break;
 		n += (size_t)k;
-		if (max && n > max) {
-			e = EFBIG;
-			goto out;
-		}
 	}
 	text[n] = '\0';
 	*len = n;

@@ -21,6 +21,7 @@ struct hrd_store {
 	char id[33];
 	sqlite3_stmt *next_version, *insert, *deps_clear, *deps_add, *blob_add, *file_add, *object_add, *object_trim;
 	char err[1024];
+	int wal_frames; /* the log's bound in pages, when the daemon checkpoints */
 };
 
 /*
@@ -257,6 +258,11 @@ static int prepare_schema(hrd_store *s, int flags)
 	 * machine, which is what an edit loop needs without an fsync per build. */
 	if (exec(s, "PRAGMA synchronous = NORMAL;") < 0)
 		return -1;
+	/* A log that once grew (a VACUUM, a reader in the way of every checkpoint) is cut back when it starts over. */
+	char limit[64];
+	snprintf(limit, sizeof limit, "PRAGMA journal_size_limit = %u;", HRD_STORE_WAL_MAX);
+	if (exec(s, limit) < 0)
+		return -1;
 	if (!fresh) {
 		sqlite3_stmt *st;
 		int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check", -1, &st, NULL);
@@ -433,13 +439,26 @@ static const char *col_text(sqlite3_stmt *st, int i)
 	return v ? v : "";
 }
 
+/* Bind a blob of n bytes, refused past HRD_STORE_BLOB_MAX (what names it says which): never cut to what an int holds. */
+static int bind_blob(hrd_store *s, sqlite3_stmt *st, int i, const void *data, size_t n, const char *what)
+{
+	if (n > HRD_STORE_BLOB_MAX)
+		return fail(s, "cannot keep %s: %zu bytes, over the %u MiB the history keeps of one file", what, n,
+		            HRD_STORE_BLOB_MAX >> 20);
+	if (sqlite3_bind_blob64(st, i, n ? data : "", (sqlite3_uint64)n, SQLITE_STATIC) != SQLITE_OK)
+		return fail(s, "cannot keep %s: %s", what, sqlite3_errmsg(s->db));
+	return 0;
+}
+
 /* b's object, and the objects of its module's older compiles past the newest b->keep dropped: in the caller's transaction. */
 static int add_object(hrd_store *s, const hrd_build *b)
 {
 	int rc = prepare(s, &s->object_add, "INSERT OR REPLACE INTO objects(build, data) VALUES(?1, ?2)");
 	if (rc == 0) {
 		sqlite3_bind_int64(s->object_add, 1, b->id);
-		sqlite3_bind_blob(s->object_add, 2, b->object_len ? b->object : "", (int)b->object_len, SQLITE_STATIC);
+		rc = bind_blob(s, s->object_add, 2, b->object, b->object_len, "the object");
+	}
+	if (rc == 0) {
 		if (sqlite3_step(s->object_add) != SQLITE_DONE)
 			rc = fail_db(s, "cannot keep the object");
 		sqlite3_reset(s->object_add);
@@ -494,7 +513,9 @@ static int add_file(hrd_store *s, int64_t id, const hrd_snapshot *f)
 	int rc = prepare(s, &s->blob_add, "INSERT OR IGNORE INTO blobs(hash, data) VALUES(?1, ?2)");
 	if (rc == 0) {
 		bind_text(s->blob_add, 1, f->hash);
-		sqlite3_bind_blob(s->blob_add, 2, f->len ? f->data : "", (int)f->len, SQLITE_STATIC);
+		rc = bind_blob(s, s->blob_add, 2, f->data, f->len, f->path);
+	}
+	if (rc == 0) {
 		if (sqlite3_step(s->blob_add) != SQLITE_DONE)
 			rc = fail_db(s, "cannot record a source");
 		sqlite3_reset(s->blob_add);
@@ -647,10 +668,27 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 	return rc;
 }
 
+/* After each commit: a log past the bound is written back now (PASSIVE: never waiting for a reader). */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	hrd_store *s = arg;
+	if (frames >= s->wal_frames)
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 int hrd_store_autocheckpoint(hrd_store *s, int on)
 {
-	if (sqlite3_wal_autocheckpoint(s->db, on ? 1000 : 0) != SQLITE_OK)
+	int64_t page = 0;
+	if (on) {
+		if (sqlite3_wal_autocheckpoint(s->db, 1000) != SQLITE_OK)
+			return fail_db(s, "cannot set the checkpoint policy");
+		return 0;
+	}
+	if (query_ints(s, "PRAGMA page_size", &page, 1) < 0 || page <= 0)
 		return fail_db(s, "cannot set the checkpoint policy");
+	s->wal_frames = (int)(HRD_STORE_WAL_MAX / page);
+	sqlite3_wal_hook(s->db, on_wal, s);
 	return 0;
 }
 

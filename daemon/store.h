@@ -13,6 +13,9 @@ enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED 
 /* The schema version this code writes (PRAGMA user_version). */
 #define HRD_SCHEMA_VERSION 5
 
+/* The most the history keeps of one file or object: a record holding more is refused whole, never cut. */
+#define HRD_STORE_BLOB_MAX (256u << 20)
+
 /* One file that went into a build, as it was: its content is stored once, however many builds share it. */
 typedef struct hrd_snapshot {
 	const char *path; /* root-relative, or absolute outside the root */
@@ -35,7 +38,7 @@ typedef struct hrd_build {
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
 	size_t nsnap;
-	const void *object;  /* recording an ok row: its object, kept for the module's keep newest compiles */
+	const void *object;  /* recording an ok row: its object, kept for the module's keep newest compiles (up to HRD_STORE_BLOB_MAX) */
 	size_t object_len;
 	int keep;
 } hrd_build;
@@ -113,10 +116,15 @@ int hrd_store_modules(hrd_store *s, int (*fn)(void *arg, const char *module), vo
 /* Counts over module's rows (NULL: all). Returns 0 or -1. */
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out);
 
+/* The write-ahead log's size past which a commit checkpoints it at once, and to which it is cut back. */
+#define HRD_STORE_WAL_MAX (4u << 20)
+
 /*
- * The daemon's WAL discipline: no automatic checkpoint inside a commit on the
- * save path (it cost milliseconds), and a checkpoint when idle instead.
- * Both return 0 or -1.
+ * The daemon's WAL discipline (on = 0): no automatic checkpoint inside a
+ * commit on the save path (it cost milliseconds), and a checkpoint when
+ * idle instead; but a log past HRD_STORE_WAL_MAX is checkpointed by the
+ * commit that took it there, so that records in a row with no idle moment
+ * do not grow it without end. Both return 0 or -1.
  */
 int hrd_store_autocheckpoint(hrd_store *s, int on);
 int hrd_store_checkpoint(hrd_store *s);

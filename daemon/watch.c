@@ -36,6 +36,15 @@ int hrd_watch_fd(hrd_watch *w)
 	return w->fd;
 }
 
+static void free_events(struct hrd_watch_event *e)
+{
+	while (e) {
+		struct hrd_watch_event *next = e->next;
+		free(e);
+		e = next;
+	}
+}
+
 int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *path), void *arg)
 {
 	uint64_t count;
@@ -48,6 +57,7 @@ int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *pat
 	int lost = w->lost;
 	w->head = NULL;
 	w->tail = &w->head;
+	w->queued = 0;
 	w->lost = 0;
 	pthread_mutex_unlock(&w->mu);
 	if (lost)
@@ -157,10 +167,7 @@ nomem:
 
 void hrd_watch_fini(hrd_watch *w)
 {
-	for (struct hrd_watch_event *e = w->head, *next; e; e = next) {
-		next = e->next;
-		free(e);
-	}
+	free_events(w->head);
 	if (w->efd >= 0)
 		close(w->efd);
 	for (char **x = w->exclude; x && *x; x++)
@@ -175,19 +182,36 @@ void hrd_watch_post(hrd_watch *w, int kind, const char *rel)
 	const char *base = strrchr(rel, '/');
 	if (kind == HRD_WATCH_CHANGED && hrd_watch_ignored(base ? base + 1 : rel))
 		return;
-	size_t n = strlen(rel);
-	struct hrd_watch_event *e = malloc(sizeof *e + n + 1);
+	size_t n = strlen(rel), size = sizeof(struct hrd_watch_event) + n + 1, dropped = 0;
+	struct hrd_watch_event *e = malloc(size), *drop = NULL;
 	pthread_mutex_lock(&w->mu);
-	if (e) {
+	if (w->lost) {
+		/* the rescan to come covers this one too */
+	} else if (!e) {
+		w->lost = 1; /* dropping one event silently would miss a save */
+	} else if (w->queued + size > HRD_WATCH_QUEUE_MAX) {
+		/* The loop is busy (a long scan, a slow disk) while a checkout writes on:
+		 * a rescan compares every module's content, for a bounded cost. */
+		drop = w->head;
+		dropped = w->queued;
+		w->head = NULL;
+		w->tail = &w->head;
+		w->queued = 0;
+		w->lost = 1;
+	} else {
 		e->next = NULL;
 		e->kind = kind;
 		memcpy(e->path, rel, n + 1);
 		*w->tail = e;
 		w->tail = &e->next;
-	} else {
-		w->lost = 1; /* dropping one event silently would miss a save */
+		w->queued += size;
+		e = NULL;
 	}
 	pthread_mutex_unlock(&w->mu);
+	free(e);
+	free_events(drop);
+	if (dropped)
+		hrd_warn("watcher: %zu bytes of events waited for a busy loop; dropped for a rescan", dropped);
 	if (w->efd >= 0) {
 		uint64_t one = 1;
 		(void)!write(w->efd, &one, sizeof one);

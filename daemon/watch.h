@@ -47,8 +47,12 @@ struct hrd_watch {
 	int efd;
 	pthread_mutex_t mu; /* guards the queue and lost: backends post from threads of their own */
 	struct hrd_watch_event *head, **tail;
-	int lost; /* an event could not be queued: take() starts with a rescan */
+	size_t queued; /* bytes the queue holds, up to HRD_WATCH_QUEUE_MAX */
+	int lost;      /* an event could not be queued: take() starts with a rescan, and nothing is queued until then */
 };
+
+/* What the queue may hold while the loop is busy; past it, it is dropped for a rescan, as for a kernel queue's overflow. */
+#define HRD_WATCH_QUEUE_MAX (4u << 20)
 
 struct hrd_watch_options {
 	const char *backend;  /* "inotify", "fanotify" or "poll" (auto is decided by the caller: fsinfo.h) */
@@ -86,7 +90,8 @@ int hrd_watch_skip(hrd_watch *w, char *const *skip);
 int hrd_watch_init(hrd_watch *w, const struct hrd_watch_ops *ops, const struct hrd_watch_options *o, const char *root,
                    const char *const *exclude, char *err, size_t errsz);
 void hrd_watch_fini(hrd_watch *w);
-/* Queue an event for the loop, from any thread; paths of ignored files are dropped. */
+/* Queue an event for the loop, from any thread; paths of ignored files are dropped. A queue
+ * that would pass HRD_WATCH_QUEUE_MAX is dropped whole, and the loop told to rescan. */
 void hrd_watch_post(hrd_watch *w, int kind, const char *rel);
 /* Root-relative form of an absolute path under the root ("" for the root itself). */
 const char *hrd_watch_rel(const hrd_watch *w, const char *full);

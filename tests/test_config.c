@@ -1,9 +1,13 @@
 /* test_config.c: hotreload.conf's parser: settings, scopes, words, and a clear file:line for each mistake. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../daemon/config.h"
+#include "util.h"
 
 static int join(void *arg, const char *word)
 {
@@ -117,4 +121,99 @@ Test(config, each_mistake_names_its_line_and_what_to_do)
 	hrd_config c;
 	cr_expect_eq(hrd_config_parse("\ncflags = a\0b\n", 14, "hotreload.conf", &c, err, sizeof err), -1);
 	cr_expect(strstr(err, "hotreload.conf:2: a NUL byte"), "%s", err);
+}
+
+/* A text of at most n bytes: line (with %d for its number) again and again. */
+static char *repeat(const char *line, size_t n, size_t *len, int *lines)
+{
+	char *text = malloc(n + 1), one[64];
+	size_t at = 0;
+	*lines = 0;
+	for (;;) {
+		int k = snprintf(one, sizeof one, line, *lines);
+		if (at + (size_t)k > n)
+			break;
+		memcpy(text + at, one, (size_t)k);
+		at += (size_t)k;
+		++*lines;
+	}
+	text[at] = '\0';
+	*len = at;
+	return text;
+}
+
+static int count(void *arg, const char *word)
+{
+	(void)word;
+	++*(int *)arg;
+	return 0;
+}
+
+/*
+ * A megabyte of each shape the parser once went over again and again for
+ * every line (a new section looked for among all, a word appended after
+ * counting all): each parses, whole. The parser is linear in its input;
+ * scripts/bench/bench_config.c shows the time per megabyte for each shape.
+ */
+Test(config, a_megabyte_of_sections_or_words_parses_whole, .timeout = 120)
+{
+	const char *shapes[] = {"[m%d]\n", "cflags += -D%d\n", "exclude += d%d\n", "[m]\ncflags += -D%d\n"};
+	for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+		size_t len;
+		int lines, n = 0;
+		char *text = repeat(shapes[i], HRD_CONFIG_MAX, &len, &lines), err[512] = "";
+		hrd_config c;
+		cr_assert_eq(hrd_config_parse(text, len, "hotreload.conf", &c, err, sizeof err), 0, "%s", err);
+		if (i == 0)
+			cr_expect_eq(c.nmods, (size_t)lines);
+		if (i == 1) {
+			hrd_config_words(&c, "x", HRD_CFLAGS, count, &n);
+			cr_expect_eq(n, lines);
+		}
+		if (i == 2)
+			cr_expect_eq(c.nexclude, (size_t)lines);
+		if (i == 3) {
+			hrd_config_words(&c, "m", HRD_CFLAGS, count, &n);
+			cr_expect_eq(n, lines);
+			cr_expect_eq(c.nmods, 1);
+		}
+		hrd_config_free(&c);
+		free(text);
+	}
+	/* One word of many "./": as the watcher names paths, all of them go. */
+	size_t len;
+	int lines;
+	char *dots = repeat("./", HRD_CONFIG_MAX - 64, &len, &lines), err[512] = "";
+	char *text = t_fmt("[m]\nsources = %sa.c\n", dots);
+	hrd_config c;
+	cr_assert_eq(hrd_config_parse(text, strlen(text), "hotreload.conf", &c, err, sizeof err), 0, "%s", err);
+	cr_expect_str_eq(words(&c, "m", HRD_SOURCES), "[a.c]");
+	hrd_config_free(&c);
+	free(text);
+	free(dots);
+}
+
+Test(config, a_file_past_a_megabyte_is_refused_with_its_limit)
+{
+	char *dir = t_tmpdir(), *path = t_fmt("%s/" HRD_CONFIG_FILE, dir), err[512] = "";
+	size_t len;
+	int lines;
+	char *text = repeat("cflags += -D%d\n", 4 * HRD_CONFIG_MAX, &len, &lines);
+	cr_assert_eq(t_write(path, text, len), 0);
+	int rootfd = open(dir, O_PATH | O_DIRECTORY);
+	hrd_config c;
+	cr_assert_eq(hrd_config_load(rootfd, &c, err, sizeof err), -1);
+	cr_expect(strstr(err, "hotreload.conf: over 1 MiB") && strstr(err, "cut it down"), "%s", err);
+	/* One megabyte is taken. */
+	size_t mib = HRD_CONFIG_MAX;
+	while (text[mib - 1] != '\n')
+		mib--;
+	cr_assert_eq(t_write(path, text, mib), 0);
+	cr_assert_eq(hrd_config_load(rootfd, &c, err, sizeof err), 0, "%s", err);
+	hrd_config_free(&c);
+	close(rootfd);
+	t_rmtree(dir);
+	free(text);
+	free(path);
+	free(dir);
 }

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../daemon/build.h"
 #include "util.h"
 
 #define WAIT_MS 30000 /* a deadline, not a delay: every wait ends as soon as its condition holds */
@@ -548,12 +549,12 @@ Test(daemon, after_sigkill_the_next_daemon_takes_over_the_stale_socket)
 	cr_assert_eq(v, 2);
 }
 
-/* As uid 65534, connect and say HELLO: the type of the daemon's first reply, or -errno. */
-static int hello_as_nobody(const char *sock)
+/* As uid, connect and say HELLO: the type of the daemon's first reply, or -errno. */
+static int hello_as(const char *sock, uid_t uid)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
-		if (setgid(65534) < 0 || setuid(65534) < 0)
+		if (setgid(uid) < 0 || setuid(uid) < 0)
 			_exit(100);
 		hrp_msg m;
 		int fd = hrp_connect(sock, 5000);
@@ -584,12 +585,11 @@ Test(daemon, peers_of_other_users_are_refused_unless_allowed)
 	chmod(sockdir, 0711);
 	char *sock = t_fmt("%s/s", sockdir);
 	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "12345", NULL });
-	int got = hello_as_nobody(sock);
+	int got = hello_as(sock, 65534);
 	cr_assert_eq(got, HRP_ERROR, "uid 65534 was not refused (%d)", got);
-	t_peer_close(&peer);
-	cr_assert_eq(t_daemon_stop(&d), 0);
-	start(NULL, (const char *const[]){ "--socket", sock, "--allow-uid", "nobody", NULL });
-	cr_assert_eq(hello_as_nobody(sock), HRP_HELLO, "an allowed uid was refused");
+	got = hello_as(sock, 12346);
+	cr_assert_eq(got, HRP_ERROR, "uid 12346 was not refused (%d)", got);
+	cr_assert_eq(hello_as(sock, 12345), HRP_HELLO, "an allowed uid was refused");
 	/* And it can reach what it is told to load. */
 	struct stat st;
 	char *objects = t_fmt("%s/objects", d.state);
@@ -1068,4 +1068,49 @@ Test(daemon, refusals_are_recorded_only_for_builds_sent_cut_short_and_rate_limit
 	free(longest);
 	free(rows);
 	free(huge);
+}
+
+Test(daemon, the_compilers_output_is_bounded_per_build_not_per_compiler_run)
+{
+	/* A compiler that says 300 kB before each run: a folder of three sources and its link say 1.2 MB. */
+	mkd(".t");
+	put(".t/cc", "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' w >&2\necho >&2\nexec cc \"$@\"\n");
+	char *cc = t_fmt("CC=%s/.t/cc", dir);
+	cr_assert_eq(chmod(cc + 3, 0755), 0);
+	mkd("big");
+	put("big/a.c", "int g(void);\nint f(void) { return g(); }\n");
+	put("big/b.c", "int g(void) { return 2; }\n");
+	put("big/c.c", "int h(void) { return 3; }\n");
+	start((const char *const[]){ cc, NULL }, NULL);
+	subscribe("big");
+	int v;
+	cr_assert_eq(next_build("big", &v), 1);
+	cr_assert_eq(v, 2);
+	char *n = query("show", "big", ".output | length");
+	cr_assert_leq(atol(n), HRD_JOB_OUTPUT_MAX + 200, "the row keeps %s bytes of output", n);
+	cr_assert_geq(atol(n), HRD_JOB_OUTPUT_MAX, "%s", n);
+	free(n);
+	char *end = query("show", "big", ".output[-120:]");
+	cr_assert(strstr(end, "256 KiB"), "the cut says so: %s", end);
+	free(end);
+	free(cc);
+}
+
+Test(daemon, allow_uid_is_parsed_strictly_and_never_allows_nobody)
+{
+	/* 4294968296 is 2^32 + 1000: read as a long and cast, it was uid 1000. */
+	const char *bad[] = { "4294968296", "4294967295", "-1", " 5", "5x", "", "nobody", "65534", "+7", "99999999999999999999" };
+	const char *says[] = { "from 0 to 4294967294", "from 0 to 4294967294", "from 0 to 4294967294", "from 0 to 4294967294",
+			       "from 0 to 4294967294", "from 0 to 4294967294", "nobody (65534)", "nobody (65534)",
+			       "from 0 to 4294967294", "from 0 to 4294967294" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		t_run r = t_exec(dir, NULL, (const char *const[]){ daemon_exe(), "--root", dir, "--allow-uid", bad[i], NULL });
+		cr_assert_eq(r.status, 2, "--allow-uid '%s': exit %d: %s", bad[i], r.status, r.err);
+		cr_assert(strstr(r.err, "hotreloadd: --allow-uid") && strstr(r.err, says[i]), "'%s': %s", bad[i], r.err);
+		t_run_free(&r);
+		struct stat st;
+		char *state = t_fmt("%s/.hotreload", dir);
+		cr_assert_neq(stat(state, &st), 0, "'%s': nothing is created before the options are checked", bad[i]);
+		free(state);
+	}
 }

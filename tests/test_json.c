@@ -80,3 +80,30 @@ Test(json, every_byte_gives_output_that_jq_parses)
 	free(parsed);
 	free(out);
 }
+
+static char *escn(const void *data, size_t len)
+{
+	char *out;
+	size_t n;
+	FILE *f = open_memstream(&out, &n);
+	hrc_json_strn(f, data, len);
+	fclose(f);
+	return out;
+}
+
+Test(json, stored_bytes_are_written_by_their_length_nul_included)
+{
+	char *got = escn("a\0b\0", 4);
+	cr_assert_str_eq(got, "\"a\\u0000b\\u0000\"");
+	free(got);
+	/* A sequence cut short by the length, not by a NUL, is no sequence: nothing past it is read. */
+	got = escn("x\xe2\x82\xac", 3);
+	cr_assert_str_eq(got, "\"x\\ufffd\\ufffd\"");
+	free(got);
+	got = escn("\xf0\x9f\x8e\xae", 4);
+	cr_assert_str_eq(got, "\"\xf0\x9f\x8e\xae\"");
+	free(got);
+	got = escn("", 0);
+	cr_assert_str_eq(got, "\"\"");
+	free(got);
+}

@@ -167,3 +167,25 @@ Test(project, sha256_vectors)
 	hrd_sha256_hex(&c, out);
 	cr_assert_str_eq(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
+
+Test(project, a_header_that_is_a_device_counts_as_gone_and_is_never_read, .timeout = 60)
+{
+	/* A dependency file may name anything: /dev/zero read to its end never ends. */
+	put("a.c", "int a;");
+	hrd_sources s;
+	cr_assert_eq(hrd_project_resolve(&p, "a", &s), HRD_KIND_FILE);
+	char *cmd[] = { "cc", NULL }, *none[] = { "h.h", NULL }, *dev[] = { "/dev/zero", NULL };
+	char gone[65], k[65];
+	hrd_deps missing = { none, 1 }, zero = { dev, 1 };
+	hrd_stamp st[2];
+	cr_assert_eq(hrd_project_key(&p, &s, &missing, cmd, gone, st), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, &zero, cmd, k, st), 0);
+	cr_assert_eq(st[1].ino, 0, "a device has no stamp: it counts as gone");
+	char *link = t_fmt("%s/h.h", dir);
+	cr_assert_eq(symlink("/dev/zero", link), 0);
+	cr_assert_eq(hrd_project_key(&p, &s, &missing, cmd, k, st), 0);
+	cr_assert_str_eq(k, gone, "a header linked to a device is no file: the same key as none");
+	cr_assert(hrd_project_unchanged(&p, &s, &missing, st));
+	free(link);
+	hrd_sources_free(&s);
+}

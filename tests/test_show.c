@@ -407,3 +407,26 @@ Test(show, after_a_restart_a_rollback_goes_back_from_the_compile_it_copied_and_a
 	e2e_put("a.c", "int value(void) { return 4; }\n");
 	e2e_wait_cli("status", ".modules[0] | \"\\(.version) \\(.status)\"", "4 ok");
 }
+
+Test(show, stored_control_characters_are_escaped_and_a_nul_does_not_end_a_file)
+{
+	/* A source whose comment holds a terminal's escape, and a NUL byte the compiler passes over with a warning. */
+	static const char src[] = "int value(void) { return 1; }\n/* \033]0;owned\007 \033[2J */\n\0/* after */\n";
+	char *path = t_fmt("%s/a.c", e2e_dir);
+	cr_assert_eq(t_write(path, src, sizeof src - 1), 0);
+	free(path);
+	e2e_start_daemon(NULL);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	t_run r = cli((const char *const[]){"show", "a", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert_null(strchr(r.out, '\033'), "an escape reached the terminal: %s", r.out);
+	cr_assert_null(strchr(r.out, '\007'), "%s", r.out);
+	cr_assert(strstr(r.out, "/* \\x1b]0;owned\\x07 \\x1b[2J */\n\\x00/* after */\n"), "%s", r.out);
+	t_run_free(&r);
+	r = cli((const char *const[]){"show", "a", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_is(r.out, ".files[0].content | length", "65");
+	jq_is(r.out, ".files[0].content | endswith(\"\\u0000/* after */\\n\")", "true");
+	jq_is(r.out, ".files[0].content | test(\"\\u001b\\\\[2J\")", "true");
+	t_run_free(&r);
+}

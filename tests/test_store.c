@@ -538,3 +538,67 @@ Test(store, a_build_keeps_the_files_that_went_in_each_content_once)
 	hrd_store_close(s);
 	cr_assert_eq(sql_int("SELECT count(*) FROM blobs"), 2, "each content once");
 }
+
+Test(store, an_object_or_a_file_past_the_bound_is_refused_whole_not_cut)
+{
+	/* A length past what an int holds: bound as an int, it was cut to its low bits and stored without a word. */
+	static const char bytes[16] = "0123456789abcdef";
+	size_t huge = ((size_t)1 << 32) + sizeof bytes;
+	hrd_store *s = open_rw();
+	hrd_build b = {.module = "enemy", .status = HRD_OK, .started_us = 1, .object = bytes, .object_len = huge, .keep = 1};
+	cr_assert_eq(hrd_store_record(s, &b), -1, "an object of 4 GiB was recorded");
+	cr_assert(strstr(hrd_store_error(s), "the object") && strstr(hrd_store_error(s), "4294967312 bytes") &&
+	              strstr(hrd_store_error(s), "256 MiB"),
+	          "%s", hrd_store_error(s));
+	hrd_snapshot f = {"a.c", "aaaa", bytes, huge};
+	hrd_build c = {.module = "enemy", .status = HRD_FAILED, .started_us = 2, .snap = &f, .nsnap = 1};
+	cr_assert_eq(hrd_store_record(s, &c), -1, "a file of 4 GiB was recorded");
+	cr_assert(strstr(hrd_store_error(s), "a.c") && strstr(hrd_store_error(s), "256 MiB"), "%s", hrd_store_error(s));
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds"), 0, "nothing of either is left");
+	cr_assert_eq(sql_int("SELECT count(*) FROM objects"), 0);
+	cr_assert_eq(sql_int("SELECT count(*) FROM blobs"), 0);
+	/* Up to the bound, as it was. */
+	s = open_rw();
+	b = (hrd_build){.module = "enemy", .status = HRD_OK, .started_us = 1, .object = bytes, .object_len = sizeof bytes, .keep = 1};
+	cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+	void *data;
+	size_t len;
+	cr_assert_eq(hrd_store_object(s, "enemy", 1, &data, &len), 1);
+	cr_assert(len == sizeof bytes && memcmp(data, bytes, len) == 0);
+	free(data);
+	hrd_store_close(s);
+}
+
+static long long wal_size(void)
+{
+	struct stat st;
+	char *wal = t_fmt("%s-wal", db);
+	long long n = stat(wal, &st) == 0 ? (long long)st.st_size : 0;
+	free(wal);
+	return n;
+}
+
+Test(store, records_in_a_row_with_no_idle_gap_keep_the_log_bounded, .timeout = 120)
+{
+	/* The daemon's discipline: no checkpoint inside every commit, and none waits for an idle moment here. */
+	hrd_store *s = open_rw();
+	cr_assert_eq(hrd_store_autocheckpoint(s, 0), 0);
+	enum { N = 320, SIZE = 64 << 10 };
+	char *data = malloc(SIZE), hash[65];
+	long long most = 0;
+	for (int i = 0; i < N; i++) {
+		memset(data, 'a' + i % 26, SIZE);
+		snprintf(data, SIZE, "%d", i); /* each one new: 20 MiB in all */
+		snprintf(hash, sizeof hash, "%064d", i);
+		hrd_snapshot f = {"a.c", hash, data, SIZE};
+		hrd_build b = {.module = "enemy", .status = HRD_FAILED, .started_us = i, .snap = &f, .nsnap = 1};
+		cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+		if (wal_size() > most)
+			most = wal_size();
+	}
+	cr_assert_leq(most, 2 * HRD_STORE_WAL_MAX, "the log grew to %lld bytes", most);
+	cr_assert_eq(sql_int("SELECT count(*) FROM blobs"), N);
+	free(data);
+	hrd_store_close(s);
+}

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../daemon/watch.h"
 #include "util.h"
 
 #define WAIT_MS 30000 /* a deadline, not a delay */
@@ -522,5 +523,52 @@ Test(watchers, every_backend_watches_a_folder_once_hotreload_conf_stops_excludin
 		live("a", 100 + i);
 		t_daemon_stop(&d);
 		d.pidfd = -1;
+	}
+}
+
+struct taken {
+	int rescans, changes;
+};
+
+static void take_one(void *arg, int kind, const char *path)
+{
+	struct taken *t = arg;
+	(void)path;
+	if (kind == HRD_WATCH_RESCAN)
+		t->rescans++;
+	else
+		t->changes++;
+}
+
+Test(watchers, events_past_the_queues_bound_while_the_loop_is_busy_become_one_rescan)
+{
+	const char *backends[] = {"inotify", "poll"};
+	for (size_t b = 0; b < sizeof backends / sizeof *backends; b++) {
+		struct hrd_watch_options o = {backends[b], "test", 0, 0, NULL};
+		hrd_watch *w;
+		char err[512];
+		cr_assert_eq(hrd_watch_open(&o, root, NULL, &w, err, sizeof err), 0, "%s", err);
+		struct taken t = {0, 0};
+		hrd_watch_take(w, take_one, &t); /* what the backend says of itself at its start */
+		/* The loop takes nothing while 5000 events of 1000-byte paths, 5 MB, come in from the watcher's side. */
+		char path[1001];
+		memset(path, 'p', 1000);
+		path[1000] = '\0';
+		for (int i = 0; i < 5000; i++) {
+			snprintf(path, 16, "%014d", i);
+			path[14] = 'p';
+			hrd_watch_post(w, HRD_WATCH_CHANGED, path);
+		}
+		cr_assert_leq(w->queued, HRD_WATCH_QUEUE_MAX, "%s: %zu bytes queued", backends[b], w->queued);
+		t = (struct taken){0, 0};
+		hrd_watch_take(w, take_one, &t);
+		cr_assert_eq(t.rescans, 1, "%s: the lost events are one rescan", backends[b]);
+		cr_assert_eq(t.changes, 0, "%s: %d events of a dropped queue were handed out", backends[b], t.changes);
+		/* And then the queue is as before. */
+		hrd_watch_post(w, HRD_WATCH_CHANGED, "a.c");
+		t = (struct taken){0, 0};
+		hrd_watch_take(w, take_one, &t);
+		cr_assert(t.rescans == 0 && t.changes == 1, "%s: %d rescans, %d changes", backends[b], t.rescans, t.changes);
+		hrd_watch_close(w);
 	}
 }
