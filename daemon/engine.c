@@ -1,6 +1,7 @@
 /* engine.c: the modules, their queue and the watcher's events: each settled change to a build, newest content wins. */
 #include "engine_impl.h"
 #include "log.h"
+#include "statedir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -638,28 +639,31 @@ static void on_watch(hrd_io *io, uint32_t events)
 
 /* ---- life ---- */
 
-/* Make tmp/ and objects/, and empty tmp/: what is there was left by a daemon that died mid-build. */
-static int prepare_dirs(const char *state_dir, int shared, char *err, size_t errsz)
+/*
+ * Make tmp/ and objects/ in the state dir, through its descriptor, and empty
+ * tmp/: what is there was left by a daemon that died mid-build. objects/ is
+ * kept open: a restore writes there through it.
+ */
+static int prepare_dirs(hrd_engine *e, char *err, size_t errsz)
 {
-	const char *sub[] = {"tmp", "objects"};
-	for (int i = 0; i < 2; i++) {
-		char path[4200];
-		mode_t mode = i == 1 && shared ? 0711 : 0700;
-		snprintf(path, sizeof path, "%s/%s", state_dir, sub[i]);
-		if ((mkdir(path, mode) < 0 && errno != EEXIST) || chmod(path, mode) < 0) {
-			snprintf(err, errsz, "cannot create %s: %s", path, strerror(errno));
-			return -1;
-		}
+	char why[512];
+	int tmp = hrd_statedir_sub(e->cfg.state_fd, "tmp", 0700, why, sizeof why);
+	if (tmp < 0 || (e->objects_fd = hrd_statedir_sub(e->cfg.state_fd, "objects", e->cfg.shared ? 0711 : 0700, why,
+	                                                  sizeof why)) < 0) {
+		snprintf(err, errsz, "in the state dir %s: %s", e->cfg.state_dir, why);
+		if (tmp >= 0)
+			close(tmp);
+		return -1;
 	}
-	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s/tmp", state_dir);
-	DIR *d = opendir(tmp);
+	DIR *d = fdopendir(tmp);
 	struct dirent *ent;
 	while (d && (ent = readdir(d)))
 		if (ent->d_name[0] != '.')
 			unlinkat(dirfd(d), ent->d_name, 0);
 	if (d)
 		closedir(d);
+	else
+		close(tmp);
 	return 0;
 }
 
@@ -672,7 +676,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	e->cfg = *cfg;
 	e->qtail = &e->qhead;
-	e->timer.fd = e->watchio.fd = e->recheck.fd = e->verify.fd = e->project.rootfd = -1;
+	e->timer.fd = e->watchio.fd = e->recheck.fd = e->verify.fd = e->project.rootfd = e->objects_fd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -698,7 +702,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	if (hrd_config_load(e->project.rootfd, &e->conf, err, errsz) < 0)
 		goto fail;
 	e->project.conf = &e->conf;
-	if (prepare_dirs(cfg->state_dir, cfg->shared, err, errsz) < 0)
+	if (prepare_dirs(e, err, errsz) < 0)
 		goto fail;
 	e->timer.fn = on_timer;
 	e->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -768,6 +772,8 @@ void hrd_engine_close(hrd_engine *e)
 		hrd_loop_del(e->cfg.loop, &e->watchio);
 	if (e->project.rootfd >= 0)
 		close(e->project.rootfd);
+	if (e->objects_fd >= 0)
+		close(e->objects_fd);
 	hrd_engine_free_words(e->env_cc);
 	hrd_engine_free_words(e->env_cflags);
 	hrd_engine_free_words(e->env_ldflags);

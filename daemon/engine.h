@@ -12,6 +12,7 @@ typedef struct hrd_engine hrd_engine;
 typedef struct hrd_engine_config {
 	const char *root;      /* absolute, resolved */
 	const char *state_dir; /* absolute, resolved; holds tmp/ and objects/ */
+	int state_fd;          /* the state dir, checked (hrd_statedir_open): its files are opened through it */
 	int jobs;              /* compilers at once, >= 1 */
 	int jobs_given;        /* jobs is --jobs: it wins over hotreload.conf's */
 	int shared;            /* other users (--allow-uid) load the objects: objects/ is 0711, not 0700 */

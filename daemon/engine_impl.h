@@ -103,6 +103,7 @@ struct hrd_engine {
 	hrp_modstat *status; /* the last STATUS reply's array */
 	char reason[1400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
+	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
 };
 
 /* engine.c: small helpers, the modules table, the queue, the timers. */

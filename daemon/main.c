@@ -188,15 +188,34 @@ static int detach(void)
 	return p[1];
 }
 
-static int lock_state(const char *state_dir)
+/*
+ * One of the daemon's files in the state dir: opened through the folder's
+ * descriptor and never through a link, which another user may have planted
+ * before the folder was ours. A descriptor, or -1 (said).
+ */
+static int open_own(int statefd, const char *state_dir, const char *name, int flags)
 {
-	char path[PATH_MAX + 32];
-	snprintf(path, sizeof path, "%s/hotreloadd.lock", state_dir);
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "hotreloadd: cannot open %s: %s\n", path, strerror(errno));
+	struct stat st;
+	int fd = openat(statefd, name, flags | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == ELOOP) {
+		fprintf(stderr, "hotreloadd: %s/%s is a symbolic link, which is never followed: remove it\n", state_dir, name);
 		return -1;
 	}
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+		fprintf(stderr, "hotreloadd: %s/%s is not a regular file: remove it\n", state_dir, name);
+		close(fd);
+		return -1;
+	}
+	if (fd < 0)
+		fprintf(stderr, "hotreloadd: cannot open %s/%s: %s\n", state_dir, name, strerror(errno));
+	return fd;
+}
+
+static int lock_state(int statefd, const char *state_dir)
+{
+	int fd = open_own(statefd, state_dir, "hotreloadd.lock", O_RDWR);
+	if (fd < 0)
+		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		char pid[32] = "";
 		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
@@ -211,8 +230,34 @@ static int lock_state(const char *state_dir)
 	char pid[32];
 	int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
-		hrd_warn("cannot write the pid to %s: %s", path, strerror(errno));
+		hrd_warn("cannot write the pid to %s/hotreloadd.lock: %s", state_dir, strerror(errno));
 	return fd;
+}
+
+/*
+ * The socket's folder, when the socket is not in the state dir: held to the
+ * same rule, since whoever can write there can put a socket of their own in
+ * place of ours. 0, or -1 (said).
+ */
+static int check_socket_dir(const char *sock)
+{
+	char dir[PATH_MAX], real[PATH_MAX], why[2 * PATH_MAX + 512];
+	const char *slash = strrchr(sock, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else
+		snprintf(dir, sizeof dir, "%.*s", slash == sock ? 1 : (int)(slash - sock), sock);
+	int fd = -1;
+	if (!realpath(dir, real))
+		snprintf(why, sizeof why, "%s cannot be reached: %s", dir, strerror(errno));
+	else
+		fd = hrd_statedir_open(real, "--socket", why, sizeof why);
+	if (fd < 0) {
+		fprintf(stderr, "hotreloadd: the socket's folder is not safe to use: %s\n", why);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 struct sigio {
@@ -290,12 +335,24 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: %s\n", note);
 		return 1;
 	}
+	/* A link to it counts only if it is ours or root's: else its maker chose where our files go. */
+	if (lstat(want, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
+		fprintf(stderr, "hotreloadd: the state dir %s is a symbolic link of uid %u, not yours: remove it, or "
+		        "give --state-dir a folder of your own\n", want, (unsigned)st.st_uid);
+		return 1;
+	}
 	if (hrd_make_dirs(want, 0700) < 0 || !realpath(want, state)) {
 		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
 		return 1;
 	}
+	char unfit[2 * PATH_MAX + 512];
+	int statefd = hrd_statedir_open(state, "--state-dir", unfit, sizeof unfit);
+	if (statefd < 0) {
+		fprintf(stderr, "hotreloadd: the state dir is not safe to use: %s\n", unfit);
+		return 1;
+	}
 	/* Allowed users must reach the socket and load the objects inside. */
-	if (o.nallow && chmod(state, 0711) < 0) {
+	if (o.nallow && fchmod(statefd, 0711) < 0) {
 		fprintf(stderr, "hotreloadd: cannot open the state dir %s to --allow-uid users: %s\n", state, strerror(errno));
 		return 1;
 	}
@@ -324,6 +381,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		return 1;
 	}
+	if (given < 0 && (o.socket || (env && *env)) && check_socket_dir(sock) < 0)
+		return 1;
 	if (given >= 0) {
 		struct sockaddr_un sa;
 		socklen_t len = sizeof sa;
@@ -341,13 +400,12 @@ int main(int argc, char **argv)
 	if (devnull >= 0)
 		dup2(devnull, STDIN_FILENO);
 
-	int status = 1, lock = lock_state(state), logfd = -1;
+	int status = 1, lock = lock_state(statefd, state), logfd = -1;
 	if (lock < 0)
 		return 1;
 	if (ready_fd >= 0) {
-		char log[PATH_MAX + 16];
-		snprintf(log, sizeof log, "%s/hotreloadd.log", state);
-		logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if ((logfd = open_own(statefd, state, "hotreloadd.log", O_WRONLY | O_APPEND)) < 0)
+			return 1;
 		hrd_log_also(logfd);
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -409,7 +467,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
-	hrd_engine_config ec = {root, state, o.jobs, jobs_given, o.nallow > 0, &loop, store, watch, o.verify_s};
+	hrd_engine_config ec = {root, state, statefd, o.jobs, jobs_given, o.nallow > 0, &loop, store, watch, o.verify_s};
 	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
@@ -467,5 +525,6 @@ out:
 	if (logfd >= 0)
 		close(logfd);
 	close(lock);
+	close(statefd);
 	return status;
 }

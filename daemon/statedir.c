@@ -3,7 +3,9 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,37 +34,125 @@ int hrd_make_dirs(const char *path, mode_t mode)
 	}
 }
 
+/* Ours or root's: the only owners whose folders we keep files in. */
+static int owned(const struct stat *st)
+{
+	return st->st_uid == geteuid() || st->st_uid == 0;
+}
+
+/* "nobody (uid 65534)", or the bare uid of a user with no name. */
+static const char *owner(const struct stat *st, char *buf, size_t n)
+{
+	struct passwd *pw = getpwuid(st->st_uid);
+	if (pw)
+		snprintf(buf, n, "%s (uid %u)", pw->pw_name, (unsigned)st->st_uid);
+	else
+		snprintf(buf, n, "uid %u", (unsigned)st->st_uid);
+	return buf;
+}
+
 /*
- * 1 when path is a folder that only we can change: ours, not writable by
- * others, in a folder of ours or root's that others cannot rename it out of.
- * A history kept elsewhere, and the objects games load from it, could be
- * swapped under us. Else 0 and why.
+ * Whether fd, the folder at path, is fit: see hrd_statedir_open. Its folder
+ * counts too: whoever can write there can rename ours away and put one of
+ * theirs in its place (a sticky folder, as /tmp, lets only us). 0, or -1
+ * and why.
  */
+static int fit(int fd, const char *path, const char *option, char *why, size_t n)
+{
+	struct stat st, up;
+	char who[128], above[PATH_MAX];
+	int upfd = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int ok = fstat(fd, &st) == 0 && upfd >= 0 && fstat(upfd, &up) == 0, e = errno;
+	if (upfd >= 0)
+		close(upfd);
+	if (!ok) {
+		snprintf(why, n, "%s cannot be looked at: %s", path, strerror(e));
+		return -1;
+	}
+	if (!owned(&st)) {
+		snprintf(why, n, "%s belongs to %s and has mode %04o: it must be yours or root's, and no one else may "
+		         "write to it. Remove it, or give %s a folder of your own",
+		         path, owner(&st, who, sizeof who), (unsigned)(st.st_mode & 07777), option);
+		return -1;
+	}
+	if (st.st_mode & 022) {
+		char fix[PATH_MAX + 64];
+		/* a shared folder, as /tmp, stays shared: the answer is one of one's own */
+		if ((st.st_mode & S_ISVTX) || st.st_uid != geteuid())
+			snprintf(fix, sizeof fix, "Give %s a folder of your own (mkdir -m 700)", option);
+		else
+			snprintf(fix, sizeof fix, "Run chmod go-w %s, or give %s another folder", path, option);
+		snprintf(why, n, "%s belongs to %s but has mode %04o: other users can write to it. %s", path,
+		         owner(&st, who, sizeof who), (unsigned)(st.st_mode & 07777), fix);
+		return -1;
+	}
+	if (!owned(&up) || ((up.st_mode & 022) && !(up.st_mode & S_ISVTX))) {
+		const char *slash = strrchr(path, '/');
+		if (!slash)
+			snprintf(above, sizeof above, ".");
+		else
+			snprintf(above, sizeof above, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+		snprintf(why, n, "%s is in %s, which belongs to %s and has mode %04o: another user could put a folder "
+		         "of theirs in its place. Give %s a folder in a folder that only you (or root) can write to",
+		         path, above, owner(&up, who, sizeof who), (unsigned)(up.st_mode & 07777), option);
+		return -1;
+	}
+	return 0;
+}
+
+int hrd_statedir_open(const char *path, const char *option, char *why, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, n, "%s cannot be opened: %s", path,
+		         errno == ELOOP || errno == ENOTDIR ? "it is not a folder" : strerror(errno));
+		return -1;
+	}
+	if (fit(fd, path, option, why, n) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int hrd_statedir_sub(int dirfd, const char *name, mode_t mode, char *why, size_t n)
+{
+	struct stat st;
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST) {
+		snprintf(why, n, "cannot create %s: %s", name, strerror(errno));
+		return -1;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	const char *bad = NULL;
+	if (fd < 0)
+		bad = errno == ELOOP || errno == ENOTDIR ? "it is not a folder: remove it" : strerror(errno);
+	else if (fstat(fd, &st) < 0)
+		bad = strerror(errno);
+	else if (!owned(&st))
+		bad = "it belongs to another user: remove it";
+	else if (fchmod(fd, mode) < 0)
+		bad = strerror(errno);
+	if (bad) {
+		snprintf(why, n, "cannot use %s: %s", name, bad);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* 1 when path is a folder fit to hold a history (hrd_statedir_open), else 0 and why. */
 static int trusted(const char *path, char *why, size_t n)
 {
 	char real[PATH_MAX];
-	struct stat st;
 	if (!realpath(path, real)) {
 		snprintf(why, n, "cannot be reached (%s)", strerror(errno));
 		return 0;
 	}
-	for (int up = 0; up < 2; up++) {
-		char *slash = strrchr(real, '/');
-		if (lstat(*real ? real : "/", &st) < 0 || !S_ISDIR(st.st_mode)) {
-			snprintf(why, n, "is not a folder");
-			return 0;
-		}
-		if (st.st_uid != getuid() && (up == 0 || st.st_uid != 0)) {
-			snprintf(why, n, "%s another user", up ? "is in a folder of" : "belongs to");
-			return 0;
-		}
-		if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
-			snprintf(why, n, "%s other users can write to", up ? "is in a folder" : "is a folder");
-			return 0;
-		}
-		if (slash)
-			*slash = '\0';
-	}
+	int fd = hrd_statedir_open(real, "--state-dir", why, n);
+	if (fd < 0)
+		return 0;
+	close(fd);
 	return 1;
 }
 
@@ -85,7 +175,7 @@ int hrd_statedir_place(const char *root, const hrd_fsfacts *f, char *want, size_
 	if (hrd_fs_state_ok(f, why, sizeof why))
 		return 0;
 	ssize_t len = readlink(link, target, sizeof target - 1);
-	char whynot[256] = "cannot be looked at";
+	char whynot[PATH_MAX + 512] = "cannot be looked at";
 	hrd_fsfacts g;
 	if (len > 0) { /* placed before: its link leads there, if that is a place for it */
 		target[len] = '\0';
@@ -97,7 +187,7 @@ int hrd_statedir_place(const char *root, const hrd_fsfacts *f, char *want, size_
 			snprintf(note, nn, "the state dir is %s, through the link %s: %s", there, link, why);
 			return 0;
 		}
-		hrd_warn("the link %s leads to %s, which %s: not used", link, there, whynot);
+		hrd_warn("the link %s leads to a folder that is not used: %s", link, whynot);
 	} else if (lstat(link, &st) == 0) {
 		snprintf(note, nn, "the state dir %s is left where it is though %s: move it to a local disk and "
 		         "leave a symbolic link to it there, or give --state-dir", link, why);

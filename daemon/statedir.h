@@ -1,4 +1,4 @@
-/* statedir.h: where the state dir goes when the root's filesystem cannot hold it. */
+/* statedir.h: where the state dir goes, and whether a folder is fit to keep the daemon's files. */
 #ifndef HRD_STATEDIR_H
 #define HRD_STATEDIR_H
 
@@ -17,5 +17,23 @@ int hrd_make_dirs(const char *path, mode_t mode);
  * it is not the usual place. Returns 0, or -1 with the error in note.
  */
 int hrd_statedir_place(const char *root, const hrd_fsfacts *f, char *want, size_t n, char *note, size_t nn);
+
+/*
+ * The folder at path (resolved: a link there is refused) opened for the
+ * daemon to keep its files in: a descriptor (O_DIRECTORY, O_NOFOLLOW), when
+ * it belongs to us or root, no one else can write to it, and it is in a
+ * folder of ours or root's that no one else can write to (or a sticky one, as
+ * /tmp): else another user could plant files there, or swap the folder.
+ * Else -1, and in why a message naming the folder, its owner and mode, and
+ * what to do (option names the option that gives another folder).
+ */
+int hrd_statedir_open(const char *path, const char *option, char *why, size_t n);
+
+/*
+ * The folder name in dirfd (created with mode if missing), opened as
+ * hrd_statedir_open does, and set to mode: ours or root's, no link. A
+ * descriptor, or -1 and why.
+ */
+int hrd_statedir_sub(int dirfd, const char *name, mode_t mode, char *why, size_t n);
 
 #endif

@@ -331,9 +331,30 @@ static int create(hrd_store *s)
 	return rc;
 }
 
+/*
+ * -1 (with the error) when the history or a file SQLite keeps beside it is a
+ * link or not a regular file: one planted before the folder was ours would
+ * have the daemon write wherever it leads.
+ */
+static int planted(hrd_store *s, const char *path)
+{
+	static const char *const aux[] = {"", "-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < sizeof aux / sizeof *aux; i++) {
+		char p[PATH_MAX + 16];
+		struct stat st;
+		snprintf(p, sizeof p, "%s%s", path, aux[i]);
+		if (lstat(p, &st) < 0 || S_ISREG(st.st_mode))
+			continue;
+		return fail(s, "%s%s is %s, which the daemon never writes through: remove it", aux[i][0] ? p : "it",
+		            aux[i][0] ? " beside it" : "", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
+	}
+	return 0;
+}
+
 static int open_db(hrd_store *s, int flags, int immutable)
 {
-	int of = (flags & HRD_STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	int of = (flags & HRD_STORE_READONLY) ? SQLITE_OPEN_READONLY
+	                                      : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW;
 	char *name = s->path;
 	if (immutable) {
 		/* a URI: percent-encode everything but unreserved characters and '/' */
@@ -370,8 +391,11 @@ int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size
 		return -1;
 	}
 	struct stat st;
-	int rc = 0;
-	if (stat(path, &st) < 0) {
+	int rc = 0, writer = !(flags & HRD_STORE_READONLY);
+	/* The daemon follows no link to its history, nor to the files SQLite keeps beside it. */
+	if (writer && (rc = planted(s, path)) < 0)
+		;
+	else if (stat(path, &st) < 0) {
 		if (errno == ENOENT && !(flags & HRD_STORE_READONLY))
 			rc = create(s);
 		else

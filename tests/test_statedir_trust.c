@@ -1,0 +1,196 @@
+/* test_statedir_trust.c: the real daemon, as root, refuses a state dir or socket folder another user planted, and writes objects only into its own objects/. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define WAIT_MS 30000 /* a deadline, not a delay */
+
+static char *top; /* 0711, root's: nobody can pass through it, not write in it */
+static char *nb;  /* top/nb: nobody's own folder */
+static t_daemon d;
+static t_proc host;
+
+static void setup(void)
+{
+	top = t_tmpdir();
+	d.pidfd = -1;
+	host.pid = 0;
+	host.out = host.pidfd = -1;
+	cr_assert_eq(chmod(top, 0711), 0);
+	nb = t_fmt("%s/nb", top);
+	cr_assert_eq(mkdir(nb, 0755), 0);
+	cr_assert_eq(chown(nb, 65534, 65534), 0);
+}
+
+static void teardown(void)
+{
+	if (host.pid > 0)
+		t_proc_end(&host, NULL);
+	if (d.pidfd >= 0)
+		t_daemon_stop(&d);
+	t_rmtree(top);
+	free(top);
+	free(nb);
+}
+
+TestSuite(statedir, .init = setup, .fini = teardown, .timeout = 120);
+
+static void need_root(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root, to be planted upon by another user");
+}
+
+/* Run a shell script as nobody; it must succeed. */
+static void as_nobody(const char *script)
+{
+	t_run r = t_exec(top, NULL, (const char *const[]){ "setpriv", "--reuid=nobody", "--regid=nogroup",
+	                                                   "--clear-groups", "sh", "-ec", script, NULL });
+	cr_assert_eq(r.status, 0, "as nobody: %s: %s", script, r.err);
+	t_run_free(&r);
+}
+
+static void put(const char *path, const char *text)
+{
+	cr_assert_eq(t_write(path, text, strlen(text)), 0, "cannot write %s", path);
+}
+
+/* Root's files that a planted link points at: they must come through untouched. */
+static char *victim(const char *name)
+{
+	char *p = t_fmt("%s/%s", top, name);
+	put(p, "precious\n");
+	cr_assert_eq(chmod(p, 0644), 0);
+	return p;
+}
+
+static void untouched(const char *path)
+{
+	char *text = t_read(path, NULL);
+	cr_assert_str_eq(text, "precious\n", "%s was written through a planted link", path);
+	free(text);
+}
+
+/* Start the daemon on root with args; it must refuse, and say why on stderr, naming each of names. */
+static void refused(const char *root, const char *const *args, const char *const *names)
+{
+	t_run r;
+	int rc = t_daemon_start(&d, root, NULL, args, &r);
+	cr_assert_neq(rc, 0, "the daemon started on a planted folder: %s", r.err);
+	cr_assert_neq(r.status, 0);
+	for (size_t i = 0; names[i]; i++)
+		cr_assert(strstr(r.err, names[i]), "the message does not say \"%s\": %s", names[i], r.err);
+	t_run_free(&r);
+}
+
+static char *make_root(void)
+{
+	char *root = t_fmt("%s/root", top);
+	cr_assert_eq(mkdir(root, 0755), 0);
+	char *a = t_fmt("%s/a.c", root);
+	put(a, "int value(void) { return 1; }\n");
+	free(a);
+	return root;
+}
+
+Test(statedir, a_state_dir_given_that_another_user_made_is_refused)
+{
+	need_root();
+	char *lock = victim("lock"), *log = victim("log"), *root = make_root(), *state = t_fmt("%s/state", nb);
+	char *plant = t_fmt("mkdir -m 0777 %s && chmod 0777 %s && ln -s %s %s/hotreloadd.lock && ln -s %s %s/hotreloadd.log",
+	                    state, state, lock, state, log, state);
+	as_nobody(plant);
+	refused(root, (const char *const[]){ "--state-dir", state, NULL },
+	        (const char *const[]){ state, "nobody", "0777", "--state-dir", NULL });
+	untouched(lock);
+	untouched(log);
+	char *db = t_fmt("%s/history.db", state);
+	cr_assert_neq(access(db, F_OK), 0, "a history was made in nobody's folder");
+	free(db);
+	free(plant);
+	free(state);
+	free(root);
+	free(lock);
+	free(log);
+}
+
+Test(statedir, a_dot_hotreload_planted_in_a_root_of_another_user_is_refused)
+{
+	need_root();
+	char *lock = victim("lock"), *log = victim("log"), *root = t_fmt("%s/root", nb);
+	char *plant = t_fmt("mkdir %s && echo 'int value(void) { return 1; }' > %s/a.c && mkdir -m 0777 %s/.hotreload && "
+	                    "chmod 0777 %s/.hotreload && ln -s %s %s/.hotreload/hotreloadd.lock && "
+	                    "ln -s %s %s/.hotreload/hotreloadd.log",
+	                    root, root, root, root, lock, root, log, root);
+	as_nobody(plant);
+	char *state = t_fmt("%s/.hotreload", root);
+	refused(root, NULL, (const char *const[]){ state, "nobody", NULL });
+	untouched(lock);
+	untouched(log);
+	free(state);
+	free(plant);
+	free(root);
+	free(lock);
+	free(log);
+}
+
+Test(statedir, a_lock_or_log_planted_as_a_link_in_a_state_dir_of_our_own_is_never_followed)
+{
+	need_root();
+	char *root = make_root();
+	const char *names[] = { "hotreloadd.lock", "hotreloadd.log" };
+	for (int i = 0; i < 2; i++) {
+		char *target = victim(names[i]), *state = t_fmt("%s/state%d", top, i), *link = t_fmt("%s/%s", state, names[i]);
+		cr_assert_eq(mkdir(state, 0700), 0);
+		cr_assert_eq(symlink(target, link), 0);
+		refused(root, (const char *const[]){ "--state-dir", state, NULL }, (const char *const[]){ link, NULL });
+		untouched(target);
+		if (d.pidfd >= 0)
+			t_daemon_stop(&d);
+		free(target);
+		free(state);
+		free(link);
+	}
+	free(root);
+}
+
+Test(statedir, a_history_or_its_log_planted_as_a_link_is_never_followed)
+{
+	char *root = make_root();
+	const char *names[] = { "history.db", "history.db-wal", "history.db-shm" };
+	for (int i = 0; i < 3; i++) {
+		char *target = victim(names[i]), *state = t_fmt("%s/state%d", top, i), *link = t_fmt("%s/%s", state, names[i]);
+		cr_assert_eq(mkdir(state, 0700), 0);
+		cr_assert_eq(symlink(target, link), 0);
+		refused(root, (const char *const[]){ "--state-dir", state, NULL },
+		        (const char *const[]){ link, "symbolic link", NULL });
+		untouched(target);
+		if (d.pidfd >= 0)
+			t_daemon_stop(&d);
+		free(target);
+		free(state);
+		free(link);
+	}
+	free(root);
+}
+
+Test(statedir, a_socket_folder_other_users_can_write_to_is_refused)
+{
+	need_root();
+	char *root = make_root(), *open_dir = t_fmt("%s/open", top), *sock = t_fmt("%s/s.sock", open_dir);
+	cr_assert_eq(mkdir(open_dir, 0777), 0);
+	cr_assert_eq(chmod(open_dir, 0777), 0);
+	refused(root, (const char *const[]){ "--socket", sock, NULL }, (const char *const[]){ open_dir, "0777", NULL });
+	cr_assert_neq(access(sock, F_OK), 0, "the socket was made there");
+	free(sock);
+	free(open_dir);
+	free(root);
+}
