@@ -50,6 +50,7 @@ mod *hrd_engine_find(hrd_engine *e, const char *name)
 }
 
 struct latest {
+	hrd_engine *e;
 	mod *m;
 	int good, compile;
 	uint64_t want;       /* take_pinned: the pinned version */
@@ -68,6 +69,40 @@ uint32_t hrd_engine_kind_of(const hrd_build *b)
 	return b->status == HRD_OK ? HRP_KIND_OK : b->status == HRD_REUSED ? HRP_KIND_REUSED : HRP_KIND_ROLLBACK;
 }
 
+/*
+ * Where the object that a history row names is: the file of that name in our
+ * own objects/, whatever folder the row says. A history copied with its
+ * project names the original's objects/, and one that another hand edited
+ * may name any file: a start would write the history's copy of the object
+ * there, and a game would load it. Only a name as the daemon gives them,
+ * MODULE.VERSION[.ID].so, is taken. A new string, or NULL (said).
+ */
+char *hrd_engine_object_path(hrd_engine *e, const char *module, uint64_t version, const char *artifact)
+{
+	char head[HRP_NAME_MAX + 32], *path = NULL;
+	const char *base = strrchr(artifact, '/');
+	base = base ? base + 1 : artifact;
+	size_t n = strlen(base), h = (size_t)snprintf(head, sizeof head, "%s.%llu.", module, (unsigned long long)version);
+	if (n < h + 2 || n > 255 || strncmp(base, head, h) != 0 || strcmp(base + n - 3, ".so") != 0 ||
+	    strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") != n) {
+		hrd_warn("%s: the history names %s as the object of v%llu, not a file of its own objects/: not used", module,
+		         artifact, (unsigned long long)version);
+		return NULL;
+	}
+	if (asprintf(&path, "%s/objects/%s", e->cfg.state_dir, base) < 0) {
+		hrd_error("%s: out of memory", module);
+		return NULL;
+	}
+	return path;
+}
+
+/* m's artifact, for a row's: NULL when the row names none, or one that is refused. */
+static void take_artifact(hrd_engine *e, mod *m, const hrd_build *b)
+{
+	free(m->artifact);
+	m->artifact = b->artifact && *b->artifact ? hrd_engine_object_path(e, m->name, b->version, b->artifact) : NULL;
+}
+
 /* Newest first: the newest good row, and the newest compile (its inputs' key). */
 static int take_latest(const hrd_build *b, void *arg)
 {
@@ -77,7 +112,7 @@ static int take_latest(const hrd_build *b, void *arg)
 		l->good = 1;
 		m->version = m->top = b->version;
 		m->good_kind = hrd_engine_kind_of(b);
-		hrd_engine_set_str(&m->artifact, b->artifact);
+		take_artifact(l->e, m, b);
 		snprintf(l->good_hash, sizeof l->good_hash, "%s", b->source_hash ? b->source_hash : "");
 	}
 	if ((b->status == HRD_OK || b->status == HRD_REUSED || b->status == HRD_FAILED) && !l->compile) {
@@ -97,32 +132,34 @@ static int take_dep(void *arg, const char *path)
 	return hrd_deps_add(&e->mods[e->nmods - 1]->deps, e->cfg.root, path);
 }
 
-/* The object of m's served version, gone from objects/, written back from the history's copy: 1, or 0. */
+/*
+ * The object of m's served version, gone from objects/, written back from the
+ * history's copy: 1, or 0. Through the folder's descriptor, as a new file
+ * renamed into place: never through a link, never outside objects/.
+ */
 static int restore(hrd_engine *e, mod *m)
 {
 	void *data = NULL;
 	size_t len = 0;
-	char *tmp = NULL;
-	int done = 0;
-	if (hrd_store_object(e->cfg.store, m->name, m->version, &data, &len) <= 0 ||
-	    asprintf(&tmp, "%s.%d.restore", m->artifact, (int)getpid()) < 0) {
-		tmp = NULL;
+	char tmp[64];
+	const char *name = strrchr(m->artifact, '/') + 1; /* hrd_engine_object_path made it */
+	int done = 0, fd = -1;
+	snprintf(tmp, sizeof tmp, ".restore.%d.%lu", (int)getpid(), ++e->seq);
+	if (hrd_store_object(e->cfg.store, m->name, m->version, &data, &len) <= 0)
 		goto out;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	fd = openat(e->objects_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
 	size_t off = 0;
 	ssize_t k = 1;
 	while (fd >= 0 && off < len && (k = write(fd, (char *)data + off, len - off)) > 0)
 		off += (size_t)k;
-	if (fd >= 0 && close(fd) == 0 && off == len && rename(tmp, m->artifact) == 0) {
+	if (fd >= 0 && close(fd) == 0 && off == len && renameat(e->objects_fd, tmp, e->objects_fd, name) == 0) {
 		hrd_info("%s: the object of v%llu was gone; restored from the history", m->name, (unsigned long long)m->version);
 		done = 1;
-	} else {
-		unlink(tmp);
+	} else if (fd >= 0) {
+		unlinkat(e->objects_fd, tmp, 0);
 	}
 out:
 	free(data);
-	free(tmp);
 	return done;
 }
 
@@ -134,7 +171,7 @@ static int take_pinned(const hrd_build *b, void *arg)
 		return 0;
 	l->m->version = b->version;
 	l->m->good_kind = hrd_engine_kind_of(b);
-	hrd_engine_set_str(&l->m->artifact, b->artifact);
+	take_artifact(l->e, l->m, b);
 	snprintf(l->good_hash, sizeof l->good_hash, "%s", b->source_hash ? b->source_hash : "");
 	return l->good = 1;
 }
@@ -142,7 +179,7 @@ static int take_pinned(const hrd_build *b, void *arg)
 /* A pin made before a restart holds: the pinned version is served, not the newest (its object restored if need be). */
 static void take_pin(hrd_engine *e, mod *m, struct latest *l)
 {
-	struct latest p = {.m = m};
+	struct latest p = {.e = e, .m = m};
 	int rc = hrd_store_pin(e->cfg.store, m->name, &p.want);
 	if (rc > 0 && hrd_store_history(e->cfg.store, m->name, 0, take_pinned, &p) < 0)
 		rc = -1;
@@ -188,7 +225,7 @@ static mod *add_mod(hrd_engine *e, const char *name)
 	if (!hrp_valid_name(name))
 		return m;
 	/* What the history knows: the version to serve, the inputs last built. */
-	struct latest l = {.m = m};
+	struct latest l = {.e = e, .m = m};
 	if (hrd_store_history(e->cfg.store, name, 0, take_latest, &l) < 0 ||
 	    hrd_store_deps(e->cfg.store, name, take_dep, e) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
@@ -197,9 +234,10 @@ static mod *add_mod(hrd_engine *e, const char *name)
 	if (m->version && m->good_kind != HRP_KIND_OK && l.good_hash[0] &&
 	    hrd_store_history(e->cfg.store, name, 0, take_origin, &l) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
-	if (m->artifact && access(m->artifact, R_OK) < 0 && !restore(e, m)) {
-		hrd_warn("%s: the object of v%llu (%s) is gone, and the history keeps it no longer; building it again", name,
-		         (unsigned long long)m->version, m->artifact);
+	if (m->version && (!m->artifact || (access(m->artifact, R_OK) < 0 && !restore(e, m)))) {
+		if (m->artifact)
+			hrd_warn("%s: the object of v%llu (%s) is gone, and the history keeps it no longer; building it again",
+			         name, (unsigned long long)m->version, m->artifact);
 		m->version = 0;
 		hrd_engine_set_str(&m->artifact, NULL);
 		m->key[0] = '\0';

@@ -469,9 +469,10 @@ fail:
 /* A copy of from at to, with an inode of its own: glibc takes an object with a loaded one's device and inode for that one. */
 static int copy_object(const char *from, const char *to)
 {
-	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1, rc = -1;
 	struct stat st;
-	if (in < 0 || fstat(in, &st) < 0 || (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755)) < 0)
+	if (in < 0 || fstat(in, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755)) < 0)
 		goto done;
 	/* A reflink where the filesystem has them; else the kernel copies. */
 	if (ioctl(out, FICLONE, in) == 0) {
@@ -575,11 +576,16 @@ static int take_published(const hrd_build *row, void *arg)
 	if (!hrd_engine_published_row(row) || (p->want ? row->version != p->want : row->version >= p->below) ||
 	    (p->key && strcmp(row->source_hash, p->key) != 0))
 		return 0;
-	if (!row->artifact[0] || access(row->artifact, R_OK) < 0)
+	/* ours, by file name: a copied history names the original's objects/ */
+	char *path = row->artifact[0] ? hrd_engine_object_path(p->e, row->module, row->version, row->artifact) : NULL;
+	if (!path || access(path, R_OK) < 0) {
+		free(path);
 		return p->want != 0; /* that version's object is gone: say so; else look further back */
+	}
 	p->version = row->version;
 	p->kind = hrd_engine_kind_of(row);
-	if (!(p->artifact = strdup(row->artifact)) || !(p->source_hash = strdup(row->source_hash)))
+	p->artifact = path;
+	if (!(p->source_hash = strdup(row->source_hash)))
 		p->found = -1;
 	else
 		p->found = 1;
@@ -589,6 +595,7 @@ static int take_published(const hrd_build *row, void *arg)
 int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p)
 {
 	p->found = 0;
+	p->e = e;
 	p->artifact = p->source_hash = NULL;
 	if (hrd_store_history(e->cfg.store, module, 0, take_published, p) < 0)
 		p->found = -1;

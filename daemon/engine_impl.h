@@ -133,9 +133,12 @@ typedef struct hrd_published {
 	const char *key; /* and, if not NULL, of these inputs */
 	uint64_t version; /* found: */
 	uint32_t kind;
-	char *artifact, *source_hash;
+	char *artifact, *source_hash; /* artifact: in our objects/ (hrd_engine_object_path) */
 	int found;
+	struct hrd_engine *e; /* set by hrd_engine_published */
 } hrd_published;
+/* The file of our objects/ that a row's artifact names, by file name only: a new string, or NULL (said). */
+char *hrd_engine_object_path(hrd_engine *e, const char *module, uint64_t version, const char *artifact);
 /* A published row whose object is still there: 1 (free with hrd_engine_published_free), 0 for none, -1 on an error. */
 int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p);
 void hrd_engine_published_free(hrd_published *p);

@@ -194,3 +194,130 @@ Test(statedir, a_socket_folder_other_users_can_write_to_is_refused)
 	free(open_dir);
 	free(root);
 }
+
+/* Run SQL on a history, read-write. */
+static void sql(const char *db, const char *q)
+{
+	sqlite3 *h;
+	char *err = NULL;
+	cr_assert_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, q, NULL, NULL, &err), SQLITE_OK, "%s: %s", q, err);
+	sqlite3_close(h);
+}
+
+static void start(const char *root)
+{
+	t_run r;
+	int rc = t_daemon_start(&d, root, NULL, NULL, &r);
+	cr_assert_eq(rc, 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
+	t_run_free(&r);
+}
+
+/* The history of root's state dir, as `hotreload history --json | jq filter`, is want within the deadline. */
+struct hist {
+	const char *state, *filter, *want;
+};
+
+static int history_is(void *arg)
+{
+	struct hist *h = arg;
+	t_run r = t_cli(top, NULL, (const char *const[]){ "--state-dir", h->state, "history", "--json", NULL });
+	int st;
+	char *got = r.status == 0 ? t_jq(r.out, h->filter, &st) : NULL;
+	int ok = got && strcmp(got, h->want) == 0;
+	free(got);
+	t_run_free(&r);
+	return ok;
+}
+
+static void wait_history(const char *state, const char *filter, const char *want)
+{
+	struct hist h = { state, filter, want };
+	cr_assert(t_until(history_is, &h, WAIT_MS), "the history of %s never had %s = %s", state, filter, want);
+}
+
+/* Remove every file in dir. */
+static void empty(const char *dir)
+{
+	char *cmd = t_fmt("rm -f %s/*", dir);
+	t_run r = t_exec(NULL, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
+	t_run_free(&r);
+	free(cmd);
+}
+
+Test(statedir, a_history_row_naming_a_path_outside_objects_is_never_written)
+{
+	char *root = make_root(), *state = t_fmt("%s/.hotreload", root), *db = t_fmt("%s/history.db", state);
+	char *objects = t_fmt("%s/objects", state), *outside = t_fmt("%s/outside.so", top);
+	start(root);
+	wait_history(state, ".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	cr_assert_eq(t_daemon_stop(&d), 0);
+	/* A history that says v1's object is a file elsewhere; the file itself gone, so that a start would restore it. */
+	char *q = t_fmt("UPDATE builds SET artifact = '%s' WHERE module = 'a'", outside);
+	sql(db, q);
+	empty(objects);
+	start(root);
+	cr_assert(t_until_in_file(d.log, "not a file of its own objects/", 1, WAIT_MS), "no word of the row: %s",
+	          t_read(d.log, NULL));
+	wait_history(state, ".[0] | \"\\(.status) \\(.version)\"", "ok 2"); /* built again instead */
+	cr_assert_neq(access(outside, F_OK), 0, "%s was written from the history", outside);
+	free(q);
+	free(outside);
+	free(objects);
+	free(db);
+	free(state);
+	free(root);
+}
+
+/* The build of a that the host maps: it must be in objects, and only there. */
+static void maps_only_from(int pid, const char *objects, const char *not)
+{
+	char *path = t_fmt("/proc/%d/maps", pid), *maps = t_read(path, NULL);
+	cr_assert(maps);
+	char *mine = t_fmt("%s/a.1.", objects);
+	cr_assert(strstr(maps, mine), "the host does not map %s*: %s", mine, maps);
+	cr_assert(!strstr(maps, not), "the host maps a file of %s", not);
+	free(mine);
+	free(maps);
+	free(path);
+}
+
+Test(statedir, a_copied_project_never_serves_nor_writes_the_originals_objects)
+{
+	char *root = make_root(), *state = t_fmt("%s/.hotreload", root), *objects = t_fmt("%s/objects", state);
+	start(root);
+	wait_history(state, ".[0] | \"\\(.status) \\(.version)\"", "ok 1");
+	cr_assert_eq(t_daemon_stop(&d), 0);
+	char *copy = t_fmt("%s/copy", top), *cstate = t_fmt("%s/.hotreload", copy), *cobjects = t_fmt("%s/objects", cstate);
+	t_run r = t_exec(NULL, NULL, (const char *const[]){ "cp", "-a", root, copy, NULL });
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	/* The original's object gone: a copy that followed its history's paths would write it back there. */
+	empty(objects);
+	start(copy);
+	cr_assert_eq(t_host_start(&host, copy, (const char *const[]){ d.sock, "a", NULL }), 0);
+	cr_assert(t_proc_expect(&host, "first a 1 v=1 value=1", WAIT_MS), "the host got no v1: %s", host.line);
+	maps_only_from(host.pid, cobjects, objects);
+	empty(cobjects);
+	/* and with the copy's own object gone too: restored into the copy's objects/ */
+	t_proc_end(&host, NULL);
+	host.pid = 0;
+	cr_assert_eq(t_daemon_stop(&d), 0);
+	start(copy);
+	cr_assert(t_until_in_file(d.log, "a: the object of v1 was gone; restored from the history", 1, WAIT_MS),
+	          "%s", t_read(d.log, NULL));
+	cr_assert_eq(t_host_start(&host, copy, (const char *const[]){ d.sock, "a", NULL }), 0);
+	cr_assert(t_proc_expect(&host, "first a 1 v=1 value=1", WAIT_MS), "the host got no v1: %s", host.line);
+	maps_only_from(host.pid, cobjects, objects);
+	char *cmd = t_fmt("ls -A %s", objects);
+	r = t_exec(NULL, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
+	cr_assert_str_eq(r.out, "", "the copy wrote into the original's objects/");
+	t_run_free(&r);
+	free(cmd);
+	free(cobjects);
+	free(cstate);
+	free(copy);
+	free(objects);
+	free(state);
+	free(root);
+}
