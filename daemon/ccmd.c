@@ -2,9 +2,11 @@
 #include "ccmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* s as a JSON string. */
@@ -56,10 +58,23 @@ char *hrd_ccmd_entries(const char *root, char *const *argv, char *const *sources
 int hrd_ccmd_write(const char *path, char *const *entries, size_t n)
 {
 	char tmp[4200];
-	snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
-	FILE *f = fopen(tmp, "we");
-	if (!f)
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.XXXXXX.tmp", path) >= sizeof tmp) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
+	/* A new file of a name nobody could guess: whoever can write the root
+	 * could have put a link at a name known in advance. */
+	int fd = mkostemps(tmp, 4, O_CLOEXEC);
+	FILE *f = fd < 0 || fchmod(fd, 0644) < 0 ? NULL : fdopen(fd, "w");
+	if (!f) {
+		int e = errno;
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		errno = e;
+		return -1;
+	}
 	int first = 1;
 	fputs("[\n", f);
 	for (size_t i = 0; i < n; i++)

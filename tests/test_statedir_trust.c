@@ -195,6 +195,43 @@ Test(statedir, a_socket_folder_other_users_can_write_to_is_refused)
 	free(root);
 }
 
+/* The file at path holds text (the condition of t_until). */
+struct holds {
+	const char *path, *text;
+};
+
+static int file_holds(void *arg)
+{
+	struct holds *h = arg;
+	char *got = t_read(h->path, NULL);
+	int ok = got && strstr(got, h->text);
+	free(got);
+	return ok;
+}
+
+Test(statedir, compile_commands_json_is_never_written_through_a_planted_link)
+{
+	char *root = make_root(), *target = victim("target"), *path = t_fmt("%s/compile_commands.json", root);
+	t_run r;
+	cr_assert_eq(t_daemon_start(&d, root, NULL, NULL, &r), 0, "%s", r.err);
+	t_run_free(&r);
+	cr_assert(t_until(file_holds, &(struct holds){ path, "a.c" }, WAIT_MS), "no compile_commands.json");
+	/* Whoever can write the root can guess the name of the file it is written to first. */
+	char *tmp = t_fmt("%s.%d.tmp", path, d.pid), *b = t_fmt("%s/b.c", root);
+	cr_assert_eq(symlink(target, tmp), 0);
+	put(b, "int value(void) { return 2; }\n");
+	cr_assert(t_until(file_holds, &(struct holds){ path, "b.c" }, WAIT_MS), "compile_commands.json has no b.c");
+	untouched(target);
+	struct stat st;
+	cr_assert_eq(lstat(path, &st), 0);
+	cr_assert(S_ISREG(st.st_mode), "compile_commands.json is a link now");
+	free(b);
+	free(tmp);
+	free(path);
+	free(target);
+	free(root);
+}
+
 /* Run SQL on a history, read-write. */
 static void sql(const char *db, const char *q)
 {
