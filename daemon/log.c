@@ -1,6 +1,8 @@
-/* log.c: the daemon's log lines, written whole so that threads never interleave them. */
+/* log.c: the daemon's log lines, written whole so that threads never interleave them, at a bounded rate, to a file rotated by size. */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -136,27 +138,131 @@ void hrd_log_level(int level)
 	journal = to_journal();
 }
 
-void hrd_log(int level, const char *fmt, ...)
+/*
+ * Each kind of line (one format at one level) may come HRD_LOG_BURST times at
+ * once, then HRD_LOG_RATE a second; the lines past that are counted, not
+ * written, and the count is told before the next line of that kind that is.
+ * A client refused a thousand times a second costs a few lines a second, not
+ * a thousand. Debug lines, which are asked for, are not limited. The rate is
+ * kept as the time a kind's next line is due (GCRA): a line comes through
+ * when that time is at most a burst ahead of now.
+ */
+#define STEP_US (1000000 / HRD_LOG_RATE)
+static struct kind {
+	const char *fmt;
+	int level;
+	int64_t due_us;
+	uint64_t left_out;
+	char like[96]; /* the last line of this kind written, for the count's line */
+} kinds[32];
+static pthread_mutex_t kinds_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * 1 when a line of fmt at level may be written at now_us, else 0 (counted).
+ * When lines of a kind were left out and are now to be told (that kind's next
+ * line, or a kind whose place in the table is taken), *told gets their line.
+ */
+static int admit(const char *fmt, int level, int64_t now_us, const char *text, char *told, size_t n, int *told_level)
+{
+	struct kind *k = NULL, *oldest = &kinds[0];
+	told[0] = '\0';
+	*told_level = level;
+	pthread_mutex_lock(&kinds_mu);
+	for (size_t i = 0; i < sizeof kinds / sizeof *kinds && !k; i++) {
+		if (kinds[i].fmt == fmt && kinds[i].level == level)
+			k = &kinds[i];
+		else if (kinds[i].due_us < oldest->due_us)
+			oldest = &kinds[i];
+	}
+	if (!k) { /* the one longest quiet makes way, telling what it left out */
+		k = oldest;
+		*told_level = k->level;
+		if (k->left_out)
+			snprintf(told, n, "%llu more lines like \"%s\" were left out: more than %d a second",
+			         (unsigned long long)k->left_out, k->like, HRD_LOG_RATE);
+		*k = (struct kind){.fmt = fmt, .level = level, .due_us = now_us};
+	}
+	if (k->due_us < now_us)
+		k->due_us = now_us;
+	int ok = k->due_us - now_us <= (int64_t)(HRD_LOG_BURST - 1) * STEP_US;
+	if (!ok) {
+		k->left_out++;
+	} else {
+		if (k->left_out)
+			snprintf(told, n, "%llu more lines like \"%s\" were left out: more than %d a second",
+			         (unsigned long long)k->left_out, k->like, HRD_LOG_RATE);
+		k->left_out = 0;
+		k->due_us += STEP_US;
+		snprintf(k->like, sizeof k->like, "%s", text);
+	}
+	pthread_mutex_unlock(&kinds_mu);
+	return ok;
+}
+
+/* The log file that stderr is, rotated by size: see hrd_log_rotate. */
+static struct {
+	pthread_mutex_t mu;
+	_Atomic int dirfd; /* -1: not rotated (read by the watcher thread too) */
+	char name[64];
+	uint64_t max, size;
+} rot = {PTHREAD_MUTEX_INITIALIZER, -1, "", 0, 0};
+
+void hrd_log_rotate(int dirfd, const char *name, uint64_t max)
+{
+	struct stat st;
+	pthread_mutex_lock(&rot.mu);
+	snprintf(rot.name, sizeof rot.name, "%s", name ? name : "");
+	rot.max = max;
+	rot.size = fstat(STDERR_FILENO, &st) == 0 ? (uint64_t)st.st_size : 0;
+	rot.dirfd = dirfd;
+	pthread_mutex_unlock(&rot.mu);
+}
+
+/*
+ * After n bytes went to stderr: past the maximum, the file becomes NAME.1
+ * (the one there before goes) and stderr a new NAME, both through the
+ * folder's descriptor. If that fails, it is said in the old file, and tried
+ * again after as many bytes again.
+ */
+static void rotate_after(size_t n)
+{
+	if (rot.dirfd < 0)
+		return;
+	pthread_mutex_lock(&rot.mu);
+	rot.size += n;
+	if (rot.dirfd >= 0 && rot.size >= rot.max) {
+		char old[80];
+		int fd = -1;
+		snprintf(old, sizeof old, "%s.1", rot.name);
+		if (renameat(rot.dirfd, rot.name, rot.dirfd, old) == 0)
+			fd = openat(rot.dirfd, rot.name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0 && dup2(fd, STDERR_FILENO) >= 0) {
+			close(fd);
+		} else {
+			char line[256];
+			int k = snprintf(line, sizeof line, "the log cannot be rotated (%s): it goes on growing\n", strerror(errno));
+			(void)!write(STDERR_FILENO, line, (size_t)k);
+			if (fd >= 0)
+				close(fd);
+		}
+		rot.size = 0;
+	}
+	pthread_mutex_unlock(&rot.mu);
+}
+
+/* Write one whole line of text, stamped with ts, at level: to stderr and the other file, as they want it. */
+static void emit(const struct timespec *ts, int level, const char *text)
 {
 	static const int priority[] = {3, 4, 6, 7}; /* syslog's err, warning, info, debug */
-	struct timespec ts;
 	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&ts->tv_sec, &tm);
 	char line[2048];
 	int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, names[level]);
+	n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts->tv_nsec / 1000000, names[level]);
 	int head = n; /* the time and level: the journal's line starts after them */
-	va_list ap;
-	va_start(ap, fmt);
-	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-	va_end(ap);
-	n = m < 0 ? n : n + m < (int)sizeof line - 1 ? n + m : (int)sizeof line - 2;
-	/* A message carries file names and compiler output: one event, one line. */
-	for (int i = 0; i < n; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	remember(&ts, level, line + head, (size_t)(n - head));
+	int m = snprintf(line + n, sizeof line - (size_t)n - 1, "%s", text);
+	n = n + m < (int)sizeof line - 1 ? n + m : (int)sizeof line - 2;
+	remember(ts, level, line + head, (size_t)(n - head));
 	if (level > max_level)
 		return;
 	line[n++] = '\n';
@@ -167,8 +273,33 @@ void hrd_log(int level, const char *fmt, ...)
 		(void)!writev(STDERR_FILENO, v, 2);
 	} else {
 		(void)!write(STDERR_FILENO, line, (size_t)n);
+		rotate_after((size_t)n);
 	}
 	int fd = also;
 	if (fd >= 0)
 		(void)!write(fd, line, (size_t)n);
+}
+
+void hrd_log(int level, const char *fmt, ...)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	char text[1800], told[256];
+	int told_level;
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		text[0] = '\0';
+	/* A message carries file names and compiler output: one event, one line. */
+	for (char *c = text; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	if (level < HRD_DEBUG &&
+	    !admit(fmt, level, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, text, told, sizeof told, &told_level))
+		return;
+	if (level < HRD_DEBUG && told[0])
+		emit(&ts, told_level, told);
+	emit(&ts, level, text);
 }

@@ -13,6 +13,21 @@ void hrd_log_level(int level);
 int hrd_log_level_named(const char *name);
 /* Also write each line to fd (-1: stop): a detaching daemon's log file holds its start too. */
 void hrd_log_also(int fd);
+/*
+ * Rotate the log file that stderr is now: past max bytes it becomes name.1 in
+ * the folder dirfd (the old one there goes), and stderr a new name, both
+ * opened through dirfd, never through a link. dirfd stays open while lines
+ * may come; -1 stops.
+ */
+void hrd_log_rotate(int dirfd, const char *name, uint64_t max);
+/*
+ * A line. Lines of one kind (one fmt at one level) come at most
+ * HRD_LOG_BURST at once, then HRD_LOG_RATE a second; those left out are
+ * counted, and the count told in a line of its own before the next of that
+ * kind. Debug lines are not limited.
+ */
+#define HRD_LOG_BURST 200
+#define HRD_LOG_RATE 20
 __attribute__((format(printf, 2, 3))) void hrd_log(int level, const char *fmt, ...);
 
 /*

@@ -160,6 +160,25 @@ static void parse(int argc, char **argv, struct opts *o)
 		die_usage("--watcher takes auto, inotify, fanotify or poll, not '%s'", o->watcher);
 }
 
+/* $HOTRELOAD_LOG_MAX: the log file's size past which it is rotated, in bytes, or with K, M or G. */
+static uint64_t log_max(void)
+{
+	const char *v = getenv("HOTRELOAD_LOG_MAX");
+	if (!v || !*v)
+		return 8 << 20;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	if (shift)
+		end++;
+	if (errno || *end || *v == '-' || n > (1ULL << 40) >> shift || (n << shift) < 4096) {
+		fprintf(stderr, "hotreloadd: HOTRELOAD_LOG_MAX takes a size from 4096 bytes to 1T, as 8M or 65536, not '%s'\n", v);
+		exit(2);
+	}
+	return n << shift;
+}
+
 /*
  * Detach: the parent waits for one byte from the child, "ready", and exits 0;
  * if the pipe closes without it, the child has said why on stderr: exit 1.
@@ -300,6 +319,7 @@ int main(int argc, char **argv)
 	prepare_fds();
 	parse(argc, argv, &o);
 	hrd_log_level(o.level);
+	uint64_t rotate_at = log_max();
 	int jobs_given = o.jobs > 0;
 	if (!o.jobs) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -498,8 +518,8 @@ int main(int argc, char **argv)
 			dup2(devnull, STDOUT_FILENO);
 		/* logfd stays open until the watcher thread is gone: it may be in
 		 * the middle of a line to it. */
-		if (logfd >= 0)
-			dup2(logfd, STDERR_FILENO);
+		if (logfd >= 0 && dup2(logfd, STDERR_FILENO) >= 0)
+			hrd_log_rotate(statefd, "hotreloadd.log", rotate_at);
 		hrd_log_level(o.level); /* stderr is the log file now, not a journal it may have been */
 		(void)!write(ready_fd, "R", 1);
 		close(ready_fd);
@@ -522,6 +542,7 @@ out:
 	hrd_loop_close(&loop);
 	if (status == 0)
 		hrd_info("stopped");
+	hrd_log_rotate(-1, NULL, 0);
 	if (logfd >= 0)
 		close(logfd);
 	close(lock);

@@ -1,4 +1,4 @@
-/* test_log.c: the daemon's recent log lines: debug lines never push out the others, and a slow reader is told what it missed. */
+/* test_log.c: the daemon's recent log lines: debug lines never push out the others, a slow reader is told what it missed, and a flood of one kind is cut. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,4 +81,27 @@ Test(log, a_reader_that_falls_behind_is_told_how_many_lines_it_missed_then_gets_
 	}
 	cr_assert_eq(more, 0);
 	cr_assert_str_eq(last, "last");
+}
+
+Test(log, a_flood_of_one_kind_of_line_is_cut_to_a_burst_and_other_lines_still_come)
+{
+	hrd_log_cursor c = {{0, 0}, {0, 0}};
+	struct got g;
+	drain(&c, HRD_INFO, &g);
+	for (int i = 0; i < 5 * HRD_LOG_BURST; i++)
+		hrd_warn("refused a client (pid %d)", i);
+	hrd_info("enemy: v2 built");
+	hrd_log_cursor fresh = {{0, 0}, {0, 0}};
+	int refused = 0, built = 0, more = 1;
+	while (more) {
+		memset(&g, 0, sizeof g);
+		more = hrd_log_recent(&fresh, HRD_INFO, 64, take, &g);
+		for (size_t i = 0; i < g.n; i++) {
+			refused += strncmp(g.text[i], "refused a client", 16) == 0;
+			built += strcmp(g.text[i], "enemy: v2 built") == 0;
+		}
+	}
+	cr_assert_eq(built, 1, "another kind of line comes through the flood");
+	cr_assert_leq(refused, HRD_LOG_BURST + HRD_LOG_RATE, "%d refusals kept", refused);
+	cr_assert_geq(refused, HRD_LOG_BURST - 1, "a burst comes through whole");
 }
