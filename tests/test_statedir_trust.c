@@ -142,6 +142,24 @@ Test(statedir, a_dot_hotreload_planted_in_a_root_of_another_user_is_refused)
 	free(log);
 }
 
+Test(statedir, a_dot_hotreload_link_of_another_user_is_not_followed_even_to_a_folder_of_ours)
+{
+	need_root();
+	char *ours = t_fmt("%s/ours", top), *root = t_fmt("%s/root", nb);
+	cr_assert_eq(mkdir(ours, 0700), 0);
+	char *plant = t_fmt("mkdir %s && echo 'int value(void) { return 1; }' > %s/a.c && ln -s %s %s/.hotreload", root, root,
+	                    ours, root);
+	as_nobody(plant);
+	char *link = t_fmt("%s/.hotreload", root), *db = t_fmt("%s/history.db", ours);
+	refused(root, NULL, (const char *const[]){ link, "uid 65534", NULL });
+	cr_assert_neq(access(db, F_OK), 0, "the daemon kept its history where nobody's link chose");
+	free(db);
+	free(link);
+	free(plant);
+	free(root);
+	free(ours);
+}
+
 Test(statedir, a_lock_or_log_planted_as_a_link_in_a_state_dir_of_our_own_is_never_followed)
 {
 	need_root();

@@ -422,6 +422,39 @@ Test(watchers, a_state_dir_link_is_followed_from_the_root_and_only_to_a_folder_o
 	free(link);
 }
 
+Test(watchers, a_state_dir_link_another_user_made_is_not_followed_even_to_a_folder_of_ours)
+{
+	if (mount("tmpfs", root, "tmpfs", MS_NOEXEC, "size=16m") < 0)
+		cr_skip_test("cannot mount a noexec tmpfs here (%s): run as root", strerror(errno));
+	mounted = 1;
+	source("a.c", 1);
+	/* The root is nobody's, and so is its link, to a folder of root's that nobody chose. */
+	char *mine = t_fmt("%s/mine", top), *link = t_fmt("%s/.hotreload", root), *xdg = t_fmt("XDG_STATE_HOME=%s/xdg", top);
+	cr_assert_eq(chmod(top, 0711), 0);
+	cr_assert_eq(mkdir(mine, 0700), 0);
+	cr_assert_eq(chown(root, 65534, 65534), 0);
+	cr_assert_eq(symlink(mine, link), 0);
+	cr_assert_eq(lchown(link, 65534, 65534), 0);
+	t_proc p;
+	const char *argv[] = {getenv("HR_DAEMON") ? getenv("HR_DAEMON") : HR_BUILD_DIR "/hotreloadd", "--root", root,
+	                      "--foreground", NULL};
+	cr_assert_eq(t_proc_start(&p, top, (const char *const[]){xdg, NULL}, argv), 0);
+	int ready = t_until_in_file(p.errpath, "ready: ", 1, WAIT_MS);
+	char *text = t_read(p.errpath, NULL);
+	cr_assert(ready, "%s", text);
+	cr_assert(strstr(text, "the link belongs to nobody (uid 65534)"), "%s", text);
+	char *db = t_fmt("%s/history.db", mine), *err = NULL;
+	struct stat st;
+	cr_assert_neq(stat(db, &st), 0, "the history went where another user's link led");
+	t_proc_end(&p, &err);
+	free(err);
+	free(text);
+	free(db);
+	free(xdg);
+	free(link);
+	free(mine);
+}
+
 /* Wait for the start of a wall-clock second: a save there shares its second with the next ones. */
 static void at_a_second(void)
 {
