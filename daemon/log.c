@@ -296,8 +296,10 @@ void hrd_log(int level, const char *fmt, ...)
 	for (char *c = text; *c; c++)
 		if (*c == '\n' || *c == '\r')
 			*c = ' ';
+	struct timespec mono; /* the rate's clock: one set back must not hold lines up */
+	clock_gettime(CLOCK_MONOTONIC, &mono);
 	if (level < HRD_DEBUG &&
-	    !admit(fmt, level, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, text, told, sizeof told, &told_level))
+	    !admit(fmt, level, (int64_t)mono.tv_sec * 1000000 + mono.tv_nsec / 1000, text, told, sizeof told, &told_level))
 		return;
 	if (level < HRD_DEBUG && told[0])
 		emit(&ts, told_level, told);
