@@ -86,6 +86,7 @@ static void refused(const char *root, const char *const *args, const char *const
 	int rc = t_daemon_start(&d, root, NULL, args, &r);
 	cr_assert_neq(rc, 0, "the daemon started on a planted folder: %s", r.err);
 	cr_assert_neq(r.status, 0);
+	t_daemon_stop(&d); /* frees what the start kept: no daemon ran */
 	for (size_t i = 0; names[i]; i++)
 		cr_assert(strstr(r.err, names[i]), "the message does not say \"%s\": %s", names[i], r.err);
 	t_run_free(&r);
@@ -171,8 +172,6 @@ Test(statedir, a_lock_or_log_planted_as_a_link_in_a_state_dir_of_our_own_is_neve
 		cr_assert_eq(symlink(target, link), 0);
 		refused(root, (const char *const[]){ "--state-dir", state, NULL }, (const char *const[]){ link, NULL });
 		untouched(target);
-		if (d.pidfd >= 0)
-			t_daemon_stop(&d);
 		free(target);
 		free(state);
 		free(link);
@@ -191,8 +190,6 @@ Test(statedir, a_history_or_its_log_planted_as_a_link_is_never_followed)
 		refused(root, (const char *const[]){ "--state-dir", state, NULL },
 		        (const char *const[]){ link, "symbolic link", NULL });
 		untouched(target);
-		if (d.pidfd >= 0)
-			t_daemon_stop(&d);
 		free(target);
 		free(state);
 		free(link);
