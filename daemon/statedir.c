@@ -181,11 +181,11 @@ int hrd_statedir_place(const char *root, const hrd_fsfacts *f, char *want, size_
 		target[len] = '\0';
 		char there[2 * PATH_MAX], who[128];
 		snprintf(there, sizeof there, "%s%s%s", target[0] == '/' ? "" : root, target[0] == '/' ? "" : "/", target);
-		/* a link another user made chose where our files go: theirs to choose is nothing */
+		/* a link of another user's would have them choose where our files go */
 		if (lstat(link, &st) == 0 && !owned(&st))
 			snprintf(whynot, sizeof whynot, "the link belongs to %s", owner(&st, who, sizeof who));
-		else if (strlen(there) < n && trusted(there, whynot, sizeof whynot) &&
-		    hrd_fs_probe(there, 0, &g) == 0 && hrd_fs_state_ok(&g, whynot, sizeof whynot)) {
+		else if (strlen(there) < n && trusted(there, whynot, sizeof whynot) && hrd_fs_probe(there, 0, &g) == 0 &&
+		         hrd_fs_state_ok(&g, whynot, sizeof whynot)) {
 			memcpy(want, there, strlen(there) + 1);
 			snprintf(note, nn, "the state dir is %s, through the link %s: %s", there, link, why);
 			return 0;
