@@ -487,6 +487,10 @@ static void print_status(const struct reply *rp)
 		printf("},\"watcher\":{");
 		hrc_cli_json_member("", "backend", s->backend);
 		hrc_cli_json_member(",", "reason", s->reason);
+		printf(",\"cpu_ms\":%llu,\"events\":%llu,\"overflows\":%llu,\"rescans\":%llu,\"verify_scans\":%llu,"
+		       "\"missed\":%llu", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
+		       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
+		       (unsigned long long)s->missed);
 		printf("},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
 		       queued);
 		for (int i = 0; next_module(rp, &f, &pos, &ms); i++) {
@@ -508,6 +512,11 @@ static void print_status(const struct reply *rp)
 	printf("daemon   pid %u, root %s\n", s->pid, root);
 	printf("state    %s%s%s%s\n", dir, where[0] ? " (" : "", where, where[0] ? ")" : "");
 	printf("watcher  %s (%s)\n", backend, reason);
+	/* What it says of itself, counted since the daemon started. */
+	printf("         %llu ms of CPU, %llu events, %llu overflows, %llu rescans, %llu verification scans, "
+	       "%llu changes missed\n", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
+	       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
+	       (unsigned long long)s->missed);
 	printf("clients  %u\n", s->clients);
 	free(root);
 	free(dir);

@@ -47,7 +47,9 @@ static const struct field f_none[] = { { F_END, 0 } };
 static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
 	M(F_STR, status.root), M(F_STR, status.state_dir), M(F_STR, status.backend),
 	M(F_STR, status.reason), { F_END, 0 } };
-static const struct field f_status_tail[] = { M(F_U32, status.more), { F_END, 0 } };
+static const struct field f_status_tail[] = { M(F_U32, status.more), M(F_U64, status.cpu_ms),
+	M(F_U64, status.events), M(F_U64, status.overflows), M(F_U64, status.rescans), M(F_U64, status.verify_scans),
+	M(F_U64, status.missed), { F_END, 0 } };
 #undef M
 static const struct field f_modstat[] = { { F_STR, offsetof(hrp_modstat, module) },
 	{ F_U64, offsetof(hrp_modstat, version) }, { F_STR, offsetof(hrp_modstat, status) },

@@ -96,6 +96,9 @@ typedef struct hrp_msg {
 			const uint8_t *raw;
 			size_t raw_len;
 			uint32_t more; /* 1 on every frame of a reply but the last: a long status comes in several */
+			/* The watcher's own report: its CPU time since start, the changes it handed over, the kernel's
+			 * queue overflows, rescans, verification scans, and the saves those found that it had missed. */
+			uint64_t cpu_ms, events, overflows, rescans, verify_scans, missed;
 		} status;
 	} u;
 } hrp_msg;
