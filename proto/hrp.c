@@ -228,8 +228,12 @@ static size_t fields_size(const struct field *f, const void *base)
 {
 	size_t n = 0;
 	for (; f->kind != F_END; f++) {
+		if (f->kind != F_STR) {
+			n += f->kind == F_U32 ? 4 : 8;
+			continue;
+		}
 		const char *s = *(const char *const *)((const char *)base + f->off);
-		n += f->kind == F_U32 ? 4 : f->kind == F_U64 ? 8 : 4 + (s ? strlen(s) : 0) + 1;
+		n += 4 + (s ? strlen(s) : 0) + 1;
 	}
 	return n;
 }
