@@ -20,6 +20,7 @@
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
+#define STATUS_FRAMES_MAX 1024 /* a status over 1 GiB is not a status */
 #define VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
 
 static const char usage_text[] =
@@ -411,10 +412,10 @@ static int cmd_stats(int argc, char **argv)
 	return 0;
 }
 
-/* Send m and wait for a reply of type want; exits with a message on failure. */
+/* Send m (NULL: nothing, the reply goes on) and wait for a reply of type want; exits with a message on failure. */
 static void exchange(int fd, hrp_reader *r, const char *sock, const hrp_msg *m, int want, hrp_msg *reply)
 {
-	int rc = hrp_send(fd, m);
+	int rc = m ? hrp_send(fd, m) : 0;
 	/* Announcements may come before the reply: they are not for us. */
 	do
 		rc = rc == 0 ? hrp_recv(fd, r, reply, TIMEOUT_MS) : rc;
@@ -449,14 +450,30 @@ static void state_reason(const char *root, const char *dir, char *why, size_t n)
 	snprintf(why, n, "given to the daemon");
 }
 
-static void print_status(const hrp_msg *m)
+/* A status reply: every frame of it, each decoded from a copy of its own. */
+struct reply {
+	hrp_msg *msg;
+	uint8_t **frame;
+	size_t n;
+};
+
+/* The next module of the reply: *f and *pos start at 0. */
+static int next_module(const struct reply *r, size_t *f, size_t *pos, hrp_modstat *ms)
 {
-	const __typeof__(m->u.status) *s = &m->u.status;
+	for (; *f < r->n; (*f)++, *pos = 0)
+		if (hrp_status_next(&r->msg[*f], pos, ms))
+			return 1;
+	return 0;
+}
+
+static void print_status(const struct reply *rp)
+{
+	const __typeof__(rp->msg->u.status) *s = &rp->msg[0].u.status;
 	hrp_modstat ms;
-	size_t pos = 0;
+	size_t pos = 0, f = 0;
 	/* The queue: modules being built, and waiting for a compiler. */
 	unsigned building = 0, queued = 0;
-	for (size_t p = 0; hrp_status_next(m, &p, &ms);) {
+	for (size_t p = 0, g = 0; next_module(rp, &g, &p, &ms);) {
 		building += strcmp(ms.status, "building") == 0;
 		queued += strcmp(ms.status, "queued") == 0;
 	}
@@ -470,9 +487,13 @@ static void print_status(const hrp_msg *m)
 		printf("},\"watcher\":{");
 		hrc_cli_json_member("", "backend", s->backend);
 		hrc_cli_json_member(",", "reason", s->reason);
+		printf(",\"cpu_ms\":%llu,\"events\":%llu,\"overflows\":%llu,\"rescans\":%llu,\"verify_scans\":%llu,"
+		       "\"missed\":%llu", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
+		       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
+		       (unsigned long long)s->missed);
 		printf("},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
 		       queued);
-		for (int i = 0; hrp_status_next(m, &pos, &ms); i++) {
+		for (int i = 0; next_module(rp, &f, &pos, &ms); i++) {
 			printf("%s{", i ? "," : "");
 			hrc_cli_json_member("", "module", ms.module);
 			if (ms.version)
@@ -491,12 +512,17 @@ static void print_status(const hrp_msg *m)
 	printf("daemon   pid %u, root %s\n", s->pid, root);
 	printf("state    %s%s%s%s\n", dir, where[0] ? " (" : "", where, where[0] ? ")" : "");
 	printf("watcher  %s (%s)\n", backend, reason);
+	/* What it says of itself, counted since the daemon started. */
+	printf("         %llu ms of CPU, %llu events, %llu overflows, %llu rescans, %llu verification scans, "
+	       "%llu changes missed\n", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
+	       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
+	       (unsigned long long)s->missed);
 	printf("clients  %u\n", s->clients);
 	free(root);
 	free(dir);
 	free(backend);
 	free(reason);
-	if (!s->nmods) {
+	if (!next_module(rp, &(size_t){ 0 }, &(size_t){ 0 }, &ms)) {
 		printf("modules  none\n");
 		return;
 	}
@@ -506,7 +532,7 @@ static void print_status(const hrp_msg *m)
 	const char *head[] = { "MODULE", "VERSION", "STATUS", "MESSAGE" };
 	for (size_t i = 0; i < 4; i++)
 		hrc_cli_cell(&t, head[i]);
-	while (hrp_status_next(m, &pos, &ms)) {
+	while (next_module(rp, &f, &pos, &ms)) {
 		char ver[32];
 		snprintf(ver, sizeof ver, "%llu", (unsigned long long)ms.version);
 		hrc_cli_cell(&t, ms.module);
@@ -554,10 +580,27 @@ static int cmd_status(int argc, char **argv)
 	hrc_cli_parse(argc, argv, "h", "status", NULL, NULL);
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
-	hrp_msg reply;
+	hrp_msg m;
+	struct reply rp = { 0 };
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
-	exchange(fd, &r, sock, &(hrp_msg){ .type = HRP_STATUS_REQ }, HRP_STATUS, &reply);
-	print_status(&reply);
+	/* A long status comes in several frames: the modules are printed once all are in. */
+	do {
+		exchange(fd, &r, sock, rp.n ? NULL : &(hrp_msg){ .type = HRP_STATUS_REQ }, HRP_STATUS, &m);
+		if (rp.n == STATUS_FRAMES_MAX)
+			errx(EXIT_ERR, "the status from the daemon at %s is over %d frames: not read", sock, STATUS_FRAMES_MAX);
+		/* m points into r's buffer, which the next frame reuses: each is kept as a copy */
+		if (!(rp.msg = realloc(rp.msg, (rp.n + 1) * sizeof *rp.msg)) ||
+		    !(rp.frame = realloc(rp.frame, (rp.n + 1) * sizeof *rp.frame)) || !(rp.frame[rp.n] = malloc(r.frame)))
+			err(EXIT_ERR, "status");
+		memcpy(rp.frame[rp.n], r.in.data + r.in.off, r.frame);
+		if (hrp_decode(rp.frame[rp.n], r.frame, &rp.msg[rp.n], NULL) < 0)
+			errx(EXIT_ERR, "bad reply from the daemon at %s", sock); /* decoded once already: cannot happen */
+	} while (rp.msg[rp.n++].u.status.more);
+	print_status(&rp);
+	for (size_t i = 0; i < rp.n; i++)
+		free(rp.frame[i]);
+	free(rp.frame);
+	free(rp.msg);
 	hrp_reader_free(&r);
 	close(fd);
 	return 0;
@@ -622,7 +665,7 @@ static int cmd_wait(int argc, char **argv)
 			hrp_reader_free(&r);
 			close(fd);
 			return 0;
-		} else if (rc == 0 && m.type == HRP_STATUS) {
+		} else if (rc == 0 && m.type == HRP_STATUS && !m.u.status.more) {
 			answered = 1;
 		} else if (rc == 0 && m.type == HRP_ERROR) {
 			errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(m.u.error.message));

@@ -335,6 +335,8 @@ int hrc_cli_build(int argc, char **argv)
 			/* A long compile, or one that ended with nothing to announce: the status tells. */
 			rc = hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS_REQ });
 		} else if (rc == 0 && m.type == HRP_STATUS && !asked) {
+			if (m.u.status.more)
+				continue; /* a long status: its last frame is the answer */
 			rc = hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD_REQ, .u.sub = { module } });
 			/* Its reply comes once the request is taken: queued or building. Not sent when the daemon said
 			 * no and closed: what it said is read next. */
@@ -436,6 +438,8 @@ int hrc_cli_rollback(int argc, char **argv)
 			errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(m.u.error.message));
 		}
 		if (m.type == HRP_STATUS && !asked) {
+			if (m.u.status.more)
+				continue; /* a long status: its last frame is the answer */
 			hrp_msg q = { .type = HRP_ROLLBACK_REQ,
 				      .u.rollback = { module, version, unpin ? HRP_UNPIN : pin ? HRP_ROLLBACK_PIN : HRP_ROLLBACK } };
 			rc = hrp_send(fd, &q);
@@ -449,7 +453,8 @@ int hrc_cli_rollback(int argc, char **argv)
 					json_outcome(module, ms.version, "unpinned", "", 0);
 				else if (strcmp(ms.module, module) == 0)
 					printf("%s unpinned: v%llu is live\n", module, (unsigned long long)ms.version);
-			break;
+			if (!m.u.status.more)
+				break;
 		} else if (m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
 			if (asked && !unpin && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
 				if (hrc_cli_opt.json)

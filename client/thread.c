@@ -314,22 +314,28 @@ static int status_of(const hrp_msg *st, const char *name, hrp_modstat *out)
 	return 0;
 }
 
-/* A STATUS: it answers one STATUS_REQ, after everything sent before it. */
+/*
+ * A STATUS frame. A reply answers one STATUS_REQ, after everything sent
+ * before it; a long one comes in several frames, and only its last (more 0)
+ * completes the answer. A module may be in any of them.
+ */
 static void on_status(hr_client *c, const hrp_msg *st)
 {
 	pthread_mutex_lock(&c->lock);
-	c->answered++;
+	uint64_t reply = c->answered + 1;
 	for (hr_module *m = c->mods; m; m = m->next) {
-		if (m->closed || !m->opening || m->barrier != c->answered)
+		if (m->closed || !m->opening || m->barrier != reply)
 			continue;
 		hrp_modstat s;
 		/* Nothing loaded yet: wait for a build under way; otherwise there is nothing to wait for. */
 		if (status_of(st, m->name, &s) &&
 		    (strcmp(s.status, "building") == 0 || strcmp(s.status, "queued") == 0))
 			m->awaiting = 1;
-		else
+		else if (!st->u.status.more && !m->awaiting)
 			settle(c, m);
 	}
+	if (!st->u.status.more)
+		c->answered = reply;
 	pthread_mutex_unlock(&c->lock);
 }
 

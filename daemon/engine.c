@@ -442,7 +442,8 @@ static void on_verify(hrd_io *io, uint32_t events)
 	(void)!read(io->fd, &n, sizeof n);
 	/* Only what changed is built: its row's cause names the scan, which tells the watcher missed it. */
 	e->verifying = 1;
-	hrd_engine_scan(e, "verification scan");
+	e->verify_scans++;
+	hrd_engine_scan(e, HRD_VERIFY_CAUSE);
 	e->verifying = 0;
 }
 

@@ -681,6 +681,11 @@ void hrd_engine_start_build(hrd_engine *e, mod *m)
 		hrd_engine_arm_recheck(e, m);
 		goto out;
 	}
+	/* Changed, and no event said so: the watcher missed it (a module with no key is built whatever changed). */
+	if (m->key[0] && strcmp(m->cause, HRD_VERIFY_CAUSE) == 0) {
+		e->missed++;
+		hrd_warn("%s: changed, and only a verification scan saw it: the watcher missed it", m->name);
+	}
 	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
 	if (!m->fresh && reuse(e, m, b))
 		goto out;

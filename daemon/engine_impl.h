@@ -97,6 +97,7 @@ struct hrd_engine {
 	hrd_io timer, watchio;
 	hrd_io verify; /* --verify-every: a scan now and then, for setups nobody trusts */
 	int verifying; /* the scan under way is one of those: builds under way are left alone */
+	uint64_t verify_scans, missed; /* those scans, and the changes they found that the watcher had not told */
 	hrd_io recheck;      /* a timer: modules whose sources were open for writing */
 	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
 	int recheck_armed;
@@ -117,6 +118,7 @@ uint32_t hrd_engine_kind_of(const hrd_build *b);
 void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause);
 /* m is done for this wave of builds: "[DONE/TOTAL] " for its log line when the wave is large, else "". */
 const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32]);
+#define HRD_VERIFY_CAUSE "verification scan" /* a module's cause when a verification scan touched it */
 #define HRD_KEEP_OBJECTS 8 /* objects of each module's newest good compiles the history keeps, unless hotreload.conf says */
 
 /* Serve version (its object at path, which m then owns) to the programs, unless m is pinned to another. */

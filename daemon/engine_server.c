@@ -88,6 +88,14 @@ static void status(void *arg, hrp_msg *m)
 	}
 	m->u.status.nmods = n;
 	m->u.status.mods = e->status;
+	struct hrd_watch_report r;
+	hrd_watch_report(e->cfg.watch, &r);
+	m->u.status.cpu_ms = r.cpu_ms;
+	m->u.status.events = r.events;
+	m->u.status.overflows = r.overflows;
+	m->u.status.rescans = r.rescans;
+	m->u.status.verify_scans = e->verify_scans;
+	m->u.status.missed = e->missed;
 }
 
 static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid,

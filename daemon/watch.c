@@ -8,12 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
+
+/* CPU time of the calling thread, or of thread t, in ns (0 if it cannot be read). */
+static uint64_t cpu_ns(pthread_t t, int self)
+{
+	clockid_t id = CLOCK_THREAD_CPUTIME_ID;
+	struct timespec ts;
+	if ((!self && pthread_getcpuclockid(t, &id) != 0) || clock_gettime(id, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The loop thread's time in the watcher since t0 counts as the watcher's. */
+static void spent(hrd_watch *w, uint64_t t0)
+{
+	uint64_t t = cpu_ns(pthread_self(), 1);
+	pthread_mutex_lock(&w->mu);
+	w->cpu_ns += t > t0 ? t - t0 : 0;
+	pthread_mutex_unlock(&w->mu);
+}
 
 int hrd_watch_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                    hrd_watch **out, char *err, size_t errsz)
 {
 	const char *b = o->backend;
+	uint64_t t0 = cpu_ns(pthread_self(), 1);
 	int rc;
 	if (strcmp(b, "inotify") == 0)
 		rc = hrd_watch_inotify_open(o, root, exclude, out, err, errsz);
@@ -28,7 +49,38 @@ int hrd_watch_open(const struct hrd_watch_options *o, const char *root, const ch
 	if (rc < 0)
 		return -1;
 	snprintf((*out)->reason, sizeof (*out)->reason, "%s", o->reason);
+	spent(*out, t0); /* its first walk */
 	return 0;
+}
+
+void hrd_watch_report(hrd_watch *w, struct hrd_watch_report *r)
+{
+	pthread_mutex_lock(&w->mu);
+	uint64_t ns = w->cpu_ns;
+	for (int i = 0; i < w->nthreads; i++)
+		ns += cpu_ns(w->threads[i], 0);
+	pthread_mutex_unlock(&w->mu);
+	*r = (struct hrd_watch_report){ns / 1000000u, w->events, w->overflows, w->rescans};
+}
+
+void hrd_watch_thread_started(hrd_watch *w, pthread_t t)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->nthreads < (int)(sizeof w->threads / sizeof *w->threads))
+		w->threads[w->nthreads++] = t;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void hrd_watch_thread_ending(hrd_watch *w, pthread_t t)
+{
+	pthread_mutex_lock(&w->mu);
+	for (int i = 0; i < w->nthreads; i++)
+		if (pthread_equal(w->threads[i], t)) {
+			w->cpu_ns += cpu_ns(t, 0);
+			w->threads[i] = w->threads[--w->nthreads];
+			break;
+		}
+	pthread_mutex_unlock(&w->mu);
 }
 
 int hrd_watch_fd(hrd_watch *w)
@@ -48,10 +100,13 @@ static void free_events(struct hrd_watch_event *e)
 int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *path), void *arg)
 {
 	uint64_t count;
-	if (w->ops->read)
+	if (w->ops->read) {
+		uint64_t t0 = cpu_ns(pthread_self(), 1);
 		w->ops->read(w);
-	else
+		spent(w, t0);
+	} else {
 		(void)!read(w->efd, &count, sizeof count);
+	}
 	pthread_mutex_lock(&w->mu);
 	struct hrd_watch_event *e = w->head;
 	int lost = w->lost;
@@ -60,14 +115,18 @@ int hrd_watch_take(hrd_watch *w, void (*fn)(void *arg, int kind, const char *pat
 	w->queued = 0;
 	w->lost = 0;
 	pthread_mutex_unlock(&w->mu);
+	int rescan = lost;
 	if (lost)
 		fn(arg, HRD_WATCH_RESCAN, "");
 	while (e) {
 		struct hrd_watch_event *next = e->next;
+		w->events += e->kind == HRD_WATCH_CHANGED;
+		rescan |= e->kind == HRD_WATCH_RESCAN;
 		fn(arg, e->kind, e->path);
 		free(e);
 		e = next;
 	}
+	w->rescans += rescan; /* the engine compares everything once per batch */
 	return 0;
 }
 
@@ -114,11 +173,13 @@ int hrd_watch_skip(hrd_watch *w, char *const *skip)
 	char **old = same ? x : w->exclude;
 	if (!same) {
 		/* No thread reads the list while it changes hands. */
+		uint64_t t0 = cpu_ns(pthread_self(), 1);
 		if (w->ops->pause)
 			w->ops->pause(w);
 		w->exclude = x;
 		hrd_info("watcher: hotreload.conf's exclusions changed; watching again");
 		w->ops->resume(w);
+		spent(w, t0);
 	}
 	for (char **p = old; *p; p++)
 		free(*p);

@@ -49,6 +49,20 @@ struct hrd_watch {
 	struct hrd_watch_event *head, **tail;
 	size_t queued; /* bytes the queue holds, up to HRD_WATCH_QUEUE_MAX */
 	int lost;      /* an event could not be queued: take() starts with a rescan, and nothing is queued until then */
+	/* What it says of itself (hrd_watch_report): counted, never estimated. */
+	_Atomic uint64_t overflows; /* the kernel's event queue overflowed (from a backend's thread) */
+	uint64_t events, rescans;   /* changes handed to the loop, and batches that asked for a rescan: take() counts */
+	uint64_t cpu_ns;            /* under mu: the loop thread's time in the watcher, and that of its threads that ended */
+	pthread_t threads[4];       /* under mu: its threads running now */
+	int nthreads;
+};
+
+/* What the watcher says of itself, for status. */
+struct hrd_watch_report {
+	uint64_t cpu_ms;    /* CPU time since it started: its threads', and the loop thread's inside it */
+	uint64_t events;    /* changed paths it handed to the loop */
+	uint64_t overflows; /* times the kernel's event queue overflowed */
+	uint64_t rescans;   /* times it asked for everything to be compared again (lost events, moved folders) */
 };
 
 /* What the queue may hold while the loop is busy; past it, it is dropped for a rescan, as for a kernel queue's overflow. */
@@ -84,6 +98,8 @@ void hrd_watch_close(hrd_watch *w); /* NULL is a no-op */
  */
 int hrd_watch_skip(hrd_watch *w, char *const *skip);
 
+void hrd_watch_report(hrd_watch *w, struct hrd_watch_report *r);
+
 /* ---- for the backends ---- */
 
 /* Fill in the shared part (with an eventfd as its fd). Returns 0, or -1 with a message in err. */
@@ -103,6 +119,9 @@ int hrd_watch_skipped(const hrd_watch *w, const char *full);
  * and links are followed. Else 0, and the log says why when the folder goes unwatched.
  */
 int hrd_watch_follows(hrd_watch *w, const char *full);
+/* A thread of the backend started; it is about to be stopped (call it before, while its CPU time can be read). */
+void hrd_watch_thread_started(hrd_watch *w, pthread_t t);
+void hrd_watch_thread_ending(hrd_watch *w, pthread_t t);
 /* 1 when a file named name is an editor's temporary file: never a save of its own. */
 int hrd_watch_ignored(const char *name);
 

@@ -359,6 +359,7 @@ static void handle(fan *w, uint64_t mask, const unsigned char *info, size_t len)
 	char full[PATH_MAX];
 	struct stat st;
 	if (mask & FAN_Q_OVERFLOW) {
+		w->base.overflows++;
 		hrd_warn("watcher: the kernel's event queue overflowed; rescanning");
 		w->rebuild = 1;
 		return;

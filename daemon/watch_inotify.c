@@ -198,6 +198,7 @@ static int appeared_whole(const char *path)
 static int handle(inw *w, const struct inotify_event *ev)
 {
 	if (ev->mask & IN_Q_OVERFLOW) {
+		w->base.overflows++;
 		hrd_warn("watcher: the kernel's event queue overflowed; rescanning");
 		return 1;
 	}
@@ -310,6 +311,7 @@ static void close_inw(hrd_watch *base)
 {
 	inw *w = (inw *)base;
 	if (w->started) {
+		hrd_watch_thread_ending(&w->base, w->thread);
 		pthread_cancel(w->thread);
 		pthread_join(w->thread, NULL);
 	}
@@ -327,6 +329,7 @@ static void pause_inw(hrd_watch *base)
 {
 	inw *w = (inw *)base;
 	if (w->started) {
+		hrd_watch_thread_ending(&w->base, w->thread);
 		pthread_cancel(w->thread);
 		pthread_join(w->thread, NULL);
 		w->started = 0;
@@ -344,7 +347,8 @@ static void resume_inw(hrd_watch *base)
 		hrd_error("watcher: cannot start the watcher thread again (%s): saves are missed until hotreloadd starts "
 		          "again", strerror(rc));
 	else
-		w->started = 1;
+		hrd_watch_thread_started(&w->base, w->thread);
+	w->started = rc == 0;
 }
 
 static const struct hrd_watch_ops ops = {NULL, close_inw, pause_inw, resume_inw};
@@ -392,6 +396,7 @@ int hrd_watch_inotify_open(const struct hrd_watch_options *o, const char *root, 
 		goto fail;
 	}
 	w->started = 1;
+	hrd_watch_thread_started(&w->base, w->thread);
 	*out = &w->base;
 	return 0;
 fail:

@@ -631,6 +631,7 @@ hrd_poller *hrd_poller_start(hrd_watch *w, int interval_ms, char *err, size_t er
 		return NULL;
 	}
 	p->started = 1;
+	hrd_watch_thread_started(w, p->thread);
 	return p;
 }
 
@@ -674,6 +675,7 @@ void hrd_poller_stop(hrd_poller *p)
 		return;
 	if (p->started) {
 		uint64_t one = 1;
+		hrd_watch_thread_ending(p->w, p->thread);
 		(void)!write(p->stopfd, &one, sizeof one);
 		pthread_join(p->thread, NULL);
 	}

@@ -43,10 +43,13 @@ static const struct field f_log[] = { M(F_U64, log.at_us), M(F_U32, log.level), 
 static const struct field f_gc[] = { M(F_U64, gc.files), M(F_U64, gc.bytes), M(F_U64, gc.db_before),
 	M(F_U64, gc.db_after), { F_END, 0 } };
 static const struct field f_none[] = { { F_END, 0 } };
-/* STATUS: these fields, then u32 nmods and nmods entries of f_modstat. */
+/* STATUS: these fields, then u32 nmods and nmods entries of f_modstat, then f_status_tail. */
 static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
 	M(F_STR, status.root), M(F_STR, status.state_dir), M(F_STR, status.backend),
 	M(F_STR, status.reason), { F_END, 0 } };
+static const struct field f_status_tail[] = { M(F_U32, status.more), M(F_U64, status.cpu_ms),
+	M(F_U64, status.events), M(F_U64, status.overflows), M(F_U64, status.rescans), M(F_U64, status.verify_scans),
+	M(F_U64, status.missed), { F_END, 0 } };
 #undef M
 static const struct field f_modstat[] = { { F_STR, offsetof(hrp_modstat, module) },
 	{ F_U64, offsetof(hrp_modstat, version) }, { F_STR, offsetof(hrp_modstat, status) },
@@ -203,6 +206,8 @@ long hrp_encode(const hrp_msg *m, hrp_buf *b)
 			rc = put_u32(b, m->u.status.nmods);
 		for (uint32_t i = 0; rc == 0 && i < m->u.status.nmods; i++)
 			rc = put_fields(b, f_modstat, &m->u.status.mods[i]);
+		if (rc == 0)
+			rc = put_fields(b, f_status_tail, m);
 	}
 	size_t n = b->len - b->off - start;
 	if (rc == 0 && n > HRP_MAX_FRAME)
@@ -216,6 +221,55 @@ long hrp_encode(const hrp_msg *m, hrp_buf *b)
 	h[4] = (uint8_t)(m->type >> 8);
 	h[5] = (uint8_t)m->type;
 	return (long)n;
+}
+
+/* The bytes put_fields writes for f at base; a NULL string counts as empty (put_fields refuses it). */
+static size_t fields_size(const struct field *f, const void *base)
+{
+	size_t n = 0;
+	for (; f->kind != F_END; f++) {
+		if (f->kind != F_STR) {
+			n += f->kind == F_U32 ? 4 : 8;
+			continue;
+		}
+		const char *s = *(const char *const *)((const char *)base + f->off);
+		n += 4 + (s ? strlen(s) : 0) + 1;
+	}
+	return n;
+}
+
+long hrp_encode_status(const hrp_msg *m, hrp_buf *b)
+{
+	if (m->type != HRP_STATUS || (m->u.status.nmods && !m->u.status.mods))
+		return -EINVAL;
+	size_t start = b->len - b->off, fixed = HRP_HEADER_SIZE + fields_size(f_status, m) + 4 +
+	                                       fields_size(f_status_tail, m);
+	long frames = 0, rc = 0;
+	uint32_t i = 0;
+	do {
+		hrp_msg part = *m;
+		size_t size = fixed;
+		uint32_t k = 0;
+		/* Modules while they fit: each frame holds one at least, or the reply could never end. */
+		while (i + k < m->u.status.nmods) {
+			size_t one = fields_size(f_modstat, &m->u.status.mods[i + k]);
+			if (k && size + one > HRP_MAX_FRAME)
+				break;
+			size += one;
+			k++;
+		}
+		part.u.status.nmods = k;
+		part.u.status.mods = m->u.status.mods + i;
+		part.u.status.more = i + k < m->u.status.nmods;
+		rc = hrp_encode(&part, b);
+		i += k;
+		frames++;
+	} while (rc >= 0 && i < m->u.status.nmods);
+	if (rc < 0) {
+		b->len = b->off + start;
+		return rc;
+	}
+	return frames;
 }
 
 /* ---- decode ---- */
@@ -312,6 +366,8 @@ int hrp_decode(const uint8_t *frame, size_t n, hrp_msg *m, const char **why)
 				rc = get_fields(&c, f_modstat, &tmp);
 			}
 			m->u.status.raw_len = (size_t)(c.p - m->u.status.raw);
+			if (rc == 0)
+				rc = get_fields(&c, f_status_tail, m);
 		}
 	}
 	if (rc == 0 && c.p != c.end) {

@@ -95,6 +95,10 @@ typedef struct hrp_msg {
 			const hrp_modstat *mods;
 			const uint8_t *raw;
 			size_t raw_len;
+			uint32_t more; /* 1 on every frame of a reply but the last: a long status comes in several */
+			/* The watcher's own report: its CPU time since start, the changes it handed over, the kernel's
+			 * queue overflows, rescans, verification scans, and the saves those found that it had missed. */
+			uint64_t cpu_ms, events, overflows, rescans, verify_scans, missed;
 		} status;
 	} u;
 } hrp_msg;
@@ -126,6 +130,15 @@ long hrp_encode(const hrp_msg *m, hrp_buf *b);
  * static description of what was wrong.
  */
 int hrp_decode(const uint8_t *frame, size_t n, hrp_msg *m, const char **why);
+
+/*
+ * Append a STATUS as frames of at most HRP_MAX_FRAME each: every frame has m's
+ * fields and, in order, as many of its modules as fit; u.status.more is 1 on
+ * every frame but the last (m's own more is not read). Returns the number of
+ * frames, or -EMSGSIZE when one module does not fit in a frame of its own,
+ * -EINVAL, -ENOMEM. On error b is unchanged.
+ */
+long hrp_encode_status(const hrp_msg *m, hrp_buf *b);
 
 /* Iterate a decoded STATUS's modules: *pos starts at 0; returns 1 per entry, 0 at the end. */
 int hrp_status_next(const hrp_msg *m, size_t *pos, hrp_modstat *out);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh: check hotreload's dependencies and, as root, install the missing Debian packages.
-# Usage: scripts/deps.sh [build|test|fuzz|sdl|all]   (default: all)
+# Usage: scripts/deps.sh [build|test|fuzz|sdl|soak|all]   (default: all)
 # Each check looks for the thing itself (a command, a pkg-config module, a header),
 # not for a package name, so hand-built installs count too.
 set -u
@@ -64,8 +64,9 @@ sdl)
 		need xauth has_cmd xauth # xvfb-run needs it; xvfb only recommends it
 	fi
 	;;
+soak) build; need tcc has_cmd tcc ;; # make soak: tcc compiles its thousands of builds quickly
 all) build; tests; fuzz ;;
-*) echo "usage: $0 [build|test|fuzz|sdl|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|test|fuzz|sdl|soak|all]" >&2; exit 2 ;;
 esac
 
 # pkg-config itself may be what is missing: then the pkg-config checks fail too,

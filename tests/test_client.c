@@ -274,3 +274,43 @@ Test(client, old_builds_stay_mapped_for_eight_switches_then_go)
 	e2e_mapped(h->pid, 2, &has);
 	cr_assert(has, "v2 was unmapped early");
 }
+
+Test(client, a_status_longer_than_a_frame_comes_whole_and_hr_open_still_waits_for_its_module)
+{
+	/* 3,200 files whose names are too long for a module: each is a "skipped" entry of about 350 bytes in the
+	 * status, which passes HRP_MAX_FRAME. They cost no compile. z sorts last: it is in the status's last frame. */
+	char pad[246];
+	memset(pad, 'x', sizeof pad - 1);
+	pad[sizeof pad - 1] = '\0';
+	for (int i = 0; i < 3200; i++) {
+		char *name = t_fmt("%04d%s.c", i, pad);
+		e2e_put(name, "int f(void) { return 0; }\n");
+		free(name);
+	}
+	char *env[3];
+	cr_assert_eq(t_slow_cc(e2e_dir, T_WAIT_THEN_CC, env), 0);
+	e2e_module("z.c", 1, 0);
+	t_run r;
+	cr_assert_eq(t_daemon_start(&e2e_d, e2e_dir, (const char *const[]){ env[0], env[1], env[2], NULL }, NULL, &r), 0,
+	             "hotreloadd did not start: %s", r.err);
+	t_run_free(&r);
+	int pid, child;
+	cr_assert_eq(t_slow_started(e2e_dir, &pid, &child), 0, "the first build never started");
+	r = t_cli(e2e_dir, NULL, (const char *const[]){ "--state-dir", e2e_d.state, "status", "--json", NULL });
+	cr_assert_eq(r.status, 0, "hotreload status: %s", r.err);
+	cr_assert_gt(strlen(r.out), HRP_MAX_FRAME, "the status is %zu bytes: not over one frame", strlen(r.out));
+	int st;
+	char *got = t_jq(r.out, ".modules | \"\\(length) \\(map(select(.status == \"skipped\")) | length) "
+	                        "\\(.[-1].module):\\(.[-1].status)\"", &st);
+	cr_assert_str_eq(got, "3201 3200 z:building");
+	free(got);
+	t_run_free(&r);
+	/* The host's hr_open finds z building in the last frame only, and waits for it. */
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){ "z", NULL });
+	e2e_wait_cli("status", ".clients", "1");
+	cr_assert_eq(t_slow_go(e2e_dir), 0);
+	e2e_expect_next(h, "open", "open z v=0 sym=NULL");
+	e2e_expect_next(h, "first", "first z 1 v=1 value=1");
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
+}

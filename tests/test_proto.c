@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -156,6 +157,70 @@ Test(proto, status_round_trip_with_modules)
 	hrp_buf_free(&b);
 }
 
+Test(proto, a_long_status_is_sent_as_frames_that_each_fit_and_hold_every_module_in_order)
+{
+	/* 3,000 modules of about 1.2 KiB each: over three maximum frames. */
+	enum { N = 3000 };
+	static hrp_modstat mods[N];
+	static char names[N][16];
+	char *message = calloc(1, 1200);
+	memset(message, 'm', 1199);
+	for (size_t i = 0; i < N; i++) {
+		snprintf(names[i], sizeof names[i], "mod%05zu", i);
+		mods[i] = (hrp_modstat){ names[i], i, "failed", message };
+	}
+	hrp_msg in = { .type = HRP_STATUS, .u.status = { 7, 1, "/r", "/r/.hotreload", "inotify", "ext4", N, mods } };
+	hrp_buf b = { 0 };
+	cr_assert_eq(hrp_encode(&in, &b), -EMSGSIZE, "one frame cannot hold it");
+	long frames = hrp_encode_status(&in, &b);
+	cr_assert_geq(frames, 4);
+	hrp_reader r = { 0 };
+	cr_assert_eq(hrp_reader_push(&r, b.data, b.len), 0);
+	size_t seen = 0;
+	hrp_msg m;
+	for (long f = 0; f < frames; f++) {
+		cr_assert_eq(hrp_reader_next(&r, &m), 1, "frame %ld: %s", f, r.why ? r.why : "incomplete");
+		cr_assert_leq(r.frame, HRP_MAX_FRAME);
+		cr_assert_eq(m.type, HRP_STATUS);
+		cr_assert_eq(m.u.status.pid, 7);
+		cr_assert_str_eq(m.u.status.reason, "ext4");
+		cr_assert_eq(m.u.status.more, f < frames - 1, "frame %ld of %ld: more=%u", f, frames, m.u.status.more);
+		cr_assert_gt(m.u.status.nmods, 0);
+		hrp_modstat ms;
+		for (size_t pos = 0; hrp_status_next(&m, &pos, &ms); seen++) {
+			cr_assert_str_eq(ms.module, names[seen]);
+			cr_assert_eq(ms.version, seen);
+			cr_assert_str_eq(ms.message, message);
+		}
+	}
+	cr_assert_eq(seen, N);
+	cr_assert_eq(hrp_reader_next(&r, &m), 0, "nothing after the last frame");
+	hrp_reader_free(&r);
+	hrp_buf_free(&b);
+	/* A short one is one frame, with more 0; none at all too. */
+	in.u.status.nmods = 2;
+	cr_assert_eq(hrp_encode_status(&in, &b), 1);
+	dec(&b, &m);
+	cr_assert_eq(m.u.status.nmods, 2);
+	cr_assert_eq(m.u.status.more, 0);
+	hrp_buf_free(&b);
+	in.u.status.nmods = 0;
+	cr_assert_eq(hrp_encode_status(&in, &b), 1);
+	dec(&b, &m);
+	cr_assert_eq(m.u.status.nmods, 0);
+	hrp_buf_free(&b);
+	/* A module that fits in no frame is refused, and the buffer is left as it was. */
+	char *huge = calloc(1, HRP_MAX_FRAME);
+	memset(huge, 'h', HRP_MAX_FRAME - 1);
+	mods[1].message = huge;
+	in.u.status.nmods = 3;
+	cr_assert_eq(hrp_encode_status(&in, &b), -EMSGSIZE);
+	cr_assert_eq(b.len - b.off, 0);
+	hrp_buf_free(&b);
+	free(huge);
+	free(message);
+}
+
 Test(proto, frame_layout_is_big_endian_with_length_including_header)
 {
 	hrp_buf b = enc(&(hrp_msg){ .type = HRP_SUBSCRIBE, .u.sub = { "ab" } });
@@ -237,7 +302,7 @@ Test(proto, bad_headers_strings_and_trailing_bytes)
 	cr_assert_eq(decode_err(huge, sizeof huge, &why), -EBADMSG);
 	/* a STATUS that promises more modules than it holds */
 	hrp_buf b = enc(&(hrp_msg){ .type = HRP_STATUS, .u.status = { 1, 0, "", "", "", "", 0, NULL } });
-	b.data[b.len - 1] = 1;
+	b.data[HRP_HEADER_SIZE + 4 + 4 + 4 * 5 + 3] = 1; /* n's low byte, after two u32 and four empty strings */
 	cr_assert_eq(decode_err(b.data, b.len, &why), -EBADMSG);
 	hrp_buf_free(&b);
 }

@@ -335,6 +335,72 @@ Test(watchers, a_verification_scan_builds_what_no_watcher_can_see)
 	free(conf);
 }
 
+Test(watchers, status_counts_the_watchers_events_and_the_changes_only_a_verification_scan_found)
+{
+	char *inc = t_fmt("%s/inc", top), *h = t_fmt("%s/inc/ext.h", top), *conf = t_fmt("include = %s\n", inc);
+	cr_assert_eq(mkdir(inc, 0755), 0);
+	cr_assert_eq(t_write(h, "#define EXT 1\n", 14), 0);
+	at("hotreload.conf", conf);
+	at("a.c", "#include \"ext.h\"\nint f(void) { return EXT; }\n");
+	const char *args[] = {"--verify-every", "1", NULL};
+	start(NULL, args, NULL, NULL);
+	live("a", 1);
+	char *before = status(".watcher.events");
+	/* A save in the root: the watcher tells it. */
+	at("a.c", "#include \"ext.h\"\nint f(void) { return EXT + 10; }\n");
+	live("a", 11);
+	char *more = t_fmt(".watcher.events > %s", before);
+	char *got = status(more);
+	cr_assert_str_eq(got, "true", "events were %s before the save", before);
+	free(got);
+	/* A header outside the root: no event, and the verification scan finds it. */
+	cr_assert_eq(t_write(h, "#define EXT 2\n", 14), 0);
+	live("a", 12);
+	got = status(".watcher | \"\\(.missed >= 1) \\(.verify_scans >= 1) \\(.cpu_ms | type) \\(.overflows)\"");
+	cr_assert_str_eq(got, "true true number 0");
+	free(got);
+	const char *text[] = {"--state-dir", d.state, "--socket", d.sock, "status", NULL};
+	t_run r = t_cli(root, NULL, text);
+	cr_assert(r.status == 0 && strstr(r.out, "verification scans, ") && strstr(r.out, "changes missed"), "%s", r.out);
+	t_run_free(&r);
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "a: changed, and only a verification scan saw it"), "%s", log);
+	free(log);
+	free(more);
+	free(before);
+	free(inc);
+	free(h);
+	free(conf);
+}
+
+/* jq's filter over `hotreload status --json` prints "true". */
+static int status_holds(void *filter)
+{
+	char *got = status(filter);
+	int ok = got && strcmp(got, "true") == 0;
+	free(got);
+	return ok;
+}
+
+Test(watchers, status_measures_the_cpu_of_the_polling_thread)
+{
+	/* Two thousand files looked at every 10 ms or so: the poller's thread works, and its time is counted. */
+	for (int i = 0; i < 2000; i++) {
+		char *rel = t_fmt("d%d/f%d.txt", i % 20, i);
+		at(rel, "x\n");
+		free(rel);
+	}
+	source("a.c", 1);
+	const char *args[] = {"--watcher", "poll", "--poll-interval", "10", NULL};
+	start(NULL, args, NULL, NULL);
+	live("a", 1);
+	/* Its first walk was on the loop's thread, once: what comes after is the thread's. */
+	char *first = status(".watcher.cpu_ms"), *grew = t_fmt(".watcher | .backend == \"poll\" and .cpu_ms > %s", first);
+	cr_assert(t_until(status_holds, grew, WAIT_MS), "%s", status(".watcher"));
+	free(first);
+	free(grew);
+}
+
 Test(watchers, watches_of_removed_folders_are_let_go_of)
 {
 	source("a.c", 1);
