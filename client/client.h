@@ -131,8 +131,8 @@ int hrc_queue(hr_client *c, const hrp_msg *m);
 void hrc_ask(hr_client *c, hr_module *m);
 void hrc_discard(hr_client *c, build *b);
 /* Version of m, of history gen, was refused here (did not load, or its hr_on_load failed) because of why:
- * told to the daemon, never tried again, counted and noted. */
-void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, const char *why);
+ * told to the daemon, counted and noted, and (for_good) never tried again. */
+void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, int for_good, const char *why);
 hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name);
 /* Any thread, no lock. */
 uint64_t hrc_now_ns(clockid_t id);

@@ -66,7 +66,8 @@ static int handshake(hr_client *c, const char *path, int ms)
 /* HOTRELOAD_TRUST_UID: uids, comma-separated. 0, or -EINVAL for anything else, and for nobody, who is nobody to trust. */
 static int trust_env(hr_client *c)
 {
-	const char *e = getenv("HOTRELOAD_TRUST_UID");
+	/* Not from whoever ran a setuid program: it would trust them. */
+	const char *e = secure_getenv("HOTRELOAD_TRUST_UID");
 	while (e && *e) {
 		char *end;
 		errno = 0;
@@ -193,14 +194,18 @@ hr_client *hr_connect_lazy(const char *socket_path)
 
 hr_client *hr_connect_opts(const char *socket_path, const hr_connect_options *opts)
 {
-	/* Fields past the caller's size are zero: a program built against an older header passes a smaller struct. */
-	hr_connect_options o = {0};
-	if (!opts || opts->size < offsetof(hr_connect_options, lazy) + sizeof o.lazy) {
+	/* As the kernel takes structs that grow: a larger one (a newer program's) is taken only if what this
+	 * library does not know of is zero, so that no option it asks for is dropped without a word. */
+	if (!opts || opts->size < sizeof *opts) {
 		errno = EINVAL;
 		return NULL;
 	}
-	memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
-	return start(socket_path, &o);
+	for (size_t i = sizeof *opts; i < opts->size; i++)
+		if (((const unsigned char *)opts)[i]) {
+			errno = E2BIG;
+			return NULL;
+		}
+	return start(socket_path, opts);
 }
 
 void hr_disconnect(hr_client *c)
@@ -474,7 +479,7 @@ static int take(hr_module *m)
 		hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, old->version, "%s v%llu: hr_on_unload crashed: %s", m->name,
 		               (unsigned long long)old->version, unload_crash);
 	if (why[0]) {
-		hrc_refused(c, m, b->gen, b->version, why);
+		hrc_refused(c, m, b->gen, b->version, 1, why);
 		if (b->gen == c->gen && m->floor == b->version) /* so that the daemon's answer, an older build, may load */
 			m->floor = old && old->gen == c->gen ? old->version : 0;
 	} else {

@@ -204,8 +204,9 @@ HR_EXPORT hr_client *hr_connect_lazy(const char *socket_path);
  * can never be trusted. hr_connect fails with EACCES, before it reads a byte
  * from the daemon, when the one that answers is not trusted; a lazy client
  * posts a note saying so, and tries again later. Going up from the current
- * directory, only a .hotreload folder and socket owned by a trusted uid, and
- * writable by nobody else, are taken. Builds reach the program as open
+ * directory, only a .hotreload folder owned by a trusted uid and writable by
+ * nobody else, holding a socket owned by a trusted uid, is taken. A setuid
+ * program ignores HOTRELOAD_TRUST_UID and HOTRELOAD_SOCKET. Builds reach the program as open
  * descriptors, never as paths: it loads what the daemon published.
  */
 typedef struct hr_connect_options {
@@ -215,8 +216,10 @@ typedef struct hr_connect_options {
 	size_t ntrust_uids;
 } hr_connect_options;
 
-/* hr_connect, or with lazy set hr_connect_lazy, with options (NULL: EINVAL). EINVAL too for a uid that
- * cannot be trusted, more than 8, or a HOTRELOAD_TRUST_UID that is not a list of uids. */
+/* hr_connect, or with lazy set hr_connect_lazy, with options (NULL, or size too small: EINVAL). EINVAL
+ * too for a uid that cannot be trusted, more than 8, or a HOTRELOAD_TRUST_UID that is not a list of
+ * uids; E2BIG for a larger struct (a newer header's) with a field this library does not know set. Each
+ * mapped build holds a descriptor: mind RLIMIT_NOFILE with HR_WINDOW_FOREVER. */
 HR_EXPORT hr_client *hr_connect_opts(const char *socket_path, const hr_connect_options *opts);
 
 /*

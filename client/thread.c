@@ -88,11 +88,11 @@ static void refuse(hr_module *m, uint64_t v)
 	}
 }
 
-void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, const char *why)
+void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, int for_good, const char *why)
 {
 	hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
 	hrc_report(c, gen, &r);
-	if (gen == c->gen) /* numbers of a history that is gone say nothing about this one's */
+	if (gen == c->gen && for_good) /* numbers of a history that is gone say nothing about this one's */
 		refuse(m, version);
 	c->stats.refusals++;
 	hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
@@ -268,6 +268,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 		/* Modules are freed only on this thread, so m outlives the unlocked load. */
 		char why[1024];
 		build *b = NULL;
+		int for_good = 1; /* a build that does not load here; not one whose descriptor did not come through */
 		/* Each build keeps a descriptor of its own: open while it is mapped. */
 		int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
 		if (own >= 0)
@@ -277,6 +278,8 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 		else
 			snprintf(why, sizeof why, "%s", cut ? "its descriptor was cut off (is the program out of descriptors?)"
 			                                    : "it came without its object's descriptor");
+		if (own < 0)
+			for_good = 0; /* offered again, it may come through: never passed over for good */
 		pthread_mutex_lock(&c->lock);
 		if (b)
 			b->gen = c->gen; /* only this thread changes gen, so it is the one of the BUILD */
@@ -286,7 +289,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 		}
 		if (!b) {
 			/* The daemon records it, and answers with the newest good build older than this one. */
-			hrc_refused(c, m, c->gen, version, why);
+			hrc_refused(c, m, c->gen, version, for_good, why);
 			atomic_fetch_or_explicit(&m->pending, 1, memory_order_relaxed);
 			if (m->opening) {
 				m->awaiting = 0;
@@ -370,7 +373,7 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	if (h->type != HRP_HELLO || h->u.hello.role != HRP_ROLE_DAEMON)
 		return -1;
 	pthread_mutex_lock(&c->lock);
-	c->turned_away = 0;
+	c->turned_away = c->distrusted = 0;
 	int replaced = c->db_id[0] && strcmp(c->db_id, h->u.hello.db_id) != 0;
 	snprintf(c->db_id, sizeof c->db_id, "%s", h->u.hello.db_id);
 	c->state = UP;
@@ -667,7 +670,8 @@ static int fit(const hr_client *c, const struct stat *st)
  */
 int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *skipped, size_t skippedsz)
 {
-	const char *env = getenv("HOTRELOAD_SOCKET");
+	/* Not from whoever ran a setuid program: a socket of theirs would run their code in it. */
+	const char *env = secure_getenv("HOTRELOAD_SOCKET");
 	if (env && *env) {
 		snprintf(out, outsz, "%s", env);
 		return 0;

@@ -98,7 +98,7 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.missed = e->missed;
 }
 
-static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid,
+static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, int record,
                    int (*was_refused)(void *ctx, const char *module, uint64_t version), void *ctx, hrp_msg *answer)
 {
 	hrd_engine *e = arg;
@@ -106,10 +106,14 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 	snprintf(cause, sizeof cause, "client %d", (int)pid);
 	hrd_build row = {.module = module, .status = HRD_REFUSED, .version = version,
 	                 .started_us = hrd_engine_now_us(CLOCK_REALTIME), .message = reason, .cause = cause};
-	hrd_warn("%s: v%llu refused by client %d: %s", module, (unsigned long long)version, (int)pid, reason);
-	if (hrd_store_record(e->cfg.store, &row) < 0)
-		hrd_error("%s", hrd_store_error(e->cfg.store));
+	if (!record)
+		hrd_debug("%s: v%llu refused by client %d, not recorded: %s", module, (unsigned long long)version, (int)pid,
+		          reason);
 	else
+		hrd_warn("%s: v%llu refused by client %d: %s", module, (unsigned long long)version, (int)pid, reason);
+	if (record && hrd_store_record(e->cfg.store, &row) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
+	else if (record)
 		hrd_engine_arm_checkpoint(e);
 	/* A build that one process cannot load is passed over there for the newest older one. */
 	mod *md = hrd_engine_find(e, module);

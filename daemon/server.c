@@ -1,6 +1,7 @@
 /* server.c: accept, check the peer, handshake, then requests and announcements, never blocking. */
 #include "server.h"
 #include "log.h"
+#include "outq.h"
 #include "project.h"
 
 #include <assert.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,25 +27,19 @@
 #define SUBS_MAX 4096
 #define CLIENTS_MAX 256 /* with --jobs <= 128, the daemon stays well below 1024 descriptors */
 #define HELLO_MS 5000   /* a client that has not said HELLO by then is dropped */
-#define OFFERED_MAX 64  /* the builds last sent to a client: what its LOADED and REFUSED may be about */
-#define REPORTS_BURST 20 /* reports a client may have recorded at once, then one a second */
+#define OFFERED_MAX 512 /* the builds last sent to a client: what its LOADED and REFUSED may be about */
+#define REPORTS_BURST 50 /* reports of each kind a uid may have recorded at once, then one a second */
+#define BUCKETS 16      /* uids whose report rates are kept */
+#define HELD_MS 20      /* output held back for the descriptors in flight is tried again this much later */
 #define REASON_MAX 1024 /* the longest refusal reason recorded */
-#define FDS_MAX 16      /* unsent objects a game may have waiting (one per module): past that it is not reading */
 
 typedef struct client {
 	hrd_io io;
 	struct hrd_server *srv;
 	struct client *next, **pprev;
 	hrp_reader rd;
-	hrp_buf out;
-	uint64_t sent;    /* bytes of out written so far: where out.data[out.off] is in the stream */
-	struct outfd {    /* a BUILD in out, and its object's descriptor, which goes with the frame's first byte */
-		uint64_t at;  /* where the frame starts in the stream */
-		size_t len;
-		int fd;
-		char *module;
-	} fds[FDS_MAX];
-	size_t nfds;      /* unsent, in stream order; at most one per module */
+	hrd_outq out;     /* BUILDs to a game go with their objects' descriptors */
+	int64_t retry_at; /* monotonic ms: the output held back (descriptors in flight) is tried again then; 0: none */
 	int hello;
 	int64_t hello_by; /* monotonic ms */
 	uint32_t events;  /* what the loop watches for it */
@@ -61,9 +57,6 @@ typedef struct client {
 	uid_t uid;            /* as the kernel says (SO_PEERCRED) */
 	uint64_t offered[OFFERED_MAX]; /* the builds last sent to it, as offer_key()s, in a ring */
 	size_t noffered;
-	double reports;       /* what it may still have recorded (a bucket of REPORTS_BURST, one more a second) */
-	int64_t reports_at;   /* monotonic ms, when the bucket was last filled */
-	int hushed;           /* its reports past the bucket were logged once */
 	int logging;          /* LOG_REQ: lines go to it: the recent ones, then (following) each new one */
 	int backlog, follow;  /* the end of the recent lines is still to be sent; new lines follow */
 	uint32_t log_level;   /* the most detailed level it wants */
@@ -86,6 +79,13 @@ struct hrd_server {
 	dev_t dev;          /* the socket file we made: removed at the end only if it is still ours */
 	ino_t ino;
 	time_t quiet_until; /* accept errors are logged once per second, not once per try */
+	uint64_t secret;    /* keys offer_key(): a client cannot make a report pass for one about a build it was sent */
+	struct bucket {     /* what each uid may still have recorded, per kind of report (LOADED, REFUSED) */
+		uid_t uid;
+		double left[2];
+		int64_t at;     /* monotonic ms, when it was last filled */
+		unsigned hushed[2];
+	} buckets[BUCKETS];
 };
 
 uint32_t hrd_server_clients(const hrd_server *s)
@@ -116,11 +116,7 @@ static void leave(hrd_server *s)
 		client *c = s->dead;
 		s->dead = c->next;
 		hrp_reader_free(&c->rd);
-		hrp_buf_free(&c->out);
-		for (size_t i = 0; i < c->nfds; i++) {
-			close(c->fds[i].fd);
-			free(c->fds[i].module);
-		}
+		hrd_outq_free(&c->out);
 		for (size_t i = 0; i < c->nsubs; i++)
 			free(c->subs[i]);
 		free(c->subs);
@@ -149,62 +145,29 @@ static void drop(client *c, const char *why)
 	c->srv->dead = c;
 }
 
-/* Send n bytes of out, with fd (or -1) attached to the first: bytes sent, or -1 with errno. */
-static ssize_t send_some(client *c, size_t n, int fd)
-{
-	struct iovec iov = {c->out.data + c->out.off, n};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof fd);
-	}
-	return sendmsg(c->io.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
+static void arm(hrd_server *s);
+static int64_t now_ms(void);
 
-/* Write what is queued, each object's descriptor with its BUILD's first byte. Returns 0, or -1 when the client was dropped. */
+/* Write what is queued, each BUILD with its object's descriptor. Returns 0, or -1 when the client was dropped. */
 static int flush(client *c)
 {
 	if (c->dead)
 		return -1;
-	while (c->out.len > c->out.off) {
-		size_t n = c->out.len - c->out.off;
-		struct outfd *f = c->nfds ? &c->fds[0] : NULL;
-		int attach = f && f->at == c->sent;
-		/* A send stops short of the next frame that carries a descriptor. */
-		if (f && !attach && f->at - c->sent < n)
-			n = (size_t)(f->at - c->sent);
-		else if (attach && c->nfds > 1 && c->fds[1].at - c->sent < n)
-			n = (size_t)(c->fds[1].at - c->sent);
-		ssize_t k = send_some(c, n, attach ? f->fd : -1);
-		if (k > 0) {
-			hrp_buf_consume(&c->out, (size_t)k);
-			c->sent += (uint64_t)k;
-			if (attach) { /* it went: the client holds it now */
-				close(f->fd);
-				free(f->module);
-				memmove(c->fds, c->fds + 1, --c->nfds * sizeof *c->fds);
-			}
-			continue;
-		}
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		/* ETOOMANYREFS: the descriptors in flight to clients that do not read passed our RLIMIT_NOFILE */
-		drop(c, k < 0 ? strerror(errno) : "closed");
+	int rc = hrd_outq_write(&c->out, c->io.fd);
+	if (rc < 0) {
+		drop(c, strerror(-rc));
 		return -1;
 	}
-	size_t pending = c->out.len - c->out.off;
-	uint32_t want = (pending ? EPOLLOUT : 0) | (pending < OUT_HIGH ? EPOLLIN : 0);
+	/* Held back: writability says nothing of what the game read, so a timer tries again. */
+	if (rc == 1 && !c->retry_at) {
+		c->retry_at = now_ms() + HELD_MS;
+		arm(c->srv);
+	} else if (rc != 1 && c->retry_at) {
+		c->retry_at = 0;
+		arm(c->srv);
+	}
+	size_t pending = hrd_outq_pending(&c->out);
+	uint32_t want = (pending && rc != 1 ? EPOLLOUT : 0) | (pending < OUT_HIGH ? EPOLLIN : 0);
 	if (want != c->events) {
 		c->events = want;
 		hrd_loop_mod(c->srv->loop, &c->io, want);
@@ -217,32 +180,47 @@ static int queued(client *c)
 {
 	if (c->dead)
 		return -1;
-	if (c->out.len - c->out.off > OUT_MAX) {
+	if (hrd_outq_pending(&c->out) > OUT_MAX) {
 		drop(c, "it does not read its messages");
 		return -1;
 	}
 	return flush(c);
 }
 
-/* A build, as a number: FNV-1a over the module's name, mixed with the version. */
-static uint64_t offer_key(const char *module, uint64_t version)
+/* A build, as a number: FNV-1a over the daemon's secret and the module's name, mixed with the version. */
+static uint64_t offer_key(const hrd_server *s, const char *module, uint64_t version)
 {
-	uint64_t h = 14695981039346656037u;
+	uint64_t h = 14695981039346656037u ^ s->secret;
 	for (const unsigned char *p = (const unsigned char *)module; *p; p++)
 		h = (h ^ *p) * 1099511628211u;
-	return h ^ (version * 0x9e3779b97f4a7c15u);
+	h ^= version + s->secret;
+	h = (h ^ (h >> 31)) * 0x9e3779b97f4a7c15u;
+	return h ^ (h >> 29);
 }
 
-static int64_t now_ms(void);
+/* The bucket of uid: its own, or the one used longest ago, taken over full. */
+static struct bucket *bucket_of(hrd_server *s, uid_t uid, int64_t now)
+{
+	struct bucket *b = &s->buckets[0];
+	for (size_t i = 0; i < BUCKETS; i++) {
+		if (s->buckets[i].at && s->buckets[i].uid == uid)
+			return &s->buckets[i];
+		if (s->buckets[i].at < b->at)
+			b = &s->buckets[i];
+	}
+	*b = (struct bucket){uid, {REPORTS_BURST, REPORTS_BURST}, now, {0, 0}};
+	return b;
+}
 
 /*
- * Whether a report (LOADED, REFUSED) about version of module is recorded: it
- * must be about a build this client was sent, and within its rate (a burst,
- * then one a second), so that no client fills the history with rows it chose.
+ * Whether a report (kind 0: LOADED, 1: REFUSED) about version of module is
+ * recorded: it must be about a build this client was sent, and within its
+ * uid's rate (a burst, then one a second, however many connections it
+ * makes), so that no client fills the history with rows of its choosing.
  */
-static int recordable(client *c, const char *module, uint64_t version)
+static int recordable(client *c, int kind, const char *module, uint64_t version)
 {
-	uint64_t key = offer_key(module, version);
+	uint64_t key = offer_key(c->srv, module, version);
 	int sent = 0;
 	for (size_t i = 0; i < c->noffered && i < OFFERED_MAX; i++)
 		sent |= c->offered[i] == key;
@@ -252,71 +230,21 @@ static int recordable(client *c, const char *module, uint64_t version)
 		return 0;
 	}
 	int64_t now = now_ms();
-	c->reports += (double)(now - c->reports_at) / 1000.0;
-	c->reports = c->reports > REPORTS_BURST ? REPORTS_BURST : c->reports;
-	c->reports_at = now;
-	if (c->reports < 1) {
-		if (!c->hushed++)
-			hrd_warn("client %d reports faster than one a second: its reports are not recorded for now", (int)c->pid);
+	struct bucket *b = bucket_of(c->srv, c->uid, now);
+	for (int k = 0; k < 2; k++) {
+		b->left[k] += (double)(now - b->at) / 1000.0;
+		b->left[k] = b->left[k] > REPORTS_BURST ? REPORTS_BURST : b->left[k];
+	}
+	b->at = now;
+	if (b->left[kind] < 1) {
+		if (!b->hushed[kind]++)
+			hrd_warn("uid %d reports %s faster than one a second: not recorded for now", (int)c->uid,
+			         kind ? "refusals" : "loads");
 		return 0;
 	}
-	c->reports -= 1;
-	c->hushed = 0;
+	b->left[kind] -= 1;
+	b->hushed[kind] = 0;
 	return 1;
-}
-
-/* Take out an unsent BUILD of module, whose object a newer one replaces: one descriptor per module waits, at most. */
-static void unqueue_build(client *c, const char *module)
-{
-	for (size_t i = 0; i < c->nfds; i++) {
-		struct outfd *f = &c->fds[i];
-		if (f->at < c->sent || strcmp(f->module, module) != 0)
-			continue; /* begun already: it goes as it is */
-		uint8_t *at = c->out.data + c->out.off + (f->at - c->sent);
-		memmove(at, at + f->len, (size_t)(c->out.data + c->out.len - (at + f->len)));
-		c->out.len -= f->len;
-		for (size_t j = i + 1; j < c->nfds; j++)
-			c->fds[j].at -= f->len;
-		close(f->fd);
-		free(f->module);
-		memmove(f, f + 1, (--c->nfds - i) * sizeof *f);
-		return;
-	}
-}
-
-/*
- * A BUILD for a game goes with the published object's descriptor: what it
- * loads is what was published, whatever becomes of the path. An object that
- * cannot be opened goes without one, and the game refuses it. Returns 0, or
- * -1 when c was dropped.
- */
-static int queue_build(client *c, const hrp_msg *m)
-{
-	unqueue_build(c, m->u.build.module);
-	if (c->nfds == FDS_MAX) {
-		drop(c, "it does not take the builds it is sent");
-		return -1;
-	}
-	int fd = open(m->u.build.path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
-	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
-		close(fd);
-		fd = -1;
-		errno = EINVAL;
-	}
-	if (fd < 0)
-		hrd_warn("%s: cannot open v%llu's object %s for client %d: %s", m->u.build.module,
-		         (unsigned long long)m->u.build.version, m->u.build.path, (int)c->pid, strerror(errno));
-	uint64_t at = c->sent + (c->out.len - c->out.off);
-	long n = hrp_encode(m, &c->out);
-	char *module = n > 0 && fd >= 0 ? strdup(m->u.build.module) : NULL;
-	if (module)
-		c->fds[c->nfds++] = (struct outfd){at, (size_t)n, fd, module};
-	else if (fd >= 0)
-		close(fd);
-	if (n < 0)
-		hrd_error("cannot encode BUILD for client %d: %s", (int)c->pid, strerror((int)-n));
-	return queued(c);
 }
 
 /* Queue m and write what can be written. Returns 0, or -1 when c was dropped. */
@@ -325,12 +253,11 @@ static int send_msg(client *c, const hrp_msg *m)
 	if (c->dead)
 		return -1;
 	if (m->type == HRP_BUILD)
-		c->offered[c->noffered++ % OFFERED_MAX] = offer_key(m->u.build.module, m->u.build.version);
-	if (m->type == HRP_BUILD && c->role == HRP_ROLE_LIBRARY)
-		return queue_build(c, m);
-	long n = hrp_encode(m, &c->out);
-	if (n < 0) {
-		hrd_error("cannot encode %s for client %d: %s", hrp_type_name(m->type), (int)c->pid, strerror((int)-n));
+		c->offered[c->noffered++ % OFFERED_MAX] = offer_key(c->srv, m->u.build.module, m->u.build.version);
+	int rc = m->type == HRP_BUILD && c->role == HRP_ROLE_LIBRARY ? hrd_outq_build(&c->out, m)
+	                                                             : hrd_outq_frame(&c->out, m);
+	if (rc < 0) {
+		hrd_error("cannot queue %s for client %d: %s", hrp_type_name(m->type), (int)c->pid, strerror(-rc));
 		return 0;
 	}
 	return queued(c);
@@ -347,9 +274,10 @@ static void fail(client *c, uint32_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
+	/* The ERROR goes after what was queued, as queued (BUILDs with their descriptors), if that all goes now. */
 	hrp_msg m = {.type = HRP_ERROR, .u.error = {code, msg}};
-	hrp_encode(&m, &c->out);
-	send(c->io.fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (hrd_outq_write(&c->out, c->io.fd) == 0 && !hrd_outq_pending(&c->out) && hrd_outq_frame(&c->out, &m) == 0)
+		hrd_outq_write(&c->out, c->io.fd);
 	drop(c, msg);
 }
 
@@ -402,7 +330,7 @@ static void queue_line(void *arg, int64_t at_us, int level, const char *text)
 	client *c = arg;
 	hrp_msg m = {.type = HRP_LOG, .u.log = {(uint64_t)at_us, (uint32_t)level, text}};
 	if ((uint32_t)level <= c->log_level)
-		hrp_encode(&m, &c->out);
+		hrd_outq_frame(&c->out, &m);
 }
 
 /*
@@ -412,11 +340,11 @@ static void queue_line(void *arg, int64_t at_us, int level, const char *text)
  */
 static int feed(client *c)
 {
-	while (c->logging && c->out.len - c->out.off < OUT_HIGH) {
+	while (c->logging && hrd_outq_pending(&c->out) < OUT_HIGH) {
 		if (hrd_log_recent(&c->log, (int)c->log_level, 64, queue_line, c))
 			continue;
 		if (c->backlog) {
-			hrp_encode(&(hrp_msg){.type = HRP_LOG, .u.log = {0, 0, ""}}, &c->out);
+			hrd_outq_frame(&c->out, &(hrp_msg){.type = HRP_LOG, .u.log = {0, 0, ""}});
 			c->backlog = 0;
 		}
 		c->logging = c->follow;
@@ -497,7 +425,7 @@ static int handle(client *c, const hrp_msg *m)
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.loaded.module);
 			return -1;
 		}
-		if (recordable(c, m->u.loaded.module, m->u.loaded.version))
+		if (recordable(c, 0, m->u.loaded.module, m->u.loaded.version))
 			s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid,
 			                   c->since_us);
 		return 0;
@@ -506,8 +434,8 @@ static int handle(client *c, const hrp_msg *m)
 			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.refused.module);
 			return -1;
 		}
-		if (!recordable(c, m->u.refused.module, m->u.refused.version))
-			return 0;
+		/* Answered whatever: only the row depends on the report being recordable. */
+		int record = recordable(c, 1, m->u.refused.module, m->u.refused.version);
 		hrp_msg older;
 		char reason[REASON_MAX + 8];
 		size_t len = strlen(m->u.refused.reason);
@@ -519,8 +447,8 @@ static int handle(client *c, const hrp_msg *m)
 			memcpy(reason, m->u.refused.reason, len + 1);
 		}
 		remember_refusal(c, m->u.refused.module, m->u.refused.version);
-		if (s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, reason, c->pid, was_refused,
-		                        c, &older))
+		if (s->cfg.ops->refused(s->cfg.arg, m->u.refused.module, m->u.refused.version, reason, c->pid, record,
+		                        was_refused, c, &older))
 			return send_msg(c, &older);
 		return 0;
 	case HRP_BUILD_REQ:
@@ -545,7 +473,7 @@ static int handle(client *c, const hrp_msg *m)
 	case HRP_STATUS_REQ: {
 		/* What waits is checked before the reply, not after as queued() does: a long status may pass OUT_MAX
 		 * by itself, which is no sign of a client that does not read. What waits stays below OUT_MAX and one reply. */
-		if (c->out.len - c->out.off > OUT_MAX) {
+		if (hrd_outq_pending(&c->out) > OUT_MAX) {
 			drop(c, "it does not read its messages");
 			return -1;
 		}
@@ -553,7 +481,7 @@ static int handle(client *c, const hrp_msg *m)
 		s->cfg.ops->status(s->cfg.arg, &st);
 		st.u.status.pid = (uint32_t)getpid();
 		st.u.status.clients = hrd_server_clients(s);
-		long rc = hrp_encode_status(&st, &c->out);
+		long rc = hrp_encode_status(&st, &c->out.buf);
 		if (rc < 0) {
 			fail(c, HRP_E_INTERNAL, "cannot encode the status: %s", strerror((int)-rc));
 			return -1;
@@ -648,9 +576,12 @@ static int64_t now_ms(void)
 static void arm(hrd_server *s)
 {
 	int64_t first = 0;
-	for (client *c = s->clients; c; c = c->next)
+	for (client *c = s->clients; c; c = c->next) {
 		if (!c->hello && (!first || c->hello_by < first))
 			first = c->hello_by;
+		if (c->retry_at && (!first || c->retry_at < first))
+			first = c->retry_at;
+	}
 	struct itimerspec its = {0};
 	if (first) {
 		int64_t in = first - now_ms();
@@ -673,6 +604,10 @@ static void on_timer(hrd_io *io, uint32_t events)
 		next = c->next;
 		if (!c->hello && c->hello_by <= now)
 			fail(c, HRP_E_PROTOCOL, "no HELLO within %d ms", HELLO_MS);
+		else if (c->retry_at && c->retry_at <= now) {
+			c->retry_at = 0;
+			flush(c);
+		}
 	}
 	leave(s);
 	arm(s);
@@ -744,8 +679,6 @@ static void accept_one(hrd_server *s)
 	}
 	c->pid = cred.pid;
 	c->uid = cred.uid;
-	c->reports = REPORTS_BURST;
-	c->reports_at = now_ms();
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	c->since_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
@@ -813,6 +746,8 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	}
 	s->loop = loop;
 	s->cfg = *cfg;
+	if (getrandom(&s->secret, sizeof s->secret, GRND_NONBLOCK) != sizeof s->secret)
+		s->secret = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32); /* no entropy yet: a guess still needs the time */
 	s->io.fn = on_accept;
 	s->timer.fn = on_timer;
 	s->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -16,10 +16,11 @@ typedef struct hrd_server_ops {
 	int (*latest)(void *arg, const char *module, hrp_msg out[2]);
 	/* Fill m's STATUS fields but pid and clients; valid until the next call. */
 	void (*status)(void *arg, hrp_msg *m);
-	/* A client refused a version. Returns 1 with the BUILD to offer it
-	 * instead in *answer (valid until the next call), or 0. The offer is
-	 * none that client refused before: was_refused(ctx, module, version). */
-	int (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid,
+	/* A client refused a version (recorded in the history if record). Returns
+	 * 1 with the BUILD to offer it instead in *answer (valid until the next
+	 * call), or 0. The offer is none that client refused before:
+	 * was_refused(ctx, module, version). */
+	int (*refused)(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, int record,
 	               int (*was_refused)(void *ctx, const char *module, uint64_t version), void *ctx, hrp_msg *answer);
 	/* A version went live in a client, connected since since_us (wall clock). */
 	void (*loaded)(void *arg, const char *module, uint64_t version, uint64_t at_us, pid_t pid, int64_t since_us);

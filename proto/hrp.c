@@ -452,9 +452,9 @@ long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut)
 	if (want < 0)
 		return want;
 	size_t avail = r->in.len - r->in.off;
+	if (avail >= (want ? (size_t)want : HRP_HEADER_SIZE))
+		return -ENOBUFS; /* a whole frame (or header) waits: take it first */
 	size_t more = want ? (size_t)want - avail : HRP_HEADER_SIZE - avail;
-	if (!more)
-		return -ENOBUFS;
 	int rc = reserve(&r->in, more);
 	if (rc < 0)
 		return rc;
