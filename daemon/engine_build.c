@@ -597,7 +597,7 @@ int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p)
 	p->found = 0;
 	p->e = e;
 	p->artifact = p->source_hash = NULL;
-	if (hrd_store_history(e->cfg.store, module, 0, take_published, p) < 0)
+	if (hrd_store_published(e->cfg.store, module, p->key, take_published, p) < 0)
 		p->found = -1;
 	if (p->found < 0)
 		hrd_engine_published_free(p);

@@ -64,6 +64,8 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	"CREATE TABLE objects(build INTEGER PRIMARY KEY REFERENCES builds(id), data BLOB NOT NULL);",
 	/* 5: the version each pinned module stays at (hotreload rollback --pin), until hotreload unpin */
 	"CREATE TABLE pins(module TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;",
+	/* 6: a build of given inputs is found by them, not by reading every row of its module */
+	"CREATE INDEX builds_key ON builds(module, source_hash, id);",
 };
 
 #define BUSY_MS 5000 /* how long a write waits for a reader's lock */
@@ -750,19 +752,14 @@ int hrd_store_compact(hrd_store *s, uint64_t *before, uint64_t *after)
 	return 0;
 }
 
-int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
-                      int (*fn)(const hrd_build *b, void *arg), void *arg)
+/* The columns of a row, in hrd_build's order, and what selects rows: each query picks an index (a module's, its inputs'). */
+#define ROW_COLUMNS \
+	"SELECT id, module, version, status, started_at, duration_us, source_hash, command, output, message, artifact, cause" \
+	" FROM builds "
+#define PUBLISHED "status IN ('ok', 'reused', 'rollback')"
+
+static int walk(hrd_store *s, sqlite3_stmt *st, int (*fn)(const hrd_build *b, void *arg), void *arg)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(s->db,
-	                       "SELECT id, module, version, status, started_at, duration_us, source_hash,"
-	                       " command, output, message, artifact, cause FROM builds"
-	                       " WHERE ?1 IS NULL OR module = ?1 ORDER BY id DESC LIMIT ?2",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return fail_db(s, "cannot read the history");
-	if (module)
-		bind_text(st, 1, module);
-	sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		hrd_build b = {
@@ -788,6 +785,35 @@ int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
 		fail_db(s, "cannot read the history");
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
+                      int (*fn)(const hrd_build *b, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+	/* Two queries: "?1 IS NULL OR module = ?1" would keep the module's index out of use. */
+	const char *sql = module ? ROW_COLUMNS "WHERE module = ?1 ORDER BY id DESC LIMIT ?2"
+	                         : ROW_COLUMNS "ORDER BY id DESC LIMIT ?2";
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the history");
+	if (module)
+		bind_text(st, 1, module);
+	sqlite3_bind_int64(st, 2, limit > 0 ? limit : -1);
+	return walk(s, st, fn, arg);
+}
+
+int hrd_store_published(hrd_store *s, const char *module, const char *key,
+                        int (*fn)(const hrd_build *b, void *arg), void *arg)
+{
+	sqlite3_stmt *st;
+	const char *sql = key ? ROW_COLUMNS "WHERE module = ?1 AND source_hash = ?2 AND " PUBLISHED " ORDER BY id DESC"
+	                      : ROW_COLUMNS "WHERE module = ?1 AND " PUBLISHED " ORDER BY id DESC";
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot read the history");
+	bind_text(st, 1, module);
+	if (key)
+		bind_text(st, 2, key);
+	return walk(s, st, fn, arg);
 }
 
 int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t pid, int64_t at_us, int64_t since_us)

@@ -11,7 +11,7 @@ typedef struct hrd_store hrd_store;
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define HRD_SCHEMA_VERSION 5
+#define HRD_SCHEMA_VERSION 6
 
 /* The most the history keeps of one file or object: a record holding more is refused whole, never cut. */
 #define HRD_STORE_BLOB_MAX (256u << 20)
@@ -89,6 +89,10 @@ int hrd_store_record(hrd_store *s, hrd_build *b);
  */
 int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
                       int (*fn)(const hrd_build *b, void *arg), void *arg);
+/* The same, for module's rows that published an object (ok, reused, rollback), of inputs key if not NULL:
+ * found through an index, however long the history. */
+int hrd_store_published(hrd_store *s, const char *module, const char *key,
+                        int (*fn)(const hrd_build *b, void *arg), void *arg);
 
 /* Call fn with each of module's dependencies (sorted); fn returning non-zero stops, negative as an error. Returns 0 or -1. */
 int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const char *path), void *arg);
