@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,28 +106,6 @@ done:
 	return rc;
 }
 
-/* Send n bytes with fd (or -1) attached to the first: bytes sent, or -1 with errno. */
-static ssize_t send_some(int sock, const uint8_t *data, size_t n, int fd)
-{
-	struct iovec iov = {(void *)data, n};
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (fd >= 0) {
-		memset(&ctl, 0, sizeof ctl);
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &fd, sizeof fd);
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
 /* The object of a BUILD about to go, opened now: a regular file, or -1 (said). */
 static int open_obj(const hrd_outq_obj *o)
 {
@@ -176,7 +153,7 @@ int hrd_outq_write(hrd_outq *q, int sock)
 				remove_obj(q, 0);
 			continue;
 		}
-		ssize_t k = send_some(sock, q->buf.data + q->buf.off, n, fd);
+		long k = hrp_send_fd(sock, q->buf.data + q->buf.off, n, fd);
 		int e = errno;
 		if (fd >= 0)
 			close(fd); /* in flight, or not sent: either way not ours to keep */

@@ -446,6 +446,27 @@ long hrp_reader_read(hrp_reader *r, int fd)
 	return (long)n;
 }
 
+long hrp_send_fd(int sock, const void *data, size_t n, int fd)
+{
+	struct iovec iov = {(void *)data, n};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	if (fd >= 0) {
+		memset(&ctl, 0, sizeof ctl);
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof ctl.buf;
+		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(h), &fd, sizeof fd);
+	}
+	return (long)sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut)
 {
 	long want = next_len(r);

@@ -171,6 +171,12 @@ long hrp_reader_read(hrp_reader *r, int fd);
  * hrp_reader_read; -ENOBUFS when a whole frame waits to be taken first.
  */
 long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut);
+/*
+ * One sendmsg(2) of n bytes on sock, never blocking nor raising SIGPIPE, with
+ * the descriptor fd (unless -1) passed with the first byte (SCM_RIGHTS).
+ * Returns the bytes sent, or -1 with errno.
+ */
+long hrp_send_fd(int sock, const void *data, size_t n, int fd);
 /* Append bytes that came some other way. Returns 0 or -ENOMEM. */
 int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
 /*

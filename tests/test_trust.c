@@ -78,22 +78,7 @@ static void send_with(int fd, const hrp_msg *m, int attach)
 {
 	hrp_buf b = { 0 };
 	cr_assert_gt(hrp_encode(m, &b), 0);
-	struct iovec iov = { b.data, b.len };
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (attach >= 0) {
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof ctl.buf;
-		struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-		h->cmsg_level = SOL_SOCKET;
-		h->cmsg_type = SCM_RIGHTS;
-		h->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(h), &attach, sizeof attach);
-	}
-	(void)!sendmsg(fd, &mh, MSG_NOSIGNAL);
+	(void)!hrp_send_fd(fd, b.data, b.len, attach);
 	hrp_buf_free(&b);
 }
 
