@@ -1,5 +1,5 @@
 #!/bin/sh
-# demo.sh: run hotreloadd on an example's modules and its game beside it; Ctrl-C stops both.
+# demo.sh: run hotreloadd on an example's modules and its game beside it; Ctrl-C, a closed terminal or a kill stops both.
 # Usage: scripts/demo.sh [BUILD_DIR] [sdl]
 #   (no second argument) the terminal demo, examples/demo; sdl: the SDL game, examples/sdl,
 #   under xvfb-run when there is no display.
@@ -39,12 +39,20 @@ esac
 state=${DEMO_STATE:-$B/$kind-state} # outside the watched folder, so the example stays clean
 export HOTRELOAD_SOCKET="$state/hotreloadd.sock"
 
-# Each example's hotreload.conf says how its modules are built.
-"$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
-daemon=$!
-# A non-interactive shell starts background jobs with SIGINT ignored: stop the daemon here.
-trap 'kill $daemon 2>/dev/null; wait $daemon 2>/dev/null' EXIT
+# The daemon and the game end with this script, however it ends: its EXIT trap
+# stops them (a non-interactive shell starts background jobs with SIGINT
+# ignored), after Ctrl-C, a kill or a closed terminal (SIGHUP, which the daemon
+# itself takes as "read hotreload.conf again"); and a SIGKILL of the script
+# reaches them through the kernel (PR_SET_DEATHSIG, set by setpriv).
+tied=
+command -v setpriv >/dev/null 2>&1 && tied="setpriv --pdeathsig TERM --"
+game= daemon=
+trap 'kill $game $daemon 2>/dev/null; wait $game $daemon 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
+# Each example's hotreload.conf says how its modules are built.
+$tied "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
+daemon=$!
 n=0
 until "$B/hotreload" --state-dir "$state" status >/dev/null 2>&1; do
 	kill -0 $daemon 2>/dev/null || { echo "demo: hotreloadd did not start" >&2; exit 1; }
@@ -63,6 +71,13 @@ cat <<MSG
   Ctrl-C stops the game and the daemon.
 
 MSG
-# The game's status is the script's: 130 after Ctrl-C, whenever the shell itself hears of it.
-"$@" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"}
-exit $?
+# The game runs in the background, its input the terminal's, so that the
+# script's traps run at once: a shell waiting for a foreground command runs
+# them only after it. Its status is the script's: 130 after Ctrl-C.
+exec 3<&0
+$tied "$@" ${DEMO_SECONDS:+--seconds "$DEMO_SECONDS"} <&3 3<&- &
+game=$!
+wait $game
+status=$?
+game=
+exit $status

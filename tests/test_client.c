@@ -1,6 +1,8 @@
 /* test_client.c: the first loop end to end: the real daemon, the real cc, and a real host process linked to libhotreload. */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <pty.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,4 +315,92 @@ Test(client, a_status_longer_than_a_frame_comes_whole_and_hr_open_still_waits_fo
 	e2e_expect_next(h, "first", "first z 1 v=1 value=1");
 	for (int i = 0; i < 3; i++)
 		free(env[i]);
+}
+
+/* The demo under a terminal of its own (a pty whose master the test holds), as a user runs it. */
+struct demo_tty {
+	int pid, pidfd, master, daemon;
+};
+
+static void demo_in_a_terminal(struct demo_tty *t)
+{
+	char *state = t_fmt("%s/state", e2e_dir), *env_state = t_fmt("DEMO_STATE=%s", state);
+	int slave;
+	cr_assert_eq(openpty(&t->master, &slave, NULL, NULL, NULL), 0);
+	t->pid = fork();
+	cr_assert_geq(t->pid, 0);
+	if (t->pid == 0) {
+		setsid();
+		ioctl(slave, TIOCSCTTY, 0);
+		dup2(slave, 0);
+		dup2(slave, 1);
+		dup2(slave, 2);
+		close(t->master);
+		putenv(env_state);
+		unsetenv("HOTRELOAD_SOCKET");
+		execlp("sh", "sh", HR_SOURCE_DIR "/scripts/demo.sh", HR_BUILD_DIR, (char *)NULL);
+		_exit(127);
+	}
+	close(slave);
+	t->pidfd = (int)syscall(SYS_pidfd_open, t->pid, 0);
+	/* Read the terminal until the game's first line: both are up. */
+	char seen[65536] = "";
+	size_t n = 0;
+	while (n < sizeof seen - 1 && !strstr(seen, "[   0s]")) {
+		struct pollfd p = { t->master, POLLIN, 0 };
+		cr_assert_gt(poll(&p, 1, E2E_WAIT_MS), 0, "the demo said nothing: %s", seen);
+		ssize_t k = read(t->master, seen + n, sizeof seen - 1 - n);
+		cr_assert_gt(k, 0, "the terminal closed: %s", seen);
+		n += (size_t)k;
+		seen[n] = '\0';
+	}
+	char *lock = t_fmt("%s/hotreloadd.lock", state), *pid = t_read(lock, NULL);
+	cr_assert(pid, "no daemon lock in %s", state);
+	t->daemon = (int)syscall(SYS_pidfd_open, atoi(pid), 0);
+	cr_assert_geq(t->daemon, 0);
+	free(lock);
+	free(pid);
+	free(state);
+}
+
+/* No game of this build runs ([d]: not the pgrep's own shell). */
+static int no_game(void *arg)
+{
+	(void)arg;
+	t_run r = t_exec(e2e_dir, NULL, (const char *const[]){ "sh", "-c", "pgrep -f \"$0/[d]emo/game\"", HR_BUILD_DIR, NULL });
+	int none = r.status != 0;
+	t_run_free(&r);
+	return none;
+}
+
+static void demo_ends_whole(struct demo_tty *t, const char *how)
+{
+	cr_assert(t_wait_gone(t->pidfd, E2E_WAIT_MS), "%s did not end the demo", how);
+	cr_assert(t_wait_gone(t->daemon, E2E_WAIT_MS), "%s left the daemon running", how);
+	cr_assert(t_until(no_game, NULL, E2E_WAIT_MS), "%s left the game running", how);
+	waitpid(t->pid, NULL, 0);
+	close(t->pidfd);
+	close(t->daemon);
+	if (t->master >= 0)
+		close(t->master);
+}
+
+Test(client, the_demo_ends_whole_when_its_terminal_is_closed)
+{
+	struct demo_tty t;
+	demo_in_a_terminal(&t);
+	close(t.master); /* the terminal's window closed: SIGHUP */
+	t.master = -1;
+	demo_ends_whole(&t, "a closed terminal");
+}
+
+Test(client, the_demo_ends_whole_when_its_script_is_killed)
+{
+	struct demo_tty t;
+	demo_in_a_terminal(&t);
+	kill(t.pid, SIGTERM); /* the script alone, not its process group */
+	demo_ends_whole(&t, "SIGTERM to the script");
+	demo_in_a_terminal(&t);
+	kill(t.pid, SIGKILL); /* no trap runs: the kernel ends the rest */
+	demo_ends_whole(&t, "SIGKILL of the script");
 }
