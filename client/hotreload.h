@@ -70,6 +70,14 @@ extern "C" {
  *
  * Errors. Functions that return a pointer return NULL with errno set;
  * functions that return int return a negative errno value.
+ *
+ * Structs. The handles are opaque. A struct that the caller allocates and the
+ * library fills (hr_note, hr_stats) ends in reserved words, which the library
+ * zeroes: a later version turns them into fields, so its size never changes.
+ * A struct that the caller fills and passes in (hr_connect_options) starts
+ * with its size, which the caller sets: a later version that grows it takes
+ * what an older program does not pass as zero. New structs follow one rule or
+ * the other.
  */
 
 /*
@@ -261,6 +269,7 @@ typedef struct hr_note {
 	uint64_t at_us;    /* when, in microseconds since the Unix epoch */
 	char module[256];  /* the module, "" for the connection */
 	char text[256];    /* one line for a human, naming the module: "physics v4 live" */
+	uint64_t reserved[4]; /* zero: room for later fields */
 } hr_note;
 
 /*
@@ -298,6 +307,7 @@ typedef struct hr_stats {
 	uint64_t last_switch_at_us; /* when the last switch happened, microseconds since the Unix epoch (0: none) */
 	uint64_t last_switch_ns;    /* what the last switch cost the calling thread, hooks excluded */
 	uint64_t avg_switch_ns;     /* the same, averaged over every switch */
+	uint64_t reserved[8];       /* zero: room for later fields */
 } hr_stats;
 
 /* Fill *out with c's figures so far. Any thread; takes the client's lock. */
