@@ -308,6 +308,8 @@ hr_module *hr_open(hr_client *c, const char *name)
 		return NULL;
 	}
 	m->c = c;
+	/* The thread that opens a module is the one that switches it, as a rule: its switches then make no system call. */
+	hrc_guard_prepare();
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += OPEN_TIMEOUT_MS / 1000;
