@@ -185,11 +185,11 @@ static uintptr_t page_size(void)
 	return n;
 }
 
-/* Touch each page of [from, to): a read, or a write that changes nothing (atomic, so that it cannot undo another
- * thread's). */
+/* Touch each page of [from, to), within it: a read, or a write that changes nothing (atomic, so that it cannot undo
+ * another thread's). */
 static void touch(uintptr_t from, uintptr_t to, int write)
 {
-	for (uintptr_t a = from & ~(page_size() - 1); a < to; a += page_size())
+	for (uintptr_t a = from; a < to; a = (a & ~(page_size() - 1)) + page_size())
 		if (write)
 			__atomic_fetch_add((char *)a, 0, __ATOMIC_RELAXED);
 		else
