@@ -158,7 +158,10 @@ HR_EXPORT void hr_set_userdata(hr_module *m, void *userdata);
  * when its hr_on_load failed or crashed. The old build stays live, and the
  * daemon records the refusal with its reason. A refusal followed by a newer build
  * that loads is reported as the switch to that build. With nothing new it
- * costs an atomic load: no system call, no lock.
+ * costs an atomic load: no system call, no lock. A switch makes no system
+ * call and takes no page fault of the library's (the build's pages were
+ * made present on the library's thread, which learns of the switch without
+ * being woken); its notes come a little later.
  */
 HR_EXPORT int hr_update(hr_module *m);
 
