@@ -20,6 +20,8 @@
 
 enum { TRUST_MAX = 8 };
 enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, LAZY_HELLO_MS = 250, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
+/* How often the library's thread looks whether a build it handed over was taken: from 1 ms, doubling to 64 ms. */
+enum { TAKE_POLL_MIN_MS = 1, TAKE_POLL_MAX_MS = 64 };
 
 #define KEEP_PREFIX "hr_keep."
 
@@ -36,6 +38,22 @@ typedef struct build {
 	size_t nkeep;
 	uint32_t gen;        /* the daemon's history it belongs to (see hr_client.gen) */
 	int fd;              /* the object, as the daemon handed it over: loaded as /proc/PID/fd/FD, open while mapped */
+	struct hr_module *m; /* the module it was handed over to */
+	/*
+	 * The switch to it, as the host's thread made it, for the library's
+	 * thread to report: written at the switch, before the build goes on
+	 * hr_client.taken, and read only once it came off there.
+	 */
+	struct build *taken_next; /* in hr_client.taken */
+	struct build *dropped;    /* what the switch retired out of the window: to unload */
+	uint64_t at_us;           /* when (CLOCK_REALTIME) */
+	uint64_t prev_version;    /* the build that was live before, if had_prev */
+	uint32_t prev_gen;
+	int had_prev;
+	const char *reset;        /* the first kept global that started afresh, of nreset */
+	size_t nreset;
+	char why[256];            /* set: it was refused, and why */
+	char unload_crash[160];   /* set: the old build's hr_on_unload crashed, and how */
 } build;
 
 struct hr_module {
@@ -89,9 +107,15 @@ struct hr_client {
 	hr_note_fn *sink;
 	void *sink_arg;
 	hr_stats stats;     /* refusals, crashes, reconnects; the switches' figures are below */
-	/* The switches' figures: the host's thread adds to them after it let go of the lock. */
-	_Atomic uint64_t switches, switch_ns, last_switch_ns, last_switch_at_us;
+	/* The switches' figures, and the refusals made at a switch: the host's thread adds to them, lock-free. */
+	_Atomic uint64_t switches, switch_ns, last_switch_ns, last_switch_at_us, switch_refusals;
 	_Atomic uint32_t window;
+	/*
+	 * The builds switched to or refused at hr_update, newest first: the host's
+	 * thread pushes them, without a lock or a system call, and the library's
+	 * thread takes them all at once to report them (see hrc_run's wait).
+	 */
+	_Atomic(build *) taken;
 	/* The library's thread's own. */
 	hrp_reader r;
 	uint64_t retry_at, hello_by, up_since; /* monotonic ms */
@@ -102,6 +126,8 @@ struct hr_client {
 	int frame_fd, frame_cut; /* the descriptor that came with the frame being read, and whether one was cut off */
 	int *linger;        /* descriptors of builds that stayed loaded after dlclose: their names must not be reused */
 	size_t nlinger;
+	uint32_t offered;   /* builds handed over whose switch (or refusal) it has not seen yet */
+	uint32_t poll_ms;   /* how long it waits for one, while there are */
 };
 
 /* ---- thread.c: the library's thread, and the helpers both sides use (under c->lock unless said) ---- */
@@ -129,10 +155,6 @@ int hrc_check_peer(const hr_client *c, int fd, uint32_t *uid);
 void hrc_report(hr_client *c, uint32_t gen, const hrp_msg *m);
 int hrc_queue(hr_client *c, const hrp_msg *m);
 void hrc_ask(hr_client *c, hr_module *m);
-void hrc_discard(hr_client *c, build *b);
-/* Version of m, of history gen, was refused here (did not load, or its hr_on_load failed) because of why:
- * told to the daemon, counted and noted, and (for_good) never tried again. */
-void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, int for_good, const char *why);
 hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name);
 /* Any thread, no lock. */
 uint64_t hrc_now_ns(clockid_t id);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 /* Enough for our handler and for a chained one (sanitizers' handlers are the hungry ones). */
@@ -22,6 +23,7 @@ typedef struct frame {
 	struct frame *up; /* the guarded call this one runs inside, or NULL */
 	volatile int sig, code;
 	void *volatile addr;
+	sigset_t mask; /* the faulting code's, set by the handler */
 } frame;
 
 /* initial-exec: reading it in the handler must not allocate, as the dynamic TLS model may. */
@@ -34,6 +36,8 @@ static struct sigaction prev[NSIGS]; /* what was installed before us; read by th
 static pthread_once_t alt_once = PTHREAD_ONCE_INIT;
 static pthread_key_t alt_key;
 static int alt_ok;
+/* This thread was lent its alternate stack, or had one: a guarded call then makes no system call. */
+static __thread int stack_ready __attribute__((tls_model("initial-exec")));
 
 static size_t slot(int sig)
 {
@@ -80,6 +84,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
 	f->sig = sig;
 	f->code = si->si_code;
 	f->addr = si->si_addr;
+	f->mask = ((ucontext_t *)uc)->uc_sigmask;
 	top = f->up;
 	siglongjmp(f->jb, 1);
 }
@@ -103,54 +108,68 @@ int hrc_guard_install(void)
 	return install_rc;
 }
 
+/* At the end of a thread that was lent a stack: taken back before it is freed, if it is still the one in use. */
+static void alt_free(void *mem)
+{
+	stack_t cur;
+	if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == mem && !(cur.ss_flags & SS_DISABLE)) {
+		stack_t off = {.ss_flags = SS_DISABLE};
+		sigaltstack(&off, NULL);
+	}
+	free(mem);
+}
+
 static void alt_init(void)
 {
-	alt_ok = pthread_key_create(&alt_key, free) == 0;
+	alt_ok = pthread_key_create(&alt_key, alt_free) == 0;
 }
 
 /*
  * A stack overflow can only be caught on another stack. If this thread has
- * none, lend it this thread's own for the guarded call. Returns 1 when one was
- * lent (and must be taken back), 0 otherwise.
+ * none, lend it one, once, for the rest of its life: a switch must make no
+ * system call, and lending one for each call would take three. A program that
+ * sets up its own later replaces it (and keeps its own: this never looks again).
  */
-static int lend_stack(void)
+static void lend_stack(void)
 {
 	stack_t cur;
+	stack_ready = 1;
 	if (sigaltstack(NULL, &cur) < 0 || !(cur.ss_flags & SS_DISABLE))
-		return 0; /* the program set one up, or we are on it */
+		return; /* the program set one up, or we are on it */
 	pthread_once(&alt_once, alt_init);
-	void *mem = alt_ok ? pthread_getspecific(alt_key) : NULL;
-	if (alt_ok && !mem) {
-		/* Freed when the thread ends: it is only ever in use during a guarded call. */
-		if ((mem = malloc(ALT_SIZE)) && pthread_setspecific(alt_key, mem) != 0) {
-			free(mem);
-			mem = NULL;
-		}
-	}
+	void *mem = malloc(ALT_SIZE);
 	stack_t ss = {.ss_sp = mem, .ss_size = ALT_SIZE};
-	return mem && sigaltstack(&ss, NULL) == 0;
+	/* Freed when the thread ends: the key's destructor takes it back first. */
+	if (!mem || !alt_ok || pthread_setspecific(alt_key, mem) != 0) {
+		free(mem);
+		return;
+	}
+	if (sigaltstack(&ss, NULL) < 0) {
+		pthread_setspecific(alt_key, NULL);
+		free(mem);
+	}
 }
 
-static void take_back_stack(void)
+void hrc_guard_prepare(void)
 {
-	stack_t off = {.ss_flags = SS_DISABLE};
-	sigaltstack(&off, NULL);
+	if (!stack_ready)
+		lend_stack();
 }
 
 int hrc_guard_run(void (*fn)(void *), void *arg, char *why, size_t whysz)
 {
 	frame f = {.up = top};
-	int lent = lend_stack();
-	/* savemask 1: the handler runs with its signal blocked, and the jump back must unblock it. */
-	if (sigsetjmp(f.jb, 1) == 0) {
+	hrc_guard_prepare();
+	/* savemask 0: saving the mask is a system call. The handler records the mask of the faulting code
+	 * (it runs with its signal blocked besides), which is restored after the jump back. */
+	if (sigsetjmp(f.jb, 0) == 0) {
 		top = &f;
 		fn(arg);
 	}
 	top = f.up;
-	if (lent)
-		take_back_stack();
 	if (!f.sig)
 		return 0;
+	pthread_sigmask(SIG_SETMASK, &f.mask, NULL);
 	/* sigdescr_np, not strsignal: no locale, no allocation, as the crash may have been inside malloc. */
 	const char *abbrev = sigabbrev_np(f.sig), *descr = sigdescr_np(f.sig);
 	if (f.sig == SIGABRT)

@@ -287,6 +287,7 @@ void hr_get_stats(hr_client *c, hr_stats *out)
 	pthread_mutex_lock(&c->lock);
 	*out = c->stats;
 	pthread_mutex_unlock(&c->lock);
+	out->refusals += atomic_load(&c->switch_refusals);
 	out->switches = atomic_load(&c->switches);
 	out->last_switch_at_us = atomic_load(&c->last_switch_at_us);
 	out->last_switch_ns = atomic_load(&c->last_switch_ns);
@@ -308,6 +309,8 @@ hr_module *hr_open(hr_client *c, const char *name)
 		return NULL;
 	}
 	m->c = c;
+	/* The thread that opens a module is the one that switches it, as a rule: its switches then make no system call. */
+	hrc_guard_prepare();
 	struct timespec until;
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += OPEN_TIMEOUT_MS / 1000;
@@ -401,7 +404,8 @@ int hr_guard(hr_module *m, void (*fn)(void *arg), void *arg)
 	return -EFAULT;
 }
 
-/* Retire the old live build; what falls out of the window goes to the library's thread. Returns that, under lock. */
+/* Retire the old live build (the host's thread's own list). Returns what fell out of the window, for the library's
+ * thread to unload. */
 static build *retire(hr_module *m, build *old)
 {
 	if (!old)
@@ -442,7 +446,27 @@ static void call_keep(void *arg)
 	}
 }
 
-/* The slow path of hr_update: something was handed over. */
+/*
+ * Hand the switch to b (made or refused) to the library's thread, which
+ * reports it to the daemon, posts its notes and unloads what it let go of.
+ * No lock and no wake-up: a switch makes no system call. The library's thread
+ * looks for it on its own while it has a build on offer (see hrc_run).
+ */
+static void hand_back(hr_client *c, build *b)
+{
+	build *top = atomic_load_explicit(&c->taken, memory_order_relaxed);
+	do
+		b->taken_next = top;
+	while (!atomic_compare_exchange_weak_explicit(&c->taken, &top, b, memory_order_release, memory_order_relaxed));
+}
+
+/*
+ * The slow path of hr_update: something was handed over. It makes no system
+ * call and, with the build's pages made present on the library's thread
+ * before it was offered, takes no page fault: the clock is the vDSO's, the
+ * guard's signal stack was lent at hr_open, and everything the library's
+ * thread must hear of goes through b itself.
+ */
 static int take(hr_module *m)
 {
 	hr_client *c = m->c;
@@ -451,54 +475,39 @@ static int take(hr_module *m)
 	if (!b)
 		return -ENOEXEC; /* a build that did not load here */
 	uint64_t t0 = hrc_now_ns(CLOCK_MONOTONIC);
-	char crash[160], unload_crash[160] = "", why[256] = "";
+	char crash[160];
 	struct call k = {.b = old, .userdata = m->userdata, .prev = old ? old->version : 0};
-	if (old && old->on_unload)
-		hrc_guard_run(call_unload, &k, unload_crash, sizeof unload_crash); /* on its way out: a crash does not stop it */
+	if (old && old->on_unload) /* on its way out: a crash does not stop it */
+		hrc_guard_run(call_unload, &k, b->unload_crash, sizeof b->unload_crash);
 	struct keeping kept = {b, old, NULL, 0};
 	k.b = b;
 	if (old && b->nkeep && hrc_guard_run(call_keep, &kept, crash, sizeof crash))
-		snprintf(why, sizeof why, "its kept globals could not be written (one declared const?): %s", crash);
+		snprintf(b->why, sizeof b->why, "its kept globals could not be written (one declared const?): %s", crash);
 	else if (b->on_load && hrc_guard_run(call_load, &k, crash, sizeof crash))
-		snprintf(why, sizeof why, "hr_on_load crashed: %s", crash);
+		snprintf(b->why, sizeof b->why, "hr_on_load crashed: %s", crash);
 	else if (b->on_load && k.rc != 0)
-		snprintf(why, sizeof why, "hr_on_load returned %d", k.rc);
-	build *dead = NULL;
-	if (why[0]) {
+		snprintf(b->why, sizeof b->why, "hr_on_load returned %d", k.rc);
+	int refused = b->why[0] != '\0';
+	if (refused) {
 		k.b = old; /* k.prev is still old's version */
 		if (old && old->on_load)
 			hrc_guard_run(call_load, &k, crash, sizeof crash); /* it ran before: a crash now has no better answer */
-		dead = b;
 	} else {
 		m->live = b;
 		m->version = b->version;
+		b->dropped = retire(m, old);
+		b->reset = kept.reset;
+		b->nreset = kept.nreset;
 	}
-	pthread_mutex_lock(&c->lock);
-	uint64_t at_us = hrc_now_ns(CLOCK_REALTIME) / 1000u;
-	if (unload_crash[0])
-		hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, old->version, "%s v%llu: hr_on_unload crashed: %s", m->name,
-		               (unsigned long long)old->version, unload_crash);
-	if (why[0]) {
-		hrc_refused(c, m, b->gen, b->version, 1, why);
-		if (b->gen == c->gen && m->floor == b->version) /* so that the daemon's answer, an older build, may load */
-			m->floor = old && old->gen == c->gen ? old->version : 0;
-	} else {
-		hrp_msg r = {.type = HRP_LOADED, .u.loaded = {m->name, b->version, at_us}};
-		hrc_report(c, b->gen, &r);
-		dead = retire(m, old);
-		hrc_notes_post(&c->notes, HR_NOTE_LOADED, m->name, b->version, "%s v%llu live", m->name,
-		               (unsigned long long)b->version);
-		if (kept.nreset)
-			hrc_notes_post(&c->notes, HR_NOTE_RESET, m->name, b->version,
-			               "%s v%llu: kept global '%s'%s started afresh: its size changed", m->name,
-			               (unsigned long long)b->version, kept.reset, kept.nreset > 1 ? " and others" : "");
-	}
-	hrc_discard(c, dead);
-	pthread_mutex_unlock(&c->lock);
-	/* After the unlock: woken while the lock is held, the library's thread would block on it at once. */
-	poke(c);
-	if (why[0])
+	b->had_prev = old != NULL;
+	b->prev_version = old ? old->version : 0;
+	b->prev_gen = old ? old->gen : 0;
+	uint64_t at_us = b->at_us = hrc_now_ns(CLOCK_REALTIME) / 1000u;
+	hand_back(c, b); /* b is the library's thread's again from here */
+	if (refused) {
+		atomic_fetch_add_explicit(&c->switch_refusals, 1, memory_order_relaxed);
 		return -ECANCELED;
+	}
 	uint64_t spent = hrc_now_ns(CLOCK_MONOTONIC) - t0 - k.ns;
 	atomic_fetch_add_explicit(&c->switches, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->switch_ns, spent, memory_order_relaxed);

@@ -166,7 +166,10 @@ HR_EXPORT void hr_set_userdata(hr_module *m, void *userdata);
  * when its hr_on_load failed or crashed. The old build stays live, and the
  * daemon records the refusal with its reason. A refusal followed by a newer build
  * that loads is reported as the switch to that build. With nothing new it
- * costs an atomic load: no system call, no lock.
+ * costs an atomic load: no system call, no lock. A switch makes no system
+ * call and takes no page fault of the library's (the build's pages were
+ * made present on the library's thread, which learns of the switch without
+ * being woken); its notes come a little later.
  */
 HR_EXPORT int hr_update(hr_module *m);
 
@@ -242,9 +245,9 @@ HR_EXPORT hr_client *hr_connect_opts(const char *socket_path, const hr_connect_o
  * whose alternate signal stack is too small, is not caught; and the program
  * may not install handlers for those signals after hr_connect (ours chain to
  * the ones installed before). Use it to survive a bad frame while you fix the
- * code, not to run on for good. It costs a few system calls (the sigsetjmp's
- * mask, the alternate stack's check): guard a whole system's update, not
- * each entity.
+ * code, not to run on for good. It makes no system call but on a thread's
+ * first guarded call, which lends the thread an alternate signal stack
+ * (128 KiB) for the rest of its life if it has none.
  */
 HR_EXPORT int hr_guard(hr_module *m, void (*fn)(void *arg), void *arg);
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ void hrc_ask(hr_client *c, hr_module *m)
 }
 
 /* Hand builds (a list) to the library's thread, which unloads them. */
-void hrc_discard(hr_client *c, build *b)
+static void discard(hr_client *c, build *b)
 {
 	if (!b)
 		return;
@@ -88,13 +89,17 @@ static void refuse(hr_module *m, uint64_t v)
 	}
 }
 
-void hrc_refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, int for_good, const char *why)
+/*
+ * Version of m, of history gen, was refused here (did not load, or its
+ * hr_on_load failed) because of why: told to the daemon, noted, and
+ * (for_good) never tried again. The caller counts it.
+ */
+static void refused(hr_client *c, hr_module *m, uint32_t gen, uint64_t version, int for_good, const char *why)
 {
 	hrp_msg r = {.type = HRP_REFUSED, .u.refused = {m->name, version, why}};
 	hrc_report(c, gen, &r);
 	if (gen == c->gen && for_good) /* numbers of a history that is gone say nothing about this one's */
 		refuse(m, version);
-	c->stats.refusals++;
 	hrc_notes_post(&c->notes, HR_NOTE_REFUSED, m->name, version, "%s v%llu refused: %s", m->name,
 	               (unsigned long long)version, why);
 }
@@ -159,6 +164,86 @@ static void unload(hr_client *c, build *b)
 		b = next;
 	}
 	close_unloaded(c->linger, &c->nlinger);
+}
+
+/* ---- a build's pages, made present before it is offered ---- */
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22 /* Linux 5.14 */
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static uintptr_t page_size(void)
+{
+	static _Atomic uintptr_t size;
+	uintptr_t n = atomic_load_explicit(&size, memory_order_relaxed);
+	if (!n) {
+		long got = sysconf(_SC_PAGESIZE);
+		n = got > 0 ? (uintptr_t)got : 4096;
+		atomic_store_explicit(&size, n, memory_order_relaxed);
+	}
+	return n;
+}
+
+/* Touch each page of [from, to), within it: a read, or a write that changes nothing (atomic, so that it cannot undo
+ * another thread's). */
+static void touch(uintptr_t from, uintptr_t to, int write)
+{
+	for (uintptr_t a = from; a < to; a = (a & ~(page_size() - 1)) + page_size())
+		if (write)
+			__atomic_fetch_add((char *)a, 0, __ATOMIC_RELAXED);
+		else
+			(void)*(volatile const char *)a;
+}
+
+/* Make [from, to) present in the page tables, which the process's threads share: for writing, a private page is
+ * copied now, not at the host's first write. By the kernel when it can, else page by page. */
+static void populate(uintptr_t from, uintptr_t to, int write)
+{
+	if (from >= to)
+		return;
+	if (madvise((void *)from, to - from, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0)
+		return;
+	if (errno == EINVAL) /* a kernel without them */
+		touch(from, to, write);
+	/* Anything else (ENOMEM, EFAULT): the host's thread takes the faults, as it would without this. */
+}
+
+/* dl_iterate_phdr's callback: prefault the object loaded at *arg (its load bias): each segment for reading, and
+ * the writable ones, past the part that turned read-only after relocation (RELRO), for writing. */
+static int prefault_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	if (info->dlpi_addr != *(const ElfW(Addr) *)arg)
+		return 0;
+	uintptr_t pg = page_size(), base = info->dlpi_addr, relro_end = 0;
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_GNU_RELRO)
+			relro_end = (base + info->dlpi_phdr[i].p_vaddr + info->dlpi_phdr[i].p_memsz) & ~(pg - 1);
+	for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD)
+			continue;
+		uintptr_t from = (base + ph->p_vaddr) & ~(pg - 1), to = (base + ph->p_vaddr + ph->p_memsz + pg - 1) & ~(pg - 1);
+		uintptr_t writable = !(ph->p_flags & PF_W) ? to : relro_end > from && relro_end <= to ? relro_end : from;
+		populate(from, writable, 0);
+		populate(writable, to, 1);
+	}
+	return 1;
+}
+
+/*
+ * A switch must take no page fault on the host's thread: a first touch of a
+ * page costs a fault (a minor one, the page in memory), and a first write to
+ * one of the object's data pages a copy. Both happen here instead, on this
+ * thread, before the build is offered; threads share page tables. What the
+ * build allocates in its hooks is not covered.
+ */
+static void prefault(void *handle)
+{
+	struct link_map *lm;
+	if (dlinfo(handle, RTLD_DI_LINKMAP, &lm) == 0)
+		dl_iterate_phdr(prefault_object, &lm->l_addr);
 }
 
 /* Copy the object behind fd into a memfd: for one this process may read through fd, but not open again. */
@@ -237,6 +322,9 @@ static build *load(hr_client *c, int fd, uint64_t version, char *why, size_t why
 	*(void **)&b->on_load = hrc_symtab_find(&b->syms, "hr_on_load");
 	*(void **)&b->on_unload = hrc_symtab_find(&b->syms, "hr_on_unload");
 	b->keep = hrc_symtab_prefixed(&b->syms, KEEP_PREFIX, &b->nkeep);
+	prefault(b->handle);
+	/* The host's thread writes the switch's outcome into b: calloc may have given pages never touched. */
+	touch((uintptr_t)b, (uintptr_t)(b + 1), 1);
 	return b;
 fail:
 	free(b);
@@ -284,12 +372,13 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 		if (b)
 			b->gen = c->gen; /* only this thread changes gen, so it is the one of the BUILD */
 		if (m->closed) {
-			hrc_discard(c, b);
+			discard(c, b);
 			continue;
 		}
 		if (!b) {
 			/* The daemon records it, and answers with the newest good build older than this one. */
-			hrc_refused(c, m, c->gen, version, for_good, why);
+			c->stats.refusals++;
+			refused(c, m, c->gen, version, for_good, why);
 			atomic_fetch_or_explicit(&m->pending, 1, memory_order_relaxed);
 			if (m->opening) {
 				m->awaiting = 0;
@@ -298,9 +387,14 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 			continue;
 		}
 		m->floor = version;
+		b->m = m;
 		/* A refusal flag that was set goes: the switch to this build is what hr_update reports. */
 		uintptr_t old = atomic_exchange_explicit(&m->pending, (uintptr_t)b, memory_order_release);
-		hrc_discard(c, (build *)(old & ~(uintptr_t)1)); /* handed over, never taken: the host never saw it */
+		build *unseen = (build *)(old & ~(uintptr_t)1);
+		discard(c, unseen); /* handed over, never taken: the host never saw it */
+		if (!unseen)
+			c->offered++;
+		c->poll_ms = TAKE_POLL_MIN_MS;
 		settle(c, m);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -427,10 +521,53 @@ static int handle(hr_client *c, const hrp_msg *m)
 	}
 }
 
+/*
+ * The switches the host's thread made since the last look (hr_client.taken),
+ * oldest first: reported to the daemon and noted, and the builds they let go
+ * of handed to unload, ahead of the reports (see flush). Under lock.
+ */
+static void switched(hr_client *c)
+{
+	build *b = atomic_exchange_explicit(&c->taken, NULL, memory_order_acquire), *oldest = NULL;
+	while (b) {
+		build *newer = b->taken_next;
+		b->taken_next = oldest;
+		oldest = b;
+		b = newer;
+	}
+	for (b = oldest; b; b = oldest) {
+		oldest = b->taken_next;
+		hr_module *m = b->m;
+		c->offered--;
+		if (b->unload_crash[0])
+			hrc_notes_post(&c->notes, HR_NOTE_CRASHED, m->name, b->prev_version, "%s v%llu: hr_on_unload crashed: %s",
+			               m->name, (unsigned long long)b->prev_version, b->unload_crash);
+		if (b->why[0]) {
+			refused(c, m, b->gen, b->version, 1, b->why);
+			if (b->gen == c->gen && m->floor == b->version) /* so that the daemon's answer, an older build, may load */
+				m->floor = b->had_prev && b->prev_gen == c->gen ? b->prev_version : 0;
+			discard(c, b);
+			continue;
+		}
+		hrp_msg r = {.type = HRP_LOADED, .u.loaded = {m->name, b->version, b->at_us}};
+		hrc_report(c, b->gen, &r);
+		discard(c, b->dropped);
+		b->dropped = NULL;
+		hrc_notes_post(&c->notes, HR_NOTE_LOADED, m->name, b->version, "%s v%llu live", m->name,
+		               (unsigned long long)b->version);
+		if (b->nreset)
+			hrc_notes_post(&c->notes, HR_NOTE_RESET, m->name, b->version,
+			               "%s v%llu: kept global '%s'%s started afresh: its size changed", m->name,
+			               (unsigned long long)b->version, b->reset, b->nreset > 1 ? " and others" : "");
+	}
+}
+
 /* Free what hr_close and the host handed over (closed modules, old builds); give the sink its notes. */
 void hrc_collect(hr_client *c)
 {
 	pthread_mutex_lock(&c->lock);
+	/* Before the closed modules are freed: a switch of one closed since is in c->taken, and names it. */
+	switched(c);
 	build *dead = c->unload;
 	c->unload = NULL;
 	hr_module *closed = NULL;
@@ -465,7 +602,10 @@ void hrc_collect(hr_client *c)
 		closed = m->next;
 		unload(c, m->live);
 		unload(c, m->old);
-		unload(c, (build *)(atomic_load(&m->pending) & ~(uintptr_t)1));
+		build *unseen = (build *)(atomic_load(&m->pending) & ~(uintptr_t)1);
+		if (unseen)
+			c->offered--;
+		unload(c, unseen);
 		free(m->refused);
 		free(m->name);
 		free(m);
@@ -578,14 +718,19 @@ static void redial(hr_client *c)
 	}
 }
 
-/* How long poll may wait: until the next attempt, or the HELLO's deadline, or for ever. */
+/*
+ * How long poll may wait: until the next attempt, or the HELLO's deadline,
+ * or for ever; and while a build is on offer, until the next look at whether
+ * the host took it.
+ */
 static int wait_ms(const hr_client *c)
 {
 	uint64_t until = c->state == DOWN ? c->retry_at : c->state == HELLO ? c->hello_by : 0;
-	if (!until)
-		return -1;
 	uint64_t now = hrc_now_ms();
-	return until > now ? (int)(until - now) : 0;
+	int ms = !until ? -1 : until > now ? (int)(until - now) : 0;
+	if (c->offered && (ms < 0 || (int)c->poll_ms < ms))
+		ms = (int)c->poll_ms;
+	return ms;
 }
 
 void *hrc_run(void *arg)
@@ -617,8 +762,18 @@ void *hrc_run(void *arg)
 		int more = 0;
 		if (c->state != DOWN && flush(c, &more) < 0)
 			lost(c);
+		/*
+		 * A switch does not wake this thread: it would cost the host's
+		 * thread a system call. While a build is on offer this thread looks
+		 * for its switch itself, 1 ms after the offer, then at doubling
+		 * intervals up to 64 ms (a host whose frames are long, or paused);
+		 * once every offer was taken it blocks with no timeout, idle.
+		 */
 		struct pollfd p[2] = {{c->wake, POLLIN, 0}, {c->fd, POLLIN | (more ? POLLOUT : 0), 0}};
-		if (poll(p, 2, wait_ms(c)) < 0)
+		int ms = wait_ms(c);
+		if (c->offered && ms == (int)c->poll_ms)
+			c->poll_ms = c->poll_ms * 2 > TAKE_POLL_MAX_MS ? TAKE_POLL_MAX_MS : c->poll_ms * 2;
+		if (poll(p, 2, ms) < 0)
 			continue;
 		if (p[0].revents & POLLIN) {
 			uint64_t n;

@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,9 +28,12 @@
  *                                   value() of the first build, through the pointer taken then
  *   syscalls=N control=N            (--syscalls) after the first load: the system calls made by
  *                                   10^6 hr_update calls with nothing new, and by one getppid()
+ *   cost NAME vV syscalls=N minflt=F   (--switch-cost) before each "update" line after the first load:
+ *                                   the system calls made and the minor faults taken (getrusage
+ *                                   RUSAGE_THREAD) by the hr_update that returned non-zero
  *   stats switches=N refusals=N crashes=N reconnects=N   at SIGTERM
  *   bye                             at SIGTERM, after hr_disconnect
- * Options: --syscalls; --notes; --lazy (hr_connect_lazy); --window W (hr_set_window; W "forever");
+ * Options: --syscalls; --switch-cost (not with --threads); --notes; --lazy (hr_connect_lazy); --window W (hr_set_window; W "forever");
  * --old; --threads (each module's loop on a thread of its own, back to back, no frame pause).
  * SOCKET "-" means hr_connect(NULL).
  */
@@ -43,6 +49,7 @@
 static atomic_int stop; /* lock-free, so the handler may set it; the loops read it on any thread */
 static volatile char selector;
 static volatile sig_atomic_t trapped;
+static int restorer_exempt; /* the return from on_sys goes through with the filter on */
 
 static void on_term(int sig)
 {
@@ -50,12 +57,78 @@ static void on_term(int sig)
 	stop = 1;
 }
 
-/* A system call while blocked lands here (and is not made): count it, and let the rest through. */
-static void on_sys(int sig)
+/*
+ * A system call while blocked lands here, not made: count it. On x86-64 it is
+ * made here on the caller's behalf, and the filter stays on, so that every one
+ * is counted (see dispatch_on); elsewhere the rest are let through (the count is then 0 or 1).
+ */
+static void on_sys(int sig, siginfo_t *si, void *ctx)
 {
 	(void)sig;
 	trapped++;
 	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+#ifdef __x86_64__
+	greg_t *g = ((ucontext_t *)ctx)->uc_mcontext.gregs;
+	int saved = errno;
+	long r = syscall(si->si_syscall, g[REG_RDI], g[REG_RSI], g[REG_RDX], g[REG_R10], g[REG_R8], g[REG_R9]);
+	g[REG_RAX] = r == -1 ? -errno : r;
+	errno = saved;
+	/* The mask the caller set would be lost at the return from this handler, which restores the one saved here. */
+	if (si->si_syscall == SYS_rt_sigprocmask)
+		pthread_sigmask(SIG_SETMASK, NULL, &((ucontext_t *)ctx)->uc_sigmask);
+	if (restorer_exempt)
+		selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+#else
+	(void)si;
+	(void)ctx;
+#endif
+}
+
+/* Catch the system calls of this thread, while the selector says so. 0, or -1 (printed why). */
+static int dispatch_on(void)
+{
+	/* SA_NODEFER: the mask seen inside the handler is the caller's, as a call made there must see it. */
+	struct sigaction sa = {.sa_sigaction = on_sys, .sa_flags = SA_SIGINFO | SA_NODEFER};
+	sigaction(SIGSYS, &sa, NULL);
+	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+	unsigned long exempt = 0, len = 0;
+#ifdef __x86_64__
+	/* The return from the handler is a system call too (rt_sigreturn, in libc's restorer): let it through
+	 * always, so that the handler may leave the filter on. glibc's sigaction does not show the restorer. */
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		unsigned long mask;
+	} k;
+	if (syscall(SYS_rt_sigaction, SIGSYS, NULL, &k, sizeof k.mask) == 0 && k.restorer)
+		exempt = (unsigned long)k.restorer, len = 16;
+	restorer_exempt = len != 0;
+#endif
+	if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, exempt, len, &selector) < 0) {
+		printf("syscalls=unavailable (%s)\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int switch_cost; /* --switch-cost, once dispatch is on */
+
+/* hr_update(m), counting its system calls and minor faults, printed when it did something. */
+static int counted_update(hr_module *m, const char *name)
+{
+	struct rusage before, after;
+	getrusage(RUSAGE_THREAD, &before);
+	int from = trapped;
+	selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+	int rc = hr_update(m);
+	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+	int n = trapped - from;
+	getrusage(RUSAGE_THREAD, &after);
+	if (rc)
+		printf("cost %s v%llu syscalls=%d minflt=%ld\n", name, (unsigned long long)hr_version(m), n,
+		       after.ru_minflt - before.ru_minflt);
+	return rc;
 }
 
 static const char *show(void *p)
@@ -101,7 +174,7 @@ static int (*old_value)(void); /* its first build's value() */
 /* One module's turn of the loop. */
 static void step(hr_module *m, const char *name)
 {
-	int rc = hr_update(m);
+	int rc = switch_cost ? counted_update(m, name) : hr_update(m);
 	if (!rc)
 		return;
 	char buf[16];
@@ -131,13 +204,8 @@ static void *follow(void *arg)
 /* Count the system calls of n calls of hr_update on this thread, with syscall user dispatch. */
 static void count_syscalls(hr_module *m, long n)
 {
-	struct sigaction sa = {.sa_handler = on_sys};
-	sigaction(SIGSYS, &sa, NULL);
-	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
-	if (prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, &selector) < 0) {
-		printf("syscalls=unavailable (%s)\n", strerror(errno));
+	if (dispatch_on() < 0)
 		return;
-	}
 	int rc = 0;
 	selector = SYSCALL_DISPATCH_FILTER_BLOCK;
 	for (long i = 0; i < n; i++)
@@ -154,11 +222,13 @@ static void count_syscalls(hr_module *m, long n)
 
 int main(int argc, char **argv)
 {
-	int syscalls = 0, lazy = 0, threads = 0, old = 0, notes = 0;
+	int syscalls = 0, lazy = 0, threads = 0, old = 0, notes = 0, cost = 0;
 	long window = -1;
 	for (; argc > 1 && strncmp(argv[1], "--", 2) == 0; argv++, argc--)
 		if (strcmp(argv[1], "--syscalls") == 0)
 			syscalls = 1;
+		else if (strcmp(argv[1], "--switch-cost") == 0)
+			cost = 1;
 		else if (strcmp(argv[1], "--lazy") == 0)
 			lazy = 1;
 		else if (strcmp(argv[1], "--threads") == 0)
@@ -215,6 +285,8 @@ int main(int argc, char **argv)
 			syscalls = 0;
 		}
 	}
+	if (cost && !threads && dispatch_on() == 0)
+		switch_cost = 1;
 	for (int i = 0; threads && i < n; i++)
 		pthread_create(&f[i].thread, NULL, follow, &f[i]);
 	while (!stop && !threads) {

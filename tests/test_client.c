@@ -1,5 +1,6 @@
 /* test_client.c: the first loop end to end: the real daemon, the real cc, and a real host process linked to libhotreload. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <poll.h>
 #include <pty.h>
 #include <sys/ioctl.h>
@@ -403,4 +404,106 @@ Test(client, the_demo_ends_whole_when_its_script_is_killed)
 	demo_in_a_terminal(&t);
 	kill(t.pid, SIGKILL); /* no trap runs: the kernel ends the rest */
 	demo_ends_whole(&t, "SIGKILL of the script");
+}
+
+/* A module whose hr_on_load writes 1 MiB of its own data (512 KiB initialised, 512 KiB zeroed) and counts its loads
+ * in a kept global. */
+static void writer(int tag)
+{
+	char *src = t_fmt("#include <hotreload.h>\n"
+	                  "HR_KEEP(long, loads) = 0;\n"
+	                  "HR_KEEP(int[64], marks);\n"
+	                  "char filled[1 << 19] = {1}, zeroed[1 << 19];\n"
+	                  "int value(void) { return %d * 1000 + (int)loads; }\n"
+	                  "int hr_on_load(void *ud, uint64_t prev) {\n"
+	                  "\t(void)ud;\n"
+	                  "\tfor (unsigned i = 0; i < sizeof filled; i += 64) filled[i] = zeroed[i] = (char)(i + prev);\n"
+	                  "\tmarks[loads %% 64] = %d;\n"
+	                  "\tloads++;\n"
+	                  "\treturn 0;\n}\n",
+	                  tag, tag);
+	e2e_put("a.c", src);
+	free(src);
+}
+
+/* Under AddressSanitizer the library checks its shadow of the build's memory at the switch: the first look at a
+ * shadow page is a fault that no prefault of the build covers. */
+#ifdef __SANITIZE_ADDRESS__
+#define SHADOW_FAULTS 1
+#else
+#define SHADOW_FAULTS 0
+#endif
+
+Test(client, a_switch_makes_no_system_call_and_takes_no_page_fault_on_the_games_thread)
+{
+	if (getenv("HR_HOST"))
+		cr_skip_test("ThreadSanitizer's runtime handles signals itself");
+	writer(1);
+	e2e_start_daemon((const char *const[]){ "CFLAGS=-I" HR_SOURCE_DIR "/client", NULL });
+	t_proc *h = e2e_host(0, (const char *const[]){ "--switch-cost", NULL }, (const char *const[]){ "a", NULL });
+	e2e_expect(h, "first a 1 v=1 value=1001");
+	for (int v = 2; v <= 5; v++) {
+		writer(v);
+		/* The build's pages were made on the library's thread, which shares the game's page tables. */
+		char *cost = t_fmt("cost a v%d syscalls=0 minflt=%s", v, SHADOW_FAULTS ? "" : "0"),
+		     *up = t_fmt("update a 1 v=%d value=%d sym=NULL", v, v * 1000 + v);
+		e2e_expect(h, "cost");
+		if (SHADOW_FAULTS)
+			cr_assert(strncmp(h->line, cost, strlen(cost)) == 0, "%s", h->line);
+		else
+			cr_assert_str_eq(h->line, cost);
+		e2e_expect_next(h, "update", up);
+		free(cost);
+		free(up);
+	}
+	/* The library's thread learned of each switch without being woken by it: the daemon hears of the last. */
+	e2e_wait_reported(5, 1);
+}
+
+/* The voluntary context switches of pid's library thread (its one thread besides the main one), or -1. */
+static long library_thread_switches(int pid)
+{
+	char *dir = t_fmt("/proc/%d/task", pid);
+	DIR *d = opendir(dir);
+	free(dir);
+	cr_assert(d);
+	long n = -1;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.' || atoi(e->d_name) == pid)
+			continue;
+		char *path = t_fmt("/proc/%d/task/%s/status", pid, e->d_name), *text = t_read(path, NULL);
+		const char *at = text ? strstr(text, "\nvoluntary_ctxt_switches:") : NULL;
+		cr_assert(at, "no count in %s", path);
+		cr_assert_eq(n, -1, "the host has more than one thread besides the main one");
+		n = atol(at + strlen("\nvoluntary_ctxt_switches:"));
+		free(text);
+		free(path);
+	}
+	closedir(d);
+	return n;
+}
+
+Test(client, the_library_thread_sleeps_once_the_host_took_what_it_offered)
+{
+	if (getenv("HR_HOST"))
+		cr_skip_test("ThreadSanitizer's runtime has a thread of its own in the host");
+	e2e_module("a.c", 1, 0);
+	e2e_start_daemon(NULL);
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){ "a", NULL });
+	e2e_expect(h, "first a 1 v=1");
+	e2e_module("a.c", 2, 0);
+	e2e_expect_next(h, "update", "update a 1 v=2 value=2 sym=NULL");
+	/* It looked for the switch on its own, and reported it: from then on it has nothing to look for. */
+	e2e_wait_reported(2, 1);
+	long before = library_thread_switches(h->pid), now;
+	/* What it was finishing (the note to the sink) is done once its count holds still for 100 ms. */
+	for (int i = 0; i < 50; i++, before = now) {
+		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+		if ((now = library_thread_switches(h->pid)) == before)
+			break;
+	}
+	/* Over a second with nothing new, the game's frames going on: it is never woken. */
+	nanosleep(&(struct timespec){ 1, 0 }, NULL);
+	now = library_thread_switches(h->pid);
+	cr_assert_eq(now, before, "the library's thread woke %ld times in a second with nothing new", now - before);
 }

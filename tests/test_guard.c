@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "../client/guard.h"
@@ -96,11 +98,78 @@ Test(guard, each_fault_is_caught_and_the_signal_mask_is_restored)
 	char why[160];
 	cr_assert_eq(hrc_guard_run(fine, &out, why, sizeof why), 0);
 	cr_assert_eq(out, 42);
-	/* A lent stack was taken back: the thread's is as before (none, or a sanitizer's). */
+	/* A thread that had none keeps the one it was lent; one that had one (a sanitizer's) keeps its own. */
 	stack_t ss;
 	cr_assert_eq(sigaltstack(NULL, &ss), 0);
-	cr_assert_eq(ss.ss_flags, before.ss_flags);
-	cr_assert_eq(ss.ss_sp, before.ss_sp);
+	cr_assert_eq(ss.ss_flags, 0);
+	if (!(before.ss_flags & SS_DISABLE))
+		cr_assert_eq(ss.ss_sp, before.ss_sp);
+}
+
+#ifndef PR_SET_SYSCALL_USER_DISPATCH
+#define PR_SET_SYSCALL_USER_DISPATCH 59
+#define PR_SYS_DISPATCH_OFF 0
+#define PR_SYS_DISPATCH_ON 1
+#define SYSCALL_DISPATCH_FILTER_ALLOW 0
+#define SYSCALL_DISPATCH_FILTER_BLOCK 1
+#endif
+
+static volatile char selector;
+static volatile sig_atomic_t trapped;
+
+/* A system call while blocked lands here, not made: count it, and let the rest through. */
+static void on_sys(int sig)
+{
+	(void)sig;
+	trapped++;
+	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+}
+
+/* The system calls of hrc_guard_run(fine) on this thread: 0, or 1 for any. */
+static int guarded_syscalls(void)
+{
+	struct sigaction sa = { .sa_handler = on_sys };
+	cr_assert_eq(sigaction(SIGSYS, &sa, NULL), 0);
+	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+	cr_assert_eq(prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, 0, 0, &selector), 0);
+	int out = 0, from = trapped, rc;
+	char why[160];
+	selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+	rc = hrc_guard_run(fine, &out, why, sizeof why);
+	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+	int n = trapped - from;
+	/* The control: the same filter sees a real one. */
+	selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+	getppid();
+	selector = SYSCALL_DISPATCH_FILTER_ALLOW;
+	prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
+	cr_assert_eq(trapped - from - n, 1, "the filter saw no system call at all");
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(out, 42);
+	return n;
+}
+
+static void *guard_twice(void *arg)
+{
+	(void)arg;
+	char why[160];
+	int out = 0;
+	cr_assert_eq(hrc_guard_run(fine, &out, why, sizeof why), 0);
+	return (void *)(intptr_t)guarded_syscalls();
+}
+
+Test(guard, a_guarded_call_makes_no_system_call_once_its_thread_was_prepared)
+{
+	cr_assert_eq(hrc_guard_install(), 0);
+	/* A switch runs the hooks under the guard, and must make no system call: the stack is lent once. */
+	hrc_guard_prepare();
+	cr_assert_eq(guarded_syscalls(), 0);
+	/* Prepared by its first guarded call, on a thread that starts with no alternate stack. */
+	pthread_t t;
+	void *n;
+	cr_assert_eq(pthread_create(&t, NULL, guard_twice, NULL), 0);
+	cr_assert_eq(pthread_join(t, &n), 0);
+	cr_assert_eq((intptr_t)n, 0);
 }
 
 static volatile sig_atomic_t chained, chained_code;
