@@ -65,7 +65,7 @@ void hrc_cli_usage_error(const char *fmt, const char *arg)
 	exit(EXIT_USAGE);
 }
 
-/* The state dir as INTERFACE.md orders the choices; NULL if none is found. */
+/* The state dir as hotreload(1) orders the choices; NULL if none is found. */
 static char *state_dir(void)
 {
 	const char *s = hrc_cli_opt.state_dir ? hrc_cli_opt.state_dir : getenv("HOTRELOAD_STATE_DIR");

@@ -2,6 +2,11 @@
 #ifndef HRC_CLIENT_H
 #define HRC_CLIENT_H
 
+/*
+ * Errors: a negative errno, as hotreload.h's functions (which turn it into NULL with errno where
+ * they return a pointer).
+ */
+
 #include "hotreload.h"
 
 #include "../proto/hrp.h"

@@ -48,7 +48,7 @@ static int drain(hrd_job *j)
 
 static void on_output(hrd_io *io, uint32_t events)
 {
-	hrd_job *j = (hrd_job *)((char *)io - offsetof(hrd_job, outio));
+	hrd_job *j = hrd_container_of(io, hrd_job, outio);
 	(void)events;
 	/* At the end of the pipe, stop listening (it would stay readable), but
 	 * keep it open: the pidfd ends the job. */
@@ -72,7 +72,7 @@ static void close_fds(hrd_job *j)
 
 static void on_exit_(hrd_io *io, uint32_t events)
 {
-	hrd_job *j = (hrd_job *)((char *)io - offsetof(hrd_job, pidio));
+	hrd_job *j = hrd_container_of(io, hrd_job, pidio);
 	(void)events;
 	if (waitpid(j->pid, &j->status, WNOHANG) == 0)
 		return;

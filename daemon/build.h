@@ -2,6 +2,10 @@
 #ifndef HRD_BUILD_H
 #define HRD_BUILD_H
 
+/*
+ * Errors: -1 with errno, as the system calls beneath.
+ */
+
 #include "loop.h"
 
 #include <stddef.h>

@@ -22,7 +22,7 @@ struct parse {
 	size_t *slots, nslots; /* the modules by name: index + 1 into mods, 0 for a free slot */
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(struct parse *p, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int mistake(struct parse *p, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -71,7 +71,7 @@ static int split(struct parse *p, const char *s, const char *end, char ***out)
 {
 	char *word = malloc((size_t)(end - s) + 1);
 	size_t n = 0;
-	int rc = word && (*out = calloc(1, sizeof **out)) ? 0 : fail(p, "out of memory");
+	int rc = word && (*out = calloc(1, sizeof **out)) ? 0 : mistake(p, "out of memory");
 	while (rc == 0) {
 		while (s < end && (*s == ' ' || *s == '\t'))
 			s++;
@@ -89,11 +89,11 @@ static int split(struct parse *p, const char *s, const char *end, char ***out)
 				word[len++] = *s;
 			}
 			if (s == end)
-				rc = fail(p, "a quote is not closed: end the word with \"");
+				rc = mistake(p, "a quote is not closed: end the word with \"");
 			s++;
 		}
 		if (rc == 0 && push(out, &n, word, len) < 0)
-			rc = fail(p, "out of memory");
+			rc = mistake(p, "out of memory");
 	}
 	free(word);
 	return rc;
@@ -169,17 +169,17 @@ static hrd_scope *section(hrd_config *c, struct parse *p, const char *name, size
 {
 	char buf[HRP_NAME_MAX + 1];
 	if (len > HRP_NAME_MAX) {
-		fail(p, "the module name is too long (at most %d characters)", HRP_NAME_MAX);
+		mistake(p, "the module name is too long (at most %d characters)", HRP_NAME_MAX);
 		return NULL;
 	}
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	if (!hrp_valid_name(buf)) {
-		fail(p, "[%s] is not a module name: a module name is " HRP_NAME_RULE, buf);
+		mistake(p, "[%s] is not a module name: a module name is " HRP_NAME_RULE, buf);
 		return NULL;
 	}
 	if (room(c, p) < 0) {
-		fail(p, "out of memory");
+		mistake(p, "out of memory");
 		return NULL;
 	}
 	size_t *at = slot(c, p, buf);
@@ -190,7 +190,7 @@ static hrd_scope *section(hrd_config *c, struct parse *p, const char *name, size
 	if (!c->mods || (n >= 1 && (n & (n - 1)) == 0)) {
 		hrd_scope *grown = realloc(c->mods, (n ? 2 * n : 1) * sizeof *grown);
 		if (!grown) {
-			fail(p, "out of memory");
+			mistake(p, "out of memory");
 			return NULL;
 		}
 		c->mods = grown;
@@ -198,7 +198,7 @@ static hrd_scope *section(hrd_config *c, struct parse *p, const char *name, size
 	hrd_scope *s = &c->mods[c->nmods];
 	memset(s, 0, sizeof *s);
 	if (!(s->name = strdup(buf))) {
-		fail(p, "out of memory");
+		mistake(p, "out of memory");
 		return NULL;
 	}
 	*at = ++c->nmods;
@@ -213,7 +213,7 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 	if (k == HRD_NKEYS) { /* exclude */
 		for (size_t i = 0; i < n; i++) {
 			if (words[i][0] == '/' || strstr(words[i], ".."))
-				return fail(p, "exclude '%s': give paths inside the root, relative to it", words[i]);
+				return mistake(p, "exclude '%s': give paths inside the root, relative to it", words[i]);
 		}
 		if (!append) {
 			free_words(c->exclude);
@@ -225,33 +225,33 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 			while (len > 1 && words[i][len - 1] == '/')
 				len--; /* "tools/" is the folder tools */
 			if (push(&c->exclude, &c->nexclude, words[i], len) < 0)
-				return fail(p, "out of memory");
+				return mistake(p, "out of memory");
 		}
 		return 0;
 	}
 	if (append)
-		return fail(p, "'%s' takes one value: use '=', not '+='", project_keys[k - HRD_NKEYS]);
+		return mistake(p, "'%s' takes one value: use '=', not '+='", project_keys[k - HRD_NKEYS]);
 	if (k == HRD_NKEYS + 1 || k == HRD_NKEYS + 3) { /* jobs, keep */
 		char *end;
 		long v = n == 1 ? strtol(words[0], &end, 10) : 0;
 		int ok = n == 1 && !*end && v >= 1 && v <= (k == HRD_NKEYS + 1 ? 256 : 100000);
 		if (!ok && k == HRD_NKEYS + 1)
-			return fail(p, "jobs is a number of compilers at once, from 1 to 256");
+			return mistake(p, "jobs is a number of compilers at once, from 1 to 256");
 		if (!ok)
-			return fail(p, "keep is how many of each module's newest good objects the history keeps, from 1");
+			return mistake(p, "keep is how many of each module's newest good objects the history keeps, from 1");
 		*(k == HRD_NKEYS + 1 ? &c->jobs : &c->keep) = (int)v;
 		return 0;
 	}
 	if (n > 1) /* compile_commands */
-		return fail(p, "compile_commands is one path (relative to the root), or nothing to write none");
+		return mistake(p, "compile_commands is one path (relative to the root), or nothing to write none");
 	if (n == 1 && (words[0][0] == '/' || strstr(words[0], "..")))
-		return fail(p, "compile_commands '%s': give a path inside the root, relative to it", words[0]);
+		return mistake(p, "compile_commands '%s': give a path inside the root, relative to it", words[0]);
 	size_t len = n ? strlen(words[0]) : 0;
 	if (n == 1 && (len < 6 || strcmp(words[0] + len - 5, ".json") != 0))
-		return fail(p, "compile_commands '%s': give a file name ending in .json (it is overwritten)", words[0]);
+		return mistake(p, "compile_commands '%s': give a file name ending in .json (it is overwritten)", words[0]);
 	free(c->compile_commands);
 	if (!(c->compile_commands = strdup(n ? words[0] : "")))
-		return fail(p, "out of memory");
+		return mistake(p, "out of memory");
 	return 0;
 }
 
@@ -260,7 +260,7 @@ static int inside_root(struct parse *p, char **words)
 {
 	for (size_t i = 0; words[i]; i++) {
 		if (words[i][0] == '/' || strstr(words[i], ".."))
-			return fail(p, "sources '%s': give patterns inside the root, relative to it, as src/*.c", words[i]);
+			return mistake(p, "sources '%s': give patterns inside the root, relative to it, as src/*.c", words[i]);
 		/* as the watcher names paths: a leading "./" goes (all of them, in one move) */
 		size_t dots = 0;
 		while (words[i][dots] == '.' && words[i][dots + 1] == '/')
@@ -286,7 +286,7 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		while (after < end && (*after == ' ' || *after == '\t'))
 			after++;
 		if (!close || (after < end && *after != '#'))
-			return fail(p, "a section is one module's name in brackets, as [physics]");
+			return mistake(p, "a section is one module's name in brackets, as [physics]");
 		const char *name = s + 1, *name_end = close;
 		while (name < name_end && (*name == ' ' || *name == '\t'))
 			name++;
@@ -303,21 +303,21 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		s++;
 	int append = s + 1 < end && s[0] == '+' && s[1] == '=';
 	if (!klen || (!append && (s == end || *s != '=')))
-		return fail(p, "expected 'setting = value', 'setting += value', [module] or a # comment");
+		return mistake(p, "expected 'setting = value', 'setting += value', [module] or a # comment");
 	s += append ? 2 : 1;
 	int k = key_of(key, klen);
 	if (k < 0) {
 		const char *near = nearest(key, klen);
-		return near ? fail(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
-		            : fail(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
+		return near ? mistake(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
+		            : mistake(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
 		                      " sources (of a module), and before any [module], exclude, jobs, compile_commands and keep",
 		                   (int)klen, key);
 	}
 	if (k >= HRD_NKEYS && *scope != &c->all)
-		return fail(p, "'%s' is a setting of the whole project: put it before the first [module]",
+		return mistake(p, "'%s' is a setting of the whole project: put it before the first [module]",
 		            project_keys[k - HRD_NKEYS]);
 	if (k == HRD_SOURCES && *scope == &c->all)
-		return fail(p, "'sources' is a setting of one module: put it under [module]");
+		return mistake(p, "'sources' is a setting of one module: put it under [module]");
 	char **words = NULL;
 	if (split(p, s, end, &words) < 0) {
 		free_words(words);
@@ -329,13 +329,13 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		free_words(words);
 	} else if (k == HRD_CC && !append && !words[0]) {
 		free_words(words);
-		rc = fail(p, "cc names a compiler, as cc = gcc or cc = ccache gcc");
+		rc = mistake(p, "cc names a compiler, as cc = gcc or cc = ccache gcc");
 	} else if (k == HRD_SOURCES && (rc = inside_root(p, words)) < 0) {
 		free_words(words);
 	} else if (append) {
 		for (size_t i = 0; rc == 0 && words[i]; i++)
 			if (push(&(*scope)->add[k], &(*scope)->nadd[k], words[i], strlen(words[i])) < 0)
-				rc = fail(p, "out of memory");
+				rc = mistake(p, "out of memory");
 		free_words(words);
 	} else {
 		free_words((*scope)->set[k]);
@@ -370,7 +370,7 @@ int hrd_config_parse(const char *text, size_t n, const char *file, hrd_config *o
 		p.line = 1;
 		for (const char *s = text; *s; s++)
 			p.line += *s == '\n';
-		rc = fail(&p, "a NUL byte: this is not a text file");
+		rc = mistake(&p, "a NUL byte: this is not a text file");
 	}
 	for (const char *s = text, *end = text + n; rc == 0 && s < end;) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));

@@ -2,6 +2,10 @@
 #ifndef HRD_CONFIG_H
 #define HRD_CONFIG_H
 
+/*
+ * Errors: -1 with "file:line: what is wrong; what to do" in err; what was parsed before stays.
+ */
+
 #include <stddef.h>
 
 #define HRD_CONFIG_FILE "hotreload.conf"

@@ -2,6 +2,10 @@
 #ifndef HRD_DEPS_H
 #define HRD_DEPS_H
 
+/*
+ * Errors: -1 with errno.
+ */
+
 #include <stddef.h>
 
 typedef struct hrd_deps {

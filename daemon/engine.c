@@ -4,6 +4,7 @@
 #include "statedir.h"
 
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define IDLE_CHECKPOINT_S 2 /* the WAL is checkpointed this long after the last record, off the save path (by size: store.c) */
@@ -251,14 +251,7 @@ static void dequeue(hrd_engine *e, mod *m)
 {
 	if (m->state != M_QUEUED)
 		return;
-	for (mod **p = &e->qhead; *p; p = &(*p)->qnext)
-		if (*p == m) {
-			*p = m->qnext;
-			if (!*p)
-				e->qtail = p;
-			break;
-		}
-	m->qnext = NULL;
+	TAILQ_REMOVE(&e->queue, m, qlink);
 	m->state = M_IDLE;
 }
 
@@ -341,7 +334,7 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 	snprintf(m->cause, sizeof m->cause, "%s", why);
 	if (m->state == M_QUEUED)
 		return; /* it reads the final content when it starts */
-	if (!e->qhead && !e->running) { /* idle until now: a new wave of builds */
+	if (TAILQ_EMPTY(&e->queue) && !e->running) { /* idle until now: a new wave of builds */
 		e->wave++;
 		e->wave_total = e->wave_done = 0;
 	}
@@ -349,9 +342,9 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 		m->in_wave = e->wave;
 		e->wave_total++;
 	}
+	assert(m->state == M_IDLE && !m->job);
 	m->state = M_QUEUED;
-	*e->qtail = m;
-	e->qtail = &m->qnext;
+	TAILQ_INSERT_TAIL(&e->queue, m, qlink);
 	hrd_engine_pump(e);
 }
 
@@ -376,12 +369,10 @@ void hrd_engine_pump(hrd_engine *e)
 		if (b->m)
 			hrd_engine_run_steps(e, b);
 	}
-	while (e->running < hrd_engine_jobs(e) && e->qhead) {
-		mod *m = e->qhead;
-		e->qhead = m->qnext;
-		if (!e->qhead)
-			e->qtail = &e->qhead;
-		m->qnext = NULL;
+	while (e->running < hrd_engine_jobs(e) && !TAILQ_EMPTY(&e->queue)) {
+		mod *m = TAILQ_FIRST(&e->queue);
+		assert(m->state == M_QUEUED);
+		TAILQ_REMOVE(&e->queue, m, qlink);
 		m->state = M_IDLE;
 		hrd_engine_start_build(e, m);
 	}
@@ -400,25 +391,18 @@ enum { RECHECK_MIN_MS = 10, RECHECK_MAX_MS = 1000 };
 void hrd_engine_arm_recheck(hrd_engine *e, mod *m)
 {
 	m->recheck = 1;
-	if (e->recheck_armed)
-		return;
-	struct itimerspec its = {.it_value = {.tv_sec = e->recheck_ms / 1000, .tv_nsec = e->recheck_ms % 1000 * 1000000L}};
-	e->recheck_armed = timerfd_settime(e->recheck.fd, 0, &its, NULL) == 0;
+	if (!hrd_timer_active(&e->recheck))
+		hrd_timer_start(e->cfg.loop, &e->recheck, e->recheck_ms, 0);
 }
 
 void hrd_engine_arm_checkpoint(hrd_engine *e)
 {
-	struct itimerspec its = {.it_value = {.tv_sec = IDLE_CHECKPOINT_S}};
-	timerfd_settime(e->timer.fd, 0, &its, NULL);
+	hrd_timer_start(e->cfg.loop, &e->checkpoint, IDLE_CHECKPOINT_S * 1000, 0);
 }
 
-static void on_recheck(hrd_io *io, uint32_t events)
+static void on_recheck(hrd_timer *t)
 {
-	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, recheck));
-	uint64_t n;
-	(void)events;
-	(void)!read(io->fd, &n, sizeof n);
-	e->recheck_armed = 0;
+	hrd_engine *e = hrd_container_of(t, hrd_engine, recheck);
 	unsigned was = e->recheck_ms;
 	/* Longer while a writer stays, so that one holding a file open for minutes costs next to nothing. */
 	e->recheck_ms = was * 2 > RECHECK_MAX_MS ? RECHECK_MAX_MS : was * 2;
@@ -430,16 +414,13 @@ static void on_recheck(hrd_io *io, uint32_t events)
 		if (!m->job && m->state != M_QUEUED)
 			hrd_engine_touch(e, m->name, m->cause); /* one building or queued reads its sources anyway */
 	}
-	if (!e->recheck_armed)
+	if (!hrd_timer_active(&e->recheck))
 		e->recheck_ms = RECHECK_MIN_MS; /* no writer stayed */
 }
 
-static void on_verify(hrd_io *io, uint32_t events)
+static void on_verify(hrd_timer *t)
 {
-	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, verify));
-	uint64_t n;
-	(void)events;
-	(void)!read(io->fd, &n, sizeof n);
+	hrd_engine *e = hrd_container_of(t, hrd_engine, verify);
 	/* Only what changed is built: its row's cause names the scan, which tells the watcher missed it. */
 	e->verifying = 1;
 	e->verify_scans++;
@@ -447,12 +428,9 @@ static void on_verify(hrd_io *io, uint32_t events)
 	e->verifying = 0;
 }
 
-static void on_timer(hrd_io *io, uint32_t events)
+static void on_checkpoint(hrd_timer *t)
 {
-	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, timer));
-	uint64_t n;
-	(void)events;
-	(void)!read(io->fd, &n, sizeof n);
+	hrd_engine *e = hrd_container_of(t, hrd_engine, checkpoint);
 	if (hrd_store_checkpoint(e->cfg.store) < 0)
 		hrd_warn("%s", hrd_store_error(e->cfg.store));
 }
@@ -655,7 +633,7 @@ static void on_change(void *arg, int kind, const char *path)
 
 static void on_watch(hrd_io *io, uint32_t events)
 {
-	hrd_engine *e = (hrd_engine *)((char *)io - offsetof(hrd_engine, watchio));
+	hrd_engine *e = hrd_container_of(io, hrd_engine, watchio);
 	struct batch b = {.e = e};
 	(void)events;
 	/* A burst (a save in chunks, a checkout) arrives as one batch: each
@@ -714,8 +692,8 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 		return -1;
 	}
 	e->cfg = *cfg;
-	e->qtail = &e->qhead;
-	e->timer.fd = e->watchio.fd = e->recheck.fd = e->verify.fd = e->project.rootfd = e->objects_fd = -1;
+	TAILQ_INIT(&e->queue);
+	e->watchio.fd = e->project.rootfd = e->objects_fd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -727,7 +705,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 		snprintf(err, errsz, "cannot open the root %s: %s", cfg->root, strerror(errno));
 		goto fail;
 	}
-	/* INTERFACE.md: $CC (default cc) with -shared -fPIC; -g for debuggers;
+	/* hotreloadd(8): $CC (default cc) with -shared -fPIC; -g for debuggers;
 	 * $CFLAGS and $LDFLAGS as make would add them. Each source is compiled
 	 * on its own (-c, so that each gets its dependency file, and ccache or
 	 * distcc can take it), and the link adds -shared. */
@@ -743,27 +721,17 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	e->project.conf = &e->conf;
 	if (prepare_dirs(e, err, errsz) < 0)
 		goto fail;
-	e->timer.fn = on_timer;
-	e->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	e->checkpoint.fn = on_checkpoint;
 	e->recheck.fn = on_recheck;
-	e->recheck.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	e->recheck_ms = RECHECK_MIN_MS;
+	e->verify.fn = on_verify;
+	if (cfg->verify_s > 0)
+		hrd_timer_start(cfg->loop, &e->verify, (int64_t)cfg->verify_s * 1000, (int64_t)cfg->verify_s * 1000);
 	e->watchio.fn = on_watch;
 	e->watchio.fd = hrd_watch_fd(cfg->watch);
-	if (e->timer.fd < 0 || hrd_loop_add(cfg->loop, &e->timer, EPOLLIN) < 0 || e->recheck.fd < 0 ||
-	    hrd_loop_add(cfg->loop, &e->recheck, EPOLLIN) < 0 ||
-	    hrd_loop_add(cfg->loop, &e->watchio, EPOLLIN) < 0) {
+	if (hrd_loop_add(cfg->loop, &e->watchio, EPOLLIN) < 0) {
 		snprintf(err, errsz, "cannot set up the event loop: %s", strerror(errno));
 		goto fail;
-	}
-	if (cfg->verify_s > 0) {
-		struct itimerspec every = {{cfg->verify_s, 0}, {cfg->verify_s, 0}};
-		e->verify.fn = on_verify;
-		if ((e->verify.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0 ||
-		    timerfd_settime(e->verify.fd, 0, &every, NULL) < 0 || hrd_loop_add(cfg->loop, &e->verify, EPOLLIN) < 0) {
-			snprintf(err, errsz, "cannot set up the verification scan: %s", strerror(errno));
-			goto fail;
-		}
 	}
 	*out = e;
 	return 0;
@@ -795,18 +763,9 @@ void hrd_engine_close(hrd_engine *e)
 		free(e->mods[i]);
 	}
 	free(e->mods);
-	if (e->timer.fd >= 0) {
-		hrd_loop_del(e->cfg.loop, &e->timer);
-		close(e->timer.fd);
-	}
-	if (e->recheck.fd >= 0) {
-		hrd_loop_del(e->cfg.loop, &e->recheck);
-		close(e->recheck.fd);
-	}
-	if (e->verify.fd >= 0) {
-		hrd_loop_del(e->cfg.loop, &e->verify);
-		close(e->verify.fd);
-	}
+	hrd_timer_stop(e->cfg.loop, &e->checkpoint);
+	hrd_timer_stop(e->cfg.loop, &e->recheck);
+	hrd_timer_stop(e->cfg.loop, &e->verify);
 	if (e->watchio.fd >= 0)
 		hrd_loop_del(e->cfg.loop, &e->watchio);
 	if (e->project.rootfd >= 0)

@@ -2,6 +2,11 @@
 #ifndef HRD_ENGINE_H
 #define HRD_ENGINE_H
 
+/*
+ * Errors: hrd_engine_open returns -1 with a message for the user in err; the rest log what fails (a
+ * build, a record) and carry on.
+ */
+
 #include "loop.h"
 #include "server.h"
 #include "store.h"

@@ -4,6 +4,7 @@
 #include "sha256.h"
 #include "log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -241,6 +242,9 @@ void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, ch
 
 void hrd_engine_free_build(build *b)
 {
+	/* Every step reaped: a compiler still running would write into files removed here, and report to freed memory. */
+	for (size_t i = 0; b->steps && i <= b->src.n; i++)
+		assert(b->steps[i].job.pid <= 0);
 	if (b->pprev) {
 		*b->pprev = b->next;
 		if (b->next)

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 enum mstate { M_IDLE, M_QUEUED, M_BUILDING };
@@ -40,7 +41,7 @@ typedef struct mod {
 	uint64_t origin; /* the compile whose object the served version is (itself, or what a reuse or rollback copied) */
 	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
 	struct build *job;
-	struct mod *qnext;
+	TAILQ_ENTRY(mod) qlink; /* in the queue, while M_QUEUED */
 } mod;
 
 /* One compiler run of a build: a source to its object (with its dependency file), or the link. */
@@ -89,18 +90,18 @@ struct hrd_engine {
 	unsigned wave, wave_total, wave_done; /* modules queued since the engine was last idle, and those done */
 	mod **mods;
 	size_t nmods;
-	mod *qhead, **qtail;
+	TAILQ_HEAD(modq, mod) queue; /* modules waiting for a build slot, in the order their changes came */
 	build *builds; /* every live child, cancelled ones included */
 	int running;   /* builds that count against jobs */
 	unsigned long seq;
 	unsigned scan; /* scans so far */
-	hrd_io timer, watchio;
-	hrd_io verify; /* --verify-every: a scan now and then, for setups nobody trusts */
+	hrd_io watchio;
+	hrd_timer checkpoint; /* the history's log is written back once the engine has been idle a while */
+	hrd_timer verify;     /* --verify-every: a scan now and then, for setups nobody trusts */
 	int verifying; /* the scan under way is one of those: builds under way are left alone */
 	uint64_t verify_scans, missed; /* those scans, and the changes they found that the watcher had not told */
-	hrd_io recheck;      /* a timer: modules whose sources were open for writing */
+	hrd_timer recheck;   /* modules whose sources were open for writing */
 	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
-	int recheck_armed;
 	hrp_modstat *status; /* the last STATUS reply's array */
 	char reason[1400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */

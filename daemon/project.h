@@ -2,12 +2,16 @@
 #ifndef HRD_PROJECT_H
 #define HRD_PROJECT_H
 
+/*
+ * Errors: -1 (or NULL) with errno.
+ */
+
 #include <stddef.h>
 
 #include "deps.h"
 
 /*
- * INTERFACE.md's layout, without configuration: ROOT/NAME.c is the module
+ * The layout the README gives (The daemon), without configuration: ROOT/NAME.c is the module
  * NAME; ROOT/NAME/ holding .c files directly is the module NAME, built from
  * them; both at once is a conflict. hotreload.conf may exclude paths, and
  * give a module sources of its own (patterns under the root), which win. ".git" and the state dir are never

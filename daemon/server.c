@@ -17,7 +17,6 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,7 +65,7 @@ typedef struct client {
 struct hrd_server {
 	hrd_io io;
 	hrd_io logio; /* readable when the log has new lines, for followers */
-	hrd_io timer; /* the HELLO deadline of the oldest client without one */
+	hrd_timer timer; /* the first HELLO deadline, or retry of held-back output, of any client */
 	hrd_loop *loop;
 	hrd_server_config cfg;
 	char *path;
@@ -264,8 +263,8 @@ static int send_msg(client *c, const hrp_msg *m)
 }
 
 /* Tell the client what was wrong, then close: the first protocol error ends it. */
-static void fail(client *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(client *c, uint32_t code, const char *fmt, ...)
+static void reject(client *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reject(client *c, uint32_t code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -291,17 +290,13 @@ static int subscribed(const client *c, const char *module)
 
 static int subscribe(client *c, const char *module)
 {
-	if (!hrp_valid_name(module)) {
-		fail(c, HRP_E_INVALID, "'%.200s' is not a module name: use " HRP_NAME_RULE, module);
-		return -1;
-	}
 	if (!subscribed(c, module)) {
 		char **grown = c->nsubs < SUBS_MAX ? realloc(c->subs, (c->nsubs + 1) * sizeof *grown) : NULL;
 		char *copy = grown ? strdup(module) : NULL;
 		if (grown)
 			c->subs = grown;
 		if (!copy) {
-			fail(c, HRP_E_INTERNAL, "too many subscriptions");
+			reject(c, HRP_E_INTERNAL, "too many subscriptions");
 			return -1;
 		}
 		c->subs[c->nsubs++] = copy;
@@ -355,7 +350,7 @@ static int feed(client *c)
 
 static void on_log(hrd_io *io, uint32_t events)
 {
-	hrd_server *s = (hrd_server *)((char *)io - offsetof(hrd_server, logio));
+	hrd_server *s = hrd_container_of(io, hrd_server, logio);
 	uint64_t n;
 	(void)events;
 	(void)!read(io->fd, &n, sizeof n);
@@ -373,7 +368,7 @@ static int own(client *c, const char *what)
 {
 	if (c->uid == geteuid() || c->uid == 0)
 		return 1;
-	fail(c, HRP_E_DENIED, "%s is for the daemon's own user (uid %d) and root", what, (int)geteuid());
+	reject(c, HRP_E_DENIED, "%s is for the daemon's own user (uid %d) and root", what, (int)geteuid());
 	return 0;
 }
 
@@ -403,7 +398,7 @@ static int handle(client *c, const hrp_msg *m)
 	hrd_server *s = c->srv;
 	if (!c->hello) {
 		if (m->type != HRP_HELLO) {
-			fail(c, HRP_E_PROTOCOL, "expected HELLO first, got %s", hrp_type_name(m->type));
+			reject(c, HRP_E_PROTOCOL, "expected HELLO first, got %s", hrp_type_name(m->type));
 			return -1;
 		}
 		c->hello = 1;
@@ -414,6 +409,12 @@ static int handle(client *c, const hrp_msg *m)
 		             .u.hello = {HRP_VERSION, HRP_ROLE_DAEMON, (uint32_t)getpid(), s->db_id, "hotreloadd " HR_VERSION_STRING}};
 		return send_msg(c, &h);
 	}
+	/* Every message that names a module, checked here once (hrp's table says which do). */
+	const char *module = hrp_module_of(m);
+	if (module && !hrp_valid_name(module)) {
+		reject(c, HRP_E_INVALID, "'%.200s' is not a module name: use " HRP_NAME_RULE, module);
+		return -1;
+	}
 	switch (m->type) {
 	case HRP_SUBSCRIBE:
 		return subscribe(c, m->u.sub.module);
@@ -421,19 +422,11 @@ static int handle(client *c, const hrp_msg *m)
 		unsubscribe(c, m->u.sub.module);
 		return 0;
 	case HRP_LOADED:
-		if (!hrp_valid_name(m->u.loaded.module)) {
-			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.loaded.module);
-			return -1;
-		}
 		if (recordable(c, 0, m->u.loaded.module, m->u.loaded.version))
 			s->cfg.ops->loaded(s->cfg.arg, m->u.loaded.module, m->u.loaded.version, m->u.loaded.at_us, c->pid,
 			                   c->since_us);
 		return 0;
 	case HRP_REFUSED:
-		if (!hrp_valid_name(m->u.refused.module)) {
-			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.refused.module);
-			return -1;
-		}
 		/* Answered whatever: only the row depends on the report being recordable. */
 		int record = recordable(c, 1, m->u.refused.module, m->u.refused.version);
 		hrp_msg older;
@@ -452,20 +445,16 @@ static int handle(client *c, const hrp_msg *m)
 			return send_msg(c, &older);
 		return 0;
 	case HRP_BUILD_REQ:
-		if (!hrp_valid_name(m->u.sub.module) || s->cfg.ops->build(s->cfg.arg, m->u.sub.module) < 0) {
-			fail(c, HRP_E_INVALID, "no module '%.200s' to build (hotreload status lists them)", m->u.sub.module);
+		if (s->cfg.ops->build(s->cfg.arg, m->u.sub.module) < 0) {
+			reject(c, HRP_E_INVALID, "no module '%.200s' to build (hotreload status lists them)", m->u.sub.module);
 			return -1;
 		}
 		return 0;
 	case HRP_ROLLBACK_REQ: {
 		char why[512];
-		if (!hrp_valid_name(m->u.rollback.module)) {
-			fail(c, HRP_E_INVALID, "'%.200s' is not a module name", m->u.rollback.module);
-			return -1;
-		}
 		if (s->cfg.ops->rollback(s->cfg.arg, m->u.rollback.module, m->u.rollback.version, m->u.rollback.action, why,
 		                         sizeof why) < 0) {
-			fail(c, HRP_E_INVALID, "%s", why);
+			reject(c, HRP_E_INVALID, "%s", why);
 			return -1;
 		}
 		return 0;
@@ -483,7 +472,7 @@ static int handle(client *c, const hrp_msg *m)
 		st.u.status.clients = hrd_server_clients(s);
 		long rc = hrp_encode_status(&st, &c->out.buf);
 		if (rc < 0) {
-			fail(c, HRP_E_INTERNAL, "cannot encode the status: %s", strerror((int)-rc));
+			reject(c, HRP_E_INTERNAL, "cannot encode the status: %s", strerror((int)-rc));
 			return -1;
 		}
 		return flush(c);
@@ -503,7 +492,7 @@ static int handle(client *c, const hrp_msg *m)
 		if (!own(c, "gc"))
 			return -1;
 		if (s->cfg.ops->gc(s->cfg.arg, &done, why, sizeof why) < 0) {
-			fail(c, HRP_E_INTERNAL, "gc: %s", why);
+			reject(c, HRP_E_INTERNAL, "gc: %s", why);
 			return -1;
 		}
 		return send_msg(c, &done);
@@ -512,7 +501,7 @@ static int handle(client *c, const hrp_msg *m)
 		drop(c, m->u.error.message);
 		return -1;
 	default:
-		fail(c, HRP_E_PROTOCOL, "unexpected %s from a client", hrp_type_name(m->type));
+		reject(c, HRP_E_PROTOCOL, "unexpected %s from a client", hrp_type_name(m->type));
 		return -1;
 	}
 }
@@ -540,15 +529,15 @@ static void client_io(client *c, uint32_t events)
 			return;
 	if (n == -EMSGSIZE || rc < 0) {
 		if (rc == -EPROTONOSUPPORT)
-			fail(c, HRP_E_VERSION, "this daemon speaks protocol %d, the client %u", HRP_VERSION, m.u.hello.version);
+			reject(c, HRP_E_VERSION, "this daemon speaks protocol %d, the client %u", HRP_VERSION, m.u.hello.version);
 		else
-			fail(c, HRP_E_PROTOCOL, "bad frame: %s", c->rd.why ? c->rd.why : "malformed");
+			reject(c, HRP_E_PROTOCOL, "bad frame: %s", c->rd.why ? c->rd.why : "malformed");
 	}
 }
 
 static void on_client(hrd_io *io, uint32_t events)
 {
-	client *c = (client *)io;
+	client *c = hrd_container_of(io, client, io);
 	hrd_server *s = c->srv;
 	enter(s);
 	client_io(c, events);
@@ -567,12 +556,10 @@ static int allowed(const hrd_server *s, uid_t uid)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return hrd_loop_now_ms();
 }
 
-/* Arm the timer for the earliest HELLO deadline, or disarm it. */
+/* Start the timer for the earliest HELLO deadline or retry, or stop it. */
 static void arm(hrd_server *s)
 {
 	int64_t first = 0;
@@ -582,28 +569,22 @@ static void arm(hrd_server *s)
 		if (c->retry_at && (!first || c->retry_at < first))
 			first = c->retry_at;
 	}
-	struct itimerspec its = {0};
-	if (first) {
-		int64_t in = first - now_ms();
-		in = in < 1 ? 1 : in;
-		its.it_value.tv_sec = in / 1000;
-		its.it_value.tv_nsec = in % 1000 * 1000000;
-	}
-	timerfd_settime(s->timer.fd, 0, &its, NULL);
+	int64_t in = first - now_ms();
+	if (first)
+		hrd_timer_start(s->loop, &s->timer, in < 1 ? 1 : in, 0);
+	else
+		hrd_timer_stop(s->loop, &s->timer);
 }
 
-static void on_timer(hrd_io *io, uint32_t events)
+static void on_timer(hrd_timer *t)
 {
-	hrd_server *s = (hrd_server *)((char *)io - offsetof(hrd_server, timer));
-	uint64_t n;
-	(void)events;
-	(void)!read(io->fd, &n, sizeof n);
+	hrd_server *s = hrd_container_of(t, hrd_server, timer);
 	int64_t now = now_ms();
 	enter(s);
 	for (client *c = s->clients, *next; c; c = next) {
 		next = c->next;
 		if (!c->hello && c->hello_by <= now)
-			fail(c, HRP_E_PROTOCOL, "no HELLO within %d ms", HELLO_MS);
+			reject(c, HRP_E_PROTOCOL, "no HELLO within %d ms", HELLO_MS);
 		else if (c->retry_at && c->retry_at <= now) {
 			c->retry_at = 0;
 			flush(c);
@@ -673,7 +654,7 @@ static void accept_one(hrd_server *s)
 	socklen_t len = sizeof cred;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || !allowed(s, cred.uid)) {
 		hrd_warn("refused a client of uid %d (pid %d): allow it with --allow-uid", (int)cred.uid, (int)cred.pid);
-		fail(c, HRP_E_DENIED, "uid %d may not use this daemon (started by uid %d; see --allow-uid)",
+		reject(c, HRP_E_DENIED, "uid %d may not use this daemon (started by uid %d; see --allow-uid)",
 		     (int)cred.uid, (int)geteuid());
 		return;
 	}
@@ -687,7 +668,7 @@ static void accept_one(hrd_server *s)
 
 static void on_accept(hrd_io *io, uint32_t events)
 {
-	hrd_server *s = (hrd_server *)io;
+	hrd_server *s = hrd_container_of(io, hrd_server, io);
 	(void)events;
 	enter(s);
 	accept_one(s);
@@ -739,7 +720,7 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 		return -1;
 	hrd_server *s = calloc(1, sizeof *s);
 	if (s)
-		s->io.fd = s->spare = s->timer.fd = s->logio.fd = -1;
+		s->io.fd = s->spare = s->logio.fd = -1;
 	if (!s || !(s->path = strdup(cfg->path)) || !(s->db_id = strdup(cfg->db_id))) {
 		snprintf(err, errsz, "out of memory");
 		goto fail;
@@ -750,11 +731,6 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 		s->secret = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32); /* no entropy yet: a guess still needs the time */
 	s->io.fn = on_accept;
 	s->timer.fn = on_timer;
-	s->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (s->timer.fd < 0 || hrd_loop_add(loop, &s->timer, EPOLLIN) < 0) {
-		snprintf(err, errsz, "cannot make a timer: %s", strerror(errno));
-		goto fail;
-	}
 	/* The log's descriptor is the log's: watched here, never closed here. */
 	s->logio.fn = on_log;
 	if ((s->logio.fd = hrd_log_recent_fd()) < 0 || hrd_loop_add(loop, &s->logio, EPOLLIN) < 0) {
@@ -816,10 +792,7 @@ void hrd_server_close(hrd_server *s)
 	}
 	if (s->spare >= 0)
 		close(s->spare);
-	if (s->timer.fd >= 0) {
-		hrd_loop_del(s->loop, &s->timer);
-		close(s->timer.fd);
-	}
+	hrd_timer_stop(s->loop, &s->timer);
 	if (s->logio.fd >= 0)
 		hrd_loop_del(s->loop, &s->logio);
 	free(s->path);

@@ -2,6 +2,11 @@
 #ifndef HRD_SERVER_H
 #define HRD_SERVER_H
 
+/*
+ * Errors: hrd_server_open returns -1 with a message for the user in err (what, where, what to do);
+ * the rest cannot fail, and log what goes wrong with a client.
+ */
+
 #include "../proto/hrp.h"
 #include "loop.h"
 

@@ -2,6 +2,11 @@
 #ifndef HRD_STATEDIR_H
 #define HRD_STATEDIR_H
 
+/*
+ * Errors: -1 with errno, or (choosing and checking the state dir) with a message for the user in
+ * the buffer given.
+ */
+
 #include <stddef.h>
 #include <sys/types.h>
 

@@ -93,7 +93,7 @@ static int publishes(int status)
 	return status == HRD_OK || status == HRD_REUSED || status == HRD_ROLLBACK;
 }
 
-__attribute__((format(printf, 2, 3))) static int fail(hrd_store *s, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int store_fail(hrd_store *s, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -106,7 +106,7 @@ __attribute__((format(printf, 2, 3))) static int fail(hrd_store *s, const char *
 
 static int fail_db(hrd_store *s, const char *what)
 {
-	return fail(s, "%s: %s", what, sqlite3_errmsg(s->db));
+	return store_fail(s, "%s: %s", what, sqlite3_errmsg(s->db));
 }
 
 const char *hrd_store_error(const hrd_store *s)
@@ -143,7 +143,7 @@ static int new_id(hrd_store *s)
 {
 	unsigned char r[16];
 	if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-		return fail(s, "cannot make a database id: %s", strerror(errno));
+		return store_fail(s, "cannot make a database id: %s", strerror(errno));
 	for (size_t i = 0; i < sizeof r; i++)
 		snprintf(s->id + 2 * i, 3, "%02x", r[i]);
 	char sql[128];
@@ -160,8 +160,8 @@ static int migrate(hrd_store *s)
 		return -1;
 	/* Another process may have migrated it since we looked: look under the lock. */
 	int rc = query_ints(s, "PRAGMA user_version", &from, 1) < 0 ? fail_db(s, "cannot read the schema version")
-	         : from < 0                   ? fail(s, "has an invalid schema version")
-	         : from > HRD_SCHEMA_VERSION ? fail(s, "was just upgraded by a newer hotreload: upgrade hotreload")
+	         : from < 0                   ? store_fail(s, "has an invalid schema version")
+	         : from > HRD_SCHEMA_VERSION ? store_fail(s, "was just upgraded by a newer hotreload: upgrade hotreload")
 	                                      : 0;
 	if (rc == 0 && from == 0) {
 		snprintf(sql, sizeof sql, "PRAGMA application_id = %d;", APP_ID);
@@ -191,7 +191,7 @@ static int read_id(hrd_store *s)
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW || strlen(s->id) != 32)
-		return fail(s, "the history has no valid id; it is damaged. Move it aside (hotreloadd then "
+		return store_fail(s, "the history has no valid id; it is damaged. Move it aside (hotreloadd then "
 		               "starts a new one) or restore it from a backup");
 	return 0;
 }
@@ -201,10 +201,10 @@ static int damaged(hrd_store *s)
 {
 	int e = sqlite3_errcode(s->db);
 	if (e == SQLITE_NOTADB || e == SQLITE_CORRUPT)
-		return fail(s, "cannot read it as a database (%s). It is left as it is: move it aside to "
+		return store_fail(s, "cannot read it as a database (%s). It is left as it is: move it aside to "
 		               "start a new history, or restore it from a backup",
 		            sqlite3_errmsg(s->db));
-	return fail(s, "cannot read it (%s): check the permissions of the file and its directory",
+	return store_fail(s, "cannot read it (%s): check the permissions of the file and its directory",
 	            sqlite3_errmsg(s->db));
 }
 
@@ -217,7 +217,7 @@ static int set_wal(hrd_store *s)
 	int wal = mode && strcmp(mode, "wal") == 0;
 	sqlite3_finalize(st);
 	if (!wal)
-		return fail(s, "cannot use write-ahead logging (%s); the state dir must be on a local "
+		return store_fail(s, "cannot use write-ahead logging (%s); the state dir must be on a local "
 		               "filesystem",
 		            sqlite3_errmsg(s->db));
 	return 0;
@@ -235,21 +235,21 @@ static int prepare_schema(hrd_store *s, int flags)
 	int64_t app = v[0], ver = v[1], tables = v[2];
 	int fresh = app == 0 && ver == 0 && tables == 0;
 	if (!fresh && app != APP_ID)
-		return fail(s, "is a SQLite database, but not a hotreload history. It is left as it is: "
+		return store_fail(s, "is a SQLite database, but not a hotreload history. It is left as it is: "
 		               "point --state-dir elsewhere or move the file aside");
 	if (ver < 0)
-		return fail(s, "has an invalid schema version (%lld); it is damaged. It is left as it is: "
+		return store_fail(s, "has an invalid schema version (%lld); it is damaged. It is left as it is: "
 		               "move it aside to start a new history, or restore it from a backup",
 		            (long long)ver);
 	if (ver > HRD_SCHEMA_VERSION)
-		return fail(s, "was written by a newer hotreload (schema %lld; this one knows up to %d): "
+		return store_fail(s, "was written by a newer hotreload (schema %lld; this one knows up to %d): "
 		               "upgrade hotreload",
 		            (long long)ver, HRD_SCHEMA_VERSION);
 	if (flags & HRD_STORE_READONLY) {
 		if (fresh)
-			return fail(s, "is empty: hotreloadd has not recorded anything yet");
+			return store_fail(s, "is empty: hotreloadd has not recorded anything yet");
 		if (ver < HRD_SCHEMA_VERSION)
-			return fail(s, "has schema %lld, older than this hotreload's %d: run hotreloadd once "
+			return store_fail(s, "has schema %lld, older than this hotreload's %d: run hotreloadd once "
 			               "to upgrade it",
 			            (long long)ver, HRD_SCHEMA_VERSION);
 		return read_id(s);
@@ -271,7 +271,7 @@ static int prepare_schema(hrd_store *s, int flags)
 		const char *r = rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
 		int ok = r && strcmp(r, "ok") == 0;
 		if (!ok)
-			fail(s, "is corrupt (%s). It is left as it is: move it aside to start a new history, "
+			store_fail(s, "is corrupt (%s). It is left as it is: move it aside to start a new history, "
 			        "or restore it from a backup",
 			     r ? r : sqlite3_errmsg(s->db));
 		sqlite3_finalize(st);
@@ -310,10 +310,10 @@ static int create(hrd_store *s)
 {
 	char tmp[PATH_MAX];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.new.XXXXXX", s->path) >= sizeof tmp)
-		return fail(s, "path too long");
+		return store_fail(s, "path too long");
 	int fd = mkstemp(tmp); /* a name nobody else holds, even across PID namespaces */
 	if (fd < 0)
-		return fail(s, "cannot create: %s", strerror(errno));
+		return store_fail(s, "cannot create: %s", strerror(errno));
 	close(fd);
 	int rc = sqlite3_open_v2(tmp, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                         NULL) == SQLITE_OK
@@ -328,7 +328,7 @@ static int create(hrd_store *s)
 		rc = fail_db(s, "cannot create");
 	s->db = NULL;
 	if (rc == 0 && link(tmp, s->path) < 0 && errno != EEXIST)
-		rc = fail(s, "cannot create: %s", strerror(errno));
+		rc = store_fail(s, "cannot create: %s", strerror(errno));
 	unlink_db(tmp);
 	return rc;
 }
@@ -347,7 +347,7 @@ static int planted(hrd_store *s, const char *path)
 		snprintf(p, sizeof p, "%s%s", path, aux[i]);
 		if (lstat(p, &st) < 0 || S_ISREG(st.st_mode))
 			continue;
-		return fail(s, "%s%s is %s, which the daemon never writes through: remove it", aux[i][0] ? p : "it",
+		return store_fail(s, "%s%s is %s, which the daemon never writes through: remove it", aux[i][0] ? p : "it",
 		            aux[i][0] ? " beside it" : "", S_ISLNK(st.st_mode) ? "a symbolic link" : "not a regular file");
 	}
 	return 0;
@@ -362,7 +362,7 @@ static int open_db(hrd_store *s, int flags, int immutable)
 		/* a URI: percent-encode everything but unreserved characters and '/' */
 		name = malloc(3 * strlen(s->path) + sizeof "file://?immutable=1");
 		if (!name)
-			return fail(s, "out of memory");
+			return store_fail(s, "out of memory");
 		/* "file://" + "/abs": an empty authority, so a path starting "//" stays a path */
 		char *p = name + sprintf(name, s->path[0] == '/' ? "file://" : "file:");
 		for (const unsigned char *c = (const unsigned char *)s->path; *c; c++)
@@ -375,7 +375,7 @@ static int open_db(hrd_store *s, int flags, int immutable)
 		free(name);
 	/* SQLite falls back to read-only on a file it may not write: the daemon must not. */
 	if (rc == 0 && !(flags & HRD_STORE_READONLY) && sqlite3_db_readonly(s->db, "main") == 1)
-		rc = fail(s, "cannot write it: check the permissions of the file and its directory");
+		rc = store_fail(s, "cannot write it: check the permissions of the file and its directory");
 	if (rc == 0) {
 		sqlite3_busy_timeout(s->db, BUSY_MS);
 		rc = prepare_schema(s, flags);
@@ -402,10 +402,10 @@ int hrd_store_open(const char *path, int flags, hrd_store **out, char *err, size
 			rc = create(s);
 		else
 			rc = errno == ENOENT
-			         ? fail(s, "no history here: hotreloadd creates it when it first runs on this project")
-			         : fail(s, "cannot open: %s", strerror(errno));
+			         ? store_fail(s, "no history here: hotreloadd creates it when it first runs on this project")
+			         : store_fail(s, "cannot open: %s", strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
-		rc = fail(s, "is not a regular file");
+		rc = store_fail(s, "is not a regular file");
 	}
 	if (rc == 0)
 		rc = open_db(s, flags, 0);
@@ -469,10 +469,10 @@ static const char *col_text(sqlite3_stmt *st, int i)
 static int bind_blob(hrd_store *s, sqlite3_stmt *st, int i, const void *data, size_t n, const char *what)
 {
 	if (n > HRD_STORE_BLOB_MAX)
-		return fail(s, "cannot keep %s: %zu bytes, over the %u MiB the history keeps of one file", what, n,
+		return store_fail(s, "cannot keep %s: %zu bytes, over the %u MiB the history keeps of one file", what, n,
 		            HRD_STORE_BLOB_MAX >> 20);
 	if (sqlite3_bind_blob64(st, i, n ? data : "", (sqlite3_uint64)n, SQLITE_STATIC) != SQLITE_OK)
-		return fail(s, "cannot keep %s: %s", what, sqlite3_errmsg(s->db));
+		return store_fail(s, "cannot keep %s: %s", what, sqlite3_errmsg(s->db));
 	return 0;
 }
 
@@ -529,7 +529,7 @@ int hrd_store_object(hrd_store *s, const char *module, uint64_t version, void **
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return fail_db(s, "cannot read an object");
 	if (rc == SQLITE_ROW && !*data)
-		return fail(s, "cannot read an object: out of memory");
+		return store_fail(s, "cannot read an object: out of memory");
 	return rc == SQLITE_ROW ? 1 : 0;
 }
 
@@ -621,7 +621,7 @@ int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const 
 	if (rc != SQLITE_DONE)
 		fail_db(s, "cannot read the dependencies");
 	else if (stopped < 0)
-		fail(s, "cannot keep the dependencies of %s: out of memory", module);
+		store_fail(s, "cannot keep the dependencies of %s: out of memory", module);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE && stopped >= 0 ? 0 : -1;
 }
@@ -629,7 +629,7 @@ int hrd_store_deps(hrd_store *s, const char *module, int (*fn)(void *arg, const 
 int hrd_store_record(hrd_store *s, hrd_build *b)
 {
 	if (!b->module || !hrd_status_name(b->status))
-		return fail(s, "cannot record a build without a module and a valid status");
+		return store_fail(s, "cannot record a build without a module and a valid status");
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot start a transaction");
 	uint64_t given = b->version;
@@ -645,7 +645,7 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 			else
 				rc = fail_db(s, "cannot allocate a version");
 			if (rc == 0 && given && given != b->version)
-				rc = fail(s, "expected to record %s v%llu, but the history's next is v%llu", b->module,
+				rc = store_fail(s, "expected to record %s v%llu, but the history's next is v%llu", b->module,
 				          (unsigned long long)given, (unsigned long long)b->version);
 			sqlite3_reset(s->next_version);
 		}
@@ -920,7 +920,7 @@ static int percentiles(hrd_store *s, const char *sql, const char *module, double
 	free(v);
 	if (n)
 		*n = (int64_t)len;
-	return rc == SQLITE_DONE ? 0 : fail(s, "cannot read the statistics: %s", sqlite3_errstr(rc));
+	return rc == SQLITE_DONE ? 0 : store_fail(s, "cannot read the statistics: %s", sqlite3_errstr(rc));
 }
 
 int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)

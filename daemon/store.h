@@ -2,12 +2,17 @@
 #ifndef HRD_STORE_H
 #define HRD_STORE_H
 
+/*
+ * Errors: -1, with the message kept in the handle (hrd_store_error) until the next call, as SQLite
+ * keeps its own; hrd_store_open puts it in err.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 
 typedef struct hrd_store hrd_store;
 
-/* A row's status, as INTERFACE.md's "Versions and history" names them. */
+/* A row's status, as the README's "The history store" and hotreload(1) name them. */
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */

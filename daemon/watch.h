@@ -2,6 +2,11 @@
 #ifndef HRD_WATCH_H
 #define HRD_WATCH_H
 
+/*
+ * Errors: constructors return -1 with a message for the user in err; the backends' threads log what
+ * they cannot watch and carry on.
+ */
+
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>

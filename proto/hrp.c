@@ -1,6 +1,7 @@
 /* hrp.c: encode and decode protocol frames, read them from a stream, and open the socket. */
 #include "hrp.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -55,22 +56,24 @@ static const struct field f_modstat[] = { { F_STR, offsetof(hrp_modstat, module)
 	{ F_U64, offsetof(hrp_modstat, version) }, { F_STR, offsetof(hrp_modstat, status) },
 	{ F_STR, offsetof(hrp_modstat, message) }, { F_END, 0 } };
 
+/* Each type's name, fields, and whether its first field names a module (checked once, by its receiver). */
 static const struct {
 	const char *name;
 	const struct field *fields;
+	int module;
 } types[HRP_TYPE_MAX + 1] = {
 	[HRP_HELLO] = { "HELLO", f_hello },
 	[HRP_ERROR] = { "ERROR", f_error },
-	[HRP_SUBSCRIBE] = { "SUBSCRIBE", f_sub },
-	[HRP_UNSUBSCRIBE] = { "UNSUBSCRIBE", f_sub },
-	[HRP_BUILD] = { "BUILD", f_build },
-	[HRP_FAILED] = { "FAILED", f_failed },
-	[HRP_LOADED] = { "LOADED", f_loaded },
-	[HRP_REFUSED] = { "REFUSED", f_refused },
+	[HRP_SUBSCRIBE] = { "SUBSCRIBE", f_sub, 1 },
+	[HRP_UNSUBSCRIBE] = { "UNSUBSCRIBE", f_sub, 1 },
+	[HRP_BUILD] = { "BUILD", f_build, 1 },
+	[HRP_FAILED] = { "FAILED", f_failed, 1 },
+	[HRP_LOADED] = { "LOADED", f_loaded, 1 },
+	[HRP_REFUSED] = { "REFUSED", f_refused, 1 },
 	[HRP_STATUS_REQ] = { "STATUS_REQ", f_none },
 	[HRP_STATUS] = { "STATUS", f_status },
-	[HRP_BUILD_REQ] = { "BUILD_REQ", f_sub },
-	[HRP_ROLLBACK_REQ] = { "ROLLBACK_REQ", f_rollback },
+	[HRP_BUILD_REQ] = { "BUILD_REQ", f_sub, 1 },
+	[HRP_ROLLBACK_REQ] = { "ROLLBACK_REQ", f_rollback, 1 },
 	[HRP_LOG_REQ] = { "LOG_REQ", f_log_req },
 	[HRP_LOG] = { "LOG", f_log },
 	[HRP_GC_REQ] = { "GC_REQ", f_none },
@@ -88,6 +91,14 @@ int hrp_valid_name(const char *name)
 const char *hrp_type_name(unsigned type)
 {
 	return type && type <= HRP_TYPE_MAX ? types[type].name : "?";
+}
+
+const char *hrp_module_of(const hrp_msg *m)
+{
+	if (!m->type || m->type > HRP_TYPE_MAX || !types[m->type].module)
+		return NULL;
+	const char *const *module = (const void *)((const char *)m + types[m->type].fields[0].off);
+	return *module;
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -113,6 +124,7 @@ void hrp_buf_free(hrp_buf *b)
 
 void hrp_buf_consume(hrp_buf *b, size_t n)
 {
+	assert(n <= b->len - b->off);
 	b->off += n;
 	if (b->off >= b->len)
 		b->off = b->len = 0;

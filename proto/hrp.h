@@ -2,6 +2,11 @@
 #ifndef HRP_H
 #define HRP_H
 
+/*
+ * Errors: a negative errno (libuv's way), or a value with errno's meaning stated per function;
+ * never errno itself.
+ */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -190,6 +195,9 @@ int hrp_reader_next(hrp_reader *r, hrp_msg *m);
 
 /* 1 when name is a module name: [A-Za-z0-9_-]+, at most HRP_NAME_MAX bytes; else 0. Daemon and library agree on it here. */
 int hrp_valid_name(const char *name);
+
+/* The module a message names (SUBSCRIBE, BUILD, LOADED, ROLLBACK_REQ...: its first field), or NULL for a type that names none. */
+const char *hrp_module_of(const hrp_msg *m);
 
 /* Name of a message type, for logs ("BUILD"), or "?" */
 const char *hrp_type_name(unsigned type);
