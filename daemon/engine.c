@@ -699,7 +699,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
 		e->project.skip = cfg->state_dir + rl + 1;
 	e->project.root = cfg->root;
-	e->project.follow = cfg->watch->follow_links;
+	e->project.follow = hrd_watch_follows_links(cfg->watch);
 	e->project.rootfd = open(cfg->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (e->project.rootfd < 0) {
 		snprintf(err, errsz, "cannot open the root %s: %s", cfg->root, strerror(errno));

@@ -70,9 +70,9 @@ static void status(void *arg, hrp_msg *m)
 	}
 	m->u.status.root = e->cfg.root;
 	m->u.status.state_dir = e->cfg.state_dir;
-	m->u.status.backend = e->cfg.watch->backend;
-	m->u.status.reason = e->cfg.watch->reason;
-	int unwatched = e->cfg.watch->unwatched, polled = e->cfg.watch->polled;
+	m->u.status.backend = hrd_watch_backend(e->cfg.watch);
+	m->u.status.reason = hrd_watch_reason(e->cfg.watch);
+	int unwatched = hrd_watch_unwatched(e->cfg.watch), polled = hrd_watch_polled(e->cfg.watch);
 	if (unwatched || polled || e->conf_error[0]) {
 		char lost[160] = "", slow[160] = "", more[sizeof e->conf_error + 64] = "";
 		if (unwatched)
@@ -83,7 +83,7 @@ static void status(void *arg, hrp_msg *m)
 			         polled == 1 ? " is" : "s are", polled == 1 ? "it" : "them");
 		if (e->conf_error[0])
 			snprintf(more, sizeof more, "; %s (the settings before it stay)", e->conf_error);
-		snprintf(e->reason, sizeof e->reason, "%s%s%s%s", e->cfg.watch->reason, lost, slow, more);
+		snprintf(e->reason, sizeof e->reason, "%s%s%s%s", hrd_watch_reason(e->cfg.watch), lost, slow, more);
 		m->u.status.reason = e->reason;
 	}
 	m->u.status.nmods = n;

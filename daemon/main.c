@@ -335,19 +335,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: the root %s is not a folder\n", root);
 		return 1;
 	}
-	/* What the root's filesystem and this machine say: the watcher for auto, and where the state dir can live. */
+	/* What the root's filesystem and this machine say: where the state dir can live, and the watcher for auto. */
 	hrd_fsfacts facts;
-	char why[PATH_MAX + 512], note[4 * PATH_MAX] = "", link[PATH_MAX + 16];
-	const char *backend = o.watcher;
+	char note[4 * PATH_MAX] = "", link[PATH_MAX + 16];
 	int probed = hrd_fs_probe(root, strcmp(o.watcher, "auto") == 0, &facts) == 0;
-	if (strcmp(o.watcher, "auto") != 0)
-		snprintf(why, sizeof why, "chosen with --watcher %s", o.watcher);
-	else if (probed)
-		backend = hrd_fs_watcher(&facts, root, why, sizeof why);
-	else {
-		backend = "inotify";
-		snprintf(why, sizeof why, "the filesystem of %s cannot be told (%s)", root, strerror(errno));
-	}
 	snprintf(want, sizeof want, "%s/.hotreload", root);
 	if (o.state_dir)
 		snprintf(want, sizeof want, "%s", o.state_dir);
@@ -458,21 +449,11 @@ int main(int argc, char **argv)
 		memset(&conf, 0, sizeof conf);
 	if (rootfd >= 0)
 		close(rootfd);
-	struct hrd_watch_options wo = {backend, why, o.poll_ms, o.follow, conf.exclude};
+	struct hrd_watch_options wo = {o.watcher, o.poll_ms, o.follow, conf.exclude, probed ? &facts : NULL};
 	/* First, while descriptors are few: libinotifytools waits with select(). */
-	if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) < 0 && strcmp(o.watcher, "auto") == 0 &&
-	    strcmp(backend, "poll") != 0) {
-		/* Out of inotify instances (max_user_instances), say: polling misses nothing, at a cost. */
-		char first[sizeof err];
-		snprintf(first, sizeof first, "%s", err);
-		snprintf(why, sizeof why, "polling: %s could not start (%s)", backend, first);
-		wo = (struct hrd_watch_options){"poll", why, o.poll_ms, o.follow, conf.exclude};
-		hrd_warn("%s", why);
-		if (hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err) == 0)
-			err[0] = '\0';
-	}
+	int watching = hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err);
 	hrd_config_free(&conf); /* the watcher keeps copies */
-	if (!watch) {
+	if (watching < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
 	}
@@ -503,7 +484,7 @@ int main(int argc, char **argv)
 	hrd_engine_set_server(engine, server);
 	if (note[0])
 		hrd_warn("%s", note);
-	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock,
+	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, hrd_watch_backend(watch), o.jobs, o.jobs == 1 ? "" : "s", sock,
 	         given >= 0 ? " (from systemd)" : "");
 	if (given >= 0 && o.nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))
 		hrd_warn("--allow-uid: the socket systemd passed (%s) is not open to other users: set SocketMode=0666 "

@@ -1,6 +1,7 @@
 /* watch.c: the one place that chooses a watcher backend, and what the backends share: the queue, the skip rules. */
 #include "log.h"
-#include "watch.h"
+#include "fsinfo.h"
+#include "watch_impl.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -30,27 +31,89 @@ static void spent(hrd_watch *w, uint64_t t0)
 	pthread_mutex_unlock(&w->mu);
 }
 
+/* The backends, in the order auto would fall back through them (it falls back to poll only). */
+static const struct {
+	const char *name;
+	int (*open)(const struct hrd_watch_options *o, const char *root, const char *const *exclude, hrd_watch **out,
+	            char *err, size_t errsz);
+} backends[] = {
+	{"inotify", hrd_watch_inotify_open},
+	{"fanotify", hrd_watch_fanotify_open},
+	{"poll", hrd_watch_poll_open},
+};
+
+/* Which backend o asks for, and why: itself, or for auto what the root's filesystem calls for. */
+static const char *choose(const struct hrd_watch_options *o, const char *root, char *why, size_t n)
+{
+	if (strcmp(o->backend, "auto") != 0) {
+		snprintf(why, n, "chosen with --watcher %s", o->backend);
+		return o->backend;
+	}
+	hrd_fsfacts probed;
+	const hrd_fsfacts *f = o->facts;
+	if (!f && hrd_fs_probe(root, 1, &probed) == 0)
+		f = &probed;
+	if (f)
+		return hrd_fs_watcher(f, root, why, n);
+	snprintf(why, n, "the filesystem of %s cannot be told (%s)", root, strerror(errno));
+	return "inotify";
+}
+
+static int open_named(const char *name, const struct hrd_watch_options *o, const char *root,
+                      const char *const *exclude, hrd_watch **out, char *err, size_t errsz)
+{
+	for (size_t i = 0; i < sizeof backends / sizeof *backends; i++)
+		if (strcmp(backends[i].name, name) == 0)
+			return backends[i].open(o, root, exclude, out, err, errsz);
+	snprintf(err, errsz, "unknown watcher '%s': use auto, inotify, fanotify or poll", name);
+	return -1;
+}
+
 int hrd_watch_open(const struct hrd_watch_options *o, const char *root, const char *const *exclude,
                    hrd_watch **out, char *err, size_t errsz)
 {
-	const char *b = o->backend;
 	uint64_t t0 = cpu_ns(pthread_self(), 1);
-	int rc;
-	if (strcmp(b, "inotify") == 0)
-		rc = hrd_watch_inotify_open(o, root, exclude, out, err, errsz);
-	else if (strcmp(b, "poll") == 0)
-		rc = hrd_watch_poll_open(o, root, exclude, out, err, errsz);
-	else if (strcmp(b, "fanotify") == 0)
-		rc = hrd_watch_fanotify_open(o, root, exclude, out, err, errsz);
-	else {
-		snprintf(err, errsz, "unknown watcher '%s': use auto, inotify, fanotify or poll", b);
-		return -1;
+	char why[sizeof (*out)->reason];
+	struct hrd_watch_options chosen = *o; /* the backend named: what status shows */
+	chosen.backend = choose(o, root, why, sizeof why);
+	int rc = open_named(chosen.backend, &chosen, root, exclude, out, err, errsz);
+	if (rc < 0 && strcmp(o->backend, "auto") == 0 && strcmp(chosen.backend, "poll") != 0) {
+		/* Out of inotify instances (max_user_instances), say: polling misses nothing, at a cost. */
+		snprintf(why, sizeof why, "polling: %s could not start (%.400s)", chosen.backend, err);
+		hrd_warn("%s", why);
+		chosen.backend = "poll";
+		rc = open_named(chosen.backend, &chosen, root, exclude, out, err, errsz);
 	}
 	if (rc < 0)
 		return -1;
-	snprintf((*out)->reason, sizeof (*out)->reason, "%s", o->reason);
+	snprintf((*out)->reason, sizeof (*out)->reason, "%s", why);
 	spent(*out, t0); /* its first walk */
 	return 0;
+}
+
+const char *hrd_watch_backend(const hrd_watch *w)
+{
+	return w->backend;
+}
+
+const char *hrd_watch_reason(const hrd_watch *w)
+{
+	return w->reason;
+}
+
+int hrd_watch_unwatched(const hrd_watch *w)
+{
+	return w->unwatched;
+}
+
+int hrd_watch_polled(const hrd_watch *w)
+{
+	return w->polled;
+}
+
+int hrd_watch_follows_links(const hrd_watch *w)
+{
+	return w->follow_links;
 }
 
 void hrd_watch_report(hrd_watch *w, struct hrd_watch_report *r)

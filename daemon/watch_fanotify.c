@@ -1,6 +1,6 @@
 /* watch_fanotify.c: the fanotify backend: one mark per filesystem, events kept to the tree by folder handle, read on the loop. */
 #include "log.h"
-#include "watch.h"
+#include "watch_impl.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* watch_inotify.c: the inotify backend, through libinotifytools on a thread of its own. */
 #include "log.h"
-#include "watch.h"
+#include "watch_impl.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

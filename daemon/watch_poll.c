@@ -1,6 +1,6 @@
 /* watch_poll.c: the polling backend: a tiered sweep of stamps (ns mtime, ctime, size, inode), on a thread of its own. */
 #include "log.h"
-#include "watch.h"
+#include "watch_impl.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../daemon/fsinfo.h"
-#include "../daemon/watch.h"
+#include "../daemon/watch_impl.h"
 
 #define EXT4 0xEF53
 #define NFS 0x6969

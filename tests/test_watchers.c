@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../daemon/watch.h"
+#include "../daemon/watch_impl.h"
 #include "util.h"
 
 #define WAIT_MS 30000 /* a deadline, not a delay */
@@ -644,7 +644,7 @@ Test(watchers, events_past_the_queues_bound_while_the_loop_is_busy_become_one_re
 {
 	const char *backends[] = {"inotify", "poll"};
 	for (size_t b = 0; b < sizeof backends / sizeof *backends; b++) {
-		struct hrd_watch_options o = {backends[b], "test", 0, 0, NULL};
+		struct hrd_watch_options o = {backends[b], 0, 0, NULL, NULL};
 		hrd_watch *w;
 		char err[512];
 		cr_assert_eq(hrd_watch_open(&o, root, NULL, &w, err, sizeof err), 0, "%s", err);
