@@ -313,68 +313,86 @@ static void prepare_fds(void)
 		close(fd);
 }
 
-int main(int argc, char **argv)
+/* Where the daemon is: its root, its state dir (placed, made, checked, and open), its socket. */
+struct placed {
+	char root[PATH_MAX], state[PATH_MAX], sock[PATH_MAX + 32];
+	char note[4 * PATH_MAX]; /* where the state dir went and why, when it is not the usual place */
+	int statefd;
+	int given;               /* the socket systemd passed, or -1 */
+	int probed;              /* facts holds what the root's filesystem says */
+	hrd_fsfacts facts;
+};
+
+static int find_root(const struct opts *o, struct placed *p)
 {
-	struct opts o = {.watcher = "auto", .level = HRD_INFO};
-	prepare_fds();
-	parse(argc, argv, &o);
-	hrd_log_level(o.level);
-	uint64_t rotate_at = log_max();
-	int jobs_given = o.jobs > 0;
-	if (!o.jobs) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		o.jobs = n < 1 ? 1 : n > 128 ? 128 : (int)n;
-	}
-	char root[PATH_MAX], want[PATH_MAX + 16], state[PATH_MAX], sock[PATH_MAX + 32], err[2048];
-	if (!realpath(o.root ? o.root : ".", root)) {
-		fprintf(stderr, "hotreloadd: cannot use the root %s: %s\n", o.root ? o.root : ".", strerror(errno));
-		return 1;
-	}
 	struct stat st;
-	if (stat(root, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "hotreloadd: the root %s is not a folder\n", root);
-		return 1;
+	if (!realpath(o->root ? o->root : ".", p->root)) {
+		fprintf(stderr, "hotreloadd: cannot use the root %s: %s\n", o->root ? o->root : ".", strerror(errno));
+		return -1;
+	}
+	if (stat(p->root, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "hotreloadd: the root %s is not a folder\n", p->root);
+		return -1;
 	}
 	/* What the root's filesystem and this machine say: where the state dir can live, and the watcher for auto. */
-	hrd_fsfacts facts;
-	char note[4 * PATH_MAX] = "", link[PATH_MAX + 16];
-	int probed = hrd_fs_probe(root, strcmp(o.watcher, "auto") == 0, &facts) == 0;
+	p->probed = hrd_fs_probe(p->root, strcmp(o->watcher, "auto") == 0, &p->facts) == 0;
+	return 0;
+}
+
+/* The state dir: placed, made, checked to be ours alone, and opened. 0, or -1 (said). */
+static int open_state(const struct opts *o, struct placed *p)
+{
+	char want[PATH_MAX + 16];
+	const char *root = p->root;
+	char *state = p->state, *note = p->note;
+	const size_t note_size = sizeof p->note;
+	struct stat st;
 	snprintf(want, sizeof want, "%s/.hotreload", root);
-	if (o.state_dir)
-		snprintf(want, sizeof want, "%s", o.state_dir);
-	else if (probed && hrd_statedir_place(root, &facts, want, sizeof want, note, sizeof note) < 0) {
+	if (o->state_dir)
+		snprintf(want, sizeof want, "%s", o->state_dir);
+	else if (p->probed && hrd_statedir_place(root, &p->facts, want, sizeof want, note, note_size) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", note);
-		return 1;
+		return -1;
 	}
 	/* A link to it counts only if it is ours or root's: else its maker chose where our files go. */
 	if (lstat(want, &st) == 0 && S_ISLNK(st.st_mode) && st.st_uid != geteuid() && st.st_uid != 0) {
 		fprintf(stderr, "hotreloadd: the state dir %s is a symbolic link of uid %u, not yours: remove it, or "
 		        "give --state-dir a folder of your own\n", want, (unsigned)st.st_uid);
-		return 1;
+		return -1;
 	}
 	if (hrd_make_dirs(want, 0700) < 0 || !realpath(want, state)) {
 		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
-		return 1;
+		return -1;
 	}
 	char unfit[2 * PATH_MAX + 512];
-	int statefd = hrd_statedir_open(state, "--state-dir", unfit, sizeof unfit);
+	int statefd = p->statefd = hrd_statedir_open(state, "--state-dir", unfit, sizeof unfit);
 	if (statefd < 0) {
 		fprintf(stderr, "hotreloadd: the state dir is not safe to use: %s\n", unfit);
-		return 1;
+		return -1;
 	}
 	/* Allowed users must reach the socket and load the objects inside. */
-	if (o.nallow && fchmod(statefd, 0711) < 0) {
+	if (o->nallow && fchmod(statefd, 0711) < 0) {
 		fprintf(stderr, "hotreloadd: cannot open the state dir %s to --allow-uid users: %s\n", state, strerror(errno));
-		return 1;
+		return -1;
 	}
 	if (strcmp(state, root) == 0) {
 		fprintf(stderr, "hotreloadd: the state dir cannot be the root itself; give --state-dir another folder\n");
-		return 1;
+		return -1;
 	}
+	return 0;
+}
+
+/* Where the socket goes (its folder made and checked), or the one systemd passed. 0, or -1 (said). */
+static int place_socket(const struct opts *o, struct placed *p)
+{
+	char err[2048];
+	char *sock = p->sock;
+	const size_t sock_size = sizeof p->sock;
+	const char *state = p->state;
 	const char *env = getenv("HOTRELOAD_SOCKET");
-	snprintf(sock, sizeof sock, "%s/" HRP_SOCKET_NAME, state);
-	if (o.socket || (env && *env))
-		snprintf(sock, sizeof sock, "%s", o.socket ? o.socket : env);
+	snprintf(sock, sock_size, "%s/" HRP_SOCKET_NAME, state);
+	if (o->socket || (env && *env))
+		snprintf(sock, sock_size, "%s", o->socket ? o->socket : env);
 	char *slash = strrchr(sock, '/');
 	if (slash && slash != sock) {
 		*slash = '\0';
@@ -382,28 +400,61 @@ int main(int argc, char **argv)
 		*slash = '/';
 		if (rc < 0) {
 			fprintf(stderr, "hotreloadd: cannot create the folder of the socket %s: %s\n", sock, strerror(errno));
-			return 1;
+			return -1;
 		}
 	}
 
 	/* Started by systemd's socket unit: its socket, whatever --socket says. */
-	int given = hrd_sd_start(err, sizeof err);
+	int given = p->given = hrd_sd_start(err, sizeof err);
 	if (given == -2) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
-		return 1;
+		return -1;
 	}
-	if (given < 0 && (o.socket || (env && *env)) && check_socket_dir(sock) < 0)
-		return 1;
+	if (given < 0 && (o->socket || (env && *env)) && check_socket_dir(sock) < 0)
+		return -1;
 	if (given >= 0) {
 		struct sockaddr_un sa;
 		socklen_t len = sizeof sa;
 		if (getsockname(given, (struct sockaddr *)&sa, &len) == 0 && len > offsetof(struct sockaddr_un, sun_path) &&
 		    sa.sun_path[0])
-			snprintf(sock, sizeof sock, "%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)), sa.sun_path);
+			snprintf(sock, sock_size, "%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)), sa.sun_path);
 	}
 
+	return 0;
+}
+
+/* The watcher, on the root less the state dir and what hotreload.conf excludes. 0, or -1 with the message in err. */
+static int open_watcher(const struct opts *o, const struct placed *p, hrd_watch **watch, char *err, size_t errsz)
+{
+	char link[PATH_MAX + 16];
+	const char *root = p->root, *state = p->state;
+	/* The state dir, and ROOT/.hotreload when that is only a link to it elsewhere. */
+	snprintf(link, sizeof link, "%s/.hotreload", root);
+	const char *exclude[] = {state, link, NULL};
+	/* And what hotreload.conf excludes: never watched. A bad file is the engine's to report. */
+	hrd_config conf = {0};
+	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0 || hrd_config_load(rootfd, &conf, err, errsz) < 0)
+		memset(&conf, 0, sizeof conf);
+	if (rootfd >= 0)
+		close(rootfd);
+	struct hrd_watch_options wo = {o->watcher, o->poll_ms, o->follow, conf.exclude, p->probed ? &p->facts : NULL};
+	/* First, while descriptors are few: libinotifytools waits with select(). */
+	int watching = hrd_watch_open(&wo, root, exclude, watch, err, errsz);
+	hrd_config_free(&conf); /* the watcher keeps copies */
+	return watching;
+}
+
+/* Detach, lock the state dir, then serve until a signal ends it. The daemon's exit status. */
+static int serve(const struct opts *o, struct placed *p, int jobs_given, uint64_t rotate_at)
+{
+	char err[2048];
+	const char *root = p->root, *state = p->state, *sock = p->sock;
+	const char *note = p->note;
+	int statefd = p->statefd, given = p->given;
+	struct stat st;
 	int ready_fd = -1;
-	if (!o.foreground && (ready_fd = detach()) < 0) {
+	if (!o->foreground && (ready_fd = detach()) < 0) {
 		fprintf(stderr, "hotreloadd: cannot detach: %s\n", strerror(errno));
 		return 1;
 	}
@@ -439,21 +490,7 @@ int main(int argc, char **argv)
 	hrd_loop loop = {.epfd = -1};
 	struct sigio sig = {.io = {.fd = -1, .fn = on_signal}, .loop = &loop};
 	char db[PATH_MAX + 16];
-	/* The state dir, and ROOT/.hotreload when that is only a link to it elsewhere. */
-	snprintf(link, sizeof link, "%s/.hotreload", root);
-	const char *exclude[] = {state, link, NULL};
-	/* And what hotreload.conf excludes: never watched. A bad file is the engine's to report. */
-	hrd_config conf = {0};
-	int rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0 || hrd_config_load(rootfd, &conf, err, sizeof err) < 0)
-		memset(&conf, 0, sizeof conf);
-	if (rootfd >= 0)
-		close(rootfd);
-	struct hrd_watch_options wo = {o.watcher, o.poll_ms, o.follow, conf.exclude, probed ? &facts : NULL};
-	/* First, while descriptors are few: libinotifytools waits with select(). */
-	int watching = hrd_watch_open(&wo, root, exclude, &watch, err, sizeof err);
-	hrd_config_free(&conf); /* the watcher keeps copies */
-	if (watching < 0) {
+	if (open_watcher(o, p, &watch, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
 	}
@@ -468,7 +505,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
-	hrd_engine_config ec = {root, state, statefd, o.jobs, jobs_given, o.nallow > 0, &loop, store, watch, o.verify_s};
+	hrd_engine_config ec = {root, state, statefd, o->jobs, jobs_given, o->nallow > 0, &loop, store, watch, o->verify_s};
 	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
@@ -476,7 +513,7 @@ int main(int argc, char **argv)
 	sig.engine = engine;
 	/* The watches are in place, so this scan misses nothing written after it starts. */
 	hrd_engine_scan(engine, "scan");
-	hrd_server_config sc = {sock, given, hrd_store_id(store), o.allow, o.nallow, &hrd_engine_server_ops, engine};
+	hrd_server_config sc = {sock, given, hrd_store_id(store), o->allow, o->nallow, &hrd_engine_server_ops, engine};
 	if (hrd_server_open(&server, &loop, &sc, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
@@ -484,9 +521,9 @@ int main(int argc, char **argv)
 	hrd_engine_set_server(engine, server);
 	if (note[0])
 		hrd_warn("%s", note);
-	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, hrd_watch_backend(watch), o.jobs, o.jobs == 1 ? "" : "s", sock,
+	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, hrd_watch_backend(watch), o->jobs, o->jobs == 1 ? "" : "s", sock,
 	         given >= 0 ? " (from systemd)" : "");
-	if (given >= 0 && o.nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))
+	if (given >= 0 && o->nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))
 		hrd_warn("--allow-uid: the socket systemd passed (%s) is not open to other users: set SocketMode=0666 "
 		         "in its socket unit (the daemon still checks who connects)", sock);
 	char notice[PATH_MAX + 64];
@@ -501,7 +538,7 @@ int main(int argc, char **argv)
 		 * the middle of a line to it. */
 		if (logfd >= 0 && dup2(logfd, STDERR_FILENO) >= 0)
 			hrd_log_rotate(statefd, "hotreloadd.log", rotate_at);
-		hrd_log_level(o.level); /* stderr is the log file now, not a journal it may have been */
+		hrd_log_level(o->level); /* stderr is the log file now, not a journal it may have been */
 		(void)!write(ready_fd, "R", 1);
 		close(ready_fd);
 		ready_fd = -1;
@@ -529,4 +566,23 @@ out:
 	close(lock);
 	close(statefd);
 	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {.watcher = "auto", .level = HRD_INFO};
+	prepare_fds();
+	parse(argc, argv, &o);
+	hrd_log_level(o.level);
+	uint64_t rotate_at = log_max();
+	int jobs_given = o.jobs > 0;
+	if (!o.jobs) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		o.jobs = n < 1 ? 1 : n > 128 ? 128 : (int)n;
+	}
+	static struct placed p; /* large: not on the stack */
+	p.note[0] = '\0';
+	if (find_root(&o, &p) < 0 || open_state(&o, &p) < 0 || place_socket(&o, &p) < 0)
+		return 1;
+	return serve(&o, &p, jobs_given, rotate_at);
 }
