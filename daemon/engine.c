@@ -666,16 +666,18 @@ static void on_watch(hrd_io *io, uint32_t events)
 /* ---- life ---- */
 
 /*
- * Make tmp/ and objects/ in the state dir, through its descriptor, and empty
- * tmp/: what is there was left by a daemon that died mid-build. objects/ is
- * kept open: a restore writes there through it.
+ * Make tmp/, objects/ and cache/ in the state dir, through its descriptor,
+ * and empty tmp/: what is there was left by a daemon that died mid-build.
+ * objects/ is kept open: a restore writes there through it; and cache/, which
+ * the builds read and write through it.
  */
 static int prepare_dirs(hrd_engine *e, char *err, size_t errsz)
 {
 	char why[512];
 	int tmp = hrd_statedir_sub(e->cfg.state_fd, "tmp", 0700, why, sizeof why);
-	if (tmp < 0 || (e->objects_fd = hrd_statedir_sub(e->cfg.state_fd, "objects", e->cfg.shared ? 0711 : 0700, why,
-	                                                  sizeof why)) < 0) {
+	if (tmp < 0 ||
+	    (e->objects_fd = hrd_statedir_sub(e->cfg.state_fd, "objects", e->cfg.shared ? 0711 : 0700, why, sizeof why)) < 0 ||
+	    (e->cache_fd = hrd_statedir_sub(e->cfg.state_fd, "cache", 0700, why, sizeof why)) < 0) {
 		snprintf(err, errsz, "in the state dir %s: %s", e->cfg.state_dir, why);
 		if (tmp >= 0)
 			close(tmp);
@@ -702,7 +704,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	e->cfg = *cfg;
 	TAILQ_INIT(&e->queue);
-	e->watchio.fd = e->project.rootfd = e->objects_fd = -1;
+	e->watchio.fd = e->project.rootfd = e->objects_fd = e->cache_fd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -782,6 +784,8 @@ void hrd_engine_close(hrd_engine *e)
 		close(e->project.rootfd);
 	if (e->objects_fd >= 0)
 		close(e->objects_fd);
+	if (e->cache_fd >= 0)
+		close(e->cache_fd);
 	hrd_engine_free_words(e->env_cc);
 	hrd_engine_free_words(e->env_cflags);
 	hrd_engine_free_words(e->env_ldflags);

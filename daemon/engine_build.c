@@ -555,9 +555,16 @@ void hrd_engine_start_build(hrd_engine *e, mod *m)
 		b->tmp = NULL;
 		goto nomem;
 	}
+	char *cache_dir = NULL;
+	if (asprintf(&cache_dir, "%s/cache", e->cfg.state_dir) < 0)
+		goto nomem;
+	/* A module of one source has nothing to reuse that its own key does not decide: only folders keep objects. */
 	hrd_plan plan = {.src = &b->src, .base = b->base, .ld = b->ld, .mdeps = b->mdeps, .dirfd = e->project.rootfd,
-	                 .out = b->tmp, .name = m->name, .owner = b};
-	if (!(b->run = hrd_stage_start(e->stage, &plan)))
+	                 .cachefd = b->src.n > 1 ? e->cache_fd : -1, .cache_dir = cache_dir, .out = b->tmp, .name = m->name,
+	                 .owner = b};
+	b->run = hrd_stage_start(e->stage, &plan);
+	free(cache_dir);
+	if (!b->run)
 		goto nomem;
 	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);
 	hrd_debug("%s: building (%s)", m->name, hrd_run_result(b->run)->command);

@@ -88,6 +88,7 @@ struct hrd_engine {
 	char reason[1400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
 	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
+	int cache_fd;        /* STATE/cache, checked: each source's object (objcache.h) */
 };
 
 /* engine.c: small helpers, the modules table, the queue, the timers. */

@@ -1,6 +1,7 @@
 /* stage.c: the build stage: a plan's steps (each source compiled on its own, then the link) run as jobs allow. */
 #include "stage.h"
 #include "log.h"
+#include "objcache.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +26,8 @@ typedef struct step {
 	char **argv;
 	char *obj, *dep; /* a compile's outputs; NULL for the link */
 	int state;
+	int cached;      /* obj is the cache's: linked, never compiled nor removed */
+	hrd_objcache_entry ce; /* what the cache knew of its source, when the run has a cache */
 } step;
 
 struct hrd_run {
@@ -35,6 +38,8 @@ struct hrd_run {
 	hrd_sources src;    /* a copy: dependency files name them, and they are left out */
 	char *outpath;
 	int dirfd;
+	int cachefd;
+	char **base, *mdeps; /* copies: the cache's key covers them */
 	step *steps;        /* src.n compiles, then the link */
 	size_t running;     /* steps whose process is not reaped yet */
 	step *last;         /* the step that ended it: its output is kept */
@@ -42,7 +47,7 @@ struct hrd_run {
 	size_t outlen;
 	int cut;            /* out reached HRD_JOB_OUTPUT_MAX, and says so: nothing more is kept */
 	char spawn_err[512];
-	int64_t t0_us;
+	int64_t t0_us, started_us; /* CLOCK_MONOTONIC, CLOCK_REALTIME */
 	hrd_result res;
 };
 
@@ -124,7 +129,7 @@ static void destroy(hrd_run *r)
 	TAILQ_REMOVE(&r->s->runs, r, link);
 	for (size_t i = 0; r->steps && i <= r->src.n; i++) {
 		step *st = &r->steps[i];
-		if (st->obj)
+		if (st->obj && !st->cached)
 			unlink(st->obj);
 		if (st->dep)
 			unlink(st->dep);
@@ -132,11 +137,14 @@ static void destroy(hrd_run *r)
 		free(st->dep);
 		free_words(st->argv);
 		hrd_job_free(&st->job);
+		hrd_objcache_entry_free(&st->ce);
 	}
 	free(r->steps);
 	if (r->outpath)
 		unlink(r->outpath);
 	free(r->outpath);
+	free_words(r->base);
+	free(r->mdeps);
 	free(r->name);
 	free(r->command);
 	free(r->out);
@@ -224,6 +232,10 @@ static void on_step(hrd_job *j)
 			if (ok)
 				hrd_warn("%s: cannot read the dependency file %s: %s", r->name, st->dep, strerror(errno));
 		}
+		/* Kept for the next build: a save compiles only the sources whose key changed. */
+		if (ok && st->dep && r->cachefd >= 0)
+			hrd_objcache_store(r->cachefd, r->dirfd, s->cfg.root, r->base, r->mdeps, r->src.path[st - r->steps],
+			                   &st->ce, r->started_us, st->obj, st->dep, j->out);
 		if (!ok || !st->dep)
 			end(r, st, ok);
 	}
@@ -286,6 +298,49 @@ static int add_command(hrd_run *r, char *const *argv)
 	return 0;
 }
 
+/* Output that a cached compile said when it ran: replayed, so that the row shows every source's warnings. */
+static void replay(hrd_run *r, const char *key)
+{
+	hrd_job said = {0};
+	if (!(said.out = hrd_objcache_output(r->cachefd, key)))
+		return;
+	append_out(r, &said);
+	free(said.out);
+}
+
+/* Source i's object, if the cache has it for the key of its inputs now: 1 (its step is done), else 0. */
+static int from_cache(hrd_run *r, const hrd_plan *p, step *st, size_t i)
+{
+	if (hrd_objcache_lookup(r->cachefd, r->dirfd, r->s->cfg.root, p->base, p->mdeps, r->src.path[i], &st->ce) < 0 ||
+	    !st->ce.hit)
+		return 0;
+	char dep[HRD_OBJCACHE_NAME_MAX];
+	snprintf(dep, sizeof dep, "%s.d", st->ce.key);
+	if (asprintf(&st->obj, "%s/%s.o", p->cache_dir, st->ce.key) < 0) {
+		st->obj = NULL;
+		return 0;
+	}
+	/* What it read is what the module depends on, as if it had been compiled now. */
+	if (hrd_deps_read(&r->res.deps, r->cachefd, dep, r->s->cfg.root, r->src.path, r->src.n) < 0) {
+		free(st->obj);
+		st->obj = NULL;
+		return 0;
+	}
+	replay(r, st->ce.key);
+	st->cached = 1;
+	st->state = S_DONE;
+	return 1;
+}
+
+static int copy_words(char ***to, char *const *from)
+{
+	size_t n = 0;
+	int rc = (*to = calloc(1, sizeof **to)) ? 0 : -1;
+	for (size_t i = 0; rc == 0 && from[i]; i++)
+		rc = add_word(to, &n, from[i]);
+	return rc;
+}
+
 /* Lay out r's steps: src.n compiles into out.I.o, and the link of their objects into out. 0 or -1. */
 static int plan_steps(hrd_run *r, const hrd_plan *p)
 {
@@ -298,7 +353,10 @@ static int plan_steps(hrd_run *r, const hrd_plan *p)
 		st->r = r;
 		st->job.arg = st;
 		st->job.on_done = on_step;
-		if (i < n) {
+		if (i < n && r->cachefd >= 0 && from_cache(r, p, st, i)) {
+			objs[i] = st->obj;
+			continue;
+		} else if (i < n) {
 			if (asprintf(&st->obj, "%s.%zu.o", r->outpath, i) < 0) {
 				st->obj = NULL;
 				goto fail;
@@ -342,10 +400,15 @@ hrd_run *hrd_stage_start(hrd_stage *s, const hrd_plan *p)
 	r->s = s;
 	r->res.owner = p->owner;
 	r->dirfd = p->dirfd;
+	r->cachefd = p->cachefd;
 	r->t0_us = mono_us();
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	r->started_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 	TAILQ_INSERT_HEAD(&s->runs, r, link);
 	if (!(r->name = strdup(p->name)) || !(r->outpath = strdup(p->out)) ||
-	    copy_sources(&r->src, p->src) < 0 || plan_steps(r, p) < 0) {
+	    copy_sources(&r->src, p->src) < 0 || copy_words(&r->base, p->base) < 0 || !(r->mdeps = strdup(p->mdeps)) ||
+	    plan_steps(r, p) < 0) {
 		destroy(r);
 		errno = ENOMEM;
 		return NULL;
@@ -383,4 +446,15 @@ void hrd_run_free(hrd_run *r)
 	assert(r->phase == R_DEAD);
 	if (!r->running)
 		destroy(r); /* else once its killed compilers are reaped */
+}
+
+void hrd_stage_cached(const hrd_stage *s, void (*keep)(void *arg, const char *name), void *arg)
+{
+	const hrd_run *r;
+	TAILQ_FOREACH(r, &s->runs, link)
+		for (size_t i = 0; r->steps && i < r->src.n; i++)
+			if (r->steps[i].cached) {
+				const char *name = strrchr(r->steps[i].obj, '/');
+				keep(arg, name ? name + 1 : r->steps[i].obj);
+			}
 }

@@ -35,6 +35,8 @@ typedef struct hrd_plan {
 	char *const *ld;   /* link flags and libraries, after the objects */
 	const char *mdeps; /* the option for a dependency file without system headers: -MMD, or -MD for tcc */
 	int dirfd;         /* the root: the compilers run there */
+	int cachefd;       /* STATE/cache (objcache.h): sources whose object is there are not compiled; -1 for none */
+	const char *cache_dir; /* its path, for the link's command line */
 	const char *out;   /* the linked object; the run removes it when freed, unless it was moved away */
 	const char *name;  /* the module, for the log */
 	void *owner;       /* handed back in the result */
@@ -68,6 +70,8 @@ hrd_result *hrd_run_result(hrd_run *r);
 void hrd_run_cancel(hrd_run *r);
 /* A run taken from hrd_stage_take. */
 void hrd_run_free(hrd_run *r);
+/* Call keep with each file of the cache that a run under way links. */
+void hrd_stage_cached(const hrd_stage *s, void (*keep)(void *arg, const char *name), void *arg);
 /* Compilers running now, cancelled runs' included. */
 int hrd_stage_running(const hrd_stage *s);
 
