@@ -560,7 +560,7 @@ void hrd_engine_start_build(hrd_engine *e, mod *m)
 		goto nomem;
 	/* A module of one source has nothing to reuse that its own key does not decide: only folders keep objects. */
 	hrd_plan plan = {.src = &b->src, .base = b->base, .ld = b->ld, .mdeps = b->mdeps, .dirfd = e->project.rootfd,
-	                 .cachefd = b->src.n > 1 ? e->cache_fd : -1, .cache_dir = cache_dir, .out = b->tmp, .name = m->name,
+	                 .cachefd = b->src.n > 1 ? e->cache_fd : -1, .cache_dir = cache_dir, .fresh = m->fresh, .out = b->tmp, .name = m->name,
 	                 .owner = b};
 	b->run = hrd_stage_start(e->stage, &plan);
 	free(cache_dir);

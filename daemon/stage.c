@@ -38,7 +38,7 @@ struct hrd_run {
 	hrd_sources src;    /* a copy: dependency files name them, and they are left out */
 	char *outpath;
 	int dirfd;
-	int cachefd;
+	int cachefd, fresh;
 	char **base, *mdeps; /* copies: the cache's key covers them */
 	step *steps;        /* src.n compiles, then the link */
 	size_t running;     /* steps whose process is not reaped yet */
@@ -312,7 +312,7 @@ static void replay(hrd_run *r, const char *key)
 static int from_cache(hrd_run *r, const hrd_plan *p, step *st, size_t i)
 {
 	if (hrd_objcache_lookup(r->cachefd, r->dirfd, r->s->cfg.root, p->base, p->mdeps, r->src.path[i], &st->ce) < 0 ||
-	    !st->ce.hit)
+	    !st->ce.hit || r->fresh)
 		return 0;
 	char dep[HRD_OBJCACHE_NAME_MAX];
 	snprintf(dep, sizeof dep, "%s.d", st->ce.key);
@@ -401,6 +401,7 @@ hrd_run *hrd_stage_start(hrd_stage *s, const hrd_plan *p)
 	r->res.owner = p->owner;
 	r->dirfd = p->dirfd;
 	r->cachefd = p->cachefd;
+	r->fresh = p->fresh;
 	r->t0_us = mono_us();
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -37,6 +37,7 @@ typedef struct hrd_plan {
 	int dirfd;         /* the root: the compilers run there */
 	int cachefd;       /* STATE/cache (objcache.h): sources whose object is there are not compiled; -1 for none */
 	const char *cache_dir; /* its path, for the link's command line */
+	int fresh;         /* compile every source all the same (what the keys cannot see may have changed), and keep them */
 	const char *out;   /* the linked object; the run removes it when freed, unless it was moved away */
 	const char *name;  /* the module, for the log */
 	void *owner;       /* handed back in the result */

@@ -101,6 +101,13 @@ Test(incremental, only_the_changed_source_of_a_folder_module_compiles)
 	e2e_put("m/c.c", "int c(void) { return 4; }\n");
 	e2e_expect(h, "update m 1 v=2 value=114");
 	compiled(0, 0, 1);
+	/* hotreload build: what no key sees may have changed, so every source compiles */
+	const char *args[] = {"--state-dir", e2e_d.state, "--socket", e2e_d.sock, "build", "m", NULL};
+	t_run r = t_cli(NULL, NULL, args);
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	e2e_expect(h, "update m 1 v=3 value=114");
+	compiled(1, 1, 2);
 }
 
 Test(incremental, a_saved_header_rebuilds_only_the_sources_that_read_it)
