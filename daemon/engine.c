@@ -260,11 +260,8 @@ static void cancel(hrd_engine *e, mod *m)
 	dequeue(e, m);
 	if (m->job) {
 		hrd_debug("%s: build cancelled by a newer change", m->name);
-		build *b = m->job;
-		hrd_engine_abandon(b); /* it goes once its compilers are reaped */
+		hrd_engine_free_build(m->job); /* its run goes once its compilers are reaped */
 		m->job = NULL;
-		if (!b->running)
-			hrd_engine_free_build(b); /* none running: no on_step will free it */
 	}
 	m->state = M_IDLE;
 }
@@ -334,7 +331,7 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 	snprintf(m->cause, sizeof m->cause, "%s", why);
 	if (m->state == M_QUEUED)
 		return; /* it reads the final content when it starts */
-	if (TAILQ_EMPTY(&e->queue) && !e->running) { /* idle until now: a new wave of builds */
+	if (TAILQ_EMPTY(&e->queue) && !hrd_stage_running(e->stage)) { /* idle until now: a new wave of builds */
 		e->wave++;
 		e->wave_total = e->wave_done = 0;
 	}
@@ -361,21 +358,33 @@ const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32])
 	return buf;
 }
 
+/* Drive the stage: take what it finished, let the builds under way go on, then start the queue's while jobs allow. */
 void hrd_engine_pump(hrd_engine *e)
 {
-	/* The builds under way go on first, then the queue's. */
-	for (build *b = e->builds, *next; b && e->running < hrd_engine_jobs(e); b = next) {
-		next = b->next;
-		if (b->m)
-			hrd_engine_run_steps(e, b);
-	}
-	while (e->running < hrd_engine_jobs(e) && !TAILQ_EMPTY(&e->queue)) {
+	for (;;) {
+		hrd_run *r = hrd_stage_take(e->stage);
+		if (r) {
+			hrd_engine_ended(e, r); /* it may queue its module again */
+			continue;
+		}
+		hrd_stage_pump(e->stage, hrd_engine_jobs(e));
+		if ((r = hrd_stage_take(e->stage))) { /* a compiler that could not start */
+			hrd_engine_ended(e, r);
+			continue;
+		}
+		if (hrd_stage_running(e->stage) >= hrd_engine_jobs(e) || TAILQ_EMPTY(&e->queue))
+			return;
 		mod *m = TAILQ_FIRST(&e->queue);
 		assert(m->state == M_QUEUED);
 		TAILQ_REMOVE(&e->queue, m, qlink);
 		m->state = M_IDLE;
 		hrd_engine_start_build(e, m);
 	}
+}
+
+static void on_stage(void *arg)
+{
+	hrd_engine_pump(arg);
 }
 
 /* ---- timers ---- */
@@ -657,16 +666,18 @@ static void on_watch(hrd_io *io, uint32_t events)
 /* ---- life ---- */
 
 /*
- * Make tmp/ and objects/ in the state dir, through its descriptor, and empty
- * tmp/: what is there was left by a daemon that died mid-build. objects/ is
- * kept open: a restore writes there through it.
+ * Make tmp/, objects/ and cache/ in the state dir, through its descriptor,
+ * and empty tmp/: what is there was left by a daemon that died mid-build.
+ * objects/ is kept open: a restore writes there through it; and cache/, which
+ * the builds read and write through it.
  */
 static int prepare_dirs(hrd_engine *e, char *err, size_t errsz)
 {
 	char why[512];
 	int tmp = hrd_statedir_sub(e->cfg.state_fd, "tmp", 0700, why, sizeof why);
-	if (tmp < 0 || (e->objects_fd = hrd_statedir_sub(e->cfg.state_fd, "objects", e->cfg.shared ? 0711 : 0700, why,
-	                                                  sizeof why)) < 0) {
+	if (tmp < 0 ||
+	    (e->objects_fd = hrd_statedir_sub(e->cfg.state_fd, "objects", e->cfg.shared ? 0711 : 0700, why, sizeof why)) < 0 ||
+	    (e->cache_fd = hrd_statedir_sub(e->cfg.state_fd, "cache", 0700, why, sizeof why)) < 0) {
 		snprintf(err, errsz, "in the state dir %s: %s", e->cfg.state_dir, why);
 		if (tmp >= 0)
 			close(tmp);
@@ -693,7 +704,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	}
 	e->cfg = *cfg;
 	TAILQ_INIT(&e->queue);
-	e->watchio.fd = e->project.rootfd = e->objects_fd = -1;
+	e->watchio.fd = e->project.rootfd = e->objects_fd = e->cache_fd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -721,6 +732,9 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	e->project.conf = &e->conf;
 	if (prepare_dirs(e, err, errsz) < 0)
 		goto fail;
+	hrd_stage_config sc = {.loop = cfg->loop, .root = cfg->root, .changed = on_stage, .arg = e};
+	if (hrd_stage_open(&e->stage, &sc) < 0)
+		goto nomem;
 	e->checkpoint.fn = on_checkpoint;
 	e->recheck.fn = on_recheck;
 	e->recheck_ms = RECHECK_MIN_MS;
@@ -746,13 +760,11 @@ void hrd_engine_close(hrd_engine *e)
 {
 	if (!e)
 		return;
-	while (e->builds) {
-		build *b = e->builds;
-		for (size_t i = 0; i <= b->src.n; i++)
-			if (b->steps[i].state == S_RUNNING)
-				hrd_job_reap(&b->steps[i].job);
-		hrd_engine_free_build(b);
+	for (size_t i = 0; i < e->nmods; i++) {
+		hrd_engine_free_build(e->mods[i]->job); /* its compilers are killed, and reaped below */
+		e->mods[i]->job = NULL;
 	}
+	hrd_stage_close(e->stage);
 	for (size_t i = 0; i < e->nmods; i++) {
 		free(e->mods[i]->name);
 		free(e->mods[i]->artifact);
@@ -772,6 +784,8 @@ void hrd_engine_close(hrd_engine *e)
 		close(e->project.rootfd);
 	if (e->objects_fd >= 0)
 		close(e->objects_fd);
+	if (e->cache_fd >= 0)
+		close(e->cache_fd);
 	hrd_engine_free_words(e->env_cc);
 	hrd_engine_free_words(e->env_cflags);
 	hrd_engine_free_words(e->env_ldflags);

@@ -1,4 +1,4 @@
-/* engine_build.c: one module's build: its key, a reuse or its compiles and link, then its row and announcement. */
+/* engine_build.c: one module's build: its key, a reuse or a plan for the stage, then its row and announcement. */
 #include "engine_impl.h"
 #include "readfile.h"
 #include "sha256.h"
@@ -24,15 +24,18 @@ static void announce_failed(hrd_engine *e, mod *m)
 }
 
 /* The dependencies a build leaves: what its dependency files name, with those it had kept when it failed (a failed compile may not have written them all). */
-static int leave_deps(mod *m, build *b, int ok)
+static int leave_deps(mod *m, hrd_deps *got, int ok)
 {
+	hrd_deps none = {0};
+	if (!got)
+		got = &none; /* it never ran */
 	if (ok)
 		m->fresh = 0;
-	if (!ok && hrd_deps_merge(&b->deps, &m->deps) < 0)
+	if (!ok && hrd_deps_merge(got, &m->deps) < 0)
 		return -1;
 	hrd_deps_free(&m->deps);
-	m->deps = b->deps;
-	b->deps = (hrd_deps){0};
+	m->deps = *got;
+	*got = (hrd_deps){0};
 	return 0;
 }
 
@@ -97,17 +100,17 @@ static void snaps_free(struct snaps *s)
  * the failure to the inputs' key: a missing compiler, a full disk or a
  * vanished file must not stop the same content from being built again.
  */
-static void failed(hrd_engine *e, mod *m, build *b, const char *message, const char *output, int64_t duration,
-                   int trusted)
+static void failed(hrd_engine *e, mod *m, build *b, hrd_result *r, const char *message, const char *output,
+                   int64_t duration, int trusted)
 {
-	int deps = leave_deps(m, b, 0) == 0;
+	int deps = leave_deps(m, r ? &r->deps : NULL, 0) == 0;
 	/* The key that ties the failure to its inputs names the headers the module has now. */
-	if (trusted && b->keyargv && (!deps || b->nodeps ||
+	if (trusted && b->keyargv && (!deps || (r && r->nodeps) ||
 	                              hrd_project_key(&e->project, &b->src, &m->deps, b->keyargv, b->key, NULL) < 0))
 		trusted = 0;
 	struct snaps snap = snapshot(e, &b->src, &m->deps);
 	hrd_build row = {.module = m->name, .status = HRD_FAILED, .started_us = b->started_us,
-	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = b->command,
+	                 .duration_us = duration, .source_hash = trusted ? b->key : "", .command = r ? r->command : NULL,
 	                 .output = output, .message = message, .cause = b->cause, .deps = deps ? deps_row(&m->deps) : NULL,
 	                 .snap = snap.f, .nsnap = snap.n};
 	hrd_engine_set_str(&m->message, message);
@@ -138,7 +141,7 @@ static void unreadable(hrd_engine *e, mod *m, const hrd_sources *src, int err, c
 		return;
 	build b = {.started_us = hrd_engine_now_us(CLOCK_REALTIME)};
 	snprintf(b.cause, sizeof b.cause, "%s", cause);
-	failed(e, m, &b, msg, "", 0, 0);
+	failed(e, m, &b, NULL, msg, "", 0, 0);
 }
 
 static int take_top(const hrd_build *b, void *arg)
@@ -150,13 +153,13 @@ static int take_top(const hrd_build *b, void *arg)
 	return 0;
 }
 
-static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
+static void published(hrd_engine *e, mod *m, build *b, hrd_result *r, int64_t duration)
 {
 	char *path = NULL;
 	uint64_t version = m->top + 1;
 	hrd_build row = {.module = m->name, .status = HRD_OK, .version = version, .started_us = b->started_us,
-	                 .duration_us = duration, .source_hash = b->key, .command = b->command,
-	                 .output = b->out, .cause = b->cause, .deps = deps_row(&b->deps)};
+	                 .duration_us = duration, .source_hash = b->key, .command = r->command,
+	                 .output = r->out, .cause = b->cause, .deps = deps_row(&r->deps)};
 	/*
 	 * A new path per version, because dlopen caches by path and a mapped file
 	 * is never written; and per history, because a replaced history numbers
@@ -169,11 +172,11 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		char msg[512];
 		snprintf(msg, sizeof msg, "cannot publish the object: %s", strerror(path ? errno : ENOMEM));
 		free(path);
-		failed(e, m, b, msg, b->out, duration, 0);
+		failed(e, m, b, r, msg, r->out, duration, 0);
 		return;
 	}
 	row.artifact = path;
-	struct snaps snap = snapshot(e, &b->src, &b->deps);
+	struct snaps snap = snapshot(e, &b->src, &r->deps);
 	row.snap = snap.f;
 	row.nsnap = snap.n;
 	/* the object itself, so that the last good ones survive losing objects/ */
@@ -204,13 +207,13 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		announce_failed(e, m);
 		return;
 	}
-	leave_deps(m, b, 1);
+	leave_deps(m, &r->deps, 1);
 	hrd_engine_arm_checkpoint(e);
 	m->top = version;
 	m->last = HRD_OK;
 	/* A good build's warnings: the first one is what status shows for it (the row keeps them all). */
 	char first[512], said[600] = "";
-	int warnings = hrd_job_warnings(b->out, first, sizeof first);
+	int warnings = hrd_job_warnings(r->out, first, sizeof first);
 	hrd_engine_set_str(&m->message, warnings ? first : NULL);
 	if (warnings)
 		snprintf(said, sizeof said, "; %d warning%s, the first: %s", warnings, warnings == 1 ? "" : "s", first);
@@ -242,59 +245,29 @@ void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, ch
 
 void hrd_engine_free_build(build *b)
 {
-	/* Every step reaped: a compiler still running would write into files removed here, and report to freed memory. */
-	for (size_t i = 0; b->steps && i <= b->src.n; i++)
-		assert(b->steps[i].job.pid <= 0);
-	if (b->pprev) {
-		*b->pprev = b->next;
-		if (b->next)
-			b->next->pprev = b->pprev;
-	}
-	for (size_t i = 0; b->steps && i <= b->src.n; i++) {
-		step *s = &b->steps[i];
-		if (s->obj)
-			unlink(s->obj);
-		if (s->dep)
-			unlink(s->dep);
-		free(s->obj);
-		free(s->dep);
-		hrd_engine_free_words(s->argv);
-		hrd_job_free(&s->job);
-	}
-	free(b->steps);
+	if (!b)
+		return;
+	if (b->run)
+		hrd_run_cancel(b->run); /* it goes once its compilers are reaped */
 	hrd_engine_free_words(b->base);
 	hrd_engine_free_words(b->ld);
 	hrd_engine_free_words(b->keyargv);
-	if (b->tmp)
-		unlink(b->tmp);
 	free(b->tmp);
-	free(b->command);
-	free(b->out);
 	free(b->stamps);
 	hrd_deps_free(&b->had);
-	hrd_deps_free(&b->deps);
 	hrd_sources_free(&b->src);
 	free(b);
 }
 
-/* Neither recorded nor announced from here on: its compilers are stopped, and it goes once they are reaped. */
-void hrd_engine_abandon(build *b)
-{
-	b->m = NULL;
-	for (size_t i = 0; i <= b->src.n; i++)
-		if (b->steps[i].state == S_RUNNING)
-			hrd_job_kill(&b->steps[i].job);
-}
-
 /* Whether a header first named by this build changed after it began: it may have read it half-written, and no event said it mattered then. */
-static int new_dep_changed(hrd_engine *e, const build *b)
+static int new_dep_changed(hrd_engine *e, const build *b, const hrd_result *r)
 {
 	/* File times come from a clock that may lag the real one by a tick. */
 	const int64_t tick_us = 20000;
-	for (size_t i = 0; i < b->deps.n; i++) {
+	for (size_t i = 0; i < r->deps.n; i++) {
 		struct stat st;
-		if (hrd_deps_has(&b->had, b->deps.path[i]) ||
-		    fstatat(e->project.rootfd, b->deps.path[i], &st, 0) < 0)
+		if (hrd_deps_has(&b->had, r->deps.path[i]) ||
+		    fstatat(e->project.rootfd, r->deps.path[i], &st, 0) < 0)
 			continue;
 		if ((int64_t)st.st_ctim.tv_sec * 1000000 + st.st_ctim.tv_nsec / 1000 >= b->started_us - tick_us)
 			return 1;
@@ -302,19 +275,16 @@ static int new_dep_changed(hrd_engine *e, const build *b)
 	return 0;
 }
 
-/* The build ends: with its link (ok), or with the first step that failed (s). */
-static void finish(hrd_engine *e, build *b, step *s, int ok)
+/* What the run came to: a link (ok), or the first step that failed. */
+static void finish(hrd_engine *e, build *b, hrd_result *r)
 {
 	mod *m = b->m;
-	int64_t duration = hrd_engine_now_us(CLOCK_MONOTONIC) - b->t0_us;
-	hrd_engine_abandon(b);
-	m->job = NULL;
-	m->state = M_IDLE;
+	int64_t duration = r->duration_us;
 	struct stat st;
-	ok = ok && stat(b->tmp, &st) == 0;
+	int ok = r->ok && stat(b->tmp, &st) == 0;
 	char msg[1024];
-	hrd_job_message(s->job.out, s->job.status, msg, sizeof msg);
-	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps) || new_dep_changed(e, b)) {
+	hrd_job_message(r->last_out, r->status, msg, sizeof msg);
+	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps) || new_dep_changed(e, b, r)) {
 		/* A source or header was written, replaced or removed while the
 		 * compiler ran: what it read cannot be trusted. Build what is there
 		 * now; if the module is gone, say why its build failed. */
@@ -327,147 +297,34 @@ static void finish(hrd_engine *e, build *b, step *s, int ok)
 			hrd_engine_touch(e, m->name, m->cause);
 			return;
 		}
-		failed(e, m, b, msg, b->out, duration, 0);
+		failed(e, m, b, r, msg, r->out, duration, 0);
 	} else if (ok) {
 		/* The key named the headers known before; the build may have read others (checked above to be as they were): name
 		 * those. With a dependency file missing, what it read is not known: no key, so nothing is matched with it. */
-		if (b->nodeps || (!hrd_deps_equal(&b->had, &b->deps) &&
-		                  hrd_project_key(&e->project, &b->src, &b->deps, b->keyargv, b->key, NULL) < 0))
+		if (r->nodeps || (!hrd_deps_equal(&b->had, &r->deps) &&
+		                  hrd_project_key(&e->project, &b->src, &r->deps, b->keyargv, b->key, NULL) < 0))
 			b->key[0] = '\0';
-		published(e, m, b, duration);
+		published(e, m, b, r, duration);
 	} else {
-		failed(e, m, b, msg, b->out, duration, hrd_job_verdict(s->job.status, s->job.out));
+		failed(e, m, b, r, msg, r->out, duration, hrd_job_verdict(r->status, r->last_out));
 	}
 }
 
-#define CUT_NOTE "\n[hotreloadd: the compilers' output past 256 KiB is not kept]\n"
-
-/* A run's output after the others': HRD_JOB_OUTPUT_MAX bounds the whole build (a folder of many noisy sources is one), and a cut says so once. */
-static void append_out(build *b, const hrd_job *j)
+void hrd_engine_ended(hrd_engine *e, hrd_run *run)
 {
-	size_t n = j->out ? strlen(j->out) : 0;
-	if (b->cut || (!n && !j->cut))
-		return;
-	size_t room = HRD_JOB_OUTPUT_MAX - b->outlen;
-	int cut = j->cut || n > room;
-	if (n > room)
-		n = room;
-	char *grown = realloc(b->out, b->outlen + n + sizeof CUT_NOTE);
-	if (!grown)
-		return;
-	memcpy(grown + b->outlen, j->out ? j->out : "", n);
-	b->outlen += n;
-	grown[b->outlen] = '\0';
-	b->out = grown;
-	if (cut) {
-		memcpy(grown + b->outlen, CUT_NOTE, sizeof CUT_NOTE);
-		b->outlen += sizeof CUT_NOTE - 1;
-		b->cut = 1;
-	}
-}
-
-static void on_step(hrd_job *j)
-{
-	step *s = j->arg;
-	build *b = s->b;
-	hrd_engine *e = b->e;
-	s->state = S_DONE;
-	b->running--;
-	e->running--;
-	if (b->m) {
-		int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
-		append_out(b, j);
-		/* A compile that failed on the code still names what it read: keep it, so that a fix in a header is seen. */
-		if (s->dep && hrd_deps_read(&b->deps, AT_FDCWD, s->dep, e->cfg.root, b->src.path, b->src.n) < 0) {
-			b->nodeps = 1;
-			if (ok)
-				hrd_warn("%s: cannot read the dependency file %s: %s", b->m->name, s->dep, strerror(errno));
-		}
-		if (!ok || !s->dep)
-			finish(e, b, s, ok);
-	}
-	/* Kept in the build's output now: a folder of many sources holds one run's at a time, not all of them. */
-	hrd_job_free(j);
-	if (!b->m && !b->running)
-		hrd_engine_free_build(b);
-	hrd_engine_pump(e);
-}
-
-/* Start what b may start: its compiles while jobs allow, then its link once they are done. */
-void hrd_engine_run_steps(hrd_engine *e, build *b)
-{
-	size_t n = b->src.n, compiled = 0;
-	for (size_t i = 0; i < n; i++)
-		compiled += b->steps[i].state == S_DONE;
-	for (size_t i = 0; i <= n && b->m && e->running < hrd_engine_jobs(e); i++) {
-		step *s = &b->steps[i];
-		if (s->state != S_WAITING || (i == n && compiled < n))
-			continue;
-		if (hrd_job_start(&s->job, e->cfg.loop, s->argv, e->project.rootfd) < 0) {
-			char msg[512];
-			mod *m = b->m;
-			if (errno == ENOENT)
-				snprintf(msg, sizeof msg, "cannot run the compiler '%s': not found; set CC to a C compiler", s->argv[0]);
-			else
-				snprintf(msg, sizeof msg, "cannot run the compiler '%s': %s", s->argv[0], strerror(errno));
-			hrd_engine_abandon(b);
-			m->job = NULL;
-			m->state = M_IDLE;
-			failed(e, m, b, msg, b->out, 0, 0);
-			break;
-		}
-		s->state = S_RUNNING;
-		b->running++;
-		e->running++;
-	}
-	if (!b->m && !b->running)
-		hrd_engine_free_build(b);
-}
-
-/* Lay out b's steps: src.n compiles into tmp/, and the link of their objects into b->tmp. 0 or -1. */
-static int plan(build *b)
-{
-	size_t n = b->src.n;
-	hrd_sources objs = {calloc(n + 1, sizeof(char *)), n};
-	if (!(b->steps = calloc(n + 1, sizeof *b->steps)) || !objs.path)
-		goto fail;
-	for (size_t i = 0; i <= n; i++) {
-		step *s = &b->steps[i];
-		s->b = b;
-		s->job.arg = s;
-		s->job.on_done = on_step;
-		if (i < n) {
-			if (asprintf(&s->obj, "%s.%zu.o", b->tmp, i) < 0) {
-				s->obj = NULL;
-				goto fail;
-			}
-			if (asprintf(&s->dep, "%s.%zu.d", b->tmp, i) < 0) {
-				s->dep = NULL;
-				goto fail;
-			}
-			objs.path[i] = s->obj;
-			const char *mid[] = {"-c", b->mdeps, "-MF", s->dep, "-o", s->obj, b->src.path[i], NULL};
-			s->argv = hrd_engine_step_argv(b, mid, NULL);
-		} else {
-			const char *mid[] = {"-shared", "-o", b->tmp, NULL};
-			s->argv = hrd_engine_step_argv(b, mid, &objs);
-		}
-		if (!s->argv)
-			goto fail;
-		char *line = hrd_job_cmdline(s->argv), *all = NULL;
-		if (!line || asprintf(&all, "%s%s%s", b->command ? b->command : "", b->command ? "\n" : "", line) < 0) {
-			free(line);
-			goto fail;
-		}
-		free(line);
-		free(b->command);
-		b->command = all;
-	}
-	free(objs.path); /* the paths are the steps' */
-	return 0;
-fail:
-	free(objs.path);
-	return -1;
+	hrd_result *r = hrd_run_result(run);
+	build *b = r->owner;
+	mod *m = b->m;
+	assert(m->job == b);
+	m->job = NULL;
+	m->state = M_IDLE;
+	if (r->spawn_err[0])
+		failed(e, m, b, r, r->spawn_err, r->out, 0, 0);
+	else
+		finish(e, b, r);
+	b->run = NULL;
+	hrd_run_free(run);
+	hrd_engine_free_build(b);
 }
 
 /* A copy of from at to, with an inode of its own: glibc takes an object with a loaded one's device and inode for that one. */
@@ -693,30 +550,30 @@ void hrd_engine_start_build(hrd_engine *e, mod *m)
 	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
 	if (!m->fresh && reuse(e, m, b))
 		goto out;
-	b->e = e;
 	b->m = m;
 	if (asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
 		b->tmp = NULL;
 		goto nomem;
 	}
-	if (plan(b) < 0)
+	char *cache_dir = NULL;
+	if (asprintf(&cache_dir, "%s/cache", e->cfg.state_dir) < 0)
+		goto nomem;
+	/* A module of one source has nothing to reuse that its own key does not decide: only folders keep objects. */
+	hrd_plan plan = {.src = &b->src, .base = b->base, .ld = b->ld, .mdeps = b->mdeps, .dirfd = e->project.rootfd,
+	                 .cachefd = b->src.n > 1 ? e->cache_fd : -1, .cache_dir = cache_dir, .fresh = m->fresh, .out = b->tmp, .name = m->name,
+	                 .owner = b};
+	b->run = hrd_stage_start(e->stage, &plan);
+	free(cache_dir);
+	if (!b->run)
 		goto nomem;
 	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);
-	b->t0_us = hrd_engine_now_us(CLOCK_MONOTONIC);
-	b->next = e->builds;
-	b->pprev = &e->builds;
-	if (e->builds)
-		e->builds->pprev = &b->next;
-	e->builds = b;
-	hrd_debug("%s: building (%s)", m->name, b->command);
+	hrd_debug("%s: building (%s)", m->name, hrd_run_result(b->run)->command);
 	m->job = b;
 	m->state = M_BUILDING;
-	hrd_engine_run_steps(e, b);
-	return;
+	return; /* its steps start as the engine pumps */
 nomem:
 	hrd_error("%s: out of memory; the next change builds it", m->name);
 out:
-	b->m = NULL;
 	hrd_engine_free_build(b);
 }
 

@@ -40,27 +40,6 @@ void hrd_engine_free_words(char **words)
 	free(words);
 }
 
-/* argv for one step: the compiler and its flags, then what is given (NULL-terminated), then, for the link, the libraries. */
-char **hrd_engine_step_argv(const build *b, const char *const *mid, const hrd_sources *objs)
-{
-	char **argv = NULL;
-	size_t argc = 0;
-	int rc = 0;
-	for (size_t i = 0; rc == 0 && b->base[i]; i++)
-		rc = add_word(&argv, &argc, b->base[i]);
-	for (size_t i = 0; rc == 0 && mid[i]; i++)
-		rc = add_word(&argv, &argc, mid[i]);
-	for (size_t i = 0; rc == 0 && objs && i < objs->n; i++)
-		rc = add_word(&argv, &argc, objs->path[i]);
-	for (size_t i = 0; rc == 0 && objs && b->ld[i]; i++)
-		rc = add_word(&argv, &argc, b->ld[i]);
-	if (rc < 0) {
-		hrd_engine_free_words(argv);
-		return NULL;
-	}
-	return argv;
-}
-
 struct words {
 	char ***w;
 	size_t n;

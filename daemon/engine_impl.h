@@ -7,6 +7,7 @@
 #include "config.h"
 #include "deps.h"
 #include "project.h"
+#include "stage.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,38 +45,20 @@ typedef struct mod {
 	TAILQ_ENTRY(mod) qlink; /* in the queue, while M_QUEUED */
 } mod;
 
-/* One compiler run of a build: a source to its object (with its dependency file), or the link. */
-typedef struct step {
-	hrd_job job;
-	struct build *b;
-	char **argv;
-	char *obj, *dep; /* a compile's outputs; NULL for the link */
-	int state;       /* S_WAITING, S_RUNNING, S_DONE */
-} step;
-
-enum { S_WAITING, S_RUNNING, S_DONE };
-
-/* A module's build: each source compiled on its own, as many at once as jobs allow, then one link. */
+/* A module's build as the engine sees it: what the key covered, and the stage's run of it. */
 typedef struct build {
-	struct hrd_engine *e;
-	mod *m;  /* NULL once cancelled or ended: neither recorded nor announced */
-	struct build *next, **pprev;
+	mod *m;
+	hrd_run *run;      /* NULL before it starts */
 	hrd_sources src;
 	hrd_deps had;      /* the module's dependencies when the key was taken */
-	hrd_deps deps;     /* what the dependency files of this build name */
 	hrd_stamp *stamps; /* what each source, then each of had, was when the key was taken */
-	step *steps;       /* src.n compiles, then the link */
 	char **base, **ld; /* the module's compiler and flags (before -c or -shared); its link flags and libraries */
 	char **keyargv;    /* base, "--", ld: the command line as the key covers it */
 	const char *mdeps; /* the option for a dependency file without system headers: -MMD, or -MD for tcc, which has no -MMD */
-	int nodeps;        /* a compile left no dependency file that could be read: what it read is not known */
-	size_t running;    /* steps whose process is not reaped yet */
 	char key[65];
-	char *tmp, *command, *out; /* the object; every step's command line, and output, in order */
-	size_t outlen;
-	int cut;                   /* out reached HRD_JOB_OUTPUT_MAX, and says so: nothing more is kept */
+	char *tmp;         /* the object the link writes */
 	char cause[160];
-	int64_t started_us, t0_us;
+	int64_t started_us;
 } build;
 
 struct hrd_engine {
@@ -91,8 +74,7 @@ struct hrd_engine {
 	mod **mods;
 	size_t nmods;
 	TAILQ_HEAD(modq, mod) queue; /* modules waiting for a build slot, in the order their changes came */
-	build *builds; /* every live child, cancelled ones included */
-	int running;   /* builds that count against jobs */
+	hrd_stage *stage; /* the builds under way, and their compilers */
 	unsigned long seq;
 	unsigned scan; /* scans so far */
 	hrd_io watchio;
@@ -106,6 +88,7 @@ struct hrd_engine {
 	char reason[1400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
 	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
+	int cache_fd;        /* STATE/cache, checked: each source's object (objcache.h) */
 };
 
 /* engine.c: small helpers, the modules table, the queue, the timers. */
@@ -149,19 +132,17 @@ void hrd_engine_pump(hrd_engine *e);
 void hrd_engine_arm_recheck(hrd_engine *e, mod *m);
 void hrd_engine_arm_checkpoint(hrd_engine *e);
 
-/* engine_build.c: one module's build. */
+/* engine_build.c: one module's build: its key, a reuse or a plan for the stage, then its result recorded and announced. */
 void hrd_engine_start_build(hrd_engine *e, mod *m);
-void hrd_engine_run_steps(hrd_engine *e, build *b);
-void hrd_engine_abandon(build *b);
-/* Unlinks its files and takes it off e->builds; its steps must all be reaped. */
+/* What the stage's run r of a build came to: recorded and announced (r is freed). */
+void hrd_engine_ended(hrd_engine *e, hrd_run *r);
+/* The build goes, and its run with it, unrecorded. NULL is a no-op. */
 void hrd_engine_free_build(build *b);
 
 /* engine_command.c: the modules' commands, and compile_commands.json. */
 int hrd_engine_split_env(const char *var, const char *fallback, char ***words, size_t *n);
 /* A NULL-terminated array of words, and the words; NULL is a no-op. */
 void hrd_engine_free_words(char **words);
-/* NULL when out of memory; the caller frees it with hrd_engine_free_words. */
-char **hrd_engine_step_argv(const build *b, const char *const *mid, const hrd_sources *objs);
 int hrd_engine_command_for(hrd_engine *e, const char *name, build *b);
 void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b);
 void hrd_engine_write_ccmds(hrd_engine *e);

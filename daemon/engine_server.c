@@ -1,6 +1,7 @@
 /* engine_server.c: the server's questions, answered from the modules table and the history. */
 #include "engine_impl.h"
 #include "log.h"
+#include "objcache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -258,10 +259,62 @@ static int by_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void keep_cached(void *arg, const char *name)
+{
+	keep_name(arg, name);
+}
+
+/* The cache files of module m's sources as they are now (its last compile of each, and the one that would be reused now). */
+static void keep_sources(hrd_engine *e, mod *m, struct keeping *k)
+{
+	hrd_sources src;
+	build b = {0};
+	int kind = hrd_project_resolve(&e->project, m->name, &src);
+	if (kind < 0)
+		return;
+	if ((kind == HRD_KIND_FILE || kind == HRD_KIND_DIR) && src.n > 1 && hrd_engine_command_for(e, m->name, &b) == 0)
+		for (size_t i = 0; i < src.n; i++) {
+			hrd_objcache_entry ce;
+			if (hrd_objcache_lookup(e->cache_fd, e->project.rootfd, e->cfg.root, b.base, b.mdeps, src.path[i], &ce) < 0 &&
+			    !ce.id[0])
+				k->failed = 1; /* out of memory: keep everything */
+			hrd_objcache_names(e->cache_fd, &ce, keep_cached, k);
+			hrd_objcache_entry_free(&ce);
+		}
+	hrd_engine_free_words(b.base);
+	hrd_engine_free_words(b.ld);
+	hrd_engine_free_words(b.keyargv);
+	hrd_sources_free(&src);
+}
+
+/* The cache keeps what each module's sources are now, and what the builds under way link: the rest goes. */
+static void gc_cache(hrd_engine *e)
+{
+	struct keeping k = {.e = e};
+	uint64_t files = 0, bytes = 0;
+	for (size_t i = 0; i < e->nmods; i++)
+		if (!e->mods[i]->invalid)
+			keep_sources(e, e->mods[i], &k);
+	hrd_stage_cached(e->stage, keep_cached, &k);
+	if (k.n)
+		qsort(k.names, k.n, sizeof *k.names, by_str);
+	if (k.failed)
+		hrd_warn("gc: out of memory; the compiled sources in cache/ are kept");
+	else if (hrd_objcache_gc(e->cache_fd, k.names, k.n, &files, &bytes) < 0)
+		hrd_warn("gc: cannot read %s/cache: %s", e->cfg.state_dir, strerror(errno));
+	else
+		hrd_info("gc: %llu files of compiled sources removed from cache/ (%llu bytes)", (unsigned long long)files,
+		         (unsigned long long)bytes);
+	for (size_t i = 0; i < k.n; i++)
+		free(k.names[i]);
+	free(k.names);
+}
+
 /*
  * Remove the objects no longer kept: for each module, all but what it serves
  * (its pin, if pinned) and its newest keep published versions, which a
- * rollback, a reuse or a client's fallback may want. Then compact the history.
+ * rollback, a reuse or a client's fallback may want; and the compiled sources
+ * in cache/ that no module's sources are now. Then compact the history.
  */
 static int gc(void *arg, hrp_msg *answer, char *err, size_t errsz)
 {
@@ -305,6 +358,7 @@ static int gc(void *arg, hrp_msg *answer, char *err, size_t errsz)
 			answer->u.gc.bytes += (uint64_t)st.st_size;
 		}
 	}
+	gc_cache(e);
 	hrd_info("gc: %llu objects removed (%llu bytes); compacting the history (nothing else is answered meanwhile)",
 	         (unsigned long long)answer->u.gc.files, (unsigned long long)answer->u.gc.bytes);
 	if (hrd_store_compact(e->cfg.store, &answer->u.gc.db_before, &answer->u.gc.db_after) < 0) {
