@@ -203,6 +203,8 @@ install: all
 	@# (through install -m 644: a umask of 077 must not leave them unreadable to the user's systemd)
 	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|' systemd/$$u > $(B)/$$u && \
 	    install -m 644 $(B)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	@# ldconfig when the library went where the loader looks (as root, without DESTDIR); else how to find it
+	@sh scripts/ldconfig.sh '$(LIBDIR)' '$(DESTDIR)'
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(BINDIR)/hotreloadd $(DESTDIR)$(LIBDIR)/$(LIBNAME) \

@@ -24,6 +24,17 @@ P=$tmp/prefix
 make -s -C "$top" B="$B" install PREFIX="$P" >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; echo "install: 0 passed, 1 failed"; exit 1; }
 
+check "a private prefix: the install says how programs find the library" \
+	grep -q "LD_LIBRARY_PATH=$P/lib" "$tmp/install.log"
+# ldconfig runs for a folder the loader searches, as root, without DESTDIR; never for a private one or a DESTDIR.
+printf '#!/bin/sh\necho ran >>"%s"\n' "$tmp/ldconfig.ran" >"$tmp/ldconfig" && chmod +x "$tmp/ldconfig"
+ldc() { LDCONFIG=$tmp/ldconfig sh "$top/scripts/ldconfig.sh" "$@" >/dev/null; cat "$tmp/ldconfig.ran" 2>/dev/null; rm -f "$tmp/ldconfig.ran"; }
+if [ "$(id -u)" = 0 ]; then
+	check "ldconfig runs after an install into /usr/local/lib" test "$(ldc /usr/local/lib)" = ran
+fi
+check "ldconfig does not run for a private prefix" test -z "$(ldc "$P/lib")"
+check "ldconfig does not run with DESTDIR" test -z "$(ldc /usr/local/lib "$tmp/dest")"
+
 for f in bin/hotreload bin/hotreloadd lib/libhotreload.so.0.1.0 lib/libhotreload.a include/hotreload.h \
 	lib/pkgconfig/hotreload.pc; do
 	check "$f installed" test -f "$P/$f"
