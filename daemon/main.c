@@ -361,6 +361,8 @@ int main(int argc, char **argv)
 		        "give --state-dir a folder of your own\n", want, (unsigned)st.st_uid);
 		return 1;
 	}
+	/* A state dir made here gets a .gitignore: one given, or there before, is the user's to keep as it is. */
+	int made = lstat(want, &st) < 0 && errno == ENOENT;
 	if (hrd_make_dirs(want, 0700) < 0 || !realpath(want, state)) {
 		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
 		return 1;
@@ -371,6 +373,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hotreloadd: the state dir is not safe to use: %s\n", unfit);
 		return 1;
 	}
+	if (made && hrd_statedir_gitignore(statefd) < 0)
+		hrd_warn("cannot write %s/.gitignore: %s", state, strerror(errno));
 	/* Allowed users must reach the socket and load the objects inside. */
 	if (o.nallow && fchmod(statefd, 0711) < 0) {
 		fprintf(stderr, "hotreloadd: cannot open the state dir %s to --allow-uid users: %s\n", state, strerror(errno));
