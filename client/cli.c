@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"  log [-f] [-q] [--json]              the daemon's recent log lines (builds started, done, failed;\n"
 	"                                      clients, loads, refusals); -f: and each new one, as it comes\n"
 	"  gc [--json]                         remove the objects no longer kept, and compact the history\n"
+	"  stop [--json]                       stop the daemon (as SIGTERM does), and wait until it has\n"
 	"  wait MODULE [--version N] [--timeout S]\n"
 	"                                      until MODULE has a good build (of version N or newer);\n"
 	"                                      exit 1 if S seconds pass first\n"
@@ -687,7 +688,7 @@ int main(int argc, char **argv)
 	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait },
 	             { "show", hrc_cli_show }, { "diff", hrc_cli_diff }, { "build", hrc_cli_build },
 	             { "rollback", hrc_cli_rollback }, { "unpin", hrc_cli_rollback }, { "log", hrc_cli_log },
-	             { "gc", hrc_cli_gc } };
+	             { "gc", hrc_cli_gc }, { "stop", hrc_cli_stop } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {

@@ -42,6 +42,7 @@ static const struct field f_log_req[] = { M(F_U32, log_req.follow), M(F_U32, log
 static const struct field f_log[] = { M(F_U64, log.at_us), M(F_U32, log.level), M(F_STR, log.text), { F_END, 0 } };
 static const struct field f_gc[] = { M(F_U64, gc.files), M(F_U64, gc.bytes), M(F_U64, gc.db_before),
 	M(F_U64, gc.db_after), { F_END, 0 } };
+static const struct field f_stopping[] = { M(F_U32, stopping.pid), { F_END, 0 } };
 static const struct field f_none[] = { { F_END, 0 } };
 /* STATUS: these fields, then u32 nmods and nmods entries of f_modstat, then f_status_tail. */
 static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
@@ -75,6 +76,8 @@ static const struct {
 	[HRP_LOG] = { "LOG", f_log },
 	[HRP_GC_REQ] = { "GC_REQ", f_none },
 	[HRP_GC] = { "GC", f_gc },
+	[HRP_STOP_REQ] = { "STOP_REQ", f_none },
+	[HRP_STOPPING] = { "STOPPING", f_stopping },
 };
 
 _Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");

@@ -41,7 +41,9 @@ enum hrp_type {
 	HRP_LOG = 14,       /* daemon: one log line; at_us 0 ends the recent ones */
 	HRP_GC_REQ = 15,    /* client: drop objects no longer kept, and compact the history */
 	HRP_GC = 16,        /* daemon: what that freed */
-	HRP_TYPE_MAX = HRP_GC
+	HRP_STOP_REQ = 17,  /* client: stop (as SIGTERM does) */
+	HRP_STOPPING = 18,  /* daemon: it stops now: its pid, to wait for its end */
+	HRP_TYPE_MAX = HRP_STOPPING
 };
 
 enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
@@ -88,6 +90,7 @@ typedef struct hrp_msg {
 		struct { uint64_t at_us; uint32_t level; const char *text; } log; /* level: 0 error, 1 warn, 2 info, 3 debug */
 		struct { uint64_t files, bytes, db_before, db_after; } gc; /* objects removed, their bytes; history.db's size */
 		struct { const char *module; uint64_t version; const char *reason; } refused;
+		struct { uint32_t pid; } stopping;
 		struct {
 			uint32_t pid, clients;
 			const char *root, *state_dir, *backend, *reason;

@@ -101,3 +101,67 @@ Test(adopt, a_state_dir_that_was_there_gets_no_gitignore)
 	free(gi);
 	free(root);
 }
+
+/* hotreload ARGS... run in dir/cwd without the environment's socket or state dir. */
+static t_run cli_in(const char *cwd, const char *const *args)
+{
+	const char *env[] = {"HOTRELOAD_STATE_DIR=", "HOTRELOAD_SOCKET=", NULL};
+	char *where = t_fmt("%s/%s", dir, cwd);
+	t_run r = t_cli(where, env, args);
+	free(where);
+	return r;
+}
+
+Test(adopt, stop_ends_the_daemon_and_waits_until_it_is_gone)
+{
+	mkd("modules");
+	put("modules/colors.c", "int f(void) { return 1; }\n");
+	char *root = t_fmt("%s/modules", dir);
+	start_on(root, NULL);
+	t_run r = cli_in("modules", (const char *const[]){"stop", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	int st;
+	char *pid = t_jq(r.out, "select(.stopped == true) | .pid", &st), *want = t_fmt("%d", d.pid);
+	cr_assert_str_eq(pid, want, "%s", r.out);
+	cr_assert(t_wait_gone(d.pidfd, 0), "the daemon is gone when stop returns");
+	struct stat sb;
+	cr_assert(stat(d.sock, &sb) < 0, "its socket is removed");
+	char *log = t_read(d.log, NULL);
+	cr_assert(log && strstr(log, "stopping at the request of uid 0") && strstr(log, "stopped"), "%s", log);
+	t_run_free(&r);
+	/* Again: no daemon answers. */
+	r = cli_in("modules", (const char *const[]){"stop", NULL});
+	cr_assert_eq(r.status, 3, "%s", r.err);
+	cr_assert(strstr(r.err, "no daemon"), "%s", r.err);
+	t_run_free(&r);
+	r = cli_in("modules", (const char *const[]){"stop", "extra", NULL});
+	cr_assert_eq(r.status, 2, "a usage error: %s", r.err);
+	t_run_free(&r);
+	free(log);
+	free(pid);
+	free(want);
+	free(root);
+}
+
+Test(adopt, stop_is_for_the_daemons_own_user_and_root)
+{
+	mkd("modules");
+	chmod(dir, 0755);
+	char *root = t_fmt("%s/modules", dir);
+	start_on(root, (const char *const[]){"--allow-uid", "4321", NULL});
+	/* a copy of the CLI: that user may not be able to reach the build dir */
+	char *bin = t_fmt("%s/hotreload", dir);
+	size_t n;
+	char *exe = t_read(HR_BUILD_DIR "/hotreload", &n);
+	cr_assert(exe && t_write(bin, exe, n) == 0);
+	chmod(bin, 0755);
+	t_run r = t_exec(dir, NULL, (const char *const[]){"setpriv", "--reuid=4321", "--regid=4321", "--clear-groups", bin,
+	                                                  "--socket", d.sock, "stop", NULL});
+	cr_assert_eq(r.status, 1, "%s", r.err);
+	cr_assert(strstr(r.err, "stop is for the daemon's own user"), "%s", r.err);
+	cr_assert(!t_wait_gone(d.pidfd, 0), "the daemon still runs");
+	t_run_free(&r);
+	free(exe);
+	free(bin);
+	free(root);
+}
