@@ -51,6 +51,10 @@ $(B)/%.o: %.c
 $(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
 	$(shell pkg-config --cflags criterion 2>/dev/null)
 
+# Where the daemon finds hotreload.h for the modules it builds (daemon/incdir.c says which it takes).
+$(B)/daemon/incdir.o: ALL_CFLAGS += -DHRD_INCLUDEDIR='"$(INCLUDEDIR)"' -DHRD_BUILD_DIR='"$(abspath $(B))"' \
+	-DHRD_SOURCE_INCLUDE='"$(CURDIR)/client"'
+
 $(LIB): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhotreload.so.$(SOVERSION) -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread
 	ln -sf $(LIBNAME) $(B)/libhotreload.so.$(SOVERSION)

@@ -6,6 +6,7 @@
 #include "loop.h"
 #include "sd.h"
 #include "server.h"
+#include "incdir.h"
 #include "statedir.h"
 #include "store.h"
 #include "watch.h"
@@ -509,6 +510,7 @@ int main(int argc, char **argv)
 		hrd_warn("%s", note);
 	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, watch->backend, o.jobs, o.jobs == 1 ? "" : "s", sock,
 	         given >= 0 ? " (from systemd)" : "");
+	hrd_info("modules find <hotreload.h> in %s", hrd_incdir());
 	if (given >= 0 && o.nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))
 		hrd_warn("--allow-uid: the socket systemd passed (%s) is not open to other users: set SocketMode=0666 "
 		         "in its socket unit (the daemon still checks who connects)", sock);

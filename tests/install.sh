@@ -89,8 +89,10 @@ check "the conformance host builds against the install" \
 mods=$tmp/mods
 mkdir -p "$mods"
 echo 'long probe_value(void) { return 1; }' >"$mods/probe.c"
+# A module that includes <hotreload.h>, built by a daemon given no CFLAGS: it finds the installed header itself.
+printf '#include <hotreload.h>\nHR_KEEP(int, k);\nint kept(void) { return k; }\n' >"$mods/kept.c"
 conformance() {
-	"$P/bin/hotreloadd" --root "$mods" || return 1
+	env -u CFLAGS -u CPATH -u C_INCLUDE_PATH "$P/bin/hotreloadd" --root "$mods" || return 1
 	"$tmp/host" "$mods/.hotreload/hotreloadd.sock" probe 30 2 >"$tmp/host.out" 2>&1 &
 	hpid=$!
 	# Wait (with a deadline) for v1 to be live, then save v2: the host stops when it sees 2.
@@ -99,6 +101,10 @@ conformance() {
 	echo 'long probe_value(void) { return 2; }' >"$mods/probe.c"
 	wait $hpid
 	rc=$?
+	n=0
+	until "$P/bin/hotreload" --state-dir "$mods/.hotreload" history kept --json | grep -q '"status":"ok"' ||
+		[ $n -ge 300 ]; do sleep 0.1; n=$((n + 1)); done
+	"$P/bin/hotreload" --state-dir "$mods/.hotreload" show kept --json | grep -q -- "-I$P/include" || rc=1
 	dpid=$(cat "$mods/.hotreload/hotreloadd.lock")
 	kill "$dpid"
 	n=0

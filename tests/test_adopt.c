@@ -165,3 +165,44 @@ Test(adopt, stop_is_for_the_daemons_own_user_and_root)
 	free(bin);
 	free(root);
 }
+
+/* Wait until `hotreload CMD --json` (in dir/cwd), through jq's filter, prints want. */
+static int cli_says(const char *cwd, const char *cmd, const char *arg, const char *filter, const char *want)
+{
+	for (int i = 0; i < WAIT_MS / 50; i++) {
+		t_run r = cli_in(cwd, (const char *const[]){cmd, "--json", arg, NULL});
+		int st;
+		char *got = r.status == 0 ? t_jq(r.out, filter, &st) : NULL;
+		int ok = got && strcmp(got, want) == 0;
+		free(got);
+		t_run_free(&r);
+		if (ok)
+			return 1;
+		usleep(50 * 1000); /* polling for a condition, under the deadline */
+	}
+	return 0;
+}
+
+Test(adopt, a_module_includes_hotreload_h_whatever_the_daemons_cflags)
+{
+	mkd("modules");
+	put("modules/score.c", "#include <hotreload.h>\nHR_KEEP(int, lines);\nint f(void) { return ++lines; }\n");
+	char *root = t_fmt("%s/modules", dir);
+	/* No CFLAGS at all, as after a restart from another shell. */
+	const char *env[] = {"CFLAGS=", "CPATH=", "C_INCLUDE_PATH=", NULL};
+	t_run r;
+	cr_assert_eq(t_daemon_start(&d, root, env, NULL, &r), 0, "%s", r.err);
+	t_run_free(&r);
+	cr_assert(cli_says("modules", "history", "score", ".[0].status", "ok"), "score.c, which uses HR_KEEP, builds");
+	char *want = t_fmt("true");
+	const char *inc = "-I" HR_SOURCE_DIR "/client";
+	char *filter = t_fmt(".command | contains(\"%s\")", inc);
+	cr_assert(cli_says("modules", "show", "score", filter, want), "the build's command (its key) names %s", inc);
+	char *cc = t_fmt("%s/compile_commands.json", root);
+	cr_assert(t_until_in_file(cc, inc, 1, WAIT_MS), "compile_commands.json names it too");
+	cr_assert(t_until_in_file(d.log, "modules find <hotreload.h> in " HR_SOURCE_DIR "/client", 1, WAIT_MS));
+	free(cc);
+	free(filter);
+	free(want);
+	free(root);
+}
