@@ -1,4 +1,5 @@
 /* cli.c: hotreload, the command line: status from the daemon; history, stats, show and diff from the database. */
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -67,6 +68,46 @@ void hrc_cli_usage_error(const char *fmt, const char *arg)
 }
 
 /* The state dir as INTERFACE.md orders the choices; NULL if none is found. */
+/* DIR/.hotreload when it is a folder: a new string, or NULL. */
+static char *state_in(const char *dir)
+{
+	char cand[PATH_MAX + 16];
+	struct stat st;
+	snprintf(cand, sizeof cand, "%s/.hotreload", strcmp(dir, "/") ? dir : "");
+	return stat(cand, &st) == 0 && S_ISDIR(st.st_mode) ? strdup(cand) : NULL;
+}
+
+/*
+ * The one SUB/.hotreload directly under dir (SUB not hidden, not a link), as
+ * the library looks for its daemon from a project's root; NULL for none, and
+ * for several it exits, naming them.
+ */
+static char *state_below(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *found = NULL, sub[PATH_MAX], all[1024] = "";
+	int n = 0;
+	for (int i = 0; d && i < 4096 && (e = readdir(d)); i++) {
+		struct stat st;
+		char *s;
+		if (e->d_name[0] == '.' || snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= (int)sizeof sub ||
+		    lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode) || !(s = state_in(sub)))
+			continue;
+		if (strlen(all) + strlen(s) + 3 < sizeof all)
+			snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", n ? ", " : "", s);
+		n++;
+		free(found);
+		found = s;
+	}
+	if (d)
+		closedir(d);
+	if (n > 1)
+		errx(EXIT_ERR, "several state dirs under %s: %s: pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)", dir, all);
+	return found;
+}
+
+/* --state-dir, $HOTRELOAD_STATE_DIR, else .hotreload/ here, directly under here, or in the nearest parent. */
 static char *state_dir(void)
 {
 	const char *s = hrc_cli_opt.state_dir ? hrc_cli_opt.state_dir : getenv("HOTRELOAD_STATE_DIR");
@@ -75,6 +116,9 @@ static char *state_dir(void)
 	char dir[PATH_MAX];
 	if (!getcwd(dir, sizeof dir - sizeof "/.hotreload"))
 		return NULL;
+	char *here = state_in(dir);
+	if (here || (here = state_below(dir)))
+		return here;
 	for (;;) {
 		char cand[PATH_MAX + 16];
 		struct stat st;
@@ -96,8 +140,8 @@ static char *need_state_dir(void)
 {
 	char *d = state_dir();
 	if (!d)
-		errx(EXIT_ERR, "no .hotreload/ in the current directory or any parent: run this inside a "
-		               "watched project, or pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)");
+		errx(EXIT_ERR, "no .hotreload/ in the current directory, a folder directly under it, or any parent: "
+		               "run this inside a watched project, or pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)");
 	return d;
 }
 
@@ -553,7 +597,7 @@ int hrc_cli_connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 		char *dir = state_dir();
 		if (!dir)
 			errx(EXIT_NODAEMON, "no daemon: no socket given, and no .hotreload/ in the current "
-			                    "directory or any parent (pass --socket PATH or --state-dir DIR)");
+			                    "directory, a folder directly under it, or any parent (pass --socket PATH or --state-dir DIR)");
 		snprintf(path, pathsz, "%s/" HRP_SOCKET_NAME, dir);
 		free(dir);
 	} else {

@@ -105,8 +105,10 @@ typedef struct hr_module hr_module;
 
 /*
  * Connect to hotreloadd at socket_path. NULL means $HOTRELOAD_SOCKET, else
- * the first .hotreload/hotreloadd.sock found going up from the current
- * directory. Returns a client, which the caller frees with hr_disconnect, or
+ * .hotreload/hotreloadd.sock in the current directory, else in one folder
+ * directly under it (a game run from its project's root finds
+ * modules/.hotreload/), else in the nearest parent that has one; when none is
+ * found, where it looked goes to stderr. Returns a client, which the caller frees with hr_disconnect, or
  * NULL with errno set when no daemon answers (ENOENT: no socket found,
  * ECONNREFUSED: a socket but no daemon, ETIMEDOUT: it did not answer within
  * 5 s, EPROTO: it is not hotreloadd or speaks another protocol version,

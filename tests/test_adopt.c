@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -205,4 +207,76 @@ Test(adopt, a_module_includes_hotreload_h_whatever_the_daemons_cflags)
 	free(filter);
 	free(want);
 	free(root);
+}
+
+/* A game run from its project's root (dir/cwd) with "-" (hr_connect(NULL)) and options, on modules. */
+static void game_start(t_proc *h, const char *cwd, const char *const *args)
+{
+	char *where = t_fmt("%s/%s", dir, cwd);
+	cr_assert_eq(t_host_start(h, where, args), 0);
+	free(where);
+}
+
+Test(adopt, a_game_run_from_the_project_root_finds_the_daemon_of_its_modules_folder)
+{
+	mkd("game");
+	mkd("game/modules");
+	mkd("game/assets");
+	put("game/modules/colors.c", "int value(void) { return 7; }\n");
+	char *root = t_fmt("%s/game/modules", dir);
+	start_on(root, NULL);
+	t_proc h;
+	game_start(&h, "game", (const char *const[]){"-", "colors", NULL});
+	cr_assert(t_proc_expect(&h, "first colors 1 v=1 value=7", WAIT_MS), "the game found modules/.hotreload: %s", h.line);
+	char *err = NULL;
+	t_proc_end(&h, &err);
+	free(err);
+	/* The CLI, from the same folder, finds the same daemon. */
+	t_run r = cli_in("game", (const char *const[]){"status", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	int st;
+	char *got = t_jq(r.out, ".modules[0].module", &st);
+	cr_assert_str_eq(got, "colors");
+	free(got);
+	t_run_free(&r);
+	free(root);
+}
+
+/* A socket file bound at path, owned by uid: a daemon's that is not ours. */
+static void foreign_socket(const char *rel, unsigned uid)
+{
+	char *state = t_fmt("%s/%s", dir, rel), *path = t_fmt("%s/hotreloadd.sock", state);
+	cr_assert_eq(mkdir(state, 0700), 0);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0, "%s: %s", path, strerror(errno));
+	close(fd);
+	cr_assert_eq(chown(path, uid, uid), 0);
+	cr_assert_eq(chown(state, uid, uid), 0);
+	free(path);
+	free(state);
+}
+
+Test(adopt, with_no_daemon_the_library_says_where_it_looked_and_names_hotreload_socket)
+{
+	mkd("game");
+	mkd("game/other");
+	foreign_socket("game/other/.hotreload", 4321);
+	t_proc h;
+	game_start(&h, "game", (const char *const[]){"-", "colors", NULL});
+	cr_assert(t_proc_expect(&h, "connect failed: No such file or directory", WAIT_MS), "%s", h.line);
+	char *err = NULL;
+	t_proc_end(&h, &err);
+	char *want = t_fmt("hotreload: no hotreloadd found (start one, or set HOTRELOAD_SOCKET): looked for "
+	                   ".hotreload/hotreloadd.sock in %s/game, the folders directly under it, and those above it; "
+	                   "passed over, as not trusted: %s/game/other/.hotreload\n", dir, dir);
+	cr_assert(err && strstr(err, want), "want: %s\ngot: %s", want, err);
+	free(err);
+	/* A lazy game says it as a note, once. */
+	game_start(&h, "game", (const char *const[]){"--lazy", "--notes", "-", "colors", NULL});
+	cr_assert(t_proc_expect(&h, "set HOTRELOAD_SOCKET", WAIT_MS), "%s", h.line);
+	t_proc_end(&h, &err);
+	free(err);
+	free(want);
 }
