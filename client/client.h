@@ -56,6 +56,7 @@ struct hr_module {
 	hr_module *next;
 	uint64_t floor;    /* builds up to this version are not newer: the newest handed over, or the live one */
 	uint64_t *refused; /* versions refused here, never tried again (the daemon offers older ones after a refusal) */
+	char *unkept;      /* the globals that restart at each reload, as the last HR_NOTE_GLOBALS named them (NULL: none said) */
 	size_t nrefused;
 	uint64_t barrier;  /* hr_open: the STATUS_REQ whose answer settles it */
 	int opening;       /* hr_open waits while set */

@@ -1,5 +1,6 @@
 /* thread.c: libhotreload's own thread: the connection to the daemon, loading builds ahead of time, freeing old ones. */
 #include "client.h"
+#include "elfvars.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -245,6 +246,26 @@ fail:
 	return NULL;
 }
 
+/*
+ * Name the globals of m's build v that a reload starts afresh, at its first
+ * load and whenever they change: a silent reset of a game's state is a bug
+ * found late. Under the lock.
+ */
+static void note_unkept(hr_client *c, hr_module *m, uint64_t v, const char *names, size_t n)
+{
+	if (m->unkept ? strcmp(m->unkept, names) == 0 : n == 0)
+		return;
+	char *copy = strdup(names);
+	if (!copy)
+		return;
+	free(m->unkept);
+	m->unkept = copy;
+	if (n)
+		hrc_notes_post(&c->notes, HR_NOTE_GLOBALS, m->name, v,
+		               "%s: %zu global%s restart%s at each reload: %s (HR_KEEP keeps them; HR_FRESH(name) says one "
+		               "is meant to)", m->name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", names);
+}
+
 /* The next open module named name after m (NULL: the first), under lock. */
 hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name)
 {
@@ -281,7 +302,13 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 			                                    : "it came without its object's descriptor");
 		if (own < 0)
 			for_good = 0; /* offered again, it may come through: never passed over for good */
+		char unkept[120]; /* a note holds 256 bytes, and the advice comes after the names */
+		size_t nunkept = 0;
+		if (b && hrc_elfvars(b->fd, unkept, sizeof unkept, &nunkept) < 0)
+			nunkept = 0; /* a build whose symbols cannot be read says nothing of them */
 		pthread_mutex_lock(&c->lock);
+		if (b && !m->closed)
+			note_unkept(c, m, version, unkept, nunkept);
 		if (b)
 			b->gen = c->gen; /* only this thread changes gen, so it is the one of the BUILD */
 		if (m->closed) {
@@ -468,6 +495,7 @@ void hrc_collect(hr_client *c)
 		unload(c, m->old);
 		unload(c, (build *)(atomic_load(&m->pending) & ~(uintptr_t)1));
 		free(m->refused);
+		free(m->unkept);
 		free(m->name);
 		free(m);
 	}

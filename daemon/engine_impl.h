@@ -39,6 +39,7 @@ typedef struct mod {
 	char pinned[320]; /* what status says of the pin */
 	uint64_t origin; /* the compile whose object the served version is (itself, or what a reuse or rollback copied) */
 	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
+	char *unkept;  /* the globals its last good compile restarts at each reload, as the log last named them */
 	struct build *job;
 	struct mod *qnext;
 } mod;

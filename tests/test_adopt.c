@@ -1,6 +1,7 @@
 /* test_adopt.c: adding hotreload to an existing game (issue 22): finding the daemon, its include folder, headers beside the host, globals that restart, stop, the state dir in git. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../client/elfvars.h"
 #include "util.h"
 
 #define WAIT_MS 30000 /* a deadline, not a delay */
@@ -279,4 +281,120 @@ Test(adopt, with_no_daemon_the_library_says_where_it_looked_and_names_hotreload_
 	t_proc_end(&h, &err);
 	free(err);
 	free(want);
+}
+
+/* A gameplay module written the way a game's file is: state in file statics. */
+static const char gameplay[] = "#include <hotreload.h>\n"
+                               "static int bag[7], bag_idx;\n"
+                               "int lines;\n"
+                               "static int frames;\n"
+                               "HR_FRESH(frames);\n"
+                               "HR_KEEP(int, score);\n"
+                               "int value(void) { frames++; return %d + bag[bag_idx] + lines + score%s; }\n";
+
+Test(adopt, globals_that_restart_at_each_reload_are_named_once_per_set)
+{
+	mkd("modules");
+	char *src = t_fmt(gameplay, 1, "");
+	put("modules/gameplay.c", src);
+	free(src);
+	char *root = t_fmt("%s/modules", dir);
+	start_on(root, NULL);
+	t_proc h;
+	char *sock = strdup(d.sock);
+	cr_assert_eq(t_host_start(&h, dir, (const char *const[]){"--notes", sock, "gameplay", NULL}), 0);
+	const char *want = "note globals warning gameplay v1: gameplay: 3 globals restart at each reload: bag, bag_idx, "
+	                   "lines (HR_KEEP keeps them; HR_FRESH(name) says one is meant to)";
+	cr_assert(t_proc_expect(&h, want, WAIT_MS), "at the first load: %s", h.line);
+	cr_assert(t_until_in_file(d.log, "gameplay: 3 globals restart at each reload: bag, bag_idx, lines (HR_KEEP", 1,
+	                          WAIT_MS), "and the daemon's log says it");
+	/* The same set: said no more. Its note would come before the switch's. */
+	src = t_fmt(gameplay, 2, "");
+	put("modules/gameplay.c", src);
+	free(src);
+	cr_assert(t_proc_expect(&h, "note loaded info gameplay v2", WAIT_MS), "%s", h.line);
+	cr_assert_eq(t_file_count(d.log, "globals restart"), 1);
+	/* A new one: said again. */
+	src = t_fmt(gameplay, 3, "");
+	char *more = t_fmt("%s%s", src, "static int combo;\nint combo_of(void) { return ++combo; }\n");
+	put("modules/gameplay.c", more);
+	cr_assert(t_proc_expect(&h, "gameplay v3: gameplay: 4 globals restart at each reload: bag, bag_idx, combo, lines",
+	                        WAIT_MS), "%s", h.line);
+	char *err = NULL;
+	t_proc_end(&h, &err);
+	free(err);
+	free(more);
+	free(src);
+	free(sock);
+	free(root);
+}
+
+/* hrc_elfvars on gameplay built by cc (with flags, e.g. "-fdata-sections"): "N: names", or "rc N". */
+static char *unkept_of(const char *cc, const char *flags, int strip)
+{
+	char *src = t_fmt("%s/g.c", dir), *so = t_fmt("%s/g-%s.so", dir, cc), *text = t_fmt(gameplay, 1, "");
+	cr_assert_eq(t_write(src, text, strlen(text)), 0);
+	char *cmd = t_fmt("%s -shared -fPIC -g %s -I%s/client -o %s %s%s%s", cc, flags, HR_SOURCE_DIR, so, src,
+	                  strip ? " && strip " : "", strip ? so : "");
+	t_run r = t_exec(dir, NULL, (const char *const[]){"sh", "-c", cmd, NULL});
+	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
+	t_run_free(&r);
+	int fd = open(so, O_RDONLY | O_CLOEXEC);
+	char names[256];
+	size_t n;
+	int rc = hrc_elfvars(fd, names, sizeof names, &n);
+	close(fd);
+	free(cmd);
+	free(text);
+	free(so);
+	free(src);
+	return rc < 0 ? t_fmt("rc %d", rc) : t_fmt("%zu: %s", n, names);
+}
+
+Test(adopt, the_globals_that_restart_come_from_the_builds_own_symbol_table)
+{
+	char *got = unkept_of("cc", "", 0);
+	cr_expect_str_eq(got, "3: bag, bag_idx, lines", "the kept, the fresh, the C runtime's and the code are left out");
+	free(got);
+	got = unkept_of("cc", "-fdata-sections", 0);
+	cr_expect_str_eq(got, "3: bag, bag_idx, lines", "each in a section of its own in the object files");
+	free(got);
+	got = unkept_of("cc", "", 1);
+	cr_expect_str_eq(got, "1: lines", "stripped: only what .dynsym has");
+	free(got);
+	if (access("/usr/bin/clang", X_OK) == 0) {
+		got = unkept_of("clang", "", 0);
+		cr_expect_str_eq(got, "3: bag, bag_idx, lines");
+		free(got);
+	}
+	/* Not an object: said, never guessed. */
+	char *junk = t_fmt("%s/junk", dir);
+	cr_assert_eq(t_write(junk, "\177ELF not really", 15), 0);
+	int fd = open(junk, O_RDONLY | O_CLOEXEC);
+	char names[64];
+	size_t n;
+	cr_expect_eq(hrc_elfvars(fd, names, sizeof names, &n), -ENOEXEC);
+	close(fd);
+	free(junk);
+}
+
+Test(adopt, a_long_list_is_cut_with_an_ellipsis_but_counted_whole)
+{
+	char *src = t_fmt("%s/many.c", dir), *so = t_fmt("%s/many.so", dir);
+	FILE *f = fopen(src, "w");
+	for (int i = 0; i < 50; i++)
+		fprintf(f, "int global_number_%02d;\n", i);
+	fclose(f);
+	t_run r = t_exec(dir, NULL, (const char *const[]){"cc", "-shared", "-fPIC", "-o", so, src, NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	int fd = open(so, O_RDONLY | O_CLOEXEC);
+	char names[120];
+	size_t n;
+	cr_assert_eq(hrc_elfvars(fd, names, sizeof names, &n), 0);
+	close(fd);
+	cr_expect_eq(n, 50);
+	cr_expect(strlen(names) < sizeof names && strstr(names, "global_number_00, ") && strstr(names, "..."), "%s", names);
+	free(so);
+	free(src);
 }
