@@ -536,7 +536,14 @@ static void print_status(const struct reply *rp)
 		       "\"missed\":%llu", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
 		       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
 		       (unsigned long long)s->missed);
-		printf("},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
+		printf(",\"outside\":[");
+		for (const char *o = s->outside ? s->outside : "", *sep = ""; *o; sep = ",") {
+			size_t len = strcspn(o, "\n");
+			printf("%s", sep);
+			hrc_json_strn(stdout, o, len);
+			o += len + (o[len] == '\n');
+		}
+		printf("]},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
 		       queued);
 		for (int i = 0; next_module(rp, &f, &pos, &ms); i++) {
 			printf("%s{", i ? "," : "");
@@ -562,6 +569,15 @@ static void print_status(const struct reply *rp)
 	       "%llu changes missed\n", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
 	       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
 	       (unsigned long long)s->missed);
+	/* The folders outside the root watched for the headers that modules read there. */
+	for (const char *o = s->outside ? s->outside : ""; *o;) {
+		size_t len = strcspn(o, "\n");
+		char *one = strndup(o, len), *shown = hrc_cli_printable(one);
+		printf("outside  %s (headers that modules read)\n", shown);
+		free(shown);
+		free(one);
+		o += len + (o[len] == '\n');
+	}
 	printf("clients  %u\n", s->clients);
 	free(root);
 	free(dir);

@@ -101,6 +101,7 @@ static void failed(hrd_engine *e, mod *m, build *b, const char *message, const c
                    int trusted)
 {
 	int deps = leave_deps(m, b, 0) == 0;
+	hrd_engine_outside_sync(e);
 	/* The key that ties the failure to its inputs names the headers the module has now. */
 	if (trusted && b->keyargv && (!deps || b->nodeps ||
 	                              hrd_project_key(&e->project, &b->src, &m->deps, b->keyargv, b->key, NULL) < 0))
@@ -222,6 +223,7 @@ static void published(hrd_engine *e, mod *m, build *b, int64_t duration)
 		return;
 	}
 	leave_deps(m, b, 1);
+	hrd_engine_outside_sync(e);
 	hrd_engine_arm_checkpoint(e);
 	m->top = version;
 	m->last = HRD_OK;

@@ -6,6 +6,7 @@
 #include "build.h"
 #include "config.h"
 #include "deps.h"
+#include "outside.h"
 #include "project.h"
 
 #include <stddef.h>
@@ -106,7 +107,13 @@ struct hrd_engine {
 	char reason[1400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
 	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
+	hrd_outside outside; /* the folders outside the root that hold headers modules read */
+	hrd_io outsideio;
+	char *outside_list;  /* those folders, one a line, for status */
 };
+
+/* Watch the folders outside the root of every module's headers, and only those (after deps change). */
+void hrd_engine_outside_sync(hrd_engine *e);
 
 /* engine.c: small helpers, the modules table, the queue, the timers. */
 int64_t hrd_engine_now_us(clockid_t clock);

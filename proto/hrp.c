@@ -50,7 +50,7 @@ static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.c
 	M(F_STR, status.reason), { F_END, 0 } };
 static const struct field f_status_tail[] = { M(F_U32, status.more), M(F_U64, status.cpu_ms),
 	M(F_U64, status.events), M(F_U64, status.overflows), M(F_U64, status.rescans), M(F_U64, status.verify_scans),
-	M(F_U64, status.missed), { F_END, 0 } };
+	M(F_U64, status.missed), M(F_STR, status.outside), { F_END, 0 } };
 #undef M
 static const struct field f_modstat[] = { { F_STR, offsetof(hrp_modstat, module) },
 	{ F_U64, offsetof(hrp_modstat, version) }, { F_STR, offsetof(hrp_modstat, status) },
@@ -251,6 +251,8 @@ long hrp_encode_status(const hrp_msg *m, hrp_buf *b)
 	uint32_t i = 0;
 	do {
 		hrp_msg part = *m;
+		if (!part.u.status.outside)
+			part.u.status.outside = ""; /* added last: a sender that does not know of it says none */
 		size_t size = fixed;
 		uint32_t k = 0;
 		/* Modules while they fit: each frame holds one at least, or the reply could never end. */

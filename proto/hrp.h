@@ -102,6 +102,7 @@ typedef struct hrp_msg {
 			/* The watcher's own report: its CPU time since start, the changes it handed over, the kernel's
 			 * queue overflows, rescans, verification scans, and the saves those found that it had missed. */
 			uint64_t cpu_ms, events, overflows, rescans, verify_scans, missed;
+			const char *outside; /* the folders outside the root watched for headers modules read, one a line */
 		} status;
 	} u;
 } hrp_msg;

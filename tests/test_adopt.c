@@ -398,3 +398,39 @@ Test(adopt, a_long_list_is_cut_with_an_ellipsis_but_counted_whole)
 	free(so);
 	free(src);
 }
+
+Test(adopt, a_header_beside_the_host_outside_the_root_rebuilds_the_modules_that_read_it)
+{
+	mkd("game");
+	mkd("game/modules");
+	put("game/game.h", "#define COLOR 7\n");
+	put("game/modules/colors.c", "#include \"../game.h\"\nint value(void) { return COLOR; }\n");
+	put("game/modules/score.c", "int value(void) { return 1; }\n");
+	char *root = t_fmt("%s/game/modules", dir);
+	start_on(root, NULL);
+	t_proc h;
+	game_start(&h, "game", (const char *const[]){"-", "colors", NULL});
+	cr_assert(t_proc_expect(&h, "first colors 1 v=1 value=7", WAIT_MS), "%s", h.line);
+	char *want = t_fmt("%s/game", dir);
+	cr_assert(cli_says("game", "status", NULL, ".watcher.outside | join(\",\")", want), "status lists %s", want);
+	t_run r = cli_in("game", (const char *const[]){"status", NULL});
+	char *line = t_fmt("outside  %s (headers that modules read)\n", want);
+	cr_assert(strstr(r.out, line), "%s", r.out);
+	t_run_free(&r);
+	/* Saved as editors do: in place, then through a rename. */
+	put("game/game.h", "#define COLOR 8\n");
+	cr_assert(t_proc_expect(&h, "update colors 1 v=2 value=8", WAIT_MS), "%s", h.line);
+	char *tmp = t_fmt("%s/game/.game.h.swp", dir), *to = t_fmt("%s/game/game.h", dir);
+	cr_assert_eq(t_write(tmp, "#define COLOR 9\n", 16), 0);
+	cr_assert_eq(rename(tmp, to), 0);
+	cr_assert(t_proc_expect(&h, "update colors 1 v=3 value=9", WAIT_MS), "%s", h.line);
+	cr_assert(cli_says("game", "history", "score", "length", "1"), "score, which does not read it, is not rebuilt");
+	char *err = NULL;
+	t_proc_end(&h, &err);
+	free(err);
+	free(tmp);
+	free(to);
+	free(line);
+	free(want);
+	free(root);
+}
