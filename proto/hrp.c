@@ -209,8 +209,11 @@ long hrp_encode(const hrp_msg *m, hrp_buf *b)
 			rc = put_u32(b, m->u.status.nmods);
 		for (uint32_t i = 0; rc == 0 && i < m->u.status.nmods; i++)
 			rc = put_fields(b, f_modstat, &m->u.status.mods[i]);
+		hrp_msg tail = *m;
+		if (!tail.u.status.outside)
+			tail.u.status.outside = ""; /* added last: a sender that does not know of it says none */
 		if (rc == 0)
-			rc = put_fields(b, f_status_tail, m);
+			rc = put_fields(b, f_status_tail, &tail);
 	}
 	size_t n = b->len - b->off - start;
 	if (rc == 0 && n > HRP_MAX_FRAME)
