@@ -29,12 +29,13 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
-LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(PROTO_OBJ)
+LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
+             $(B)/client/elfvars.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
              $(B)/daemon/readfile.o $(PROTO_OBJ)
-DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(PROTO_OBJ)
+DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(B)/client/elfvars.o $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
-TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
+TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
              $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
              $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
@@ -50,6 +51,10 @@ $(B)/%.o: %.c
 
 $(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
 	$(shell pkg-config --cflags criterion 2>/dev/null)
+
+# Where the daemon finds hotreload.h for the modules it builds (daemon/incdir.c says which it takes).
+$(B)/daemon/incdir.o: ALL_CFLAGS += -DHRD_INCLUDEDIR='"$(INCLUDEDIR)"' -DHRD_BUILD_DIR='"$(abspath $(B))"' \
+	-DHRD_SOURCE_INCLUDE='"$(CURDIR)/client"'
 
 $(LIB): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libhotreload.so.$(SOVERSION) -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread
@@ -203,6 +208,8 @@ install: all
 	@# (through install -m 644: a umask of 077 must not leave them unreadable to the user's systemd)
 	for u in $(UNITS); do sed 's|@BINDIR@|$(BINDIR)|' systemd/$$u > $(B)/$$u && \
 	    install -m 644 $(B)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	@# ldconfig when the library went where the loader looks (as root, without DESTDIR); else how to find it
+	@sh scripts/ldconfig.sh '$(LIBDIR)' '$(DESTDIR)'
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(BINDIR)/hotreloadd $(DESTDIR)$(LIBDIR)/$(LIBNAME) \

@@ -1,4 +1,5 @@
 /* cli.c: hotreload, the command line: status from the daemon; history, stats, show and diff from the database. */
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -40,6 +41,7 @@ static const char usage_text[] =
 	"  log [-f] [-q] [--json]              the daemon's recent log lines (builds started, done, failed;\n"
 	"                                      clients, loads, refusals); -f: and each new one, as it comes\n"
 	"  gc [--json]                         remove the objects no longer kept, and compact the history\n"
+	"  stop [--json]                       stop the daemon (as SIGTERM does), and wait until it has\n"
 	"  wait MODULE [--version N] [--timeout S]\n"
 	"                                      until MODULE has a good build (of version N or newer);\n"
 	"                                      exit 1 if S seconds pass first\n"
@@ -65,7 +67,46 @@ void hrc_cli_usage_error(const char *fmt, const char *arg)
 	exit(EXIT_USAGE);
 }
 
-/* The state dir as hotreload(1) orders the choices; NULL if none is found. */
+/* DIR/.hotreload when it is a folder: a new string, or NULL. */
+static char *state_in(const char *dir)
+{
+	char cand[PATH_MAX + 16];
+	struct stat st;
+	snprintf(cand, sizeof cand, "%s/.hotreload", strcmp(dir, "/") ? dir : "");
+	return stat(cand, &st) == 0 && S_ISDIR(st.st_mode) ? strdup(cand) : NULL;
+}
+
+/*
+ * The one SUB/.hotreload directly under dir (SUB not hidden, not a link), as
+ * the library looks for its daemon from a project's root; NULL for none, and
+ * for several it exits, naming them.
+ */
+static char *state_below(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char *found = NULL, sub[PATH_MAX], all[1024] = "";
+	int n = 0;
+	for (int i = 0; d && i < 4096 && (e = readdir(d)); i++) {
+		struct stat st;
+		char *s;
+		if (e->d_name[0] == '.' || snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= (int)sizeof sub ||
+		    lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode) || !(s = state_in(sub)))
+			continue;
+		if (strlen(all) + strlen(s) + 3 < sizeof all)
+			snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", n ? ", " : "", s);
+		n++;
+		free(found);
+		found = s;
+	}
+	if (d)
+		closedir(d);
+	if (n > 1)
+		errx(EXIT_ERR, "several state dirs under %s: %s: pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)", dir, all);
+	return found;
+}
+
+/* --state-dir, $HOTRELOAD_STATE_DIR, else .hotreload/ here, directly under here, or in the nearest parent. */
 static char *state_dir(void)
 {
 	const char *s = hrc_cli_opt.state_dir ? hrc_cli_opt.state_dir : getenv("HOTRELOAD_STATE_DIR");
@@ -74,6 +115,9 @@ static char *state_dir(void)
 	char dir[PATH_MAX];
 	if (!getcwd(dir, sizeof dir - sizeof "/.hotreload"))
 		return NULL;
+	char *here = state_in(dir);
+	if (here || (here = state_below(dir)))
+		return here;
 	for (;;) {
 		char cand[PATH_MAX + 16];
 		struct stat st;
@@ -95,8 +139,8 @@ static char *need_state_dir(void)
 {
 	char *d = state_dir();
 	if (!d)
-		errx(EXIT_ERR, "no .hotreload/ in the current directory or any parent: run this inside a "
-		               "watched project, or pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)");
+		errx(EXIT_ERR, "no .hotreload/ in the current directory, a folder directly under it, or any parent: "
+		               "run this inside a watched project, or pass --state-dir DIR (or set HOTRELOAD_STATE_DIR)");
 	return d;
 }
 
@@ -491,7 +535,14 @@ static void print_status(const struct reply *rp)
 		       "\"missed\":%llu", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
 		       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
 		       (unsigned long long)s->missed);
-		printf("},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
+		printf(",\"outside\":[");
+		for (const char *o = s->outside ? s->outside : "", *sep = ""; *o; sep = ",") {
+			size_t len = strcspn(o, "\n");
+			printf("%s", sep);
+			hrc_json_strn(stdout, o, len);
+			o += len + (o[len] == '\n');
+		}
+		printf("]},\"clients\":%u,\"queue\":{\"building\":%u,\"queued\":%u},\"modules\":[", s->clients, building,
 		       queued);
 		for (int i = 0; next_module(rp, &f, &pos, &ms); i++) {
 			printf("%s{", i ? "," : "");
@@ -517,6 +568,15 @@ static void print_status(const struct reply *rp)
 	       "%llu changes missed\n", (unsigned long long)s->cpu_ms, (unsigned long long)s->events,
 	       (unsigned long long)s->overflows, (unsigned long long)s->rescans, (unsigned long long)s->verify_scans,
 	       (unsigned long long)s->missed);
+	/* The folders outside the root watched for the headers that modules read there. */
+	for (const char *o = s->outside ? s->outside : ""; *o;) {
+		size_t len = strcspn(o, "\n");
+		char *one = strndup(o, len), *shown = hrc_cli_printable(one);
+		printf("outside  %s (headers that modules read)\n", shown);
+		free(shown);
+		free(one);
+		o += len + (o[len] == '\n');
+	}
 	printf("clients  %u\n", s->clients);
 	free(root);
 	free(dir);
@@ -552,7 +612,7 @@ int hrc_cli_connect_daemon(hrp_reader *r, char *path, size_t pathsz)
 		char *dir = state_dir();
 		if (!dir)
 			errx(EXIT_NODAEMON, "no daemon: no socket given, and no .hotreload/ in the current "
-			                    "directory or any parent (pass --socket PATH or --state-dir DIR)");
+			                    "directory, a folder directly under it, or any parent (pass --socket PATH or --state-dir DIR)");
 		snprintf(path, pathsz, "%s/" HRP_SOCKET_NAME, dir);
 		free(dir);
 	} else {
@@ -687,7 +747,7 @@ int main(int argc, char **argv)
 	} cmds[] = { { "status", cmd_status }, { "history", cmd_history }, { "stats", cmd_stats }, { "wait", cmd_wait },
 	             { "show", hrc_cli_show }, { "diff", hrc_cli_diff }, { "build", hrc_cli_build },
 	             { "rollback", hrc_cli_rollback }, { "unpin", hrc_cli_rollback }, { "log", hrc_cli_log },
-	             { "gc", hrc_cli_gc } };
+	             { "gc", hrc_cli_gc }, { "stop", hrc_cli_stop } };
 	int c;
 	/* "+": stop at the command, whose options are its own. */
 	while ((c = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {

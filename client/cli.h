@@ -52,5 +52,6 @@ int hrc_cli_build(int argc, char **argv);
 int hrc_cli_rollback(int argc, char **argv);
 int hrc_cli_log(int argc, char **argv);
 int hrc_cli_gc(int argc, char **argv);
+int hrc_cli_stop(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* cli_daemon.c: the CLI's commands about the daemon itself: its log (to follow), and gc. */
+/* cli_daemon.c: the CLI's commands about the daemon itself: its log (to follow), gc, and stop. */
 #include <err.h>
 #include <errno.h>
 #include <getopt.h>
@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -110,5 +112,47 @@ int hrc_cli_gc(int argc, char **argv)
 		printf("%llu object%s removed (%.1f KiB); history.db %.1f KiB, was %.1f KiB\n",
 		       (unsigned long long)m.u.gc.files, m.u.gc.files == 1 ? "" : "s", (double)m.u.gc.bytes / 1024,
 		       (double)m.u.gc.db_after / 1024, (double)m.u.gc.db_before / 1024);
+	return 0;
+}
+
+/* Wait up to ms for process pid to end: 1 when it did (or is not ours to see), 0 on timeout. */
+static int ended(int pid, int ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pfd < 0)
+		return errno == ESRCH;
+	struct pollfd p = {pfd, POLLIN, 0};
+	int rc = poll(&p, 1, ms);
+	close(pfd);
+	return rc == 1;
+}
+
+/* stop [--json]: have the daemon stop as SIGTERM would, and wait until it has. */
+int hrc_cli_stop(int argc, char **argv)
+{
+	hrc_cli_parse(argc, argv, "h", "stop", NULL, NULL);
+	char sock[PATH_MAX + 32];
+	hrp_reader r = {0};
+	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
+	int rc = hrp_send(fd, &(hrp_msg){.type = HRP_STOP_REQ});
+	hrp_msg m;
+	while (rc == 0 && (rc = hrp_recv(fd, &r, &m, TIMEOUT_MS)) == 0 && m.type != HRP_STOPPING)
+		if (m.type == HRP_ERROR)
+			errx(EXIT_ERR, "the daemon at %s says: %s", sock, hrc_cli_printable(m.u.error.message));
+	if (rc != 0)
+		errx(EXIT_NODAEMON, "the daemon at %s went away before it answered", sock);
+	int pid = (int)m.u.stopping.pid;
+	hrp_reader_free(&r);
+	close(fd);
+	/* It ends builds under way and closes the history first: a while, but not for ever. */
+	if (!ended(pid, 30000))
+		errx(EXIT_ERR, "the daemon at %s (pid %d) said it stops, but it still runs after 30 s: see its log", sock, pid);
+	if (hrc_cli_opt.json) {
+		printf("{\"stopped\":true,\"pid\":%d", pid);
+		hrc_cli_json_member(",", "socket", sock);
+		printf("}\n");
+	} else {
+		printf("hotreloadd (pid %d) at %s stopped\n", pid, sock);
+	}
 	return 0;
 }

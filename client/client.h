@@ -79,6 +79,7 @@ struct hr_module {
 	hr_module *next;
 	uint64_t floor;    /* builds up to this version are not newer: the newest handed over, or the live one */
 	uint64_t *refused; /* versions refused here, never tried again (the daemon offers older ones after a refusal) */
+	char *unkept;      /* the globals that restart at each reload, as the last HR_NOTE_GLOBALS named them (NULL: none said) */
 	size_t nrefused;
 	uint64_t barrier;  /* hr_open: the STATUS_REQ whose answer settles it */
 	int opening;       /* hr_open waits while set */
@@ -128,6 +129,7 @@ struct hr_client {
 	int was_up;         /* the daemon answered once: the next loss is a disconnection */
 	int turned_away;    /* the daemon answered our HELLO with an ERROR, and the note said so */
 	int distrusted;     /* a daemon of a uid we do not trust answered, and the note said so */
+	int unfound;        /* (lazy) no socket was found, and the note said where it looked */
 	int frame_fd, frame_cut; /* the descriptor that came with the frame being read, and whether one was cut off */
 	int *linger;        /* descriptors of builds that stayed loaded after dlclose: their names must not be reused */
 	size_t nlinger;
@@ -146,11 +148,13 @@ hrp_msg hrc_hello(char *name, size_t namesz);
 /* Try to connect again after the backoff (the library's thread, or hr_connect before it starts). */
 void hrc_retry_later(hr_client *c);
 /*
- * $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock going up from the
- * current directory, passing over folders and sockets that c does not trust.
- * 0 or -errno (-ENOENT: none; the folders passed over are in skipped, if any).
+ * $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock in the current
+ * directory, else in one folder directly under it, else in the nearest
+ * parent, passing over folders and sockets that c does not trust. 0 or
+ * -errno (-ENOENT: none, or several under the current directory; why, if
+ * given, then says where it looked, what it passed over, and what to do).
  */
-int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *skipped, size_t skippedsz);
+int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *why, size_t whysz);
 /* Whether c trusts a daemon of uid u: the program's own, root, or one it was told to trust. */
 int hrc_trusts(const hr_client *c, uint32_t u);
 /* The uid of the peer on fd, if c trusts it: 0, or -EACCES with it in *uid, or -errno. */

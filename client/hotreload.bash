@@ -42,10 +42,10 @@ _hotreload()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--socket --state-dir --help --version" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "status history stats show diff build rollback unpin log gc wait help" -- "$cur"))
+			COMPREPLY=($(compgen -W "status history stats show diff build rollback unpin log gc stop wait help" -- "$cur"))
 		fi
 		;;
-	status | gc) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
+	status | gc | stop) COMPREPLY=($(compgen -W "--json --help" -- "$cur")) ;;
 	log) COMPREPLY=($(compgen -W "--follow -f --quiet -q --json --help" -- "$cur")) ;;
 	history | stats | show | diff | build | rollback | unpin | wait)
 		if [[ $cur == -* ]]; then

@@ -103,10 +103,13 @@ static hr_client *start(const char *socket_path, const hr_connect_options *o)
 		errno = EINVAL;
 		return NULL;
 	}
-	char found[PATH_MAX + 32];
+	char found[PATH_MAX + 32], why[2048] = "";
 	const char *path = socket_path;
-	if (!path && (rc = hrc_find_socket(c, found, sizeof found, NULL, 0)) == 0)
+	if (!path && (rc = hrc_find_socket(c, found, sizeof found, why, sizeof why)) == 0)
 		path = found;
+	/* No client to post it to yet: said as the default sink (hr_note_print) says notes, once. */
+	if (rc == -ENOENT && !lazy && why[0])
+		fprintf(stderr, "hotreload: %s\n", why);
 	/* A lazy client given no path looks for the socket again at each attempt. */
 	const char *keep = lazy ? socket_path : path;
 	if ((rc < 0 && !lazy) || (keep && !(c->path = strdup(keep)))) {

@@ -104,6 +104,21 @@ extern "C" {
 #define HR_KEEP(type, name) \
 	__attribute__((visibility("protected"))) __typeof__(type) name __asm__("hr_keep." #name)
 
+/*
+ * A module global that is meant to start afresh at each reload, said once
+ * after its definition:
+ *     static int frame_count;
+ *     HR_FRESH(frame_count);
+ * At a module's first load, and whenever the set changes, the library posts
+ * an HR_NOTE_GLOBALS note (and the daemon logs a line) naming the writable
+ * globals of the build (in .data and .bss, static or not) that neither
+ * HR_KEEP keeps nor HR_FRESH names: a reload quietly resets them. HR_FRESH
+ * adds a pointer to the global under the name "hr_fresh.NAME" (a misspelt
+ * name does not compile), and changes nothing else.
+ */
+#define HR_FRESH(name) \
+	__attribute__((used)) static void *const hr_fresh_##name##_ __asm__("hr_fresh." #name) = (void *)&(name)
+
 typedef struct hr_client hr_client;
 typedef struct hr_module hr_module;
 
@@ -113,8 +128,10 @@ typedef struct hr_module hr_module;
 
 /*
  * Connect to hotreloadd at socket_path. NULL means $HOTRELOAD_SOCKET, else
- * the first .hotreload/hotreloadd.sock found going up from the current
- * directory. Returns a client, which the caller frees with hr_disconnect, or
+ * .hotreload/hotreloadd.sock in the current directory, else in one folder
+ * directly under it (a game run from its project's root finds
+ * modules/.hotreload/), else in the nearest parent that has one; when none is
+ * found, where it looked goes to stderr. Returns a client, which the caller frees with hr_disconnect, or
  * NULL with errno set when no daemon answers (ENOENT: no socket found,
  * ECONNREFUSED: a socket but no daemon, ETIMEDOUT: it did not answer within
  * 5 s, EPROTO: it is not hotreloadd or speaks another protocol version,
@@ -260,7 +277,8 @@ enum hr_note_kind {
 	HR_NOTE_CRASHED,      /* module code crashed in hr_guard (HR_ERROR) */
 	HR_NOTE_RESET,        /* a kept global (HR_KEEP) started afresh: its size changed (HR_WARNING) */
 	HR_NOTE_DISCONNECTED, /* the daemon went away: what is live stays live (HR_WARNING) */
-	HR_NOTE_CONNECTED     /* the daemon answered: after a lazy start, or back after a disconnection (HR_INFO) */
+	HR_NOTE_CONNECTED,    /* the daemon answered: after a lazy start, or back after a disconnection (HR_INFO) */
+	HR_NOTE_GLOBALS       /* a build's globals that restart at each reload, neither HR_KEEP nor HR_FRESH (HR_WARNING) */
 };
 
 enum hr_severity { HR_INFO = 0, HR_WARNING = 1, HR_ERROR = 2 };

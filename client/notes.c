@@ -23,6 +23,7 @@ static int severity(int kind)
 		return HR_INFO;
 	case HR_NOTE_RESET:
 	case HR_NOTE_DISCONNECTED:
+	case HR_NOTE_GLOBALS:
 		return HR_WARNING;
 	default:
 		return HR_ERROR;

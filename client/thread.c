@@ -1,11 +1,13 @@
 /* thread.c: libhotreload's own thread: the connection to the daemon, loading builds ahead of time, freeing old ones. */
 #include "client.h"
+#include "elfvars.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <dirent.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +334,26 @@ fail:
 	return NULL;
 }
 
+/*
+ * Name the globals of m's build v that a reload starts afresh, at its first
+ * load and whenever they change: a silent reset of a game's state is a bug
+ * found late. Under the lock.
+ */
+static void note_unkept(hr_client *c, hr_module *m, uint64_t v, const char *names, size_t n)
+{
+	if (m->unkept ? strcmp(m->unkept, names) == 0 : n == 0)
+		return;
+	char *copy = strdup(names);
+	if (!copy)
+		return;
+	free(m->unkept);
+	m->unkept = copy;
+	if (n)
+		hrc_notes_post(&c->notes, HR_NOTE_GLOBALS, m->name, v,
+		               "%s: %zu global%s restart%s at each reload: %s (HR_KEEP keeps them; HR_FRESH(name) says one "
+		               "is meant to)", m->name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", names);
+}
+
 /* The next open module named name after m (NULL: the first), under lock. */
 hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name)
 {
@@ -368,7 +390,13 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 			                                    : "it came without its object's descriptor");
 		if (own < 0)
 			for_good = 0; /* offered again, it may come through: never passed over for good */
+		char unkept[120]; /* a note holds 256 bytes, and the advice comes after the names */
+		size_t nunkept = 0;
+		if (b && hrc_elfvars(b->fd, unkept, sizeof unkept, &nunkept) < 0)
+			nunkept = 0; /* a build whose symbols cannot be read says nothing of them */
 		pthread_mutex_lock(&c->lock);
+		if (b && !m->closed)
+			note_unkept(c, m, version, unkept, nunkept);
 		if (b)
 			b->gen = c->gen; /* only this thread changes gen, so it is the one of the BUILD */
 		if (m->closed) {
@@ -607,6 +635,7 @@ void hrc_collect(hr_client *c)
 			c->offered--;
 		unload(c, unseen);
 		free(m->refused);
+		free(m->unkept);
 		free(m->name);
 		free(m);
 	}
@@ -674,10 +703,17 @@ hrp_msg hrc_hello(char *name, size_t namesz)
 /* Connect again without blocking: HELLO goes first; the rest waits for the daemon's. */
 static void redial(hr_client *c)
 {
-	char found[PATH_MAX + 32];
+	char found[PATH_MAX + 32], why[2048];
 	const char *path = c->path;
-	if (!path && hrc_find_socket(c, found, sizeof found, NULL, 0) == 0)
+	if (!path && hrc_find_socket(c, found, sizeof found, why, sizeof why) == 0)
 		path = found;
+	else if (!path && !c->unfound) {
+		/* Said once: it comes back at every attempt. */
+		pthread_mutex_lock(&c->lock);
+		hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0, "%s", why);
+		c->unfound = 1;
+		pthread_mutex_unlock(&c->lock);
+	}
 	int fd = path ? hrp_connect(path, 1) : -1;
 	uint32_t uid;
 	int rc = fd >= 0 ? hrc_check_peer(c, fd, &uid) : 0;
@@ -816,14 +852,76 @@ static int fit(const hr_client *c, const struct stat *st)
 	return hrc_trusts(c, st->st_uid) && (S_ISLNK(st->st_mode) || !(st->st_mode & (S_IWGRP | S_IWOTH)));
 }
 
+/* Append ", item" (or "item" first) to list, if it fits. */
+static void list_add(char *list, size_t n, const char *item)
+{
+	size_t len = strlen(list);
+	if (len + strlen(item) + 3 < n)
+		snprintf(list + len, n - len, "%s%s", len ? ", " : "", item);
+}
+
 /*
- * $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock in the current directory
- * or the nearest parent that has one that c trusts: the folder (and the link
- * to it, if it is one) and the socket owned by a uid c trusts, and writable
- * by nobody else. Another user's .hotreload in a shared folder is passed
- * over, never connected to.
+ * Whether dir/.hotreload/hotreloadd.sock is a socket that c trusts: the
+ * folder (and the link to it, if it is one) and the socket owned by a uid c
+ * trusts, and the folder writable by nobody else. 1 with its path in out; 0
+ * when there is none, or one passed over (named in skipped).
  */
-int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *skipped, size_t skippedsz)
+static int socket_in(const hr_client *c, const char *dir, char *out, size_t outsz, char *skipped, size_t skippedsz)
+{
+	char state[PATH_MAX + 16];
+	struct stat link, folder, sock;
+	int n = snprintf(state, sizeof state, "%s/.hotreload", strcmp(dir, "/") == 0 ? "" : dir);
+	int m = snprintf(out, outsz, "%s/" HRP_SOCKET_NAME, state);
+	if (n < 0 || (size_t)n >= sizeof state || m < 0 || (size_t)m >= outsz || lstat(state, &link) < 0 ||
+	    stat(state, &folder) < 0 || !S_ISDIR(folder.st_mode) || lstat(out, &sock) < 0 || !S_ISSOCK(sock.st_mode))
+		return 0;
+	if (fit(c, &link) && fit(c, &folder) && hrc_trusts(c, sock.st_uid))
+		return 1;
+	list_add(skipped, skippedsz, state);
+	return 0;
+}
+
+/*
+ * The folders directly under dir (not hidden, not links) that hold a socket c
+ * trusts: the first in out, and how many (each named in found). At most
+ * SUBDIRS_MAX entries are read: a project's root, not a home folder of
+ * thousands, is what this is for.
+ */
+enum { SUBDIRS_MAX = 4096 };
+static int socket_below(const hr_client *c, const char *dir, char *out, size_t outsz, char *found, size_t foundsz,
+                        char *skipped, size_t skippedsz)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int count = 0;
+	char first[PATH_MAX + 32] = "", sub[PATH_MAX];
+	for (int i = 0; d && i < SUBDIRS_MAX && (e = readdir(d)); i++) {
+		if (e->d_name[0] == '.' || (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN))
+			continue;
+		struct stat st;
+		int n = snprintf(sub, sizeof sub, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, e->d_name);
+		if (n < 0 || (size_t)n >= sizeof sub || lstat(sub, &st) < 0 || !S_ISDIR(st.st_mode) ||
+		    !socket_in(c, sub, out, outsz, skipped, skippedsz))
+			continue;
+		/* readdir's order is the filesystem's: the first by name, so that the choice does not depend on it */
+		if (!count++ || strcmp(out, first) < 0)
+			snprintf(first, sizeof first, "%s", out);
+		list_add(found, foundsz, sub);
+	}
+	if (d)
+		closedir(d);
+	snprintf(out, outsz, "%s", first);
+	return count;
+}
+
+/*
+ * $HOTRELOAD_SOCKET, else .hotreload/hotreloadd.sock: in the current
+ * directory, else in one folder directly under it (a game run from its
+ * project's root, its modules in a subfolder), else in the nearest parent
+ * that has one. Only one that c trusts counts (socket_in): another user's
+ * .hotreload in a shared folder is passed over, never connected to.
+ */
+int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *why, size_t whysz)
 {
 	/* Not from whoever ran a setuid program: a socket of theirs would run their code in it. */
 	const char *env = secure_getenv("HOTRELOAD_SOCKET");
@@ -831,29 +929,33 @@ int hrc_find_socket(const hr_client *c, char *out, size_t outsz, char *skipped, 
 		snprintf(out, outsz, "%s", env);
 		return 0;
 	}
-	char dir[PATH_MAX], state[PATH_MAX + 16];
-	if (!getcwd(dir, sizeof dir))
+	char cwd[PATH_MAX], dir[PATH_MAX], skipped[1024] = "", found[1024] = "";
+	if (!getcwd(cwd, sizeof cwd))
 		return -errno;
-	if (skipped && skippedsz)
-		skipped[0] = '\0';
-	for (;;) {
-		struct stat link, folder, sock;
-		int n = snprintf(state, sizeof state, "%s/.hotreload", strcmp(dir, "/") == 0 ? "" : dir);
-		int m = snprintf(out, outsz, "%s/" HRP_SOCKET_NAME, state);
-		if (n > 0 && (size_t)n < sizeof state && m > 0 && (size_t)m < outsz && lstat(state, &link) == 0 &&
-		    stat(state, &folder) == 0 && S_ISDIR(folder.st_mode) && lstat(out, &sock) == 0 && S_ISSOCK(sock.st_mode)) {
-			if (fit(c, &link) && fit(c, &folder) && hrc_trusts(c, sock.st_uid))
-				return 0;
-			if (skipped && strlen(skipped) + strlen(state) + 3 < skippedsz)
-				snprintf(skipped + strlen(skipped), skippedsz - strlen(skipped), "%s%s", skipped[0] ? ", " : "", state);
-		}
-		char *slash = strrchr(dir, '/');
-		if (!slash || slash == dir) {
-			if (strcmp(dir, "/") == 0)
-				return -ENOENT;
-			dir[1] = '\0';
-		} else {
-			*slash = '\0';
-		}
+	if (socket_in(c, cwd, out, outsz, skipped, sizeof skipped))
+		return 0;
+	int below = socket_below(c, cwd, out, outsz, found, sizeof found, skipped, sizeof skipped);
+	if (below == 1)
+		return 0;
+	if (below > 1) {
+		if (why && whysz)
+			snprintf(why, whysz, "no hotreloadd chosen: the folders %s under %s each hold a daemon's "
+			         ".hotreload/: set HOTRELOAD_SOCKET to the socket of the one to use", found, cwd);
+		return -ENOENT;
 	}
+	memcpy(dir, cwd, sizeof dir);
+	while (strcmp(dir, "/") != 0) {
+		char *slash = strrchr(dir, '/');
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (socket_in(c, dir, out, outsz, skipped, sizeof skipped))
+			return 0;
+	}
+	if (why && whysz)
+		snprintf(why, whysz, "no hotreloadd found (start one, or set HOTRELOAD_SOCKET): looked for "
+		         ".hotreload/" HRP_SOCKET_NAME " in %s, the folders directly under it, and those above it%s%s",
+		         cwd, skipped[0] ? "; passed over, as not trusted: " : "", skipped);
+	return -ENOENT;
 }

@@ -4,15 +4,13 @@
 #include "readfile.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* path as the watcher would name it: under root, relative; "./" and "x/.." taken out (lexically). */
-static char *normal(const char *root, const char *path)
+/* path with "./" and "x/.." taken out (lexically); a leading ".." stays. */
+static char *lexical(const char *path)
 {
-	size_t rl = strlen(root);
-	if (path[0] == '/' && strncmp(path, root, rl) == 0 && path[rl] == '/')
-		path += rl + 1;
 	size_t n = strlen(path);
 	char *out = malloc(n + 2);
 	size_t *starts = malloc((n / 2 + 2) * sizeof *starts), depth = 0, o = 0;
@@ -41,6 +39,27 @@ static char *normal(const char *root, const char *path)
 	}
 	out[o] = '\0';
 	free(starts);
+	return out;
+}
+
+/*
+ * path as the watchers name it: under root, relative; above it (a header
+ * beside the host's sources, "../game.h"), absolute, as the folder watched
+ * for it outside the root (outside.h) names it.
+ */
+static char *normal(const char *root, const char *path)
+{
+	size_t rl = strlen(root);
+	if (path[0] == '/' && strncmp(path, root, rl) == 0 && path[rl] == '/')
+		path += rl + 1;
+	char *out = lexical(path), *joined = NULL;
+	if (out && out[0] == '.' && out[1] == '.' && (out[2] == '/' || !out[2]) && root[0] == '/') {
+		if (asprintf(&joined, "%s/%s", root, out) < 0)
+			joined = NULL;
+		free(out);
+		out = joined ? lexical(joined) : NULL;
+		free(joined);
+	}
 	return out;
 }
 

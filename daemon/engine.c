@@ -493,6 +493,7 @@ void hrd_engine_scan(hrd_engine *e, const char *cause)
 	for (size_t i = 0; i < e->nmods; i++)
 		if (e->mods[i]->seen != e->scan)
 			hrd_engine_touch(e, e->mods[i]->name, cause);
+	hrd_engine_outside_sync(e); /* the headers the history says modules read, at the start */
 	hrd_engine_write_ccmds(e);
 }
 
@@ -640,6 +641,8 @@ static void on_change(void *arg, int kind, const char *path)
 	dependents(b, path); /* a source may be included too */
 }
 
+static void run_batch(hrd_engine *e, struct batch *b);
+
 static void on_watch(hrd_io *io, uint32_t events)
 {
 	hrd_engine *e = hrd_container_of(io, hrd_engine, watchio);
@@ -648,6 +651,69 @@ static void on_watch(hrd_io *io, uint32_t events)
 	/* A burst (a save in chunks, a checkout) arrives as one batch: each
 	 * module it touches is looked at, and built, once. */
 	hrd_watch_take(e->cfg.watch, on_change, &b);
+	run_batch(e, &b);
+}
+
+/* A header outside the root (its absolute path, as the dependency files name it) changed. */
+static void on_outside_change(void *arg, const char *path)
+{
+	dependents(arg, path);
+}
+
+static void on_outside(hrd_io *io, uint32_t events)
+{
+	hrd_engine *e = hrd_container_of(io, hrd_engine, outsideio);
+	struct batch b = {.e = e};
+	(void)events;
+	if (hrd_outside_read(&e->outside, on_outside_change, &b) < 0)
+		b.rescan = 1; /* the kernel's queue overflowed: look at everything */
+	run_batch(e, &b);
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void hrd_engine_outside_sync(hrd_engine *e)
+{
+	char **dirs = NULL;
+	size_t n = 0, cap = 0;
+	for (size_t i = 0; i < e->nmods; i++)
+		for (size_t j = 0; j < e->mods[i]->deps.n; j++) {
+			const char *p = e->mods[i]->deps.path[j], *slash = strrchr(p, '/');
+			if (p[0] != '/' || !slash)
+				continue; /* under the root: the watcher sees it */
+			size_t len = slash == p ? 1 : (size_t)(slash - p);
+			int seen = 0;
+			for (size_t k = 0; k < n && !seen; k++)
+				seen = strlen(dirs[k]) == len && strncmp(dirs[k], p, len) == 0;
+			if (seen)
+				continue;
+			if (n == cap) {
+				char **grown = realloc(dirs, (cap ? 2 * cap : 8) * sizeof *dirs);
+				if (!grown)
+					continue; /* out of memory: that folder goes unwatched until the next change */
+				dirs = grown;
+				cap = cap ? 2 * cap : 8;
+			}
+			if ((dirs[n] = strndup(p, len)))
+				n++;
+		}
+	qsort(dirs, n, sizeof *dirs, by_path);
+	if (hrd_outside_set(&e->outside, dirs, n) < 0)
+		hrd_error("cannot follow the folders of headers outside the root: out of memory");
+	char list[65536];
+	hrd_outside_list(&e->outside, list, sizeof list);
+	hrd_engine_set_str(&e->outside_list, list);
+	for (size_t i = 0; i < n; i++)
+		free(dirs[i]);
+	free(dirs);
+}
+
+static void run_batch(hrd_engine *e, struct batch *b_)
+{
+	struct batch b = *b_;
 	/* A scan, for a new hotreload.conf or lost events, looks at everything: the batch's modules too. */
 	int scanned = b.config && hrd_engine_reload_config(e, HRD_CONFIG_FILE " changed");
 	if (b.rescan && !scanned)
@@ -705,6 +771,7 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 	e->cfg = *cfg;
 	TAILQ_INIT(&e->queue);
 	e->watchio.fd = e->project.rootfd = e->objects_fd = e->cache_fd = -1;
+	e->outside.fd = e->outsideio.fd = -1;
 	/* A state dir inside the root is not part of the project. */
 	size_t rl = strlen(cfg->root);
 	if (strncmp(cfg->state_dir, cfg->root, rl) == 0 && cfg->state_dir[rl] == '/')
@@ -743,9 +810,19 @@ int hrd_engine_open(hrd_engine **out, const hrd_engine_config *cfg, char *err, s
 		hrd_timer_start(cfg->loop, &e->verify, (int64_t)cfg->verify_s * 1000, (int64_t)cfg->verify_s * 1000);
 	e->watchio.fn = on_watch;
 	e->watchio.fd = hrd_watch_fd(cfg->watch);
+	e->outsideio.fn = on_outside;
 	if (hrd_loop_add(cfg->loop, &e->watchio, EPOLLIN) < 0) {
 		snprintf(err, errsz, "cannot set up the event loop: %s", strerror(errno));
 		goto fail;
+	}
+	/* Not fatal: out of inotify instances, the root's own watcher may well be polling already. */
+	if (hrd_outside_init(&e->outside) < 0 ||
+	    (e->outsideio.fd = e->outside.fd, hrd_loop_add(cfg->loop, &e->outsideio, EPOLLIN) < 0)) {
+		hrd_warn("cannot watch folders outside the root (%s): a save of a header there is seen only at a "
+		         "verification scan (--verify-every)", strerror(errno));
+		if (e->outside.fd >= 0)
+			close(e->outside.fd);
+		e->outside.fd = e->outsideio.fd = -1;
 	}
 	*out = e;
 	return 0;
@@ -772,6 +849,7 @@ void hrd_engine_close(hrd_engine *e)
 		free(e->mods[i]->note);
 		hrd_deps_free(&e->mods[i]->deps);
 		free(e->mods[i]->ccmd);
+		free(e->mods[i]->unkept);
 		free(e->mods[i]);
 	}
 	free(e->mods);
@@ -780,6 +858,10 @@ void hrd_engine_close(hrd_engine *e)
 	hrd_timer_stop(e->cfg.loop, &e->verify);
 	if (e->watchio.fd >= 0)
 		hrd_loop_del(e->cfg.loop, &e->watchio);
+	if (e->outsideio.fd >= 0)
+		hrd_loop_del(e->cfg.loop, &e->outsideio);
+	hrd_outside_fini(&e->outside);
+	free(e->outside_list);
 	if (e->project.rootfd >= 0)
 		close(e->project.rootfd);
 	if (e->objects_fd >= 0)

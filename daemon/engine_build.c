@@ -1,5 +1,6 @@
 /* engine_build.c: one module's build: its key, a reuse or a plan for the stage, then its row and announcement. */
 #include "engine_impl.h"
+#include "../client/elfvars.h"
 #include "readfile.h"
 #include "sha256.h"
 #include "log.h"
@@ -104,6 +105,7 @@ static void failed(hrd_engine *e, mod *m, build *b, hrd_result *r, const char *m
                    int64_t duration, int trusted)
 {
 	int deps = leave_deps(m, r ? &r->deps : NULL, 0) == 0;
+	hrd_engine_outside_sync(e);
 	/* The key that ties the failure to its inputs names the headers the module has now. */
 	if (trusted && b->keyargv && (!deps || (r && r->nodeps) ||
 	                              hrd_project_key(&e->project, &b->src, &m->deps, b->keyargv, b->key, NULL) < 0))
@@ -151,6 +153,23 @@ static int take_top(const hrd_build *b, void *arg)
 		return 1;
 	}
 	return 0;
+}
+
+/* Name the globals of m's new object that a reload starts afresh, when they are not those named last. */
+static void log_unkept(mod *m, const char *path)
+{
+	char names[1024];
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc = fd >= 0 ? hrc_elfvars(fd, names, sizeof names, &n) : -errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 || (m->unkept ? strcmp(m->unkept, names) == 0 : n == 0))
+		return;
+	hrd_engine_set_str(&m->unkept, names);
+	if (n)
+		hrd_info("%s: %zu global%s restart%s at each reload: %s (HR_KEEP keeps them; HR_FRESH(name) says one is "
+		         "meant to)", m->name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", names);
 }
 
 static void published(hrd_engine *e, mod *m, build *b, hrd_result *r, int64_t duration)
@@ -208,6 +227,7 @@ static void published(hrd_engine *e, mod *m, build *b, hrd_result *r, int64_t du
 		return;
 	}
 	leave_deps(m, &r->deps, 1);
+	hrd_engine_outside_sync(e);
 	hrd_engine_arm_checkpoint(e);
 	m->top = version;
 	m->last = HRD_OK;
@@ -221,6 +241,7 @@ static void published(hrd_engine *e, mod *m, build *b, hrd_result *r, int64_t du
 	char at[32];
 	hrd_info("%s%s: v%llu built in %lld ms (%s)%s", hrd_engine_progress(e, m, at), m->name,
 	         (unsigned long long)version, (long long)(duration / 1000), b->cause, said);
+	log_unkept(m, path);
 	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
 }
 

@@ -1,6 +1,7 @@
 /* engine_command.c: a module's commands, from hotreload.conf over the environment, and compile_commands.json. */
 #include "engine_impl.h"
 #include "ccmd.h"
+#include "incdir.h"
 #include "log.h"
 
 #include <errno.h>
@@ -60,7 +61,8 @@ static int add_config_word(void *arg, const char *word)
 /*
  * The module's commands, from hotreload.conf over the environment: the
  * compiler (cc, else $CC, else cc), -fPIC -g, $CFLAGS, cflags, include
- * (-I), define (-D); and for the link $LDFLAGS, ldflags, libs. 0 or -1.
+ * (-I), define (-D), and -I the folder of the daemon's own hotreload.h; and
+ * for the link $LDFLAGS, ldflags, libs. 0 or -1.
  */
 int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 {
@@ -87,6 +89,9 @@ int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_INCLUDE, add_config_word, &base);
 	base.prefix = "-D";
 	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_DEFINE, add_config_word, &base);
+	/* Last, so that the project's own folders come first: <hotreload.h> (for HR_KEEP) whatever the environment. */
+	base.prefix = "-I";
+	rc = rc ? rc : add_config_word(&base, hrd_incdir());
 	for (size_t i = 0; rc == 0 && e->env_ldflags[i]; i++)
 		rc = add_config_word(&ld, e->env_ldflags[i]);
 	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_LDFLAGS, add_config_word, &ld);

@@ -6,6 +6,7 @@
 #include "build.h"
 #include "config.h"
 #include "deps.h"
+#include "outside.h"
 #include "project.h"
 #include "stage.h"
 
@@ -41,6 +42,7 @@ typedef struct mod {
 	char pinned[320]; /* what status says of the pin */
 	uint64_t origin; /* the compile whose object the served version is (itself, or what a reuse or rollback copied) */
 	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
+	char *unkept;  /* the globals its last good compile restarts at each reload, as the log last named them */
 	struct build *job;
 	TAILQ_ENTRY(mod) qlink; /* in the queue, while M_QUEUED */
 } mod;
@@ -89,7 +91,13 @@ struct hrd_engine {
 	char *older;         /* the path in the last answer to a refusal */
 	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
 	int cache_fd;        /* STATE/cache, checked: each source's object (objcache.h) */
+	hrd_outside outside; /* the folders outside the root that hold headers modules read */
+	hrd_io outsideio;
+	char *outside_list;  /* those folders, one a line, for status */
 };
+
+/* Watch the folders outside the root of every module's headers, and only those (after deps change). */
+void hrd_engine_outside_sync(hrd_engine *e);
 
 /* engine.c: small helpers, the modules table, the queue, the timers. */
 int64_t hrd_engine_now_us(clockid_t clock);

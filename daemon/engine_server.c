@@ -97,6 +97,7 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.rescans = r.rescans;
 	m->u.status.verify_scans = e->verify_scans;
 	m->u.status.missed = e->missed;
+	m->u.status.outside = e->outside_list ? e->outside_list : "";
 }
 
 static int refused(void *arg, const char *module, uint64_t version, const char *reason, pid_t pid, int record,

@@ -6,6 +6,7 @@
 #include "loop.h"
 #include "sd.h"
 #include "server.h"
+#include "incdir.h"
 #include "statedir.h"
 #include "store.h"
 #include "watch.h"
@@ -360,6 +361,8 @@ static int open_state(const struct opts *o, struct placed *p)
 		        "give --state-dir a folder of your own\n", want, (unsigned)st.st_uid);
 		return -1;
 	}
+	/* A state dir made here gets a .gitignore: one given, or there before, is the user's to keep as it is. */
+	int made = lstat(want, &st) < 0 && errno == ENOENT;
 	if (hrd_make_dirs(want, 0700) < 0 || !realpath(want, state)) {
 		fprintf(stderr, "hotreloadd: cannot create the state dir %s: %s\n", want, strerror(errno));
 		return -1;
@@ -370,6 +373,8 @@ static int open_state(const struct opts *o, struct placed *p)
 		fprintf(stderr, "hotreloadd: the state dir is not safe to use: %s\n", unfit);
 		return -1;
 	}
+	if (made && hrd_statedir_gitignore(statefd) < 0)
+		hrd_warn("cannot write %s/.gitignore: %s", state, strerror(errno));
 	/* Allowed users must reach the socket and load the objects inside. */
 	if (o->nallow && fchmod(statefd, 0711) < 0) {
 		fprintf(stderr, "hotreloadd: cannot open the state dir %s to --allow-uid users: %s\n", state, strerror(errno));
@@ -523,6 +528,7 @@ static int serve(const struct opts *o, struct placed *p, int jobs_given, uint64_
 		hrd_warn("%s", note);
 	hrd_info("ready: watching %s (%s), %d job%s, socket %s%s", root, hrd_watch_backend(watch), o->jobs, o->jobs == 1 ? "" : "s", sock,
 	         given >= 0 ? " (from systemd)" : "");
+	hrd_info("modules find <hotreload.h> in %s", hrd_incdir());
 	if (given >= 0 && o->nallow && (stat(sock, &st) < 0 || !(st.st_mode & S_IWOTH)))
 		hrd_warn("--allow-uid: the socket systemd passed (%s) is not open to other users: set SocketMode=0666 "
 		         "in its socket unit (the daemon still checks who connects)", sock);

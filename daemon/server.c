@@ -497,6 +497,13 @@ static int handle(client *c, const hrp_msg *m)
 		}
 		return send_msg(c, &done);
 	}
+	case HRP_STOP_REQ:
+		if (!own(c, "stop"))
+			return -1;
+		/* As SIGTERM: the loop returns after this handler, and main ends builds and closes the history. */
+		hrd_info("stopping at the request of uid %u (pid %d)", (unsigned)c->uid, (int)c->pid);
+		c->srv->loop->stop = 1;
+		return send_msg(c, &(hrp_msg){.type = HRP_STOPPING, .u.stopping = {(uint32_t)getpid()}});
 	case HRP_ERROR:
 		drop(c, m->u.error.message);
 		return -1;

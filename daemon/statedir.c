@@ -226,3 +226,15 @@ int hrd_statedir_place(const char *root, const hrd_fsfacts *f, char *want, size_
 		snprintf(note, nn, "the state dir is %s, linked from %s, because %s", want, link, why);
 	return 0;
 }
+
+int hrd_statedir_gitignore(int dirfd)
+{
+	static const char text[] = "# made by hotreloadd: everything here is the daemon's own, never to be committed\n*\n";
+	/* O_EXCL and O_NOFOLLOW: a file already there, or a link, is left alone. */
+	int fd = openat(dirfd, ".gitignore", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	int rc = write(fd, text, sizeof text - 1) == (ssize_t)(sizeof text - 1) ? 0 : -1;
+	close(fd);
+	return rc;
+}

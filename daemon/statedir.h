@@ -41,4 +41,11 @@ int hrd_statedir_open(const char *path, const char *option, char *why, size_t n)
  */
 int hrd_statedir_sub(int dirfd, const char *name, mode_t mode, char *why, size_t n);
 
+/*
+ * Write .gitignore, holding "*", in the state dir dirfd, so that git leaves
+ * the daemon's files out of the project's status (for a state dir the daemon
+ * made itself). 0, or -1 with errno (EEXIST: one is there already).
+ */
+int hrd_statedir_gitignore(int dirfd);
+
 #endif

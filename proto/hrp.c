@@ -43,6 +43,7 @@ static const struct field f_log_req[] = { M(F_U32, log_req.follow), M(F_U32, log
 static const struct field f_log[] = { M(F_U64, log.at_us), M(F_U32, log.level), M(F_STR, log.text), { F_END, 0 } };
 static const struct field f_gc[] = { M(F_U64, gc.files), M(F_U64, gc.bytes), M(F_U64, gc.db_before),
 	M(F_U64, gc.db_after), { F_END, 0 } };
+static const struct field f_stopping[] = { M(F_U32, stopping.pid), { F_END, 0 } };
 static const struct field f_none[] = { { F_END, 0 } };
 /* STATUS: these fields, then u32 nmods and nmods entries of f_modstat, then f_status_tail. */
 static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.clients),
@@ -50,7 +51,7 @@ static const struct field f_status[] = { M(F_U32, status.pid), M(F_U32, status.c
 	M(F_STR, status.reason), { F_END, 0 } };
 static const struct field f_status_tail[] = { M(F_U32, status.more), M(F_U64, status.cpu_ms),
 	M(F_U64, status.events), M(F_U64, status.overflows), M(F_U64, status.rescans), M(F_U64, status.verify_scans),
-	M(F_U64, status.missed), { F_END, 0 } };
+	M(F_U64, status.missed), M(F_STR, status.outside), { F_END, 0 } };
 #undef M
 static const struct field f_modstat[] = { { F_STR, offsetof(hrp_modstat, module) },
 	{ F_U64, offsetof(hrp_modstat, version) }, { F_STR, offsetof(hrp_modstat, status) },
@@ -78,6 +79,8 @@ static const struct {
 	[HRP_LOG] = { "LOG", f_log },
 	[HRP_GC_REQ] = { "GC_REQ", f_none },
 	[HRP_GC] = { "GC", f_gc },
+	[HRP_STOP_REQ] = { "STOP_REQ", f_none },
+	[HRP_STOPPING] = { "STOPPING", f_stopping },
 };
 
 _Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");
@@ -218,8 +221,11 @@ long hrp_encode(const hrp_msg *m, hrp_buf *b)
 			rc = put_u32(b, m->u.status.nmods);
 		for (uint32_t i = 0; rc == 0 && i < m->u.status.nmods; i++)
 			rc = put_fields(b, f_modstat, &m->u.status.mods[i]);
+		hrp_msg tail = *m;
+		if (!tail.u.status.outside)
+			tail.u.status.outside = ""; /* added last: a sender that does not know of it says none */
 		if (rc == 0)
-			rc = put_fields(b, f_status_tail, m);
+			rc = put_fields(b, f_status_tail, &tail);
 	}
 	size_t n = b->len - b->off - start;
 	if (rc == 0 && n > HRP_MAX_FRAME)
@@ -260,6 +266,8 @@ long hrp_encode_status(const hrp_msg *m, hrp_buf *b)
 	uint32_t i = 0;
 	do {
 		hrp_msg part = *m;
+		if (!part.u.status.outside)
+			part.u.status.outside = ""; /* added last: a sender that does not know of it says none */
 		size_t size = fixed;
 		uint32_t k = 0;
 		/* Modules while they fit: each frame holds one at least, or the reply could never end. */

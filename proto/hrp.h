@@ -46,7 +46,9 @@ enum hrp_type {
 	HRP_LOG = 14,       /* daemon: one log line; at_us 0 ends the recent ones */
 	HRP_GC_REQ = 15,    /* client: drop objects no longer kept, and compact the history */
 	HRP_GC = 16,        /* daemon: what that freed */
-	HRP_TYPE_MAX = HRP_GC
+	HRP_STOP_REQ = 17,  /* client: stop (as SIGTERM does) */
+	HRP_STOPPING = 18,  /* daemon: it stops now: its pid, to wait for its end */
+	HRP_TYPE_MAX = HRP_STOPPING
 };
 
 enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
@@ -93,6 +95,7 @@ typedef struct hrp_msg {
 		struct { uint64_t at_us; uint32_t level; const char *text; } log; /* level: 0 error, 1 warn, 2 info, 3 debug */
 		struct { uint64_t files, bytes, db_before, db_after; } gc; /* objects removed, their bytes; history.db's size */
 		struct { const char *module; uint64_t version; const char *reason; } refused;
+		struct { uint32_t pid; } stopping;
 		struct {
 			uint32_t pid, clients;
 			const char *root, *state_dir, *backend, *reason;
@@ -104,6 +107,7 @@ typedef struct hrp_msg {
 			/* The watcher's own report: its CPU time since start, the changes it handed over, the kernel's
 			 * queue overflows, rescans, verification scans, and the saves those found that it had missed. */
 			uint64_t cpu_ms, events, overflows, rescans, verify_scans, missed;
+			const char *outside; /* the folders outside the root watched for headers modules read, one a line */
 		} status;
 	} u;
 } hrp_msg;

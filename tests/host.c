@@ -157,13 +157,13 @@ static const char *value(hr_module *m, char *buf, size_t n)
 	return buf;
 }
 
-static const char *const kinds[] = {"?", "loaded", "failed", "refused", "crashed", "reset", "disconnected", "connected"};
+static const char *const kinds[] = {"?", "loaded", "failed", "refused", "crashed", "reset", "disconnected", "connected", "globals"};
 static const char *const severities[] = {"info", "warning", "error"};
 
 static void print_note(const hr_note *n, void *arg)
 {
 	(void)arg;
-	printf("note %s %s %s v%llu: %s\n", kinds[n->kind < 8 ? n->kind : 0], severities[n->severity % 3],
+	printf("note %s %s %s v%llu: %s\n", kinds[n->kind < 9 ? n->kind : 0], severities[n->severity % 3],
 	       n->module[0] ? n->module : "-", (unsigned long long)n->version, n->text);
 }
 

@@ -24,6 +24,17 @@ P=$tmp/prefix
 make -s -C "$top" B="$B" install PREFIX="$P" >"$tmp/install.log" 2>&1 ||
 	{ cat "$tmp/install.log"; echo "install: 0 passed, 1 failed"; exit 1; }
 
+check "a private prefix: the install says how programs find the library" \
+	grep -q "LD_LIBRARY_PATH=$P/lib" "$tmp/install.log"
+# ldconfig runs for a folder the loader searches, as root, without DESTDIR; never for a private one or a DESTDIR.
+printf '#!/bin/sh\necho ran >>"%s"\n' "$tmp/ldconfig.ran" >"$tmp/ldconfig" && chmod +x "$tmp/ldconfig"
+ldc() { LDCONFIG=$tmp/ldconfig sh "$top/scripts/ldconfig.sh" "$@" >/dev/null; cat "$tmp/ldconfig.ran" 2>/dev/null; rm -f "$tmp/ldconfig.ran"; }
+if [ "$(id -u)" = 0 ]; then
+	check "ldconfig runs after an install into /usr/local/lib" test "$(ldc /usr/local/lib)" = ran
+fi
+check "ldconfig does not run for a private prefix" test -z "$(ldc "$P/lib")"
+check "ldconfig does not run with DESTDIR" test -z "$(ldc /usr/local/lib "$tmp/dest")"
+
 for f in bin/hotreload bin/hotreloadd lib/libhotreload.so.0.1.0 lib/libhotreload.a include/hotreload.h \
 	lib/pkgconfig/hotreload.pc; do
 	check "$f installed" test -f "$P/$f"
@@ -78,8 +89,10 @@ check "the conformance host builds against the install" \
 mods=$tmp/mods
 mkdir -p "$mods"
 echo 'long probe_value(void) { return 1; }' >"$mods/probe.c"
+# A module that includes <hotreload.h>, built by a daemon given no CFLAGS: it finds the installed header itself.
+printf '#include <hotreload.h>\nHR_KEEP(int, k);\nint kept(void) { return k; }\n' >"$mods/kept.c"
 conformance() {
-	"$P/bin/hotreloadd" --root "$mods" || return 1
+	env -u CFLAGS -u CPATH -u C_INCLUDE_PATH "$P/bin/hotreloadd" --root "$mods" || return 1
 	"$tmp/host" "$mods/.hotreload/hotreloadd.sock" probe 30 2 >"$tmp/host.out" 2>&1 &
 	hpid=$!
 	# Wait (with a deadline) for v1 to be live, then save v2: the host stops when it sees 2.
@@ -88,6 +101,10 @@ conformance() {
 	echo 'long probe_value(void) { return 2; }' >"$mods/probe.c"
 	wait $hpid
 	rc=$?
+	n=0
+	until "$P/bin/hotreload" --state-dir "$mods/.hotreload" history kept --json | grep -q '"status":"ok"' ||
+		[ $n -ge 300 ]; do sleep 0.1; n=$((n + 1)); done
+	"$P/bin/hotreload" --state-dir "$mods/.hotreload" show kept --json | grep -q -- "-I$P/include" || rc=1
 	dpid=$(cat "$mods/.hotreload/hotreloadd.lock")
 	kill "$dpid"
 	n=0

@@ -597,7 +597,7 @@ Test(cli, bash_completion_offers_commands_options_and_the_modules_of_the_history
 {
 	make_history();
 	char *words = t_fmt(HR_BUILD_DIR "/hotreload --state-dir %s ''", state), *got = complete(words);
-	cr_assert_str_eq(got, "build diff gc help history log rollback show stats status unpin wait ");
+	cr_assert_str_eq(got, "build diff gc help history log rollback show stats status stop unpin wait ");
 	free(got);
 	free(words);
 	got = complete(HR_BUILD_DIR "/hotreload hi");

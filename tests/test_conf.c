@@ -97,7 +97,7 @@ Test(conf, the_compiler_is_words_with_no_shell_and_compile_commands_json_has_eac
 	char *json = t_read(path, NULL);
 	int st;
 	char *args = t_jq(json, ".[0].arguments | join(\"|\")", &st);
-	cr_expect_str_eq(args, "env|HR_WORD=two words|cc|-fPIC|-g|-O1|-Iinclude|-c|a.c");
+	cr_expect_str_eq(args, "env|HR_WORD=two words|cc|-fPIC|-g|-O1|-Iinclude|-I" HR_SOURCE_DIR "/client|-c|a.c");
 	char *file = t_jq(json, ".[0] | .file == \"\\(.directory)/a.c\"", &st);
 	cr_expect_str_eq(file, "true");
 	free(args);

@@ -27,6 +27,8 @@ int main(int argc, char **argv)
 		{ .type = HRP_LOG, .u.log = { 1795642201123456ull, 2, "enemy: v7 built in 38 ms (enemy.c changed)" } },
 		{ .type = HRP_GC_REQ },
 		{ .type = HRP_GC, .u.gc = { 12, 480000, 9000000, 2000000 } },
+		{ .type = HRP_STOP_REQ },
+		{ .type = HRP_STOPPING, .u.stopping = { 4242 } },
 		{ .type = HRP_STATUS, .u.status = { 99, 2, "/p", "/p/.hotreload", "inotify", "ext4", 2, mods } },
 	};
 	hrp_buf all = { 0 };
