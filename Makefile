@@ -105,6 +105,7 @@ test-tsan:
 check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game
 ifneq ($(SAN),1)
 	sh tests/install.sh $(B)
+	sh tests/guide.sh $(B)
 endif
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/tests/run $(TEST_ARGS)
 
