@@ -87,8 +87,8 @@ struct hr_module {
 	int closed;        /* hr_close ran: the library's thread frees it */
 };
 
-/* The connection: DOWN (no daemon; retry at retry_at), HELLO (ours sent, waiting for its), UP. */
-enum { DOWN, HELLO, UP };
+/* The connection: HRC_DOWN (no daemon; retry at retry_at), HRC_HELLO (ours sent, waiting for its), HRC_UP. */
+enum { HRC_DOWN, HRC_HELLO, HRC_UP };
 
 struct hr_client {
 	int fd, wake;

@@ -140,7 +140,7 @@ static hr_client *start(const char *socket_path, const hr_connect_options *o)
 		goto fail;
 	}
 	if (c->fd >= 0) {
-		c->state = UP;
+		c->state = HRC_UP;
 		c->was_up = 1;
 		c->up_since = hrc_now_ms();
 	} else {

@@ -29,13 +29,13 @@ void hrc_report(hr_client *c, uint32_t gen, const hrp_msg *m)
 	if (gen != c->gen)
 		return;
 	/* Only ENOMEM can fail here, and a lost report is not worth failing the host. */
-	hrp_encode(m, c->state == UP ? &c->out : &c->held);
+	hrp_encode(m, c->state == HRC_UP ? &c->out : &c->held);
 }
 
 /* A request that only means something on this connection (SUBSCRIBE...): dropped while there is none. */
 int hrc_queue(hr_client *c, const hrp_msg *m)
 {
-	return c->state == UP && hrp_encode(m, &c->out) >= 0 ? 0 : -1;
+	return c->state == HRC_UP && hrp_encode(m, &c->out) >= 0 ? 0 : -1;
 }
 
 uint64_t hrc_now_ns(clockid_t id)
@@ -498,7 +498,7 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	c->turned_away = c->distrusted = 0;
 	int replaced = c->db_id[0] && strcmp(c->db_id, h->u.hello.db_id) != 0;
 	snprintf(c->db_id, sizeof c->db_id, "%s", h->u.hello.db_id);
-	c->state = UP;
+	c->state = HRC_UP;
 	c->asked = c->answered = 0;
 	if (replaced)
 		c->gen++;
@@ -530,7 +530,7 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 /* One message from the daemon. Returns 0, or -1 when the connection is over. */
 static int handle(hr_client *c, const hrp_msg *m)
 {
-	if (c->state == HELLO)
+	if (c->state == HRC_HELLO)
 		return on_hello(c, m);
 	switch (m->type) {
 	case HRP_BUILD:
@@ -672,7 +672,7 @@ void hrc_retry_later(hr_client *c)
 static void lost(hr_client *c)
 {
 	/* Quick again only after a connection that lasted: one that the daemon keeps dropping backs off. */
-	if (c->state == UP && hrc_now_ms() - c->up_since >= RETRY_MAX_MS)
+	if (c->state == HRC_UP && hrc_now_ms() - c->up_since >= RETRY_MAX_MS)
 		c->backoff = RETRY_MIN_MS;
 	close(c->fd);
 	c->fd = -1;
@@ -682,10 +682,10 @@ static void lost(hr_client *c)
 	c->frame_fd = -1;
 	c->frame_cut = 0;
 	pthread_mutex_lock(&c->lock);
-	if (c->state == UP)
+	if (c->state == HRC_UP)
 		hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0,
 		               "hotreloadd went away: what is live stays live until it is back");
-	c->state = DOWN;
+	c->state = HRC_DOWN;
 	hrp_buf_free(&c->out);
 	for (hr_module *m = c->mods; m; m = m->next)
 		settle(c, m);
@@ -739,7 +739,7 @@ static void redial(hr_client *c)
 	if (fd >= 0 && hrp_encode(&h, &out) >= 0) {
 		hrp_buf_free(&c->out);
 		c->out = out;
-		c->state = HELLO;
+		c->state = HRC_HELLO;
 		c->fd = fd;
 		fd = -1;
 		c->hello_by = hrc_now_ms() + HELLO_TIMEOUT_MS;
@@ -747,7 +747,7 @@ static void redial(hr_client *c)
 		hrp_buf_free(&out);
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (fd >= 0 || c->state == DOWN) {
+	if (fd >= 0 || c->state == HRC_DOWN) {
 		if (fd >= 0)
 			close(fd);
 		hrc_retry_later(c);
@@ -761,7 +761,7 @@ static void redial(hr_client *c)
  */
 static int wait_ms(const hr_client *c)
 {
-	uint64_t until = c->state == DOWN ? c->retry_at : c->state == HELLO ? c->hello_by : 0;
+	uint64_t until = c->state == HRC_DOWN ? c->retry_at : c->state == HRC_HELLO ? c->hello_by : 0;
 	uint64_t now = hrc_now_ms();
 	int ms = !until ? -1 : until > now ? (int)(until - now) : 0;
 	if (c->offered && (ms < 0 || (int)c->poll_ms < ms))
@@ -779,13 +779,13 @@ void *hrc_run(void *arg)
 		if (stop)
 			break;
 		/* Only this thread changes the state, so it reads it without the lock. */
-		if (c->state == DOWN && hrc_now_ms() >= c->retry_at)
+		if (c->state == HRC_DOWN && hrc_now_ms() >= c->retry_at)
 			redial(c);
-		else if (c->state == HELLO && hrc_now_ms() >= c->hello_by)
+		else if (c->state == HRC_HELLO && hrc_now_ms() >= c->hello_by)
 			lost(c); /* a daemon that does not answer */
 		hrp_msg m;
 		int rc;
-		while (c->state != DOWN && (rc = hrp_reader_next(&c->r, &m)) != 0) {
+		while (c->state != HRC_DOWN && (rc = hrp_reader_next(&c->r, &m)) != 0) {
 			if (rc < 0 || handle(c, &m) < 0)
 				lost(c);
 			/* What came with this frame was for it alone. */
@@ -796,7 +796,7 @@ void *hrc_run(void *arg)
 		}
 		hrc_collect(c); /* after the messages: the notes they posted go to the sink before the wait */
 		int more = 0;
-		if (c->state != DOWN && flush(c, &more) < 0)
+		if (c->state != HRC_DOWN && flush(c, &more) < 0)
 			lost(c);
 		/*
 		 * A switch does not wake this thread: it would cost the host's

@@ -1,4 +1,5 @@
 /* engine.c: the modules, their queue and the watcher's events: each settled change to a build, newest content wins. */
+#include "words.h"
 #include "engine_impl.h"
 #include "log.h"
 #include "statedir.h"
@@ -41,7 +42,7 @@ void hrd_engine_set_str(char **dst, const char *src)
 
 /* ---- modules ---- */
 
-mod *hrd_engine_find(hrd_engine *e, const char *name)
+hrd_mod *hrd_engine_find(hrd_engine *e, const char *name)
 {
 	for (size_t i = 0; i < e->nmods; i++)
 		if (strcmp(e->mods[i]->name, name) == 0)
@@ -51,7 +52,7 @@ mod *hrd_engine_find(hrd_engine *e, const char *name)
 
 struct latest {
 	hrd_engine *e;
-	mod *m;
+	hrd_mod *m;
 	int good, compile;
 	uint64_t want;       /* take_pinned: the pinned version */
 	char good_hash[65];  /* the served row's inputs: its origin is the compile of them */
@@ -97,7 +98,7 @@ char *hrd_engine_object_path(hrd_engine *e, const char *module, uint64_t version
 }
 
 /* m's artifact, for a row's: NULL when the row names none, or one that is refused. */
-static void take_artifact(hrd_engine *e, mod *m, const hrd_build *b)
+static void take_artifact(hrd_engine *e, hrd_mod *m, const hrd_build *b)
 {
 	free(m->artifact);
 	m->artifact = b->artifact && *b->artifact ? hrd_engine_object_path(e, m->name, b->version, b->artifact) : NULL;
@@ -107,7 +108,7 @@ static void take_artifact(hrd_engine *e, mod *m, const hrd_build *b)
 static int take_latest(const hrd_build *b, void *arg)
 {
 	struct latest *l = arg;
-	mod *m = l->m;
+	hrd_mod *m = l->m;
 	if (hrd_engine_published_row(b) && !l->good) {
 		l->good = 1;
 		m->version = m->top = b->version;
@@ -137,7 +138,7 @@ static int take_dep(void *arg, const char *path)
  * history's copy: 1, or 0. Through the folder's descriptor, as a new file
  * renamed into place: never through a link, never outside objects/.
  */
-static int restore(hrd_engine *e, mod *m)
+static int restore(hrd_engine *e, hrd_mod *m)
 {
 	void *data = NULL;
 	size_t len = 0;
@@ -177,7 +178,7 @@ static int take_pinned(const hrd_build *b, void *arg)
 }
 
 /* A pin made before a restart holds: the pinned version is served, not the newest (its object restored if need be). */
-static void take_pin(hrd_engine *e, mod *m, struct latest *l)
+static void take_pin(hrd_engine *e, hrd_mod *m, struct latest *l)
 {
 	struct latest p = {.e = e, .m = m};
 	int rc = hrd_store_pin(e->cfg.store, m->name, &p.want);
@@ -210,10 +211,10 @@ static int take_origin(const hrd_build *b, void *arg)
 	return 1;
 }
 
-static mod *add_mod(hrd_engine *e, const char *name)
+static hrd_mod *add_mod(hrd_engine *e, const char *name)
 {
-	mod **grown = realloc(e->mods, (e->nmods + 1) * sizeof *grown);
-	mod *m = calloc(1, sizeof *m);
+	hrd_mod **grown = realloc(e->mods, (e->nmods + 1) * sizeof *grown);
+	hrd_mod *m = calloc(1, sizeof *m);
 	if (grown)
 		e->mods = grown;
 	if (!grown || !m || !(m->name = strdup(name))) {
@@ -247,15 +248,15 @@ static mod *add_mod(hrd_engine *e, const char *name)
 
 /* ---- the queue ---- */
 
-static void dequeue(hrd_engine *e, mod *m)
+static void dequeue(hrd_engine *e, hrd_mod *m)
 {
-	if (m->state != M_QUEUED)
+	if (m->state != HRD_M_QUEUED)
 		return;
 	TAILQ_REMOVE(&e->queue, m, qlink);
-	m->state = M_IDLE;
+	m->state = HRD_M_IDLE;
 }
 
-static void cancel(hrd_engine *e, mod *m)
+static void cancel(hrd_engine *e, hrd_mod *m)
 {
 	dequeue(e, m);
 	if (m->job) {
@@ -263,7 +264,7 @@ static void cancel(hrd_engine *e, mod *m)
 		hrd_engine_free_build(m->job); /* its run goes once its compilers are reaped */
 		m->job = NULL;
 	}
-	m->state = M_IDLE;
+	m->state = HRD_M_IDLE;
 }
 
 /* Look at name on disk again after a change, and queue it to be built if it still is a module. */
@@ -271,7 +272,7 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 {
 	char why[160];
 	snprintf(why, sizeof why, "%s", cause); /* cause may be m->cause itself */
-	mod *m = hrd_engine_find(e, name);
+	hrd_mod *m = hrd_engine_find(e, name);
 	hrd_sources src;
 	int kind = hrd_project_resolve(&e->project, name, &src);
 	if (kind < 0) {
@@ -329,7 +330,7 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 		cancel(e, m);
 	hrd_sources_free(&src);
 	snprintf(m->cause, sizeof m->cause, "%s", why);
-	if (m->state == M_QUEUED)
+	if (m->state == HRD_M_QUEUED)
 		return; /* it reads the final content when it starts */
 	if (TAILQ_EMPTY(&e->queue) && !hrd_stage_running(e->stage)) { /* idle until now: a new wave of builds */
 		e->wave++;
@@ -339,13 +340,13 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 		m->in_wave = e->wave;
 		e->wave_total++;
 	}
-	assert(m->state == M_IDLE && !m->job);
-	m->state = M_QUEUED;
+	assert(m->state == HRD_M_IDLE && !m->job);
+	m->state = HRD_M_QUEUED;
 	TAILQ_INSERT_TAIL(&e->queue, m, qlink);
 	hrd_engine_pump(e);
 }
 
-const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32])
+const char *hrd_engine_progress(hrd_engine *e, hrd_mod *m, char buf[32])
 {
 	if (m->in_wave == e->wave && m->done_wave != e->wave) {
 		m->done_wave = e->wave;
@@ -374,10 +375,10 @@ void hrd_engine_pump(hrd_engine *e)
 		}
 		if (hrd_stage_running(e->stage) >= hrd_engine_jobs(e) || TAILQ_EMPTY(&e->queue))
 			return;
-		mod *m = TAILQ_FIRST(&e->queue);
-		assert(m->state == M_QUEUED);
+		hrd_mod *m = TAILQ_FIRST(&e->queue);
+		assert(m->state == HRD_M_QUEUED);
 		TAILQ_REMOVE(&e->queue, m, qlink);
-		m->state = M_IDLE;
+		m->state = HRD_M_IDLE;
 		hrd_engine_start_build(e, m);
 	}
 }
@@ -397,7 +398,7 @@ enum { RECHECK_MIN_MS = 10, RECHECK_MAX_MS = 1000 };
  * of the file's write access, so the event can be read while the file still
  * counts as open for writing. Waiting for another close would miss the save.
  */
-void hrd_engine_arm_recheck(hrd_engine *e, mod *m)
+void hrd_engine_arm_recheck(hrd_engine *e, hrd_mod *m)
 {
 	m->recheck = 1;
 	if (!hrd_timer_active(&e->recheck))
@@ -416,11 +417,11 @@ static void on_recheck(hrd_timer *t)
 	/* Longer while a writer stays, so that one holding a file open for minutes costs next to nothing. */
 	e->recheck_ms = was * 2 > RECHECK_MAX_MS ? RECHECK_MAX_MS : was * 2;
 	for (size_t i = 0; i < e->nmods; i++) {
-		mod *m = e->mods[i];
+		hrd_mod *m = e->mods[i];
 		if (!m->recheck)
 			continue;
 		m->recheck = 0; /* set again by hrd_engine_start_build() if the writer is still there */
-		if (!m->job && m->state != M_QUEUED)
+		if (!m->job && m->state != HRD_M_QUEUED)
 			hrd_engine_touch(e, m->name, m->cause); /* one building or queued reads its sources anyway */
 	}
 	if (!hrd_timer_active(&e->recheck))
@@ -454,10 +455,10 @@ struct scan_ctx {
 static void scan_named(void *arg, const char *name)
 {
 	struct scan_ctx *c = arg;
-	mod *m = hrd_engine_find(c->e, name);
+	hrd_mod *m = hrd_engine_find(c->e, name);
 	if (m && m->seen == c->e->scan)
 		return; /* NAME.c and NAME/ both lead here */
-	if (m && c->e->verifying && m->state != M_IDLE) {
+	if (m && c->e->verifying && m->state != HRD_M_IDLE) {
 		m->seen = c->e->scan; /* it reads its sources anyway, and checks them after */
 		return;
 	}
@@ -601,7 +602,7 @@ static void dependents(struct batch *b, const char *path)
 	if (!header_like(path))
 		return;
 	for (size_t i = 0; i < e->nmods; i++) {
-		mod *m = e->mods[i];
+		hrd_mod *m = e->mods[i];
 		if (hrd_deps_has(&m->deps, path))
 			continue;
 		if (hrd_deps_shadowed(&m->deps, path) || m->last == HRD_FAILED || (m->job && !known)) {
@@ -868,9 +869,9 @@ void hrd_engine_close(hrd_engine *e)
 		close(e->objects_fd);
 	if (e->cache_fd >= 0)
 		close(e->cache_fd);
-	hrd_engine_free_words(e->env_cc);
-	hrd_engine_free_words(e->env_cflags);
-	hrd_engine_free_words(e->env_ldflags);
+	hrd_words_free(e->env_cc);
+	hrd_words_free(e->env_cflags);
+	hrd_words_free(e->env_ldflags);
 	hrd_config_free(&e->conf);
 	free(e->status);
 	free(e->older);

@@ -1,4 +1,5 @@
 /* engine_build.c: one module's build: its key, a reuse or a plan for the stage, then its row and announcement. */
+#include "words.h"
 #include "engine_impl.h"
 #include "../client/elfvars.h"
 #include "readfile.h"
@@ -17,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void announce_failed(hrd_engine *e, mod *m)
+static void announce_failed(hrd_engine *e, hrd_mod *m)
 {
 	hrp_msg f = {.type = HRP_FAILED, .u.failed = {m->name, m->message ? m->message : ""}};
 	if (e->server)
@@ -25,7 +26,7 @@ static void announce_failed(hrd_engine *e, mod *m)
 }
 
 /* The dependencies a build leaves: what its dependency files name, with those it had kept when it failed (a failed compile may not have written them all). */
-static int leave_deps(mod *m, hrd_deps *got, int ok)
+static int leave_deps(hrd_mod *m, hrd_deps *got, int ok)
 {
 	hrd_deps none = {0};
 	if (!got)
@@ -101,7 +102,7 @@ static void snaps_free(struct snaps *s)
  * the failure to the inputs' key: a missing compiler, a full disk or a
  * vanished file must not stop the same content from being built again.
  */
-static void failed(hrd_engine *e, mod *m, build *b, hrd_result *r, const char *message, const char *output,
+static void failed(hrd_engine *e, hrd_mod *m, build *b, hrd_result *r, const char *message, const char *output,
                    int64_t duration, int trusted)
 {
 	int deps = leave_deps(m, r ? &r->deps : NULL, 0) == 0;
@@ -129,7 +130,7 @@ static void failed(hrd_engine *e, mod *m, build *b, hrd_result *r, const char *m
 }
 
 /* A source that cannot be read (permissions, no descriptors left): a failed build, said once. */
-static void unreadable(hrd_engine *e, mod *m, const hrd_sources *src, int err, const char *cause)
+static void unreadable(hrd_engine *e, hrd_mod *m, const hrd_sources *src, int err, const char *cause)
 {
 	char msg[600];
 	const char *what = src->n ? src->path[0] : m->name;
@@ -156,7 +157,7 @@ static int take_top(const hrd_build *b, void *arg)
 }
 
 /* Name the globals of m's new object that a reload starts afresh, when they are not those named last. */
-static void log_unkept(mod *m, const char *path)
+static void log_unkept(hrd_mod *m, const char *path)
 {
 	char names[1024];
 	size_t n = 0;
@@ -172,7 +173,7 @@ static void log_unkept(mod *m, const char *path)
 		         "meant to)", m->name, n, n == 1 ? "" : "s", n == 1 ? "s" : "", names);
 }
 
-static void published(hrd_engine *e, mod *m, build *b, hrd_result *r, int64_t duration)
+static void published(hrd_engine *e, hrd_mod *m, build *b, hrd_result *r, int64_t duration)
 {
 	char *path = NULL;
 	uint64_t version = m->top + 1;
@@ -245,7 +246,7 @@ static void published(hrd_engine *e, mod *m, build *b, hrd_result *r, int64_t du
 	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
 }
 
-void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin)
+void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin)
 {
 	if (m->pin && m->pin != version) {
 		/* Pinned: recorded, and kept for unpin, but the programs stay on the pinned version. */
@@ -270,9 +271,9 @@ void hrd_engine_free_build(build *b)
 		return;
 	if (b->run)
 		hrd_run_cancel(b->run); /* it goes once its compilers are reaped */
-	hrd_engine_free_words(b->base);
-	hrd_engine_free_words(b->ld);
-	hrd_engine_free_words(b->keyargv);
+	hrd_words_free(b->base);
+	hrd_words_free(b->ld);
+	hrd_words_free(b->keyargv);
 	free(b->tmp);
 	free(b->stamps);
 	hrd_deps_free(&b->had);
@@ -299,7 +300,7 @@ static int new_dep_changed(hrd_engine *e, const build *b, const hrd_result *r)
 /* What the run came to: a link (ok), or the first step that failed. */
 static void finish(hrd_engine *e, build *b, hrd_result *r)
 {
-	mod *m = b->m;
+	hrd_mod *m = b->m;
 	int64_t duration = r->duration_us;
 	struct stat st;
 	int ok = r->ok && stat(b->tmp, &st) == 0;
@@ -335,10 +336,10 @@ void hrd_engine_ended(hrd_engine *e, hrd_run *run)
 {
 	hrd_result *r = hrd_run_result(run);
 	build *b = r->owner;
-	mod *m = b->m;
+	hrd_mod *m = b->m;
 	assert(m->job == b);
 	m->job = NULL;
-	m->state = M_IDLE;
+	m->state = HRD_M_IDLE;
 	if (r->spawn_err[0])
 		failed(e, m, b, r, r->spawn_err, r->out, 0, 0);
 	else
@@ -384,7 +385,7 @@ done:
  * version: a copy, a row of status (reused or rollback) with key, and its
  * announcement, unless m is pinned. Returns the version, or 0 (said).
  */
-static uint64_t republish(hrd_engine *e, mod *m, int status, uint64_t vfrom, const char *from, const char *key,
+static uint64_t republish(hrd_engine *e, hrd_mod *m, int status, uint64_t vfrom, const char *from, const char *key,
                           const char *cause)
 {
 	char *tmp = NULL, *path = NULL;
@@ -436,7 +437,7 @@ out:
  * compile. 1 when it did, 0 when there is nothing to reuse or it could
  * not (then it is compiled).
  */
-static int reuse(hrd_engine *e, mod *m, build *b)
+static int reuse(hrd_engine *e, hrd_mod *m, build *b)
 {
 	hrd_published k = {.below = UINT64_MAX, .key = b->key};
 	int done = 0;
@@ -493,7 +494,7 @@ void hrd_engine_published_free(hrd_published *p)
 	p->artifact = p->source_hash = NULL;
 }
 
-int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz)
+int hrd_engine_rollback(hrd_engine *e, hrd_mod *m, uint64_t version, int pin, char *err, size_t errsz)
 {
 	/* Before the compile the live version came from: a second rollback goes further back, not to the build it left. */
 	hrd_published t = {.want = version, .below = m->origin ? m->origin : m->version};
@@ -527,7 +528,7 @@ int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *
 	return rc;
 }
 
-void hrd_engine_start_build(hrd_engine *e, mod *m)
+void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 {
 	build *b = calloc(1, sizeof *b);
 	if (!b) {
@@ -590,7 +591,7 @@ void hrd_engine_start_build(hrd_engine *e, mod *m)
 	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);
 	hrd_debug("%s: building (%s)", m->name, hrd_run_result(b->run)->command);
 	m->job = b;
-	m->state = M_BUILDING;
+	m->state = HRD_M_BUILDING;
 	return; /* its steps start as the engine pumps */
 nomem:
 	hrd_error("%s: out of memory; the next change builds it", m->name);
@@ -598,7 +599,7 @@ out:
 	hrd_engine_free_build(b);
 }
 
-void hrd_engine_unpin(hrd_engine *e, mod *m)
+void hrd_engine_unpin(hrd_engine *e, hrd_mod *m)
 {
 	hrd_published t = {.below = UINT64_MAX};
 	m->pin = 0;

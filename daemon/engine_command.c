@@ -1,4 +1,5 @@
 /* engine_command.c: a module's commands, from hotreload.conf over the environment, and compile_commands.json. */
+#include "words.h"
 #include "engine_impl.h"
 #include "ccmd.h"
 #include "incdir.h"
@@ -10,18 +11,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int add_word(char ***words, size_t *n, const char *w)
-{
-	char **grown = realloc(*words, (*n + 2) * sizeof *grown);
-	if (!grown)
-		return -1;
-	*words = grown;
-	if (!(grown[*n] = strdup(w)))
-		return -1;
-	grown[++*n] = NULL;
-	return 0;
-}
-
 /* Split an environment variable into words (no shell: spaces and tabs only). */
 int hrd_engine_split_env(const char *var, const char *fallback, char ***words, size_t *n)
 {
@@ -29,16 +18,9 @@ int hrd_engine_split_env(const char *var, const char *fallback, char ***words, s
 	char *copy = strdup(v && *v ? v : fallback), *save = NULL;
 	int rc = copy ? 0 : -1;
 	for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; w && rc == 0; w = strtok_r(NULL, " \t\n", &save))
-		rc = add_word(words, n, w);
+		rc = hrd_words_add(words, n, w);
 	free(copy);
 	return rc;
-}
-
-void hrd_engine_free_words(char **words)
-{
-	for (size_t i = 0; words && words[i]; i++)
-		free(words[i]);
-	free(words);
 }
 
 struct words {
@@ -53,7 +35,7 @@ static int add_config_word(void *arg, const char *word)
 	char *w = NULL;
 	if (ws->prefix && asprintf(&w, "%s%s", ws->prefix, word) < 0)
 		return -1;
-	int rc = add_word(ws->w, &ws->n, w ? w : word);
+	int rc = hrd_words_add(ws->w, &ws->n, w ? w : word);
 	free(w);
 	return rc;
 }
@@ -106,7 +88,7 @@ int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 }
 
 /* What compile_commands.json says of m, from b's command: marked for writing when it changed. */
-void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b)
+void hrd_engine_ccmd_note(hrd_engine *e, hrd_mod *m, const build *b)
 {
 	char *entries = hrd_ccmd_entries(e->cfg.root, b->base, b->src.path, b->src.n);
 	if (!entries || (m->ccmd && strcmp(entries, m->ccmd) == 0)) {

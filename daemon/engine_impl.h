@@ -15,15 +15,15 @@
 #include <sys/queue.h>
 #include <time.h>
 
-enum mstate { M_IDLE, M_QUEUED, M_BUILDING };
+enum hrd_mstate { HRD_M_IDLE, HRD_M_QUEUED, HRD_M_BUILDING };
 
 struct build;
 
-typedef struct mod {
+typedef struct hrd_mod {
 	char *name;
 	int kind;      /* enum hrd_kind at the last look */
 	int invalid;   /* the name is not a module name: reported, never built */
-	enum mstate state;
+	enum hrd_mstate state;
 	unsigned in_wave, done_wave; /* the waves it was counted in, queued and done */
 	char key[65];  /* inputs of the last recorded compile, "" for none */
 	uint64_t version;  /* the newest good build that can be served, 0 for none */
@@ -44,12 +44,12 @@ typedef struct mod {
 	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
 	char *unkept;  /* the globals its last good compile restarts at each reload, as the log last named them */
 	struct build *job;
-	TAILQ_ENTRY(mod) qlink; /* in the queue, while M_QUEUED */
-} mod;
+	TAILQ_ENTRY(hrd_mod) qlink; /* in the queue, while HRD_M_QUEUED */
+} hrd_mod;
 
 /* A module's build as the engine sees it: what the key covered, and the stage's run of it. */
 typedef struct build {
-	mod *m;
+	hrd_mod *m;
 	hrd_run *run;      /* NULL before it starts */
 	hrd_sources src;
 	hrd_deps had;      /* the module's dependencies when the key was taken */
@@ -73,9 +73,9 @@ struct hrd_engine {
 	int ccmd_dirty;         /* compile_commands.json is behind */
 	int ccmd_written;       /* and this daemon has written it where the configuration says */
 	unsigned wave, wave_total, wave_done; /* modules queued since the engine was last idle, and those done */
-	mod **mods;
+	hrd_mod **mods;
 	size_t nmods;
-	TAILQ_HEAD(modq, mod) queue; /* modules waiting for a build slot, in the order their changes came */
+	TAILQ_HEAD(modq, hrd_mod) queue; /* modules waiting for a build slot, in the order their changes came */
 	hrd_stage *stage; /* the builds under way, and their compilers */
 	unsigned long seq;
 	unsigned scan; /* scans so far */
@@ -104,22 +104,22 @@ int64_t hrd_engine_now_us(clockid_t clock);
 int hrd_engine_jobs(const hrd_engine *e);
 /* *dst becomes a copy of src (NULL for none); out of memory, it keeps its old text. */
 void hrd_engine_set_str(char **dst, const char *src);
-mod *hrd_engine_find(hrd_engine *e, const char *name);
+hrd_mod *hrd_engine_find(hrd_engine *e, const char *name);
 int hrd_engine_published_row(const hrd_build *b);
 uint32_t hrd_engine_kind_of(const hrd_build *b);
 void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause);
 /* m is done for this wave of builds: "[DONE/TOTAL] " for its log line when the wave is large, else "". */
-const char *hrd_engine_progress(hrd_engine *e, mod *m, char buf[32]);
+const char *hrd_engine_progress(hrd_engine *e, hrd_mod *m, char buf[32]);
 #define HRD_VERIFY_CAUSE "verification scan" /* a module's cause when a verification scan touched it */
 #define HRD_KEEP_OBJECTS 8 /* objects of each module's newest good compiles the history keeps, unless hotreload.conf says */
 
 /* Serve version (its object at path, which m then owns) to the programs, unless m is pinned to another. */
-void hrd_engine_serve(hrd_engine *e, mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin);
+void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin);
 /* Put back m's version (0: the newest good one before the live one) as a new version, a rollback row; with pin,
  * it stays until unpin. 0, or -1 with why in err. */
-int hrd_engine_rollback(hrd_engine *e, mod *m, uint64_t version, int pin, char *err, size_t errsz);
+int hrd_engine_rollback(hrd_engine *e, hrd_mod *m, uint64_t version, int pin, char *err, size_t errsz);
 /* Serve m's newest good build again, after a pin. */
-void hrd_engine_unpin(hrd_engine *e, mod *m);
+void hrd_engine_unpin(hrd_engine *e, hrd_mod *m);
 /* What hrd_engine_published looks for in a module's history, and what it finds. */
 typedef struct hrd_published {
 	uint64_t want;   /* this version; or, with 0, the newest published row below below */
@@ -137,11 +137,11 @@ char *hrd_engine_object_path(hrd_engine *e, const char *module, uint64_t version
 int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p);
 void hrd_engine_published_free(hrd_published *p);
 void hrd_engine_pump(hrd_engine *e);
-void hrd_engine_arm_recheck(hrd_engine *e, mod *m);
+void hrd_engine_arm_recheck(hrd_engine *e, hrd_mod *m);
 void hrd_engine_arm_checkpoint(hrd_engine *e);
 
 /* engine_build.c: one module's build: its key, a reuse or a plan for the stage, then its result recorded and announced. */
-void hrd_engine_start_build(hrd_engine *e, mod *m);
+void hrd_engine_start_build(hrd_engine *e, hrd_mod *m);
 /* What the stage's run r of a build came to: recorded and announced (r is freed). */
 void hrd_engine_ended(hrd_engine *e, hrd_run *r);
 /* The build goes, and its run with it, unrecorded. NULL is a no-op. */
@@ -150,9 +150,8 @@ void hrd_engine_free_build(build *b);
 /* engine_command.c: the modules' commands, and compile_commands.json. */
 int hrd_engine_split_env(const char *var, const char *fallback, char ***words, size_t *n);
 /* A NULL-terminated array of words, and the words; NULL is a no-op. */
-void hrd_engine_free_words(char **words);
 int hrd_engine_command_for(hrd_engine *e, const char *name, build *b);
-void hrd_engine_ccmd_note(hrd_engine *e, mod *m, const build *b);
+void hrd_engine_ccmd_note(hrd_engine *e, hrd_mod *m, const build *b);
 void hrd_engine_write_ccmds(hrd_engine *e);
 /* Before next replaces the configuration: remove the compile_commands.json this daemon wrote if it is to go elsewhere, or nowhere. */
 void hrd_engine_move_ccmds(hrd_engine *e, const hrd_config *next);

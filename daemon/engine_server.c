@@ -1,4 +1,5 @@
 /* engine_server.c: the server's questions, answered from the modules table and the history. */
+#include "words.h"
 #include "engine_impl.h"
 #include "log.h"
 #include "objcache.h"
@@ -13,7 +14,7 @@
 
 static int latest(void *arg, const char *module, hrp_msg out[2])
 {
-	mod *md = hrd_engine_find(arg, module);
+	hrd_mod *md = hrd_engine_find(arg, module);
 	int n = 0;
 	if (!md || md->invalid)
 		return 0;
@@ -27,7 +28,7 @@ static int latest(void *arg, const char *module, hrp_msg out[2])
 
 static int by_name(const void *a, const void *b)
 {
-	return strcmp((*(mod *const *)a)->name, (*(mod *const *)b)->name);
+	return strcmp((*(hrd_mod *const *)a)->name, (*(hrd_mod *const *)b)->name);
 }
 
 static void status(void *arg, hrp_msg *m)
@@ -39,7 +40,7 @@ static void status(void *arg, hrp_msg *m)
 		qsort(e->mods, e->nmods, sizeof *e->mods, by_name);
 	uint32_t n = 0;
 	for (size_t i = 0; e->status && i < e->nmods; i++) {
-		mod *md = e->mods[i];
+		hrd_mod *md = e->mods[i];
 		hrp_modstat *s = &e->status[n];
 		if (md->kind == HRD_KIND_NONE && !md->version)
 			continue; /* gone, and never built */
@@ -60,9 +61,9 @@ static void status(void *arg, hrp_msg *m)
 			s->message = md->note ? md->note : "";
 		} else if (md->kind == HRD_KIND_NONE) {
 			s->status = "removed";
-		} else if (md->state == M_BUILDING) {
+		} else if (md->state == HRD_M_BUILDING) {
 			s->status = "building";
-		} else if (md->state == M_QUEUED) {
+		} else if (md->state == HRD_M_QUEUED) {
 			s->status = "queued";
 		} else {
 			s->status = md->last == HRD_FAILED ? "failed" : md->last == HRD_OK || md->version ? "ok" : "none";
@@ -118,7 +119,7 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 	else if (record)
 		hrd_engine_arm_checkpoint(e);
 	/* A build that one process cannot load is passed over there for the newest older one. */
-	mod *md = hrd_engine_find(e, module);
+	hrd_mod *md = hrd_engine_find(e, module);
 	if (!md || md->invalid || md->pin)
 		return 0; /* pinned: nothing else is to be served, older or newer */
 	free(e->older);
@@ -158,7 +159,7 @@ static void loaded(void *arg, const char *module, uint64_t version, uint64_t at_
 static int build_now(void *arg, const char *module)
 {
 	hrd_engine *e = arg;
-	mod *md = hrd_engine_find(e, module);
+	hrd_mod *md = hrd_engine_find(e, module);
 	if (!md || md->invalid || (md->kind != HRD_KIND_FILE && md->kind != HRD_KIND_DIR))
 		return -1;
 	md->key[0] = '\0';
@@ -171,7 +172,7 @@ static int build_now(void *arg, const char *module)
 static int rollback(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz)
 {
 	hrd_engine *e = arg;
-	mod *md = hrd_engine_find(e, module);
+	hrd_mod *md = hrd_engine_find(e, module);
 	uint64_t pin = 0;
 	if ((!md || md->invalid) && action == HRP_UNPIN && hrd_store_pin(e->cfg.store, module, &pin) > 0) {
 		/* a module gone from the root: its pin goes from the history */
@@ -266,7 +267,7 @@ static void keep_cached(void *arg, const char *name)
 }
 
 /* The cache files of module m's sources as they are now (its last compile of each, and the one that would be reused now). */
-static void keep_sources(hrd_engine *e, mod *m, struct keeping *k)
+static void keep_sources(hrd_engine *e, hrd_mod *m, struct keeping *k)
 {
 	hrd_sources src;
 	build b = {0};
@@ -282,9 +283,9 @@ static void keep_sources(hrd_engine *e, mod *m, struct keeping *k)
 			hrd_objcache_names(e->cache_fd, &ce, keep_cached, k);
 			hrd_objcache_entry_free(&ce);
 		}
-	hrd_engine_free_words(b.base);
-	hrd_engine_free_words(b.ld);
-	hrd_engine_free_words(b.keyargv);
+	hrd_words_free(b.base);
+	hrd_words_free(b.ld);
+	hrd_words_free(b.keyargv);
 	hrd_sources_free(&src);
 }
 

@@ -1,4 +1,5 @@
 /* stage.c: the build stage: a plan's steps (each source compiled on its own, then the link) run as jobs allow. */
+#include "words.h"
 #include "stage.h"
 #include "log.h"
 #include "objcache.h"
@@ -64,25 +65,6 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int add_word(char ***words, size_t *n, const char *w)
-{
-	char **grown = realloc(*words, (*n + 2) * sizeof *grown);
-	if (!grown)
-		return -1;
-	*words = grown;
-	if (!(grown[*n] = strdup(w)))
-		return -1;
-	grown[++*n] = NULL;
-	return 0;
-}
-
-static void free_words(char **words)
-{
-	for (size_t i = 0; words && words[i]; i++)
-		free(words[i]);
-	free(words);
-}
-
 /* argv for one step: the compiler and its flags, then mid (NULL-terminated), then, for the link, the objects and libraries. */
 static char **step_argv(const hrd_plan *p, const char *const *mid, char *const *objs, size_t nobjs)
 {
@@ -90,15 +72,15 @@ static char **step_argv(const hrd_plan *p, const char *const *mid, char *const *
 	size_t argc = 0;
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && p->base[i]; i++)
-		rc = add_word(&argv, &argc, p->base[i]);
+		rc = hrd_words_add(&argv, &argc, p->base[i]);
 	for (size_t i = 0; rc == 0 && mid[i]; i++)
-		rc = add_word(&argv, &argc, mid[i]);
+		rc = hrd_words_add(&argv, &argc, mid[i]);
 	for (size_t i = 0; rc == 0 && objs && i < nobjs; i++)
-		rc = add_word(&argv, &argc, objs[i]);
+		rc = hrd_words_add(&argv, &argc, objs[i]);
 	for (size_t i = 0; rc == 0 && objs && p->ld[i]; i++)
-		rc = add_word(&argv, &argc, p->ld[i]);
+		rc = hrd_words_add(&argv, &argc, p->ld[i]);
 	if (rc < 0) {
-		free_words(argv);
+		hrd_words_free(argv);
 		return NULL;
 	}
 	return argv;
@@ -135,7 +117,7 @@ static void destroy(hrd_run *r)
 			unlink(st->dep);
 		free(st->obj);
 		free(st->dep);
-		free_words(st->argv);
+		hrd_words_free(st->argv);
 		hrd_job_free(&st->job);
 		hrd_objcache_entry_free(&st->ce);
 	}
@@ -143,7 +125,7 @@ static void destroy(hrd_run *r)
 	if (r->outpath)
 		unlink(r->outpath);
 	free(r->outpath);
-	free_words(r->base);
+	hrd_words_free(r->base);
 	free(r->mdeps);
 	free(r->name);
 	free(r->command);
@@ -337,7 +319,7 @@ static int copy_words(char ***to, char *const *from)
 	size_t n = 0;
 	int rc = (*to = calloc(1, sizeof **to)) ? 0 : -1;
 	for (size_t i = 0; rc == 0 && from[i]; i++)
-		rc = add_word(to, &n, from[i]);
+		rc = hrd_words_add(to, &n, from[i]);
 	return rc;
 }
 
