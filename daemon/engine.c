@@ -701,7 +701,8 @@ void hrd_engine_outside_sync(hrd_engine *e)
 			if ((dirs[n] = strndup(p, len)))
 				n++;
 		}
-	qsort(dirs, n, sizeof *dirs, by_path);
+	if (n) /* dirs is NULL without one, which qsort may not take */
+		qsort(dirs, n, sizeof *dirs, by_path);
 	if (hrd_outside_set(&e->outside, dirs, n) < 0)
 		hrd_error("cannot follow the folders of headers outside the root: out of memory");
 	char list[65536];
