@@ -498,12 +498,12 @@ Test(client, the_library_thread_sleeps_once_the_host_took_what_it_offered)
 	long before = library_thread_switches(h->pid), now;
 	/* What it was finishing (the note to the sink) is done once its count holds still for 100 ms. */
 	for (int i = 0; i < 50; i++, before = now) {
-		nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+		nanosleep(&(struct timespec){ 0, 100000000 }, NULL); /* the quiet time is what is measured */
 		if ((now = library_thread_switches(h->pid)) == before)
 			break;
 	}
 	/* Over a second with nothing new, the game's frames going on: it is never woken. */
-	nanosleep(&(struct timespec){ 1, 0 }, NULL);
+	nanosleep(&(struct timespec){ 1, 0 }, NULL); /* the idle second is what is under test, not a wait for a result */
 	now = library_thread_switches(h->pid);
 	cr_assert_eq(now, before, "the library's thread woke %ld times in a second with nothing new", now - before);
 }
