@@ -58,7 +58,7 @@ Test(reload, a_crash_in_hr_on_load_refuses_the_build_for_each_signal_and_the_old
 	}
 	e2e_module("a.c", 9, 0);
 	e2e_expect_next(h, "update", "update a 1 v=8 value=9 sym=NULL");
-	kill(h->pid, SIGTERM);
+	t_term(h->pid);
 	e2e_expect_next(h, "stats", "stats switches=2 refusals=6 crashes=0 reconnects=0");
 }
 
@@ -75,7 +75,7 @@ Test(reload, hr_guard_survives_a_crash_in_module_code_and_says_so)
 	                                         NULL });
 	e2e_module("a.c", 3, 0);
 	e2e_expect_next(h, "update", "update a 1 v=3 value=3 sym=NULL");
-	kill(h->pid, SIGTERM);
+	t_term(h->pid);
 	e2e_expect_next(h, "stats", "stats switches=3 refusals=0 crashes=1 reconnects=0");
 }
 
@@ -130,7 +130,7 @@ Test(reload, the_game_runs_on_when_the_daemon_is_killed_and_reconnects_when_it_i
 	e2e_expect_next(h, "note c", "note connected info - v0: reconnected to hotreloadd");
 	e2e_module("a.c", 5, 0);
 	e2e_expect(h, "value=5 sym=NULL");
-	kill(h->pid, SIGTERM);
+	t_term(h->pid);
 	e2e_expect(h, "reconnects=1");
 }
 
@@ -243,8 +243,7 @@ Test(reload, hr_disconnect_returns_when_the_daemon_is_absent_or_stuck)
 	t_proc *h = &e2e_hosts[0];
 	cr_assert_eq(t_host_start(h, e2e_dir, absent), 0);
 	e2e_expect(h, "first a 0 v=0");
-	kill(h->pid, SIGTERM);
-	e2e_expect_next(h, "bye", "bye");
+	e2e_end(h);
 	/* Stuck: a socket whose listener never accepts; the kernel takes the connection and the HELLO, and no answer comes. */
 	char *path = t_fmt("%s/stuck.sock", e2e_dir);
 	int fd = hrp_listen(path, 4);
@@ -253,8 +252,7 @@ Test(reload, hr_disconnect_returns_when_the_daemon_is_absent_or_stuck)
 	t_proc *s = &e2e_hosts[1];
 	cr_assert_eq(t_host_start(s, e2e_dir, stuck), 0);
 	e2e_expect(s, "first a 0 v=0");
-	kill(s->pid, SIGTERM);
-	e2e_expect_next(s, "bye", "bye");
+	e2e_end(s);
 	close(fd);
 	free(path);
 }

@@ -343,6 +343,11 @@ int t_proc_start(t_proc *p, const char *cwd, const char *const *env, const char 
 	return pid > 0 && p->pidfd >= 0 ? 0 : -1;
 }
 
+int t_term(int pid)
+{
+	return (int)syscall(SYS_tgkill, pid, pid, SIGTERM);
+}
+
 int t_host_start(t_proc *p, const char *cwd, const char *const *args)
 {
 	/* HR_HOST: another build of the host (make test-tsan runs a ThreadSanitizer one). */

@@ -83,6 +83,12 @@ typedef struct t_proc {
 	char line[4096]; /* the last line t_proc_expect matched */
 } t_proc;
 
+/*
+ * SIGTERM to pid's main thread (tgkill), not to the process: under
+ * ThreadSanitizer a process-directed signal may land on the runtime's own
+ * background thread, which never runs the program's handler.
+ */
+int t_term(int pid);
 /* Start argv in cwd with env (as for t_exec). 0, or -1. */
 int t_proc_start(t_proc *p, const char *cwd, const char *const *env, const char *const *argv);
 /* The test host (tests/host.c, or $HR_HOST) with args. */
