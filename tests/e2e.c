@@ -90,16 +90,22 @@ const char *e2e_expect(t_proc *h, const char *want)
 	return h->line;
 }
 
-void e2e_end(t_proc *h)
+const char *e2e_end_at(t_proc *h, const char *want)
 {
 	/* Sent again each second: ThreadSanitizer's runtime can lose an asynchronous signal that arrives while it is
 	 * busy, and a second SIGTERM costs a host that heard the first nothing. A host that hangs still fails. */
 	for (int ms = 0; ms < E2E_WAIT_MS; ms += 1000) {
 		t_term(h->pid);
-		if (t_proc_expect(h, "bye", 1000))
-			return;
+		if (t_proc_expect(h, want, 1000))
+			return h->line;
 	}
-	cr_assert_fail("the host never printed \"bye\" (last line: \"%s\")", h->line);
+	cr_assert_fail("the host never printed \"%s\" (last line: \"%s\")", want, h->line);
+	return NULL;
+}
+
+void e2e_end(t_proc *h)
+{
+	e2e_end_at(h, "bye");
 }
 
 /* The next line of h that starts with prefix must be exactly line. */

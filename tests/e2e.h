@@ -25,7 +25,9 @@ void e2e_start_daemon(const char *const *env);
 t_proc *e2e_host(int i, const char *const *opts, const char *const *modules);
 /* The next line of h that contains want: it must come within the deadline. */
 const char *e2e_expect(t_proc *h, const char *want);
-/* SIGTERM to host h (again each second, until the deadline), and its last line, "bye", must come. */
+/* SIGTERM to host h (again each second, until the deadline) until it prints a line that contains want; that line. */
+const char *e2e_end_at(t_proc *h, const char *want);
+/* The same, until its last line, "bye". */
 void e2e_end(t_proc *h);
 /* The next line of h that starts with prefix must be exactly line. */
 void e2e_expect_next(t_proc *h, const char *prefix, const char *line);

@@ -45,8 +45,7 @@ Test(client, hooks_run_in_order_at_a_switch_and_at_the_end)
 	e2e_expect_next(h, "", "unload a 1");
 	e2e_expect_next(h, "", "load a 2 prev=1");
 	e2e_expect_next(h, "", "update a 1 v=2 value=2 sym=NULL");
-	t_term(h->pid);
-	e2e_expect_next(h, "", "unload a 2");
+	cr_assert_str_eq(e2e_end_at(h, ""), "unload a 2");
 	e2e_expect_next(h, "", "stats switches=2 refusals=0 crashes=0 reconnects=0");
 	e2e_expect_next(h, "", "bye");
 }

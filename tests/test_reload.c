@@ -58,8 +58,7 @@ Test(reload, a_crash_in_hr_on_load_refuses_the_build_for_each_signal_and_the_old
 	}
 	e2e_module("a.c", 9, 0);
 	e2e_expect_next(h, "update", "update a 1 v=8 value=9 sym=NULL");
-	t_term(h->pid);
-	e2e_expect_next(h, "stats", "stats switches=2 refusals=6 crashes=0 reconnects=0");
+	cr_assert_str_eq(e2e_end_at(h, "stats"), "stats switches=2 refusals=6 crashes=0 reconnects=0");
 }
 
 Test(reload, hr_guard_survives_a_crash_in_module_code_and_says_so)
@@ -75,8 +74,7 @@ Test(reload, hr_guard_survives_a_crash_in_module_code_and_says_so)
 	                                         NULL });
 	e2e_module("a.c", 3, 0);
 	e2e_expect_next(h, "update", "update a 1 v=3 value=3 sym=NULL");
-	t_term(h->pid);
-	e2e_expect_next(h, "stats", "stats switches=3 refusals=0 crashes=1 reconnects=0");
+	cr_assert_str_eq(e2e_end_at(h, "stats"), "stats switches=3 refusals=0 crashes=1 reconnects=0");
 }
 
 /* A module that keeps count (of type type) across reloads, and counts its loads in a plain global too. */
@@ -130,8 +128,7 @@ Test(reload, the_game_runs_on_when_the_daemon_is_killed_and_reconnects_when_it_i
 	e2e_expect_next(h, "note c", "note connected info - v0: reconnected to hotreloadd");
 	e2e_module("a.c", 5, 0);
 	e2e_expect(h, "value=5 sym=NULL");
-	t_term(h->pid);
-	e2e_expect(h, "reconnects=1");
+	e2e_end_at(h, "reconnects=1");
 }
 
 Test(reload, a_lazy_game_starts_before_the_daemon_and_loads_once_it_answers)
