@@ -29,7 +29,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
-LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
+LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/find.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
              $(B)/client/elfvars.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
              $(B)/daemon/readfile.o $(PROTO_OBJ)
