@@ -306,6 +306,7 @@ static int print_row(const hrd_build *b, void *arg)
 		else
 			printf(",\"version\":%llu", (unsigned long long)b->version);
 		hrc_cli_json_member(",", "status", hrc_cli_status_name(b));
+		hrc_cli_json_member(",", "tier", b->quick ? "quick" : "final");
 		hrc_cli_json_member(",", "started_at", when);
 		printf(",\"duration_ms\":%.3f", ms);
 		hrc_cli_json_member(",", "message", b->message);
@@ -321,6 +322,7 @@ static int print_row(const hrd_build *b, void *arg)
 	hrc_cli_cell(&r->t, b->module);
 	hrc_cli_cell(&r->t, b->status == HRD_FAILED ? "-" : ver);
 	hrc_cli_cell(&r->t, hrc_cli_status_name(b));
+	hrc_cli_cell(&r->t, b->quick ? "quick" : "final");
 	hrc_cli_cell(&r->t, when);
 	hrc_cli_cell(&r->t, dur);
 	hrc_cli_cell(&r->t, b->message);
@@ -335,9 +337,9 @@ static int cmd_history(int argc, char **argv)
 	if (n < 0)
 		n = hrc_cli_opt.json ? 0 : 20;
 	hrd_store *s = hrc_cli_open_store();
-	struct rows r = { .t = { .cols = 6, .status = 2 } };
-	const char *head[] = { "MODULE", "VERSION", "STATUS", "STARTED (UTC)", "DURATION", "MESSAGE" };
-	for (size_t i = 0; !hrc_cli_opt.json && i < 6; i++)
+	struct rows r = { .t = { .cols = 7, .status = 2 } };
+	const char *head[] = { "MODULE", "VERSION", "STATUS", "TIER", "STARTED (UTC)", "DURATION", "MESSAGE" };
+	for (size_t i = 0; !hrc_cli_opt.json && i < 7; i++)
 		hrc_cli_cell(&r.t, head[i]);
 	if (hrc_cli_opt.json)
 		printf("[");

@@ -147,6 +147,7 @@ int hrc_cli_show(int argc, char **argv)
 		else
 			printf(",\"version\":%llu", (unsigned long long)f.b.version);
 		hrc_cli_json_member(",", "status", hrc_cli_status_name(&f.b));
+		hrc_cli_json_member(",", "tier", f.b.quick ? "quick" : "final");
 		hrc_cli_json_member(",", "started_at", when);
 		printf(",\"duration_ms\":%.3f", (double)f.b.duration_us / 1000.0);
 		hrc_cli_json_member(",", "message", f.b.message);
@@ -157,8 +158,8 @@ int hrc_cli_show(int argc, char **argv)
 		printf(",\"files\":[");
 	} else {
 		char *module = hrc_cli_printable(f.b.module), *cause = hrc_cli_printable(f.b.cause), *msg = hrc_cli_printable(f.b.message);
-		printf("%s %s%llu  %s  %s  %.1f ms  %s\n", module, f.b.status == HRD_FAILED ? "" : "v",
-		       (unsigned long long)f.b.version, hrc_cli_status_name(&f.b), when, (double)f.b.duration_us / 1000.0, cause);
+		printf("%s %s%llu  %s  %s  %s  %.1f ms  %s\n", module, f.b.status == HRD_FAILED ? "" : "v",
+		       (unsigned long long)f.b.version, hrc_cli_status_name(&f.b), f.b.quick ? "quick" : "final", when, (double)f.b.duration_us / 1000.0, cause);
 		if (*msg)
 			printf("message  %s\n", msg);
 		if (*f.b.artifact)

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define", "sources"};
+static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define", "sources",
+                                                        "quick"};
 /* Settings of the whole project only. */
 static const char *const project_keys[] = {"exclude", "jobs", "compile_commands", "keep"};
 #define NPROJECT (sizeof project_keys / sizeof *project_keys)
@@ -310,7 +311,7 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		const char *near = nearest(key, klen);
 		return near ? mistake(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
 		            : mistake(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
-		                      " sources (of a module), and before any [module], exclude, jobs, compile_commands and keep",
+		                      " sources (of a module), quick, and before any [module], exclude, jobs, compile_commands and keep",
 		                   (int)klen, key);
 	}
 	if (k >= HRD_NKEYS && *scope != &c->all)
@@ -330,6 +331,10 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 	} else if (k == HRD_CC && !append && !words[0]) {
 		free_words(words);
 		rc = mistake(p, "cc names a compiler, as cc = gcc or cc = ccache gcc");
+	} else if (k == HRD_QUICK && (append || !words[0] || words[1] ||
+	                               (strcmp(words[0], "tcc") != 0 && strcmp(words[0], "off") != 0))) {
+		free_words(words);
+		rc = mistake(p, "quick is tcc (a quick build with tcc goes live first) or off, with '=', not '+='");
 	} else if (k == HRD_SOURCES && (rc = inside_root(p, words)) < 0) {
 		free_words(words);
 	} else if (append) {
@@ -447,4 +452,17 @@ int hrd_config_excluded(const hrd_config *c, const char *path)
 			return 1;
 	}
 	return 0;
+}
+
+static int is_tcc(void *arg, const char *word)
+{
+	*(int *)arg = strcmp(word, "tcc") == 0;
+	return 0;
+}
+
+int hrd_config_quick(const hrd_config *c, const char *module)
+{
+	int quick = 0; /* the module's "quick =" replaces the project's: the last word says */
+	hrd_config_words(c, module, HRD_QUICK, is_tcc, &quick);
+	return quick;
 }

@@ -11,7 +11,8 @@
 #define HRD_CONFIG_FILE "hotreload.conf"
 
 /* The settings a module's commands are made of; each a list of words. */
-enum hrd_key { HRD_CC, HRD_CFLAGS, HRD_LDFLAGS, HRD_LIBS, HRD_INCLUDE, HRD_DEFINE, HRD_SOURCES, HRD_NKEYS };
+/* HRD_QUICK: "tcc" or "off" (the default), one word, the project's or the module's: the quick tier's compiler. */
+enum hrd_key { HRD_CC, HRD_CFLAGS, HRD_LDFLAGS, HRD_LIBS, HRD_INCLUDE, HRD_DEFINE, HRD_SOURCES, HRD_QUICK, HRD_NKEYS };
 
 /* One scope's settings: "key = ..." sets (replacing what is inherited), "key += ..." adds. */
 typedef struct hrd_scope {
@@ -52,6 +53,8 @@ void hrd_config_free(hrd_config *c);
  */
 int hrd_config_words(const hrd_config *c, const char *module, enum hrd_key key, int (*fn)(void *arg, const char *word),
                      void *arg);
+/* 1 when module's builds have a quick tier (quick = tcc). */
+int hrd_config_quick(const hrd_config *c, const char *module);
 /* 1 when module has sources of its own ("sources = glob..."). */
 int hrd_config_has_sources(const hrd_config *c, const char *module);
 /* 1 when the root-relative path is excluded, or lies in an excluded folder. */

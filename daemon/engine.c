@@ -852,6 +852,7 @@ void hrd_engine_close(hrd_engine *e)
 		hrd_deps_free(&e->mods[i]->deps);
 		free(e->mods[i]->ccmd);
 		free(e->mods[i]->unkept);
+		free(e->mods[i]->noquick);
 		free(e->mods[i]);
 	}
 	free(e->mods);

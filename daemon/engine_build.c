@@ -271,6 +271,10 @@ void hrd_engine_free_build(build *b)
 		return;
 	if (b->run)
 		hrd_run_cancel(b->run); /* it goes once its compilers are reaped */
+	if (b->qrun)
+		hrd_run_cancel(b->qrun);
+	free(b->qtmp);
+	free(b->qsig);
 	hrd_words_free(b->base);
 	hrd_words_free(b->ld);
 	hrd_words_free(b->keyargv);
@@ -332,18 +336,75 @@ static void finish(hrd_engine *e, build *b, hrd_result *r)
 	}
 }
 
+/*
+ * The quick tier's build ended, before the final one (which cancels it when
+ * it ends first): published and announced now if it compiled. A failure is
+ * the configured compiler's to tell, so it is dropped with a debug line.
+ */
+static void quick_ended(hrd_engine *e, build *b, hrd_result *r)
+{
+	hrd_mod *m = b->m;
+	struct stat st;
+	char *path = NULL;
+	if (r->spawn_err[0] || !r->ok || stat(b->qtmp, &st) < 0) {
+		char msg[1024];
+		hrd_job_message(r->last_out, r->status, msg, sizeof msg);
+		hrd_debug("%s: the quick build (tcc) failed, dropped: %s", m->name, r->spawn_err[0] ? r->spawn_err : msg);
+		b->qfailed = 1;
+		return;
+	}
+	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps)) {
+		hrd_debug("%s: its inputs changed during the quick build: dropped", m->name);
+		return;
+	}
+	uint64_t version = m->top + 1;
+	if (asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store)) < 0 || rename(b->qtmp, path) < 0) {
+		hrd_debug("%s: the quick build cannot be published: %s", m->name, strerror(path ? errno : ENOMEM));
+		free(path);
+		return;
+	}
+	hrd_build row = {.module = m->name, .status = HRD_OK, .version = version, .started_us = b->started_us,
+	                 .duration_us = r->duration_us, .source_hash = b->key, .command = r->command, .output = r->out,
+	                 .artifact = path, .cause = b->cause, .quick = 1};
+	if (hrd_store_record(e->cfg.store, &row) < 0) {
+		hrd_error("%s: %s", m->name, hrd_store_error(e->cfg.store));
+		unlink(path);
+		free(path);
+		hrd_store_history(e->cfg.store, m->name, 0, take_top, &m->top);
+		return;
+	}
+	hrd_engine_arm_checkpoint(e);
+	m->top = version;
+	hrd_info("%s: v%llu built quick (tcc) in %lld ms (%s); the final build follows", m->name,
+	         (unsigned long long)version, (long long)(r->duration_us / 1000), b->cause);
+	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
+}
+
 void hrd_engine_ended(hrd_engine *e, hrd_run *run)
 {
 	hrd_result *r = hrd_run_result(run);
 	build *b = r->owner;
 	hrd_mod *m = b->m;
 	assert(m->job == b);
+	if (run == b->qrun) {
+		quick_ended(e, b, r);
+		b->qrun = NULL;
+		hrd_run_free(run);
+		return;
+	}
 	m->job = NULL;
 	m->state = HRD_M_IDLE;
+	uint64_t top = m->top;
 	if (r->spawn_err[0])
 		failed(e, m, b, r, r->spawn_err, r->out, 0, 0);
 	else
 		finish(e, b, r);
+	if (b->qfailed && b->qsig && m->last == HRD_OK && m->top > top) {
+		/* The configured compiler built what tcc could not: tcc does not support something it uses. */
+		hrd_info("%s: tcc cannot build it: no quick builds until its configuration changes", m->name);
+		hrd_engine_set_str(&m->noquick, b->qsig);
+	}
 	b->run = NULL;
 	hrd_run_free(run);
 	hrd_engine_free_build(b);
@@ -528,6 +589,43 @@ int hrd_engine_rollback(hrd_engine *e, hrd_mod *m, uint64_t version, int pin, ch
 	return rc;
 }
 
+/*
+ * The quick tier beside b's run: tcc in one call, with the module's -I and
+ * -D only (its other flags are the configured compiler's). Not for a module
+ * tcc could not build under the same commands. Nothing is said if it cannot
+ * start: the final build is the one that counts.
+ */
+static void start_quick(hrd_engine *e, hrd_mod *m, build *b)
+{
+	char **qbase = NULL, *cmd = NULL, *key = NULL;
+	size_t n = 0;
+	int rc = hrd_words_add(&qbase, &n, "tcc");
+	for (size_t i = 0; rc == 0 && b->base[i]; i++)
+		if ((strncmp(b->base[i], "-I", 2) == 0 || strncmp(b->base[i], "-D", 2) == 0) && b->base[i][2])
+			rc = hrd_words_add(&qbase, &n, b->base[i]);
+	if (rc < 0 || !(cmd = hrd_job_cmdline(qbase)) || !(key = hrd_job_cmdline(b->keyargv)) ||
+	    asprintf(&b->qsig, "%s\n%s", cmd, key) < 0) {
+		b->qsig = NULL;
+		goto out;
+	}
+	if (m->noquick && strcmp(m->noquick, b->qsig) == 0) {
+		hrd_debug("%s: not built quick: tcc could not build it", m->name);
+		goto out;
+	}
+	if (asprintf(&b->qtmp, "%s/tmp/%s.%d.%lu.quick.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
+		b->qtmp = NULL;
+		goto out;
+	}
+	hrd_plan plan = {.src = &b->src, .base = qbase, .ld = b->ld, .mdeps = "-MD", .dirfd = e->project.rootfd,
+	                 .cachefd = -1, .cache_dir = "", .single = 1, .out = b->qtmp, .name = m->name, .owner = b};
+	if ((b->qrun = hrd_stage_start(e->stage, &plan)))
+		hrd_debug("%s: building quick (%s)", m->name, hrd_run_result(b->qrun)->command);
+out:
+	free(cmd);
+	free(key);
+	hrd_words_free(qbase);
+}
+
 void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 {
 	build *b = calloc(1, sizeof *b);
@@ -590,6 +688,8 @@ void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 		goto nomem;
 	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);
 	hrd_debug("%s: building (%s)", m->name, hrd_run_result(b->run)->command);
+	if (hrd_config_quick(&e->conf, m->name))
+		start_quick(e, m, b);
 	m->job = b;
 	m->state = HRD_M_BUILDING;
 	return; /* its steps start as the engine pumps */

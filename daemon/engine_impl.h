@@ -43,6 +43,8 @@ typedef struct hrd_mod {
 	uint64_t origin; /* the compile whose object the served version is (itself, or what a reuse or rollback copied) */
 	char *ccmd;    /* its entries in compile_commands.json, NULL before its first look */
 	char *unkept;  /* the globals its last good compile restarts at each reload, as the log last named them */
+	char *noquick; /* the quick tier's commands (build.qsig) that tcc could not build while the final build did:
+	                * not tried quick again until they change; NULL for none */
 	struct build *job;
 	TAILQ_ENTRY(hrd_mod) qlink; /* in the queue, while HRD_M_QUEUED */
 } hrd_mod;
@@ -61,6 +63,10 @@ typedef struct build {
 	char *tmp;         /* the object the link writes */
 	char cause[160];
 	int64_t started_us;
+	hrd_run *qrun;     /* the quick tier's run (quick = tcc), beside run: NULL for none, or once it ended */
+	char *qtmp;        /* the object it writes */
+	char *qsig;        /* its command line and the key's: what m->noquick is compared with */
+	int qfailed;       /* it did not compile: tcc may not be able to build this module */
 } build;
 
 struct hrd_engine {

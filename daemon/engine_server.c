@@ -68,6 +68,8 @@ static void status(void *arg, hrp_msg *m)
 		} else {
 			s->status = md->last == HRD_FAILED ? "failed" : md->last == HRD_OK || md->version ? "ok" : "none";
 		}
+		if (md->noquick && !*s->message)
+			s->message = "not built quick: tcc cannot build it (tried again once its configuration changes)";
 		n++;
 	}
 	m->u.status.root = e->cfg.root;

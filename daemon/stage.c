@@ -335,7 +335,10 @@ static int plan_steps(hrd_run *r, const hrd_plan *p)
 		st->r = r;
 		st->job.arg = st;
 		st->job.on_done = on_step;
-		if (i < n && r->cachefd >= 0 && from_cache(r, p, st, i)) {
+		if (i < n && p->single) {
+			st->state = S_DONE; /* the one call below compiles it */
+			continue;
+		} else if (i < n && r->cachefd >= 0 && from_cache(r, p, st, i)) {
 			objs[i] = st->obj;
 			continue;
 		} else if (i < n) {
@@ -352,7 +355,7 @@ static int plan_steps(hrd_run *r, const hrd_plan *p)
 			st->argv = step_argv(p, mid, NULL, 0);
 		} else {
 			const char *mid[] = {"-shared", "-o", r->outpath, NULL};
-			st->argv = step_argv(p, mid, objs, n);
+			st->argv = step_argv(p, mid, p->single ? r->src.path : objs, n);
 		}
 		if (!st->argv || add_command(r, st->argv) < 0)
 			goto fail;

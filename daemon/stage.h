@@ -38,6 +38,7 @@ typedef struct hrd_plan {
 	int cachefd;       /* STATE/cache (objcache.h): sources whose object is there are not compiled; -1 for none */
 	const char *cache_dir; /* its path, for the link's command line */
 	int fresh;         /* compile every source all the same (what the keys cannot see may have changed), and keep them */
+	int single;        /* one call, sources to out (the quick tier's tcc): no objects, no dependency files; no cache */
 	const char *out;   /* the linked object; the run removes it when freed, unless it was moved away */
 	const char *name;  /* the module, for the log */
 	void *owner;       /* handed back in the result */

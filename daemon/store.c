@@ -66,6 +66,8 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	"CREATE TABLE pins(module TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;",
 	/* 6: a build of given inputs is found by them, not by reading every row of its module */
 	"CREATE INDEX builds_key ON builds(module, source_hash, id);",
+	/* 7: the tier of each build: a quick one (quick = tcc) goes live first, the final one replaces it */
+	"ALTER TABLE builds ADD COLUMN tier TEXT NOT NULL DEFAULT 'final' CHECK(tier IN ('quick', 'final'));",
 };
 
 #define BUSY_MS 5000 /* how long a write waits for a reader's lock */
@@ -655,8 +657,8 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 	if (rc == 0)
 		rc = prepare(s, &s->insert,
 		             "INSERT INTO builds(module, version, status, started_at, duration_us, source_hash,"
-		             " command, output, message, artifact, cause)"
-		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+		             " command, output, message, artifact, cause, tier)"
+		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
 	if (rc == 0) {
 		sqlite3_stmt *st = s->insert;
 		bind_text(st, 1, b->module);
@@ -673,6 +675,7 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 		bind_text(st, 9, b->message);
 		bind_text(st, 10, b->artifact);
 		bind_text(st, 11, b->cause);
+		bind_text(st, 12, b->quick ? "quick" : "final");
 		if (sqlite3_step(st) != SQLITE_DONE)
 			rc = fail_db(s, "cannot record the build");
 		else
@@ -754,9 +757,12 @@ int hrd_store_compact(hrd_store *s, uint64_t *before, uint64_t *after)
 
 /* The columns of a row, in hrd_build's order, and what selects rows: each query picks an index (a module's, its inputs'). */
 #define ROW_COLUMNS \
-	"SELECT id, module, version, status, started_at, duration_us, source_hash, command, output, message, artifact, cause" \
+	"SELECT id, module, version, status, started_at, duration_us, source_hash, command, output, message, artifact, cause," \
+	" tier" \
 	" FROM builds "
 #define PUBLISHED "status IN ('ok', 'reused', 'rollback')"
+/* reuse, rollback and pin take final builds only: a quick one is not the configured compiler's */
+#define FINAL_PUBLISHED PUBLISHED " AND tier = 'final'"
 
 static int walk(hrd_store *s, sqlite3_stmt *st, int (*fn)(const hrd_build *b, void *arg), void *arg)
 {
@@ -775,6 +781,7 @@ static int walk(hrd_store *s, sqlite3_stmt *st, int (*fn)(const hrd_build *b, vo
 			.message = col_text(st, 9),
 			.artifact = col_text(st, 10),
 			.cause = col_text(st, 11),
+			.quick = strcmp(col_text(st, 12), "quick") == 0,
 		};
 		if (fn(&b, arg)) {
 			rc = SQLITE_DONE;
@@ -806,8 +813,8 @@ int hrd_store_published(hrd_store *s, const char *module, const char *key,
                         int (*fn)(const hrd_build *b, void *arg), void *arg)
 {
 	sqlite3_stmt *st;
-	const char *sql = key ? ROW_COLUMNS "WHERE module = ?1 AND source_hash = ?2 AND " PUBLISHED " ORDER BY id DESC"
-	                      : ROW_COLUMNS "WHERE module = ?1 AND " PUBLISHED " ORDER BY id DESC";
+	const char *sql = key ? ROW_COLUMNS "WHERE module = ?1 AND source_hash = ?2 AND " FINAL_PUBLISHED " ORDER BY id DESC"
+	                      : ROW_COLUMNS "WHERE module = ?1 AND " FINAL_PUBLISHED " ORDER BY id DESC";
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot read the history");
 	bind_text(st, 1, module);
@@ -934,7 +941,7 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 	                       " count(*) FILTER (WHERE status = 'rollback'),"
 	                       " count(*) FILTER (WHERE status = 'refused'),"
 	                       " avg(duration_us) FILTER (WHERE status IN ('ok', 'failed'))"
-	                       " FROM builds WHERE ?1 IS NULL OR module = ?1",
+	                       " FROM builds WHERE (?1 IS NULL OR module = ?1) AND tier = 'final'",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot read the statistics");
 	if (module)
@@ -955,11 +962,11 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 	sqlite3_finalize(st);
 	if (rc != SQLITE_ROW ||
 	    percentiles(s, "SELECT duration_us FROM builds WHERE (?1 IS NULL OR module = ?1) AND status IN ('ok', 'failed')"
-	                " AND duration_us > 0",
+	                " AND duration_us > 0 AND tier = 'final'",
 	                module, &out->compile_p50_ms, &out->compile_p95_ms, NULL) < 0 ||
 	    percentiles(s,
 	                "SELECT min(l.at_us) - b.started_at FROM builds b JOIN loads l ON l.build = b.id"
-	                " WHERE (?1 IS NULL OR b.module = ?1) GROUP BY b.id",
+	                " WHERE (?1 IS NULL OR b.module = ?1) AND b.tier = 'final' GROUP BY b.id",
 	                module, &out->live_p50_ms, &out->live_p95_ms, &out->lives) < 0)
 		return -1;
 	return 0;

@@ -16,7 +16,7 @@ typedef struct hrd_store hrd_store;
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define HRD_SCHEMA_VERSION 6
+#define HRD_SCHEMA_VERSION 7
 
 /* The most the history keeps of one file or object: a record holding more is refused whole, never cut. */
 #define HRD_STORE_BLOB_MAX (256u << 20)
@@ -40,6 +40,7 @@ typedef struct hrd_build {
 	const char *source_hash, *command, *output, *message;
 	const char *artifact; /* the published object's path */
 	const char *cause;    /* what set the build off: "enemy.c: saved", "scan", ... */
+	int quick;            /* the quick tier's build (tcc), not the configured compiler's: tier "quick", else "final" */
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
 	size_t nsnap;
@@ -94,7 +95,7 @@ int hrd_store_record(hrd_store *s, hrd_build *b);
  */
 int hrd_store_history(hrd_store *s, const char *module, int64_t limit,
                       int (*fn)(const hrd_build *b, void *arg), void *arg);
-/* The same, for module's rows that published an object (ok, reused, rollback), of inputs key if not NULL:
+/* The same, for module's final rows that published an object (ok, reused, rollback), of inputs key if not NULL:
  * found through an index, however long the history. */
 int hrd_store_published(hrd_store *s, const char *module, const char *key,
                         int (*fn)(const hrd_build *b, void *arg), void *arg);

@@ -117,6 +117,9 @@ Test(config, each_mistake_names_its_line_and_what_to_do)
 	parse_fails("compile_commands = ../out.json\n", "inside the root");
 	parse_fails("sources = *.c\n", "hotreload.conf:1: 'sources' is a setting of one module");
 	parse_fails("[game]\nsources = ../src/*.c\n", "hotreload.conf:2: sources '../src/*.c': give patterns inside the root");
+	parse_fails("quick = gcc\n", "hotreload.conf:1: quick is tcc (a quick build with tcc goes live first) or off");
+	parse_fails("[game]\nquick += tcc\n", "hotreload.conf:2: quick is tcc");
+	parse_fails("quick = tcc tcc\n", "hotreload.conf:1: quick is tcc");
 	char err[512];
 	hrd_config c;
 	cr_expect_eq(hrd_config_parse("\ncflags = a\0b\n", 14, "hotreload.conf", &c, err, sizeof err), -1);
@@ -216,4 +219,17 @@ Test(config, a_file_past_a_megabyte_is_refused_with_its_limit)
 	free(text);
 	free(path);
 	free(dir);
+}
+
+Test(config, quick_is_off_by_default_and_a_module_may_set_it_either_way)
+{
+	hrd_config c;
+	parse_ok("[a]\nquick = tcc\n[b]\n", &c);
+	cr_expect_eq(hrd_config_quick(&c, "a"), 1);
+	cr_expect_eq(hrd_config_quick(&c, "b"), 0);
+	hrd_config_free(&c);
+	parse_ok("quick = tcc\n[a]\nquick = off\n", &c);
+	cr_expect_eq(hrd_config_quick(&c, "a"), 0);
+	cr_expect_eq(hrd_config_quick(&c, "b"), 1);
+	hrd_config_free(&c);
 }

@@ -366,6 +366,44 @@ Test(store, migrates_a_first_version_database_in_place)
 	hrd_store_close(s);
 	cr_assert_eq(sql_int("PRAGMA user_version"), HRD_SCHEMA_VERSION);
 	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE id <= 3 AND artifact = '' AND cause = ''"), 3);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE tier = 'final'"), 4, "old rows are final builds");
+}
+
+static int newest(const hrd_build *b, void *arg)
+{
+	*(uint64_t *)arg = b->version;
+	return 1;
+}
+
+static int first_quick(const hrd_build *b, void *arg)
+{
+	*(int *)arg = b->quick;
+	return 1;
+}
+
+Test(store, a_quick_row_is_numbered_and_listed_but_not_reused_nor_counted)
+{
+	hrd_store *s = open_rw();
+	rec(s, "enemy", HRD_OK, 0);
+	hrd_build q = { .module = "enemy", .status = HRD_OK, .started_us = 1000000, .duration_us = 900,
+		        .source_hash = "k", .quick = 1 };
+	cr_assert_eq(hrd_store_record(s, &q), 0, "%s", hrd_store_error(s));
+	cr_assert_eq(q.version, 2);
+	int quick = 0;
+	cr_assert_eq(hrd_store_history(s, "enemy", 1, first_quick, &quick), 0);
+	cr_assert_eq(quick, 1, "the history lists it as quick");
+	uint64_t found = 0;
+	cr_assert_eq(hrd_store_published(s, "enemy", NULL, newest, &found), 0);
+	cr_assert_eq(found, 1, "reuse and rollback found v%llu, a quick build", (unsigned long long)found);
+	found = 0;
+	cr_assert_eq(hrd_store_published(s, "enemy", "k", newest, &found), 0);
+	cr_assert_eq(found, 0);
+	hrd_stats st;
+	cr_assert_eq(hrd_store_stats(s, "enemy", &st), 0);
+	cr_assert_eq(st.total_builds, 1);
+	cr_assert_eq(st.successful, 1);
+	cr_assert_eq(rec(s, "enemy", HRD_OK, 0), 3, "a final build numbers after it");
+	hrd_store_close(s);
 }
 
 static void assert_refused_untouched(int flags, const char *want)
