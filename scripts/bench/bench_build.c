@@ -304,6 +304,47 @@ int main(int argc, char **argv)
 	double save = report("a folder of 20 sources: one of them saved", t, rounds);
 	double c1 = report("  bare compile of that source", tc, rounds), l1 = report("  bare link of the 20 objects", tl, rounds);
 	printf("  %-44s %+7.1f ms over compile + link (target: within +5 ms)\n", "  save to announced, p50", save - c1 - l1);
+
+	/* 5. The quick tier (quick = tcc): the tcc build goes live first, the configured one after; against bare tcc and cc. */
+	char *tcc_v[] = {"tcc", "-v", NULL};
+	posix_spawn_file_actions_t quiet;
+	posix_spawn_file_actions_init(&quiet);
+	posix_spawn_file_actions_addopen(&quiet, 1, "/dev/null", O_WRONLY, 0);
+	pid_t probe;
+	int st;
+	if (posix_spawnp(&probe, "tcc", &quiet, NULL, tcc_v, environ) || waitpid(probe, &st, 0) < 0 || !WIFEXITED(st) ||
+	    WEXITSTATUS(st)) {
+		printf("  (no tcc: the quick tier is not measured; scripts/deps.sh test installs it)\n");
+	} else {
+		double *tq = calloc((size_t)rounds, sizeof *tq), *bt = calloc((size_t)rounds, sizeof *bt),
+		       *bg = calloc((size_t)rounds, sizeof *bg);
+		tmpdir(&d);
+		put(d.root, "hotreload.conf", "quick = tcc\n");
+		header(d.root, 10);
+		module(d.root, "m00", 1);
+		start(&d, exe, list, 1);
+		announced(&d, 1, v = 2); /* its first quick build, then its first final one */
+		char *btcc[] = {"tcc", "-shared", "-o", "bare-tcc.so", "m00.c", NULL};
+		char *bgcc[] = {"cc", "-shared", "-fPIC", "-g", "-o", "bare-cc.so", "m00.c", NULL};
+		for (int r = 0; r < rounds; r++) {
+			double t0 = now_ms();
+			module(d.root, "m00", 3000 + r);
+			tq[r] = announced(&d, 1, ++v) - t0; /* the quick build */
+			t[r] = announced(&d, 1, ++v) - t0;  /* the configured one */
+			bt[r] = bare(d.root, btcc);
+			bg[r] = bare(d.root, bgcc);
+		}
+		stop(&d);
+		double q = report("quick = tcc: the tcc build live", tq, rounds), f = report("  then the configured build", t, rounds);
+		double b1 = report("  bare tcc -shared", bt, rounds), b2 = report("  bare cc -shared", bg, rounds);
+		printf("  %-44s %+7.1f ms over bare tcc (target: within +3 ms); %.0f%% of bare cc (target: at most 25%%)\n",
+		       "  quick, p50", q - b1, 100 * q / b2);
+		printf("  %-44s %+7.1f ms over bare cc (target: within +5 ms)\n", "  final, p50", f - b2);
+		free(tq);
+		free(bt);
+		free(bg);
+	}
+	posix_spawn_file_actions_destroy(&quiet);
 	free(tc);
 	free(tl);
 	free(t);
