@@ -658,7 +658,10 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 		rc = prepare(s, &s->insert,
 		             "INSERT INTO builds(module, version, status, started_at, duration_us, source_hash,"
 		             " command, output, message, artifact, cause, tier)"
-		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+		             /* a refusal is of the tier of the build refused: a quick one must not count as a final failure */
+		             " CASE WHEN ?3 = 'refused' THEN coalesce((SELECT tier FROM builds WHERE module = ?1"
+		             " AND version = ?2 AND status != 'refused' ORDER BY id DESC LIMIT 1), ?12) ELSE ?12 END)");
 	if (rc == 0) {
 		sqlite3_stmt *st = s->insert;
 		bind_text(st, 1, b->module);

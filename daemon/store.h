@@ -40,7 +40,8 @@ typedef struct hrd_build {
 	const char *source_hash, *command, *output, *message;
 	const char *artifact; /* the published object's path */
 	const char *cause;    /* what set the build off: "enemy.c: saved", "scan", ... */
-	int quick;            /* the quick tier's build (tcc), not the configured compiler's: tier "quick", else "final" */
+	int quick;            /* the quick tier's build (tcc), not the configured compiler's: tier "quick", else "final";
+	                       * a refused row takes the tier of the version refused */
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
 	size_t nsnap;
