@@ -58,6 +58,9 @@ typedef struct hrd_stats {
 	double compile_p50_ms, compile_p95_ms; /* over compiles; 0 with none */
 	int64_t lives;                         /* published builds some client reported live */
 	double live_p50_ms, live_p95_ms;       /* from a build's start to its first client's switch; 0 with none */
+	/* The above are of final builds only; the quick tier's (quick = tcc) apart. Its failed compiles leave no row. */
+	int64_t quick_builds, quick_successful, quick_lives;
+	double quick_live_p50_ms, quick_live_p95_ms;
 } hrd_stats;
 
 enum {
