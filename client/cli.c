@@ -369,6 +369,14 @@ static void stats_json(const hrd_stats *st)
 		printf(",\"save_to_live_p50_ms\":%.3f,\"save_to_live_p95_ms\":%.3f", st->live_p50_ms, st->live_p95_ms);
 	else
 		printf(",\"save_to_live_p50_ms\":null,\"save_to_live_p95_ms\":null");
+	/* the quick tier's apart: the figures above are of final builds only */
+	printf(",\"quick_builds\":%lld,\"quick_successful\":%lld,\"quick_lives\":%lld", (long long)st->quick_builds,
+	       (long long)st->quick_successful, (long long)st->quick_lives);
+	if (st->quick_lives)
+		printf(",\"save_to_live_quick_p50_ms\":%.3f,\"save_to_live_quick_p95_ms\":%.3f", st->quick_live_p50_ms,
+		       st->quick_live_p95_ms);
+	else
+		printf(",\"save_to_live_quick_p50_ms\":null,\"save_to_live_quick_p95_ms\":null");
 }
 
 struct per_module {
@@ -439,6 +447,11 @@ static int cmd_stats(int argc, char **argv)
 		       st.live_p95_ms, (long long)st.lives);
 	printf("reused        %lld\nrollbacks     %lld\nrefused       %lld\n", (long long)st.reused,
 	       (long long)st.rollbacks, (long long)st.refused);
+	if (st.quick_builds) /* the quick tier's apart: the lines above are of final builds only */
+		printf("quick builds  %lld (%lld ok)\n", (long long)st.quick_builds, (long long)st.quick_successful);
+	if (st.quick_lives)
+		printf("quick to live p50 %.1f ms, p95 %.1f ms (%lld quick builds a client reported live)\n",
+		       st.quick_live_p50_ms, st.quick_live_p95_ms, (long long)st.quick_lives);
 	if (!module) {
 		const char *head[] = {"MODULE", "BUILDS", "OK", "COMPILE p50/p95 ms", "LIVE p50/p95 ms", "REFUSED"};
 		for (size_t i = 0; i < 6; i++)

@@ -658,7 +658,10 @@ int hrd_store_record(hrd_store *s, hrd_build *b)
 		rc = prepare(s, &s->insert,
 		             "INSERT INTO builds(module, version, status, started_at, duration_us, source_hash,"
 		             " command, output, message, artifact, cause, tier)"
-		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+		             " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+		             /* a refusal is of the tier of the build refused: a quick one must not count as a final failure */
+		             " CASE WHEN ?3 = 'refused' THEN coalesce((SELECT tier FROM builds WHERE module = ?1"
+		             " AND version = ?2 AND status != 'refused' ORDER BY id DESC LIMIT 1), ?12) ELSE ?12 END)");
 	if (rc == 0) {
 		sqlite3_stmt *st = s->insert;
 		bind_text(st, 1, b->module);
@@ -935,13 +938,15 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 	memset(out, 0, sizeof *out);
 	sqlite3_stmt *st;
 	if (sqlite3_prepare_v2(s->db,
-	                       "SELECT count(*) FILTER (WHERE status = 'ok'),"
-	                       " count(*) FILTER (WHERE status = 'failed'),"
-	                       " count(*) FILTER (WHERE status = 'reused'),"
-	                       " count(*) FILTER (WHERE status = 'rollback'),"
-	                       " count(*) FILTER (WHERE status = 'refused'),"
-	                       " avg(duration_us) FILTER (WHERE status IN ('ok', 'failed'))"
-	                       " FROM builds WHERE (?1 IS NULL OR module = ?1) AND tier = 'final'",
+	                       "SELECT count(*) FILTER (WHERE status = 'ok' AND tier = 'final'),"
+	                       " count(*) FILTER (WHERE status = 'failed' AND tier = 'final'),"
+	                       " count(*) FILTER (WHERE status = 'reused' AND tier = 'final'),"
+	                       " count(*) FILTER (WHERE status = 'rollback' AND tier = 'final'),"
+	                       " count(*) FILTER (WHERE status = 'refused' AND tier = 'final'),"
+	                       " avg(duration_us) FILTER (WHERE status IN ('ok', 'failed') AND tier = 'final'),"
+	                       " count(*) FILTER (WHERE status IN ('ok', 'failed') AND tier = 'quick'),"
+	                       " count(*) FILTER (WHERE status = 'ok' AND tier = 'quick')"
+	                       " FROM builds WHERE (?1 IS NULL OR module = ?1)",
 	                       -1, &st, NULL) != SQLITE_OK)
 		return fail_db(s, "cannot read the statistics");
 	if (module)
@@ -954,6 +959,8 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 		out->rollbacks = sqlite3_column_int64(st, 3);
 		out->refused = sqlite3_column_int64(st, 4);
 		out->avg_compile_ms = sqlite3_column_double(st, 5) / 1000.0;
+		out->quick_builds = sqlite3_column_int64(st, 6);
+		out->quick_successful = sqlite3_column_int64(st, 7);
 		out->total_builds = out->successful + out->failed;
 		out->success_rate = out->total_builds ? 100.0 * (double)out->successful / (double)out->total_builds : 0;
 	} else {
@@ -967,7 +974,11 @@ int hrd_store_stats(hrd_store *s, const char *module, hrd_stats *out)
 	    percentiles(s,
 	                "SELECT min(l.at_us) - b.started_at FROM builds b JOIN loads l ON l.build = b.id"
 	                " WHERE (?1 IS NULL OR b.module = ?1) AND b.tier = 'final' GROUP BY b.id",
-	                module, &out->live_p50_ms, &out->live_p95_ms, &out->lives) < 0)
+	                module, &out->live_p50_ms, &out->live_p95_ms, &out->lives) < 0 ||
+	    percentiles(s,
+	                "SELECT min(l.at_us) - b.started_at FROM builds b JOIN loads l ON l.build = b.id"
+	                " WHERE (?1 IS NULL OR b.module = ?1) AND b.tier = 'quick' GROUP BY b.id",
+	                module, &out->quick_live_p50_ms, &out->quick_live_p95_ms, &out->quick_lives) < 0)
 		return -1;
 	return 0;
 }

@@ -40,7 +40,8 @@ typedef struct hrd_build {
 	const char *source_hash, *command, *output, *message;
 	const char *artifact; /* the published object's path */
 	const char *cause;    /* what set the build off: "enemy.c: saved", "scan", ... */
-	int quick;            /* the quick tier's build (tcc), not the configured compiler's: tier "quick", else "final" */
+	int quick;            /* the quick tier's build (tcc), not the configured compiler's: tier "quick", else "final";
+	                       * a refused row takes the tier of the version refused */
 	char *const *deps;    /* recording: NULL-terminated, replaces the module's dependencies; NULL keeps them */
 	const hrd_snapshot *snap; /* recording: the files that went in (sources, then headers) */
 	size_t nsnap;
@@ -57,6 +58,9 @@ typedef struct hrd_stats {
 	double compile_p50_ms, compile_p95_ms; /* over compiles; 0 with none */
 	int64_t lives;                         /* published builds some client reported live */
 	double live_p50_ms, live_p95_ms;       /* from a build's start to its first client's switch; 0 with none */
+	/* The above are of final builds only; the quick tier's (quick = tcc) apart. Its failed compiles leave no row. */
+	int64_t quick_builds, quick_successful, quick_lives;
+	double quick_live_p50_ms, quick_live_p95_ms;
 } hrd_stats;
 
 enum {

@@ -28,6 +28,7 @@ build() {
 	need pkg-config has_cmd pkg-config
 	need libsqlite3-dev has_pc sqlite3
 	need libinotifytools0-dev has_header inotifytools/inotifytools.h
+	need tcc has_cmd tcc # make demo's quick tier (quick = tcc): each save live in a few ms, before gcc's build
 }
 tests() {
 	need libcriterion-dev has_pc criterion
@@ -46,6 +47,7 @@ tests() {
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2
+	need tcc has_cmd tcc # the SDL example's quick tier, as make demo's
 }
 fuzz() {
 	need clang has_cmd clang

@@ -171,6 +171,43 @@ Test(cli, stats_json_counts_compiles)
 	t_run_free(&r);
 }
 
+Test(cli, stats_report_the_quick_tier_apart_and_count_final_builds_only)
+{
+	hrd_store *s;
+	char e[256];
+	cr_assert_eq(hrd_store_open(db, HRD_STORE_CREATE, &s, e, sizeof e), 0, "%s", e);
+	hrd_build rows[] = {
+		{.module = "a", .status = HRD_OK, .started_us = 1000000, .duration_us = 50000},
+		{.module = "a", .status = HRD_OK, .started_us = 2000000, .duration_us = 3000, .quick = 1},
+		{.module = "a", .status = HRD_OK, .started_us = 3000000, .duration_us = 3000, .quick = 1},
+		{.module = "a", .status = HRD_FAILED, .started_us = 4000000, .duration_us = 40000},
+		/* the game refused the quick v2: a quick refusal, not a final one */
+		{.module = "a", .status = HRD_REFUSED, .version = 2, .started_us = 2001000},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		cr_assert_eq(hrd_store_record(s, &rows[i]), 0, "%s", hrd_store_error(s));
+	/* live 60 ms after the final v1's start; 5 and 7 ms after the quick ones' */
+	cr_assert_eq(hrd_store_loaded(s, "a", 1, 10, 1060000, 0), 0, "%s", hrd_store_error(s));
+	cr_assert_eq(hrd_store_loaded(s, "a", 2, 10, 2005000, 0), 0, "%s", hrd_store_error(s));
+	cr_assert_eq(hrd_store_loaded(s, "a", 3, 10, 3007000, 0), 0, "%s", hrd_store_error(s));
+	hrd_store_close(s);
+	t_run r = cli(NULL, (const char *const[]){"stats", "--json", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	jq_true(r.out, ".total_builds == 2 and .successful == 1 and .failed == 1 and .refused == 0 and .lives == 1");
+	jq_true(r.out, ".avg_compile_ms == 45 and .save_to_live_p50_ms == 60");
+	jq_true(r.out, ".quick_builds == 2 and .quick_successful == 2 and .quick_lives == 2");
+	jq_true(r.out, ".save_to_live_quick_p50_ms >= 5 and .save_to_live_quick_p95_ms <= 7"
+	               " and .save_to_live_quick_p50_ms <= .save_to_live_quick_p95_ms");
+	jq_true(r.out, ".modules[0].quick_builds == 2 and .modules[0].total_builds == 2");
+	t_run_free(&r);
+	r = cli(NULL, (const char *const[]){"stats", NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "builds        2 (1 ok, 1 failed)"), "%s", r.out);
+	cr_assert(strstr(r.out, "quick builds  2 (2 ok)"), "%s", r.out);
+	cr_assert(strstr(r.out, "quick to live p50 "), "%s", r.out);
+	t_run_free(&r);
+}
+
 Test(cli, stats_of_an_empty_history_are_zero)
 {
 	hrd_store *s;

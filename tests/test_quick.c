@@ -100,6 +100,51 @@ Test(quick, a_module_tcc_cannot_build_is_marked_and_not_tried_quick_again)
 	free(log);
 }
 
+/* A module whose hr_on_load fails when tcc built it (with rc 7), and succeeds when the configured compiler did. */
+static void refused_by_tcc(int tag)
+{
+	char *src = t_fmt("#include <stdio.h>\n#include <stdint.h>\n"
+	                  "int value(void) { return %d; }\n"
+	                  "int hr_on_load(void *ud, uint64_t prev) {\n"
+	                  "\tprintf(\"load %%s %d prev=%%llu\\n\", (const char *)ud, (unsigned long long)prev);\n"
+	                  "#ifdef __TINYC__\n\treturn 7;\n#else\n\treturn 0;\n#endif\n}\n",
+	                  tag, tag);
+	e2e_put("a.c", src);
+	free(src);
+}
+
+Test(quick, a_quick_build_refused_by_the_game_then_the_final_one_taken)
+{
+	char *env[3];
+	slow_env(env);
+	e2e_put("hotreload.conf", "quick = tcc\n");
+	e2e_module("a.c", 1, 0);
+	start_slow(env);
+	int pid, child;
+	cr_assert_eq(t_slow_started(e2e_dir, &pid, &child), 0, "the final build never started");
+	e2e_wait_history(".[0] | \"\\(.version) \\(.status) \\(.tier)\"", "1 ok quick");
+	cr_assert_eq(t_slow_go(e2e_dir), 0);
+	e2e_wait_history(".[0] | \"\\(.version) \\(.status) \\(.tier)\"", "2 ok final");
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=2 value=1");
+	/* The save: tcc's build goes first, and the game refuses it; the old build loads again. */
+	refused_by_tcc(3);
+	cr_assert_eq(t_slow_started(e2e_dir, &pid, &child), 0, "the final build never started");
+	e2e_expect_next(h, "", "unload a 1");
+	e2e_expect_next(h, "", "load a 3 prev=2");
+	e2e_expect_next(h, "", "load a 1 prev=2");
+	e2e_expect_next(h, "", "update a -125 v=2 value=1 sym=NULL");
+	e2e_wait_history(".[0] | \"\\(.version) \\(.status) \\(.tier) \\(.message)\"", "3 refused quick hr_on_load returned 7");
+	/* The refusal does not stop the final build of the same save: it is taken. */
+	cr_assert_eq(t_slow_go(e2e_dir), 0);
+	e2e_expect_next(h, "", "unload a 1");
+	e2e_expect_next(h, "", "load a 3 prev=2");
+	e2e_expect_next(h, "", "update a 1 v=4 value=3 sym=NULL");
+	e2e_wait_history("map(\"\\(.version) \\(.status) \\(.tier)\") | join(\",\")", "4 ok final,3 refused quick,3 ok quick,2 ok final,1 ok quick");
+	for (int i = 0; i < 3; i++)
+		free(env[i]);
+}
+
 /* A compiler (tcc or cc) in PATH that hangs on a source holding SLOW, saying so in .t/started; else the real one. */
 static void hanging(const char *name, const char *real)
 {
