@@ -145,7 +145,6 @@ static void drop(client *c, const char *why)
 }
 
 static void arm(hrd_server *s);
-static int64_t now_ms(void);
 
 /* Write what is queued, each BUILD with its object's descriptor. Returns 0, or -1 when the client was dropped. */
 static int flush(client *c)
@@ -159,7 +158,7 @@ static int flush(client *c)
 	}
 	/* Held back: writability says nothing of what the game read, so a timer tries again. */
 	if (rc == 1 && !c->retry_at) {
-		c->retry_at = now_ms() + HELD_MS;
+		c->retry_at = hrd_loop_now_ms() + HELD_MS;
 		arm(c->srv);
 	} else if (rc != 1 && c->retry_at) {
 		c->retry_at = 0;
@@ -228,7 +227,7 @@ static int recordable(client *c, int kind, const char *module, uint64_t version)
 		          (unsigned long long)version);
 		return 0;
 	}
-	int64_t now = now_ms();
+	int64_t now = hrd_loop_now_ms();
 	struct bucket *b = bucket_of(c->srv, c->uid, now);
 	for (int k = 0; k < 2; k++) {
 		b->left[k] += (double)(now - b->at) / 1000.0;
@@ -561,10 +560,6 @@ static int allowed(const hrd_server *s, uid_t uid)
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	return hrd_loop_now_ms();
-}
 
 /* Start the timer for the earliest HELLO deadline or retry, or stop it. */
 static void arm(hrd_server *s)
@@ -576,7 +571,7 @@ static void arm(hrd_server *s)
 		if (c->retry_at && (!first || c->retry_at < first))
 			first = c->retry_at;
 	}
-	int64_t in = first - now_ms();
+	int64_t in = first - hrd_loop_now_ms();
 	if (first)
 		hrd_timer_start(s->loop, &s->timer, in < 1 ? 1 : in, 0);
 	else
@@ -586,7 +581,7 @@ static void arm(hrd_server *s)
 static void on_timer(hrd_timer *t)
 {
 	hrd_server *s = hrd_container_of(t, hrd_server, timer);
-	int64_t now = now_ms();
+	int64_t now = hrd_loop_now_ms();
 	enter(s);
 	for (client *c = s->clients, *next; c; c = next) {
 		next = c->next;
@@ -652,7 +647,7 @@ static void accept_one(hrd_server *s)
 	s->clients = c;
 	s->nclients++;
 	c->events = EPOLLIN;
-	c->hello_by = now_ms() + HELLO_MS;
+	c->hello_by = hrd_loop_now_ms() + HELLO_MS;
 	if (hrd_loop_add(s->loop, &c->io, EPOLLIN) < 0) {
 		drop(c, strerror(errno));
 		return;
@@ -735,7 +730,7 @@ int hrd_server_open(hrd_server **out, hrd_loop *loop, const hrd_server_config *c
 	s->loop = loop;
 	s->cfg = *cfg;
 	if (getrandom(&s->secret, sizeof s->secret, GRND_NONBLOCK) != sizeof s->secret)
-		s->secret = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 32); /* no entropy yet: a guess still needs the time */
+		s->secret = (uint64_t)hrd_loop_now_ms() ^ ((uint64_t)getpid() << 32); /* no entropy yet: a guess still needs the time */
 	s->io.fn = on_accept;
 	s->timer.fn = on_timer;
 	/* The log's descriptor is the log's: watched here, never closed here. */
