@@ -44,6 +44,8 @@ tests() {
 	need distcc has_cmd distccd
 	need git has_cmd git                        # the saves suite: a real git checkout, and real vim saves
 	need vim has_cmd vim
+	need podman has_cmd podman                  # the container suite: a game in a real container, on an image made here
+	need runc has_cmd runc                      # its runtime: crun 1.8 refuses a machine with hybrid cgroups
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2
