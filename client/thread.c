@@ -118,10 +118,22 @@ static int wanted(const hr_module *m, uint64_t v)
 
 /* ---- the library's thread ---- */
 
-/* The name glibc knows a build by: /proc/PID/fd/FD (not /proc/self, which gdb would open in its own process). */
-static void fd_name(int fd, char *out, size_t n)
+/*
+ * The name glibc knows a build by: /proc/PID/fd/FD (not /proc/self, which gdb
+ * would open in its own process), PID as the /proc mounted here counts it. In
+ * a PID namespace that sees its parent's /proc (unshare --pid without
+ * --mount-proc), getpid() there is another process, often init: /proc/self
+ * says which number is ours. -errno when there is no /proc.
+ */
+static int fd_name(int fd, char *out, size_t n)
 {
-	snprintf(out, n, "/proc/%d/fd/%d", (int)getpid(), fd);
+	char self[32];
+	ssize_t len = readlink("/proc/self", self, sizeof self - 1);
+	if (len <= 0)
+		return len < 0 ? -errno : -ENOENT;
+	self[len] = '\0';
+	snprintf(out, n, "/proc/%s/fd/%d", self, fd);
+	return 0;
 }
 
 /*
@@ -134,11 +146,11 @@ static void close_unloaded(int *fds, size_t *n)
 {
 	size_t kept = 0;
 	for (size_t i = 0; i < *n; i++) {
-		char name[64];
-		fd_name(fds[i], name, sizeof name);
-		void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
-		if (h) {
-			dlclose(h);
+		char name[64] = "";
+		void *h = fd_name(fds[i], name, sizeof name) < 0 ? NULL : dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+		if (h || !name[0]) { /* no name, no look: kept */
+			if (h)
+				dlclose(h);
 			fds[kept++] = fds[i];
 		} else {
 			close(fds[i]);
@@ -293,16 +305,29 @@ static build *load(hr_client *c, int fd, uint64_t version, char *why, size_t why
 		snprintf(why, whysz, "what the daemon handed over is not a file");
 		goto fail;
 	}
+	if (fd_name(fd, name, sizeof name) < 0) {
+		snprintf(why, whysz, "cannot name it for dlopen: no /proc in this process's mount namespace (builds "
+		         "load as /proc/PID/fd/N): mount /proc there, as container engines do");
+		goto fail;
+	}
 	/* dlopen opens the name again: refused for an object of another user's that we may only read through fd. */
-	fd_name(fd, name, sizeof name);
+	struct stat named;
 	int again = open(name, O_RDONLY | O_CLOEXEC);
+	if (again >= 0 && (fstat(again, &named) < 0 || named.st_dev != st.st_dev || named.st_ino != st.st_ino)) {
+		snprintf(why, whysz, "%s is not the build the daemon handed over: /proc is not this process's", name);
+		close(again);
+		goto fail;
+	}
 	if (again < 0) {
 		int m = copy_to_memfd(fd, version, why, whysz);
 		if (m < 0)
 			goto fail;
 		close(fd);
 		fd = m;
-		fd_name(fd, name, sizeof name);
+		if (fd_name(fd, name, sizeof name) < 0) {
+			snprintf(why, whysz, "cannot name its copy for dlopen: %s", strerror(errno));
+			goto fail;
+		}
 	} else {
 		close(again);
 	}

@@ -177,6 +177,15 @@ Test(container, a_game_in_a_mount_namespace_without_the_root_reloads_is_refused_
 	plays(unshared_host(0, 0, 0, "a"));
 }
 
+Test(container, a_game_in_a_pid_namespace_with_the_hosts_proc_reloads_is_refused_and_rolls_back)
+{
+	e2e_module("a.c", 1, 0);
+	e2e_start_daemon(NULL);
+	t_proc *h = unshared_host(0, 1, 0, "a");
+	plays(h);
+	end_unshared(h);
+}
+
 Test(container, a_game_in_a_pid_namespace_with_its_own_proc_reloads_is_refused_and_rolls_back)
 {
 	e2e_module("a.c", 1, 0);
@@ -211,3 +220,21 @@ Test(container, a_game_in_podman_and_one_on_the_host_both_go_live_on_each_save)
 	both_live(podman_host(0, "a"));
 }
 
+Test(container, a_game_in_a_pid_namespace_and_one_on_the_host_both_go_live_on_each_save)
+{
+	e2e_module("a.c", 1, 0);
+	e2e_start_daemon(NULL);
+	t_proc *in = unshared_host(0, 1, 0, "a");
+	both_live(in);
+	end_unshared(in);
+}
+
+Test(container, a_game_without_proc_is_told_why_no_build_loads)
+{
+	e2e_module("a.c", 1, 0);
+	e2e_start_daemon(NULL);
+	t_proc *h = unshared_host_env(0, 0, 0, "a", "HR_T_NO_PROC=1");
+	e2e_expect_next(h, "first", "first a -8 v=0 value=-1");
+	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.message | test(\"no /proc in this process's mount namespace\"))\"",
+	                 "refused 1 true");
+}
