@@ -43,9 +43,12 @@ static int handshake(hr_client *c, const char *path, int ms)
 	}
 	char name[128];
 	hrp_msg h = hrc_hello(name, sizeof name), a;
-	int rc = hrp_send(fd, &h);
-	if (rc == 0)
+	/* A daemon that refuses this uid says why and closes, maybe before HELLO is through: what it said comes first. */
+	int sent = hrp_send(fd, &h), rc = sent;
+	if (sent == 0 || sent == -EPIPE || sent == -ECONNRESET)
 		rc = hrp_recv(fd, &c->r, &a, ms);
+	if (sent < 0 && (rc < 0 || a.type != HRP_ERROR))
+		rc = sent;
 	/* A lazy client goes on: its thread meets the ERROR again at its next attempt, and posts the note
 	 * then, once the host has had the time to set its sink. */
 	if (rc == 0 && a.type == HRP_ERROR)

@@ -66,18 +66,23 @@ static void make_image(void)
 }
 
 /* Host i, in a podman container of its own: the socket is all it is given of the daemon. */
-static t_proc *podman_host(int i, const char *module)
+static t_proc *podman_host_as(int i, const char *user, const char *module)
 {
 	const char *runtime = access("/usr/sbin/runc", X_OK) == 0 || access("/usr/bin/runc", X_OK) == 0 ? "runc" : "crun";
 	char *vol = t_fmt("%s:/run/hotreload.sock", e2e_d.sock);
 	/* --ulimit: podman raises a root container's to 1048576, which a machine without CAP_SYS_RESOURCE refuses. */
 	const char *argv[] = { "podman", "run", "--rm", "--runtime", runtime, "--network", "none",
 		               "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024", "-v", vol,
-		               "-e", "HOTRELOAD_SOCKET=/run/hotreload.sock", image, host_exe(), "-", module, NULL };
-	cr_log_info("container: podman run --runtime %s, the socket at /run/hotreload.sock", runtime);
+		               "-e", "HOTRELOAD_SOCKET=/run/hotreload.sock", "--user", user, image, host_exe(), "-", module, NULL };
+	cr_log_info("container: podman run --runtime %s --user %s, the socket at /run/hotreload.sock", runtime, user);
 	cr_assert_eq(t_proc_start(&e2e_hosts[i], "/", NULL, argv), 0, "cannot run podman");
 	free(vol);
 	return &e2e_hosts[i];
+}
+
+static t_proc *podman_host(int i, const char *module)
+{
+	return podman_host_as(i, "0:0", module);
 }
 
 /*
@@ -237,4 +242,35 @@ Test(container, a_game_without_proc_is_told_why_no_build_loads)
 	e2e_expect_next(h, "first", "first a -8 v=0 value=-1");
 	e2e_wait_history(".[0] | \"\\(.status) \\(.version) \\(.message | test(\"no /proc in this process's mount namespace\"))\"",
 	                 "refused 1 true");
+}
+
+/*
+ * The container's user is another than the daemon's: the daemon lets it in
+ * with --allow-uid (and opens the socket to it), and the game trusts the
+ * daemon, root here, as SO_PEERCRED says. Without --allow-uid it is refused.
+ */
+Test(container, a_game_in_podman_as_another_user_reloads_once_the_daemon_allows_that_uid)
+{
+	cr_assert(podman_usable(), "podman is not installed: scripts/deps.sh test installs it");
+	make_image();
+	e2e_module("a.c", 1, 0);
+	t_run r;
+	cr_assert_eq(t_daemon_start(&e2e_d, e2e_dir, NULL, (const char *const[]){ "--allow-uid", "4242", NULL }, &r), 0,
+	             "hotreloadd: %s", r.err);
+	t_run_free(&r);
+	t_proc *h = podman_host_as(0, "4242:4242", "a");
+	e2e_expect(h, "first a 1 v=1 value=1");
+	e2e_module("a.c", 2, 0);
+	e2e_expect_next(h, "update", "update a 1 v=2 value=2 sym=NULL");
+	e2e_end(h);
+	cr_assert(t_proc_end(h, NULL) >= 0);
+	h->pid = 0;
+	/* Another uid than the one allowed: the daemon says no. */
+	h = podman_host_as(1, "4243:4243", "a");
+	e2e_expect_next(h, "connect", "connect failed: Permission denied");
+	char *err = NULL;
+	int rc = t_proc_end(h, &err);
+	cr_assert(rc == 3 || rc == 128 + SIGTERM, "the refused game ended with %d: %s", rc, err);
+	free(err);
+	h->pid = 0;
 }
