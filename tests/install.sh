@@ -163,7 +163,7 @@ printf 'game: game.c\n\t$(CC) $(shell pkg-config --cflags hotreload-patch) -o $@
 check "a make project builds with hotreload-patch's flags" make -s -C "$tmp/mk"
 check "and runs" "$tmp/mk/game"
 check "its functions have room for a jump (the compiler lists their patchable entries)" sh -c \
-	"cc $(pkg-config --cflags hotreload-patch) -c -o '$tmp/mk/game.o' '$tmp/mk/game.c' && readelf -S '$tmp/mk/game.o' | grep -q __patchable_function_entries"
+	"cc $(pkg-config --cflags hotreload-patch) -c -o '$tmp/mk/game.o' '$tmp/mk/game.c' && readelf -SW '$tmp/mk/game.o' | grep -q __patchable_function_entries"
 if command -v cmake >/dev/null; then
 	mkdir -p "$tmp/cm"
 	cp "$tmp/mk/game.c" "$tmp/cm/game.c"
