@@ -20,6 +20,19 @@ static t_daemon d;
 static t_peer peers[3];
 static size_t npeers;
 
+/* Strings the test made, freed at its end. */
+static char *kept[256];
+static size_t nkept;
+
+static char *keep(char *p)
+{
+	cr_assert_not_null(p);
+	cr_assert_lt(nkept, sizeof kept / sizeof *kept);
+	return kept[nkept++] = p;
+}
+
+#define F(...) keep(t_fmt(__VA_ARGS__))
+
 static void setup(void)
 {
 	dir = t_tmpdir();
@@ -27,7 +40,7 @@ static void setup(void)
 	prog = t_fmt("%s/prog", dir);
 	cr_assert_eq(mkdir(root, 0755), 0);
 	cr_assert_eq(mkdir(prog, 0755), 0);
-	cr_assert_eq(mkdir(t_fmt("%s/src", prog), 0755), 0);
+	cr_assert_eq(mkdir(F("%s/src", prog), 0755), 0);
 	d.pidfd = -1;
 	npeers = 0;
 }
@@ -48,6 +61,8 @@ static void teardown(void)
 	free(dir);
 	free(root);
 	free(prog);
+	while (nkept)
+		free(kept[--nkept]);
 }
 
 TestSuite(patchd, .init = setup, .fini = teardown, .timeout = 120);
@@ -66,17 +81,17 @@ static char *a_c, *b_c, *c_c, *db;
 
 static void program(void)
 {
-	a_c = t_fmt("%s/src/a.c", prog);
-	b_c = t_fmt("%s/game/b.c", root);
-	c_c = t_fmt("%s/lib/c.c", dir);
-	db = t_fmt("%s/compile_commands.json", prog);
-	cr_assert_eq(mkdir(t_fmt("%s/game", root), 0755), 0);
-	cr_assert_eq(mkdir(t_fmt("%s/lib", dir), 0755), 0);
-	put(t_fmt("%s/src/shared.h", prog), "#define SHARED 1\n");
+	a_c = F("%s/src/a.c", prog);
+	b_c = F("%s/game/b.c", root);
+	c_c = F("%s/lib/c.c", dir);
+	db = F("%s/compile_commands.json", prog);
+	cr_assert_eq(mkdir(F("%s/game", root), 0755), 0);
+	cr_assert_eq(mkdir(F("%s/lib", dir), 0755), 0);
+	put(F("%s/src/shared.h", prog), "#define SHARED 1\n");
 	put(a_c, "#include \"shared.h\"\nint FNAME(void) { return SHARED + 40; }\n");
 	put(b_c, "const char *b_name(void) { return NAME; }\n");
 	put(c_c, "#include \"shared.h\"\nint c_value(void) { return SHARED * 2; }\n");
-	char *text = t_fmt("[\n"
+	char *text = F("[\n"
 	                   " {\"directory\": \"%s\", \"file\": \"src/a.c\",\n"
 	                   "  \"arguments\": [\"cc\", \"-DFNAME=patched_a\", \"-Isrc\", \"-MD\", \"-c\", \"src/a.c\", \"-o\", \"a.o\"]},\n"
 	                   " {\"directory\": \"%s\", \"file\": \"%s\",\n"
@@ -84,7 +99,6 @@ static void program(void)
 	                   " {\"directory\": \"%s\", \"file\": \"%s\", \"command\": \"cc -I src -c %s -o c.o\"}\n"
 	                   "]\n", prog, prog, b_c, b_c, prog, c_c, c_c);
 	put(db, text);
-	free(text);
 	/* the build's own objects */
 	const char *const builds[][9] = {
 		{"cc", "-DFNAME=patched_a", "-Isrc", "-MD", "-c", "src/a.c", "-o", "a.o", NULL},
@@ -167,7 +181,7 @@ static uint64_t next_build(t_peer *p, const char *unit, uint32_t kind, char **pa
 		cr_expect_eq(h.e_type, ET_REL, "the object of %s is not relocatable", unit);
 		close(fd);
 		if (path)
-			*path = strdup(m.u.build.path);
+			*path = keep(strdup(m.u.build.path));
 		return m.u.build.version;
 	}
 }
@@ -180,7 +194,7 @@ static char *next_failure(t_peer *p, const char *unit)
 		close(fd);
 	cr_assert_eq(m.type, HRP_FAILED, "%s built where it should fail", unit);
 	cr_assert_str_eq(m.u.failed.module, unit);
-	return strdup(m.u.failed.message);
+	return keep(strdup(m.u.failed.message));
 }
 
 static char *cli(const char *const *args)
@@ -193,16 +207,13 @@ static char *cli(const char *const *args)
 	t_run r = t_cli(dir, NULL, argv);
 	cr_assert_eq(r.status, 0, "hotreload %s: %s", args[0], r.err);
 	free(r.err);
-	return r.out;
+	return keep(r.out);
 }
 
 static char *query(const char *const *args, const char *filter)
 {
-	char *json = cli(args);
 	int st;
-	char *out = t_jq(json, filter, &st);
-	free(json);
-	return out;
+	return keep(t_jq(cli(args), filter, &st));
 }
 
 static char *symbols(const char *path)
@@ -210,15 +221,15 @@ static char *symbols(const char *path)
 	t_run r = t_exec(NULL, NULL, (const char *const[]){"nm", path, NULL});
 	cr_assert_eq(r.status, 0, "nm %s: %s", path, r.err);
 	free(r.err);
-	return r.out;
+	return keep(r.out);
 }
 
 Test(patchd, a_saved_unit_is_compiled_with_the_databases_command_and_announced)
 {
 	program();
 	struct stat was;
-	cr_assert_eq(stat(t_fmt("%s/a.o", prog), &was), 0);
-	char *built = t_read(t_fmt("%s/a.o", prog), NULL);
+	cr_assert_eq(stat(F("%s/a.o", prog), &was), 0);
+	char *built = keep(t_read(F("%s/a.o", prog), NULL));
 	start();
 	t_peer *p = subscribe_all();
 	put(a_c, "#include \"shared.h\"\nint FNAME(void) { return SHARED + 41; }\n");
@@ -228,17 +239,17 @@ Test(patchd, a_saved_unit_is_compiled_with_the_databases_command_and_announced)
 	char *syms = symbols(obj);
 	cr_expect(strstr(syms, " T patched_a"), "%s", syms);
 	struct stat now;
-	cr_assert_eq(stat(t_fmt("%s/a.o", prog), &now), 0);
+	cr_assert_eq(stat(F("%s/a.o", prog), &now), 0);
 	cr_expect(now.st_mtim.tv_sec == was.st_mtim.tv_sec && now.st_mtim.tv_nsec == was.st_mtim.tv_nsec,
 	          "the build's own object was written");
-	char *after = t_read(t_fmt("%s/a.o", prog), NULL);
+	char *after = keep(t_read(F("%s/a.o", prog), NULL));
 	cr_expect_str_eq(after, built);
-	cr_expect_eq(access(t_fmt("%s/a.d", prog), F_OK), 0); /* the build's */
+	cr_expect_eq(access(F("%s/a.d", prog), F_OK), 0); /* the build's */
 	/* a unit inside the root (a command with a quoted -D), never a module too */
 	put(b_c, "const char *b_name(void) { return NAME \"!\"; }\n");
 	cr_assert_eq(next_build(p, b_c, HRP_KIND_OK, NULL), 1);
 	char *h = query((const char *const[]){"history", "--json", NULL}, "[.[] | .module + \" \" + .status] | join(\",\")");
-	cr_expect_str_eq(h, t_fmt("%s ok,%s ok", b_c, a_c));
+	cr_expect_str_eq(h, F("%s ok,%s ok", b_c, a_c));
 	char *row = query((const char *const[]){"show", "--json", a_c, NULL}, ".command");
 	cr_expect(strstr(row, "-DFNAME=patched_a") && strstr(row, "-c") && !strstr(row, "a.o "), "%s", row);
 	char *st = query((const char *const[]){"status", "--json", NULL},
@@ -256,7 +267,7 @@ Test(patchd, a_saved_header_shared_by_two_units_rebuilds_both)
 	t_peer *p = subscribe_all();
 	/* the units' first compiles learn what they read: the header is followed once the log says so */
 	cr_assert(t_until_in_file(d.log, "as built: 1 header followed", 2, WAIT_MS), "the units' headers were not learnt");
-	put(t_fmt("%s/src/shared.h", prog), "#define SHARED 2\n");
+	put(F("%s/src/shared.h", prog), "#define SHARED 2\n");
 	int seen_a = 0, seen_c = 0;
 	while (!(seen_a && seen_c)) {
 		int fd;
@@ -336,7 +347,7 @@ Test(patchd, rollback_of_a_unit_through_the_cli)
 	cr_assert_eq(next_build(p, a_c, HRP_KIND_OK, NULL), 1);
 	put(a_c, "int FNAME(void) { return 3; }\n");
 	cr_assert_eq(next_build(p, a_c, HRP_KIND_OK, NULL), 2);
-	free(cli((const char *const[]){"rollback", a_c, NULL}));
+	cli((const char *const[]){"rollback", a_c, NULL});
 	cr_assert_eq(next_build(p, a_c, HRP_KIND_ROLLBACK, NULL), 3);
 	char *h = query((const char *const[]){"history", "--json", a_c, NULL}, ".[0].status + \" \" + (.[0].version|tostring)");
 	cr_expect_str_eq(h, "rollback 3");
