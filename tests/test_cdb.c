@@ -6,6 +6,7 @@
 #include "../daemon/cdb.h"
 #include "../daemon/json.h"
 #include "../daemon/words.h"
+#include "../proto/hrp.h"
 
 static char *joined(char **argv)
 {
@@ -111,4 +112,19 @@ Test(cdb, the_patch_command_replaces_outputs_and_drops_the_link)
 	cr_assert_not_null(p);
 	cr_expect_str_eq(joined(p), "[cc] [-O2] [-DX=1] [-I] [inc] [../src/a.c] [-c] [-MMD] [-MF] [/s/obj.d] [-o] [/s/obj.o]");
 	hrd_words_free(p);
+}
+
+Test(cdb, a_units_name_on_the_wire_is_an_absolute_normal_path)
+{
+	cr_expect(hrp_valid_unit("/p/src/a.c"));
+	cr_expect(hrp_valid_unit("/a b/é.c"));
+	cr_expect(!hrp_valid_unit("/"), "/ is every unit, not one");
+	cr_expect(!hrp_valid_unit("enemy"));
+	cr_expect(!hrp_valid_unit("p/a.c"));
+	cr_expect(!hrp_valid_unit("/p//a.c"));
+	cr_expect(!hrp_valid_unit("/p/./a.c"));
+	cr_expect(!hrp_valid_unit("/p/../a.c"));
+	cr_expect(!hrp_valid_unit("/p/a.c/"));
+	cr_expect(!hrp_valid_unit("/p/a\n.c"));
+	cr_expect(!hrp_valid_name("/p/a.c"), "no module name is a unit's");
 }
