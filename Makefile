@@ -23,6 +23,10 @@ SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 else
 B       ?= build
 endif
+# What a program needs for hotreloadd --patch (PATCHING.md): room for a jump before each function and two NOPs at its
+# entry, debug information, and for gcc no interprocedural assumptions across a patched function.
+PATCH_CLANG_CFLAGS = -g -fpatchable-function-entry=7,5 -fno-omit-frame-pointer
+PATCH_CFLAGS = $(PATCH_CLANG_CFLAGS) -flive-patching=inline-clone
 ALL_CFLAGS = $(BASE) $(WARN) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
@@ -36,7 +40,7 @@ CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(B)/client/elfvars.o $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
-             $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
+             $(B)/daemon/sha256.o $(B)/daemon/json.o $(B)/daemon/cdb.o $(B)/daemon/words.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
              $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
@@ -120,8 +124,9 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_json tests/fuzz/fuzz_json.c client/json.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_depfile tests/fuzz/fuzz_depfile.c daemon/depfile.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_cdb tests/fuzz/fuzz_cdb.c daemon/cdb.c daemon/json.c daemon/words.c daemon/readfile.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
-	set -e; for f in proto json depfile config mountinfo; do \
+	set -e; for f in proto json depfile config mountinfo cdb; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/$$f- \
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
@@ -200,6 +205,16 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(B)/hotreload.pc
 	install -m 644 $(B)/hotreload.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+	@# program patching (PATCHING.md): the flags for gcc and for clang, in pkg-config files and a CMake package
+	for f in hotreload-patch.pc hotreload-patch-clang.pc hotreloadConfig.cmake hotreloadConfigVersion.cmake; do \
+	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	        -e 's|@VERSION@|$(VERSION)|' -e 's|@VERSION_MAJOR@|$(firstword $(subst ., ,$(VERSION)))|' \
+	        -e 's|@SOVERSION@|$(SOVERSION)|' -e 's|@PATCH_CFLAGS@|$(PATCH_CFLAGS)|' \
+	        -e 's|@PATCH_CLANG_CFLAGS@|$(PATCH_CLANG_CFLAGS)|' -e 's|@PATCH_CFLAGS_LIST@|$(subst $(eval) ,;,$(PATCH_CFLAGS))|' \
+	        -e 's|@PATCH_CLANG_CFLAGS_LIST@|$(subst $(eval) ,;,$(PATCH_CLANG_CFLAGS))|' client/$$f.in > $(B)/$$f || exit 1; done
+	install -m 644 $(B)/hotreload-patch.pc $(B)/hotreload-patch-clang.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -d $(DESTDIR)$(LIBDIR)/cmake/hotreload
+	install -m 644 $(B)/hotreloadConfig.cmake $(B)/hotreloadConfigVersion.cmake $(DESTDIR)$(LIBDIR)/cmake/hotreload/
 	install -m 644 client/hotreload.1 $(DESTDIR)$(MANDIR)/man1/hotreload.1
 	install -m 644 client/hotreload.3 $(DESTDIR)$(MANDIR)/man3/hotreload.3
 	install -m 644 daemon/hotreload.conf.5 $(DESTDIR)$(MANDIR)/man5/hotreload.conf.5
@@ -217,9 +232,12 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so \
 	      $(DESTDIR)$(LIBDIR)/libhotreload.a $(DESTDIR)$(INCLUDEDIR)/hotreload.h \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc $(UNITS:%=$(DESTDIR)$(UNITDIR)/%) \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload-patch.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload-patch-clang.pc \
+	      $(DESTDIR)$(LIBDIR)/cmake/hotreload/hotreloadConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/hotreload/hotreloadConfigVersion.cmake \
 	      $(DESTDIR)$(MANDIR)/man1/hotreload.1 $(DESTDIR)$(MANDIR)/man3/hotreload.3 $(DESTDIR)$(MANDIR)/man8/hotreloadd.8 \
 	      $(DESTDIR)$(MANDIR)/man5/hotreload.conf.5 \
 	      $(DESTDIR)$(COMPDIR)/hotreload
+	-rmdir $(DESTDIR)$(LIBDIR)/cmake/hotreload $(DESTDIR)$(LIBDIR)/cmake 2>/dev/null
 
 deps:
 	sh scripts/deps.sh all

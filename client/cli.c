@@ -720,8 +720,9 @@ static int cmd_wait(int argc, char **argv)
 	if (optind != argc - 1)
 		hrc_cli_usage_error("%s", "wait takes one module");
 	const char *module = argv[optind];
-	if (!hrp_valid_name(module))
-		hrc_cli_usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
+	if (!hrp_valid_name(module) && !hrp_valid_unit(module))
+		hrc_cli_usage_error("'%s' is not a module name (" HRP_NAME_RULE ") nor a translation unit's absolute path",
+		                    module);
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);

@@ -321,8 +321,9 @@ int hrc_cli_build(int argc, char **argv)
 	hrc_cli_parse(argc, argv, "h", "build", NULL, &module);
 	if (!module)
 		hrc_cli_usage_error("%s", "build takes one module");
-	if (!hrp_valid_name(module))
-		hrc_cli_usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
+	if (!hrp_valid_name(module) && !hrp_valid_unit(module))
+		hrc_cli_usage_error("'%s' is not a module name (" HRP_NAME_RULE ") nor a translation unit's absolute path",
+		                    module);
 	char sock[PATH_MAX + 32];
 	hrp_reader r = { 0 };
 	int fd = hrc_cli_connect_daemon(&r, sock, sizeof sock);
@@ -415,8 +416,9 @@ int hrc_cli_rollback(int argc, char **argv)
 		hrc_cli_usage_error(unpin ? "%s takes one module" : "%s takes a module and maybe a version", argv[0]);
 	const char *module = argv[optind];
 	unsigned long long version = 0;
-	if (!hrp_valid_name(module))
-		hrc_cli_usage_error("'%s' is not a module name: " HRP_NAME_RULE, module);
+	if (!hrp_valid_name(module) && !hrp_valid_unit(module))
+		hrc_cli_usage_error("'%s' is not a module name (" HRP_NAME_RULE ") nor a translation unit's absolute path",
+		                    module);
 	if (optind + 1 < argc) {
 		char *end;
 		errno = 0;

@@ -12,7 +12,7 @@
 static const char *const key_names[HRD_NKEYS] = {"cc", "cflags", "ldflags", "libs", "include", "define", "sources",
                                                         "quick"};
 /* Settings of the whole project only. */
-static const char *const project_keys[] = {"exclude", "jobs", "compile_commands", "keep"};
+static const char *const project_keys[] = {"exclude", "jobs", "compile_commands", "keep", "patch"};
 #define NPROJECT (sizeof project_keys / sizeof *project_keys)
 
 struct parse {
@@ -243,6 +243,14 @@ static int project_setting(hrd_config *c, struct parse *p, int k, int append, ch
 		*(k == HRD_NKEYS + 1 ? &c->jobs : &c->keep) = (int)v;
 		return 0;
 	}
+	if (k == HRD_NKEYS + 4) { /* patch */
+		if (n != 1)
+			return mistake(p, "patch is one path: the program's compile_commands.json, relative to the root");
+		free(c->patch);
+		if (!(c->patch = strdup(words[0])))
+			return mistake(p, "out of memory");
+		return 0;
+	}
 	if (n > 1) /* compile_commands */
 		return mistake(p, "compile_commands is one path (relative to the root), or nothing to write none");
 	if (n == 1 && (words[0][0] == '/' || strstr(words[0], "..")))
@@ -311,7 +319,7 @@ static int line(hrd_config *c, struct parse *p, hrd_scope **scope, const char *s
 		const char *near = nearest(key, klen);
 		return near ? mistake(p, "unknown setting '%.*s': did you mean '%s'?", (int)klen, key, near)
 		            : mistake(p, "unknown setting '%.*s': the settings are cc, cflags, ldflags, libs, include, define,"
-		                      " sources (of a module), quick, and before any [module], exclude, jobs, compile_commands and keep",
+		                      " sources (of a module), quick, and before any [module], exclude, jobs, compile_commands, keep and patch",
 		                   (int)klen, key);
 	}
 	if (k >= HRD_NKEYS && *scope != &c->all)
@@ -362,6 +370,7 @@ void hrd_config_free(hrd_config *c)
 	free(c->mods);
 	free_words(c->exclude);
 	free(c->compile_commands);
+	free(c->patch);
 	memset(c, 0, sizeof *c);
 }
 

@@ -30,6 +30,7 @@ typedef struct hrd_config {
 	size_t nexclude;
 	int jobs;                /* 0: the daemon's --jobs */
 	char *compile_commands;  /* root-relative; "" for none; NULL: the default, compile_commands.json */
+	char *patch;             /* the program's compile database (patch = PATH), relative to the root; NULL for none */
 	int keep;                /* objects of each module's newest good compiles kept in the history; 0: the default */
 } hrd_config;
 

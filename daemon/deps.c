@@ -164,7 +164,7 @@ void hrd_deps_free(hrd_deps *d)
 
 struct reading {
 	hrd_deps *d;
-	const char *root;
+	const char *root, *dir;
 	char *const *sources;
 	size_t n;
 };
@@ -172,7 +172,15 @@ struct reading {
 static int take(void *arg, const char *path)
 {
 	struct reading *r = arg;
+	char *joined = NULL;
+	/* a compile run in a folder of its own names its inputs relative to that folder */
+	if (r->dir && path[0] != '/') {
+		if (asprintf(&joined, "%s/%s", r->dir, path) < 0)
+			return -2;
+		path = joined;
+	}
 	char *p = normal(r->root, path);
+	free(joined);
 	if (!p)
 		return -2;
 	if (!*p) {
@@ -189,12 +197,18 @@ static int take(void *arg, const char *path)
 
 int hrd_deps_read(hrd_deps *d, int dirfd, const char *path, const char *root, char *const *sources, size_t n)
 {
+	return hrd_deps_read_in(d, dirfd, path, root, NULL, sources, n);
+}
+
+int hrd_deps_read_in(hrd_deps *d, int dirfd, const char *path, const char *root, const char *dir, char *const *sources,
+                     size_t n)
+{
 	size_t len;
 	/* a compiler's list of headers: long, but not without end */
 	char *text = hrd_readfile(dirfd, path, HRD_DEPFILE_MAX, &len);
 	if (!text)
 		return -1;
-	struct reading r = {d, root, sources, n};
+	struct reading r = {d, root, dir, sources, n};
 	int rc = hrd_depfile_parse(text, len, take, &r);
 	free(text);
 	if (rc != 0)

@@ -33,5 +33,8 @@ void hrd_deps_free(hrd_deps *d);
  */
 #define HRD_DEPFILE_MAX (16u << 20)
 int hrd_deps_read(hrd_deps *d, int dirfd, const char *path, const char *root, char *const *sources, size_t n);
+/* The same for a compile run in the absolute folder dir: the prerequisites it names relative to dir are taken there. */
+int hrd_deps_read_in(hrd_deps *d, int dirfd, const char *path, const char *root, const char *dir, char *const *sources,
+                     size_t n);
 
 #endif

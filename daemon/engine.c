@@ -80,11 +80,13 @@ uint32_t hrd_engine_kind_of(const hrd_build *b)
  */
 char *hrd_engine_object_path(hrd_engine *e, const char *module, uint64_t version, const char *artifact)
 {
-	char head[HRP_NAME_MAX + 32], *path = NULL;
-	const char *base = strrchr(artifact, '/');
+	char head[HRP_NAME_MAX + 32], *path = NULL, *stem = hrd_engine_stem(module);
+	const char *base = strrchr(artifact, '/'), *ext = module[0] == '/' ? ".o" : ".so"; /* a unit's is an ET_REL object */
 	base = base ? base + 1 : artifact;
-	size_t n = strlen(base), h = (size_t)snprintf(head, sizeof head, "%s.%llu.", module, (unsigned long long)version);
-	if (n < h + 2 || n > 255 || strncmp(base, head, h) != 0 || strcmp(base + n - 3, ".so") != 0 ||
+	size_t n = strlen(base), h = (size_t)snprintf(head, sizeof head, "%s.%llu.", stem ? stem : "", (unsigned long long)version);
+	size_t el = strlen(ext);
+	free(stem);
+	if (n < h + 2 || n > 255 || h >= sizeof head || strncmp(base, head, h) != 0 || strcmp(base + n - el, ext) != 0 ||
 	    strspn(base, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") != n) {
 		hrd_warn("%s: the history names %s as the object of v%llu, not a file of its own objects/: not used", module,
 		         artifact, (unsigned long long)version);
@@ -223,7 +225,8 @@ static hrd_mod *add_mod(hrd_engine *e, const char *name)
 		return NULL;
 	}
 	e->mods[e->nmods++] = m;
-	if (!hrp_valid_name(name))
+	m->unit = name[0] == '/';
+	if (!hrp_valid_name(name) && !m->unit)
 		return m;
 	/* What the history knows: the version to serve, the inputs last built. */
 	struct latest l = {.e = e, .m = m};
@@ -274,7 +277,21 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 	snprintf(why, sizeof why, "%s", cause); /* cause may be m->cause itself */
 	hrd_mod *m = hrd_engine_find(e, name);
 	hrd_sources src;
-	int kind = hrd_project_resolve(&e->project, name, &src);
+	int unit = name[0] == '/';
+	if (unit && !m && hrd_cdb_find(&e->cdb, name) && !(m = add_mod(e, name)))
+		return;
+	src = (hrd_sources){0};
+	int kind = !unit ? hrd_project_resolve(&e->project, name, &src) : m ? hrd_engine_unit_resolve(e, m, &src)
+	                                                                    : HRD_KIND_NONE;
+	/* A source of the program's compile database is patched, never also built as a module. */
+	for (size_t i = 0; !unit && (kind == HRD_KIND_FILE || kind == HRD_KIND_DIR) && i < src.n; i++)
+		if (hrd_engine_is_unit_source(e, src.path[i])) {
+			if (!m || m->kind != HRD_KIND_NONE)
+				hrd_debug("%s: not a module: %s is a unit of the compile database (--patch)", name, src.path[i]);
+			hrd_sources_free(&src);
+			kind = HRD_KIND_NONE;
+			break;
+		}
 	if (kind < 0) {
 		hrd_warn("%s: cannot read its sources: %s", name, strerror(errno));
 		return;
@@ -287,7 +304,7 @@ void hrd_engine_touch(hrd_engine *e, const char *name, const char *cause)
 	}
 	int was = m->kind;
 	m->kind = kind;
-	if (!hrp_valid_name(name)) {
+	if (!hrp_valid_name(name) && !unit) {
 		if (!m->invalid && kind != HRD_KIND_NONE)
 			hrd_warn("skipped '%s': a module name is " HRP_NAME_RULE, name);
 		m->invalid = 1;
@@ -488,6 +505,10 @@ void hrd_engine_scan(hrd_engine *e, const char *cause)
 	struct scan_ctx c = {e, cause};
 	follow_root(e);
 	e->scan++;
+	hrd_engine_patch_load(e, cause); /* first: a source it names is no module */
+	for (size_t i = 0; i < e->nmods; i++)
+		if (e->mods[i]->unit)
+			e->mods[i]->seen = e->scan; /* looked at just now */
 	if (hrd_project_scan(&e->project, scan_named, &c) < 0)
 		hrd_error("cannot read the root %s: %s", e->cfg.root, strerror(errno));
 	/* Modules that vanished while nobody looked. */
@@ -534,6 +555,7 @@ void hrd_engine_retry_failed(hrd_engine *e)
 struct batch {
 	hrd_engine *e;
 	int rescan, config; /* look at everything; read hotreload.conf again */
+	int cdb;            /* read the compile database again (--patch) */
 	char **names, **causes;
 	size_t n, cap;
 };
@@ -624,6 +646,16 @@ static void add_matched(void *arg, const char *name)
 	batch_add(m->b, name, m->path);
 }
 
+/* A save of the compile database, or of a unit's source (as the watchers name them). */
+static void patch_change(struct batch *b, const char *path)
+{
+	hrd_mod *u = hrd_engine_unit_at(b->e, path);
+	if (b->e->patch_watch && strcmp(path, b->e->patch_watch) == 0)
+		b->cdb = 1;
+	if (u)
+		batch_add(b, u->name, path);
+}
+
 static void on_change(void *arg, int kind, const char *path)
 {
 	struct batch *b = arg;
@@ -636,6 +668,7 @@ static void on_change(void *arg, int kind, const char *path)
 		b->config = 1;
 		return;
 	}
+	patch_change(b, path);
 	if (hrd_project_module_of(&b->e->project, path, name, sizeof name))
 		batch_add(b, name, path);
 	hrd_project_matching(&b->e->project, path, add_matched, &(struct matched){b, path});
@@ -658,7 +691,31 @@ static void on_watch(hrd_io *io, uint32_t events)
 /* A header outside the root (its absolute path, as the dependency files name it) changed. */
 static void on_outside_change(void *arg, const char *path)
 {
+	patch_change(arg, path);
 	dependents(arg, path);
+}
+
+/* path's folder (absolute) added to dirs unless there: 0, or -1 out of memory. */
+static int add_dir(char ***dirs, size_t *n, size_t *cap, const char *p)
+{
+	const char *slash = strrchr(p, '/');
+	if (p[0] != '/' || !slash)
+		return 0; /* under the root: the watcher sees it */
+	size_t len = slash == p ? 1 : (size_t)(slash - p);
+	for (size_t k = 0; k < *n; k++)
+		if (strlen((*dirs)[k]) == len && strncmp((*dirs)[k], p, len) == 0)
+			return 0;
+	if (*n == *cap) {
+		char **grown = realloc(*dirs, (*cap ? 2 * *cap : 8) * sizeof *grown);
+		if (!grown)
+			return -1;
+		*dirs = grown;
+		*cap = *cap ? 2 * *cap : 8;
+	}
+	if (!((*dirs)[*n] = strndup(p, len)))
+		return -1;
+	++*n;
+	return 0;
 }
 
 static void on_outside(hrd_io *io, uint32_t events)
@@ -680,27 +737,16 @@ void hrd_engine_outside_sync(hrd_engine *e)
 {
 	char **dirs = NULL;
 	size_t n = 0, cap = 0;
-	for (size_t i = 0; i < e->nmods; i++)
-		for (size_t j = 0; j < e->mods[i]->deps.n; j++) {
-			const char *p = e->mods[i]->deps.path[j], *slash = strrchr(p, '/');
-			if (p[0] != '/' || !slash)
-				continue; /* under the root: the watcher sees it */
-			size_t len = slash == p ? 1 : (size_t)(slash - p);
-			int seen = 0;
-			for (size_t k = 0; k < n && !seen; k++)
-				seen = strlen(dirs[k]) == len && strncmp(dirs[k], p, len) == 0;
-			if (seen)
-				continue;
-			if (n == cap) {
-				char **grown = realloc(dirs, (cap ? 2 * cap : 8) * sizeof *dirs);
-				if (!grown)
-					continue; /* out of memory: that folder goes unwatched until the next change */
-				dirs = grown;
-				cap = cap ? 2 * cap : 8;
-			}
-			if ((dirs[n] = strndup(p, len)))
-				n++;
-		}
+	/* out of memory: a folder goes unwatched until the next change */
+	for (size_t i = 0; i < e->nmods; i++) {
+		for (size_t j = 0; j < e->mods[i]->deps.n; j++)
+			add_dir(&dirs, &n, &cap, e->mods[i]->deps.path[j]);
+		/* the program's sources outside the root, and its compile database (--patch) */
+		if (e->mods[i]->unit && e->mods[i]->src && e->mods[i]->kind == HRD_KIND_FILE)
+			add_dir(&dirs, &n, &cap, e->mods[i]->src);
+	}
+	if (e->patch_watch)
+		add_dir(&dirs, &n, &cap, e->patch_watch);
 	if (n) /* dirs is NULL without one, which qsort may not take */
 		qsort(dirs, n, sizeof *dirs, by_path);
 	if (hrd_outside_set(&e->outside, dirs, n) < 0)
@@ -720,7 +766,12 @@ static void run_batch(hrd_engine *e, struct batch *b_)
 	int scanned = b.config && hrd_engine_reload_config(e, HRD_CONFIG_FILE " changed");
 	if (b.rescan && !scanned)
 		hrd_engine_scan(e, "rescan");
+	else if (b.cdb && !scanned && hrd_engine_patch_load(e, "the compile database changed"))
+		hrd_engine_outside_sync(e);
 	for (size_t i = 0; i < b.n; i++) {
+		hrd_mod *u = hrd_engine_find(e, b.names[i]);
+		if (u && u->unit)
+			u->saved = 1; /* a patch from now on, not a baseline */
 		if (!b.rescan && !scanned)
 			hrd_engine_touch(e, b.names[i], b.causes[i] ? b.causes[i] : "changed");
 		free(b.names[i]);
@@ -846,6 +897,7 @@ void hrd_engine_close(hrd_engine *e)
 	hrd_stage_close(e->stage);
 	for (size_t i = 0; i < e->nmods; i++) {
 		free(e->mods[i]->name);
+		free(e->mods[i]->src);
 		free(e->mods[i]->artifact);
 		free(e->mods[i]->message);
 		free(e->mods[i]->note);
@@ -865,6 +917,9 @@ void hrd_engine_close(hrd_engine *e)
 		hrd_loop_del(e->cfg.loop, &e->outsideio);
 	hrd_outside_fini(&e->outside);
 	free(e->outside_list);
+	hrd_cdb_free(&e->cdb);
+	free(e->patch);
+	free(e->patch_watch);
 	if (e->project.rootfd >= 0)
 		close(e->project.rootfd);
 	if (e->objects_fd >= 0)

@@ -25,6 +25,7 @@ typedef struct hrd_engine_config {
 	hrd_store *store;
 	hrd_watch *watch;
 	int verify_s; /* look at every module this often, whatever the watcher says; 0: never */
+	const char *patch; /* --patch: the program's compile_commands.json, absolute; NULL: hotreload.conf's patch, if any */
 } hrd_engine_config;
 
 /* Returns 0, or -1 with a message in err. */

@@ -185,9 +185,11 @@ static void published(hrd_engine *e, hrd_mod *m, build *b, hrd_result *r, int64_
 	 * is never written; and per history, because a replaced history numbers
 	 * from 1 again while games may still hold the old NAME.1.so.
 	 */
-	if (asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
-	             hrd_store_id(e->cfg.store)) < 0)
+	char *stem = hrd_engine_stem(m->name);
+	if (!stem || asprintf(&path, "%s/objects/%s.%llu.%.8s.%s", e->cfg.state_dir, stem, (unsigned long long)version,
+	                      hrd_store_id(e->cfg.store), m->unit ? "o" : "so") < 0)
 		path = NULL;
+	free(stem);
 	if (!path || rename(b->tmp, path) < 0) {
 		char msg[512];
 		snprintf(msg, sizeof msg, "cannot publish the object: %s", strerror(path ? errno : ENOMEM));
@@ -242,7 +244,8 @@ static void published(hrd_engine *e, hrd_mod *m, build *b, hrd_result *r, int64_
 	char at[32];
 	hrd_info("%s%s: v%llu built in %lld ms (%s)%s", hrd_engine_progress(e, m, at), m->name,
 	         (unsigned long long)version, (long long)(duration / 1000), b->cause, said);
-	log_unkept(m, path);
+	if (!m->unit)
+		log_unkept(m, path);
 	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
 }
 
@@ -279,6 +282,8 @@ void hrd_engine_free_build(build *b)
 	hrd_words_free(b->ld);
 	hrd_words_free(b->keyargv);
 	free(b->tmp);
+	free(b->dir);
+	free(b->dep);
 	free(b->stamps);
 	hrd_deps_free(&b->had);
 	hrd_sources_free(&b->src);
@@ -315,7 +320,7 @@ static void finish(hrd_engine *e, build *b, hrd_result *r)
 		 * compiler ran: what it read cannot be trusted. Build what is there
 		 * now; if the module is gone, say why its build failed. */
 		hrd_sources now;
-		int kind = hrd_project_resolve(&e->project, m->name, &now);
+		int kind = m->unit ? hrd_engine_unit_resolve(e, m, &now) : hrd_project_resolve(&e->project, m->name, &now);
 		if (kind >= 0)
 			hrd_sources_free(&now);
 		if (kind == HRD_KIND_FILE || kind == HRD_KIND_DIR || ok) {
@@ -323,6 +328,8 @@ static void finish(hrd_engine *e, build *b, hrd_result *r)
 			hrd_engine_touch(e, m->name, m->cause);
 			return;
 		}
+		failed(e, m, b, r, msg, r->out, duration, 0);
+	} else if (ok && m->unit && !hrd_engine_relocatable(b->tmp, msg, sizeof msg)) {
 		failed(e, m, b, r, msg, r->out, duration, 0);
 	} else if (ok) {
 		/* The key named the headers known before; the build may have read others (checked above to be as they were): name
@@ -381,6 +388,34 @@ static void quick_ended(hrd_engine *e, build *b, hrd_result *r)
 	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
 }
 
+/*
+ * A unit's first compile under this history, before any save: the program
+ * was built from these sources, so there is nothing to patch. What it read
+ * is learnt (its headers are watched from now on) and its key kept, so that
+ * only a change builds a patch. Nothing is recorded or announced.
+ */
+static void baseline_ended(hrd_engine *e, build *b, hrd_result *r)
+{
+	hrd_mod *m = b->m;
+	int ok = !r->spawn_err[0] && r->ok;
+	if (!hrd_project_unchanged(&e->project, &b->src, &b->had, b->stamps)) {
+		hrd_engine_touch(e, m->name, m->cause); /* saved meanwhile: that is a patch */
+		return;
+	}
+	leave_deps(m, &r->deps, ok);
+	hrd_engine_outside_sync(e);
+	if (ok && !r->nodeps && (hrd_deps_equal(&b->had, &m->deps) ||
+	                         hrd_project_key(&e->project, &b->src, &m->deps, b->keyargv, b->key, NULL) == 0)) {
+		snprintf(m->key, sizeof m->key, "%s", b->key);
+		hrd_debug("%s: as built: %zu header%s followed, nothing to patch", m->name, m->deps.n, m->deps.n == 1 ? "" : "s");
+		return;
+	}
+	char msg[1024];
+	hrd_job_message(r->last_out, r->status, msg, sizeof msg);
+	hrd_warn("%s: the compile database's command does not compile it as it is (%s): a save builds it again",
+	         m->name, r->spawn_err[0] ? r->spawn_err : msg);
+}
+
 void hrd_engine_ended(hrd_engine *e, hrd_run *run)
 {
 	hrd_result *r = hrd_run_result(run);
@@ -396,7 +431,9 @@ void hrd_engine_ended(hrd_engine *e, hrd_run *run)
 	m->job = NULL;
 	m->state = HRD_M_IDLE;
 	uint64_t top = m->top;
-	if (r->spawn_err[0])
+	if (b->baseline)
+		baseline_ended(e, b, r);
+	else if (r->spawn_err[0])
 		failed(e, m, b, r, r->spawn_err, r->out, 0, 0);
 	else
 		finish(e, b, r);
@@ -452,13 +489,17 @@ static uint64_t republish(hrd_engine *e, hrd_mod *m, int status, uint64_t vfrom,
 	char *tmp = NULL, *path = NULL;
 	int64_t t0 = hrd_engine_now_us(CLOCK_MONOTONIC);
 	uint64_t version = m->top + 1;
-	if (asprintf(&tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0 ||
-	    asprintf(&path, "%s/objects/%s.%llu.%.8s.so", e->cfg.state_dir, m->name, (unsigned long long)version,
-	             hrd_store_id(e->cfg.store)) < 0) {
+	char *stem = hrd_engine_stem(m->name);
+	const char *ext = m->unit ? "o" : "so";
+	if (!stem || asprintf(&tmp, "%s/tmp/%s.%d.%lu.%s", e->cfg.state_dir, stem, (int)getpid(), ++e->seq, ext) < 0 ||
+	    asprintf(&path, "%s/objects/%s.%llu.%.8s.%s", e->cfg.state_dir, stem, (unsigned long long)version,
+	             hrd_store_id(e->cfg.store), ext) < 0) {
+		free(stem);
 		tmp = path = NULL;
 		version = 0;
 		goto out;
 	}
+	free(stem);
 	if (copy_object(from, tmp) < 0 || rename(tmp, path) < 0) {
 		hrd_warn("%s: cannot copy the object of v%llu: %s", m->name, (unsigned long long)vfrom, strerror(errno));
 		unlink(tmp);
@@ -633,17 +674,26 @@ void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 		hrd_error("%s: out of memory; the next change builds it", m->name);
 		return;
 	}
-	int kind = hrd_project_resolve(&e->project, m->name, &b->src);
+	int kind = m->unit ? hrd_engine_unit_resolve(e, m, &b->src) : hrd_project_resolve(&e->project, m->name, &b->src);
 	if (kind != HRD_KIND_FILE && kind != HRD_KIND_DIR) {
 		/* Changed again while queued: look again. */
 		hrd_engine_free_build(b);
 		hrd_engine_touch(e, m->name, m->cause);
 		return;
 	}
-	if (hrd_engine_command_for(e, m->name, b) < 0 || hrd_deps_merge(&b->had, &m->deps) < 0 ||
-	    !(b->stamps = calloc(b->src.n + b->had.n, sizeof *b->stamps)))
+	char *stem = m->unit ? hrd_engine_stem(m->name) : NULL;
+	if (m->unit && (!stem || asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.o", e->cfg.state_dir, stem, (int)getpid(),
+	                                  ++e->seq) < 0)) {
+		free(stem);
+		b->tmp = NULL;
 		goto nomem;
-	hrd_engine_ccmd_note(e, m, b);
+	}
+	free(stem);
+	if ((m->unit ? hrd_engine_unit_command(e, m, b) : hrd_engine_command_for(e, m->name, b)) < 0 ||
+	    hrd_deps_merge(&b->had, &m->deps) < 0 || !(b->stamps = calloc(b->src.n + b->had.n, sizeof *b->stamps)))
+		goto nomem;
+	if (!m->unit)
+		hrd_engine_ccmd_note(e, m, b);
 	if (hrd_project_key(&e->project, &b->src, &b->had, b->keyargv, b->key, b->stamps) < 0) {
 		if (errno == ENOENT)
 			hrd_debug("%s: cannot read its sources yet: %s", m->name, strerror(errno));
@@ -668,10 +718,12 @@ void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 		hrd_warn("%s: changed, and only a verification scan saw it: the watcher missed it", m->name);
 	}
 	snprintf(b->cause, sizeof b->cause, "%s", m->cause);
-	if (!m->fresh && reuse(e, m, b))
+	/* A unit with no history that no save has touched yet: see baseline_ended. */
+	b->baseline = m->unit && !m->top && !m->last && !m->saved;
+	if (!b->baseline && !m->fresh && reuse(e, m, b))
 		goto out;
 	b->m = m;
-	if (asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
+	if (!m->unit && asprintf(&b->tmp, "%s/tmp/%s.%d.%lu.so", e->cfg.state_dir, m->name, (int)getpid(), ++e->seq) < 0) {
 		b->tmp = NULL;
 		goto nomem;
 	}
@@ -681,14 +733,14 @@ void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 	/* A module of one source has nothing to reuse that its own key does not decide: only folders keep objects. */
 	hrd_plan plan = {.src = &b->src, .base = b->base, .ld = b->ld, .mdeps = b->mdeps, .dirfd = e->project.rootfd,
 	                 .cachefd = b->src.n > 1 ? e->cache_fd : -1, .cache_dir = cache_dir, .fresh = m->fresh, .out = b->tmp, .name = m->name,
-	                 .owner = b};
+	                 .owner = b, .whole = m->unit ? b->base : NULL, .dir = b->dir, .dep = b->dep};
 	b->run = hrd_stage_start(e->stage, &plan);
 	free(cache_dir);
 	if (!b->run)
 		goto nomem;
 	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);
 	hrd_debug("%s: building (%s)", m->name, hrd_run_result(b->run)->command);
-	if (hrd_config_quick(&e->conf, m->name))
+	if (!m->unit && hrd_config_quick(&e->conf, m->name))
 		start_quick(e, m, b);
 	m->job = b;
 	m->state = HRD_M_BUILDING;

@@ -123,6 +123,12 @@ void hrd_engine_write_ccmds(hrd_engine *e)
 	if (!e->ccmd_dirty || !*rel)
 		return;
 	e->ccmd_dirty = 0;
+	if (e->patch_watch && strcmp(rel, e->patch_watch) == 0) {
+		/* the program's own database (--patch) is the build's to write, never ours */
+		hrd_warn("%s is the program's compile database (--patch): the modules' compile_commands.json is not written "
+		         "over it; set compile_commands in hotreload.conf to another file", rel);
+		return;
+	}
 	char **entries = calloc(e->nmods + 1, sizeof *entries), *path = NULL;
 	for (size_t i = 0; entries && i < e->nmods; i++)
 		entries[i] = e->mods[i]->kind == HRD_KIND_FILE || e->mods[i]->kind == HRD_KIND_DIR ? e->mods[i]->ccmd : NULL;

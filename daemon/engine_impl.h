@@ -4,6 +4,7 @@
 
 #include "engine.h"
 #include "build.h"
+#include "cdb.h"
 #include "config.h"
 #include "deps.h"
 #include "outside.h"
@@ -20,7 +21,10 @@ enum hrd_mstate { HRD_M_IDLE, HRD_M_QUEUED, HRD_M_BUILDING };
 struct build;
 
 typedef struct hrd_mod {
-	char *name;
+	char *name;    /* a module's name; for a unit of the program (--patch), its source's absolute path */
+	int unit;      /* a translation unit of the compile database (--patch), not a module */
+	char *src;     /* a unit's source as the watchers name it (root-relative, or absolute outside the root) */
+	int saved;     /* a unit: a save touched it since the start, so its next compile is a patch, not its baseline */
 	int kind;      /* enum hrd_kind at the last look */
 	int invalid;   /* the name is not a module name: reported, never built */
 	enum hrd_mstate state;
@@ -61,6 +65,8 @@ typedef struct build {
 	const char *mdeps; /* the option for a dependency file without system headers: -MMD, or -MD for tcc, which has no -MMD */
 	char key[65];
 	char *tmp;         /* the object the link writes */
+	char *dir, *dep;   /* a unit's: the folder its compile runs in, and its dependency file; NULL for a module */
+	int baseline;      /* a unit's first compile, with no history: what it read is learnt, nothing is recorded */
 	char cause[160];
 	int64_t started_us;
 	hrd_run *qrun;     /* the quick tier's run (quick = tcc), beside run: NULL for none, or once it ended */
@@ -93,14 +99,36 @@ struct hrd_engine {
 	hrd_timer recheck;   /* modules whose sources were open for writing */
 	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
 	hrp_modstat *status; /* the last STATUS reply's array */
-	char reason[1400];   /* and its watcher reason, when it has more to say */
+	char reason[2400];   /* and its watcher reason, when it has more to say */
 	char *older;         /* the path in the last answer to a refusal */
 	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
 	int cache_fd;        /* STATE/cache, checked: each source's object (objcache.h) */
 	hrd_outside outside; /* the folders outside the root that hold headers modules read */
 	hrd_io outsideio;
 	char *outside_list;  /* those folders, one a line, for status */
+	hrd_cdb cdb;         /* the program's compile database (--patch), the last good one */
+	int cdb_loaded;      /* it was read once */
+	char *patch;         /* its path, NULL for none; */
+	char *patch_watch;   /* and as the watchers name it */
+	char cdb_error[800]; /* why the database as it is now is not in use; "" when it is */
 };
+
+/* engine_patch.c: the program's own translation units (--patch). */
+/* The name of a module's files in objects/ and tmp/: the module's name, or for a unit a safe one of its own. A new string. */
+char *hrd_engine_stem(const char *module);
+/* Read the compile database again (at the start, when it or hotreload.conf changed) and look at each unit. 1, or 0
+ * when it is bad (said, and the last good one stays). */
+int hrd_engine_patch_load(hrd_engine *e, const char *cause);
+/* The unit whose source is path (as the watchers name it), or NULL. */
+hrd_mod *hrd_engine_unit_at(hrd_engine *e, const char *path);
+/* 1 when path is the source of a unit of the database: never a module's then. */
+int hrd_engine_is_unit_source(hrd_engine *e, const char *path);
+/* What unit m is now: HRD_KIND_FILE with its source, HRD_KIND_NONE when the database names it no longer, -1 (errno). */
+int hrd_engine_unit_resolve(hrd_engine *e, hrd_mod *m, hrd_sources *out);
+/* b's command for unit m: the database's, writing b->tmp (set before) and b->dep. 0 or -1. */
+int hrd_engine_unit_command(hrd_engine *e, hrd_mod *m, build *b);
+/* 1 when the file at path is a relocatable ELF object, else 0 with why. */
+int hrd_engine_relocatable(const char *path, char *why, size_t n);
 
 /* Watch the folders outside the root of every module's headers, and only those (after deps change). */
 void hrd_engine_outside_sync(hrd_engine *e);

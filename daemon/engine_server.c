@@ -77,8 +77,8 @@ static void status(void *arg, hrp_msg *m)
 	m->u.status.backend = hrd_watch_backend(e->cfg.watch);
 	m->u.status.reason = hrd_watch_reason(e->cfg.watch);
 	int unwatched = hrd_watch_unwatched(e->cfg.watch), polled = hrd_watch_polled(e->cfg.watch);
-	if (unwatched || polled || e->conf_error[0]) {
-		char lost[160] = "", slow[160] = "", more[sizeof e->conf_error + 64] = "";
+	if (unwatched || polled || e->conf_error[0] || e->cdb_error[0]) {
+		char lost[160] = "", slow[160] = "", more[sizeof e->conf_error + 64] = "", db[sizeof e->cdb_error + 64] = "";
 		if (unwatched)
 			snprintf(lost, sizeof lost, "; %d folder%s not watched: saves there are missed (see the log)", unwatched,
 			         unwatched == 1 ? " is" : "s are");
@@ -87,7 +87,9 @@ static void status(void *arg, hrp_msg *m)
 			         polled == 1 ? " is" : "s are", polled == 1 ? "it" : "them");
 		if (e->conf_error[0])
 			snprintf(more, sizeof more, "; %s (the settings before it stay)", e->conf_error);
-		snprintf(e->reason, sizeof e->reason, "%s%s%s%s", hrd_watch_reason(e->cfg.watch), lost, slow, more);
+		if (e->cdb_error[0])
+			snprintf(db, sizeof db, "; %s (the units of the last good one stay)", e->cdb_error);
+		snprintf(e->reason, sizeof e->reason, "%s%s%s%s%s", hrd_watch_reason(e->cfg.watch), lost, slow, more, db);
 		m->u.status.reason = e->reason;
 	}
 	m->u.status.nmods = n;
@@ -382,7 +384,20 @@ out:
 	return rc;
 }
 
-const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback, gc};
+/* Units in the modules table's order; the table is not reordered while the server walks it (one call after another, on the loop). */
+static int unit_latest(void *arg, size_t i, hrp_msg out[2])
+{
+	hrd_engine *e = arg;
+	for (size_t k = 0, seen = 0; k < e->nmods; k++) {
+		if (!e->mods[k]->unit)
+			continue;
+		if (seen++ == i)
+			return latest(arg, e->mods[k]->name, out);
+	}
+	return -1;
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback, gc, unit_latest};
 
 void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
 {

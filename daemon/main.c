@@ -49,6 +49,9 @@ static const char usage[] =
 	"  --verify-every S   look at every module every S seconds too, whatever the\n"
 	"                     watcher says (default: never)\n"
 	"  --follow-links     watch and build modules linked into the root from outside it\n"
+	"  --patch PATH       patch the program itself: build each saved translation unit\n"
+	"                     of the compile database PATH (compile_commands.json) into an\n"
+	"                     object for hr_open_program (default: hotreload.conf's patch)\n"
 	"  --jobs N           compilers at once (default: the number of cores)\n"
 	"  --allow-uid UID    accept clients of this user too (a number or a name, never nobody; repeatable)\n"
 	"  --foreground       stay attached and log to stderr (default: detach once ready,\n"
@@ -64,7 +67,7 @@ static const char usage[] =
 	"the journal's format (priority, no time) when stderr is the journal.\n";
 
 struct opts {
-	const char *root, *state_dir, *socket, *watcher;
+	const char *root, *state_dir, *socket, *watcher, *patch;
 	int jobs, foreground, level, poll_ms, follow, verify_s;
 	uid_t allow[64];
 	size_t nallow;
@@ -80,7 +83,7 @@ static void die_usage(const char *fmt, const char *arg)
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { ROOT = 256, STATE, SOCKET, WATCHER, POLL, FOLLOW, VERIFY, JOBS, ALLOW, FG, LEVEL, HELP, VERSION };
+	enum { ROOT = 256, STATE, SOCKET, WATCHER, POLL, FOLLOW, VERIFY, JOBS, ALLOW, FG, LEVEL, HELP, VERSION, PATCH };
 	static const struct option longs[] = {
 		{"root", required_argument, NULL, ROOT}, {"state-dir", required_argument, NULL, STATE},
 		{"socket", required_argument, NULL, SOCKET}, {"watcher", required_argument, NULL, WATCHER},
@@ -89,7 +92,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{"foreground", no_argument, NULL, FG}, {"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'}, {"log-level", required_argument, NULL, LEVEL},
 		{"help", no_argument, NULL, HELP},
-		{"version", no_argument, NULL, VERSION}, {0, 0, 0, 0},
+		{"version", no_argument, NULL, VERSION}, {"patch", required_argument, NULL, PATCH}, {0, 0, 0, 0},
 	};
 	int c;
 	opterr = 0;
@@ -101,6 +104,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		case STATE: o->state_dir = optarg; break;
 		case SOCKET: o->socket = optarg; break;
 		case WATCHER: o->watcher = optarg; break;
+		case PATCH: o->patch = optarg; break;
 		case FG: o->foreground = 1; break;
 		case FOLLOW: o->follow = 1; break;
 		case 'v': o->level = HRD_DEBUG; break;
@@ -450,6 +454,26 @@ static int open_watcher(const struct opts *o, const struct placed *p, hrd_watch 
 	return watching;
 }
 
+/* --patch's path made absolute, its folder resolved (the build may replace the file itself). A new string, or NULL with errno. */
+static char *absolute_patch(const char *path)
+{
+	char *copy = strdup(path), *dir = NULL, *out = NULL;
+	char *slash = copy ? strrchr(copy, '/') : NULL;
+	if (!copy)
+		return NULL;
+	if (slash)
+		*slash = '\0';
+	const char *base = slash ? slash + 1 : copy;
+	if ((dir = realpath(slash ? (*copy ? copy : "/") : ".", NULL)) && *base &&
+	    asprintf(&out, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, base) < 0)
+		out = NULL;
+	if (dir && !*base)
+		errno = EISDIR;
+	free(dir);
+	free(copy);
+	return out;
+}
+
 /* Detach, lock the state dir, then serve until a signal ends it. The daemon's exit status. */
 static int serve(const struct opts *o, struct placed *p, int jobs_given, uint64_t rotate_at)
 {
@@ -494,7 +518,7 @@ static int serve(const struct opts *o, struct placed *p, int jobs_given, uint64_
 	hrd_server *server = NULL;
 	hrd_loop loop = {.epfd = -1};
 	struct sigio sig = {.io = {.fd = -1, .fn = on_signal}, .loop = &loop};
-	char db[PATH_MAX + 16];
+	char db[PATH_MAX + 16], *patch = NULL;
 	if (open_watcher(o, p, &watch, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
@@ -510,7 +534,12 @@ static int serve(const struct opts *o, struct placed *p, int jobs_given, uint64_
 		fprintf(stderr, "hotreloadd: cannot set up the event loop: %s\n", strerror(errno));
 		goto out;
 	}
-	hrd_engine_config ec = {root, state, statefd, o->jobs, jobs_given, o->nallow > 0, &loop, store, watch, o->verify_s};
+	if (o->patch && !(patch = absolute_patch(o->patch))) {
+		fprintf(stderr, "hotreloadd: --patch %s: %s\n", o->patch, strerror(errno));
+		goto out;
+	}
+	hrd_engine_config ec = {root, state, statefd, o->jobs, jobs_given, o->nallow > 0, &loop, store, watch, o->verify_s,
+	                        patch};
 	if (hrd_engine_open(&engine, &ec, err, sizeof err) < 0) {
 		fprintf(stderr, "hotreloadd: %s\n", err);
 		goto out;
@@ -557,6 +586,7 @@ static int serve(const struct opts *o, struct placed *p, int jobs_given, uint64_
 out:
 	hrd_server_close(server);
 	hrd_engine_close(engine);
+	free(patch);
 	hrd_watch_close(watch);
 	if (store && hrd_store_checkpoint(store) < 0)
 		hrd_warn("%s", hrd_store_error(store));

@@ -282,7 +282,7 @@ static void reject(client *c, uint32_t code, const char *fmt, ...)
 static int subscribed(const client *c, const char *module)
 {
 	for (size_t i = 0; i < c->nsubs; i++)
-		if (strcmp(c->subs[i], module) == 0)
+		if (strcmp(c->subs[i], module) == 0 || (module[0] == '/' && strcmp(c->subs[i], HRP_ALL_UNITS) == 0))
 			return 1;
 	return 0;
 }
@@ -301,11 +301,17 @@ static int subscribe(client *c, const char *module)
 		c->subs[c->nsubs++] = copy;
 	}
 	hrp_msg now[2];
-	int n = c->srv->cfg.ops->latest(c->srv->cfg.arg, module, now);
-	for (int i = 0; i < n; i++)
-		if (send_msg(c, &now[i]) < 0)
-			return -1;
-	return 0;
+	int all = strcmp(module, HRP_ALL_UNITS) == 0;
+	/* Every unit's at once for "/": a program that starts after saves catches up with each. */
+	for (size_t u = 0;; u++) {
+		int n = all ? c->srv->cfg.ops->unit_latest(c->srv->cfg.arg, u, now)
+		            : c->srv->cfg.ops->latest(c->srv->cfg.arg, module, now);
+		for (int i = 0; i < n; i++)
+			if (send_msg(c, &now[i]) < 0)
+				return -1;
+		if (!all || n < 0)
+			return 0;
+	}
 }
 
 static void unsubscribe(client *c, const char *module)
@@ -410,8 +416,10 @@ static int handle(client *c, const hrp_msg *m)
 	}
 	/* Every message that names a module, checked here once (hrp's table says which do). */
 	const char *module = hrp_module_of(m);
-	if (module && !hrp_valid_name(module)) {
-		reject(c, HRP_E_INVALID, "'%.200s' is not a module name: use " HRP_NAME_RULE, module);
+	int every = (m->type == HRP_SUBSCRIBE || m->type == HRP_UNSUBSCRIBE) && module && strcmp(module, HRP_ALL_UNITS) == 0;
+	if (module && !hrp_valid_name(module) && !hrp_valid_unit(module) && !every) {
+		reject(c, HRP_E_INVALID, "'%.200s' is not a module name: use " HRP_NAME_RULE
+		       ", or a translation unit's absolute path", module);
 		return -1;
 	}
 	switch (m->type) {

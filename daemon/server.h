@@ -35,6 +35,8 @@ typedef struct hrd_server_ops {
 	int (*rollback)(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz);
 	/* A client asks for a gc: 0 with the GC to answer in *answer, or -1 with why in err. */
 	int (*gc)(void *arg, hrp_msg *answer, char *err, size_t errsz);
+	/* What latest says of the i-th unit of the program (--patch), for a subscriber to every unit ("/"): 0..2, -1 past the last. */
+	int (*unit_latest)(void *arg, size_t i, hrp_msg out[2]);
 } hrd_server_ops;
 
 typedef struct hrd_server hrd_server;

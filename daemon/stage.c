@@ -39,6 +39,8 @@ struct hrd_run {
 	hrd_sources src;    /* a copy: dependency files name them, and they are left out */
 	char *outpath;
 	int dirfd;
+	int owndir;         /* dirfd is the run's own (a unit's folder), closed with it */
+	char *depdir;       /* the folder the dependency files name paths relative to: NULL for the root */
 	int cachefd, fresh;
 	char **base, *mdeps; /* copies: the cache's key covers them */
 	step *steps;        /* src.n compiles, then the link */
@@ -122,6 +124,9 @@ static void destroy(hrd_run *r)
 		hrd_objcache_entry_free(&st->ce);
 	}
 	free(r->steps);
+	if (r->owndir && r->dirfd >= 0)
+		close(r->dirfd);
+	free(r->depdir);
 	if (r->outpath)
 		unlink(r->outpath);
 	free(r->outpath);
@@ -209,7 +214,8 @@ static void on_step(hrd_job *j)
 		int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
 		append_out(r, j);
 		/* A compile that failed on the code still names what it read: keep it, so that a fix in a header is seen. */
-		if (st->dep && hrd_deps_read(&r->res.deps, AT_FDCWD, st->dep, s->cfg.root, r->src.path, r->src.n) < 0) {
+		if (st->dep && hrd_deps_read_in(&r->res.deps, AT_FDCWD, st->dep, s->cfg.root, r->depdir, r->src.path,
+		                                 r->src.n) < 0) {
 			r->res.nodeps = 1;
 			if (ok)
 				hrd_warn("%s: cannot read the dependency file %s: %s", r->name, st->dep, strerror(errno));
@@ -218,7 +224,7 @@ static void on_step(hrd_job *j)
 		if (ok && st->dep && r->cachefd >= 0)
 			hrd_objcache_store(r->cachefd, r->dirfd, s->cfg.root, r->base, r->mdeps, r->src.path[st - r->steps],
 			                   &st->ce, r->started_us, st->obj, st->dep, j->out);
-		if (!ok || !st->dep)
+		if (!ok || !st->dep || st == &r->steps[r->src.n])
 			end(r, st, ok);
 	}
 	/* Kept in the run's output now: a folder of many sources holds one run's at a time, not all of them. */
@@ -335,7 +341,7 @@ static int plan_steps(hrd_run *r, const hrd_plan *p)
 		st->r = r;
 		st->job.arg = st;
 		st->job.on_done = on_step;
-		if (i < n && p->single) {
+		if (i < n && (p->single || p->whole)) {
 			st->state = S_DONE; /* the one call below compiles it */
 			continue;
 		} else if (i < n && r->cachefd >= 0 && from_cache(r, p, st, i)) {
@@ -353,6 +359,9 @@ static int plan_steps(hrd_run *r, const hrd_plan *p)
 			objs[i] = st->obj;
 			const char *mid[] = {"-c", p->mdeps, "-MF", st->dep, "-o", st->obj, r->src.path[i], NULL};
 			st->argv = step_argv(p, mid, NULL, 0);
+		} else if (p->whole) {
+			if (copy_words(&st->argv, p->whole) < 0 || !(st->dep = strdup(p->dep)))
+				goto fail;
 		} else {
 			const char *mid[] = {"-shared", "-o", r->outpath, NULL};
 			st->argv = step_argv(p, mid, p->single ? r->src.path : objs, n);
@@ -385,13 +394,23 @@ hrd_run *hrd_stage_start(hrd_stage *s, const hrd_plan *p)
 	r->s = s;
 	r->res.owner = p->owner;
 	r->dirfd = p->dirfd;
-	r->cachefd = p->cachefd;
+	r->cachefd = p->whole ? -1 : p->cachefd;
 	r->fresh = p->fresh;
 	r->t0_us = mono_us();
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	r->started_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
 	TAILQ_INSERT_HEAD(&s->runs, r, link);
+	if (p->whole) {
+		/* the unit's folder, held by the run until its compile starts there */
+		r->owndir = 1;
+		if ((r->dirfd = open(p->dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 || !(r->depdir = strdup(p->dir))) {
+			int err = r->dirfd < 0 ? errno : ENOMEM;
+			destroy(r);
+			errno = err;
+			return NULL;
+		}
+	}
 	if (!(r->name = strdup(p->name)) || !(r->outpath = strdup(p->out)) ||
 	    copy_sources(&r->src, p->src) < 0 || copy_words(&r->base, p->base) < 0 || !(r->mdeps = strdup(p->mdeps)) ||
 	    plan_steps(r, p) < 0) {

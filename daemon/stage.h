@@ -39,6 +39,9 @@ typedef struct hrd_plan {
 	const char *cache_dir; /* its path, for the link's command line */
 	int fresh;         /* compile every source all the same (what the keys cannot see may have changed), and keep them */
 	int single;        /* one call, sources to out (the quick tier's tcc): no objects, no dependency files; no cache */
+	char *const *whole; /* a compile database's unit (--patch): this one command, run in dir, writes out and the
+	                     * dependency file dep itself; no link, no cache. NULL otherwise */
+	const char *dir, *dep;
 	const char *out;   /* the linked object; the run removes it when freed, unless it was moved away */
 	const char *name;  /* the module, for the log */
 	void *owner;       /* handed back in the result */

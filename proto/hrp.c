@@ -91,6 +91,23 @@ int hrp_valid_name(const char *name)
 	return n > 0 && n <= HRP_NAME_MAX && name[n] == '\0';
 }
 
+int hrp_valid_unit(const char *name)
+{
+	size_t n = strlen(name);
+	if (n < 2 || n > HRP_UNIT_MAX || name[0] != '/' || name[n - 1] == '/')
+		return 0;
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return 0;
+	for (const char *p = name; *p;) {
+		size_t len = strcspn(++p, "/"); /* p is past a slash */
+		if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		p += len;
+	}
+	return 1;
+}
+
 const char *hrp_type_name(unsigned type)
 {
 	return type && type <= HRP_TYPE_MAX ? types[type].name : "?";

@@ -199,6 +199,14 @@ int hrp_reader_next(hrp_reader *r, hrp_msg *m);
 
 /* 1 when name is a module name: [A-Za-z0-9_-]+, at most HRP_NAME_MAX bytes; else 0. Daemon and library agree on it here. */
 int hrp_valid_name(const char *name);
+/*
+ * Program patching (PATCHING.md): a translation unit of the program goes by its source's absolute path, which no
+ * module name can be: "/" and no empty, "." or ".." component, no control character, at most HRP_UNIT_MAX bytes.
+ * SUBSCRIBE to HRP_ALL_UNITS is to every unit. 1 when name is a unit's name, else 0.
+ */
+#define HRP_UNIT_MAX 4095u
+#define HRP_ALL_UNITS "/"
+int hrp_valid_unit(const char *name);
 
 /* The module a message names (SUBSCRIBE, BUILD, LOADED, ROLLBACK_REQ...: its first field), or NULL for a type that names none. */
 const char *hrp_module_of(const hrp_msg *m);

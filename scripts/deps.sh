@@ -36,6 +36,7 @@ tests() {
 	need systemd has_cmd systemd-analyze        # and systemd-socket-activate: the units and socket activation
 	need man-db has_cmd man                     # the man pages are checked with man --warnings
 	need groff-base has_cmd groff
+	need cmake has_cmd cmake                    # tests/install.sh builds a CMake project with find_package(hotreload)
 	sdl
 	need xvfb has_cmd Xvfb                      # the sdl suite runs the SDL example on an X server of its own
 	need xdotool has_cmd xdotool                # and presses its keys

@@ -145,6 +145,49 @@ verify_units() {
 }
 check "systemd-analyze verify passes on the installed units" verify_units
 
+# Program patching (PATCHING.md): the flags, through pkg-config for a make project and find_package for CMake.
+for f in lib/pkgconfig/hotreload-patch.pc lib/pkgconfig/hotreload-patch-clang.pc lib/cmake/hotreload/hotreloadConfig.cmake \
+	lib/cmake/hotreload/hotreloadConfigVersion.cmake; do
+	check "$f installed" test -f "$P/$f"
+done
+pf=$(pkg-config --cflags --libs hotreload-patch)
+for w in -g -fpatchable-function-entry=7,5 -flive-patching=inline-clone -fno-omit-frame-pointer -lhotreload -ldl -lpthread; do
+	check "hotreload-patch gives $w" sh -c "echo ' $pf ' | grep -q -- ' $w '"
+done
+check "hotreload-patch-clang leaves -flive-patching out" sh -c \
+	"pkg-config --cflags hotreload-patch-clang | grep -q -- -fpatchable-function-entry=7,5 && ! pkg-config --cflags hotreload-patch-clang | grep -q -- -flive-patching"
+mkdir -p "$tmp/mk"
+printf '#include <hotreload.h>\nint main(void) { return hr_library_version()[0] != 0 ? 0 : 1; }\n' >"$tmp/mk/game.c"
+printf 'game: game.c\n\t$(CC) $(shell pkg-config --cflags hotreload-patch) -o $@ game.c $(shell pkg-config --libs hotreload-patch) -Wl,-rpath,%s\n' \
+	"$P/lib" >"$tmp/mk/Makefile"
+check "a make project builds with hotreload-patch's flags" make -s -C "$tmp/mk"
+check "and runs" "$tmp/mk/game"
+check "its functions have room for a jump (the compiler lists their patchable entries)" sh -c \
+	"cc $(pkg-config --cflags hotreload-patch) -c -o '$tmp/mk/game.o' '$tmp/mk/game.c' && readelf -SW '$tmp/mk/game.o' | grep -q __patchable_function_entries"
+if command -v cmake >/dev/null; then
+	mkdir -p "$tmp/cm"
+	cp "$tmp/mk/game.c" "$tmp/cm/game.c"
+	cat >"$tmp/cm/CMakeLists.txt" <<'CM'
+cmake_minimum_required(VERSION 3.13)
+project(game C)
+find_package(hotreload 0.1 REQUIRED)
+add_executable(game game.c)
+target_link_libraries(game PRIVATE hotreload::patch)
+add_executable(plain game.c)
+target_link_libraries(plain PRIVATE hotreload::hotreload)
+CM
+	check "a CMake project finds hotreload::patch" cmake -S "$tmp/cm" -B "$tmp/cm/b" -DCMAKE_PREFIX_PATH="$P" \
+		-DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+	check "and builds" cmake --build "$tmp/cm/b"
+	check "its compile database carries the patch flags" sh -c \
+		"grep -q -- '-fpatchable-function-entry=7,5 -fno-omit-frame-pointer -flive-patching=inline-clone' '$tmp/cm/b/compile_commands.json'"
+	check "hotreload::hotreload alone carries none" sh -c \
+		"grep 'plain.dir' '$tmp/cm/b/compile_commands.json' | grep -v -q -- -fpatchable-function-entry"
+	check "the program runs" env LD_LIBRARY_PATH="$P/lib" "$tmp/cm/b/game"
+	check "find_package refuses another major version" sh -c \
+		"printf 'cmake_minimum_required(VERSION 3.13)\nproject(v C)\nfind_package(hotreload 1.0 REQUIRED)\n' >'$tmp/cm/v.txt' && mkdir -p '$tmp/cv' && cp '$tmp/cm/v.txt' '$tmp/cv/CMakeLists.txt' && ! cmake -S '$tmp/cv' -B '$tmp/cv/b' -DCMAKE_PREFIX_PATH='$P' >/dev/null 2>&1"
+fi
+
 make -s -C "$top" B="$B" uninstall PREFIX="$P" >/dev/null 2>&1
 check "uninstall removes every file" test -z "$(find "$P" -type f -o -type l)"
 

@@ -54,6 +54,7 @@ Test(config, project_and_module_scopes_set_and_add)
 	         "jobs = 3\n"
 	         "keep = 300\n"
 	         "compile_commands = build/compile_commands.json\n"
+	         "patch = ../game/build/compile_commands.json\n"
 	         "\n"
 	         "[physics]\n"
 	         "  cflags += -O2\n"
@@ -75,6 +76,7 @@ Test(config, project_and_module_scopes_set_and_add)
 	cr_expect_eq(c.jobs, 3);
 	cr_expect_eq(c.keep, 300);
 	cr_expect_str_eq(c.compile_commands, "build/compile_commands.json");
+	cr_expect_str_eq(c.patch, "../game/build/compile_commands.json");
 	cr_expect(hrd_config_excluded(&c, "main.c"));
 	cr_expect(hrd_config_excluded(&c, "tools"));
 	cr_expect(hrd_config_excluded(&c, "tools/gen.c"));
@@ -108,6 +110,8 @@ Test(config, each_mistake_names_its_line_and_what_to_do)
 	parse_fails("jobs = many\n", "jobs is a number of compilers at once, from 1 to 256");
 	parse_fails("jobs = 0\n", "from 1 to 256");
 	parse_fails("jobs += 2\n", "'jobs' takes one value");
+	parse_fails("patch = a.json b.json\n", "hotreload.conf:1: patch is one path: the program's compile_commands.json");
+	parse_fails("[m]\npatch = a.json\n", "hotreload.conf:2: 'patch' is a setting of the whole project");
 	parse_fails("keep = 0\n", "hotreload.conf:1: keep is how many of each module's newest good objects");
 	parse_fails("jobs = 300\n", "jobs is a number of compilers at once, from 1 to 256");
 	parse_fails("define = \"open\n", "hotreload.conf:1: a quote is not closed");

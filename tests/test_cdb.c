@@ -1,0 +1,130 @@
+/* test_cdb.c: reading compile_commands.json (the JSON reader, entries, commands split as a shell would) and a unit's patch command. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../daemon/cdb.h"
+#include "../daemon/json.h"
+#include "../daemon/words.h"
+#include "../proto/hrp.h"
+
+static char *joined(char **argv)
+{
+	static char buf[2048];
+	buf[0] = '\0';
+	for (size_t i = 0; argv && argv[i]; i++)
+		snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s[%s]", i ? " " : "", argv[i]);
+	return buf;
+}
+
+static void bad_json(const char *text, const char *want)
+{
+	char err[512];
+	hrd_json *v = hrd_json_parse(text, strlen(text), err, sizeof err);
+	cr_expect_null(v, "parsed: %s", text);
+	hrd_json_free(v);
+	cr_expect(strstr(err, want), "for %s: \"%s\" lacks \"%s\"", text, err, want);
+}
+
+Test(cdb, json_values_and_errors_at_line_and_column)
+{
+	char err[256];
+	const char *text = "\xef\xbb\xbf [ {\"a\": \"x\\u00e9\\ud83d\\ude00\\n\", \"b\": [1, -2.5e3, true, false, null]} ]";
+	hrd_json *v = hrd_json_parse(text, strlen(text), err, sizeof err);
+	cr_assert_not_null(v, "%s", err);
+	cr_assert_eq(v->type, HRD_JSON_ARRAY);
+	const hrd_json *o = v->kids[0];
+	cr_expect_str_eq(hrd_json_get(o, "a")->str, "x\xc3\xa9\xf0\x9f\x98\x80\n");
+	cr_expect_eq(hrd_json_get(o, "b")->n, 5);
+	cr_expect_str_eq(hrd_json_get(o, "b")->kids[1]->str, "-2.5e3");
+	hrd_json_free(v);
+	bad_json("[\n  {\"a\": 1,}\n]", "2:11: expected a member's name");
+	bad_json("[1 2]", "1:4: expected ',' or ']'");
+	bad_json("[\"abc", "the string does not end");
+	bad_json("[\"a\\u0000\"]", "NUL");
+	bad_json("[01]", "not a number");
+	bad_json("{} x", "more after the value");
+	bad_json("", "1:1: expected a value");
+	bad_json("[\"\\ud800\"]", "lone surrogate");
+	char deep[200];
+	memset(deep, '[', sizeof deep - 1);
+	deep[sizeof deep - 1] = '\0';
+	bad_json(deep, "nested more than 64 deep");
+}
+
+Test(cdb, commands_split_as_a_shell_would)
+{
+	char **argv, err[256];
+	cr_assert_eq(hrd_cdb_split("cc  -DNAME='\"a b\"' \"-I/x y\" a\\ b.c -DQ=\"\\$\\\\\" ''", &argv, err, sizeof err), 0);
+	cr_expect_str_eq(joined(argv), "[cc] [-DNAME=\"a b\"] [-I/x y] [a b.c] [-DQ=$\\] []");
+	hrd_words_free(argv);
+	cr_expect_eq(hrd_cdb_split("cc 'a", &argv, err, sizeof err), -1);
+	cr_expect(strstr(err, "the ' opened at character 4 of the command does not close"), "%s", err);
+	cr_expect_eq(hrd_cdb_split("cc \"a", &argv, err, sizeof err), -1);
+}
+
+Test(cdb, entries_with_arguments_or_command_relative_files_normalised)
+{
+	const char *text = "[\n"
+	                   " {\"directory\": \"/p/build\", \"file\": \"../src/./a.c\", \"arguments\": [\"cc\", \"-DX=1\", \"-c\", \"../src/a.c\", \"-o\", \"a.o\"]},\n"
+	                   " {\"directory\": \"/p/build\", \"file\": \"/q/b.c\", \"command\": \"gcc -DY='2 3' -o b.o -c /q/b.c\", \"output\": \"b.o\"},\n"
+	                   " {\"directory\": \"/p/build\", \"file\": \"/q/b.c\", \"command\": \"other\"}\n"
+	                   "]";
+	hrd_cdb c;
+	char err[512];
+	cr_assert_eq(hrd_cdb_parse(text, strlen(text), "/p/build/compile_commands.json", &c, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(c.n, 2); /* the second entry of /q/b.c is not a unit of its own */
+	cr_expect_str_eq(c.u[0].file, "/p/src/a.c");
+	cr_expect_str_eq(c.u[0].dir, "/p/build");
+	cr_expect_str_eq(c.u[1].file, "/q/b.c");
+	cr_expect_str_eq(joined(c.u[1].argv), "[gcc] [-DY=2 3] [-o] [b.o] [-c] [/q/b.c]");
+	cr_expect_not_null(hrd_cdb_find(&c, "/q/b.c"));
+	cr_expect_null(hrd_cdb_find(&c, "/q/c.c"));
+	hrd_cdb_free(&c);
+}
+
+static void bad_db(const char *text, const char *want)
+{
+	hrd_cdb c;
+	char err[512];
+	cr_expect_eq(hrd_cdb_parse(text, strlen(text), "/d/cc.json", &c, err, sizeof err), -1, "parsed %s", text);
+	cr_expect(strstr(err, want), "for %s: \"%s\" lacks \"%s\"", text, err, want);
+}
+
+Test(cdb, a_bad_database_says_where_and_what_to_do)
+{
+	bad_db("{}", "/d/cc.json:1:1: the database is an object; a compile database is an array of entries");
+	bad_db("[\n 3]", "/d/cc.json:2:2: an entry is a number; each entry is an object");
+	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\"}]", "/d/cc.json:1:2: the entry lacks \"arguments\" and \"command\"");
+	bad_db("[{\"directory\": \"/x\", \"file\": 7, \"command\": \"cc\"}]", "1:30: \"file\" is a number; it must be a string");
+	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\", \"command\": \"cc 'a\"}]", "\"command\": the ' opened");
+	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\", \"arguments\": [\"cc\", 1]}]", "an argument is a number");
+	bad_db("[{\"directory\": \"/x\",", "fix it, or let the build write it again");
+}
+
+Test(cdb, the_patch_command_replaces_outputs_and_drops_the_link)
+{
+	hrd_cdb_unit u = {.file = "/p/src/a.c", .dir = "/p/build"};
+	char *argv[] = {"cc", "-O2", "-DX=1", "-I", "inc", "-MD", "-MT", "a.o", "-MF", "a.d", "-MMD", "-o", "a.o", "-c",
+	                "../src/a.c", "other.c", "lib.o", "-lm", "-L", "/l", "-Wl,-z,now", "-MFx.d", "-oa2.o", NULL};
+	u.argv = argv;
+	char **p = hrd_cdb_patch_argv(&u, "/s/obj.o", "/s/obj.d");
+	cr_assert_not_null(p);
+	cr_expect_str_eq(joined(p), "[cc] [-O2] [-DX=1] [-I] [inc] [../src/a.c] [-c] [-MMD] [-MF] [/s/obj.d] [-o] [/s/obj.o]");
+	hrd_words_free(p);
+}
+
+Test(cdb, a_units_name_on_the_wire_is_an_absolute_normal_path)
+{
+	cr_expect(hrp_valid_unit("/p/src/a.c"));
+	cr_expect(hrp_valid_unit("/a b/é.c"));
+	cr_expect(!hrp_valid_unit("/"), "/ is every unit, not one");
+	cr_expect(!hrp_valid_unit("enemy"));
+	cr_expect(!hrp_valid_unit("p/a.c"));
+	cr_expect(!hrp_valid_unit("/p//a.c"));
+	cr_expect(!hrp_valid_unit("/p/./a.c"));
+	cr_expect(!hrp_valid_unit("/p/../a.c"));
+	cr_expect(!hrp_valid_unit("/p/a.c/"));
+	cr_expect(!hrp_valid_unit("/p/a\n.c"));
+	cr_expect(!hrp_valid_name("/p/a.c"), "no module name is a unit's");
+}
