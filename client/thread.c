@@ -1,5 +1,6 @@
 /* thread.c: libhotreload's own thread: the connection to the daemon, loading builds ahead of time, freeing old ones. */
 #include "client.h"
+#include "elfcheck.h"
 #include "elfvars.h"
 
 #include <dlfcn.h>
@@ -293,6 +294,9 @@ static build *load(hr_client *c, int fd, uint64_t version, char *why, size_t why
 		snprintf(why, whysz, "what the daemon handed over is not a file");
 		goto fail;
 	}
+	/* Another machine's object (a daemon with the wrong cc): said plainly, where dlopen would say "No such file". */
+	if (hrc_elf_check(fd, why, whysz) < 0)
+		goto fail;
 	/* dlopen opens the name again: refused for an object of another user's that we may only read through fd. */
 	fd_name(fd, name, sizeof name);
 	int again = open(name, O_RDONLY | O_CLOEXEC);
