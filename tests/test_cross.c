@@ -83,6 +83,26 @@ Test(cross, the_cross_install_holds_the_library_for_aarch64_and_nothing_of_the_d
 	cr_expect_neq(machine_of(HR_BUILD_DIR "/client/thread.o"), EM_AARCH64);
 }
 
+Test(cross, a_save_goes_live_in_the_aarch64_game_and_a_compile_error_keeps_it_running)
+{
+	/* quick = tcc too: tcc builds for this machine only, so a cross module is never built quick */
+	e2e_put("hotreload.conf", "cc = " XCC "\nquick = tcc\n");
+	kept_module(1);
+	e2e_start_daemon(NULL);
+	t_proc *g = xgame();
+	e2e_expect(g, "first a 1 v=1 value=11");
+	kept_module(2);
+	e2e_expect(g, "update a 1 v=2 value=22"); /* the kept global came over: 2 loads */
+	e2e_put("a.c", "int value(void) { return }\n");
+	e2e_wait_history(".[0].status", "failed");
+	kept_module(3);
+	e2e_expect(g, "value=33");
+	cr_assert(strstr(g->line, "update a 1 v="), "%s", g->line);
+	e2e_wait_history("map(.tier) | unique | join(\",\")", "final");
+	cr_expect_eq(t_file_count(e2e_d.log, "refused"), 0, "a build was refused (see %s)", e2e_d.log);
+	e2e_end(g);
+}
+
 Test(cross, x86_64_objects_sent_to_the_aarch64_game_are_refused_with_the_reason_and_the_old_build_stays)
 {
 	e2e_put("hotreload.conf", "cc = " XCC "\n");
