@@ -92,7 +92,8 @@ static int for_elsewhere(const char *cc, char *const *flags)
 /*
  * The module's commands, from hotreload.conf over the environment: the
  * compiler (cc, else $CC, else cc), -fPIC -g, $CFLAGS, cflags, include
- * (-I), define (-D), and -I the folder of the daemon's own hotreload.h; and
+ * (-I), define (-D), and -I the folder of the daemon's own hotreload.h (-idirafter
+ * for a cross compiler); and
  * for the link $LDFLAGS, ldflags, libs. 0 or -1.
  */
 int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
@@ -123,9 +124,15 @@ int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_DEFINE, add_config_word, &base);
 	/* Last, so that the project's own folders come first: <hotreload.h> (for HR_KEEP) whatever the environment. */
 	base.prefix = "-I";
-	rc = rc ? rc : add_config_word(&base, hrd_incdir());
 	if (rc == 0)
 		b->elsewhere = for_elsewhere(cc, b->base + nflags);
+	/* For another machine, after the target's own headers: an installed daemon's is PREFIX/include, where this
+	 * machine's headers of other libraries are (/usr/local/include), which must not stand in for the target's. */
+	if (rc == 0 && b->elsewhere) {
+		base.prefix = NULL;
+		rc = add_config_word(&base, "-idirafter");
+	}
+	rc = rc ? rc : add_config_word(&base, hrd_incdir());
 	for (size_t i = 0; rc == 0 && e->env_ldflags[i]; i++)
 		rc = add_config_word(&ld, e->env_ldflags[i]);
 	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_LDFLAGS, add_config_word, &ld);

@@ -139,13 +139,52 @@ Test(cross, a_folder_modules_cached_objects_are_kept_apart_by_compiler)
 	/* The native compiler: it must compile both again (linking aarch64 objects would fail), and the game refuses its build. */
 	e2e_put("hotreload.conf", "cc = cc\n");
 	e2e_expect(g, "refused: object is x86-64 (ELF64)");
-	e2e_wait_history(".[0] | \"\\(.version) \\(.status)\"", "2 ok");
+	e2e_wait_history(".[0] | \"\\(.version) \\(.status)\"", "2 refused"); /* built, not failed */
 	/* Back to the cross compiler, one source changed: its objects are aarch64's again. */
 	e2e_put("hotreload.conf", "cc = " XCC "\n");
 	e2e_put("a/y.c", "int y(void) { return 3; }\n");
 	e2e_expect(g, "value=43");
 	cr_assert(strstr(g->line, "update a 1 v="), "%s", g->line);
 	e2e_end(g);
+}
+
+/*
+ * An installed daemon puts PREFIX/include on each module's include path for
+ * <hotreload.h>; with /usr/local that folder holds this machine's headers of
+ * other libraries, which must not stand in for the target's own.
+ */
+Test(cross, an_installed_daemons_include_folder_does_not_shadow_the_targets_headers)
+{
+	char *pre = t_tmpdir(), *bin = t_fmt("%s/bin", pre), *inc = t_fmt("%s/include", pre);
+	cr_assert_eq(mkdir(bin, 0755), 0);
+	cr_assert_eq(mkdir(inc, 0755), 0);
+	char *exe = t_fmt("%s/hotreloadd", bin), *shadow = t_fmt("%s/stdio.h", inc);
+	t_run r = t_exec(NULL, NULL, (const char *const[]){"cp", HR_BUILD_DIR "/hotreloadd", exe, NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	r = t_exec(NULL, NULL, (const char *const[]){"cp", HR_SOURCE_DIR "/client/hotreload.h", inc, NULL});
+	cr_assert_eq(r.status, 0, "%s", r.err);
+	t_run_free(&r);
+	const char *native = "#error \"this machine's stdio.h, not the target's\"\n";
+	cr_assert_eq(t_write(shadow, native, strlen(native)), 0);
+	setenv("HR_DAEMON", exe, 1);
+	e2e_put("hotreload.conf", "cc = " XCC "\n");
+	e2e_put("a.c", "#include <stdio.h>\n#include <hotreload.h>\nHR_KEEP(int, n);\n"
+	               "int value(void) { return snprintf(NULL, 0, \"%d\", 42) + n; }\n");
+	e2e_start_daemon(NULL);
+	char *said = t_fmt("modules find <hotreload.h> in %s", inc);
+	cr_assert(t_until_in_file(e2e_d.log, said, 1, E2E_WAIT_MS), "the installed daemon's include folder is not %s", inc);
+	e2e_wait_history(".[0] | \"\\(.status) \\(.message)\"", "ok ");
+	t_proc *g = xgame();
+	e2e_expect(g, "first a 1 v=1 value=2");
+	e2e_end(g);
+	t_rmtree(pre);
+	free(said);
+	free(exe);
+	free(shadow);
+	free(bin);
+	free(inc);
+	free(pre);
 }
 
 /* ---- the ELF check, natively ---- */
