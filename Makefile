@@ -17,7 +17,16 @@ WARN     = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WER
 # -fvisibility=hidden: the library exports only what hotreload.h marks HR_EXPORT.
 BASE     = -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden -MMD -MP -DHR_VERSION_STRING='"$(VERSION)"'
 # SAN=1: AddressSanitizer and UndefinedBehaviorSanitizer, in a build dir of their own.
-ifeq ($(SAN),1)
+# CROSS=aarch64-linux-gnu-: libhotreload only, for that target, in a build dir of its own (see install).
+ifneq ($(CROSS),)
+B       ?= build-cross-$(patsubst %-,%,$(CROSS))
+ifeq ($(origin CC),default)
+CC       = $(CROSS)gcc
+endif
+ifeq ($(origin AR),default)
+AR       = $(CROSS)ar
+endif
+else ifeq ($(SAN),1)
 B       ?= build-san
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 else
@@ -34,20 +43,26 @@ LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o
 LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/find.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
-             $(B)/client/elfvars.o $(PROTO_OBJ)
+             $(B)/client/elfvars.o $(B)/client/elfcheck.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
              $(B)/daemon/readfile.o $(PROTO_OBJ)
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(B)/client/elfvars.o $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
-TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
+TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/elfcheck.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
              $(B)/daemon/sha256.o $(B)/daemon/json.o $(B)/daemon/cdb.o $(B)/daemon/words.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
              $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all test check test-san test-tsan bench soak fuzz fuzz-seeds demo demo-sdl sdl-shots install uninstall clean deps
+.PHONY: all test check test-san test-tsan bench soak fuzz fuzz-seeds demo demo-sdl sdl-shots install install-lib uninstall clean deps
+ifneq ($(CROSS),)
+# The daemon and the CLI need sqlite3 and libinotifytools, which a cross machine lacks; they run on the build machine anyway.
+$(info hotreload: CROSS=$(CROSS): libhotreload only (into $(B)/); the daemon and the CLI are built natively, without CROSS)
+all: $(LIB) $(B)/libhotreload.a
+else
 all: $(LIB) $(B)/libhotreload.a $(B)/hotreload $(B)/hotreloadd
+endif
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -80,6 +95,16 @@ $(B)/tests/host: tests/host.c $(LIB) client/hotreload.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Iclient -o $@ tests/host.c $(ALL_LDFLAGS) -L$(B) -lhotreload -pthread -Wl,-rpath,$(abspath $(B))
 
+# The cross suite's game (tests/test_cross.c), when the cross tools are here: libhotreload installed for aarch64 into
+# $(B)/cross/prefix as a user installs it (CROSS=...), and tests/host.c built against it through its pkg-config file.
+XCROSS     = aarch64-linux-gnu-
+XPREFIX    = $(abspath $(B))/cross/prefix
+CROSS_HOST = $(if $(shell command -v $(XCROSS)gcc 2>/dev/null),$(B)/cross/host)
+$(B)/cross/host: tests/host.c $(wildcard client/*.[ch] proto/*.[ch]) client/hotreload.pc.in
+	$(MAKE) CROSS=$(XCROSS) CC=$(XCROSS)gcc AR=$(XCROSS)ar B=$(B)/cross/build SAN= SANFLAGS= DESTDIR= PREFIX=$(XPREFIX) install
+	$(XCROSS)gcc -std=gnu11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ tests/host.c \
+	    $$(PKG_CONFIG_LIBDIR=$(XPREFIX)/lib/pkgconfig pkg-config --cflags --libs hotreload) -pthread -Wl,-rpath,$(XPREFIX)/lib
+
 $(B)/tests/run: $(TEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion) -lsqlite3 -linotifytools -lpthread
 
@@ -106,7 +131,7 @@ test-tsan:
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
 	    build/tests/run --filter '@(daemon|client|reload|watchers|saves)/*' $(TEST_ARGS)
 
-check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game
+check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game $(CROSS_HOST)
 ifneq ($(SAN),1)
 	sh tests/install.sh $(B)
 	sh tests/guide.sh $(B)
@@ -190,12 +215,9 @@ sdl-shots:
 	$(MAKE) all $(B)/sdl/game
 	sh scripts/sdl-shots.sh $(B)
 
-install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(COMPDIR)
-	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
-	install -m 755 $(B)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadd
+# The library, its header and its pkg-config file: all that a cross install (CROSS=...) puts in PREFIX.
+install-lib: $(LIB) $(B)/libhotreload.a
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
 	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/$(LIBNAME)
 	ln -sf $(LIBNAME) $(DESTDIR)$(LIBDIR)/libhotreload.so.$(SOVERSION)
 	ln -sf libhotreload.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libhotreload.so
@@ -205,6 +227,16 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' client/hotreload.pc.in > $(B)/hotreload.pc
 	install -m 644 $(B)/hotreload.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hotreload.pc
+
+ifneq ($(CROSS),)
+install: install-lib
+else
+install: all install-lib
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(COMPDIR)
+	install -m 755 $(B)/hotreload $(DESTDIR)$(BINDIR)/hotreload
+	install -m 755 $(B)/hotreloadd $(DESTDIR)$(BINDIR)/hotreloadd
 	@# program patching (PATCHING.md): the flags for gcc and for clang, in pkg-config files and a CMake package
 	for f in hotreload-patch.pc hotreload-patch-clang.pc hotreloadConfig.cmake hotreloadConfigVersion.cmake; do \
 	    sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
@@ -226,6 +258,7 @@ install: all
 	    install -m 644 $(B)/$$u $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 	@# ldconfig when the library went where the loader looks (as root, without DESTDIR); else how to find it
 	@sh scripts/ldconfig.sh '$(LIBDIR)' '$(DESTDIR)'
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/hotreload $(DESTDIR)$(BINDIR)/hotreloadd $(DESTDIR)$(LIBDIR)/$(LIBNAME) \
@@ -243,6 +276,6 @@ deps:
 	sh scripts/deps.sh all
 
 clean:
-	rm -rf build build-san build-tsan build-fuzz
+	rm -rf build build-san build-tsan build-fuzz build-cross-*
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,5 +1,6 @@
 /* thread.c: libhotreload's own thread: the connection to the daemon, loading builds ahead of time, freeing old ones. */
 #include "client.h"
+#include "elfcheck.h"
 #include "elfvars.h"
 
 #include <dlfcn.h>
@@ -305,6 +306,9 @@ static build *load(hr_client *c, int fd, uint64_t version, char *why, size_t why
 		snprintf(why, whysz, "what the daemon handed over is not a file");
 		goto fail;
 	}
+	/* Another machine's object (a daemon with the wrong cc): said plainly, where dlopen would say "No such file". */
+	if (hrc_elf_check(fd, why, whysz) < 0)
+		goto fail;
 	if (fd_name(fd, name, sizeof name) < 0) {
 		snprintf(why, whysz, "cannot name it for dlopen: no /proc in this process's mount namespace (builds "
 		         "load as /proc/PID/fd/N): mount /proc there, as container engines do");

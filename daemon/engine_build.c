@@ -640,6 +640,10 @@ static void start_quick(hrd_engine *e, hrd_mod *m, build *b)
 {
 	char **qbase = NULL, *cmd = NULL, *key = NULL;
 	size_t n = 0;
+	if (b->elsewhere) {
+		hrd_debug("%s: not built quick: its compiler builds for another machine, and tcc for this one", m->name);
+		return;
+	}
 	int rc = hrd_words_add(&qbase, &n, "tcc");
 	for (size_t i = 0; rc == 0 && b->base[i]; i++)
 		if ((strncmp(b->base[i], "-I", 2) == 0 || strncmp(b->base[i], "-D", 2) == 0) && b->base[i][2])

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 /* Split an environment variable into words (no shell: spaces and tabs only). */
@@ -40,10 +41,59 @@ static int add_config_word(void *arg, const char *word)
 	return rc;
 }
 
+/* A machine as a triple's first part or uname's names it, with the aliases of one another folded together. */
+static void arch_of(const char *s, size_t len, char *out, size_t n)
+{
+	if (len == 4 && s[0] == 'i' && s[1] >= '3' && s[1] <= '6' && strncmp(s + 2, "86", 2) == 0)
+		s = "i386", len = 4;
+	else if (len == 5 && strncmp(s, "amd64", 5) == 0)
+		s = "x86_64", len = 6;
+	else if (len == 5 && strncmp(s, "arm64", 5) == 0)
+		s = "aarch64", len = 7;
+	else if (len > 3 && strncmp(s, "arm", 3) == 0)
+		len = 3; /* armv7l, armhf, arm: one machine to ELF */
+	snprintf(out, n, "%.*s", (int)len, s);
+}
+
+/* Whether a triple (aarch64-linux-gnu) names another machine than this one. */
+static int triple_elsewhere(const char *triple)
+{
+	struct utsname u;
+	char here[32], there[32];
+	if (uname(&u) < 0)
+		return 0;
+	arch_of(u.machine, strlen(u.machine), here, sizeof here);
+	arch_of(triple, strcspn(triple, "-"), there, sizeof there);
+	return strcmp(here, there) != 0;
+}
+
+/*
+ * Whether the compiler cc (its file name) with flags builds for another
+ * machine: named for another target (aarch64-linux-gnu-gcc on x86_64), told
+ * one (clang --target=...), or -m32. The quick tier's tcc builds for this
+ * machine only: its object would be refused by the game.
+ */
+static int for_elsewhere(const char *cc, char *const *flags)
+{
+	const char *dash = strchr(cc, '-');
+	if (dash && strchr(dash + 1, '-') && triple_elsewhere(cc))
+		return 1;
+	for (size_t i = 0; flags[i]; i++) {
+		if (strncmp(flags[i], "--target=", 9) == 0 && triple_elsewhere(flags[i] + 9))
+			return 1;
+		if (strcmp(flags[i], "-target") == 0 && flags[i + 1] && triple_elsewhere(flags[i + 1]))
+			return 1;
+		if (strcmp(flags[i], "-m32") == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * The module's commands, from hotreload.conf over the environment: the
  * compiler (cc, else $CC, else cc), -fPIC -g, $CFLAGS, cflags, include
- * (-I), define (-D), and -I the folder of the daemon's own hotreload.h; and
+ * (-I), define (-D), and -I the folder of the daemon's own hotreload.h (-idirafter
+ * for a cross compiler); and
  * for the link $LDFLAGS, ldflags, libs. 0 or -1.
  */
 int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
@@ -62,6 +112,7 @@ int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 	const char *cc = base.n ? strrchr(b->base[base.n - 1], '/') : NULL;
 	cc = cc ? cc + 1 : base.n ? b->base[base.n - 1] : "";
 	b->mdeps = strncmp(cc, "tcc", 3) == 0 ? "-MD" : "-MMD";
+	size_t nflags = base.n;
 	rc = rc ? rc : add_config_word(&base, "-fPIC");
 	rc = rc ? rc : add_config_word(&base, "-g");
 	for (size_t i = 0; rc == 0 && e->env_cflags[i]; i++)
@@ -73,6 +124,14 @@ int hrd_engine_command_for(hrd_engine *e, const char *name, build *b)
 	rc = rc ? rc : hrd_config_words(&e->conf, name, HRD_DEFINE, add_config_word, &base);
 	/* Last, so that the project's own folders come first: <hotreload.h> (for HR_KEEP) whatever the environment. */
 	base.prefix = "-I";
+	if (rc == 0)
+		b->elsewhere = for_elsewhere(cc, b->base + nflags);
+	/* For another machine, after the target's own headers: an installed daemon's is PREFIX/include, where this
+	 * machine's headers of other libraries are (/usr/local/include), which must not stand in for the target's. */
+	if (rc == 0 && b->elsewhere) {
+		base.prefix = NULL;
+		rc = add_config_word(&base, "-idirafter");
+	}
 	rc = rc ? rc : add_config_word(&base, hrd_incdir());
 	for (size_t i = 0; rc == 0 && e->env_ldflags[i]; i++)
 		rc = add_config_word(&ld, e->env_ldflags[i]);

@@ -73,6 +73,7 @@ typedef struct build {
 	char *qtmp;        /* the object it writes */
 	char *qsig;        /* its command line and the key's: what m->noquick is compared with */
 	int qfailed;       /* it did not compile: tcc may not be able to build this module */
+	int elsewhere;     /* its compiler builds for another machine (a cross compiler): never built quick */
 } build;
 
 struct hrd_engine {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # deps.sh: check hotreload's dependencies and, as root, install the missing Debian packages.
-# Usage: scripts/deps.sh [build|test|fuzz|sdl|soak|all]   (default: all)
+# Usage: scripts/deps.sh [build|test|cross|fuzz|sdl|soak|all]   (default: all)
 # Each check looks for the thing itself (a command, a pkg-config module, a header),
 # not for a package name, so hand-built installs count too.
 set -u
@@ -47,6 +47,14 @@ tests() {
 	need vim has_cmd vim
 	need podman has_cmd podman                  # the container suite: a game in a real container, on an image made here
 	need runc has_cmd runc                      # its runtime: crun 1.8 refuses a machine with hybrid cgroups
+	cross                                       # the cross suite: an aarch64 game under qemu-user
+}
+# A game on another architecture: libhotreload and modules built for aarch64, its game run under qemu-user
+# (qemu-aarch64 -L /usr/aarch64-linux-gnu; binfmt_misc is not needed for that). The cross suite needs them.
+cross() {
+	need gcc-aarch64-linux-gnu has_cmd aarch64-linux-gnu-gcc
+	need libc6-dev-arm64-cross test -e /usr/aarch64-linux-gnu/include/stdio.h
+	need qemu-user has_cmd qemu-aarch64
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2
@@ -60,6 +68,7 @@ fuzz() {
 case $want in
 build) build ;;
 test) build; tests ;;
+cross) build; cross ;;
 fuzz) build; fuzz ;;
 sdl)
 	build
@@ -71,7 +80,7 @@ sdl)
 	;;
 soak) build; need tcc has_cmd tcc ;; # make soak: tcc compiles its thousands of builds quickly
 all) build; tests; fuzz ;;
-*) echo "usage: $0 [build|test|fuzz|sdl|soak|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [build|test|cross|fuzz|sdl|soak|all]" >&2; exit 2 ;;
 esac
 
 # pkg-config itself may be what is missing: then the pkg-config checks fail too,

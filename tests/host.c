@@ -49,7 +49,9 @@
 static atomic_int stop; /* lock-free, so the handler may set it; the loops read it on any thread */
 static volatile char selector;
 static volatile sig_atomic_t trapped;
-static int restorer_exempt; /* the return from on_sys goes through with the filter on */
+#ifdef __x86_64__
+static int restorer_exempt; /* the return from on_sys goes through with the filter on (x86-64 only) */
+#endif
 
 static void on_term(int sig)
 {
