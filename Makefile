@@ -28,7 +28,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
-PROTO_OBJ  = $(B)/proto/hrp.o
+PROTO_OBJ  = $(B)/proto/hrp.o $(B)/proto/sha256.o
 LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/find.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
              $(B)/client/elfvars.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
@@ -36,7 +36,7 @@ CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(B)/client/elfvars.o $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
-             $(B)/daemon/sha256.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
+             $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
              $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20

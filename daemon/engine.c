@@ -847,6 +847,7 @@ void hrd_engine_close(hrd_engine *e)
 	for (size_t i = 0; i < e->nmods; i++) {
 		free(e->mods[i]->name);
 		free(e->mods[i]->artifact);
+		free(e->mods[i]->summed);
 		free(e->mods[i]->message);
 		free(e->mods[i]->note);
 		hrd_deps_free(&e->mods[i]->deps);

@@ -35,6 +35,9 @@ typedef struct hrd_server_ops {
 	int (*rollback)(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz);
 	/* A client asks for a gc: 0 with the GC to answer in *answer, or -1 with why in err. */
 	int (*gc)(void *arg, hrp_msg *answer, char *err, size_t errsz);
+	/* A client asks for the bytes of version of module: 1 with its BUILD in *answer (valid until the next
+	 * call), or 0 when that version is not published or its object is gone. */
+	int (*object)(void *arg, const char *module, uint64_t version, hrp_msg *answer);
 } hrd_server_ops;
 
 typedef struct hrd_server hrd_server;

@@ -15,6 +15,7 @@ need() { # need PACKAGE CHECK...: add PACKAGE to the list unless CHECK succeeds
 	fi
 }
 has_cmd() { command -v "$1"; }
+has_sshd() { test -x /usr/sbin/sshd; } # not on a user's PATH
 has_pc() { pkg-config --exists "$1"; }
 has_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - -o /dev/null; }
 has_libfuzzer() {
@@ -44,6 +45,8 @@ tests() {
 	need distcc has_cmd distccd
 	need git has_cmd git                        # the saves suite: a real git checkout, and real vim saves
 	need vim has_cmd vim
+	need openssh-server has_sshd                # the bytes suite: a real sshd on 127.0.0.1 forwards the socket
+	need openssh-client has_cmd ssh             # and ssh -L connects a game through it (ssh-keygen makes its keys)
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2
