@@ -299,6 +299,9 @@ void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind
 	free(m->artifact);
 	m->artifact = path;
 	hrd_engine_mod_sum(m);
+	/* Kept with the build: what its BUILD says of the object, for a game that gets its bytes to check. */
+	if (m->sha256[0] && hrd_store_set_object_sum(e->cfg.store, m->name, version, m->sha256) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
 	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, kind, path, m->sha256, m->size}};
 	if (e->server)
 		hrd_server_announce(e->server, m->name, &a);
