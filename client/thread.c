@@ -605,7 +605,7 @@ static void incoming_begin(hr_client *c, const hrp_msg *m)
 		         (unsigned long long)in->size, strlen(m->u.build.sha256) != 64 ? " without its SHA-256" : "",
 		         (unsigned long long)HRP_OBJECT_MAX);
 		on_build(c, in->module, in->version, -1, 0, why);
-		return; /* and what comes of it is a protocol error: more than was announced */
+		return; /* its bytes, if any come, are read and let go */
 	}
 	if (anyone_wants(c, in->module, in->version)) {
 		char name[HRP_NAME_MAX + 32];
