@@ -41,7 +41,7 @@ ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
 LIBNAME    = libhotreload.so.$(VERSION)
 LIB        = $(B)/$(LIBNAME)
-PROTO_OBJ  = $(B)/proto/hrp.o
+PROTO_OBJ  = $(B)/proto/hrp.o $(B)/proto/sha256.o
 LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/find.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
              $(B)/client/elfvars.o $(B)/client/elfcheck.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
@@ -49,7 +49,7 @@ CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(B)/client/elfvars.o $(PROTO_OBJ)
 TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/elfcheck.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
-             $(B)/daemon/sha256.o $(B)/daemon/json.o $(B)/daemon/cdb.o $(B)/daemon/words.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
+             $(B)/daemon/json.o $(B)/daemon/cdb.o $(B)/daemon/words.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
              $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)
 FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
@@ -172,6 +172,8 @@ bench: all
 	$(B)/bench_watch $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_config scripts/bench/bench_config.c $(B)/daemon/config.o $(B)/daemon/readfile.o $(PROTO_OBJ)
 	$(B)/bench_config
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_remote scripts/bench/bench_remote.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+	$(B)/bench_remote $(B)/hotreloadd
 
 # The soak: one game (tests/host.c) through 5,000 switches of a module and 1,000 of a folder module, built by
 # tcc; it prints what the game and the daemon hold at the start and the end (SOAK_ARGS: other counts). Not in test.

@@ -10,6 +10,7 @@
 #include "hotreload.h"
 
 #include "../proto/hrp.h"
+#include "../proto/sha256.h"
 #include "notes.h"
 #include "symtab.h"
 
@@ -24,6 +25,7 @@
 #define LIB_VERSION STR(HOTRELOAD_VERSION_MAJOR) "." STR(HOTRELOAD_VERSION_MINOR) "." STR(HOTRELOAD_VERSION_PATCH)
 
 enum { TRUST_MAX = 8 };
+enum { ASKED_MAX = 8 }; /* the OBJECT_REQs remembered, whose answers come as bytes */
 enum { OPEN_TIMEOUT_MS = 10000, HELLO_TIMEOUT_MS = 5000, LAZY_HELLO_MS = 250, RETRY_MIN_MS = 50, RETRY_MAX_MS = 2000 };
 /* How often the library's thread looks whether a build it handed over was taken: from 1 ms, doubling to 64 ms. */
 enum { TAKE_POLL_MIN_MS = 1, TAKE_POLL_MAX_MS = 64 };
@@ -131,6 +133,17 @@ struct hr_client {
 	int distrusted;     /* a daemon of a uid we do not trust answered, and the note said so */
 	int unfound;        /* (lazy) no socket was found, and the note said where it looked */
 	int frame_fd, frame_cut; /* the descriptor that came with the frame being read, and whether one was cut off */
+	int bytes;          /* the daemon's HELLO said objects come as bytes on this connection */
+	struct hrc_incoming { /* an object coming as bytes: OBJECT frames right after its BUILD, nothing between */
+		int active;
+		int fd;         /* the memfd it is written to; -1 while it is read and let go (not wanted, or refused) */
+		char module[HRP_NAME_MAX + 1];
+		uint64_t version, size, got;
+		char sha256[65];
+		hrp_sha256 sum;
+	} in;
+	struct { char module[HRP_NAME_MAX + 1]; uint64_t version; } bytes_asked[ASKED_MAX]; /* OBJECT_REQs sent, in a ring */
+	size_t nbytes_asked;
 	int *linger;        /* descriptors of builds that stayed loaded after dlclose: their names must not be reused */
 	size_t nlinger;
 	uint32_t offered;   /* builds handed over whose switch (or refusal) it has not seen yet */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Wake the library's thread (any thread, no lock). */
@@ -43,8 +44,19 @@ static int handshake(hr_client *c, const char *path, int ms)
 	}
 	char name[128];
 	hrp_msg h = hrc_hello(name, sizeof name), a;
+	hrp_buf hb = {0};
+	int sent = hrp_encode(&h, &hb) < 0 ? -ENOMEM : 0, rc;
+	/* With a descriptor on its first byte: whether it reaches the daemon says how our objects come. */
+	for (size_t off = 0; sent == 0 && off < hb.len;) {
+		long k = off ? send(fd, hb.data + off, hb.len - off, MSG_NOSIGNAL) : hrp_send_hello(fd, hb.data, hb.len);
+		if (k < 0 && errno != EINTR)
+			sent = -errno;
+		else if (k > 0)
+			off += (size_t)k;
+	}
+	hrp_buf_free(&hb);
+	rc = sent;
 	/* A daemon that refuses this uid says why and closes, maybe before HELLO is through: what it said comes first. */
-	int sent = hrp_send(fd, &h), rc = sent;
 	if (sent == 0 || sent == -EPIPE || sent == -ECONNRESET)
 		rc = hrp_recv(fd, &c->r, &a, ms);
 	if (sent < 0 && (rc < 0 || a.type != HRP_ERROR))
@@ -63,6 +75,7 @@ static int handshake(hr_client *c, const char *path, int ms)
 		return rc;
 	}
 	snprintf(c->db_id, sizeof c->db_id, "%s", a.u.hello.db_id);
+	c->bytes = a.u.hello.bytes != 0;
 	return fd;
 }
 
@@ -120,7 +133,7 @@ static hr_client *start(const char *socket_path, const hr_connect_options *o)
 		errno = rc < 0 && !lazy ? -rc : ENOMEM;
 		return NULL;
 	}
-	c->fd = c->wake = c->frame_fd = -1;
+	c->fd = c->wake = c->frame_fd = c->in.fd = -1;
 	c->backoff = RETRY_MIN_MS;
 	c->sink = hr_note_print;
 	hrc_notes_init(&c->notes);
@@ -240,6 +253,8 @@ void hr_disconnect(hr_client *c)
 	hrp_reader_free(&c->r);
 	if (c->frame_fd >= 0)
 		close(c->frame_fd);
+	if (c->in.fd >= 0)
+		close(c->in.fd);
 	/* Descriptors of builds still loaded stay open for good: their names must not be given to another build. */
 	free(c->linger);
 	hrp_buf_free(&c->out);

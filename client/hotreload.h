@@ -328,7 +328,9 @@ typedef struct hr_stats {
 	uint64_t last_switch_at_us; /* when the last switch happened, microseconds since the Unix epoch (0: none) */
 	uint64_t last_switch_ns;    /* what the last switch cost the calling thread, hooks excluded */
 	uint64_t avg_switch_ns;     /* the same, averaged over every switch */
-	uint64_t reserved[8];       /* zero: room for later fields */
+	uint64_t byte_builds;       /* builds whose object came as bytes, checked against its SHA-256: no descriptor
+	                             * reaches this process (a socket forwarded by ssh) */
+	uint64_t reserved[7];       /* zero: room for later fields */
 } hr_stats;
 
 /* Fill *out with c's figures so far. Any thread; takes the client's lock. */

@@ -393,10 +393,10 @@ hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name)
 
 /*
  * A BUILD, with the descriptor of its object (or -1: none came, or it was
- * cut off): load it for every module of that name that has nothing as new.
- * fd is taken.
+ * cut off; or fail says why it cannot be had): load it for every module of
+ * that name that has nothing as new. fd is taken.
  */
-static void on_build(hr_client *c, const char *name, uint64_t version, int fd, int cut)
+static void on_build(hr_client *c, const char *name, uint64_t version, int fd, int cut, const char *fail)
 {
 	pthread_mutex_lock(&c->lock);
 	for (hr_module *m = hrc_next_named(c, NULL, name); m; m = hrc_next_named(c, m, name)) {
@@ -408,9 +408,11 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 		build *b = NULL;
 		int for_good = 1; /* a build that does not load here; not one whose descriptor did not come through */
 		/* Each build keeps a descriptor of its own: open while it is mapped. */
-		int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
+		int own = fd >= 0 && !fail ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : -1;
 		if (own >= 0)
 			b = load(c, own, version, why, sizeof why);
+		else if (fail)
+			snprintf(why, sizeof why, "%s", fail);
 		else if (fd >= 0)
 			snprintf(why, sizeof why, "cannot keep its descriptor: %s", strerror(errno));
 		else
@@ -526,6 +528,7 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	c->turned_away = c->distrusted = 0;
 	int replaced = c->db_id[0] && strcmp(c->db_id, h->u.hello.db_id) != 0;
 	snprintf(c->db_id, sizeof c->db_id, "%s", h->u.hello.db_id);
+	c->bytes = h->u.hello.bytes != 0; /* only this thread reads it */
 	c->state = HRC_UP;
 	c->asked = c->answered = 0;
 	if (replaced)
@@ -555,17 +558,168 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	return 0;
 }
 
+/* ---- objects that come as bytes (no descriptor reaches this process) ---- */
+
+/* Whether any open module of that name would take version (under no lock: takes it). */
+static int anyone_wants(hr_client *c, const char *name, uint64_t version)
+{
+	int want = 0;
+	pthread_mutex_lock(&c->lock);
+	for (hr_module *m = hrc_next_named(c, NULL, name); m && !want; m = hrc_next_named(c, m, name))
+		want = wanted(m, version);
+	pthread_mutex_unlock(&c->lock);
+	return want;
+}
+
+/* Whether this connection asked for the bytes of (name, version): its answer is the BUILD they follow. Forgets it. */
+static int was_asked(hr_client *c, const char *name, uint64_t version)
+{
+	for (size_t i = 0; i < c->nbytes_asked && i < ASKED_MAX; i++)
+		if (c->bytes_asked[i].version == version && strcmp(c->bytes_asked[i].module, name) == 0) {
+			c->bytes_asked[i].version = 0;
+			return 1;
+		}
+	return 0;
+}
+
+/* A BUILD came without its descriptor, and no bytes follow it: ask for them, rather than refuse it. */
+static void ask_bytes(hr_client *c, const char *name, uint64_t version)
+{
+	if (!anyone_wants(c, name, version))
+		return;
+	size_t i = c->nbytes_asked++ % ASKED_MAX;
+	snprintf(c->bytes_asked[i].module, sizeof c->bytes_asked[i].module, "%s", name);
+	c->bytes_asked[i].version = version;
+	hrp_msg r = {.type = HRP_OBJECT_REQ, .u.object_req = {name, version}};
+	pthread_mutex_lock(&c->lock);
+	hrc_queue(c, &r);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* What came of an object's bytes is over: the memfd (if any) is closed, and nothing was handed over but by on_build. */
+static void incoming_end(hr_client *c)
+{
+	if (c->in.fd >= 0)
+		close(c->in.fd);
+	c->in.fd = -1;
+	c->in.active = 0;
+}
+
+/* Nothing of the object comes (any longer): refused, not for good (sent again, it may come through). */
+static void incoming_fail(hr_client *c, const char *why)
+{
+	char name[HRP_NAME_MAX + 1];
+	snprintf(name, sizeof name, "%s", c->in.module);
+	if (c->in.fd >= 0)
+		on_build(c, name, c->in.version, -1, 0, why);
+	if (c->in.fd >= 0)
+		close(c->in.fd);
+	c->in.fd = -1; /* its bytes still come: read and let go */
+}
+
+static int incoming_chunk(hr_client *c, const hrp_msg *m);
+
+/* A BUILD whose object follows as bytes: a memfd to write them into, if a module wants it. */
+static void incoming_begin(hr_client *c, const hrp_msg *m)
+{
+	struct hrc_incoming *in = &c->in;
+	*in = (struct hrc_incoming){.active = 1, .fd = -1, .version = m->u.build.version, .size = m->u.build.size};
+	snprintf(in->module, sizeof in->module, "%s", m->u.build.module);
+	snprintf(in->sha256, sizeof in->sha256, "%s", m->u.build.sha256);
+	hrp_sha256_init(&in->sum);
+	if (in->size > HRP_OBJECT_MAX || strlen(m->u.build.sha256) != 64) {
+		/* Said before its bytes are read: a daemon cannot make this process take more than the bound. */
+		char why[160];
+		snprintf(why, sizeof why, "its object was to come as %llu bytes%s: refused (at most %llu, with its SHA-256)",
+		         (unsigned long long)in->size, strlen(m->u.build.sha256) != 64 ? " without its SHA-256" : "",
+		         (unsigned long long)HRP_OBJECT_MAX);
+		on_build(c, in->module, in->version, -1, 0, why);
+		return; /* its bytes, if any come, are read and let go */
+	}
+	if (anyone_wants(c, in->module, in->version)) {
+		char name[HRP_NAME_MAX + 32];
+		snprintf(name, sizeof name, "hotreload-%s-v%llu", in->module, (unsigned long long)in->version);
+		in->fd = memfd_create(name, MFD_CLOEXEC);
+		if (in->fd < 0) {
+			char why[160];
+			snprintf(why, sizeof why, "cannot make a memfd for its bytes: %s", strerror(errno));
+			on_build(c, in->module, in->version, -1, 0, why);
+		}
+	}
+	if (in->size == 0)
+		incoming_chunk(c, &(hrp_msg){.type = HRP_OBJECT,
+		                             .u.object = {in->module, in->version, 0, {NULL, 0}}});
+}
+
+/*
+ * One OBJECT frame: the next bytes of the object on its way, in order, no
+ * more than its BUILD said. The last one checks its SHA-256, then loads it.
+ * Returns 0, or -1 for bytes that are no such part (the connection goes).
+ */
+static int incoming_chunk(hr_client *c, const hrp_msg *m)
+{
+	struct hrc_incoming *in = &c->in;
+	const hrp_bytes *d = &m->u.object.data;
+	if (!in->active || in->version != m->u.object.version || strcmp(in->module, m->u.object.module) != 0 ||
+	    m->u.object.offset != in->got || d->len > in->size - in->got)
+		return -1;
+	for (uint32_t done = 0; in->fd >= 0 && done < d->len;) {
+		ssize_t n = write(in->fd, d->data + done, d->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			char why[160];
+			snprintf(why, sizeof why, "cannot write its bytes into a memfd: %s", n < 0 ? strerror(errno) : "full");
+			incoming_fail(c, why);
+			break;
+		}
+		done += (uint32_t)n;
+	}
+	hrp_sha256_update(&in->sum, d->data, d->len);
+	in->got += d->len;
+	if (in->got < in->size)
+		return 0;
+	char got[65];
+	hrp_sha256_hex(&in->sum, got);
+	if (in->fd >= 0 && strcmp(got, in->sha256) != 0) {
+		char why[256];
+		snprintf(why, sizeof why, "its bytes' SHA-256 is %s, not %s as announced: changed on the way", got,
+		         in->sha256);
+		incoming_fail(c, why);
+	}
+	if (in->fd >= 0) {
+		pthread_mutex_lock(&c->lock);
+		c->stats.byte_builds++;
+		pthread_mutex_unlock(&c->lock);
+		int fd = in->fd;
+		in->fd = -1;
+		on_build(c, in->module, in->version, fd, 0, NULL); /* takes fd */
+	}
+	incoming_end(c);
+	return 0;
+}
+
 /* One message from the daemon. Returns 0, or -1 when the connection is over. */
 static int handle(hr_client *c, const hrp_msg *m)
 {
 	if (c->state == HRC_HELLO)
 		return on_hello(c, m);
+	/* An object's bytes come right after its BUILD, nothing between: anything else cuts them (nothing is loaded). */
+	if (c->in.active && m->type != HRP_OBJECT)
+		return -1;
 	switch (m->type) {
 	case HRP_BUILD:
 		/* The descriptor that came with this frame is its object's; the path is the daemon's, never opened here. */
-		on_build(c, m->u.build.module, m->u.build.version, c->frame_fd, c->frame_cut);
+		if (c->frame_fd >= 0)
+			on_build(c, m->u.build.module, m->u.build.version, c->frame_fd, c->frame_cut, NULL);
+		else if (c->bytes || was_asked(c, m->u.build.module, m->u.build.version))
+			incoming_begin(c, m);
+		else
+			ask_bytes(c, m->u.build.module, m->u.build.version);
 		c->frame_fd = -1;
 		return 0;
+	case HRP_OBJECT:
+		return incoming_chunk(c, m);
 	case HRP_FAILED:
 		on_failed(c, m->u.failed.module, m->u.failed.message);
 		return 0;
@@ -709,6 +863,9 @@ static void lost(hr_client *c)
 		close(c->frame_fd);
 	c->frame_fd = -1;
 	c->frame_cut = 0;
+	incoming_end(c); /* bytes cut mid-way: the partial memfd goes, what is live stays */
+	c->bytes = 0;
+	c->nbytes_asked = 0;
 	pthread_mutex_lock(&c->lock);
 	if (c->state == HRC_UP)
 		hrc_notes_post(&c->notes, HR_NOTE_DISCONNECTED, "", 0,
@@ -765,6 +922,10 @@ static void redial(hr_client *c)
 	hrp_buf out = {0};
 	pthread_mutex_lock(&c->lock);
 	if (fd >= 0 && hrp_encode(&h, &out) >= 0) {
+		/* With a descriptor on its first byte: whether it reaches the daemon says how our objects come. */
+		long k = hrp_send_hello(fd, out.data, out.len);
+		if (k > 0)
+			hrp_buf_consume(&out, (size_t)k);
 		hrp_buf_free(&c->out);
 		c->out = out;
 		c->state = HRC_HELLO;

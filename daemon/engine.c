@@ -899,6 +899,7 @@ void hrd_engine_close(hrd_engine *e)
 		free(e->mods[i]->name);
 		free(e->mods[i]->src);
 		free(e->mods[i]->artifact);
+		free(e->mods[i]->summed);
 		free(e->mods[i]->message);
 		free(e->mods[i]->note);
 		hrd_deps_free(&e->mods[i]->deps);

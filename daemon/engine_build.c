@@ -3,7 +3,7 @@
 #include "engine_impl.h"
 #include "../client/elfvars.h"
 #include "readfile.h"
-#include "sha256.h"
+#include "../proto/sha256.h"
 #include "log.h"
 
 #include <assert.h>
@@ -67,10 +67,10 @@ static void snap_add(hrd_engine *e, struct snaps *s, const char *path)
 		free(name);
 		return;
 	}
-	hrd_sha256 c;
-	hrd_sha256_init(&c);
-	hrd_sha256_update(&c, data, len);
-	hrd_sha256_hex(&c, hash);
+	hrp_sha256 c;
+	hrp_sha256_init(&c);
+	hrp_sha256_update(&c, data, len);
+	hrp_sha256_hex(&c, hash);
 	s->f = grown;
 	s->f[s->n++] = (hrd_snapshot){name, hash, data, len};
 }
@@ -249,6 +249,44 @@ static void published(hrd_engine *e, hrd_mod *m, build *b, hrd_result *r, int64_
 	hrd_engine_serve(e, m, version, HRP_KIND_OK, path, version);
 }
 
+int hrd_engine_object_sum(const char *module, const char *path, char hex[65], uint64_t *size)
+{
+	hrp_sha256 c;
+	uint8_t buf[65536];
+	struct stat st;
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	*hex = '\0';
+	*size = 0;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		hrp_sha256_init(&c);
+		while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+			if (n > 0) {
+				hrp_sha256_update(&c, buf, (size_t)n);
+				*size += (uint64_t)n;
+			}
+		if (n == 0)
+			hrp_sha256_hex(&c, hex);
+	} else if (fd >= 0) {
+		errno = EINVAL;
+	}
+	if (!*hex)
+		hrd_warn("%s: cannot hash the object %s: %s", module, path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return *hex ? 0 : -1;
+}
+
+void hrd_engine_mod_sum(hrd_mod *m)
+{
+	if (!m->artifact || (m->summed && strcmp(m->summed, m->artifact) == 0))
+		return;
+	free(m->summed);
+	m->summed = NULL;
+	if (hrd_engine_object_sum(m->name, m->artifact, m->sha256, &m->size) == 0)
+		m->summed = strdup(m->artifact); /* NULL: hashed again next time, nothing worse */
+}
+
 void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin)
 {
 	if (m->pin && m->pin != version) {
@@ -263,7 +301,11 @@ void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind
 	m->good_kind = kind;
 	free(m->artifact);
 	m->artifact = path;
-	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, kind, path}};
+	hrd_engine_mod_sum(m);
+	/* Kept with the build: what its BUILD says of the object, for a game that gets its bytes to check. */
+	if (m->sha256[0] && hrd_store_set_object_sum(e->cfg.store, m->name, version, m->sha256) < 0)
+		hrd_error("%s", hrd_store_error(e->cfg.store));
+	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, kind, path, m->sha256, m->size}};
 	if (e->server)
 		hrd_server_announce(e->server, m->name, &a);
 }

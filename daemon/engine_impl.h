@@ -34,6 +34,9 @@ typedef struct hrd_mod {
 	uint64_t top;      /* the highest version in the history: the next is top + 1 */
 	uint32_t good_kind; /* enum hrp_kind of it */
 	char *artifact;
+	char *summed;  /* the artifact that sha256 and size are of (a copy), NULL for none yet */
+	char sha256[65]; /* the SHA-256 of the object, in hex, that a BUILD carries ("" when unreadable) */
+	uint64_t size;
 	int last;      /* HRD_OK or HRD_FAILED: the last compile; 0 for none */
 	unsigned seen; /* the scan that last saw it */
 	char *message; /* its first error */
@@ -101,7 +104,9 @@ struct hrd_engine {
 	unsigned recheck_ms; /* its next delay: doubles while a writer stays, back to the least when none does */
 	hrp_modstat *status; /* the last STATUS reply's array */
 	char reason[2400];   /* and its watcher reason, when it has more to say */
-	char *older;         /* the path in the last answer to a refusal */
+	char *older;         /* the path in the last answer to a refusal, or to OBJECT_REQ */
+	char older_sha256[65]; /* and its object's sum and size */
+	uint64_t older_size;
 	int objects_fd;      /* STATE/objects, checked (hrd_statedir_sub) */
 	int cache_fd;        /* STATE/cache, checked: each source's object (objcache.h) */
 	hrd_outside outside; /* the folders outside the root that hold headers modules read */
@@ -168,6 +173,10 @@ typedef struct hrd_published {
 } hrd_published;
 /* The file of our objects/ that a row's artifact names, by file name only: a new string, or NULL (said). */
 char *hrd_engine_object_path(hrd_engine *e, const char *module, uint64_t version, const char *artifact);
+/* The SHA-256 (64 hex digits) and size of the object at path: 0, or -1 (said; hex is then ""). */
+int hrd_engine_object_sum(const char *module, const char *path, char hex[65], uint64_t *size);
+/* Bring m's sha256 and size up to its artifact: hashed once per artifact, whatever the clients. */
+void hrd_engine_mod_sum(hrd_mod *m);
 /* A published row whose object is still there: 1 (free with hrd_engine_published_free), 0 for none, -1 on an error. */
 int hrd_engine_published(hrd_engine *e, const char *module, hrd_published *p);
 void hrd_engine_published_free(hrd_published *p);

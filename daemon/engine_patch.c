@@ -2,7 +2,7 @@
 #include "words.h"
 #include "engine_impl.h"
 #include "log.h"
-#include "sha256.h"
+#include "../proto/sha256.h"
 
 #include <elf.h>
 #include <errno.h>
@@ -32,10 +32,10 @@ char *hrd_engine_stem(const char *module)
 	for (const char *p = base; *p && n < sizeof safe - 1; p++)
 		safe[n++] = strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-", *p) ? *p : '_';
 	safe[n] = '\0';
-	hrd_sha256 c;
-	hrd_sha256_init(&c);
-	hrd_sha256_update(&c, module, strlen(module));
-	hrd_sha256_hex(&c, hex);
+	hrp_sha256 c;
+	hrp_sha256_init(&c);
+	hrp_sha256_update(&c, module, strlen(module));
+	hrp_sha256_hex(&c, hex);
 	if (asprintf(&out, "unit-%s-%.12s", safe, hex) < 0)
 		return NULL;
 	return out;

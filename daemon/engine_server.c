@@ -18,8 +18,11 @@ static int latest(void *arg, const char *module, hrp_msg out[2])
 	int n = 0;
 	if (!md || md->invalid)
 		return 0;
-	if (md->version)
-		out[n++] = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, md->version, md->good_kind, md->artifact}};
+	if (md->version) {
+		hrd_engine_mod_sum(md);
+		out[n++] = (hrp_msg){.type = HRP_BUILD,
+		                     .u.build = {md->name, md->version, md->good_kind, md->artifact, md->sha256, md->size}};
+	}
 	/* A game that starts while its module is broken hears why at once. */
 	if (md->last == HRD_FAILED)
 		out[n++] = (hrp_msg){.type = HRP_FAILED, .u.failed = {md->name, md->message ? md->message : ""}};
@@ -141,7 +144,9 @@ static int refused(void *arg, const char *module, uint64_t version, const char *
 		hrd_engine_published_free(&o);
 		o = (hrd_published){.below = below};
 	}
-	*answer = (hrp_msg){.type = HRP_BUILD, .u.build = {md->name, o.version, o.kind, o.artifact}};
+	hrd_engine_object_sum(module, o.artifact, e->older_sha256, &e->older_size);
+	*answer = (hrp_msg){.type = HRP_BUILD,
+	                    .u.build = {md->name, o.version, o.kind, o.artifact, e->older_sha256, e->older_size}};
 	e->older = o.artifact; /* until the next call */
 	o.artifact = NULL;
 	hrd_engine_published_free(&o);
@@ -397,7 +402,25 @@ static int unit_latest(void *arg, size_t i, hrp_msg out[2])
 	return -1;
 }
 
-const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback, gc, unit_latest};
+/* The BUILD of version of module, for a client whose BUILD of it came without its descriptor. */
+static int object(void *arg, const char *module, uint64_t version, hrp_msg *answer)
+{
+	hrd_engine *e = arg;
+	hrd_mod *md = hrd_engine_find(e, module);
+	hrd_published o = {.want = version};
+	if (!md || md->invalid || !version || hrd_engine_published(e, module, &o) <= 0)
+		return 0;
+	hrd_engine_object_sum(module, o.artifact, e->older_sha256, &e->older_size);
+	*answer = (hrp_msg){.type = HRP_BUILD,
+	                    .u.build = {md->name, o.version, o.kind, o.artifact, e->older_sha256, e->older_size}};
+	free(e->older);
+	e->older = o.artifact; /* until the next call */
+	o.artifact = NULL;
+	hrd_engine_published_free(&o);
+	return 1;
+}
+
+const hrd_server_ops hrd_engine_server_ops = {latest, status, refused, loaded, build_now, rollback, gc, unit_latest, object};
 
 void hrd_engine_set_server(hrd_engine *e, hrd_server *s)
 {

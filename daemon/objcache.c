@@ -1,7 +1,7 @@
 /* objcache.c: each source's compiled object kept in STATE/cache, keyed as the module key is, so that a save compiles only what changed. */
 #include "objcache.h"
 #include "readfile.h"
-#include "sha256.h"
+#include "../proto/sha256.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,13 +31,13 @@ static char **key_argv(char *const *base, const char *mdeps)
 
 static void id_of(char *const *argv, const char *src, char out[65])
 {
-	hrd_sha256 c;
-	hrd_sha256_init(&c);
+	hrp_sha256 c;
+	hrp_sha256_init(&c);
 	for (size_t i = 0; argv[i]; i++)
-		hrd_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
-	hrd_sha256_update(&c, "\0source", 7);
-	hrd_sha256_update(&c, src, strlen(src) + 1);
-	hrd_sha256_hex(&c, out);
+		hrp_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
+	hrp_sha256_update(&c, "\0source", 7);
+	hrp_sha256_update(&c, src, strlen(src) + 1);
+	hrp_sha256_hex(&c, out);
 }
 
 static int is_key(const char *s, size_t n)

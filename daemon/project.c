@@ -1,7 +1,7 @@
 /* project.c: module names and sources from the root's layout, and the key of a build's inputs. */
 #include "project.h"
 #include "config.h"
-#include "sha256.h"
+#include "../proto/sha256.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -267,7 +267,7 @@ static void stamp_of(const struct stat *st, hrd_stamp *out)
 	                   (long long)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec};
 }
 
-static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stamp)
+static int hash_file(hrp_sha256 *c, int dirfd, const char *path, hrd_stamp *stamp)
 {
 	/* O_NONBLOCK: a header that became a fifo must not hang the daemon (for a file it changes nothing). */
 	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -288,7 +288,7 @@ static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stam
 	ssize_t n = 0;
 	uint64_t size = 0, left = (uint64_t)st.st_size;
 	while (left && (n = read(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf)) > 0) {
-		hrd_sha256_update(c, buf, (size_t)n);
+		hrp_sha256_update(c, buf, (size_t)n);
 		size += (uint64_t)n;
 		left -= (uint64_t)n;
 	}
@@ -299,35 +299,35 @@ static int hash_file(hrd_sha256 *c, int dirfd, const char *path, hrd_stamp *stam
 		return -1;
 	}
 	/* The length closes each file, so that no two inputs run together. */
-	hrd_sha256_update(c, &size, sizeof size);
+	hrp_sha256_update(c, &size, sizeof size);
 	return 0;
 }
 
 int hrd_project_key(const hrd_project *p, const hrd_sources *s, const hrd_deps *d, char *const argv[], char out[65],
                     hrd_stamp *stamps)
 {
-	hrd_sha256 c;
-	hrd_sha256_init(&c);
+	hrp_sha256 c;
+	hrp_sha256_init(&c);
 	for (size_t i = 0; argv[i]; i++)
-		hrd_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
+		hrp_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
 	for (size_t i = 0; i < s->n; i++) {
-		hrd_sha256_update(&c, s->path[i], strlen(s->path[i]) + 1);
+		hrp_sha256_update(&c, s->path[i], strlen(s->path[i]) + 1);
 		if (hash_file(&c, p->rootfd, s->path[i], stamps ? &stamps[i] : NULL) < 0)
 			return -1;
 	}
 	/* Then the headers: after a marker, so that no source list reads as one with headers. */
-	hrd_sha256_update(&c, "\0deps", 5);
+	hrp_sha256_update(&c, "\0deps", 5);
 	for (size_t i = 0; d && i < d->n; i++) {
 		hrd_stamp *st = stamps ? &stamps[s->n + i] : NULL;
-		hrd_sha256_update(&c, d->path[i], strlen(d->path[i]) + 1);
+		hrp_sha256_update(&c, d->path[i], strlen(d->path[i]) + 1);
 		if (hash_file(&c, p->rootfd, d->path[i], st) < 0) {
 			/* A header that is gone, or is no longer a file: the compile will say whether it matters. */
-			hrd_sha256_update(&c, "\0gone", 5);
+			hrp_sha256_update(&c, "\0gone", 5);
 			if (st)
 				*st = (hrd_stamp){0};
 		}
 	}
-	hrd_sha256_hex(&c, out);
+	hrp_sha256_hex(&c, out);
 	return 0;
 }
 

@@ -37,7 +37,8 @@ typedef struct client {
 	struct hrd_server *srv;
 	struct client *next, **pprev;
 	hrp_reader rd;
-	hrd_outq out;     /* BUILDs to a game go with their objects' descriptors */
+	hrd_outq out;     /* BUILDs to a game go with their objects' descriptors, or their bytes */
+	int hello_fd;     /* a descriptor came with its HELLO: descriptors reach it */
 	int64_t retry_at; /* monotonic ms: the output held back (descriptors in flight) is tried again then; 0: none */
 	int hello;
 	int64_t hello_by; /* monotonic ms */
@@ -245,20 +246,25 @@ static int recordable(client *c, int kind, const char *module, uint64_t version)
 	return 1;
 }
 
-/* Queue m and write what can be written. Returns 0, or -1 when c was dropped. */
-static int send_msg(client *c, const hrp_msg *m)
+/* Queue m (a BUILD's object as bytes if bytes) and write what can be written. Returns 0, or -1 when c was dropped. */
+static int send_obj(client *c, const hrp_msg *m, int bytes)
 {
 	if (c->dead)
 		return -1;
 	if (m->type == HRP_BUILD)
 		c->offered[c->noffered++ % OFFERED_MAX] = offer_key(c->srv, m->u.build.module, m->u.build.version);
-	int rc = m->type == HRP_BUILD && c->role == HRP_ROLE_LIBRARY ? hrd_outq_build(&c->out, m)
+	int rc = m->type == HRP_BUILD && c->role == HRP_ROLE_LIBRARY ? hrd_outq_build(&c->out, m, bytes)
 	                                                             : hrd_outq_frame(&c->out, m);
 	if (rc < 0) {
 		hrd_error("cannot queue %s for client %d: %s", hrp_type_name(m->type), (int)c->pid, strerror(-rc));
 		return 0;
 	}
 	return queued(c);
+}
+
+static int send_msg(client *c, const hrp_msg *m)
+{
+	return send_obj(c, m, 0);
 }
 
 /* Tell the client what was wrong, then close: the first protocol error ends it. */
@@ -408,10 +414,14 @@ static int handle(client *c, const hrp_msg *m)
 		}
 		c->hello = 1;
 		c->role = m->u.hello.role;
+		/* A game whose HELLO's descriptor did not come through (a socket forwarded by ssh) gets objects as bytes. */
+		c->out.bytes = c->role == HRP_ROLE_LIBRARY && !c->hello_fd;
 		/* c->pid stays what the kernel said (SO_PEERCRED), not what the peer claims. */
-		hrd_debug("client %d connected: %.100s", (int)c->pid, m->u.hello.name);
+		hrd_debug("client %d connected: %.100s%s", (int)c->pid, m->u.hello.name,
+		          c->out.bytes ? " (no descriptor came with its HELLO: objects go to it as bytes)" : "");
 		hrp_msg h = {.type = HRP_HELLO,
-		             .u.hello = {HRP_VERSION, HRP_ROLE_DAEMON, (uint32_t)getpid(), s->db_id, "hotreloadd " HR_VERSION_STRING}};
+		             .u.hello = {HRP_VERSION, HRP_ROLE_DAEMON, (uint32_t)getpid(), s->db_id, "hotreloadd " HR_VERSION_STRING,
+		                         (uint32_t)c->out.bytes}};
 		return send_msg(c, &h);
 	}
 	/* Every message that names a module, checked here once (hrp's table says which do). */
@@ -511,6 +521,23 @@ static int handle(client *c, const hrp_msg *m)
 		hrd_info("stopping at the request of uid %u (pid %d)", (unsigned)c->uid, (int)c->pid);
 		c->srv->loop->stop = 1;
 		return send_msg(c, &(hrp_msg){.type = HRP_STOPPING, .u.stopping = {(uint32_t)getpid()}});
+	case HRP_OBJECT_REQ: {
+		/* Only a build it was sent: a client cannot make the daemon read objects of its choosing. */
+		hrp_msg b;
+		uint64_t key = offer_key(s, m->u.object_req.module, m->u.object_req.version);
+		int sent = 0;
+		for (size_t i = 0; i < c->noffered && i < OFFERED_MAX; i++)
+			sent |= c->offered[i] == key;
+		if (!sent || c->role != HRP_ROLE_LIBRARY || !s->cfg.ops->object(s->cfg.arg, m->u.object_req.module,
+		                                                                   m->u.object_req.version, &b)) {
+			hrd_debug("client %d asks for the bytes of %.200s v%llu, which it cannot have (not sent to it, or gone)",
+			          (int)c->pid, m->u.object_req.module, (unsigned long long)m->u.object_req.version);
+			return 0;
+		}
+		hrd_info("%s: v%llu goes to client %d as bytes: its descriptor did not reach it", b.u.build.module,
+		         (unsigned long long)b.u.build.version, (int)c->pid);
+		return send_obj(c, &b, 1);
+	}
 	case HRP_ERROR:
 		drop(c, m->u.error.message);
 		return -1;
@@ -528,7 +555,18 @@ static void client_io(client *c, uint32_t events)
 		return; /* it read what it was sent: the log lines it waits for come next */
 	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	long n = hrp_reader_read(&c->rd, c->io.fd);
+	long n;
+	if (c->hello) {
+		n = hrp_reader_read(&c->rd, c->io.fd);
+	} else {
+		/* A frame at a time until the HELLO: whether a descriptor comes with it says whether descriptors reach the peer. */
+		int fd = -1, cut = 0;
+		n = hrp_reader_recv(&c->rd, c->io.fd, &fd, &cut);
+		if (fd >= 0) {
+			c->hello_fd = 1;
+			close(fd);
+		}
+	}
 	if (n == -EAGAIN || n == -EINTR)
 		return;
 	if (n == 0 || (n < 0 && n != -EMSGSIZE)) {

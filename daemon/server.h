@@ -37,6 +37,9 @@ typedef struct hrd_server_ops {
 	int (*gc)(void *arg, hrp_msg *answer, char *err, size_t errsz);
 	/* What latest says of the i-th unit of the program (--patch), for a subscriber to every unit ("/"): 0..2, -1 past the last. */
 	int (*unit_latest)(void *arg, size_t i, hrp_msg out[2]);
+	/* A client asks for the bytes of version of module: 1 with its BUILD in *answer (valid until the next
+	 * call), or 0 when that version is not published or its object is gone. */
+	int (*object)(void *arg, const char *module, uint64_t version, hrp_msg *answer);
 } hrd_server_ops;
 
 typedef struct hrd_server hrd_server;

@@ -1,8 +1,10 @@
 /* store.c: the build history in SQLite: open or create, migrate, record builds, query them. */
 #include "store.h"
+#include "../proto/sha256.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -68,6 +70,8 @@ static const char *const migrations[HRD_SCHEMA_VERSION] = {
 	"CREATE INDEX builds_key ON builds(module, source_hash, id);",
 	/* 7: the tier of each build: a quick one (quick = tcc) goes live first, the final one replaces it */
 	"ALTER TABLE builds ADD COLUMN tier TEXT NOT NULL DEFAULT 'final' CHECK(tier IN ('quick', 'final'));",
+	/* 8: the SHA-256 of each published object, that BUILD carries (filled in by object_sums for older rows) */
+	"ALTER TABLE builds ADD COLUMN object_sha256 TEXT NOT NULL DEFAULT '';",
 };
 
 #define BUSY_MS 5000 /* how long a write waits for a reader's lock */
@@ -153,6 +157,59 @@ static int new_id(hrd_store *s)
 	return exec(s, sql);
 }
 
+/*
+ * The SHA-256 of the objects of rows older than schema 8, hashed from the
+ * file of that name in objects/ beside the history (opened through that
+ * folder, never following a link), if it is still there; else left empty.
+ */
+static int object_sums(hrd_store *s)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(s->path, '/');
+	if ((size_t)snprintf(dir, sizeof dir, "%.*s/objects", slash ? (int)(slash - s->path) : 1,
+	                     slash ? s->path : ".") >= sizeof dir)
+		return 0;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return 0; /* no objects: nothing to hash */
+	sqlite3_stmt *q = NULL, *u = NULL;
+	int rc = sqlite3_prepare_v2(s->db, "SELECT id, artifact FROM builds WHERE artifact != '' AND"
+	                                   " status IN ('ok', 'reused', 'rollback')", -1, &q, NULL) == SQLITE_OK &&
+	                 sqlite3_prepare_v2(s->db, "UPDATE builds SET object_sha256 = ?2 WHERE id = ?1", -1, &u, NULL) ==
+	                     SQLITE_OK
+	             ? 0
+	             : fail_db(s, "cannot hash the objects");
+	while (rc == 0 && sqlite3_step(q) == SQLITE_ROW) {
+		const char *artifact = (const char *)sqlite3_column_text(q, 1), *base = strrchr(artifact, '/');
+		int fd = openat(dfd, base ? base + 1 : artifact, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		hrp_sha256 c;
+		char hex[65], buf[65536];
+		ssize_t n;
+		hrp_sha256_init(&c);
+		while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+			if (n > 0)
+				hrp_sha256_update(&c, buf, (size_t)n);
+		close(fd);
+		if (n < 0)
+			continue;
+		hrp_sha256_hex(&c, hex);
+		sqlite3_bind_int64(u, 1, sqlite3_column_int64(q, 0));
+		sqlite3_bind_text(u, 2, hex, -1, SQLITE_TRANSIENT);
+		rc = sqlite3_step(u) == SQLITE_DONE ? 0 : fail_db(s, "cannot record an object's hash");
+		sqlite3_reset(u);
+	}
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	close(dfd);
+	return rc;
+}
+
 /* Bring the schema to the current version, in one transaction. */
 static int migrate(hrd_store *s)
 {
@@ -173,6 +230,8 @@ static int migrate(hrd_store *s)
 		rc = exec(s, migrations[v]);
 	if (rc == 0 && from == 0)
 		rc = new_id(s);
+	if (rc == 0 && from > 0 && from < 8)
+		rc = object_sums(s);
 	if (rc == 0 && from < HRD_SCHEMA_VERSION) {
 		snprintf(sql, sizeof sql, "PRAGMA user_version = %d;", HRD_SCHEMA_VERSION);
 		rc = exec(s, sql);
@@ -842,6 +901,21 @@ int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t
 	sqlite3_bind_int64(st, 4, at_us);
 	sqlite3_bind_int64(st, 5, since_us);
 	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_db(s, "cannot record a load");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int hrd_store_set_object_sum(hrd_store *s, const char *module, uint64_t version, const char *sha256)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(s->db, "UPDATE builds SET object_sha256 = ?3 WHERE module = ?1 AND version = ?2 AND"
+	                              " status IN ('ok', 'reused', 'rollback') AND object_sha256 != ?3",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return fail_db(s, "cannot record an object's hash");
+	bind_text(st, 1, module);
+	sqlite3_bind_int64(st, 2, (int64_t)version);
+	bind_text(st, 3, sha256);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : fail_db(s, "cannot record an object's hash");
 	sqlite3_finalize(st);
 	return rc;
 }

@@ -16,7 +16,7 @@ typedef struct hrd_store hrd_store;
 enum hrd_status { HRD_OK = 1, HRD_FAILED, HRD_REUSED, HRD_ROLLBACK, HRD_REFUSED };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define HRD_SCHEMA_VERSION 7
+#define HRD_SCHEMA_VERSION 8
 
 /* The most the history keeps of one file or object: a record holding more is refused whole, never cut. */
 #define HRD_STORE_BLOB_MAX (256u << 20)
@@ -122,6 +122,12 @@ int hrd_store_loaded(hrd_store *s, const char *module, uint64_t version, int64_t
  */
 int hrd_store_compact(hrd_store *s, uint64_t *before, uint64_t *after);
 /* Pin module at version (0: unpin), so that it holds across restarts. 0, or -1. */
+/*
+ * Record the SHA-256 (hex) of the object of module's published version:
+ * what a BUILD says of it, so that a game that gets its bytes can check them.
+ * 0 or -1.
+ */
+int hrd_store_set_object_sum(hrd_store *s, const char *module, uint64_t version, const char *sha256);
 int hrd_store_set_pin(hrd_store *s, const char *module, uint64_t version);
 /* The version module is pinned at, in *version: 1, 0 when it is not pinned, or -1. */
 int hrd_store_pin(hrd_store *s, const char *module, uint64_t *version);

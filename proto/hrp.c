@@ -19,7 +19,7 @@
  * Each message type's payload is a list of fields, read and written by one
  * generic encoder and decoder, so that the two cannot disagree.
  */
-enum { F_END, F_U32, F_U64, F_STR };
+enum { F_END, F_U32, F_U64, F_STR, F_BYTES };
 struct field {
 	uint8_t kind;
 	uint16_t off; /* in hrp_msg, or in hrp_modstat for status entries */
@@ -27,11 +27,14 @@ struct field {
 #define M(k, member) { k, (uint16_t)offsetof(hrp_msg, u.member) }
 
 static const struct field f_hello[] = { M(F_U32, hello.version), M(F_U32, hello.role),
-	M(F_U32, hello.pid), M(F_STR, hello.db_id), M(F_STR, hello.name), { F_END, 0 } };
+	M(F_U32, hello.pid), M(F_STR, hello.db_id), M(F_STR, hello.name), M(F_U32, hello.bytes), { F_END, 0 } };
 static const struct field f_error[] = { M(F_U32, error.code), M(F_STR, error.message), { F_END, 0 } };
 static const struct field f_sub[] = { M(F_STR, sub.module), { F_END, 0 } };
 static const struct field f_build[] = { M(F_STR, build.module), M(F_U64, build.version),
-	M(F_U32, build.kind), M(F_STR, build.path), { F_END, 0 } };
+	M(F_U32, build.kind), M(F_STR, build.path), M(F_STR, build.sha256), M(F_U64, build.size), { F_END, 0 } };
+static const struct field f_object[] = { M(F_STR, object.module), M(F_U64, object.version),
+	M(F_U64, object.offset), M(F_BYTES, object.data), { F_END, 0 } };
+static const struct field f_object_req[] = { M(F_STR, object_req.module), M(F_U64, object_req.version), { F_END, 0 } };
 static const struct field f_failed[] = { M(F_STR, failed.module), M(F_STR, failed.message), { F_END, 0 } };
 static const struct field f_loaded[] = { M(F_STR, loaded.module), M(F_U64, loaded.version),
 	M(F_U64, loaded.at_us), { F_END, 0 } };
@@ -81,6 +84,8 @@ static const struct {
 	[HRP_GC] = { "GC", f_gc },
 	[HRP_STOP_REQ] = { "STOP_REQ", f_none },
 	[HRP_STOPPING] = { "STOPPING", f_stopping },
+	[HRP_OBJECT] = { "OBJECT", f_object, 1 },
+	[HRP_OBJECT_REQ] = { "OBJECT_REQ", f_object_req, 1 },
 };
 
 _Static_assert(HRP_NAME_MAX == 200, "HRP_NAME_RULE says 200");
@@ -207,6 +212,15 @@ static int put_fields(hrp_buf *b, const struct field *f, const void *base)
 			rc = put_u32(b, *(const uint32_t *)p);
 		} else if (f->kind == F_U64) {
 			rc = put_u64(b, *(const uint64_t *)p);
+		} else if (f->kind == F_BYTES) {
+			const hrp_bytes *x = (const hrp_bytes *)p;
+			if (x->len > HRP_CHUNK_MAX)
+				return -EMSGSIZE;
+			if (x->len && !x->data)
+				return -EINVAL;
+			rc = put_u32(b, x->len);
+			if (rc == 0)
+				rc = hrp_buf_append(b, x->data, x->len);
 		} else {
 			const char *s = *(const char *const *)p;
 			if (!s)
@@ -263,6 +277,10 @@ static size_t fields_size(const struct field *f, const void *base)
 {
 	size_t n = 0;
 	for (; f->kind != F_END; f++) {
+		if (f->kind == F_BYTES) {
+			n += 4 + ((const hrp_bytes *)((const char *)base + f->off))->len;
+			continue;
+		}
 		if (f->kind != F_STR) {
 			n += f->kind == F_U32 ? 4 : 8;
 			continue;
@@ -331,6 +349,18 @@ static int get_fields(struct cursor *c, const struct field *f, void *base)
 				goto short_;
 			*(uint64_t *)dst = (uint64_t)get32(c->p) << 32 | get32(c->p + 4);
 			c->p += 8;
+		} else if (f->kind == F_BYTES) {
+			if (left < 4)
+				goto short_;
+			uint32_t n = get32(c->p);
+			if (n > HRP_CHUNK_MAX) {
+				c->why = "byte string longer than HRP_CHUNK_MAX";
+				return -EBADMSG;
+			}
+			if (n > left - 4)
+				goto short_;
+			*(hrp_bytes *)dst = (hrp_bytes){c->p + 4, n};
+			c->p += 4 + (size_t)n;
 		} else {
 			if (left < 4)
 				goto short_;
@@ -502,6 +532,17 @@ long hrp_send_fd(int sock, const void *data, size_t n, int fd)
 		memcpy(CMSG_DATA(h), &fd, sizeof fd);
 	}
 	return (long)sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+long hrp_send_hello(int sock, const void *data, size_t n)
+{
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	long k = hrp_send_fd(sock, data, n, null);
+	int e = errno;
+	if (null >= 0)
+		close(null);
+	errno = e;
+	return k;
 }
 
 long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut)

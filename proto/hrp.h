@@ -15,14 +15,17 @@
  *   u32 length   (the whole frame, header included; HRP_HEADER_SIZE..HRP_MAX_FRAME)
  *   u16 type     (enum hrp_type)
  *   u16 flags    (must be 0)
- * Payload fields are u8/u32/u64 and strings; a string is a u32 byte count, the
- * bytes (any byte but NUL) and a terminating NUL, so that decoded strings are
- * C strings that point into the frame without a copy. proto/PROTOCOL.md has
- * the layout of each message.
+ * Payload fields are u8/u32/u64, strings and byte strings; a string is a u32
+ * byte count, the bytes (any byte but NUL) and a terminating NUL, so that
+ * decoded strings are C strings that point into the frame without a copy; a
+ * byte string is a u32 count (at most HRP_CHUNK_MAX) and the bytes, any.
+ * proto/PROTOCOL.md has the layout of each message.
  */
-#define HRP_VERSION 2
+#define HRP_VERSION 3
 #define HRP_HEADER_SIZE 8u
 #define HRP_MAX_FRAME (1u << 20)
+#define HRP_CHUNK_MAX (64u << 10) /* the most bytes of an object one OBJECT frame carries */
+#define HRP_OBJECT_MAX (256ull << 20) /* the largest object a BUILD may announce as bytes */
 #define HRP_NAME_MAX 200u /* the longest module name */
 /* The rule, as every message that turns a name away says it (keep it in step with HRP_NAME_MAX). */
 #define HRP_NAME_RULE "letters, digits, _ and - only, at most 200 of them"
@@ -48,7 +51,9 @@ enum hrp_type {
 	HRP_GC = 16,        /* daemon: what that freed */
 	HRP_STOP_REQ = 17,  /* client: stop (as SIGTERM does) */
 	HRP_STOPPING = 18,  /* daemon: it stops now: its pid, to wait for its end */
-	HRP_TYPE_MAX = HRP_STOPPING
+	HRP_OBJECT = 19,    /* daemon: bytes of a BUILD's object, to a game no descriptor reaches */
+	HRP_OBJECT_REQ = 20, /* client: send me the bytes of (M, V): its BUILD came without a descriptor */
+	HRP_TYPE_MAX = HRP_OBJECT_REQ
 };
 
 enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
@@ -76,6 +81,12 @@ typedef struct hrp_modstat {
 	const char *message;
 } hrp_modstat;
 
+/* A byte string: any bytes, at most HRP_CHUNK_MAX (decoded: it points into the frame). */
+typedef struct hrp_bytes {
+	const uint8_t *data;
+	uint32_t len;
+} hrp_bytes;
+
 /*
  * A message. Decoded strings point into the frame they came from and live as
  * long as it does. For STATUS, encoding reads mods[0..nmods); decoding leaves
@@ -84,10 +95,14 @@ typedef struct hrp_modstat {
 typedef struct hrp_msg {
 	uint16_t type;
 	union {
-		struct { uint32_t version, role, pid; const char *db_id, *name; } hello;
+		/* bytes: in the daemon's HELLO, 1 when objects go to this peer as bytes (no descriptor came with its HELLO) */
+		struct { uint32_t version, role, pid; const char *db_id, *name; uint32_t bytes; } hello;
 		struct { uint32_t code; const char *message; } error;
 		struct { const char *module; } sub; /* SUBSCRIBE, UNSUBSCRIBE, BUILD_REQ */
-		struct { const char *module; uint64_t version; uint32_t kind; const char *path; } build;
+		/* sha256: of the published object, 64 hex digits; size: its bytes */
+		struct { const char *module; uint64_t version; uint32_t kind; const char *path, *sha256; uint64_t size; } build;
+		struct { const char *module; uint64_t version, offset; hrp_bytes data; } object;
+		struct { const char *module; uint64_t version; } object_req;
 		struct { const char *module; const char *message; } failed;
 		struct { const char *module; uint64_t version, at_us; } loaded;
 		struct { const char *module; uint64_t version; uint32_t action; } rollback; /* ROLLBACK_REQ: enum hrp_rollback */
@@ -186,6 +201,12 @@ long hrp_reader_recv(hrp_reader *r, int fd, int *fdp, int *cut);
  * Returns the bytes sent, or -1 with errno.
  */
 long hrp_send_fd(int sock, const void *data, size_t n, int fd);
+/*
+ * One sendmsg(2), as hrp_send_fd, of a HELLO: with a descriptor of /dev/null
+ * on its first byte, so that the daemon learns whether descriptors reach us
+ * (through a socket forwarded by ssh they do not). Returns as hrp_send_fd.
+ */
+long hrp_send_hello(int sock, const void *data, size_t n);
 /* Append bytes that came some other way. Returns 0 or -ENOMEM. */
 int hrp_reader_push(hrp_reader *r, const void *data, size_t n);
 /*

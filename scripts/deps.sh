@@ -15,6 +15,7 @@ need() { # need PACKAGE CHECK...: add PACKAGE to the list unless CHECK succeeds
 	fi
 }
 has_cmd() { command -v "$1"; }
+has_sshd() { test -x /usr/sbin/sshd; } # not on a user's PATH
 has_pc() { pkg-config --exists "$1"; }
 has_header() { printf '#include <%s>\n' "$1" | ${CC:-cc} -E -x c - -o /dev/null; }
 has_libfuzzer() {
@@ -47,6 +48,8 @@ tests() {
 	need vim has_cmd vim
 	need podman has_cmd podman                  # the container suite: a game in a real container, on an image made here
 	need runc has_cmd runc                      # its runtime: crun 1.8 refuses a machine with hybrid cgroups
+	need openssh-server has_sshd                # the bytes suite: a real sshd on 127.0.0.1 forwards the socket
+	need openssh-client has_cmd ssh             # and ssh -L connects a game through it (ssh-keygen makes its keys)
 	cross                                       # the cross suite: an aarch64 game under qemu-user
 }
 # A game on another architecture: libhotreload and modules built for aarch64, its game run under qemu-user

@@ -31,6 +31,7 @@
  *   cost NAME vV syscalls=N minflt=F   (--switch-cost) before each "update" line after the first load:
  *                                   the system calls made and the minor faults taken (getrusage
  *                                   RUSAGE_THREAD) by the hr_update that returned non-zero
+ *   byte_builds=N                   at SIGTERM, when builds came as bytes (no descriptor reached it)
  *   stats switches=N refusals=N crashes=N reconnects=N   at SIGTERM
  *   bye                             at SIGTERM, after hr_disconnect
  * Options: --syscalls; --switch-cost (not with --threads); --notes; --lazy (hr_connect_lazy); --window W (hr_set_window; W "forever");
@@ -303,6 +304,8 @@ int main(int argc, char **argv)
 	hr_stats st;
 	hr_get_stats(c, &st);
 	hr_disconnect(c);
+	if (st.byte_builds)
+		printf("byte_builds=%llu\n", (unsigned long long)st.byte_builds);
 	printf("stats switches=%llu refusals=%llu crashes=%llu reconnects=%llu\n", (unsigned long long)st.switches,
 	       (unsigned long long)st.refusals, (unsigned long long)st.crashes, (unsigned long long)st.reconnects);
 	printf("bye\n");

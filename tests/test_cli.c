@@ -441,7 +441,7 @@ static void *fake_daemon(void *arg)
 		(void)!write(fd, b.data, b.len);
 		hrp_buf_free(&b);
 		if (f->mode == FAKE_ANNOUNCES) {
-			hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD, .u.build = { "enemy", 4, HRP_KIND_OK, "/x.so" } });
+			hrp_send(fd, &(hrp_msg){ .type = HRP_BUILD, .u.build = { "enemy", 4, HRP_KIND_OK, "/x.so", "", 0 } });
 			hrp_send(fd, &(hrp_msg){ .type = HRP_FAILED, .u.failed = { "enemy", "enemy.c:1:1: error" } });
 		}
 		if (f->mode != FAKE_OLD_VERSION && hrp_recv(fd, &r, &m, 5000) == 0 && m.type == HRP_STATUS_REQ) {

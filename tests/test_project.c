@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "../daemon/project.h"
-#include "../daemon/sha256.h"
+#include "../proto/sha256.h"
 #include "util.h"
 
 static char *dir;
@@ -150,21 +150,21 @@ Test(project, sha256_vectors)
 		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
 	};
 	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
-		hrd_sha256 c;
+		hrp_sha256 c;
 		char out[65];
-		hrd_sha256_init(&c);
-		hrd_sha256_update(&c, v[i].in, strlen(v[i].in));
-		hrd_sha256_hex(&c, out);
+		hrp_sha256_init(&c);
+		hrp_sha256_update(&c, v[i].in, strlen(v[i].in));
+		hrp_sha256_hex(&c, out);
 		cr_assert_str_eq(out, v[i].hex);
 	}
 	/* A million 'a's, fed in uneven pieces across block edges. */
-	hrd_sha256 c;
+	hrp_sha256 c;
 	char a[1000], out[65];
 	memset(a, 'a', sizeof a);
-	hrd_sha256_init(&c);
+	hrp_sha256_init(&c);
 	for (size_t done = 0, step = 1; done < 1000000; done += step, step = step % 997 + 1)
-		hrd_sha256_update(&c, a, done + step > 1000000 ? 1000000 - done : step);
-	hrd_sha256_hex(&c, out);
+		hrp_sha256_update(&c, a, done + step > 1000000 ? 1000000 - done : step);
+	hrp_sha256_hex(&c, out);
 	cr_assert_str_eq(out, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 

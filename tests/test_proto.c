@@ -41,11 +41,13 @@ Test(proto, round_trip_every_type_with_odd_strings)
 	for (size_t i = 0; i < NODD; i++) {
 		const char *s = odd[i], *t = odd[(i + 3) % NODD];
 		hrp_msg in[] = {
-			{ .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4242, s, t } },
+			{ .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4242, s, t, 1 } },
 			{ .type = HRP_ERROR, .u.error = { HRP_E_INVALID, s } },
 			{ .type = HRP_SUBSCRIBE, .u.sub = { s } },
 			{ .type = HRP_UNSUBSCRIBE, .u.sub = { t } },
-			{ .type = HRP_BUILD, .u.build = { s, UINT64_MAX - i, HRP_KIND_REUSED, t } },
+			{ .type = HRP_BUILD, .u.build = { s, UINT64_MAX - i, HRP_KIND_REUSED, t, s, UINT64_MAX - 7 } },
+			{ .type = HRP_OBJECT, .u.object = { s, 5, UINT64_MAX - 1, { (const uint8_t *)"\0\377\0x", 4 } } },
+			{ .type = HRP_OBJECT_REQ, .u.object_req = { t, 11 } },
 			{ .type = HRP_FAILED, .u.failed = { s, t } },
 			{ .type = HRP_LOADED, .u.loaded = { s, 7, 1764106074123456ull } },
 			{ .type = HRP_REFUSED, .u.refused = { s, 3, t } },
@@ -69,6 +71,7 @@ Test(proto, round_trip_every_type_with_odd_strings)
 				cr_assert_eq(out.u.hello.pid, 4242);
 				cr_assert_str_eq(out.u.hello.db_id, s);
 				cr_assert_str_eq(out.u.hello.name, t);
+				cr_assert_eq(out.u.hello.bytes, 1);
 				break;
 			case HRP_ERROR:
 				cr_assert_eq(out.u.error.code, HRP_E_INVALID);
@@ -81,6 +84,19 @@ Test(proto, round_trip_every_type_with_odd_strings)
 				cr_assert_eq(out.u.build.version, UINT64_MAX - i);
 				cr_assert_eq(out.u.build.kind, HRP_KIND_REUSED);
 				cr_assert_str_eq(out.u.build.path, t);
+				cr_assert_str_eq(out.u.build.sha256, s);
+				cr_assert_eq(out.u.build.size, UINT64_MAX - 7);
+				break;
+			case HRP_OBJECT:
+				cr_assert_str_eq(out.u.object.module, s);
+				cr_assert_eq(out.u.object.version, 5);
+				cr_assert_eq(out.u.object.offset, UINT64_MAX - 1);
+				cr_assert_eq(out.u.object.data.len, 4);
+				cr_assert_arr_eq(out.u.object.data.data, "\0\377\0x", 4, "byte strings hold NULs and any byte");
+				break;
+			case HRP_OBJECT_REQ:
+				cr_assert_str_eq(out.u.object_req.module, t);
+				cr_assert_eq(out.u.object_req.version, 11);
 				break;
 			case HRP_FAILED:
 				cr_assert_str_eq(out.u.failed.module, s);
@@ -124,6 +140,79 @@ Test(proto, round_trip_every_type_with_odd_strings)
 			hrp_buf_free(&b);
 		}
 	}
+}
+
+/* OBJECT's byte string: a whole chunk goes, one byte more is refused both ways, and a count past the frame is short. */
+Test(proto, object_bytes_are_bounded_and_exact)
+{
+	static uint8_t chunk[HRP_CHUNK_MAX + 1];
+	for (size_t i = 0; i < sizeof chunk; i++)
+		chunk[i] = (uint8_t)(i * 7);
+	hrp_msg m = { .type = HRP_OBJECT, .u.object = { "enemy", 3, 0, { chunk, HRP_CHUNK_MAX } } };
+	hrp_buf b = enc(&m);
+	hrp_msg out;
+	dec(&b, &out);
+	cr_assert_eq(out.u.object.data.len, HRP_CHUNK_MAX);
+	cr_assert_arr_eq(out.u.object.data.data, chunk, HRP_CHUNK_MAX);
+	hrp_buf_free(&b);
+
+	m.u.object.data.len = HRP_CHUNK_MAX + 1;
+	hrp_buf none = { 0 };
+	cr_assert_eq(hrp_encode(&m, &none), -EMSGSIZE, "a chunk past HRP_CHUNK_MAX is not encoded");
+	cr_assert_eq(none.len, 0);
+
+	/* A frame whose byte count says one more than the bound: refused by name, not read as a short payload. */
+	m.u.object.data.len = 4;
+	b = enc(&m);
+	size_t at = b.len - 4 - 4; /* the count, before the 4 bytes */
+	b.data[at] = (uint8_t)((HRP_CHUNK_MAX + 1) >> 24);
+	b.data[at + 1] = (uint8_t)((HRP_CHUNK_MAX + 1) >> 16);
+	b.data[at + 2] = (uint8_t)((HRP_CHUNK_MAX + 1) >> 8);
+	b.data[at + 3] = (uint8_t)(HRP_CHUNK_MAX + 1);
+	const char *why = NULL;
+	cr_assert_eq(hrp_decode(b.data, b.len, &out, &why), -EBADMSG);
+	cr_assert_str_eq(why, "byte string longer than HRP_CHUNK_MAX");
+	/* A count of 5 where 4 bytes are left: short. */
+	b.data[at] = b.data[at + 1] = b.data[at + 2] = 0;
+	b.data[at + 3] = 5;
+	cr_assert_eq(hrp_decode(b.data, b.len, &out, &why), -EBADMSG);
+	cr_assert_str_eq(why, "payload too short for its type");
+	/* A count of 3: a byte left over. */
+	b.data[at + 3] = 3;
+	cr_assert_eq(hrp_decode(b.data, b.len, &out, &why), -EBADMSG);
+	cr_assert_str_eq(why, "trailing bytes after the payload");
+	hrp_buf_free(&b);
+
+	/* An empty byte string is one. */
+	m.u.object.data = (hrp_bytes){ NULL, 0 };
+	b = enc(&m);
+	dec(&b, &out);
+	cr_assert_eq(out.u.object.data.len, 0);
+	hrp_buf_free(&b);
+}
+
+/* A BUILD of version 2's layout (no sha256, no size) is short now: the version says so first, in HELLO. */
+Test(proto, build_carries_the_objects_sha256_and_size)
+{
+	cr_assert_eq(HRP_VERSION, 3);
+	hrp_msg m = { .type = HRP_BUILD, .u.build = { "enemy", 4, HRP_KIND_OK, "/x.so", NULL, 10 } };
+	hrp_buf b = { 0 };
+	cr_assert_eq(hrp_encode(&m, &b), -EINVAL, "a BUILD without its SHA-256 is not encoded");
+	m.u.build.sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+	b = enc(&m);
+	hrp_msg out;
+	dec(&b, &out);
+	cr_assert_str_eq(out.u.build.sha256, m.u.build.sha256);
+	cr_assert_eq(out.u.build.size, 10);
+	/* Cut off the size: too short for a BUILD. */
+	const char *why = NULL;
+	b.data[3] = (uint8_t)(b.len - 8);
+	cr_assert_eq(hrp_decode(b.data, b.len - 8, &out, &why), -EBADMSG);
+	cr_assert_str_eq(why, "payload too short for its type");
+	hrp_buf_free(&b);
+	cr_assert_str_eq(hrp_type_name(HRP_OBJECT), "OBJECT");
+	cr_assert_str_eq(hrp_type_name(HRP_OBJECT_REQ), "OBJECT_REQ");
+	cr_assert_str_eq(hrp_module_of(&(hrp_msg){ .type = HRP_OBJECT_REQ, .u.object_req = { "m", 1 } }), "m");
 }
 
 Test(proto, status_round_trip_with_modules)
@@ -259,7 +348,7 @@ static int decode_err(const uint8_t *p, size_t n, const char **why)
 
 Test(proto, every_truncation_of_a_frame_is_rejected)
 {
-	hrp_buf b = enc(&(hrp_msg){ .type = HRP_BUILD, .u.build = { "enemy", 5, HRP_KIND_OK, "/s/enemy.5.so" } });
+	hrp_buf b = enc(&(hrp_msg){ .type = HRP_BUILD, .u.build = { "enemy", 5, HRP_KIND_OK, "/s/enemy.5.so", "", 0 } });
 	for (size_t cut = HRP_HEADER_SIZE; cut < b.len; cut++) {
 		uint8_t *p = malloc(cut);
 		memcpy(p, b.data, cut);

@@ -640,3 +640,45 @@ Test(store, records_in_a_row_with_no_idle_gap_keep_the_log_bounded, .timeout = 1
 	free(data);
 	hrd_store_close(s);
 }
+
+Test(store, a_published_objects_sha256_is_kept_with_its_row)
+{
+	hrd_store *s = open_rw();
+	rec(s, "enemy", HRD_OK, 0);
+	rec(s, "enemy", HRD_FAILED, 0);
+	const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	cr_assert_eq(hrd_store_set_object_sum(s, "enemy", 1, abc), 0, "%s", hrd_store_error(s));
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE version = 1 AND object_sha256 = "
+	                     "'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE status = 'failed' AND object_sha256 = ''"), 1);
+}
+
+/* A history of schema 7: its published rows get their objects' SHA-256 from objects/, if still there, else none. */
+Test(store, migrating_to_8_hashes_the_objects_still_there)
+{
+	hrd_store *s = open_rw();
+	char *objs = t_fmt("%s/objects", dir), *one = t_fmt("%s/enemy.1.so", objs), *two = t_fmt("%s/enemy.2.so", objs);
+	hrd_build b = { .module = "enemy", .status = HRD_OK, .started_us = 1, .artifact = one };
+	cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+	b = (hrd_build){ .module = "enemy", .status = HRD_OK, .started_us = 2, .artifact = two };
+	cr_assert_eq(hrd_store_record(s, &b), 0, "%s", hrd_store_error(s));
+	hrd_store_close(s);
+	cr_assert_eq(mkdir(objs, 0700), 0);
+	cr_assert_eq(t_write(one, "abc", 3), 0); /* enemy.2.so is gone */
+	sqlite3 *h;
+	cr_assert_eq(sqlite3_open(db, &h), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(h, "ALTER TABLE builds DROP COLUMN object_sha256; PRAGMA user_version = 7;", NULL, NULL,
+	                          NULL),
+	             SQLITE_OK, "%s", sqlite3_errmsg(h));
+	sqlite3_close(h);
+	s = open_rw();
+	hrd_store_close(s);
+	cr_assert_eq(sql_int("PRAGMA user_version"), HRD_SCHEMA_VERSION);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE version = 1 AND object_sha256 = "
+	                     "'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad'"), 1);
+	cr_assert_eq(sql_int("SELECT count(*) FROM builds WHERE version = 2 AND object_sha256 = ''"), 1);
+	free(objs);
+	free(one);
+	free(two);
+}

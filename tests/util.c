@@ -256,8 +256,11 @@ int t_peer_open(t_peer *p, const char *sock)
 	p->fd = hrp_connect(sock, 5000);
 	if (p->fd < 0)
 		return p->fd;
+	/* As the library does: a descriptor with the HELLO, so that BUILDs come with theirs (not as bytes). */
 	hrp_msg h = { .type = HRP_HELLO, .u.hello = { HRP_VERSION, HRP_ROLE_LIBRARY, (uint32_t)getpid(), "", "tests" } };
-	int rc = hrp_send(p->fd, &h);
+	hrp_buf hb = { 0 };
+	int rc = hrp_encode(&h, &hb) < 0 ? -ENOMEM : hrp_send_hello(p->fd, hb.data, hb.len) == (long)hb.len ? 0 : -EIO;
+	hrp_buf_free(&hb);
 	if (rc == 0)
 		rc = t_peer_next(p, 1u << HRP_HELLO, NULL, 5000, &h);
 	if (rc < 0) {

@@ -1,4 +1,4 @@
-/* sha256.c: SHA-256 (FIPS 180-4), small and portable: the daemon hashes sources, not gigabytes. */
+/* sha256.c: SHA-256 (FIPS 180-4), small and portable: sources and objects, not gigabytes. */
 #include "sha256.h"
 
 #include <stdio.h>
@@ -39,7 +39,7 @@ static void block(uint32_t h[8], const uint8_t *p)
 		h[i] += s[i];
 }
 
-void hrd_sha256_init(hrd_sha256 *c)
+void hrp_sha256_init(hrp_sha256 *c)
 {
 	static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 	                               0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -47,7 +47,7 @@ void hrd_sha256_init(hrd_sha256 *c)
 	c->len = 0;
 }
 
-void hrd_sha256_update(hrd_sha256 *c, const void *data, size_t n)
+void hrp_sha256_update(hrp_sha256 *c, const void *data, size_t n)
 {
 	const uint8_t *p = data;
 	while (n) {
@@ -61,14 +61,14 @@ void hrd_sha256_update(hrd_sha256 *c, const void *data, size_t n)
 	}
 }
 
-void hrd_sha256_hex(hrd_sha256 *c, char out[65])
+void hrp_sha256_hex(hrp_sha256 *c, char out[65])
 {
 	uint64_t bits = c->len * 8;
 	uint8_t pad[72] = {0x80};
 	size_t padn = (c->len % 64 < 56 ? 56 : 120) - c->len % 64;
 	for (int i = 0; i < 8; i++)
 		pad[padn + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
-	hrd_sha256_update(c, pad, padn + 8);
+	hrp_sha256_update(c, pad, padn + 8);
 	for (int i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", (unsigned)(c->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
 }
