@@ -281,7 +281,7 @@ int hrd_cdb_load(const char *path, hrd_cdb *out, char *err, size_t errsz)
 /* Options of gcc and clang whose value is the next word. */
 static int takes_value(const char *a)
 {
-	static const char *const opts[] = {"-o", "-MF", "-MT", "-MQ", "-I", "-D", "-U", "-include", "-imacros",
+	static const char *const opts[] = {"-o", "--output", "-MF", "-MT", "-MQ", "-MJ", "-I", "-D", "-U", "-include", "-imacros",
 	                                   "-isystem", "-iquote", "-idirafter", "-iprefix", "-iwithprefix",
 	                                   "-iwithprefixbefore", "-isysroot", "-imultilib", "-x", "-L", "-l",
 	                                   "-Xlinker", "-Xpreprocessor", "-Xassembler", "-Xclang", "-aux-info",
@@ -292,12 +292,16 @@ static int takes_value(const char *a)
 	return 0;
 }
 
-/* Outputs and link options: what a patch compile leaves out (-o, -MF... with their value when it is the next word). */
+/*
+ * Outputs and link options: what a patch compile leaves out (-o, -MF... with their value when it is the next word).
+ * Every option that writes a file of the build's goes: clang's -MJ, --output, and -Wp,-MD,FILE (Kbuild's).
+ */
 static int dropped(const char *a)
 {
-	static const char *const alone[] = {"-c", "-S", "-E", "-MD", "-MMD", "-M", "-MM", "-MP", "-MG", "-shared",
+	static const char *const alone[] = {"-c", "-S", "-E", "-MD", "-MMD", "-M", "-MM", "-MP", "-MG", "--output", "-shared",
 	                                    "-static", "-rdynamic", "-pie", "-no-pie"};
-	static const char *const prefix[] = {"-o", "-MF", "-MT", "-MQ", "-L", "-l", "-Wl,", "-Xlinker"};
+	static const char *const prefix[] = {"-o", "--output=", "-MF", "-MT", "-MQ", "-MJ", "-Wp,-M", "-L", "-l", "-Wl,",
+	                                     "-Xlinker"};
 	for (size_t i = 0; i < sizeof alone / sizeof *alone; i++)
 		if (strcmp(a, alone[i]) == 0)
 			return 1;

@@ -128,3 +128,16 @@ Test(cdb, a_units_name_on_the_wire_is_an_absolute_normal_path)
 	cr_expect(!hrp_valid_unit("/p/a\n.c"));
 	cr_expect(!hrp_valid_name("/p/a.c"), "no module name is a unit's");
 }
+
+Test(cdb, the_patch_command_writes_no_output_of_the_build)
+{
+	/* clang's -MJ (a database fragment), gcc's --output, and -Wp,-MD,FILE (Kbuild) all write into the build's tree */
+	hrd_cdb_unit u = {.file = "/p/src/a.c", .dir = "/p/build"};
+	char *argv[] = {"clang", "-c", "../src/a.c", "-MJ", "a.o.json", "-MJb.json", "-Wp,-MMD,.a.o.d", "-Wp,-MD,x.d",
+	                "-Wp,-MF,y.d", "--output", "a.o", "--output=a2.o", "-Wp,-DKEEP", "-O2", NULL};
+	u.argv = argv;
+	char **p = hrd_cdb_patch_argv(&u, "/s/obj.o", "/s/obj.d");
+	cr_assert_not_null(p);
+	cr_expect_str_eq(joined(p), "[clang] [../src/a.c] [-Wp,-DKEEP] [-O2] [-c] [-MMD] [-MF] [/s/obj.d] [-o] [/s/obj.o]");
+	hrd_words_free(p);
+}
