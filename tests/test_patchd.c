@@ -352,3 +352,29 @@ Test(patchd, rollback_of_a_unit_through_the_cli)
 	char *h = query((const char *const[]){"history", "--json", a_c, NULL}, ".[0].status + \" \" + (.[0].version|tostring)");
 	cr_expect_str_eq(h, "rollback 3");
 }
+
+Test(patchd, the_database_named_in_hotreload_conf_with_dot_slash_is_never_written_over)
+{
+	/* the program's database in the root, where the modules' compile_commands.json goes by default, and a module beside */
+	program();
+	char *in_root = F("%s/compile_commands.json", root), *text = keep(t_read(db, NULL));
+	put(in_root, text);
+	put(F("%s/hotreload.conf", root), "patch = ./compile_commands.json\n");
+	put(F("%s/enemy.c", root), "int enemy(void) { return 1; }\n");
+	t_run r;
+	const char *args[] = {"--log-level", "debug", NULL};
+	cr_assert_eq(t_daemon_start(&d, root, NULL, args, &r), 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
+	t_run_free(&r);
+	/* the modules' file is written after a batch: a save of the module makes one */
+	cr_assert(t_until_in_file(d.log, "enemy: v1 built", 1, WAIT_MS), "the module was not built");
+	put(F("%s/enemy.c", root), "int enemy(void) { return 2; }\n");
+	cr_assert(t_until_in_file(d.log, "enemy: v2 built", 1, WAIT_MS), "the module was not built again");
+	cr_expect(t_until_in_file(d.log, "is the program's compile database (--patch)", 1, 1000),
+	          "the daemon did not see that compile_commands.json is the program's");
+	char *now = keep(t_read(in_root, NULL));
+	cr_expect_str_eq(now, text, "the program's database was written over");
+	/* and a save of it is followed */
+	put(in_root, "[{\"directory\": 1}]\n");
+	cr_expect(t_until_in_file(d.log, "compile_commands.json:1:16: \"directory\" is a number", 1, 15000),
+	          "a save of the database was not followed");
+}
