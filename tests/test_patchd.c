@@ -378,3 +378,17 @@ Test(patchd, the_database_named_in_hotreload_conf_with_dot_slash_is_never_writte
 	cr_expect(t_until_in_file(d.log, "compile_commands.json:1:16: \"directory\" is a number", 1, 15000),
 	          "a save of the database was not followed");
 }
+
+Test(patchd, a_units_folder_that_is_gone_is_said_not_out_of_memory)
+{
+	char *gone = F("%s/gone", dir), *d_c = F("%s/src/d.c", prog), *text = NULL;
+	put(d_c, "int d(void) { return 1; }\n");
+	cr_assert(asprintf(&text, "[{\"directory\": \"%s\", \"file\": \"%s\", \"arguments\": [\"cc\", \"-c\", \"%s\"]}]\n",
+	                   gone, d_c, d_c) > 0);
+	db = F("%s/compile_commands.json", prog);
+	put(db, keep(text));
+	start();
+	cr_expect(t_until_in_file(d.log, F("%s: cannot compile in %s, the unit's directory in the compile database: No such "
+	                                   "file or directory", d_c, gone), 1, WAIT_MS), "the log does not say why");
+	cr_expect(!t_until_in_file(d.log, "out of memory", 1, 1));
+}
