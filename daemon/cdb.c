@@ -1,6 +1,7 @@
 /* cdb.c: compile_commands.json read into units (absolute source, folder, command words), and a unit's patch command. */
 #include "cdb.h"
 #include "json.h"
+#include "../proto/hrp.h"
 #include "readfile.h"
 #include "words.h"
 
@@ -171,6 +172,16 @@ static int entry(const hrd_json *v, const char *dbdir, hrd_cdb_unit *u, char *er
 	/* A relative directory is the database's own folder's (the specification leaves it open; CMake never writes one). */
 	if (!(u->dir = hrd_cdb_normal(dbdir, dir->str)) || !(u->file = hrd_cdb_normal(u->dir, file->str)))
 		goto nomem;
+	if (!hrp_valid_unit(u->file)) {
+		/* the unit's name on the wire: its printable beginning is said, never a control character into the log */
+		int k = 0;
+		while (k < 200 && (unsigned char)u->file[k] >= 0x20 && u->file[k] != 0x7f)
+			k++;
+		snprintf(err, errsz, "%u:%u: \"file\" names %.*s%s, which cannot be a unit: its absolute path must not be / "
+		         "alone, hold a control character, nor pass %u bytes", v->line, v->col, k, u->file,
+		         u->file[k] ? "..." : "", HRP_UNIT_MAX);
+		return -1;
+	}
 	if (args) {
 		size_t n = 0;
 		if (!args->n) {

@@ -100,6 +100,9 @@ Test(cdb, a_bad_database_says_where_and_what_to_do)
 	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\", \"command\": \"cc 'a\"}]", "\"command\": the ' opened");
 	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\", \"arguments\": [\"cc\", 1]}]", "an argument is a number");
 	bad_db("[{\"directory\": \"/x\",", "fix it, or let the build write it again");
+	/* a unit goes by its path on the wire: "/" is every unit's, and a control character is no name there */
+	bad_db("[{\"directory\": \"/\", \"file\": \".\", \"command\": \"cc\"}]", "1:2: \"file\" names /");
+	bad_db("[{\"directory\": \"/x\", \"file\": \"a\\n.c\", \"command\": \"cc\"}]", "1:2: \"file\" names /x/a");
 }
 
 Test(cdb, the_patch_command_replaces_outputs_and_drops_the_link)
