@@ -149,7 +149,7 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_json tests/fuzz/fuzz_json.c client/json.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_depfile tests/fuzz/fuzz_depfile.c daemon/depfile.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
-	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_cdb tests/fuzz/fuzz_cdb.c daemon/cdb.c daemon/json.c daemon/words.c daemon/readfile.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_cdb tests/fuzz/fuzz_cdb.c daemon/cdb.c daemon/json.c daemon/words.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
 	set -e; for f in proto json depfile config mountinfo cdb; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \

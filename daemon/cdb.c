@@ -1,6 +1,7 @@
 /* cdb.c: compile_commands.json read into units (absolute source, folder, command words), and a unit's patch command. */
 #include "cdb.h"
 #include "json.h"
+#include "../proto/hrp.h"
 #include "readfile.h"
 #include "words.h"
 
@@ -171,6 +172,16 @@ static int entry(const hrd_json *v, const char *dbdir, hrd_cdb_unit *u, char *er
 	/* A relative directory is the database's own folder's (the specification leaves it open; CMake never writes one). */
 	if (!(u->dir = hrd_cdb_normal(dbdir, dir->str)) || !(u->file = hrd_cdb_normal(u->dir, file->str)))
 		goto nomem;
+	if (!hrp_valid_unit(u->file)) {
+		/* the unit's name on the wire: its printable beginning is said, never a control character into the log */
+		int k = 0;
+		while (k < 200 && (unsigned char)u->file[k] >= 0x20 && u->file[k] != 0x7f)
+			k++;
+		snprintf(err, errsz, "%u:%u: \"file\" names %.*s%s, which cannot be a unit: its absolute path must not be / "
+		         "alone, hold a control character, nor pass %u bytes", v->line, v->col, k, u->file,
+		         u->file[k] ? "..." : "", HRP_UNIT_MAX);
+		return -1;
+	}
 	if (args) {
 		size_t n = 0;
 		if (!args->n) {
@@ -281,7 +292,7 @@ int hrd_cdb_load(const char *path, hrd_cdb *out, char *err, size_t errsz)
 /* Options of gcc and clang whose value is the next word. */
 static int takes_value(const char *a)
 {
-	static const char *const opts[] = {"-o", "-MF", "-MT", "-MQ", "-I", "-D", "-U", "-include", "-imacros",
+	static const char *const opts[] = {"-o", "--output", "-MF", "-MT", "-MQ", "-MJ", "-I", "-D", "-U", "-include", "-imacros",
 	                                   "-isystem", "-iquote", "-idirafter", "-iprefix", "-iwithprefix",
 	                                   "-iwithprefixbefore", "-isysroot", "-imultilib", "-x", "-L", "-l",
 	                                   "-Xlinker", "-Xpreprocessor", "-Xassembler", "-Xclang", "-aux-info",
@@ -292,12 +303,16 @@ static int takes_value(const char *a)
 	return 0;
 }
 
-/* Outputs and link options: what a patch compile leaves out (-o, -MF... with their value when it is the next word). */
+/*
+ * Outputs and link options: what a patch compile leaves out (-o, -MF... with their value when it is the next word).
+ * Every option that writes a file of the build's goes: clang's -MJ, --output, and -Wp,-MD,FILE (Kbuild's).
+ */
 static int dropped(const char *a)
 {
-	static const char *const alone[] = {"-c", "-S", "-E", "-MD", "-MMD", "-M", "-MM", "-MP", "-MG", "-shared",
+	static const char *const alone[] = {"-c", "-S", "-E", "-MD", "-MMD", "-M", "-MM", "-MP", "-MG", "--output", "-shared",
 	                                    "-static", "-rdynamic", "-pie", "-no-pie"};
-	static const char *const prefix[] = {"-o", "-MF", "-MT", "-MQ", "-L", "-l", "-Wl,", "-Xlinker"};
+	static const char *const prefix[] = {"-o", "--output=", "-MF", "-MT", "-MQ", "-MJ", "-Wp,-M", "-L", "-l", "-Wl,",
+	                                     "-Xlinker"};
 	for (size_t i = 0; i < sizeof alone / sizeof *alone; i++)
 		if (strcmp(a, alone[i]) == 0)
 			return 1;

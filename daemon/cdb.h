@@ -36,7 +36,7 @@ const hrd_cdb_unit *hrd_cdb_find(const hrd_cdb *c, const char *file);
 int hrd_cdb_split(const char *cmd, char ***argv, char *err, size_t errsz);
 
 /*
- * The unit's command for a patch object: its outputs (-o, -MF, -MT, -MQ,
+ * The unit's command for a patch object: its outputs (-o, --output, -MF, -MT, -MQ, -MJ, -Wp,-M...,
  * -MD, -MMD, -M, -MM, -MP) and any link step (-l, -L, -Wl, other inputs than
  * the unit's source) taken out, then "-c -MMD -MF dep -o obj" added. A new
  * vector, or NULL out of memory.

@@ -782,6 +782,12 @@ void hrd_engine_start_build(hrd_engine *e, hrd_mod *m)
 	                 .owner = b, .whole = m->unit ? b->base : NULL, .dir = b->dir, .dep = b->dep};
 	b->run = hrd_stage_start(e->stage, &plan);
 	free(cache_dir);
+	if (!b->run && m->unit && errno != ENOMEM) {
+		/* the database's folder for it: gone, or not ours to enter */
+		hrd_error("%s: cannot compile in %s, the unit's directory in the compile database: %s; build the program "
+		          "again, or fix the database", m->name, b->dir, strerror(errno));
+		goto out;
+	}
 	if (!b->run)
 		goto nomem;
 	b->started_us = hrd_engine_now_us(CLOCK_REALTIME);

@@ -182,7 +182,10 @@ void hrd_engine_write_ccmds(hrd_engine *e)
 	if (!e->ccmd_dirty || !*rel)
 		return;
 	e->ccmd_dirty = 0;
-	if (e->patch_watch && strcmp(rel, e->patch_watch) == 0) {
+	char *mine = e->patch ? hrd_cdb_normal(e->cfg.root, rel) : NULL;
+	int theirs = e->patch && (!mine || strcmp(mine, e->patch) == 0); /* out of memory: not written */
+	free(mine);
+	if (theirs) {
 		/* the program's own database (--patch) is the build's to write, never ours */
 		hrd_warn("%s is the program's compile database (--patch): the modules' compile_commands.json is not written "
 		         "over it; set compile_commands in hotreload.conf to another file", rel);

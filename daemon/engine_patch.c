@@ -55,19 +55,15 @@ int hrd_engine_is_unit_source(hrd_engine *e, const char *path)
 	return m && m->kind == HRD_KIND_FILE;
 }
 
-/* Where the database is: --patch, else hotreload.conf's patch (relative to the root). A new string, or NULL for none. */
+/* Where the database is: --patch, else hotreload.conf's patch (relative to the root). A new string, normal (as the
+ * watchers and compile_commands are compared with it), or NULL for none. */
 static char *db_path(const hrd_engine *e)
 {
-	char *p = NULL;
 	if (e->cfg.patch)
-		return strdup(e->cfg.patch);
+		return hrd_cdb_normal(e->cfg.root, e->cfg.patch);
 	if (!e->conf.patch)
 		return NULL;
-	if (e->conf.patch[0] == '/')
-		return strdup(e->conf.patch);
-	if (asprintf(&p, "%s/%s", e->cfg.root, e->conf.patch) < 0)
-		return NULL;
-	return p;
+	return hrd_cdb_normal(e->cfg.root, e->conf.patch);
 }
 
 int hrd_engine_patch_load(hrd_engine *e, const char *cause)

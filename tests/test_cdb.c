@@ -100,6 +100,9 @@ Test(cdb, a_bad_database_says_where_and_what_to_do)
 	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\", \"command\": \"cc 'a\"}]", "\"command\": the ' opened");
 	bad_db("[{\"directory\": \"/x\", \"file\": \"a.c\", \"arguments\": [\"cc\", 1]}]", "an argument is a number");
 	bad_db("[{\"directory\": \"/x\",", "fix it, or let the build write it again");
+	/* a unit goes by its path on the wire: "/" is every unit's, and a control character is no name there */
+	bad_db("[{\"directory\": \"/\", \"file\": \".\", \"command\": \"cc\"}]", "1:2: \"file\" names /");
+	bad_db("[{\"directory\": \"/x\", \"file\": \"a\\n.c\", \"command\": \"cc\"}]", "1:2: \"file\" names /x/a");
 }
 
 Test(cdb, the_patch_command_replaces_outputs_and_drops_the_link)
@@ -127,4 +130,17 @@ Test(cdb, a_units_name_on_the_wire_is_an_absolute_normal_path)
 	cr_expect(!hrp_valid_unit("/p/a.c/"));
 	cr_expect(!hrp_valid_unit("/p/a\n.c"));
 	cr_expect(!hrp_valid_name("/p/a.c"), "no module name is a unit's");
+}
+
+Test(cdb, the_patch_command_writes_no_output_of_the_build)
+{
+	/* clang's -MJ (a database fragment), gcc's --output, and -Wp,-MD,FILE (Kbuild) all write into the build's tree */
+	hrd_cdb_unit u = {.file = "/p/src/a.c", .dir = "/p/build"};
+	char *argv[] = {"clang", "-c", "../src/a.c", "-MJ", "a.o.json", "-MJb.json", "-Wp,-MMD,.a.o.d", "-Wp,-MD,x.d",
+	                "-Wp,-MF,y.d", "--output", "a.o", "--output=a2.o", "-Wp,-DKEEP", "-O2", NULL};
+	u.argv = argv;
+	char **p = hrd_cdb_patch_argv(&u, "/s/obj.o", "/s/obj.d");
+	cr_assert_not_null(p);
+	cr_expect_str_eq(joined(p), "[clang] [../src/a.c] [-Wp,-DKEEP] [-O2] [-c] [-MMD] [-MF] [/s/obj.d] [-o] [/s/obj.o]");
+	hrd_words_free(p);
 }

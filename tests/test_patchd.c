@@ -229,7 +229,7 @@ Test(patchd, a_saved_unit_is_compiled_with_the_databases_command_and_announced)
 	program();
 	struct stat was;
 	cr_assert_eq(stat(F("%s/a.o", prog), &was), 0);
-	char *built = keep(t_read(F("%s/a.o", prog), NULL));
+	char *built = keep(t_read(F("%s/a.o", prog), NULL)), *deps = keep(t_read(F("%s/a.d", prog), NULL));
 	start();
 	t_peer *p = subscribe_all();
 	put(a_c, "#include \"shared.h\"\nint FNAME(void) { return SHARED + 41; }\n");
@@ -244,7 +244,7 @@ Test(patchd, a_saved_unit_is_compiled_with_the_databases_command_and_announced)
 	          "the build's own object was written");
 	char *after = keep(t_read(F("%s/a.o", prog), NULL));
 	cr_expect_str_eq(after, built);
-	cr_expect_eq(access(F("%s/a.d", prog), F_OK), 0); /* the build's */
+	cr_expect_str_eq(keep(t_read(F("%s/a.d", prog), NULL)), deps, "the build's dependency file was written");
 	/* a unit inside the root (a command with a quoted -D), never a module too */
 	put(b_c, "const char *b_name(void) { return NAME \"!\"; }\n");
 	cr_assert_eq(next_build(p, b_c, HRP_KIND_OK, NULL), 1);
@@ -351,4 +351,44 @@ Test(patchd, rollback_of_a_unit_through_the_cli)
 	cr_assert_eq(next_build(p, a_c, HRP_KIND_ROLLBACK, NULL), 3);
 	char *h = query((const char *const[]){"history", "--json", a_c, NULL}, ".[0].status + \" \" + (.[0].version|tostring)");
 	cr_expect_str_eq(h, "rollback 3");
+}
+
+Test(patchd, the_database_named_in_hotreload_conf_with_dot_slash_is_never_written_over)
+{
+	/* the program's database in the root, where the modules' compile_commands.json goes by default, and a module beside */
+	program();
+	char *in_root = F("%s/compile_commands.json", root), *text = keep(t_read(db, NULL));
+	put(in_root, text);
+	put(F("%s/hotreload.conf", root), "patch = ./compile_commands.json\n");
+	put(F("%s/enemy.c", root), "int enemy(void) { return 1; }\n");
+	t_run r;
+	const char *args[] = {"--log-level", "debug", NULL};
+	cr_assert_eq(t_daemon_start(&d, root, NULL, args, &r), 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
+	t_run_free(&r);
+	/* the modules' file is written after a batch: a save of the module makes one */
+	cr_assert(t_until_in_file(d.log, "enemy: v1 built", 1, WAIT_MS), "the module was not built");
+	put(F("%s/enemy.c", root), "int enemy(void) { return 2; }\n");
+	cr_assert(t_until_in_file(d.log, "enemy: v2 built", 1, WAIT_MS), "the module was not built again");
+	cr_expect(t_until_in_file(d.log, "is the program's compile database (--patch)", 1, 1000),
+	          "the daemon did not see that compile_commands.json is the program's");
+	char *now = keep(t_read(in_root, NULL));
+	cr_expect_str_eq(now, text, "the program's database was written over");
+	/* and a save of it is followed */
+	put(in_root, "[{\"directory\": 1}]\n");
+	cr_expect(t_until_in_file(d.log, "compile_commands.json:1:16: \"directory\" is a number", 1, 15000),
+	          "a save of the database was not followed");
+}
+
+Test(patchd, a_units_folder_that_is_gone_is_said_not_out_of_memory)
+{
+	char *gone = F("%s/gone", dir), *d_c = F("%s/src/d.c", prog), *text = NULL;
+	put(d_c, "int d(void) { return 1; }\n");
+	cr_assert(asprintf(&text, "[{\"directory\": \"%s\", \"file\": \"%s\", \"arguments\": [\"cc\", \"-c\", \"%s\"]}]\n",
+	                   gone, d_c, d_c) > 0);
+	db = F("%s/compile_commands.json", prog);
+	put(db, keep(text));
+	start();
+	cr_expect(t_until_in_file(d.log, F("%s: cannot compile in %s, the unit's directory in the compile database: No such "
+	                                   "file or directory", d_c, gone), 1, WAIT_MS), "the log does not say why");
+	cr_expect(!t_until_in_file(d.log, "out of memory", 1, 1));
 }
