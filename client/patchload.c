@@ -64,14 +64,8 @@ static int classify(ld *l)
 		l->cls[i] = C_NONE;
 		if (!(s->sh_flags & SHF_ALLOC) || !s->sh_size || !strcmp(n, "__patchable_function_entries"))
 			continue;
-		if (s->sh_flags & SHF_TLS) {
-			for (size_t k = 1; k < l->nsym; k++)
-				if (l->sym[k].st_shndx == i && ELF64_ST_TYPE(l->sym[k].st_info) == STT_TLS)
-					return refuse(l, -ENOTSUP,
-						      "thread-local variable '%s' cannot be patched: restart the program",
-						      symname(l, &l->sym[k]));
-			return refuse(l, -ENOTSUP, "thread-local storage (%s) cannot be patched: restart the program", n);
-		}
+		if (s->sh_flags & SHF_TLS)
+			continue; /* refused in bind(), naming the variable, once the unit is known */
 		if (s->sh_addralign > MAX_ALIGN)
 			return refuse(l, -ENOTSUP, "section %s asks for an alignment above 4096", n);
 		l->cls[i] = (s->sh_flags & SHF_EXECINSTR) ? C_TEXT : (s->sh_flags & SHF_WRITE) ? C_DATA : C_RO;
@@ -204,6 +198,10 @@ static int cmp_pvar(const void *a, const void *b)
 /* Bind every symbol: new code, old storage (by DWARF identity), the program's globals, then the libraries. */
 static int bind(ld *l, const hrc_dwarf *dw, hrc_patch *out)
 {
+	for (size_t i = 1; i < l->nsym; i++)
+		if (ELF64_ST_TYPE(l->sym[i].st_info) == STT_TLS)
+			return refuse(l, -ENOTSUP, "thread-local variable '%s' cannot be patched: restart the program",
+				      symname(l, &l->sym[i]));
 	for (size_t i = 1; i < l->nsym; i++) {
 		const Elf64_Sym *s = &l->sym[i];
 		unsigned t = ELF64_ST_TYPE(s->st_info);
@@ -213,12 +211,12 @@ static int bind(ld *l, const hrc_dwarf *dw, hrc_patch *out)
 		if (t == STT_GNU_IFUNC)
 			return refuse(l, -ENOTSUP, "indirect function '%s' (ifunc) cannot be patched", nm);
 		if (s->st_shndx == SHN_UNDEF || s->st_shndx == SHN_COMMON) {
-			if (!*nm)
-				continue;
+			if (!*nm || !strcmp(nm, "_GLOBAL_OFFSET_TABLE_"))
+				continue; /* the GOT is the loader's own (GOT slots in the block) */
 			const hrc_xsym *g = hrc_prog_global(l->p, nm);
 			void *a = g ? (void *)g->addr : dlsym(RTLD_DEFAULT, nm);
 			if (!a && ELF64_ST_BIND(s->st_info) != STB_WEAK)
-				return refuse(l, -ENOENT,
+				return refuse(l, -ENXIO,
 					      "undefined symbol '%s': neither the program nor its libraries define it "
 					      "(a global of the program needs the program's .symtab; a library's must be linked in)",
 					      nm);

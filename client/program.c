@@ -183,8 +183,9 @@ int hrc_prog_open(hrc_prog **out, char *err, size_t errsz)
 	}
 	if ((rc = hrc_dwarf_read(&p->dw, &s, p->bias, err, errsz)) < 0)
 		goto fail;
-	if (!p->dw.ncus) {
-		snprintf(err, errsz, "the program has no DWARF compile units: build it with -g");
+	const hrc_xsym *m = hrc_prog_global(p, "main");
+	if (!p->dw.ncus || (m && !hrc_dwarf_unit_of(&p->dw, m->addr))) {
+		snprintf(err, errsz, "no DWARF debug information for the program's own code (main): build it with -g");
 		rc = -ENOEXEC;
 		goto fail;
 	}

@@ -1,0 +1,387 @@
+/* test_patch.c: the patch engine on real programs built with the patching flags (gcc and clang, -O0 and -O2): calls, statics, refusals, stacks, threads. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = t_tmpdir();
+}
+
+static void teardown(void)
+{
+	t_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(patch, .init = setup, .fini = teardown, .timeout = 240);
+
+/* The program's side of the tests: apply(path...) through the library's internal engine, printing the result. */
+static const char *HARNESS =
+	"#include <fcntl.h>\n#include <stdio.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
+	"static hrc_prog *prog;\n"
+	"int apply(const char *path);\n"
+	"int apply(const char *path)\n{\n"
+	"	char err[1024] = \"\";\n"
+	"	if (!prog && hrc_prog_open(&prog, err, sizeof err) < 0) { printf(\"open: %s\\n\", err); fflush(stdout); return -1; }\n"
+	"	int fd = open(path, O_RDONLY | O_CLOEXEC);\n"
+	"	if (fd < 0) { printf(\"cannot open %s\\n\", path); return -1; }\n"
+	"	int rc = hrc_prog_apply(prog, &fd, 1, err, sizeof err);\n"
+	"	close(fd);\n"
+	"	if (rc < 0) printf(\"refused: %s\\n\", err); else printf(\"applied %d v%u\\n\", rc, hrc_prog_version(prog));\n"
+	"	fflush(stdout);\n"
+	"	return rc;\n}\n";
+
+typedef struct cfg {
+	const char *cc, *opt;
+} cfg;
+
+static const cfg CFGS[] = { { "gcc", "-O0" }, { "gcc", "-O2" }, { "clang", "-O0" }, { "clang", "-O2" } };
+
+static int have(const char *cc)
+{
+	t_run r = t_exec(NULL, NULL, (const char *const[]){ cc, "--version", NULL });
+	int ok = r.status == 0;
+	t_run_free(&r);
+	return ok;
+}
+
+/* The contract's flags (hotreload-patch.pc; clang's file leaves out -flive-patching). */
+static const char *flags(const cfg *c)
+{
+	return strcmp(c->cc, "gcc")
+		       ? "-g -fpatchable-function-entry=7,5 -fno-omit-frame-pointer"
+		       : "-g -fpatchable-function-entry=7,5 -flive-patching=inline-clone -fno-omit-frame-pointer";
+}
+
+static void sh(const char *cmd)
+{
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
+	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
+	t_run_free(&r);
+}
+
+/* Write src to dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in dir). */
+static void compile(const cfg *c, const char *name, const char *src, const char *obj, const char *extra)
+{
+	char *p = t_fmt("%s/%s", dir, name);
+	cr_assert_eq(t_write(p, src, strlen(src)), 0);
+	free(p);
+	char *cmd = t_fmt("%s %s %s %s -c %s -o %s", c->cc, flags(c), c->opt, extra ? extra : "", name, obj);
+	sh(cmd);
+	free(cmd);
+}
+
+#ifdef __SANITIZE_ADDRESS__
+#define SAN " -fsanitize=address,undefined"
+#else
+#define SAN ""
+#endif
+
+/* The program: main.c and game.c, with the harness, linked to the library as a user would. */
+static void program(const cfg *c, const char *main_src, const char *game_src, const char *linkextra)
+{
+	compile(c, "game.c", game_src, "game.o", NULL);
+	compile(c, "main.c", main_src, "main.o", NULL);
+	compile(c, "harness.c", HARNESS, "harness.o", "-I" HR_SOURCE_DIR "/client" SAN);
+	char *cmd = t_fmt("%s" SAN " -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc,
+			  linkextra ? linkextra : "", HR_BUILD_DIR);
+	sh(cmd);
+	free(cmd);
+}
+
+/* A patch: the unit's new source saved over game.c and compiled to obj, as the daemon does. */
+static void patch(const cfg *c, const char *game_src, const char *obj)
+{
+	compile(c, "game.c", game_src, obj, NULL);
+}
+
+static char *run(const char *const *args)
+{
+	const char *argv[16] = { "./prog" };
+	size_t n = 1;
+	while (args && args[n - 1])
+		argv[n] = args[n - 1], n++;
+	argv[n] = NULL;
+	t_run r = t_exec(dir, NULL, argv);
+	cr_assert_eq(r.status, 0, "prog exited %d:\n%s\n%s", r.status, r.out, r.err);
+	char *out = r.out;
+	r.out = NULL;
+	t_run_free(&r);
+	return out;
+}
+
+#define EACH_CFG(c)                                                                        \
+	for (const cfg *c = CFGS; c < CFGS + sizeof CFGS / sizeof *CFGS; c++)                 \
+		if (!have(c->cc))                                                                  \
+			cr_log_info("%s not installed: skipped", c->cc);                           \
+		else
+
+static const char *CALLS_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int tick(void); int base(void);\n"
+	"static int (*cb)(void);\n"
+	"static void show(void) { int t = tick(); printf(\"tick %d cb %d base %d\\n\", t, cb(), base()); }\n"
+	"int main(int argc, char **argv) {\n"
+	"	cb = base; /* a callback taken before any patch */\n"
+	"	show();\n"
+	"	for (int i = 1; i < argc; i++) { apply(argv[i]); show(); }\n"
+	"	return 0;\n}\n";
+
+static const char *CALLS_V1 =
+	"static int counter;\n"
+	"static int twice(int x) { return 2 * x; }\n"
+	"int base(void) { return 1; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()); }\n";
+
+/* base changed, the static function changed, a new function with a new static. */
+static const char *CALLS_V2 =
+	"static int counter;\n"
+	"static int fresh = 40;\n"
+	"static int extra(void) { return fresh++; }\n"
+	"static int twice(int x) { return 3 * x; }\n"
+	"int base(void) { return 5; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
+
+/* The same unit again: the new static keeps counting from where the first patch left it. */
+static const char *CALLS_V3 =
+	"static int counter;\n"
+	"static int fresh = 40;\n"
+	"static int extra(void) { return fresh++; }\n"
+	"static int twice(int x) { return 3 * x; }\n"
+	"int base(void) { return 7; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
+
+Test(patch, calls_from_everywhere_reach_the_new_code_and_statics_keep_their_values)
+{
+	EACH_CFG(c)
+	{
+		program(c, CALLS_MAIN, CALLS_V1, NULL);
+		patch(c, CALLS_V2, "p1.o");
+		patch(c, CALLS_V3, "p2.o");
+		char *out = run((const char *const[]){ "p1.o", "p2.o", NULL });
+		cr_expect_str_eq(out,
+				 "tick 1002 cb 1 base 1\n"
+				 "applied 1 v1\n"
+				 "tick 2055 cb 5 base 5\n"
+				 "applied 1 v2\n"
+				 "tick 3062 cb 7 base 7\n",
+				 "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+static const char *LOCALS_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int f(void); int g(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	int a = f(); a = f(); int b = g();\n"
+	"	printf(\"f %d g %d\\n\", a, b);\n"
+	"	apply(argv[1]);\n"
+	"	a = f(); b = g();\n"
+	"	printf(\"f %d g %d\\n\", a, b);\n"
+	"	return 0;\n}\n";
+
+static const char *LOCALS_V1 =
+	"int f(void) { static int n = 0; return ++n; }\n"
+	"int g(void) { static int n = 100; return ++n; }\n";
+
+/* h inserted first: gcc renames f's n.0 to n.1 and g's n.1 to n.2, at the same size. */
+static const char *LOCALS_V2 =
+	"__attribute__((noinline)) int h(void) { static int n = 50; return ++n; }\n"
+	"int f(void) { static int n = 0; return ++n + 1000 * h(); }\n"
+	"int g(void) { static int n = 100; return ++n; }\n";
+
+Test(patch, function_local_statics_are_matched_by_function_not_by_gcc_numbering)
+{
+	EACH_CFG(c)
+	{
+		program(c, LOCALS_MAIN, LOCALS_V1, NULL);
+		patch(c, LOCALS_V2, "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "f 2 g 101\napplied 1 v1\nf 51003 g 102\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+static const char *SIZE_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int get(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	printf(\"get %d\\n\", get());\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"get %d\\n\", get());\n"
+	"	return 0;\n}\n";
+
+Test(patch, a_variable_that_changed_size_is_refused_and_the_old_code_runs_on)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN, "int hp_table[4] = { 1, 2, 3, 4 };\nint get(void) { return hp_table[3]; }\n", NULL);
+		patch(c, "int hp_table[6] = { 1, 2, 3, 4, 5, 6 };\nint get(void) { return hp_table[5]; }\n", "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		char *want = t_fmt("get 4\nrefused: %s/game.c: variable 'hp_table' changed size (16 \xe2\x86\x92 24 bytes): "
+				   "its storage cannot be kept; restart the program\nget 4\n", dir);
+		cr_expect_str_eq(out, want, "%s %s", c->cc, c->opt);
+		free(want);
+		free(out);
+	}
+}
+
+static const char *TLS_V1 = "__thread int tls_hp;\nint get(void) { return ++tls_hp; }\n";
+
+Test(patch, a_thread_local_variable_is_refused)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN, TLS_V1, NULL);
+		patch(c, "__thread int tls_hp;\nint get(void) { return tls_hp += 10; }\n", "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: thread-local variable 'tls_hp' cannot be patched"),
+			  "%s %s: %s", c->cc, c->opt, out);
+		cr_expect(strstr(out, "get 1\n") && strstr(out, "get 2\n"), "%s", out);
+		free(out);
+	}
+}
+
+static const char *REC_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int depth(int n);\n"
+	"static const char *patch_path;\n"
+	"void trigger(void);\n"
+	"void trigger(void) { if (patch_path) { apply(patch_path); patch_path = NULL; } }\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc; patch_path = argv[1];\n"
+	"	printf(\"depth %d\\n\", depth(3)); /* patched at the bottom of the recursion */\n"
+	"	printf(\"depth %d\\n\", depth(3));\n"
+	"	return 0;\n}\n";
+
+Test(patch, a_recursive_function_on_the_stack_finishes_its_calls_in_old_code)
+{
+	EACH_CFG(c)
+	{
+		program(c, REC_MAIN, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 1 + depth(n - 1); }\n",
+			NULL);
+		patch(c, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 10 + depth(n - 1); }\n",
+		      "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "applied 1 v1\ndepth 3\ndepth 30\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+Test(patch, an_object_of_another_unit_is_skipped_silently)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
+		compile(c, "other.c", "int other(void) { return 1; }\n", "other.o", NULL);
+		char *out = run((const char *const[]){ "other.o", NULL });
+		cr_expect_str_eq(out, "get 4\napplied 0 v0\nget 4\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+/* The three units built with cflags and linked: a program built in some wrong way. */
+static void build_with(const char *cflags)
+{
+	char *cmd = t_fmt("for u in game main; do gcc %s -c $u.c -o $u.o || exit 1; done && "
+			  "gcc %s -I" HR_SOURCE_DIR "/client" SAN " -c harness.c -o harness.o && "
+			  "gcc" SAN " -o prog main.o game.o harness.o " HR_BUILD_DIR "/libhotreload.a -ldl -lpthread",
+			  cflags, cflags);
+	sh(cmd);
+	free(cmd);
+}
+
+Test(patch, a_program_that_lacks_what_patching_needs_is_told_what)
+{
+	cfg c = { "gcc", "-O0" };
+	patch(&c, "int get(void) { return 5; }\n", "p1.o");
+	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
+	sh("strip -o stripped prog && cp stripped prog");
+	char *out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "open: the executable is stripped (no .symtab)"), "%s", out);
+	free(out);
+
+	build_with("-g");
+	out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "open: the program was not built with -fpatchable-function-entry=7,5"), "%s", out);
+	free(out);
+
+	build_with("-fpatchable-function-entry=7,5");
+	out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "open: no DWARF debug information for the program's own code (main): build it with -g"), "%s", out);
+	free(out);
+}
+
+Test(patch, a_function_built_without_the_flags_is_refused_by_name)
+{
+	cfg c = { "gcc", "-O2" };
+	patch(&c, "int get(void) { return 5; }\n", "p1.o");
+	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
+	/* game.c alone built without room at its entries; main.c has them */
+	sh("gcc -g -O2 -c game.c -o game.o && gcc" SAN " -o prog main.o game.o harness.o " HR_BUILD_DIR
+	   "/libhotreload.a -ldl -lpthread");
+	char *out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: function 'get' has no room at its entry: built without the patching flags"),
+		  "%s", out);
+	cr_expect(strstr(out, "get 4\nrefused") && strstr(out, "\nget 4\n"), "%s", out);
+	free(out);
+}
+
+static const char *THREADS_MAIN =
+	"#include <pthread.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+	"int apply(const char *path);\n"
+	"int work(int x); int other(int x);\n"
+	"static volatile int stop;\n"
+	"static long calls;\n"
+	"static void *loop(void *arg) {\n"
+	"	(void)arg; long n = 0;\n"
+	"	while (!stop) {\n"
+	"		int w = work(1), o = other(1);\n"
+	"		if ((w != 2 && w != 3 && w != 4) || (o != 12 && o != 13 && o != 14)) { printf(\"bad %d %d\\n\", w, o); fflush(stdout); abort(); }\n"
+	"		n++;\n"
+	"	}\n"
+	"	__atomic_add_fetch(&calls, n, __ATOMIC_RELAXED);\n"
+	"	return NULL;\n}\n"
+	"int main(int argc, char **argv) {\n"
+	"	pthread_t t[3];\n"
+	"	for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, loop, NULL);\n"
+	"	int ok = 0;\n"
+	"	for (int i = 0; i < 200; i++) ok += apply(argv[1 + i % (argc - 1)]) == 1;\n"
+	"	stop = 1;\n"
+	"	for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);\n"
+	"	printf(\"patches %d calls %s work %d\\n\", ok, calls > 0 ? \"some\" : \"none\", work(1));\n"
+	"	return 0;\n}\n";
+
+static const char *THREADS_SRC =
+	"int work(int x) { return x + %d; }\n"
+	"int other(int x) { return work(x) + 10; }\n";
+
+Test(patch, threads_calling_the_patched_functions_while_200_patches_land)
+{
+	EACH_CFG(c)
+	{
+		char *v1 = t_fmt(THREADS_SRC, 1), *v2 = t_fmt(THREADS_SRC, 2), *v3 = t_fmt(THREADS_SRC, 3);
+		program(c, THREADS_MAIN, v1, "-pthread");
+		patch(c, v2, "p2.o");
+		patch(c, v3, "p3.o");
+		char *out = run((const char *const[]){ "p2.o", "p3.o", NULL });
+		cr_expect(strstr(out, "patches 200 calls some work 4\n"), "%s %s: %.300s", c->cc, c->opt,
+			  strstr(out, "patches") ? strstr(out, "patches") : out);
+		free(out);
+		free(v1);
+		free(v2);
+		free(v3);
+	}
+}
