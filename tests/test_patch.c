@@ -385,3 +385,26 @@ Test(patch, threads_calling_the_patched_functions_while_200_patches_land)
 		free(v3);
 	}
 }
+
+/*
+ * A store of a constant into a kept static: the reference is S + A + 4 + the
+ * immediate's size. A new variable inserted before it shifts the patch's own
+ * layout, so taking the wrong variable would write the patch's copy.
+ */
+Test(patch, a_constant_stored_into_a_kept_static_reaches_its_old_storage)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN,
+			"static int a = 1, b = 2;\n"
+			"int get(void) { return a * 100 + b; }\n",
+			NULL);
+		patch(c,
+		      "static int a = 1;\nstatic int z = 5;\nstatic int b = 2;\n"
+		      "int get(void) { z++; b = 7; return a * 100 + b * 10 + z; }\n",
+		      "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "get 102\napplied 1 v1\nget 176\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
