@@ -21,7 +21,9 @@ int hrc_prog_open(hrc_prog **out, char *err, size_t errsz);
  * program untouched. The fds are not closed.
  */
 int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz);
-/* Patches applied so far. */
+/* Whether the program has the unit (its path, as DWARF names it). Any thread: the table does not change. */
+int hrc_prog_has_unit(const hrc_prog *p, const char *unit);
+/* Patches (units) applied so far. */
 unsigned hrc_prog_version(const hrc_prog *p);
 /* The tables are freed; loaded code and thunks stay mapped, as running code may be in them. */
 void hrc_prog_close(hrc_prog *p);

@@ -218,6 +218,11 @@ void hrc_prog_close(hrc_prog *p)
 	free(p);
 }
 
+int hrc_prog_has_unit(const hrc_prog *p, const char *unit)
+{
+	return hrc_dwarf_has_unit(&p->dw, unit);
+}
+
 unsigned hrc_prog_version(const hrc_prog *p)
 {
 	return p->version;
@@ -377,7 +382,7 @@ int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errs
 		}
 		hrc_patch_forget(&pt[i]);
 	}
-	p->version++;
+	p->version += (unsigned)np;
 	rc = 1;
 	goto out;
 fail:

@@ -1,5 +1,7 @@
 /* test_patch.c: the patch engine on real programs built with the patching flags (gcc and clang, -O0 and -O2): calls, statics, refusals, stacks, threads. */
 #include <criterion/criterion.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,4 +409,136 @@ Test(patch, a_constant_stored_into_a_kept_static_reaches_its_old_storage)
 		cr_expect_str_eq(out, "get 102\napplied 1 v1\nget 176\n", "%s %s", c->cc, c->opt);
 		free(out);
 	}
+}
+
+/* ---- hr_open_program through the library's receive path, against a stand-in for the daemon ---- */
+
+#include <fcntl.h>
+#include <pthread.h>
+#include "../proto/hrp.h"
+
+struct fake {
+	int lfd;
+	char *unit; /* dir/game.c */
+	int objs[3]; /* v1 good, v2 a size change, v3 good */
+	char loaded[256], refused[1024];
+	int subscribed;
+};
+
+static void announce(int fd, const char *module, uint64_t v, int obj)
+{
+	hrp_buf b = { 0 };
+	hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, HRP_KIND_OK, "/state/x.o" } }, &b);
+	hrp_send_fd(fd, b.data, b.len, obj);
+	hrp_buf_free(&b);
+}
+
+/* HELLO; at SUBSCRIBE "/" the first patch (and one of another program's unit); each next after the last report. */
+static void *fake_daemon(void *arg)
+{
+	struct fake *f = arg;
+	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+	if (poll(&p, 1, 20000) != 1)
+		return NULL;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	if (hrp_recv(fd, &r, &m, 5000) || m.type != HRP_HELLO)
+		goto out;
+	hrp_send(fd, &(hrp_msg){ .type = HRP_HELLO,
+				 .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4321, "0123456789abcdef0123456789abcdef",
+					      "hotreloadd test" } });
+	int next = 0;
+	size_t n = 0;
+	while (hrp_recv(fd, &r, &m, 20000) == 0) {
+		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
+			f->subscribed = 1;
+			announce(fd, "/elsewhere/not-ours.c", 9, f->objs[0]);
+			announce(fd, f->unit, 1, f->objs[next++]);
+		} else if (m.type == HRP_STATUS_REQ) {
+			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS, .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
+		} else if (m.type == HRP_LOADED || m.type == HRP_REFUSED) {
+			n += (size_t)snprintf(m.type == HRP_LOADED ? f->loaded + strlen(f->loaded) : f->refused + strlen(f->refused),
+					      m.type == HRP_LOADED ? sizeof f->loaded - strlen(f->loaded) : sizeof f->refused - strlen(f->refused),
+					      "%s v%llu;", m.type == HRP_LOADED ? m.u.loaded.module : m.u.refused.module,
+					      (unsigned long long)(m.type == HRP_LOADED ? m.u.loaded.version : m.u.refused.version));
+			if (m.type == HRP_REFUSED)
+				snprintf(f->refused + strlen(f->refused), sizeof f->refused - strlen(f->refused), "%s;", m.u.refused.reason);
+			if (next == 3)
+				break;
+			announce(fd, f->unit, (uint64_t)next + 1, f->objs[next]);
+			next++;
+		}
+	}
+out:
+	hrp_reader_free(&r);
+	close(fd);
+	return NULL;
+}
+
+static const char *API_MAIN =
+	"#include <stdio.h>\n#include <unistd.h>\n#include <time.h>\n#include \"hotreload.h\"\n"
+	"int tick(void); int base(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	hr_client *c = hr_connect(argv[1]);\n"
+	"	if (!c) { printf(\"connect failed\\n\"); return 1; }\n"
+	"	hr_module *m = hr_open_program(c);\n"
+	"	if (!m) { printf(\"open: %s\\n\", hr_last_error()); return 0; }\n"
+	"	printf(\"tick %d base %d\\n\", tick(), base());\n"
+	"	time_t until = time(NULL) + 60;\n"
+	"	int seen = 0;\n"
+	"	while (seen < 3 && time(NULL) < until) { /* the game's frame loop */\n"
+	"		int rc = hr_update(m);\n"
+	"		if (rc) { seen++; printf(\"update %d v%llu tick %d base %d\\n\", rc, (unsigned long long)hr_version(m), tick(), base()); fflush(stdout); }\n"
+	"		usleep(1000);\n"
+	"	}\n"
+	"	hr_close(m);\n"
+	"	hr_disconnect(c);\n"
+	"	printf(\"base after close %d\\n\", base());\n"
+	"	return 0;\n}\n";
+
+Test(patch, hr_open_program_applies_the_patches_announced_for_its_units)
+{
+	cfg c = { "gcc", "-O2" };
+	compile(&c, "game.c", CALLS_V1, "game.o", NULL);
+	compile(&c, "main.c", API_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
+	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	patch(&c, CALLS_V2, "p1.o");
+	patch(&c, "static int counter[2];\nint base(void) { return 9; }\nint tick(void) { return ++counter[0]; }\n", "p2.o");
+	patch(&c, CALLS_V3, "p3.o");
+	struct fake f = { .unit = t_fmt("%s/game.c", dir) };
+	for (int i = 0; i < 3; i++) {
+		char *o = t_fmt("%s/p%d.o", dir, i + 1);
+		f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
+		free(o);
+	}
+	char *sock = t_fmt("%s/d.sock", dir);
+	f.lfd = hrp_listen(sock, 1);
+	cr_assert_geq(f.lfd, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_daemon, &f);
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	pthread_join(t, NULL);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(f.subscribed);
+	cr_expect_str_eq(r.out,
+			 "tick 1002 base 1\n"
+			 "update 1 v1 tick 2055 base 5\n"
+			 "update -22 v1 tick 3056 base 5\n"
+			 "update 1 v2 tick 4063 base 7\n"
+			 "base after close 7\n");
+	char *loaded = t_fmt("%s v1;%s v3;", f.unit, f.unit);
+	cr_expect_str_eq(f.loaded, loaded);
+	cr_expect(strstr(f.refused, "v2;") && strstr(f.refused, "variable 'counter' changed size (4 \xe2\x86\x92 8 bytes)"), "%s",
+		  f.refused);
+	free(loaded);
+	t_run_free(&r);
+	for (int i = 0; i < 3; i++)
+		close(f.objs[i]);
+	close(f.lfd);
+	free(sock);
+	free(f.unit);
 }
