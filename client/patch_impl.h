@@ -61,6 +61,8 @@ typedef struct hrc_patch {
 	size_t nfns;
 	hrc_var *newvars; /* variables the patch adds, keyed like the program's */
 	size_t nnew;
+	void *image; /* the object as a debugger is to see it (gdbjit.h), registered when switched in */
+	size_t image_size;
 } hrc_patch;
 
 /* The variable with that key, or NULL. */

@@ -1,5 +1,6 @@
 /* patchload.c: load one relocatable patch object near the executable, binding its statics to the program's storage. */
 #include "patch_impl.h"
+#include "gdbjit.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -511,6 +512,7 @@ int hrc_patch_load(hrc_prog *p, int fd, hrc_patch *out, char *err, size_t errsz)
 	}
 	if ((rc = bind(&l, &dw, out)) < 0 || (rc = relocate(&l)) < 0 || (rc = funcs(&l, out)) < 0)
 		goto out;
+	out->image = hrc_gdbjit_image(&l.e, l.secaddr, &out->image_size); /* NULL: no debugger view, not a refusal */
 	/* text read+exec, constants read-only, data stays read-write */
 	if ((l.tsz && mprotect(l.block, l.tsz, PROT_READ | PROT_EXEC) < 0) ||
 	    (l.rsz && mprotect(l.block + l.tsz, l.rsz, PROT_READ) < 0)) {
@@ -547,6 +549,7 @@ void hrc_patch_forget(hrc_patch *pt)
 
 void hrc_patch_drop(hrc_patch *pt)
 {
+	free(pt->image);
 	if (pt->block)
 		munmap(pt->block, pt->size);
 	hrc_patch_forget(pt);

@@ -1,5 +1,6 @@
 /* program.c: the running executable's symbols, DWARF and tables, and hrc_prog_apply's batch over several patches. */
 #include "patch_impl.h"
+#include "gdbjit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -380,6 +381,8 @@ int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errs
 			p->vars[p->nvars++] = pt[i].newvars[j];
 			pt[i].newvars[j].key = NULL;
 		}
+		if (pt[i].image) /* the debugger sees the new code from now on */
+			hrc_gdbjit_register(pt[i].image, pt[i].image_size);
 		hrc_patch_forget(&pt[i]);
 	}
 	p->version += (unsigned)np;

@@ -44,6 +44,8 @@ tests() {
 	need distcc has_cmd distccd
 	need git has_cmd git                        # the saves suite: a real git checkout, and real vim saves
 	need vim has_cmd vim
+	need gdb has_cmd gdb                        # the patch suite: gdb stops at a line of a patched function
+	need clang has_cmd clang                    # and patches clang's programs as well as gcc's
 }
 sdl() {
 	need libsdl2-dev has_pc sdl2

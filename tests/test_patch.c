@@ -542,3 +542,32 @@ Test(patch, hr_open_program_applies_the_patches_announced_for_its_units)
 	free(sock);
 	free(f.unit);
 }
+
+static const char *GDB_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int value(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"value %d\\n\", value());\n"
+	"	return 0;\n}\n";
+
+/* gdb sees the patch through its JIT interface: a breakpoint at a line that only the patch has stops there. */
+Test(patch, gdb_stops_at_a_line_of_a_patched_function)
+{
+	if (!have("gdb")) {
+		cr_log_info("gdb not installed: skipped");
+		return;
+	}
+	cfg c = { "gcc", "-O0" };
+	program(&c, GDB_MAIN, "int value(void) { return 1; }\n", NULL);
+	patch(&c, "int value(void)\n{\n\tint v = 40;\n\tv += 2;\n\treturn v;\n}\n", "p1.o");
+	t_run r = t_exec(dir, NULL,
+			 (const char *const[]){ "gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex", "break game.c:4",
+						"-ex", "run", "-ex", "bt", "-ex", "print v", "-ex", "continue", "--args", "./prog",
+						"p1.o", NULL });
+	cr_expect(strstr(r.out, "Breakpoint 1, value () at game.c:4"), "%s\n%s", r.out, r.err);
+	cr_expect(strstr(r.out, "in main (") && strstr(r.out, "$1 = 40") && strstr(r.out, "value 42"), "%s", r.out);
+	t_run_free(&r);
+}
