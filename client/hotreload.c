@@ -342,7 +342,8 @@ hr_module *hr_open(hr_client *c, const char *name)
 	return open_module(c, name, NULL);
 }
 
-static __thread char last_error[512];
+/* initial-exec, as guard.c's: no __tls_get_addr, so no dependency on the dynamic loader itself */
+static __thread char last_error[512] __attribute__((tls_model("initial-exec")));
 
 const char *hr_last_error(void)
 {

@@ -571,3 +571,28 @@ Test(patch, gdb_stops_at_a_line_of_a_patched_function)
 	cr_expect(strstr(r.out, "in main (") && strstr(r.out, "$1 = 40") && strstr(r.out, "value 42"), "%s", r.out);
 	t_run_free(&r);
 }
+
+/* Through the public API: NULL, errno and hr_last_error naming what the program lacks. */
+Test(patch, hr_open_program_names_what_the_program_lacks)
+{
+	const char *src = "#include <errno.h>\n#include <stdio.h>\n#include <string.h>\n#include \"hotreload.h\"\n"
+			  "int main(void) {\n"
+			  "	hr_client *c = hr_connect_lazy(\"/nonexistent/d.sock\");\n"
+			  "	hr_module *m = hr_open_program(c);\n"
+			  "	printf(\"%s errno %s: %s\\n\", m ? \"opened\" : \"NULL\", m ? \"-\" : strerror(errno), hr_last_error());\n"
+			  "	hr_disconnect(c);\n"
+			  "	return 0;\n}\n";
+	char *p = t_fmt("%s/main.c", dir);
+	cr_assert_eq(t_write(p, src, strlen(src)), 0);
+	free(p);
+	sh("gcc -g -I" HR_SOURCE_DIR "/client" SAN " -o prog main.c -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	char *out = run(NULL);
+	cr_expect_str_eq(out, "NULL errno Exec format error: the program was not built with -fpatchable-function-entry=7,5 "
+			      "(see pkg-config --cflags hotreload-patch)\n");
+	free(out);
+	sh("gcc -g -fpatchable-function-entry=7,5 -I" HR_SOURCE_DIR "/client" SAN " -o prog main.c -L" HR_BUILD_DIR
+	   " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	out = run(NULL);
+	cr_expect_str_eq(out, "opened errno -: \n");
+	free(out);
+}
