@@ -26,16 +26,19 @@ TestSuite(patch, .init = setup, .fini = teardown, .timeout = 240);
 
 /* The program's side of the tests: apply(path...) through the library's internal engine, printing the result. */
 static const char *HARNESS =
-	"#include <fcntl.h>\n#include <stdio.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
+	"#include <fcntl.h>\n#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
 	"static hrc_prog *prog;\n"
-	"int apply(const char *path);\n"
-	"int apply(const char *path)\n{\n"
-	"	char err[1024] = \"\";\n"
+	"int apply(const char *paths);\n"
+	"/* paths: one object, or several separated by commas, applied together */\n"
+	"int apply(const char *paths)\n{\n"
+	"	char err[1024] = \"\", list[1024];\n"
 	"	if (!prog && hrc_prog_open(&prog, err, sizeof err) < 0) { printf(\"open: %s\\n\", err); fflush(stdout); return -1; }\n"
-	"	int fd = open(path, O_RDONLY | O_CLOEXEC);\n"
-	"	if (fd < 0) { printf(\"cannot open %s\\n\", path); return -1; }\n"
-	"	int rc = hrc_prog_apply(prog, &fd, 1, err, sizeof err);\n"
-	"	close(fd);\n"
+	"	int fds[8], n = 0;\n"
+	"	snprintf(list, sizeof list, \"%s\", paths);\n"
+	"	for (char *s = strtok(list, \",\"); s && n < 8; s = strtok(NULL, \",\"))\n"
+	"		if ((fds[n++] = open(s, O_RDONLY | O_CLOEXEC)) < 0) { printf(\"cannot open %s\\n\", s); return -1; }\n"
+	"	int rc = hrc_prog_apply(prog, fds, (size_t)n, err, sizeof err);\n"
+	"	while (n--) close(fds[n]);\n"
 	"	if (rc < 0) printf(\"refused: %s\\n\", err); else printf(\"applied %d v%u\\n\", rc, hrc_prog_version(prog));\n"
 	"	fflush(stdout);\n"
 	"	return rc;\n}\n";
@@ -595,4 +598,35 @@ Test(patch, hr_open_program_names_what_the_program_lacks)
 	out = run(NULL);
 	cr_expect_str_eq(out, "opened errno -: \n");
 	free(out);
+}
+
+static const char *TWO_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int game(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	printf(\"game %d\\n\", game());\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"game %d\\n\", game());\n"
+	"	return 0;\n}\n";
+
+/* A header shared by two units: both patches land in one apply, as one hr_update does. */
+Test(patch, two_units_of_one_change_are_applied_together)
+{
+	EACH_CFG(c)
+	{
+		char *h = t_fmt("%s/rules.h", dir);
+		cr_assert_eq(t_write(h, "#define SCALE 2\n", 16), 0);
+		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "other.o", NULL);
+		program(c, TWO_MAIN, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n",
+			"other.o");
+		cr_assert_eq(t_write(h, "#define SCALE 3\n", 16), 0);
+		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "p_other.o", NULL);
+		patch(c, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n", "p_game.o");
+		char *out = run((const char *const[]){ "p_game.o,p_other.o", NULL });
+		cr_expect_str_eq(out, "game 22\napplied 1 v2\ngame 33\n", "%s %s", c->cc, c->opt);
+		free(out);
+		free(h);
+	}
 }
