@@ -109,12 +109,35 @@ static int serialise(const hrc_prog *p)
 	return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) < 0 ? -errno : 0;
 }
 
-/* Make the pages of [a, a+n) writable (keeping them executable) or back to read+exec. */
-static int text_prot(uint8_t *a, size_t n, int writable)
+/* The distinct pages a batch writes: each made writable once, and put back once. */
+typedef struct pages {
+	uint64_t *at;
+	size_t n, cap;
+} pages;
+
+static int add_page(pages *pg, uint64_t a)
 {
-	uint64_t s = (uint64_t)a & ~(PAGE - 1), e = ((uint64_t)a + n + PAGE - 1) & ~(PAGE - 1);
+	a &= ~(PAGE - 1);
+	for (size_t i = pg->n; i-- > 0;)
+		if (pg->at[i] == a)
+			return 0;
+	if (pg->n == pg->cap) {
+		size_t c = pg->cap ? pg->cap * 2 : 32;
+		void *q = realloc(pg->at, c * sizeof *pg->at);
+		if (!q)
+			return -ENOMEM;
+		pg->at = q;
+		pg->cap = c;
+	}
+	pg->at[pg->n++] = a;
+	return 0;
+}
+
+/* Writable while keeping them executable (other threads run them meanwhile), or back to read+exec. */
+static int text_prot(uint64_t page, int writable)
+{
 	int prot = PROT_READ | PROT_EXEC | (writable ? PROT_WRITE : 0);
-	return mprotect((void *)s, e - s, prot) < 0 ? -errno : 0;
+	return mprotect((void *)page, PAGE, prot) < 0 ? -errno : 0;
 }
 
 static void store2(uint8_t *at, uint16_t v)
@@ -141,7 +164,7 @@ static int entry_kind(const uint8_t *e)
 
 int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 {
-	size_t done = 0, tdone = 0;
+	size_t done = 0;
 	int rc = 0;
 	/* checks: nothing is written until all pass */
 	for (size_t i = 0; i < n; i++) {
@@ -167,20 +190,23 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		if (k == 3)
 			r[i].switch_entry = 0;
 	}
-	for (; done < n; done++) {
-		if (!r[done].switch_entry)
-			continue;
-		if ((rc = text_prot(r[done].entry - 5, 7, 1)) < 0) {
-			snprintf(err, errsz,
-				 "%s: the system will not let the program write its code (mprotect: %s; SELinux execmod "
-				 "or a PaX-style MPROTECT forbids it): allow it for this program to patch it",
-				 r[done].unit, strerror(-rc));
-			goto restore;
-		}
+	pages pg = { NULL, 0, 0 };
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (r[i].switch_entry)
+			rc = add_page(&pg, (uint64_t)(r[i].entry - 5)) || add_page(&pg, (uint64_t)(r[i].entry + 1)) ? -ENOMEM : 0;
+		if (!rc)
+			rc = add_page(&pg, (uint64_t)r[i].thunk) ? -ENOMEM : 0;
 	}
-	for (; tdone < n; tdone++) {
-		if ((rc = text_prot(r[tdone].thunk, 16, 1)) < 0) {
-			snprintf(err, errsz, "thunk page: mprotect: %s", strerror(-rc));
+	if (rc < 0) {
+		snprintf(err, errsz, "out of memory");
+		goto restore;
+	}
+	for (; done < pg.n; done++) {
+		if ((rc = text_prot(pg.at[done], 1)) < 0) {
+			snprintf(err, errsz,
+				 "the system will not let the program write its code (mprotect: %s; SELinux execmod "
+				 "or a PaX-style MPROTECT forbids it): allow it for this program to patch it",
+				 strerror(-rc));
 			goto restore;
 		}
 	}
@@ -227,9 +253,7 @@ fail_write:
 	snprintf(err, errsz, "membarrier: %s", strerror(-rc));
 restore:
 	for (size_t i = 0; i < done; i++)
-		if (r[i].switch_entry)
-			text_prot(r[i].entry - 5, 7, 0);
-	for (size_t i = 0; i < tdone; i++)
-		text_prot(r[i].thunk, 16, 0);
+		text_prot(pg.at[i], 0);
+	free(pg.at);
 	return rc;
 }
