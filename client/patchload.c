@@ -69,7 +69,9 @@ static int classify(ld *l)
 			continue; /* refused in bind(), naming the variable, once the unit is known */
 		if (s->sh_addralign > MAX_ALIGN)
 			return refuse(l, -ENOTSUP, "section %s asks for an alignment above 4096", n);
-		l->cls[i] = (s->sh_flags & SHF_EXECINSTR) ? C_TEXT : (s->sh_flags & SHF_WRITE) ? C_DATA : C_RO;
+		/* .data.rel.ro: const data with pointers, writable only for a loader; the new code's, like all constants */
+		int relro = !strncmp(n, ".data.rel.ro", 12);
+		l->cls[i] = (s->sh_flags & SHF_EXECINSTR) ? C_TEXT : (s->sh_flags & SHF_WRITE) && !relro ? C_DATA : C_RO;
 	}
 	return 0;
 }
@@ -98,9 +100,9 @@ static int layout(ld *l)
 				ngot++;
 		}
 	}
-	uint64_t place[64 * 1024];
-	if (l->nsec > sizeof place / sizeof *place)
-		return refuse(l, -E2BIG, "%s", "too many sections");
+	uint64_t *place = calloc(l->nsec, sizeof *place);
+	if (!place)
+		return -ENOMEM;
 	for (unsigned i = 0; i < l->nsec; i++) {
 		int c = l->cls[i];
 		if (c == C_NONE)
@@ -122,8 +124,9 @@ static int layout(ld *l)
 	if (!l->size)
 		l->size = PAGE;
 	if (!(l->block = hrc_near_alloc(l->p, l->size))) {
-		snprintf(l->err, l->errsz, "%s: no free memory within 2 GB of the program for the patch (%zu bytes): %s",
-			 l->unit, l->size, strerror(errno));
+		snprintf(l->err, l->errsz, "no free memory within 2 GB of the program for the patch (%zu bytes): %s", l->size,
+			 strerror(errno));
+		free(place);
 		return -ENOMEM;
 	}
 	uint64_t base[4] = { 0, (uint64_t)l->block, (uint64_t)l->block + l->tsz, (uint64_t)l->block + l->tsz + l->rsz };
@@ -136,6 +139,7 @@ static int layout(ld *l)
 		if (d)
 			memcpy((void *)l->secaddr[i], d, l->e.sh[i].sh_size);
 	}
+	free(place);
 	l->stubs = (uint8_t *)(base[C_TEXT] + stubs);
 	l->got = (uint8_t *)(base[C_RO] + got);
 	memset(l->stubs, 0xcc, 16 * nstub);
@@ -242,8 +246,13 @@ static int bind(ld *l, const hrc_dwarf *dw, hrc_patch *out)
 		for (size_t k = 0; k < dw->nvars && !dv; k++)
 			if (dw->vars[k].addr == v->newaddr)
 				dv = &dw->vars[k];
-		if (!dv)
-			continue; /* the compiler's own, without a name in DWARF: the patch's */
+		if (!dv) {
+			/* no DWARF for it: a global of the program by that name is still unambiguous */
+			const hrc_xsym *g = ELF64_ST_BIND(s->st_info) == STB_GLOBAL ? hrc_prog_global(l->p, nm) : NULL;
+			if (g && g->type == STT_OBJECT && g->size == v->size)
+				v->useaddr = l->symaddr[i] = g->addr;
+			continue; /* otherwise the compiler's own: the patch's */
+		}
 		char *key = hrc_var_key(dv);
 		if (!key)
 			return -ENOMEM;

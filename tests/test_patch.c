@@ -630,3 +630,36 @@ Test(patch, two_units_of_one_change_are_applied_together)
 		free(h);
 	}
 }
+
+static const char *CONST_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"const char *name(int i); int val(int i);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	printf(\"%s %d\\n\", name(1), val(2));\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"%s %d\\n\", name(1), val(2));\n"
+	"	return 0;\n}\n";
+
+static const char *CONST_SRC =
+	"static const int table[3] = { %d, %d, %d };\n"
+	"static const char *const names[2] = { \"%s\", \"%s\" };\n"
+	"const char *name(int i) { return names[i]; }\n"
+	"int val(int i) { return table[i]; }\n";
+
+/* Constants are never kept: a const table, and a const table of pointers (.data.rel.ro), are the new code's. */
+Test(patch, constant_tables_and_strings_are_the_new_codes)
+{
+	EACH_CFG(c)
+	{
+		char *v1 = t_fmt(CONST_SRC, 1, 2, 3, "one", "two"), *v2 = t_fmt(CONST_SRC, 7, 8, 9, "uno", "dos");
+		program(c, CONST_MAIN, v1, NULL);
+		patch(c, v2, "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "two 3\napplied 1 v1\ndos 9\n", "%s %s", c->cc, c->opt);
+		free(out);
+		free(v1);
+		free(v2);
+	}
+}
