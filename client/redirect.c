@@ -147,17 +147,36 @@ static void store2(uint8_t *at, uint16_t v)
 }
 
 static const uint8_t NOP5[5] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
+static const uint8_t ENDBR64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+/*
+ * Where an entry's two NOP bytes are: right at it, or after an endbr64
+ * (-fcf-protection, the default of some distributions' gcc). The short jump
+ * written over them goes back to the room 5 bytes before the entry; its
+ * displacement byte (F9 = -7, or F5 = -11 after endbr64) is on its own a
+ * harmless one-byte instruction: stc, or cmc.
+ */
+static size_t nop_at(const uint8_t *e)
+{
+	return memcmp(e, ENDBR64, 4) ? 0 : 4;
+}
+
+static uint8_t back(size_t o)
+{
+	return (uint8_t)(-(int)(o + 2 + 5));
+}
 
 /* What an entry holds: 1 gcc's two NOPs, 2 clang's 66 90, 3 already switched, 0 something else. */
 static int entry_kind(const uint8_t *e)
 {
-	if (e[0] == 0xeb && e[1] == 0xf9)
+	size_t o = nop_at(e);
+	if (e[o] == 0xeb && e[o + 1] == back(o))
 		return 3;
 	if (memcmp(e - 5, NOP5, 5))
 		return 0;
-	if (e[0] == 0x90 && e[1] == 0x90)
+	if (e[o] == 0x90 && e[o + 1] == 0x90)
 		return 1;
-	if (e[0] == 0x66 && e[1] == 0x90)
+	if (e[o] == 0x66 && e[o + 1] == 0x90)
 		return 2;
 	return 0;
 }
@@ -178,7 +197,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 				 r[i].unit, r[i].name);
 			return -ENOEXEC;
 		}
-		if (k == 2 && ((uint64_t)r[i].entry & 63) == 63) {
+		if (k == 2 && ((uint64_t)(r[i].entry + nop_at(r[i].entry)) & 63) == 63) {
 			snprintf(err, errsz, "%s: function '%s': its entry crosses a cache line", r[i].unit, r[i].name);
 			return -ENOEXEC;
 		}
@@ -193,7 +212,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 	pages pg = { NULL, 0, 0 };
 	for (size_t i = 0; i < n && !rc; i++) {
 		if (r[i].switch_entry)
-			rc = add_page(&pg, (uint64_t)(r[i].entry - 5)) || add_page(&pg, (uint64_t)(r[i].entry + 1)) ? -ENOMEM : 0;
+			rc = add_page(&pg, (uint64_t)(r[i].entry - 5)) || add_page(&pg, (uint64_t)(r[i].entry + 5)) ? -ENOMEM : 0;
 		if (!rc)
 			rc = add_page(&pg, (uint64_t)r[i].thunk) ? -ENOMEM : 0;
 	}
@@ -230,8 +249,9 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		uint8_t j[5] = { 0xe9 };
 		memcpy(j + 1, &rel, 4);
 		memcpy(e - 5, j, 5);
-		if (e[0] == 0x90)
-			__atomic_store_n(e + 1, 0xf9, __ATOMIC_RELEASE);
+		size_t o = nop_at(e);
+		if (e[o] == 0x90)
+			__atomic_store_n(e + o + 1, back(o), __ATOMIC_RELEASE);
 	}
 	if ((rc = serialise(p)) < 0)
 		goto fail_write;
@@ -240,10 +260,11 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		if (!r[i].switch_entry)
 			continue;
 		uint8_t *e = r[i].entry;
-		if (e[0] == 0x90)
-			__atomic_store_n(e, 0xeb, __ATOMIC_RELEASE);
+		size_t o = nop_at(e);
+		if (e[o] == 0x90)
+			__atomic_store_n(e + o, 0xeb, __ATOMIC_RELEASE);
 		else
-			store2(e, 0xf9eb);
+			store2(e + o, (uint16_t)(0xeb | back(o) << 8));
 	}
 	if ((rc = serialise(p)) < 0)
 		goto fail_write;

@@ -73,12 +73,15 @@ static void sh(const char *cmd)
 }
 
 /* Write src to dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in dir). */
+/* Flags added to every compile of a test (-fcf-protection, say). */
+static const char *more_cflags = "";
+
 static void compile(const cfg *c, const char *name, const char *src, const char *obj, const char *extra)
 {
 	char *p = t_fmt("%s/%s", dir, name);
 	cr_assert_eq(t_write(p, src, strlen(src)), 0);
 	free(p);
-	char *cmd = t_fmt("%s %s %s %s -c %s -o %s", c->cc, flags(c), c->opt, extra ? extra : "", name, obj);
+	char *cmd = t_fmt("%s %s %s %s %s -c %s -o %s", c->cc, flags(c), c->opt, more_cflags, extra ? extra : "", name, obj);
 	sh(cmd);
 	free(cmd);
 }
@@ -663,5 +666,26 @@ Test(patch, constant_tables_and_strings_are_the_new_codes)
 		free(out);
 		free(v1);
 		free(v2);
+	}
+}
+
+/* -fcf-protection (some distributions' default) puts endbr64 before the entry's NOPs: switched after it. */
+Test(patch, entries_that_start_with_endbr64_are_switched_too)
+{
+	more_cflags = "-fcf-protection";
+	EACH_CFG(c)
+	{
+		program(c, CALLS_MAIN, CALLS_V1, NULL);
+		patch(c, CALLS_V2, "p1.o");
+		patch(c, CALLS_V3, "p2.o");
+		char *out = run((const char *const[]){ "p1.o", "p2.o", NULL });
+		cr_expect_str_eq(out,
+				 "tick 1002 cb 1 base 1\n"
+				 "applied 1 v1\n"
+				 "tick 2055 cb 5 base 5\n"
+				 "applied 1 v2\n"
+				 "tick 3062 cb 7 base 7\n",
+				 "%s %s", c->cc, c->opt);
+		free(out);
 	}
 }
