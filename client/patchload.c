@@ -426,6 +426,50 @@ static int relocate(ld *l)
 	return 0;
 }
 
+/*
+ * The object as a debugger is to see it: sections at their loaded addresses,
+ * and the debug sections' relocations applied here rather than by the
+ * debugger, so that a kept variable's DWARF location is its live storage,
+ * not the patch's unused copy. NULL: no debugger view (not a refusal).
+ */
+static void *debug_image(ld *l, size_t *size)
+{
+	uint8_t *img = hrc_gdbjit_image(&l->e, l->secaddr, size);
+	if (!img)
+		return NULL;
+	Elf64_Shdr *sh = (Elf64_Shdr *)(img + l->e.eh->e_shoff);
+	for (unsigned i = 0; i < l->nsec; i++) {
+		const Elf64_Shdr *rs = &l->e.sh[i];
+		if (rs->sh_type != SHT_RELA || rs->sh_info >= l->nsec || l->cls[rs->sh_info] != C_NONE ||
+		    l->e.sh[rs->sh_info].sh_type != SHT_PROGBITS)
+			continue;
+		const Elf64_Shdr *ts = &l->e.sh[rs->sh_info];
+		const Elf64_Rela *ra = (const Elf64_Rela *)hrc_elf_data(&l->e, rs);
+		size_t n = ra ? rs->sh_size / sizeof *ra : 0;
+		for (size_t k = 0; k < n; k++) {
+			size_t si = ELF64_R_SYM(ra[k].r_info);
+			unsigned t = ELF64_R_TYPE(ra[k].r_info);
+			unsigned w = t == R_X86_64_64 ? 8 : t == R_X86_64_32 ? 4 : 0;
+			if (!w || si >= l->nsym || ra[k].r_offset > ts->sh_size || w > ts->sh_size - ra[k].r_offset)
+				continue;
+			const Elf64_Sym *sy = &l->sym[si];
+			uint64_t S = sy->st_shndx < l->nsec && l->cls[sy->st_shndx] == C_NONE ? 0 : l->symaddr[si];
+			if (ELF64_ST_TYPE(sy->st_info) == STT_SECTION && sy->st_shndx < l->nsec && l->cls[sy->st_shndx] == C_DATA) {
+				const pvar *v = var_at(l, sy->st_shndx, (uint64_t)ra[k].r_addend);
+				if (v)
+					S += v->useaddr - v->newaddr;
+			} else if (ELF64_ST_TYPE(sy->st_info) != STT_SECTION && sy->st_shndx < l->nsec &&
+				   l->cls[sy->st_shndx] == C_NONE) {
+				S = sy->st_value;
+			}
+			uint64_t v = S + (uint64_t)ra[k].r_addend;
+			memcpy(img + ts->sh_offset + ra[k].r_offset, &v, w);
+		}
+		sh[i].sh_type = SHT_NULL; /* applied: the debugger must not apply them again */
+	}
+	return img;
+}
+
 static int funcs(ld *l, hrc_patch *out)
 {
 	out->fns = calloc(l->nsym ? l->nsym : 1, sizeof *out->fns);
@@ -521,7 +565,7 @@ int hrc_patch_load(hrc_prog *p, int fd, hrc_patch *out, char *err, size_t errsz)
 	}
 	if ((rc = bind(&l, &dw, out)) < 0 || (rc = relocate(&l)) < 0 || (rc = funcs(&l, out)) < 0)
 		goto out;
-	out->image = hrc_gdbjit_image(&l.e, l.secaddr, &out->image_size); /* NULL: no debugger view, not a refusal */
+	out->image = debug_image(&l, &out->image_size);
 	/* text read+exec, constants read-only, data stays read-write */
 	if ((l.tsz && mprotect(l.block, l.tsz, PROT_READ | PROT_EXEC) < 0) ||
 	    (l.rsz && mprotect(l.block + l.tsz, l.rsz, PROT_READ) < 0)) {

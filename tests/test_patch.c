@@ -555,6 +555,7 @@ static const char *GDB_MAIN =
 	"int value(void);\n"
 	"int main(int argc, char **argv) {\n"
 	"	(void)argc;\n"
+	"	value();\n"
 	"	apply(argv[1]);\n"
 	"	printf(\"value %d\\n\", value());\n"
 	"	return 0;\n}\n";
@@ -567,16 +568,18 @@ Test(patch, gdb_stops_at_a_line_of_a_patched_function)
 		return;
 	}
 	cfg c = { "gcc", "-O0" };
-	program(&c, GDB_MAIN, "int value(void) { return 1; }\n", NULL);
-	patch(&c, "int value(void)\n{\n\tint v = 40;\n\tv += 2;\n\treturn v;\n}\n", "p1.o");
+	program(&c, GDB_MAIN, "static int hits;\nint value(void) { return ++hits; }\n", NULL);
+	patch(&c, "static int hits;\nint value(void)\n{\n\tint v = 40 + hits;\n\tv += 2;\n\treturn ++hits + v;\n}\n", "p1.o");
 	t_run r = t_exec(dir, NULL,
 			 (const char *const[]){ "gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex",
 						/* LeakSanitizer cannot run under ptrace: in the SAN=1 build it would fail the exit */
-						"set environment ASAN_OPTIONS=detect_leaks=0", "-ex", "break game.c:4",
-						"-ex", "run", "-ex", "bt", "-ex", "print v", "-ex", "continue", "--args", "./prog",
+						"set environment ASAN_OPTIONS=detect_leaks=0", "-ex", "break game.c:5",
+						"-ex", "run", "-ex", "bt", "-ex", "print v", "-ex", "print hits", "-ex", "continue", "--args", "./prog",
 						"p1.o", NULL });
-	cr_expect(strstr(r.out, "Breakpoint 1, value () at game.c:4"), "%s\n%s", r.out, r.err);
-	cr_expect(strstr(r.out, "in main (") && strstr(r.out, "$1 = 40") && strstr(r.out, "value 42"), "%s", r.out);
+	cr_expect(strstr(r.out, "Breakpoint 1, value () at game.c:5"), "%s\n%s", r.out, r.err);
+	/* hits is the program's kept storage, seen by gdb in the patched frame */
+	cr_expect(strstr(r.out, "in main (") && strstr(r.out, "$1 = 41") && strstr(r.out, "$2 = 1\n") && strstr(r.out, "value 45"),
+		  "%s", r.out);
 	t_run_free(&r);
 }
 
