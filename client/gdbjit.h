@@ -9,8 +9,8 @@
 
 /*
  * A copy of the relocatable object e whose allocated sections say where they
- * were loaded (secaddr[i], 0: not loaded): GDB relocates its debug sections
- * itself from those addresses, as it does for LLVM's JIT objects. NULL on ENOMEM.
+ * were loaded (secaddr[i], 0: not loaded), as LLVM's JIT registers its
+ * objects; the caller may apply its debug relocations in the copy. NULL on ENOMEM.
  */
 void *hrc_gdbjit_image(const hrc_elf *e, const uint64_t *secaddr, size_t *size);
 /* Hand the image to a debugger (now or one attached later). It stays registered, and allocated, for good. */

@@ -10,11 +10,13 @@ typedef struct hrc_prog hrc_prog;
  * Read the running executable (/proc/self/exe): its symbol table, its DWARF,
  * where it is mapped; register for core serialisation. 0, or a negative
  * errno with what the program lacks in err (no DWARF, not built with
- * -fpatchable-function-entry=7,5, not x86-64, stripped).
+ * -fpatchable-function-entry=7,5, not x86-64, stripped). There is one per
+ * process, opened once and kept: which entries were switched to which thunks
+ * must outlive any module that stands for the program.
  */
 int hrc_prog_open(hrc_prog **out, char *err, size_t errsz);
 /*
- * Apply the patch objects on fds (one per unit, newest only) together: load
+ * Apply (any thread; one at a time) the patch objects on fds (one per unit, newest only) together: load
  * each, check everything, then switch every function in one batch. Objects
  * of units the program does not have are skipped. 1 if something was
  * patched, 0 if nothing, or a negative errno with the reason in err, the
@@ -25,7 +27,7 @@ int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errs
 int hrc_prog_has_unit(const hrc_prog *p, const char *unit);
 /* Patches (units) applied so far. */
 unsigned hrc_prog_version(const hrc_prog *p);
-/* The tables are freed; loaded code and thunks stay mapped, as running code may be in them. */
+/* Nothing: the process's one is kept (see hrc_prog_open), as are loaded code and thunks. */
 void hrc_prog_close(hrc_prog *p);
 
 #endif

@@ -67,7 +67,7 @@ void hrc_progmod_free(hrc_progmod *pm)
 	for (size_t i = 0; i < pm->nfloors; i++)
 		free(pm->floors[i].unit);
 	free(pm->floors);
-	hrc_prog_close(pm->prog); /* the tables only: patched code stays in place */
+	hrc_prog_close(pm->prog); /* kept for the process: patched code and its tables stay */
 	free(pm);
 }
 

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
+#include <pthread.h>
 #include <linux/membarrier.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,11 +145,24 @@ static int index_vars(hrc_prog *p)
 	return 0;
 }
 
+static pthread_mutex_t prog_lock = PTHREAD_MUTEX_INITIALIZER; /* the one program, and every apply */
+static hrc_prog *the_prog;
+
+static void prog_free(hrc_prog *p);
+
 int hrc_prog_open(hrc_prog **out, char *err, size_t errsz)
 {
+	pthread_mutex_lock(&prog_lock);
+	if (the_prog) {
+		*out = the_prog;
+		pthread_mutex_unlock(&prog_lock);
+		return 0;
+	}
 	hrc_prog *p = calloc(1, sizeof *p);
-	if (!p)
+	if (!p) {
+		pthread_mutex_unlock(&prog_lock);
 		return -ENOMEM;
+	}
 	int rc, fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
@@ -193,14 +207,21 @@ int hrc_prog_open(hrc_prog **out, char *err, size_t errsz)
 	if ((rc = index_vars(p)) < 0)
 		goto fail;
 	p->membarrier_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;
-	*out = p;
+	*out = the_prog = p;
+	pthread_mutex_unlock(&prog_lock);
 	return 0;
 fail:
-	hrc_prog_close(p);
+	prog_free(p);
+	pthread_mutex_unlock(&prog_lock);
 	return rc;
 }
 
 void hrc_prog_close(hrc_prog *p)
+{
+	(void)p;
+}
+
+static void prog_free(hrc_prog *p)
 {
 	if (!p)
 		return;
@@ -304,7 +325,17 @@ static int grow(void **a, size_t *cap, size_t need, size_t each)
 	return 0;
 }
 
+static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz);
+
 int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
+{
+	pthread_mutex_lock(&prog_lock);
+	int rc = apply(p, fds, n, err, errsz);
+	pthread_mutex_unlock(&prog_lock);
+	return rc;
+}
+
+static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 {
 	hrc_patch *pt = calloc(n ? n : 1, sizeof *pt);
 	hrc_redir *r = NULL;
