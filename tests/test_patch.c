@@ -701,3 +701,52 @@ Test(patch, entries_that_start_with_endbr64_are_switched_too)
 		free(out);
 	}
 }
+
+static const char *ONCE_MAIN =
+	"#include <stdio.h>\n#include \"hotreload.h\"\n"
+	"int base(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	hr_client *c = hr_connect(argv[1]);\n"
+	"	hr_module *m = c ? hr_open_program(c) : NULL; /* returns once the daemon's answer came, after its BUILDs */\n"
+	"	if (!m) return 1;\n"
+	"	int rc = hr_update(m);\n"
+	"	printf(\"update %d base %d\\n\", rc, base());\n"
+	"	hr_close(m);\n"
+	"	hr_disconnect(c);\n"
+	"	return 0;\n}\n";
+
+/* A program started after a save: a patch older than its executable has nothing the program lacks. */
+Test(patch, a_patch_older_than_the_executable_is_passed_over)
+{
+	cfg c = { "gcc", "-O0" };
+	patch(&c, "int base(void) { return 2; }\nint tick(void) { return 0; }\n", "p1.o");
+	compile(&c, "game.c", "int base(void) { return 1; }\nint tick(void) { return 0; }\n", "game.o", NULL);
+	compile(&c, "main.c", ONCE_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
+	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	for (int newer = 0; newer < 2; newer++) {
+		if (newer)
+			sh("touch -d '+1 hour' p1.o"); /* saved after the program was built */
+		else
+			sh("touch -d '-1 hour' p1.o");
+		struct fake f = { .unit = t_fmt("%s/game.c", dir) };
+		char *o = t_fmt("%s/p1.o", dir);
+		for (int i = 0; i < 4; i++)
+			f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
+		char *sock = t_fmt("%s/d%d.sock", dir, newer);
+		f.lfd = hrp_listen(sock, 1);
+		cr_assert_geq(f.lfd, 0);
+		pthread_t t;
+		pthread_create(&t, NULL, fake_daemon, &f);
+		t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+		pthread_join(t, NULL);
+		cr_expect_str_eq(r.out, newer ? "update 1 base 2\n" : "update 0 base 1\n", "%s", r.err);
+		t_run_free(&r);
+		for (int i = 0; i < 4; i++)
+			close(f.objs[i]);
+		close(f.lfd);
+		free(sock);
+		free(o);
+		free(f.unit);
+	}
+}
