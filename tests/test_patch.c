@@ -750,3 +750,36 @@ Test(patch, a_patch_older_than_the_executable_is_passed_over)
 		free(f.unit);
 	}
 }
+
+static const char *INLINE_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int a(void); int b(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	int x = a(); int y = b();\n"
+	"	printf(\"%d %d\\n\", x, y);\n"
+	"	apply(argv[1]);\n"
+	"	x = a(); y = b();\n"
+	"	printf(\"%d %d\\n\", x, y);\n"
+	"	return 0;\n}\n";
+
+/* At -O2 the static of an inlined function lives in its abstract instance's DWARF: still the same storage. */
+Test(patch, a_static_of_an_inlined_function_keeps_counting)
+{
+	EACH_CFG(c)
+	{
+		program(c, INLINE_MAIN,
+			"static inline int bump(void) { static int k; return ++k; }\n"
+			"int a(void) { return bump(); }\nint b(void) { return bump() * 10; }\n",
+			NULL);
+		patch(c,
+		      "static int other = 5;\n"
+		      "static inline int bump(void) { static int k; return ++k; }\n"
+		      "int a(void) { return bump() + other; }\nint b(void) { return bump() * 100; }\n",
+		      "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "1 20\napplied 1 v1\n8 400\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
