@@ -66,6 +66,7 @@ typedef struct build {
 struct hr_module {
 	hr_client *c;
 	char *name;
+	struct hrc_progmod *prog; /* hr_open_program's: the program itself (pending then only says 2: patches queued) */
 	/* The host's side: only the thread that calls hr_update touches these. */
 	build *live;
 	build *old; /* retired builds, newest first */

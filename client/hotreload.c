@@ -1,5 +1,6 @@
 /* hotreload.c: libhotreload's API: connect, open, and switch to new builds at hr_update, on the host's thread. */
 #include "client.h"
+#include "progmod.h"
 #include "guard.h"
 
 #include <errno.h>
@@ -317,19 +318,18 @@ void hr_get_stats(hr_client *c, hr_stats *out)
 
 /* ---- modules ---- */
 
-hr_module *hr_open(hr_client *c, const char *name)
+/* A new module of c named name (pm: the program's, or NULL): subscribed, and settled as hr_open says. */
+static hr_module *open_module(hr_client *c, const char *name, hrc_progmod *pm)
 {
-	if (!c || !name || !hrp_valid_name(name)) {
-		errno = EINVAL;
-		return NULL;
-	}
 	hr_module *m = calloc(1, sizeof *m);
 	if (!m || !(m->name = strdup(name))) {
 		free(m);
+		hrc_progmod_free(pm);
 		errno = ENOMEM;
 		return NULL;
 	}
 	m->c = c;
+	m->prog = pm;
 	/* The thread that opens a module is the one that switches it, as a rule: its switches then make no system call. */
 	hrc_guard_prepare();
 	struct timespec until;
@@ -349,6 +349,45 @@ hr_module *hr_open(hr_client *c, const char *name)
 	m->opening = m->awaiting = 0;
 	pthread_mutex_unlock(&c->lock);
 	return m;
+}
+
+hr_module *hr_open(hr_client *c, const char *name)
+{
+	if (!c || !name || !hrp_valid_name(name)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return open_module(c, name, NULL);
+}
+
+/* initial-exec, as guard.c's: no __tls_get_addr, so no dependency on the dynamic loader itself */
+static __thread char last_error[512] __attribute__((tls_model("initial-exec")));
+
+const char *hr_last_error(void)
+{
+	return last_error;
+}
+
+hr_module *hr_open_program(hr_client *c)
+{
+	if (!c) {
+		snprintf(last_error, sizeof last_error, "hr_open_program: no client");
+		errno = EINVAL;
+		return NULL;
+	}
+	hrc_prog *p;
+	int rc = hrc_prog_open(&p, last_error, sizeof last_error);
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	hrc_progmod *pm = hrc_progmod_new(p);
+	if (!pm) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	last_error[0] = 0;
+	return open_module(c, HRC_PROGRAM_NAME, pm);
 }
 
 /* A hook's call, made under the guard. */
@@ -383,6 +422,7 @@ void hr_close(hr_module *m)
 	hr_client *c = m->c;
 	char why[160];
 	struct call k = {.b = m->live, .userdata = m->userdata};
+	/* the program's module has no hooks; its patched code stays in place */
 	if (m->live && m->live->on_unload)
 		hrc_guard_run(call_unload, &k, why, sizeof why); /* a crash here is the module's last word */
 	pthread_mutex_lock(&c->lock);
@@ -490,6 +530,8 @@ static void hand_back(hr_client *c, build *b)
  */
 static int take(hr_module *m)
 {
+	if (m->prog)
+		return hrc_progmod_take(m);
 	hr_client *c = m->c;
 	uintptr_t p = atomic_exchange_explicit(&m->pending, 0, memory_order_acquire);
 	build *b = (build *)(p & ~(uintptr_t)1), *old = m->live;

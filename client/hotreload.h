@@ -167,6 +167,23 @@ HR_EXPORT void hr_disconnect(hr_client *c);
 HR_EXPORT hr_module *hr_open(hr_client *c, const char *name);
 
 /*
+ * A module that stands for the running program's own code: patch builds of
+ * its translation units (the daemon's --patch) are applied to it at
+ * hr_update, all units pending together, at that safe point only; 1 when
+ * something was patched, 0 when nothing changed, a negative errno when a
+ * patch was refused (the program runs on unpatched; the daemon records why).
+ * hr_version counts the patches applied; hr_close keeps patched code in
+ * place; hr_sym finds nothing. The program must be built with the flags of
+ * pkg-config hotreload-patch (or hotreload-patch-clang): PATCHING.md says
+ * what is patched and its limits. NULL with errno, and hr_last_error()
+ * naming what the program lacks: ENOEXEC (no DWARF, not built with
+ * -fpatchable-function-entry=7,5, not x86-64, stripped), ENOMEM, EINVAL.
+ */
+HR_EXPORT hr_module *hr_open_program(hr_client *c);
+/* Why the last hr_open_program of this thread failed ("" if it did not). */
+HR_EXPORT const char *hr_last_error(void);
+
+/*
  * Run the live build's hr_on_unload, then unmap every build of m and free it.
  * Pointers from hr_sym are invalid afterwards. NULL is a no-op.
  */

@@ -2,6 +2,7 @@
 #include "client.h"
 #include "elfcheck.h"
 #include "elfvars.h"
+#include "progmod.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -399,6 +400,13 @@ hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name)
 static void on_build(hr_client *c, const char *name, uint64_t version, int fd, int cut, const char *fail)
 {
 	pthread_mutex_lock(&c->lock);
+	if (name[0] == '/') { /* a unit's patch: module names never start with '/' */
+		hrc_progmod_on_build(c, name, version, fd);
+		pthread_mutex_unlock(&c->lock);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
 	for (hr_module *m = hrc_next_named(c, NULL, name); m; m = hrc_next_named(c, m, name)) {
 		if (!wanted(m, version))
 			continue; /* an answer to a refusal, older than what this module has, or refused already */
@@ -812,7 +820,8 @@ void hrc_collect(hr_client *c)
 		closed = m->next;
 		unload(c, m->live);
 		unload(c, m->old);
-		build *unseen = (build *)(atomic_load(&m->pending) & ~(uintptr_t)1);
+		build *unseen = m->prog ? NULL : (build *)(atomic_load(&m->pending) & ~(uintptr_t)1);
+		hrc_progmod_free(m->prog);
 		if (unseen)
 			c->offered--;
 		unload(c, unseen);

@@ -50,6 +50,8 @@ tests() {
 	need runc has_cmd runc                      # its runtime: crun 1.8 refuses a machine with hybrid cgroups
 	need openssh-server has_sshd                # the bytes suite: a real sshd on 127.0.0.1 forwards the socket
 	need openssh-client has_cmd ssh             # and ssh -L connects a game through it (ssh-keygen makes its keys)
+	need gdb has_cmd gdb                        # the patch suite: gdb stops at a line of a patched function
+	need clang has_cmd clang                    # and patches clang's programs as well as gcc's
 	cross                                       # the cross suite: an aarch64 game under qemu-user
 }
 # A game on another architecture: libhotreload and modules built for aarch64, its game run under qemu-user

@@ -1,0 +1,201 @@
+/* progmod.c: patch builds for the running program: queued by the library's thread, applied together at hr_update. */
+#include "progmod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A patch handed over, not yet applied. */
+typedef struct queued {
+	char *unit;
+	uint64_t version;
+	uint32_t gen;
+	int fd;
+} queued;
+
+/* The newest version of a unit handed over: older ones are not wanted. */
+typedef struct floor_ {
+	char *unit;
+	uint64_t version;
+} floor_;
+
+struct hrc_progmod {
+	hrc_prog *prog;
+	struct timespec exe_mtime;
+	/* Under c->lock. */
+	queued *q;
+	size_t nq, capq;
+	floor_ *floors;
+	size_t nfloors;
+};
+
+hrc_progmod *hrc_progmod_new(hrc_prog *p)
+{
+	hrc_progmod *pm = calloc(1, sizeof *pm);
+	if (!pm) {
+		hrc_prog_close(p);
+		return NULL;
+	}
+	pm->prog = p;
+	struct stat st;
+	/* the file the program was started from: a patch older than it is of an earlier build */
+	if (stat("/proc/self/exe", &st) == 0)
+		pm->exe_mtime = st.st_mtim;
+	return pm;
+}
+
+static void drop_queue(queued *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(q[i].unit);
+		if (q[i].fd >= 0)
+			close(q[i].fd);
+	}
+}
+
+void hrc_progmod_free(hrc_progmod *pm)
+{
+	if (!pm)
+		return;
+	drop_queue(pm->q, pm->nq);
+	free(pm->q);
+	for (size_t i = 0; i < pm->nfloors; i++)
+		free(pm->floors[i].unit);
+	free(pm->floors);
+	hrc_prog_close(pm->prog); /* kept for the process: patched code and its tables stay */
+	free(pm);
+}
+
+static int newer(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec > b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec > b->tv_nsec);
+}
+
+/* Whether version is newer than what pm had of unit; if so it becomes the floor. */
+static int raise_floor(hrc_progmod *pm, const char *unit, uint64_t version)
+{
+	for (size_t i = 0; i < pm->nfloors; i++) {
+		if (strcmp(pm->floors[i].unit, unit))
+			continue;
+		if (version <= pm->floors[i].version)
+			return 0;
+		pm->floors[i].version = version;
+		return 1;
+	}
+	floor_ *f = realloc(pm->floors, (pm->nfloors + 1) * sizeof *f);
+	char *u = strdup(unit);
+	if (f)
+		pm->floors = f;
+	if (!f || !u) {
+		free(u);
+		return 1; /* without memory to remember it, still worth applying */
+	}
+	pm->floors[pm->nfloors].unit = u;
+	pm->floors[pm->nfloors++].version = version;
+	return 1;
+}
+
+void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	for (hr_module *m = c->mods; m; m = m->next) {
+		hrc_progmod *pm = m->prog;
+		if (!pm || m->closed || !hrc_prog_has_unit(pm->prog, unit))
+			continue; /* a unit of another program: not an error */
+		if (!newer(&st.st_mtim, &pm->exe_mtime))
+			continue; /* the executable was built after this patch: it has the change already */
+		if (!raise_floor(pm, unit, version))
+			continue;
+		int own = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+		char *u = strdup(unit);
+		queued *q = pm->nq == pm->capq ? realloc(pm->q, (pm->capq ? pm->capq * 2 : 8) * sizeof *q) : pm->q;
+		if (own < 0 || !u || !q) {
+			if (own >= 0)
+				close(own);
+			free(u);
+			if (q && q != pm->q) {
+				pm->q = q;
+				pm->capq = pm->capq ? pm->capq * 2 : 8;
+			}
+			continue;
+		}
+		if (q != pm->q) {
+			pm->q = q;
+			pm->capq = pm->capq ? pm->capq * 2 : 8;
+		}
+		/* a newer one of a unit still queued replaces it */
+		size_t i = 0;
+		while (i < pm->nq && strcmp(pm->q[i].unit, unit))
+			i++;
+		if (i < pm->nq)
+			drop_queue(&pm->q[i], 1);
+		else
+			pm->nq++;
+		pm->q[i] = (queued){ u, version, c->gen, own };
+		atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
+	}
+}
+
+int hrc_progmod_take(hr_module *m)
+{
+	hr_client *c = m->c;
+	hrc_progmod *pm = m->prog;
+	atomic_exchange_explicit(&m->pending, 0, memory_order_acquire);
+	pthread_mutex_lock(&c->lock);
+	queued *q = pm->q;
+	size_t n = pm->nq;
+	pm->q = NULL;
+	pm->nq = pm->capq = 0;
+	pthread_mutex_unlock(&c->lock);
+	if (!n) {
+		free(q);
+		return 0;
+	}
+	int fds[64], rc = 0;
+	char why[1024] = "";
+	unsigned before = hrc_prog_version(pm->prog);
+	/* all units together, so that a change across them (a shared header) lands at once */
+	int *f = n <= 64 ? fds : malloc(n * sizeof *f);
+	if (!f) {
+		rc = -ENOMEM;
+		snprintf(why, sizeof why, "out of memory");
+	} else {
+		for (size_t i = 0; i < n; i++)
+			f[i] = q[i].fd;
+		rc = hrc_prog_apply(pm->prog, f, n, why, sizeof why);
+		if (f != fds)
+			free(f);
+	}
+	uint64_t at_us = hrc_now_ns(CLOCK_REALTIME) / 1000u;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (rc < 0) {
+			hrp_msg r = {.type = HRP_REFUSED, .u.refused = {q[i].unit, q[i].version, why}};
+			hrc_report(c, q[i].gen, &r);
+			c->stats.refusals++;
+			hrc_notes_post(&c->notes, HR_NOTE_REFUSED, q[i].unit, q[i].version, "%s v%llu refused: %s", q[i].unit,
+				       (unsigned long long)q[i].version, why);
+		} else {
+			hrp_msg r = {.type = HRP_LOADED, .u.loaded = {q[i].unit, q[i].version, at_us}};
+			hrc_report(c, q[i].gen, &r);
+			hrc_notes_post(&c->notes, HR_NOTE_LOADED, q[i].unit, q[i].version, "%s v%llu live", q[i].unit,
+				       (unsigned long long)q[i].version);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	/* wake the library's thread to send the reports: a patch is rare, a write is cheap beside it */
+	uint64_t one = 1;
+	ssize_t w = write(c->wake, &one, sizeof one);
+	(void)w; /* EAGAIN: awake already */
+	drop_queue(q, n);
+	free(q);
+	m->version += hrc_prog_version(pm->prog) - before;
+	return rc < 0 ? rc : rc > 0;
+}

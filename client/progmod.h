@@ -1,0 +1,28 @@
+/* progmod.h: the module that stands for the running program (hr_open_program): patch builds queued and applied at hr_update. */
+#ifndef HRC_PROGMOD_H
+#define HRC_PROGMOD_H
+
+#include <stdint.h>
+
+#include "client.h"
+#include "patch.h"
+
+/* The module name a program subscribes with: no module can have it, it means every patch unit. */
+#define HRC_PROGRAM_NAME "/"
+
+typedef struct hrc_progmod hrc_progmod;
+
+/* Wrap p (taken); NULL on ENOMEM (p then closed). */
+hrc_progmod *hrc_progmod_new(hrc_prog *p);
+void hrc_progmod_free(hrc_progmod *pm);
+/*
+ * The library's thread: a patch BUILD (unit path, version, fd, not taken),
+ * queued for every open program module whose program has that unit and whose
+ * executable is older than the object; others are passed over silently.
+ * Under c->lock.
+ */
+void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd);
+/* hr_update's slow path for a program module: apply what is queued, together. 1, 0 or -errno. */
+int hrc_progmod_take(hr_module *m);
+
+#endif

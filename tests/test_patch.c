@@ -1,0 +1,785 @@
+/* test_patch.c: the patch engine on real programs built with the patching flags (gcc and clang, -O0 and -O2): calls, statics, refusals, stacks, threads. */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = t_tmpdir();
+}
+
+static void teardown(void)
+{
+	t_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(patch, .init = setup, .fini = teardown, .timeout = 240);
+
+/* The program's side of the tests: apply(path...) through the library's internal engine, printing the result. */
+static const char *HARNESS =
+	"#include <fcntl.h>\n#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
+	"static hrc_prog *prog;\n"
+	"int apply(const char *paths);\n"
+	"/* paths: one object, or several separated by commas, applied together */\n"
+	"int apply(const char *paths)\n{\n"
+	"	char err[1024] = \"\", list[1024];\n"
+	"	if (!prog && hrc_prog_open(&prog, err, sizeof err) < 0) { printf(\"open: %s\\n\", err); fflush(stdout); return -1; }\n"
+	"	int fds[8], n = 0;\n"
+	"	snprintf(list, sizeof list, \"%s\", paths);\n"
+	"	for (char *s = strtok(list, \",\"); s && n < 8; s = strtok(NULL, \",\"))\n"
+	"		if ((fds[n++] = open(s, O_RDONLY | O_CLOEXEC)) < 0) { printf(\"cannot open %s\\n\", s); return -1; }\n"
+	"	int rc = hrc_prog_apply(prog, fds, (size_t)n, err, sizeof err);\n"
+	"	while (n--) close(fds[n]);\n"
+	"	if (rc < 0) printf(\"refused: %s\\n\", err); else printf(\"applied %d v%u\\n\", rc, hrc_prog_version(prog));\n"
+	"	fflush(stdout);\n"
+	"	return rc;\n}\n";
+
+typedef struct cfg {
+	const char *cc, *opt;
+} cfg;
+
+static const cfg CFGS[] = { { "gcc", "-O0" }, { "gcc", "-O2" }, { "clang", "-O0" }, { "clang", "-O2" } };
+
+static int have(const char *cc)
+{
+	t_run r = t_exec(NULL, NULL, (const char *const[]){ cc, "--version", NULL });
+	int ok = r.status == 0;
+	t_run_free(&r);
+	return ok;
+}
+
+/* The contract's flags (hotreload-patch.pc; clang's file leaves out -flive-patching). */
+static const char *flags(const cfg *c)
+{
+	return strcmp(c->cc, "gcc")
+		       ? "-g -fpatchable-function-entry=7,5 -fno-omit-frame-pointer"
+		       : "-g -fpatchable-function-entry=7,5 -flive-patching=inline-clone -fno-omit-frame-pointer";
+}
+
+static void sh(const char *cmd)
+{
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
+	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
+	t_run_free(&r);
+}
+
+/* Write src to dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in dir). */
+/* Flags added to every compile of a test (-fcf-protection, say). */
+static const char *more_cflags = "";
+
+static void compile(const cfg *c, const char *name, const char *src, const char *obj, const char *extra)
+{
+	char *p = t_fmt("%s/%s", dir, name);
+	cr_assert_eq(t_write(p, src, strlen(src)), 0);
+	free(p);
+	char *cmd = t_fmt("%s %s %s %s %s -c %s -o %s", c->cc, flags(c), c->opt, more_cflags, extra ? extra : "", name, obj);
+	sh(cmd);
+	free(cmd);
+}
+
+#ifdef __SANITIZE_ADDRESS__
+#define SAN " -fsanitize=address,undefined"
+#else
+#define SAN ""
+#endif
+
+/* The program: main.c and game.c, with the harness, linked to the library as a user would. */
+static void program(const cfg *c, const char *main_src, const char *game_src, const char *linkextra)
+{
+	compile(c, "game.c", game_src, "game.o", NULL);
+	compile(c, "main.c", main_src, "main.o", NULL);
+	compile(c, "harness.c", HARNESS, "harness.o", "-I" HR_SOURCE_DIR "/client" SAN);
+	char *cmd = t_fmt("%s" SAN " -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc,
+			  linkextra ? linkextra : "", HR_BUILD_DIR);
+	sh(cmd);
+	free(cmd);
+}
+
+/* A patch: the unit's new source saved over game.c and compiled to obj, as the daemon does. */
+static void patch(const cfg *c, const char *game_src, const char *obj)
+{
+	compile(c, "game.c", game_src, obj, NULL);
+}
+
+static char *run(const char *const *args)
+{
+	const char *argv[16] = { "./prog" };
+	size_t n = 1;
+	while (args && args[n - 1])
+		argv[n] = args[n - 1], n++;
+	argv[n] = NULL;
+	t_run r = t_exec(dir, NULL, argv);
+	cr_assert_eq(r.status, 0, "prog exited %d:\n%s\n%s", r.status, r.out, r.err);
+	char *out = r.out;
+	r.out = NULL;
+	t_run_free(&r);
+	return out;
+}
+
+#define EACH_CFG(c)                                                                        \
+	for (const cfg *c = CFGS; c < CFGS + sizeof CFGS / sizeof *CFGS; c++)                 \
+		if (!have(c->cc))                                                                  \
+			cr_log_info("%s not installed: skipped", c->cc);                           \
+		else
+
+static const char *CALLS_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int tick(void); int base(void);\n"
+	"static int (*cb)(void);\n"
+	"static void show(void) { int t = tick(); printf(\"tick %d cb %d base %d\\n\", t, cb(), base()); }\n"
+	"int main(int argc, char **argv) {\n"
+	"	cb = base; /* a callback taken before any patch */\n"
+	"	show();\n"
+	"	for (int i = 1; i < argc; i++) { apply(argv[i]); show(); }\n"
+	"	return 0;\n}\n";
+
+static const char *CALLS_V1 =
+	"static int counter;\n"
+	"static int twice(int x) { return 2 * x; }\n"
+	"int base(void) { return 1; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()); }\n";
+
+/* base changed, the static function changed, a new function with a new static. */
+static const char *CALLS_V2 =
+	"static int counter;\n"
+	"static int fresh = 40;\n"
+	"static int extra(void) { return fresh++; }\n"
+	"static int twice(int x) { return 3 * x; }\n"
+	"int base(void) { return 5; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
+
+/* The same unit again: the new static keeps counting from where the first patch left it. */
+static const char *CALLS_V3 =
+	"static int counter;\n"
+	"static int fresh = 40;\n"
+	"static int extra(void) { return fresh++; }\n"
+	"static int twice(int x) { return 3 * x; }\n"
+	"int base(void) { return 7; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
+
+Test(patch, calls_from_everywhere_reach_the_new_code_and_statics_keep_their_values)
+{
+	EACH_CFG(c)
+	{
+		program(c, CALLS_MAIN, CALLS_V1, NULL);
+		patch(c, CALLS_V2, "p1.o");
+		patch(c, CALLS_V3, "p2.o");
+		char *out = run((const char *const[]){ "p1.o", "p2.o", NULL });
+		cr_expect_str_eq(out,
+				 "tick 1002 cb 1 base 1\n"
+				 "applied 1 v1\n"
+				 "tick 2055 cb 5 base 5\n"
+				 "applied 1 v2\n"
+				 "tick 3062 cb 7 base 7\n",
+				 "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+static const char *LOCALS_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int f(void); int g(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	int a = f(); a = f(); int b = g();\n"
+	"	printf(\"f %d g %d\\n\", a, b);\n"
+	"	apply(argv[1]);\n"
+	"	a = f(); b = g();\n"
+	"	printf(\"f %d g %d\\n\", a, b);\n"
+	"	return 0;\n}\n";
+
+static const char *LOCALS_V1 =
+	"int f(void) { static int n = 0; return ++n; }\n"
+	"int g(void) { static int n = 100; return ++n; }\n";
+
+/* h inserted first: gcc renames f's n.0 to n.1 and g's n.1 to n.2, at the same size. */
+static const char *LOCALS_V2 =
+	"__attribute__((noinline)) int h(void) { static int n = 50; return ++n; }\n"
+	"int f(void) { static int n = 0; return ++n + 1000 * h(); }\n"
+	"int g(void) { static int n = 100; return ++n; }\n";
+
+Test(patch, function_local_statics_are_matched_by_function_not_by_gcc_numbering)
+{
+	EACH_CFG(c)
+	{
+		program(c, LOCALS_MAIN, LOCALS_V1, NULL);
+		patch(c, LOCALS_V2, "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "f 2 g 101\napplied 1 v1\nf 51003 g 102\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+static const char *SIZE_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int get(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	printf(\"get %d\\n\", get());\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"get %d\\n\", get());\n"
+	"	return 0;\n}\n";
+
+Test(patch, a_variable_that_changed_size_is_refused_and_the_old_code_runs_on)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN, "int hp_table[4] = { 1, 2, 3, 4 };\nint get(void) { return hp_table[3]; }\n", NULL);
+		patch(c, "int hp_table[6] = { 1, 2, 3, 4, 5, 6 };\nint get(void) { return hp_table[5]; }\n", "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		char *want = t_fmt("get 4\nrefused: %s/game.c: variable 'hp_table' changed size (16 \xe2\x86\x92 24 bytes): "
+				   "its storage cannot be kept; restart the program\nget 4\n", dir);
+		cr_expect_str_eq(out, want, "%s %s", c->cc, c->opt);
+		free(want);
+		free(out);
+	}
+}
+
+static const char *TLS_V1 = "__thread int tls_hp;\nint get(void) { return ++tls_hp; }\n";
+
+Test(patch, a_thread_local_variable_is_refused)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN, TLS_V1, NULL);
+		patch(c, "__thread int tls_hp;\nint get(void) { return tls_hp += 10; }\n", "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: thread-local variable 'tls_hp' cannot be patched"),
+			  "%s %s: %s", c->cc, c->opt, out);
+		cr_expect(strstr(out, "get 1\n") && strstr(out, "get 2\n"), "%s", out);
+		free(out);
+	}
+}
+
+static const char *REC_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int depth(int n);\n"
+	"static const char *patch_path;\n"
+	"void trigger(void);\n"
+	"void trigger(void) { if (patch_path) { apply(patch_path); patch_path = NULL; } }\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc; patch_path = argv[1];\n"
+	"	printf(\"depth %d\\n\", depth(3)); /* patched at the bottom of the recursion */\n"
+	"	printf(\"depth %d\\n\", depth(3));\n"
+	"	return 0;\n}\n";
+
+Test(patch, a_recursive_function_on_the_stack_finishes_its_calls_in_old_code)
+{
+	EACH_CFG(c)
+	{
+		program(c, REC_MAIN, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 1 + depth(n - 1); }\n",
+			NULL);
+		patch(c, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 10 + depth(n - 1); }\n",
+		      "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "applied 1 v1\ndepth 3\ndepth 30\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+Test(patch, an_object_of_another_unit_is_skipped_silently)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
+		compile(c, "other.c", "int other(void) { return 1; }\n", "other.o", NULL);
+		char *out = run((const char *const[]){ "other.o", NULL });
+		cr_expect_str_eq(out, "get 4\napplied 0 v0\nget 4\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+/* The three units built with cflags and linked: a program built in some wrong way. */
+static void build_with(const char *cflags)
+{
+	char *cmd = t_fmt("for u in game main; do gcc %s -c $u.c -o $u.o || exit 1; done && "
+			  "gcc %s -I" HR_SOURCE_DIR "/client" SAN " -c harness.c -o harness.o && "
+			  "gcc" SAN " -o prog main.o game.o harness.o " HR_BUILD_DIR "/libhotreload.a -ldl -lpthread",
+			  cflags, cflags);
+	sh(cmd);
+	free(cmd);
+}
+
+Test(patch, a_program_that_lacks_what_patching_needs_is_told_what)
+{
+	cfg c = { "gcc", "-O0" };
+	patch(&c, "int get(void) { return 5; }\n", "p1.o");
+	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
+	sh("strip -o stripped prog && cp stripped prog");
+	char *out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "open: the executable is stripped (no .symtab)"), "%s", out);
+	free(out);
+
+	build_with("-g");
+	out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "open: the program was not built with -fpatchable-function-entry=7,5"), "%s", out);
+	free(out);
+
+	build_with("-fpatchable-function-entry=7,5");
+	out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "open: no DWARF debug information for the program's own code (main): build it with -g"), "%s", out);
+	free(out);
+}
+
+Test(patch, a_function_built_without_the_flags_is_refused_by_name)
+{
+	cfg c = { "gcc", "-O2" };
+	patch(&c, "int get(void) { return 5; }\n", "p1.o");
+	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
+	/* game.c alone built without room at its entries; main.c has them */
+	sh("gcc -g -O2 -c game.c -o game.o && gcc" SAN " -o prog main.o game.o harness.o " HR_BUILD_DIR
+	   "/libhotreload.a -ldl -lpthread");
+	char *out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: function 'get' has no room at its entry: built without the patching flags"),
+		  "%s", out);
+	cr_expect(strstr(out, "get 4\nrefused") && strstr(out, "\nget 4\n"), "%s", out);
+	free(out);
+}
+
+static const char *THREADS_MAIN =
+	"#include <pthread.h>\n#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n"
+	"int apply(const char *path);\n"
+	"int work(int x); int other(int x);\n"
+	"static volatile int stop;\n"
+	"static long calls;\n"
+	"static void *loop(void *arg) {\n"
+	"	(void)arg; long n = 0;\n"
+	"	while (!stop) {\n"
+	"		int w = work(1), o = other(1);\n"
+	"		if ((w != 2 && w != 3 && w != 4) || (o != 12 && o != 13 && o != 14)) { printf(\"bad %d %d\\n\", w, o); fflush(stdout); abort(); }\n"
+	"		n++;\n"
+	"	}\n"
+	"	__atomic_add_fetch(&calls, n, __ATOMIC_RELAXED);\n"
+	"	return NULL;\n}\n"
+	"int main(int argc, char **argv) {\n"
+	"	pthread_t t[3];\n"
+	"	for (int i = 0; i < 3; i++) pthread_create(&t[i], NULL, loop, NULL);\n"
+	"	int ok = 0;\n"
+	"	for (int i = 0; i < 200; i++) ok += apply(argv[1 + i % (argc - 1)]) == 1;\n"
+	"	stop = 1;\n"
+	"	for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);\n"
+	"	printf(\"patches %d calls %s work %d\\n\", ok, calls > 0 ? \"some\" : \"none\", work(1));\n"
+	"	return 0;\n}\n";
+
+static const char *THREADS_SRC =
+	"int work(int x) { return x + %d; }\n"
+	"int other(int x) { return work(x) + 10; }\n";
+
+Test(patch, threads_calling_the_patched_functions_while_200_patches_land)
+{
+	EACH_CFG(c)
+	{
+		char *v1 = t_fmt(THREADS_SRC, 1), *v2 = t_fmt(THREADS_SRC, 2), *v3 = t_fmt(THREADS_SRC, 3);
+		program(c, THREADS_MAIN, v1, "-pthread");
+		patch(c, v2, "p2.o");
+		patch(c, v3, "p3.o");
+		char *out = run((const char *const[]){ "p2.o", "p3.o", NULL });
+		cr_expect(strstr(out, "patches 200 calls some work 4\n"), "%s %s: %.300s", c->cc, c->opt,
+			  strstr(out, "patches") ? strstr(out, "patches") : out);
+		free(out);
+		free(v1);
+		free(v2);
+		free(v3);
+	}
+}
+
+/*
+ * A store of a constant into a kept static: the reference is S + A + 4 + the
+ * immediate's size. A new variable inserted before it shifts the patch's own
+ * layout, so taking the wrong variable would write the patch's copy.
+ */
+Test(patch, a_constant_stored_into_a_kept_static_reaches_its_old_storage)
+{
+	EACH_CFG(c)
+	{
+		program(c, SIZE_MAIN,
+			"static int a = 1, b = 2;\n"
+			"int get(void) { return a * 100 + b; }\n",
+			NULL);
+		patch(c,
+		      "static int a = 1;\nstatic int z = 5;\nstatic int b = 2;\n"
+		      "int get(void) { z++; b = 7; return a * 100 + b * 10 + z; }\n",
+		      "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "get 102\napplied 1 v1\nget 176\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+/* ---- hr_open_program through the library's receive path, against a stand-in for the daemon ---- */
+
+#include <fcntl.h>
+#include <pthread.h>
+#include "../proto/hrp.h"
+
+struct fake {
+	int lfd;
+	char *unit; /* dir/game.c */
+	int objs[4]; /* v1 good, v2 a size change, v3 good; v4 for the program opened again */
+	char loaded[256], refused[1024];
+	int subscribed;
+};
+
+static void announce(int fd, const char *module, uint64_t v, int obj)
+{
+	hrp_buf b = { 0 };
+	hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, HRP_KIND_OK, "/state/x.o" } }, &b);
+	hrp_send_fd(fd, b.data, b.len, obj);
+	hrp_buf_free(&b);
+}
+
+/* HELLO; at SUBSCRIBE "/" the first patch (and one of another program's unit); each next after the last report. */
+static void *fake_daemon(void *arg)
+{
+	struct fake *f = arg;
+	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+	if (poll(&p, 1, 20000) != 1)
+		return NULL;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	if (hrp_recv(fd, &r, &m, 5000) || m.type != HRP_HELLO)
+		goto out;
+	hrp_send(fd, &(hrp_msg){ .type = HRP_HELLO,
+				 .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4321, "0123456789abcdef0123456789abcdef",
+					      "hotreloadd test" } });
+	int next = 0;
+	size_t n = 0;
+	while (hrp_recv(fd, &r, &m, 20000) == 0) {
+		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/") && f->subscribed++) {
+			announce(fd, f->unit, 4, f->objs[3]); /* subscribed again: the newest */
+		} else if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
+			announce(fd, "/elsewhere/not-ours.c", 9, f->objs[0]);
+			announce(fd, f->unit, 1, f->objs[next++]);
+		} else if (m.type == HRP_STATUS_REQ) {
+			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS, .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
+		} else if (m.type == HRP_LOADED || m.type == HRP_REFUSED) {
+			n += (size_t)snprintf(m.type == HRP_LOADED ? f->loaded + strlen(f->loaded) : f->refused + strlen(f->refused),
+					      m.type == HRP_LOADED ? sizeof f->loaded - strlen(f->loaded) : sizeof f->refused - strlen(f->refused),
+					      "%s v%llu;", m.type == HRP_LOADED ? m.u.loaded.module : m.u.refused.module,
+					      (unsigned long long)(m.type == HRP_LOADED ? m.u.loaded.version : m.u.refused.version));
+			if (m.type == HRP_REFUSED)
+				snprintf(f->refused + strlen(f->refused), sizeof f->refused - strlen(f->refused), "%s;", m.u.refused.reason);
+			if (next >= 3)
+				continue;
+			announce(fd, f->unit, (uint64_t)next + 1, f->objs[next]);
+			next++;
+		}
+	}
+out:
+	hrp_reader_free(&r);
+	close(fd);
+	return NULL;
+}
+
+static const char *API_MAIN =
+	"#include <stdio.h>\n#include <unistd.h>\n#include <time.h>\n#include \"hotreload.h\"\n"
+	"int tick(void); int base(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	hr_client *c = hr_connect(argv[1]);\n"
+	"	if (!c) { printf(\"connect failed\\n\"); return 1; }\n"
+	"	hr_module *m = hr_open_program(c);\n"
+	"	if (!m) { printf(\"open: %s\\n\", hr_last_error()); return 0; }\n"
+	"	printf(\"tick %d base %d\\n\", tick(), base());\n"
+	"	time_t until = time(NULL) + 60;\n"
+	"	int seen = 0;\n"
+	"	while (seen < 3 && time(NULL) < until) { /* the game's frame loop */\n"
+	"		int rc = hr_update(m);\n"
+	"		if (rc) { seen++; printf(\"update %d v%llu tick %d base %d\\n\", rc, (unsigned long long)hr_version(m), tick(), base()); fflush(stdout); }\n"
+	"		usleep(1000);\n"
+	"	}\n"
+	"	hr_close(m);\n"
+	"	printf(\"base after close %d\\n\", base());\n"
+	"	m = hr_open_program(c); /* again: what was switched stays known */\n"
+	"	while (hr_update(m) == 0 && time(NULL) < until)\n"
+	"		usleep(1000);\n"
+	"	printf(\"reopened v%llu base %d\\n\", (unsigned long long)hr_version(m), base());\n"
+	"	hr_close(m);\n"
+	"	hr_disconnect(c);\n"
+	"	return 0;\n}\n";
+
+Test(patch, hr_open_program_applies_the_patches_announced_for_its_units)
+{
+	cfg c = { "gcc", "-O2" };
+	compile(&c, "game.c", CALLS_V1, "game.o", NULL);
+	compile(&c, "main.c", API_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
+	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	patch(&c, CALLS_V2, "p1.o");
+	patch(&c, "static int counter[2];\nint base(void) { return 9; }\nint tick(void) { return ++counter[0]; }\n", "p2.o");
+	patch(&c, CALLS_V3, "p3.o");
+	patch(&c, "int base(void) { return 11; }\nint tick(void) { return 0; }\n", "p4.o");
+	struct fake f = { .unit = t_fmt("%s/game.c", dir) };
+	for (int i = 0; i < 4; i++) {
+		char *o = t_fmt("%s/p%d.o", dir, i + 1);
+		f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
+		free(o);
+	}
+	char *sock = t_fmt("%s/d.sock", dir);
+	f.lfd = hrp_listen(sock, 1);
+	cr_assert_geq(f.lfd, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_daemon, &f);
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	pthread_join(t, NULL);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect(f.subscribed);
+	cr_expect_str_eq(r.out,
+			 "tick 1002 base 1\n"
+			 "update 1 v1 tick 2055 base 5\n"
+			 "update -22 v1 tick 3056 base 5\n"
+			 "update 1 v2 tick 4063 base 7\n"
+			 "base after close 7\n"
+			 "reopened v1 base 11\n");
+	char *loaded = t_fmt("%s v1;%s v3;", f.unit, f.unit);
+	/* v4's report may be cut off by hr_disconnect right after */
+	cr_expect(!strncmp(f.loaded, loaded, strlen(loaded)), "%s", f.loaded);
+	cr_expect(strstr(f.refused, "v2;") && strstr(f.refused, "variable 'counter' changed size (4 \xe2\x86\x92 8 bytes)"), "%s",
+		  f.refused);
+	free(loaded);
+	t_run_free(&r);
+	for (int i = 0; i < 4; i++)
+		close(f.objs[i]);
+	close(f.lfd);
+	free(sock);
+	free(f.unit);
+}
+
+static const char *GDB_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int value(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	value();\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"value %d\\n\", value());\n"
+	"	return 0;\n}\n";
+
+/* gdb sees the patch through its JIT interface: a breakpoint at a line that only the patch has stops there. */
+Test(patch, gdb_stops_at_a_line_of_a_patched_function)
+{
+	if (!have("gdb")) {
+		cr_log_info("gdb not installed: skipped");
+		return;
+	}
+	cfg c = { "gcc", "-O0" };
+	program(&c, GDB_MAIN, "static int hits;\nint value(void) { return ++hits; }\n", NULL);
+	patch(&c, "static int hits;\nint value(void)\n{\n\tint v = 40 + hits;\n\tv += 2;\n\treturn ++hits + v;\n}\n", "p1.o");
+	t_run r = t_exec(dir, NULL,
+			 (const char *const[]){ "gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex",
+						/* LeakSanitizer cannot run under ptrace: in the SAN=1 build it would fail the exit */
+						"set environment ASAN_OPTIONS=detect_leaks=0", "-ex", "break game.c:5",
+						"-ex", "run", "-ex", "bt", "-ex", "print v", "-ex", "print hits", "-ex", "continue", "--args", "./prog",
+						"p1.o", NULL });
+	cr_expect(strstr(r.out, "Breakpoint 1, value () at game.c:5"), "%s\n%s", r.out, r.err);
+	/* hits is the program's kept storage, seen by gdb in the patched frame */
+	cr_expect(strstr(r.out, "in main (") && strstr(r.out, "$1 = 41") && strstr(r.out, "$2 = 1\n") && strstr(r.out, "value 45"),
+		  "%s", r.out);
+	t_run_free(&r);
+}
+
+/* Through the public API: NULL, errno and hr_last_error naming what the program lacks. */
+Test(patch, hr_open_program_names_what_the_program_lacks)
+{
+	const char *src = "#include <errno.h>\n#include <stdio.h>\n#include <string.h>\n#include \"hotreload.h\"\n"
+			  "int main(void) {\n"
+			  "	hr_client *c = hr_connect_lazy(\"/nonexistent/d.sock\");\n"
+			  "	hr_module *m = hr_open_program(c);\n"
+			  "	printf(\"%s errno %s: %s\\n\", m ? \"opened\" : \"NULL\", m ? \"-\" : strerror(errno), hr_last_error());\n"
+			  "	hr_disconnect(c);\n"
+			  "	return 0;\n}\n";
+	char *p = t_fmt("%s/main.c", dir);
+	cr_assert_eq(t_write(p, src, strlen(src)), 0);
+	free(p);
+	sh("gcc -g -I" HR_SOURCE_DIR "/client" SAN " -o prog main.c -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	char *out = run(NULL);
+	cr_expect_str_eq(out, "NULL errno Exec format error: the program was not built with -fpatchable-function-entry=7,5 "
+			      "(see pkg-config --cflags hotreload-patch)\n");
+	free(out);
+	sh("gcc -g -fpatchable-function-entry=7,5 -I" HR_SOURCE_DIR "/client" SAN " -o prog main.c -L" HR_BUILD_DIR
+	   " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	out = run(NULL);
+	cr_expect_str_eq(out, "opened errno -: \n");
+	free(out);
+}
+
+static const char *TWO_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int game(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	printf(\"game %d\\n\", game());\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"game %d\\n\", game());\n"
+	"	return 0;\n}\n";
+
+/* A header shared by two units: both patches land in one apply, as one hr_update does. */
+Test(patch, two_units_of_one_change_are_applied_together)
+{
+	EACH_CFG(c)
+	{
+		char *h = t_fmt("%s/rules.h", dir);
+		cr_assert_eq(t_write(h, "#define SCALE 2\n", 16), 0);
+		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "other.o", NULL);
+		program(c, TWO_MAIN, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n",
+			"other.o");
+		cr_assert_eq(t_write(h, "#define SCALE 3\n", 16), 0);
+		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "p_other.o", NULL);
+		patch(c, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n", "p_game.o");
+		char *out = run((const char *const[]){ "p_game.o,p_other.o", NULL });
+		cr_expect_str_eq(out, "game 22\napplied 1 v2\ngame 33\n", "%s %s", c->cc, c->opt);
+		free(out);
+		free(h);
+	}
+}
+
+static const char *CONST_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"const char *name(int i); int val(int i);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	printf(\"%s %d\\n\", name(1), val(2));\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"%s %d\\n\", name(1), val(2));\n"
+	"	return 0;\n}\n";
+
+static const char *CONST_SRC =
+	"static const int table[3] = { %d, %d, %d };\n"
+	"static const char *const names[2] = { \"%s\", \"%s\" };\n"
+	"const char *name(int i) { return names[i]; }\n"
+	"int val(int i) { return table[i]; }\n";
+
+/* Constants are never kept: a const table, and a const table of pointers (.data.rel.ro), are the new code's. */
+Test(patch, constant_tables_and_strings_are_the_new_codes)
+{
+	EACH_CFG(c)
+	{
+		char *v1 = t_fmt(CONST_SRC, 1, 2, 3, "one", "two"), *v2 = t_fmt(CONST_SRC, 7, 8, 9, "uno", "dos");
+		program(c, CONST_MAIN, v1, NULL);
+		patch(c, v2, "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "two 3\napplied 1 v1\ndos 9\n", "%s %s", c->cc, c->opt);
+		free(out);
+		free(v1);
+		free(v2);
+	}
+}
+
+/* -fcf-protection (some distributions' default) puts endbr64 before the entry's NOPs: switched after it. */
+Test(patch, entries_that_start_with_endbr64_are_switched_too)
+{
+	more_cflags = "-fcf-protection";
+	EACH_CFG(c)
+	{
+		program(c, CALLS_MAIN, CALLS_V1, NULL);
+		patch(c, CALLS_V2, "p1.o");
+		patch(c, CALLS_V3, "p2.o");
+		char *out = run((const char *const[]){ "p1.o", "p2.o", NULL });
+		cr_expect_str_eq(out,
+				 "tick 1002 cb 1 base 1\n"
+				 "applied 1 v1\n"
+				 "tick 2055 cb 5 base 5\n"
+				 "applied 1 v2\n"
+				 "tick 3062 cb 7 base 7\n",
+				 "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+static const char *ONCE_MAIN =
+	"#include <stdio.h>\n#include \"hotreload.h\"\n"
+	"int base(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	hr_client *c = hr_connect(argv[1]);\n"
+	"	hr_module *m = c ? hr_open_program(c) : NULL; /* returns once the daemon's answer came, after its BUILDs */\n"
+	"	if (!m) return 1;\n"
+	"	int rc = hr_update(m);\n"
+	"	printf(\"update %d base %d\\n\", rc, base());\n"
+	"	hr_close(m);\n"
+	"	hr_disconnect(c);\n"
+	"	return 0;\n}\n";
+
+/* A program started after a save: a patch older than its executable has nothing the program lacks. */
+Test(patch, a_patch_older_than_the_executable_is_passed_over)
+{
+	cfg c = { "gcc", "-O0" };
+	patch(&c, "int base(void) { return 2; }\nint tick(void) { return 0; }\n", "p1.o");
+	compile(&c, "game.c", "int base(void) { return 1; }\nint tick(void) { return 0; }\n", "game.o", NULL);
+	compile(&c, "main.c", ONCE_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
+	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	for (int newer = 0; newer < 2; newer++) {
+		if (newer)
+			sh("touch -d '+1 hour' p1.o"); /* saved after the program was built */
+		else
+			sh("touch -d '-1 hour' p1.o");
+		struct fake f = { .unit = t_fmt("%s/game.c", dir) };
+		char *o = t_fmt("%s/p1.o", dir);
+		for (int i = 0; i < 4; i++)
+			f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
+		char *sock = t_fmt("%s/d%d.sock", dir, newer);
+		f.lfd = hrp_listen(sock, 1);
+		cr_assert_geq(f.lfd, 0);
+		pthread_t t;
+		pthread_create(&t, NULL, fake_daemon, &f);
+		t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+		pthread_join(t, NULL);
+		cr_expect_str_eq(r.out, newer ? "update 1 base 2\n" : "update 0 base 1\n", "%s", r.err);
+		t_run_free(&r);
+		for (int i = 0; i < 4; i++)
+			close(f.objs[i]);
+		close(f.lfd);
+		free(sock);
+		free(o);
+		free(f.unit);
+	}
+}
+
+static const char *INLINE_MAIN =
+	"#include <stdio.h>\n"
+	"int apply(const char *path);\n"
+	"int a(void); int b(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	int x = a(); int y = b();\n"
+	"	printf(\"%d %d\\n\", x, y);\n"
+	"	apply(argv[1]);\n"
+	"	x = a(); y = b();\n"
+	"	printf(\"%d %d\\n\", x, y);\n"
+	"	return 0;\n}\n";
+
+/* At -O2 the static of an inlined function lives in its abstract instance's DWARF: still the same storage. */
+Test(patch, a_static_of_an_inlined_function_keeps_counting)
+{
+	EACH_CFG(c)
+	{
+		program(c, INLINE_MAIN,
+			"static inline int bump(void) { static int k; return ++k; }\n"
+			"int a(void) { return bump(); }\nint b(void) { return bump() * 10; }\n",
+			NULL);
+		patch(c,
+		      "static int other = 5;\n"
+		      "static inline int bump(void) { static int k; return ++k; }\n"
+		      "int a(void) { return bump() + other; }\nint b(void) { return bump() * 100; }\n",
+		      "p1.o");
+		char *out = run((const char *const[]){ "p1.o", NULL });
+		cr_expect_str_eq(out, "1 20\napplied 1 v1\n8 400\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
