@@ -143,7 +143,13 @@ static int text_prot(uint64_t page, int writable)
 static void store2(uint8_t *at, uint16_t v)
 {
 	/* one 16-bit store (within a cache line: checked before) */
+#if defined(__x86_64__)
 	__asm__ volatile("movw %1, %0" : "=m"(*(uint16_t *)(void *)at) : "r"(v) : "memory");
+#else
+	/* never reached: the program is refused before (elffile.c: x86-64 only); this keeps the library building
+	 * for other machines (make CROSS=...) */
+	__atomic_store_n((uint16_t *)(void *)at, v, __ATOMIC_RELAXED);
+#endif
 }
 
 static const uint8_t NOP5[5] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
