@@ -422,6 +422,7 @@ Test(patch, a_constant_stored_into_a_kept_static_reaches_its_old_storage)
 #include <fcntl.h>
 #include <pthread.h>
 #include "../proto/hrp.h"
+#include "../proto/sha256.h"
 
 struct fake {
 	int lfd;
@@ -433,8 +434,16 @@ struct fake {
 
 static void announce(int fd, const char *module, uint64_t v, int obj)
 {
+	/* with the object's SHA-256 and size, as the daemon sends them (the library checks both) */
+	hrp_sha256 h;
+	char hex[65], chunk[4096];
+	uint64_t size = 0;
+	hrp_sha256_init(&h);
+	for (ssize_t k; (k = pread(obj, chunk, sizeof chunk, (off_t)size)) > 0; size += (uint64_t)k)
+		hrp_sha256_update(&h, chunk, (size_t)k);
+	hrp_sha256_hex(&h, hex);
 	hrp_buf b = { 0 };
-	hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, HRP_KIND_OK, "/state/x.o" } }, &b);
+	cr_assert_geq(hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, HRP_KIND_OK, "/state/x.o", hex, size } }, &b), 0);
 	hrp_send_fd(fd, b.data, b.len, obj);
 	hrp_buf_free(&b);
 }
