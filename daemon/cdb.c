@@ -139,6 +139,14 @@ static int by_file(const void *a, const void *b)
 	return strcmp(x->file, y->file);
 }
 
+/* By file, then by place in the file: qsort need not keep equal entries in order (glibc's since 2.37 does not). */
+static int by_file_then_entry(const void *a, const void *b)
+{
+	const hrd_cdb_unit *x = a, *y = b;
+	int c = strcmp(x->file, y->file);
+	return c ? c : (x->entry > y->entry) - (x->entry < y->entry);
+}
+
 const hrd_cdb_unit *hrd_cdb_find(const hrd_cdb *c, const char *file)
 {
 	hrd_cdb_unit key = {.file = (char *)file};
@@ -244,13 +252,14 @@ int hrd_cdb_parse(const char *text, size_t n, const char *path, hrd_cdb *out, ch
 	}
 	for (size_t i = 0; i < top->n; i++) {
 		hrd_cdb_unit *u = &out->u[out->n++];
+		u->entry = i;
 		if (entry(top->kids[i], dbdir, u, why, sizeof why) < 0) {
 			snprintf(err, errsz, "%s:%s", path, why);
 			goto fail;
 		}
 	}
 	if (out->n)
-		qsort(out->u, out->n, sizeof *out->u, by_file);
+		qsort(out->u, out->n, sizeof *out->u, by_file_then_entry);
 	/* One unit per file: the first entry of a file wins (a build that compiles a file twice, for two targets). */
 	size_t kept = 0;
 	for (size_t i = 0; i < out->n; i++) {

@@ -17,6 +17,7 @@ typedef struct hrd_cdb_unit {
 	char *file;  /* absolute, lexically normal ("./" and "x/.." taken out): the unit's name too */
 	char *dir;   /* absolute: the compile runs there */
 	char **argv; /* the command as the build runs it, NULL-terminated */
+	size_t entry; /* its place among the database's entries: of two entries of one file, the first wins */
 } hrd_cdb_unit;
 
 typedef struct hrd_cdb {

@@ -1,6 +1,7 @@
 /* test_cdb.c: reading compile_commands.json (the JSON reader, entries, commands split as a shell would) and a unit's patch command. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../daemon/cdb.h"
@@ -143,4 +144,31 @@ Test(cdb, the_patch_command_writes_no_output_of_the_build)
 	cr_assert_not_null(p);
 	cr_expect_str_eq(joined(p), "[clang] [../src/a.c] [-Wp,-DKEEP] [-O2] [-c] [-MMD] [-MF] [/s/obj.d] [-o] [/s/obj.o]");
 	hrd_words_free(p);
+}
+
+Test(cdb, of_entries_of_one_file_the_first_wins_whatever_the_sort)
+{
+	/* many entries of a few files, interleaved: an unstable sort would mix up which of a file's entries comes first */
+	enum { FILES = 7, EACH = 300 };
+	size_t cap = FILES * EACH * 96 + 4, len = 0;
+	char *text = malloc(cap), err[512];
+	cr_assert_not_null(text);
+	len += (size_t)snprintf(text + len, cap - len, "[");
+	for (int i = 0; i < FILES * EACH; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s{\"directory\": \"/p\", \"file\": \"f%d.c\", \"command\": \"cc -DN=%d\"}",
+		                        i ? ",\n" : "", i % FILES, i);
+	len += (size_t)snprintf(text + len, cap - len, "]");
+	hrd_cdb c;
+	cr_assert_eq(hrd_cdb_parse(text, len, "/p/cc.json", &c, err, sizeof err), 0, "%s", err);
+	free(text);
+	cr_assert_eq(c.n, FILES);
+	for (int f = 0; f < FILES; f++) {
+		char name[32], want[32];
+		snprintf(name, sizeof name, "/p/f%d.c", f);
+		snprintf(want, sizeof want, "-DN=%d", f);
+		const hrd_cdb_unit *u = hrd_cdb_find(&c, name);
+		cr_assert_not_null(u, "%s", name);
+		cr_expect_str_eq(u->argv[1], want, "%s: not its first entry's command", name);
+	}
+	hrd_cdb_free(&c);
 }
