@@ -282,14 +282,13 @@ fail:
 	return -1;
 }
 
-int hrd_cdb_load(const char *path, hrd_cdb *out, char *err, size_t errsz)
+int hrd_cdb_load(int fd, const char *path, hrd_cdb *out, char *err, size_t errsz)
 {
 	size_t len;
-	char *text = hrd_readfile(AT_FDCWD, path, HRD_CDB_MAX, &len);
+	char *text = hrd_readfd(fd, HRD_CDB_MAX, &len);
 	if (!text) {
 		snprintf(err, errsz, "%s: cannot read the compile database: %s%s", path, strerror(errno),
-		         errno == EFBIG ? " (over 64 MiB)" : errno == ENOENT ? "; build the program so that its build writes it"
-		         : "");
+		         errno == EFBIG ? " (over 64 MiB)" : "");
 		*out = (hrd_cdb){0};
 		return -1;
 	}

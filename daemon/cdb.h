@@ -27,8 +27,8 @@ typedef struct hrd_cdb {
 
 /* Parse text[0..n) of the database at path (for messages and relative folders). 0, or -1 with err and out empty. */
 int hrd_cdb_parse(const char *text, size_t n, const char *path, hrd_cdb *out, char *err, size_t errsz);
-/* Read the database at the absolute path. 0, or -1 with err. */
-int hrd_cdb_load(const char *path, hrd_cdb *out, char *err, size_t errsz);
+/* Read the database at the absolute path from fd, opened there (and checked: see hrd_trusted_file_open). 0, or -1 with err. */
+int hrd_cdb_load(int fd, const char *path, hrd_cdb *out, char *err, size_t errsz);
 void hrd_cdb_free(hrd_cdb *c);
 /* The unit of the absolute, normal path, or NULL. */
 const hrd_cdb_unit *hrd_cdb_find(const hrd_cdb *c, const char *file);

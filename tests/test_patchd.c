@@ -394,3 +394,50 @@ Test(patchd, a_units_folder_that_is_gone_is_said_not_out_of_memory)
 	                                   "file or directory", d_c, gone), 1, WAIT_MS), "the log does not say why");
 	cr_expect(!t_until_in_file(d.log, "out of memory", 1, 1));
 }
+
+/* The database rewritten (a save the daemon follows), and the log and status then say why it is refused. */
+static void refused(const char *why)
+{
+	put(db, keep(t_read(db, NULL)));
+	cr_assert(t_until_in_file(d.log, why, 1, WAIT_MS), "the log does not say: %s", why);
+	char *reason = query((const char *const[]){"status", "--json", NULL}, ".watcher.reason");
+	cr_expect(strstr(reason, why) && strstr(reason, "the units of the last good one stay"), "%s", reason);
+}
+
+Test(patchd, a_database_another_user_can_write_is_refused_and_the_last_good_one_stays)
+{
+	/* its commands run as the daemon's user: whoever can write it, or swap it in its folder, could run theirs */
+	program();
+	start();
+	t_peer *p = subscribe_all();
+	cr_assert_eq(chmod(db, 0646), 0);
+	refused(F("%s: the compile database is refused: it belongs to root (uid 0) and has mode 0646", db));
+	cr_assert_eq(chmod(db, 0644), 0);
+	cr_assert_eq(chown(db, 65534, 65534), 0);
+	refused(F("%s: the compile database is refused: it belongs to nobody (uid 65534)", db));
+	cr_assert_eq(chown(db, 0, 0), 0);
+	cr_assert_eq(chmod(prog, 0777), 0);
+	refused(F("%s: the compile database is refused: it is in %s, which belongs to root (uid 0) and has mode 0777", db,
+	          prog));
+	/* the last good database: a.c is still a unit */
+	put(a_c, "int FNAME(void) { return 9; }\n");
+	cr_assert_eq(next_build(p, a_c, HRP_KIND_OK, NULL), 1);
+	/* a sticky folder, as /tmp: no one else can rename or remove what is ours there */
+	cr_assert_eq(chmod(prog, 01777), 0);
+	put(db, keep(t_read(db, NULL)));
+	cr_assert(t_until_in_file(d.log, "3 translation units to patch", 2, WAIT_MS), "the database was not taken again");
+}
+
+Test(patchd, a_database_of_another_users_at_the_start_is_refused_and_no_unit_is_built)
+{
+	program();
+	cr_assert_eq(chown(db, 65534, 65534), 0);
+	start();
+	char *why = F("%s: the compile database is refused: it belongs to nobody (uid 65534)", db);
+	cr_assert(t_until_in_file(d.log, why, 1, WAIT_MS), "the log does not say why");
+	char *reason = query((const char *const[]){"status", "--json", NULL}, ".watcher.reason");
+	cr_expect(strstr(reason, why), "%s", reason);
+	char *st = query((const char *const[]){"status", "--json", NULL},
+	                 "[.modules[].module | select(startswith(\"/\"))] | join(\",\")");
+	cr_expect_str_eq(st, "", "a unit of the refused database is followed: %s", st);
+}
