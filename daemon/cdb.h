@@ -23,6 +23,9 @@ typedef struct hrd_cdb_unit {
 typedef struct hrd_cdb {
 	hrd_cdb_unit *u; /* sorted by file, one per file (the first entry of a file wins) */
 	size_t n;
+	/* Entries left out, and why the first was: a command with a response file (@FILE), whose flags are not read. */
+	size_t refused;
+	char why[512];
 } hrd_cdb;
 
 /* Parse text[0..n) of the database at path (for messages and relative folders). 0, or -1 with err and out empty. */

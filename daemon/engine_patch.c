@@ -108,6 +108,10 @@ int hrd_engine_patch_load(hrd_engine *e, const char *cause)
 	if (e->cdb_error[0] || !e->cdb_loaded)
 		hrd_info("%s: %zu translation unit%s to patch (%s)", path ? path : "no compile database", db.n,
 		         db.n == 1 ? "" : "s", cause);
+	if (db.refused > 1)
+		hrd_warn("%s (and %zu more units of the database)", db.why, db.refused - 1);
+	else if (db.refused)
+		hrd_warn("%s", db.why);
 	e->cdb_error[0] = '\0';
 	e->cdb_loaded = 1;
 	hrd_cdb_free(&e->cdb);

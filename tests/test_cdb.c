@@ -172,3 +172,23 @@ Test(cdb, of_entries_of_one_file_the_first_wins_whatever_the_sort)
 	}
 	hrd_cdb_free(&c);
 }
+
+Test(cdb, a_unit_whose_command_uses_a_response_file_is_refused_and_said)
+{
+	/* @FILE holds more flags (-I, -D...): compiled without them the patch would not match the build */
+	const char *text = "[\n"
+	                   " {\"directory\": \"/p\", \"file\": \"a.c\", \"arguments\": [\"cc\", \"-c\", \"a.c\"]},\n"
+	                   " {\"directory\": \"/p\", \"file\": \"b.c\", \"arguments\": [\"cc\", \"@b.rsp\", \"-c\", \"b.c\"]},\n"
+	                   " {\"directory\": \"/p\", \"file\": \"c.c\", \"command\": \"cc @flags/c.rsp -c c.c\"}\n"
+	                   "]";
+	hrd_cdb c;
+	char err[512];
+	cr_assert_eq(hrd_cdb_parse(text, strlen(text), "/p/cc.json", &c, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(c.n, 1);
+	cr_expect_not_null(hrd_cdb_find(&c, "/p/a.c"));
+	cr_expect_null(hrd_cdb_find(&c, "/p/b.c"), "a unit without its response file's flags");
+	cr_expect_eq(c.refused, 2);
+	cr_expect(strstr(c.why, "/p/cc.json:3:2: /p/b.c uses a response file, @b.rsp: not supported, so it is not patched; "
+	                        "have the build write its flags into the database"), "%s", c.why);
+	hrd_cdb_free(&c);
+}
