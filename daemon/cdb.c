@@ -257,7 +257,7 @@ int hrd_cdb_parse(const char *text, size_t n, const char *path, hrd_cdb *out, ch
 	char why[600], *dbdir = NULL;
 	const char *slash = strrchr(path, '/');
 	*out = (hrd_cdb){0};
-	hrd_json *top = hrd_json_parse(text, n, why, sizeof why);
+	hrd_json *top = hrd_json_parse(text, n, HRD_CDB_VALUES(n), why, sizeof why);
 	if (!top) {
 		snprintf(err, errsz, "%s:%s; fix it, or let the build write it again", path, why);
 		return -1;

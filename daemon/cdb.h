@@ -12,6 +12,11 @@
 #define HRD_CDB_MAX (64u << 20)  /* the largest database read: a build of many thousand units */
 #define HRD_CDB_UNITS 100000u    /* and the most units it may name */
 #define HRD_CDB_WORDS 4096u      /* and the most words of one command */
+/*
+ * And the most JSON values of a database of n bytes: one per 6 bytes (a real one spends 9 or more on each: paths,
+ * flags in quotes, keys), and 40 an entry at most, so that what is held stays within some 15 times the text.
+ */
+#define HRD_CDB_VALUES(n) ((n) / 6 + 64 < HRD_CDB_UNITS * 40u ? (n) / 6 + 64 : HRD_CDB_UNITS * 40u)
 
 typedef struct hrd_cdb_unit {
 	char *file;  /* absolute, lexically normal ("./" and "x/.." taken out): the unit's name too */
