@@ -441,3 +441,56 @@ Test(patchd, a_database_of_another_users_at_the_start_is_refused_and_no_unit_is_
 	                 "[.modules[].module | select(startswith(\"/\"))] | join(\",\")");
 	cr_expect_str_eq(st, "", "a unit of the refused database is followed: %s", st);
 }
+
+Test(patchd, a_subscriber_to_every_unit_hears_each_of_hundreds)
+{
+	/* a compiler that copies one object (the build's a.o) and names the source in its dependency file: cheap */
+	enum { UNITS = 250 };
+	program();
+	char *cc = F("%s/fastcc", dir), *text = NULL, path[4096];
+	put(cc, keep(t_fmt("#!/bin/sh\n"
+	                   "for a; do case $prev in -o) o=$a;; -MF) d=$a;; esac; case $a in *.c) s=$a;; esac; prev=$a; done\n"
+	                   "cp %s/a.o \"$o\" && printf '%%s: %%s\\n' \"$o\" \"$s\" > \"$d\"\n", prog)));
+	cr_assert_eq(chmod(cc, 0755), 0);
+	size_t cap = UNITS * 512, len = 0;
+	cr_assert_not_null(text = malloc(cap));
+	len += (size_t)snprintf(text, cap, "[");
+	for (int i = 0; i < UNITS; i++) {
+		snprintf(path, sizeof path, "%s/src/u%d.c", prog, i);
+		put(path, "int u;\n");
+		len += (size_t)snprintf(text + len, cap - len, "%s{\"directory\": \"%s\", \"file\": \"src/u%d.c\", \"arguments\": "
+		                        "[\"%s\", \"-c\", \"src/u%d.c\"]}", i ? ",\n" : "", prog, i, cc, i);
+	}
+	snprintf(text + len, cap - len, "]\n");
+	put(db, keep(text));
+	start();
+	cr_assert(t_until_in_file(d.log, "as built", UNITS, WAIT_MS), "the units' first compiles did not end");
+	t_peer *p = subscribe_all();
+	for (int i = 0; i < UNITS; i++) {
+		snprintf(path, sizeof path, "%s/src/u%d.c", prog, i);
+		put(path, "int u = 1;\n");
+	}
+	for (int i = 0; i < UNITS;) {
+		int fd;
+		hrp_msg m = next(p, &fd);
+		if (fd >= 0)
+			close(fd);
+		cr_assert_eq(m.type, HRP_BUILD, "failed: %s", m.type == HRP_FAILED ? m.u.failed.message : "");
+		i++;
+	}
+	/* a program that starts now catches up with every unit at once */
+	t_peer *late = subscribe_all();
+	char *seen = calloc(UNITS, 1), *pattern = F("%s/src/u%%d.c", prog);
+	cr_assert_not_null(seen);
+	for (int i = 0; i < UNITS; i++) {
+		int fd, k = -1;
+		hrp_msg m = next(late, &fd);
+		if (fd >= 0)
+			close(fd);
+		cr_assert_eq(m.type, HRP_BUILD);
+		cr_assert_eq(sscanf(m.u.build.module, pattern, &k), 1, "%s", m.u.build.module);
+		cr_assert(k >= 0 && k < UNITS && !seen[k], "%s twice", m.u.build.module);
+		seen[k] = 1;
+	}
+	free(seen);
+}
