@@ -121,22 +121,28 @@ bad:
 	return -1;
 }
 
+static void unit_free(hrd_cdb_unit *u);
+
 void hrd_cdb_free(hrd_cdb *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->u[i].file);
-		free(c->u[i].dir);
-		hrd_words_free(c->u[i].argv);
-	}
+	for (size_t i = 0; i < c->n; i++)
+		unit_free(&c->u[i]);
 	free(c->u);
-	c->u = NULL;
-	c->n = 0;
+	*c = (hrd_cdb){0};
 }
 
 static int by_file(const void *a, const void *b)
 {
 	const hrd_cdb_unit *x = a, *y = b;
 	return strcmp(x->file, y->file);
+}
+
+/* By file, then by place in the file: qsort need not keep equal entries in order (glibc's since 2.37 does not). */
+static int by_file_then_entry(const void *a, const void *b)
+{
+	const hrd_cdb_unit *x = a, *y = b;
+	int c = strcmp(x->file, y->file);
+	return c ? c : (x->entry > y->entry) - (x->entry < y->entry);
 }
 
 const hrd_cdb_unit *hrd_cdb_find(const hrd_cdb *c, const char *file)
@@ -218,12 +224,40 @@ nomem:
 	return -1;
 }
 
+static void unit_free(hrd_cdb_unit *u)
+{
+	free(u->file);
+	free(u->dir);
+	hrd_words_free(u->argv);
+	*u = (hrd_cdb_unit){0};
+}
+
+/*
+ * Whether u's command takes flags from a response file (@FILE): left out, and said in out (the first of them), rather
+ * than compiled without the flags the build read there. Reading it would be one more file to bound and trust, and
+ * CMake and Ninja write one only when told to, or for a command past the system's limit.
+ */
+static int response_file(const hrd_cdb_unit *u, const hrd_json *v, const char *path, hrd_cdb *out)
+{
+	for (size_t i = 1; u->argv[i]; i++) {
+		if (u->argv[i][0] != '@')
+			continue;
+		if (!out->refused++)
+			snprintf(out->why, sizeof out->why, "%s:%u:%u: %s uses a response file, %.200s: not supported, so it is "
+			         "not patched; have the build write its flags into the database (CMake: set "
+			         "CMAKE_C_USE_RESPONSE_FILE_FOR_INCLUDES OFF)", path, v->line, v->col, u->file,
+			         u->argv[i]);
+		return 1;
+	}
+	return 0;
+}
+
 int hrd_cdb_parse(const char *text, size_t n, const char *path, hrd_cdb *out, char *err, size_t errsz)
 {
 	char why[600], *dbdir = NULL;
 	const char *slash = strrchr(path, '/');
 	*out = (hrd_cdb){0};
-	hrd_json *top = hrd_json_parse(text, n, why, sizeof why);
+	hrd_json *top = hrd_json_parse(text, n, HRD_CDB_VALUES(n), why, sizeof why);
 	if (!top) {
 		snprintf(err, errsz, "%s:%s; fix it, or let the build write it again", path, why);
 		return -1;
@@ -244,20 +278,23 @@ int hrd_cdb_parse(const char *text, size_t n, const char *path, hrd_cdb *out, ch
 	}
 	for (size_t i = 0; i < top->n; i++) {
 		hrd_cdb_unit *u = &out->u[out->n++];
+		u->entry = i;
 		if (entry(top->kids[i], dbdir, u, why, sizeof why) < 0) {
 			snprintf(err, errsz, "%s:%s", path, why);
 			goto fail;
 		}
+		if (response_file(u, top->kids[i], path, out)) {
+			out->n--;
+			unit_free(u);
+		}
 	}
 	if (out->n)
-		qsort(out->u, out->n, sizeof *out->u, by_file);
+		qsort(out->u, out->n, sizeof *out->u, by_file_then_entry);
 	/* One unit per file: the first entry of a file wins (a build that compiles a file twice, for two targets). */
 	size_t kept = 0;
 	for (size_t i = 0; i < out->n; i++) {
 		if (kept && strcmp(out->u[kept - 1].file, out->u[i].file) == 0) {
-			free(out->u[i].file);
-			free(out->u[i].dir);
-			hrd_words_free(out->u[i].argv);
+			unit_free(&out->u[i]);
 			continue;
 		}
 		out->u[kept++] = out->u[i];
@@ -273,14 +310,13 @@ fail:
 	return -1;
 }
 
-int hrd_cdb_load(const char *path, hrd_cdb *out, char *err, size_t errsz)
+int hrd_cdb_load(int fd, const char *path, hrd_cdb *out, char *err, size_t errsz)
 {
 	size_t len;
-	char *text = hrd_readfile(AT_FDCWD, path, HRD_CDB_MAX, &len);
+	char *text = hrd_readfd(fd, HRD_CDB_MAX, &len);
 	if (!text) {
 		snprintf(err, errsz, "%s: cannot read the compile database: %s%s", path, strerror(errno),
-		         errno == EFBIG ? " (over 64 MiB)" : errno == ENOENT ? "; build the program so that its build writes it"
-		         : "");
+		         errno == EFBIG ? " (over 64 MiB)" : "");
 		*out = (hrd_cdb){0};
 		return -1;
 	}

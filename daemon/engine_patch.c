@@ -2,6 +2,7 @@
 #include "words.h"
 #include "engine_impl.h"
 #include "log.h"
+#include "statedir.h"
 #include "../proto/sha256.h"
 
 #include <elf.h>
@@ -66,6 +67,24 @@ static char *db_path(const hrd_engine *e)
 	return hrd_cdb_normal(e->cfg.root, e->conf.patch);
 }
 
+/*
+ * The database at path, when no other user can write it (hrd_trusted_file_open): its commands run as us, so a
+ * file or folder another user can write would let them run theirs. 0, or -1 with err.
+ */
+static int load(const char *path, hrd_cdb *db, char *err, size_t n)
+{
+	*db = (hrd_cdb){0};
+	int fd = hrd_trusted_file_open(path, "the compile database", "--patch (or patch = in hotreload.conf)", err, n);
+	if (fd < 0 && errno == ENOENT)
+		snprintf(err, n, "%s: cannot read the compile database: %s; build the program so that its build writes it",
+		         path, strerror(ENOENT));
+	if (fd < 0)
+		return -1;
+	int rc = hrd_cdb_load(fd, path, db, err, n);
+	close(fd);
+	return rc;
+}
+
 int hrd_engine_patch_load(hrd_engine *e, const char *cause)
 {
 	char *path = db_path(e), err[sizeof e->cdb_error];
@@ -80,7 +99,7 @@ int hrd_engine_patch_load(hrd_engine *e, const char *cause)
 	e->patch_watch = path ? watch_path(e, path) : NULL;
 	if (!path) {
 		db = (hrd_cdb){0};
-	} else if (hrd_cdb_load(path, &db, err, sizeof err) < 0) {
+	} else if (load(path, &db, err, sizeof err) < 0) {
 		if (strcmp(err, e->cdb_error) != 0)
 			hrd_warn("%s; the units of the last good database stay until it is fixed", err);
 		snprintf(e->cdb_error, sizeof e->cdb_error, "%s", err);
@@ -89,6 +108,10 @@ int hrd_engine_patch_load(hrd_engine *e, const char *cause)
 	if (e->cdb_error[0] || !e->cdb_loaded)
 		hrd_info("%s: %zu translation unit%s to patch (%s)", path ? path : "no compile database", db.n,
 		         db.n == 1 ? "" : "s", cause);
+	if (db.refused > 1)
+		hrd_warn("%s (and %zu more units of the database)", db.why, db.refused - 1);
+	else if (db.refused)
+		hrd_warn("%s", db.why);
 	e->cdb_error[0] = '\0';
 	e->cdb_loaded = 1;
 	hrd_cdb_free(&e->cdb);

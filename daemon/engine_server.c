@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int latest(void *arg, const char *module, hrp_msg out[2])
+/* What a subscriber to md hears at once: its newest good build, and why its last failed. 0..2. */
+static int latest_of(hrd_mod *md, hrp_msg out[2])
 {
-	hrd_mod *md = hrd_engine_find(arg, module);
 	int n = 0;
 	if (!md || md->invalid)
 		return 0;
@@ -27,6 +27,11 @@ static int latest(void *arg, const char *module, hrp_msg out[2])
 	if (md->last == HRD_FAILED)
 		out[n++] = (hrp_msg){.type = HRP_FAILED, .u.failed = {md->name, md->message ? md->message : ""}};
 	return n;
+}
+
+static int latest(void *arg, const char *module, hrp_msg out[2])
+{
+	return latest_of(hrd_engine_find(arg, module), out);
 }
 
 static int by_name(const void *a, const void *b)
@@ -389,15 +394,17 @@ out:
 	return rc;
 }
 
-/* Units in the modules table's order; the table is not reordered while the server walks it (one call after another, on the loop). */
-static int unit_latest(void *arg, size_t i, hrp_msg out[2])
+/*
+ * Units in the modules table's order, the cursor an index in it: the table is not reordered while the server walks it
+ * (one call after another, on the loop), and each unit is looked at once.
+ */
+static int unit_latest(void *arg, size_t *cursor, hrp_msg out[2])
 {
 	hrd_engine *e = arg;
-	for (size_t k = 0, seen = 0; k < e->nmods; k++) {
-		if (!e->mods[k]->unit)
-			continue;
-		if (seen++ == i)
-			return latest(arg, e->mods[k]->name, out);
+	while (*cursor < e->nmods) {
+		hrd_mod *md = e->mods[(*cursor)++];
+		if (md->unit)
+			return latest_of(md, out);
 	}
 	return -1;
 }

@@ -13,6 +13,7 @@ typedef struct parser {
 	size_t line_start;
 	char *err;
 	size_t errsz;
+	size_t values, max; /* made so far, and the most that may be */
 	int failed;
 } parser;
 
@@ -46,6 +47,10 @@ static void skip_space(parser *p)
 
 static hrd_json *node(parser *p, enum hrd_json_type t)
 {
+	if (p->values++ >= p->max) {
+		fail(p, "more than %zu values, the most held for a text of this size", p->max);
+		return NULL;
+	}
 	hrd_json *v = calloc(1, sizeof *v);
 	if (!v) {
 		fail(p, "out of memory");
@@ -322,9 +327,9 @@ static hrd_json *value(parser *p, unsigned depth)
 	return NULL;
 }
 
-hrd_json *hrd_json_parse(const char *text, size_t n, char *err, size_t errsz)
+hrd_json *hrd_json_parse(const char *text, size_t n, size_t max, char *err, size_t errsz)
 {
-	parser p = {.s = text, .n = n, .line = 1, .err = err, .errsz = errsz};
+	parser p = {.s = text, .n = n, .line = 1, .err = err, .errsz = errsz, .max = max};
 	if (n >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
 		p.i = p.line_start = 3; /* a byte order mark, as some Windows tools write */
 	hrd_json *v = value(&p, 0);

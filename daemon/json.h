@@ -26,8 +26,12 @@ struct hrd_json {
 	unsigned line, col; /* where it starts in the text, for messages */
 };
 
-/* Parse text[0..n). NULL on an error (err says LINE:COL and what) or out of memory (err says so). */
-hrd_json *hrd_json_parse(const char *text, size_t n, char *err, size_t errsz);
+/*
+ * Parse text[0..n) into at most max values (each holds some 80 bytes, a text
+ * of "[],[]..." 3 bytes a value: the caller bounds the memory with max).
+ * NULL on an error (err says LINE:COL and what) or out of memory (err says so).
+ */
+hrd_json *hrd_json_parse(const char *text, size_t n, size_t max, char *err, size_t errsz);
 /* The member key of an object (the first of that name), or NULL. */
 const hrd_json *hrd_json_get(const hrd_json *obj, const char *key);
 /* "a string", "an array", ... for messages. */

@@ -10,13 +10,24 @@
 
 char *hrd_readfile(int dirfd, const char *path, size_t max, size_t *len)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), e = 0;
+	int fd = openat(dirfd, path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	*len = 0;
+	if (fd < 0)
+		return NULL;
+	char *text = hrd_readfd(fd, max, len);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return text;
+}
+
+char *hrd_readfd(int fd, size_t max, size_t *len)
+{
+	int e = 0;
 	struct stat st;
 	char *text = NULL;
 	size_t n = 0, cap = 0;
 	*len = 0;
-	if (fd < 0)
-		return NULL;
 	if (fstat(fd, &st) < 0) {
 		e = errno;
 		goto out;
@@ -71,7 +82,6 @@ char *hrd_readfile(int dirfd, const char *path, size_t max, size_t *len)
 	text[n] = '\0';
 	*len = n;
 out:
-	close(fd);
 	if (e) {
 		free(text);
 		errno = e;

@@ -13,5 +13,7 @@
  * without blocking, so a fifo put in its place cannot hang the daemon.
  */
 char *hrd_readfile(int dirfd, const char *path, size_t max, size_t *len);
+/* The same from fd, a file already opened (and checked) by the caller, who keeps and closes it. */
+char *hrd_readfd(int fd, size_t max, size_t *len);
 
 #endif

@@ -309,8 +309,8 @@ static int subscribe(client *c, const char *module)
 	hrp_msg now[2];
 	int all = strcmp(module, HRP_ALL_UNITS) == 0;
 	/* Every unit's at once for "/": a program that starts after saves catches up with each. */
-	for (size_t u = 0;; u++) {
-		int n = all ? c->srv->cfg.ops->unit_latest(c->srv->cfg.arg, u, now)
+	for (size_t cursor = 0;;) {
+		int n = all ? c->srv->cfg.ops->unit_latest(c->srv->cfg.arg, &cursor, now)
 		            : c->srv->cfg.ops->latest(c->srv->cfg.arg, module, now);
 		for (int i = 0; i < n; i++)
 			if (send_msg(c, &now[i]) < 0)

@@ -35,8 +35,11 @@ typedef struct hrd_server_ops {
 	int (*rollback)(void *arg, const char *module, uint64_t version, uint32_t action, char *err, size_t errsz);
 	/* A client asks for a gc: 0 with the GC to answer in *answer, or -1 with why in err. */
 	int (*gc)(void *arg, hrp_msg *answer, char *err, size_t errsz);
-	/* What latest says of the i-th unit of the program (--patch), for a subscriber to every unit ("/"): 0..2, -1 past the last. */
-	int (*unit_latest)(void *arg, size_t i, hrp_msg out[2]);
+	/*
+	 * For a subscriber to every unit of the program (--patch, "/"): what latest says of the next unit at or after
+	 * *cursor (0 at first), and *cursor moved past it, so that the walk is one pass. 0..2, or -1 past the last.
+	 */
+	int (*unit_latest)(void *arg, size_t *cursor, hrp_msg out[2]);
 	/* A client asks for the bytes of version of module: 1 with its BUILD in *answer (valid until the next
 	 * call), or 0 when that version is not published or its object is gone. */
 	int (*object)(void *arg, const char *module, uint64_t version, hrp_msg *answer);

@@ -115,6 +115,80 @@ int hrd_statedir_open(const char *path, const char *option, char *why, size_t n)
 	return fd;
 }
 
+/* Whether no one but us and root can change what the folder st holds, or take away what is ours in it. */
+static int folder_ok(const struct stat *st)
+{
+	return owned(st) && (!(st->st_mode & 022) || (st->st_mode & S_ISVTX));
+}
+
+int hrd_trusted_file_open(const char *path, const char *what, const char *option, char *why, size_t n)
+{
+	char real[PATH_MAX], who[128];
+	struct stat st;
+	int dir = -1, fd = -1, e;
+	if (!realpath(path, real)) {
+		e = errno;
+		snprintf(why, n, "%s: cannot read %s: %s", path, what, strerror(e));
+		goto fail;
+	}
+	/* From / down: each folder is checked before anything in it is opened, and no link is followed. */
+	char *name = real + 1;
+	dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	for (;;) {
+		if (dir < 0 || fstat(dir, &st) < 0) {
+			e = errno;
+			snprintf(why, n, "%s: cannot read %s: %s", path, what, strerror(e));
+			goto fail;
+		}
+		if (!folder_ok(&st)) {
+			e = EPERM;
+			snprintf(why, n, "%s: %s is refused: it is in %.*s, which belongs to %s and has mode %04o, so another "
+			         "user could put a file of theirs in its place, and its commands run as this daemon's user. "
+			         "Keep it in folders that only you (or root) can write to (chmod go-w), or give %s another",
+			         real, what, name - real > 1 ? (int)(name - real - 1) : 1, real, owner(&st, who, sizeof who),
+			         (unsigned)(st.st_mode & 07777), option);
+			goto fail;
+		}
+		char *slash = strchr(name, '/');
+		if (!slash)
+			break;
+		*slash = '\0';
+		int next = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		*slash = '/';
+		close(dir);
+		dir = next;
+		errno = e;
+		name = slash + 1;
+	}
+	fd = openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		e = errno;
+		snprintf(why, n, "%s: cannot read %s: %s", path, what, strerror(e));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || !owned(&st) || (st.st_mode & 022)) {
+		e = S_ISREG(st.st_mode) ? EPERM : EINVAL;
+		if (!S_ISREG(st.st_mode))
+			snprintf(why, n, "%s: %s is not a regular file: give %s the file itself", real, what, option);
+		else
+			snprintf(why, n, "%s: %s is refused: it belongs to %s and has mode %04o, and its commands run as this "
+			         "daemon's user, so it must be yours or root's and no one else may write to it. %s, or give %s "
+			         "one of your own", real, what, owner(&st, who, sizeof who), (unsigned)(st.st_mode & 07777),
+			         owned(&st) ? "Run chmod go-w on it" : "Make it yours (chown) with chmod go-w", option);
+		goto fail;
+	}
+	close(dir);
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (dir >= 0)
+		close(dir);
+	errno = e;
+	return -1;
+}
+
 int hrd_statedir_sub(int dirfd, const char *name, mode_t mode, char *why, size_t n)
 {
 	struct stat st;

@@ -42,6 +42,21 @@ int hrd_statedir_open(const char *path, const char *option, char *why, size_t n)
 int hrd_statedir_sub(int dirfd, const char *name, mode_t mode, char *why, size_t n);
 
 /*
+ * The regular file at path opened for reading, when no other user can
+ * choose what it holds: it is ours or root's and no one else may write to
+ * it, and each folder from / down to it is ours or root's and no one else
+ * can write to it, unless it is sticky (as /tmp: there no one can rename or
+ * remove what is not theirs, and what they put in place of a missing name
+ * is theirs, so refused). Links in path are followed first (realpath): the
+ * folders checked are those where they lead, opened one by one without
+ * following a link, and the file through the last one. A descriptor, or -1
+ * with errno and in why a message: what (e.g. "the compile database"), the
+ * file or folder to blame, its owner and mode, and what to do (option
+ * names the option that gives another file).
+ */
+int hrd_trusted_file_open(const char *path, const char *what, const char *option, char *why, size_t n);
+
+/*
  * Write .gitignore, holding "*", in the state dir dirfd, so that git leaves
  * the daemon's files out of the project's status (for a state dir the daemon
  * made itself). 0, or -1 with errno (EEXIST: one is there already).

@@ -1,6 +1,7 @@
 /* test_cdb.c: reading compile_commands.json (the JSON reader, entries, commands split as a shell would) and a unit's patch command. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../daemon/cdb.h"
@@ -20,7 +21,7 @@ static char *joined(char **argv)
 static void bad_json(const char *text, const char *want)
 {
 	char err[512];
-	hrd_json *v = hrd_json_parse(text, strlen(text), err, sizeof err);
+	hrd_json *v = hrd_json_parse(text, strlen(text), 1000, err, sizeof err);
 	cr_expect_null(v, "parsed: %s", text);
 	hrd_json_free(v);
 	cr_expect(strstr(err, want), "for %s: \"%s\" lacks \"%s\"", text, err, want);
@@ -30,7 +31,7 @@ Test(cdb, json_values_and_errors_at_line_and_column)
 {
 	char err[256];
 	const char *text = "\xef\xbb\xbf [ {\"a\": \"x\\u00e9\\ud83d\\ude00\\n\", \"b\": [1, -2.5e3, true, false, null]} ]";
-	hrd_json *v = hrd_json_parse(text, strlen(text), err, sizeof err);
+	hrd_json *v = hrd_json_parse(text, strlen(text), 1000, err, sizeof err);
 	cr_assert_not_null(v, "%s", err);
 	cr_assert_eq(v->type, HRD_JSON_ARRAY);
 	const hrd_json *o = v->kids[0];
@@ -50,6 +51,11 @@ Test(cdb, json_values_and_errors_at_line_and_column)
 	memset(deep, '[', sizeof deep - 1);
 	deep[sizeof deep - 1] = '\0';
 	bad_json(deep, "nested more than 64 deep");
+	/* the caller's bound on values, said where the one too many starts */
+	v = hrd_json_parse("[1,\n [2, 3]]", 12, 3, err, sizeof err);
+	cr_expect_null(v);
+	hrd_json_free(v);
+	cr_expect(strstr(err, "2:3: more than 3 values"), "%s", err);
 }
 
 Test(cdb, commands_split_as_a_shell_would)
@@ -143,4 +149,84 @@ Test(cdb, the_patch_command_writes_no_output_of_the_build)
 	cr_assert_not_null(p);
 	cr_expect_str_eq(joined(p), "[clang] [../src/a.c] [-Wp,-DKEEP] [-O2] [-c] [-MMD] [-MF] [/s/obj.d] [-o] [/s/obj.o]");
 	hrd_words_free(p);
+}
+
+Test(cdb, of_entries_of_one_file_the_first_wins_whatever_the_sort)
+{
+	/* many entries of a few files, interleaved: an unstable sort would mix up which of a file's entries comes first */
+	enum { FILES = 7, EACH = 300 };
+	size_t cap = FILES * EACH * 96 + 4, len = 0;
+	char *text = malloc(cap), err[512];
+	cr_assert_not_null(text);
+	len += (size_t)snprintf(text + len, cap - len, "[");
+	for (int i = 0; i < FILES * EACH; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s{\"directory\": \"/p\", \"file\": \"f%d.c\", \"command\": \"cc -DN=%d\"}",
+		                        i ? ",\n" : "", i % FILES, i);
+	len += (size_t)snprintf(text + len, cap - len, "]");
+	hrd_cdb c;
+	cr_assert_eq(hrd_cdb_parse(text, len, "/p/cc.json", &c, err, sizeof err), 0, "%s", err);
+	free(text);
+	cr_assert_eq(c.n, FILES);
+	for (int f = 0; f < FILES; f++) {
+		char name[32], want[32];
+		snprintf(name, sizeof name, "/p/f%d.c", f);
+		snprintf(want, sizeof want, "-DN=%d", f);
+		const hrd_cdb_unit *u = hrd_cdb_find(&c, name);
+		cr_assert_not_null(u, "%s", name);
+		cr_expect_str_eq(u->argv[1], want, "%s: not its first entry's command", name);
+	}
+	hrd_cdb_free(&c);
+}
+
+Test(cdb, a_unit_whose_command_uses_a_response_file_is_refused_and_said)
+{
+	/* @FILE holds more flags (-I, -D...): compiled without them the patch would not match the build */
+	const char *text = "[\n"
+	                   " {\"directory\": \"/p\", \"file\": \"a.c\", \"arguments\": [\"cc\", \"-c\", \"a.c\"]},\n"
+	                   " {\"directory\": \"/p\", \"file\": \"b.c\", \"arguments\": [\"cc\", \"@b.rsp\", \"-c\", \"b.c\"]},\n"
+	                   " {\"directory\": \"/p\", \"file\": \"c.c\", \"command\": \"cc @flags/c.rsp -c c.c\"}\n"
+	                   "]";
+	hrd_cdb c;
+	char err[512];
+	cr_assert_eq(hrd_cdb_parse(text, strlen(text), "/p/cc.json", &c, err, sizeof err), 0, "%s", err);
+	cr_expect_eq(c.n, 1);
+	cr_expect_not_null(hrd_cdb_find(&c, "/p/a.c"));
+	cr_expect_null(hrd_cdb_find(&c, "/p/b.c"), "a unit without its response file's flags");
+	cr_expect_eq(c.refused, 2);
+	cr_expect(strstr(c.why, "/p/cc.json:3:2: /p/b.c uses a response file, @b.rsp: not supported, so it is not patched; "
+	                        "have the build write its flags into the database"), "%s", c.why);
+	hrd_cdb_free(&c);
+}
+
+Test(cdb, a_database_of_tiny_values_is_refused_at_its_place_not_held)
+{
+	/* 7 MiB of [[],[],...]: each value costs ~80 bytes held for 3 of text; refused past one value per 6 bytes */
+	size_t n = 7u << 20, len = 0;
+	char *text = malloc(n + 2), err[512];
+	cr_assert_not_null(text);
+	text[len++] = '[';
+	while (len + 3 < n) {
+		memcpy(text + len, "[],", 3);
+		len += 3;
+	}
+	memcpy(text + len, "[]]", 3);
+	len += 3;
+	hrd_cdb c;
+	cr_assert_eq(hrd_cdb_parse(text, len, "/d/cc.json", &c, err, sizeof err), -1);
+	free(text);
+	cr_expect(strstr(err, "/d/cc.json:1:") && strstr(err, "more than 1223402 values, the most held for a text of this size; fix it"), "%s",
+	          err);
+	/* a real one of the same size is read: long paths, short flags */
+	size_t cap = 8u << 20;
+	text = malloc(cap);
+	cr_assert_not_null(text);
+	len = (size_t)snprintf(text, cap, "[");
+	for (int i = 0; len + 400 < cap - (1u << 20); i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s{\"directory\":\"/p/b\",\"file\":\"s/f%d.c\",\"arguments\":"
+		                        "[\"cc\",\"-c\",\"-g\",\"-O2\",\"-Wall\",\"-I\",\"i\",\"-D\",\"X\",\"s/f%d.c\",\"-o\",\"f.o\"]}",
+		                        i ? "," : "", i, i);
+	len += (size_t)snprintf(text + len, cap - len, "]");
+	cr_expect_eq(hrd_cdb_parse(text, len, "/d/cc.json", &c, err, sizeof err), 0, "%s", err);
+	hrd_cdb_free(&c);
+	free(text);
 }

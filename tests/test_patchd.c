@@ -229,7 +229,8 @@ Test(patchd, a_saved_unit_is_compiled_with_the_databases_command_and_announced)
 	program();
 	struct stat was;
 	cr_assert_eq(stat(F("%s/a.o", prog), &was), 0);
-	char *built = keep(t_read(F("%s/a.o", prog), NULL)), *deps = keep(t_read(F("%s/a.d", prog), NULL));
+	size_t built_len, after_len;
+	char *built = keep(t_read(F("%s/a.o", prog), &built_len)), *deps = keep(t_read(F("%s/a.d", prog), NULL));
 	start();
 	t_peer *p = subscribe_all();
 	put(a_c, "#include \"shared.h\"\nint FNAME(void) { return SHARED + 41; }\n");
@@ -242,8 +243,9 @@ Test(patchd, a_saved_unit_is_compiled_with_the_databases_command_and_announced)
 	cr_assert_eq(stat(F("%s/a.o", prog), &now), 0);
 	cr_expect(now.st_mtim.tv_sec == was.st_mtim.tv_sec && now.st_mtim.tv_nsec == was.st_mtim.tv_nsec,
 	          "the build's own object was written");
-	char *after = keep(t_read(F("%s/a.o", prog), NULL));
-	cr_expect_str_eq(after, built);
+	/* an object holds NUL bytes: compared byte for byte, all of it */
+	char *after = keep(t_read(F("%s/a.o", prog), &after_len));
+	cr_expect(after_len == built_len && memcmp(after, built, built_len) == 0, "the build's own object was changed");
 	cr_expect_str_eq(keep(t_read(F("%s/a.d", prog), NULL)), deps, "the build's dependency file was written");
 	/* a unit inside the root (a command with a quoted -D), never a module too */
 	put(b_c, "const char *b_name(void) { return NAME \"!\"; }\n");
@@ -391,4 +393,104 @@ Test(patchd, a_units_folder_that_is_gone_is_said_not_out_of_memory)
 	cr_expect(t_until_in_file(d.log, F("%s: cannot compile in %s, the unit's directory in the compile database: No such "
 	                                   "file or directory", d_c, gone), 1, WAIT_MS), "the log does not say why");
 	cr_expect(!t_until_in_file(d.log, "out of memory", 1, 1));
+}
+
+/* The database rewritten (a save the daemon follows), and the log and status then say why it is refused. */
+static void refused(const char *why)
+{
+	put(db, keep(t_read(db, NULL)));
+	cr_assert(t_until_in_file(d.log, why, 1, WAIT_MS), "the log does not say: %s", why);
+	char *reason = query((const char *const[]){"status", "--json", NULL}, ".watcher.reason");
+	cr_expect(strstr(reason, why) && strstr(reason, "the units of the last good one stay"), "%s", reason);
+}
+
+Test(patchd, a_database_another_user_can_write_is_refused_and_the_last_good_one_stays)
+{
+	/* its commands run as the daemon's user: whoever can write it, or swap it in its folder, could run theirs */
+	program();
+	start();
+	t_peer *p = subscribe_all();
+	cr_assert_eq(chmod(db, 0646), 0);
+	refused(F("%s: the compile database is refused: it belongs to root (uid 0) and has mode 0646", db));
+	cr_assert_eq(chmod(db, 0644), 0);
+	cr_assert_eq(chown(db, 65534, 65534), 0);
+	refused(F("%s: the compile database is refused: it belongs to nobody (uid 65534)", db));
+	cr_assert_eq(chown(db, 0, 0), 0);
+	cr_assert_eq(chmod(prog, 0777), 0);
+	refused(F("%s: the compile database is refused: it is in %s, which belongs to root (uid 0) and has mode 0777", db,
+	          prog));
+	/* the last good database: a.c is still a unit */
+	put(a_c, "int FNAME(void) { return 9; }\n");
+	cr_assert_eq(next_build(p, a_c, HRP_KIND_OK, NULL), 1);
+	/* a sticky folder, as /tmp: no one else can rename or remove what is ours there */
+	cr_assert_eq(chmod(prog, 01777), 0);
+	put(db, keep(t_read(db, NULL)));
+	cr_assert(t_until_in_file(d.log, "3 translation units to patch", 2, WAIT_MS), "the database was not taken again");
+}
+
+Test(patchd, a_database_of_another_users_at_the_start_is_refused_and_no_unit_is_built)
+{
+	program();
+	cr_assert_eq(chown(db, 65534, 65534), 0);
+	start();
+	char *why = F("%s: the compile database is refused: it belongs to nobody (uid 65534)", db);
+	cr_assert(t_until_in_file(d.log, why, 1, WAIT_MS), "the log does not say why");
+	char *reason = query((const char *const[]){"status", "--json", NULL}, ".watcher.reason");
+	cr_expect(strstr(reason, why), "%s", reason);
+	char *st = query((const char *const[]){"status", "--json", NULL},
+	                 "[.modules[].module | select(startswith(\"/\"))] | join(\",\")");
+	cr_expect_str_eq(st, "", "a unit of the refused database is followed: %s", st);
+}
+
+Test(patchd, a_subscriber_to_every_unit_hears_each_of_hundreds)
+{
+	/* a compiler that copies one object (the build's a.o) and names the source in its dependency file: cheap */
+	enum { UNITS = 250 };
+	program();
+	char *cc = F("%s/fastcc", dir), *text = NULL, path[4096];
+	put(cc, keep(t_fmt("#!/bin/sh\n"
+	                   "for a; do case $prev in -o) o=$a;; -MF) d=$a;; esac; case $a in *.c) s=$a;; esac; prev=$a; done\n"
+	                   "cp %s/a.o \"$o\" && printf '%%s: %%s\\n' \"$o\" \"$s\" > \"$d\"\n", prog)));
+	cr_assert_eq(chmod(cc, 0755), 0);
+	size_t cap = UNITS * 512, len = 0;
+	cr_assert_not_null(text = malloc(cap));
+	len += (size_t)snprintf(text, cap, "[");
+	for (int i = 0; i < UNITS; i++) {
+		snprintf(path, sizeof path, "%s/src/u%d.c", prog, i);
+		put(path, "int u;\n");
+		len += (size_t)snprintf(text + len, cap - len, "%s{\"directory\": \"%s\", \"file\": \"src/u%d.c\", \"arguments\": "
+		                        "[\"%s\", \"-c\", \"src/u%d.c\"]}", i ? ",\n" : "", prog, i, cc, i);
+	}
+	snprintf(text + len, cap - len, "]\n");
+	put(db, keep(text));
+	start();
+	cr_assert(t_until_in_file(d.log, "as built", UNITS, WAIT_MS), "the units' first compiles did not end");
+	t_peer *p = subscribe_all();
+	for (int i = 0; i < UNITS; i++) {
+		snprintf(path, sizeof path, "%s/src/u%d.c", prog, i);
+		put(path, "int u = 1;\n");
+	}
+	for (int i = 0; i < UNITS;) {
+		int fd;
+		hrp_msg m = next(p, &fd);
+		if (fd >= 0)
+			close(fd);
+		cr_assert_eq(m.type, HRP_BUILD, "failed: %s", m.type == HRP_FAILED ? m.u.failed.message : "");
+		i++;
+	}
+	/* a program that starts now catches up with every unit at once */
+	t_peer *late = subscribe_all();
+	char *seen = calloc(UNITS, 1), *pattern = F("%s/src/u%%d.c", prog);
+	cr_assert_not_null(seen);
+	for (int i = 0; i < UNITS; i++) {
+		int fd, k = -1;
+		hrp_msg m = next(late, &fd);
+		if (fd >= 0)
+			close(fd);
+		cr_assert_eq(m.type, HRP_BUILD);
+		cr_assert_eq(sscanf(m.u.build.module, pattern, &k), 1, "%s", m.u.build.module);
+		cr_assert(k >= 0 && k < UNITS && !seen[k], "%s twice", m.u.build.module);
+		seen[k] = 1;
+	}
+	free(seen);
 }
