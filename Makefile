@@ -176,6 +176,8 @@ bench: all
 	$(B)/bench_config
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_remote scripts/bench/bench_remote.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_remote $(B)/hotreloadd
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_handover scripts/bench/bench_handover.c $(PROTO_OBJ)
+	$(B)/bench_handover
 
 # The soak: one game (tests/host.c) through 5,000 switches of a module and 1,000 of a folder module, built by
 # tcc; it prints what the game and the daemon hold at the start and the end (SOAK_ARGS: other counts). Not in test.
