@@ -138,7 +138,13 @@ static void read_form(rd *r, const cu *c, uint64_t form, int64_t implicit, val *
 	case 0x1e: rd_skip(r, 16); break;
 	case 0x19: break; /* flag_present */
 	case 0x21: v->u = (uint64_t)implicit; break;
-	case 0x16: read_form(r, c, rd_uleb(r), implicit, v); break; /* indirect */
+	case 0x16: /* indirect: once; a chain of them would be a recursion as deep as the input is long */
+		form = rd_uleb(r);
+		if (form == 0x16 || form == 0x21)
+			r->bad = 1;
+		else
+			read_form(r, c, form, implicit, v);
+		break;
 	default: r->bad = 1; break;
 	}
 	return;
@@ -414,7 +420,9 @@ static int load_abbrevs(cu *c, uint64_t off)
 			if (f == 0x21)
 				rd_uleb(&r); /* sleb: only skipped here */
 		}
-		if (code > 1u << 20)
+		/* codes run from 1, each entry at least 4 bytes: one above the bytes read so far is no compiler's, and
+		 * would size the table by a number rather than by the input */
+		if (code > (uint64_t)(r.p - (s->abbrev + off)))
 			return -1;
 		if (code >= cap) {
 			size_t nc = cap ? cap : 64;

@@ -38,7 +38,7 @@ int hrc_elf_open(hrc_elf *e, int fd, char *err, size_t errsz)
 		snprintf(err, errsz, "not x86-64 (ELF machine %u): patching is built for x86-64 only", h->e_machine);
 		goto bad;
 	}
-	if (h->e_shentsize != sizeof(Elf64_Shdr) || h->e_shoff > e->size ||
+	if (h->e_shentsize != sizeof(Elf64_Shdr) || h->e_shoff > e->size || h->e_shoff % 8 ||
 	    (uint64_t)h->e_shnum * sizeof(Elf64_Shdr) > e->size - h->e_shoff || h->e_shstrndx >= h->e_shnum) {
 		snprintf(err, errsz, "section headers out of the file");
 		goto bad;
@@ -52,6 +52,10 @@ int hrc_elf_open(hrc_elf *e, int fd, char *err, size_t errsz)
 		}
 	}
 	const Elf64_Shdr *ss = &e->sh[h->e_shstrndx];
+	if (ss->sh_type == SHT_NOBITS) { /* its offset was not checked: no bytes in the file */
+		snprintf(err, errsz, "section name table out of the file");
+		goto bad;
+	}
 	e->shstr = (const char *)e->map + ss->sh_offset;
 	e->shstrsz = ss->sh_size;
 	if (!e->shstrsz || e->shstr[e->shstrsz - 1]) {
