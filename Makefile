@@ -44,7 +44,7 @@ LIB        = $(B)/$(LIBNAME)
 PROTO_OBJ  = $(B)/proto/hrp.o $(B)/proto/sha256.o
 LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/find.o $(B)/client/symtab.o $(B)/client/guard.o $(B)/client/notes.o \
              $(B)/client/elfvars.o $(B)/client/elfcheck.o $(B)/client/elffile.o $(B)/client/dwarf.o $(B)/client/program.o \
-             $(B)/client/patchload.o $(B)/client/redirect.o $(B)/client/progmod.o \
+             $(B)/client/patchload.o $(B)/client/patchcheck.o $(B)/client/redirect.o $(B)/client/progmod.o \
              $(B)/client/gdbjit.o $(PROTO_OBJ)
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
              $(B)/daemon/readfile.o $(PROTO_OBJ)

@@ -1,6 +1,7 @@
 /* patchload.c: load one relocatable patch object near the executable, binding its statics to the program's storage. */
 #include "patch_impl.h"
 #include "gdbjit.h"
+#include "patchcheck.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -336,8 +337,6 @@ static int relocate(ld *l)
 		const Elf64_Shdr *rs = &l->e.sh[i];
 		if (rs->sh_type != SHT_RELA || rs->sh_info >= l->nsec || l->cls[rs->sh_info] == C_NONE)
 			continue;
-		if (rs->sh_type == SHT_REL)
-			return refuse(l, -ENOTSUP, "%s", "REL relocations (x86-64 objects use RELA)");
 		unsigned ti = rs->sh_info;
 		const Elf64_Shdr *ts = &l->e.sh[ti];
 		uint8_t *base = (uint8_t *)l->secaddr[ti];
@@ -503,28 +502,18 @@ int hrc_patch_load(hrc_prog *p, int fd, hrc_patch *out, char *err, size_t errsz)
 	int rc = hrc_elf_open(&l.e, fd, err, errsz);
 	if (rc < 0)
 		return rc;
-	rc = -ENOEXEC;
-	if (l.e.eh->e_type != ET_REL) {
-		snprintf(err, errsz, "a patch must be a relocatable object (cc -c), not ELF type %u", l.e.eh->e_type);
+	/* the tables, from the file alone: what follows writes only within the block, at checked offsets */
+	if ((rc = hrc_patch_check(&l.e, err, errsz)) < 0)
 		goto out;
-	}
 	l.nsec = l.e.eh->e_shnum;
 	const Elf64_Shdr *st = NULL;
 	for (unsigned i = 0; i < l.nsec; i++)
 		if (l.e.sh[i].sh_type == SHT_SYMTAB)
 			st = &l.e.sh[i];
-	if (!st || st->sh_link >= l.nsec || !hrc_elf_data(&l.e, &l.e.sh[st->sh_link])) {
-		snprintf(err, errsz, "the patch object has no symbol table");
-		goto out;
-	}
 	l.sym = (const Elf64_Sym *)hrc_elf_data(&l.e, st);
 	l.nsym = l.sym ? st->sh_size / sizeof *l.sym : 0;
 	l.str = (const char *)hrc_elf_data(&l.e, &l.e.sh[st->sh_link]);
 	l.strsz = l.e.sh[st->sh_link].sh_size;
-	if (l.str[l.strsz - 1]) {
-		snprintf(err, errsz, "the patch object's symbol names are not terminated");
-		goto out;
-	}
 	rc = -ENOMEM;
 	l.cls = calloc(l.nsec, sizeof *l.cls);
 	l.secaddr = calloc(l.nsec, sizeof *l.secaddr);

@@ -1,5 +1,6 @@
 /* test_patch.c: the patch engine on real programs built with the patching flags (gcc and clang, -O0 and -O2): calls, statics, refusals, stacks, threads. */
 #include <criterion/criterion.h>
+#include <elf.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <stdio.h>
@@ -789,6 +790,104 @@ Test(patch, a_static_of_an_inlined_function_keeps_counting)
 		      "p1.o");
 		char *out = run((const char *const[]){ "p1.o", NULL });
 		cr_expect_str_eq(out, "1 20\napplied 1 v1\n8 400\n", "%s %s", c->cc, c->opt);
+		free(out);
+	}
+}
+
+/* A patch object's bytes, to be made hostile: its sections by name, its symbols by name. */
+typedef struct img {
+	uint8_t *b;
+	size_t n;
+	Elf64_Ehdr *h;
+	Elf64_Shdr *sh;
+} img;
+
+static img img_read(const char *name)
+{
+	img m;
+	char *p = t_fmt("%s/%s", dir, name);
+	m.b = (uint8_t *)t_read(p, &m.n);
+	free(p);
+	cr_assert(m.b);
+	m.h = (Elf64_Ehdr *)m.b;
+	m.sh = (Elf64_Shdr *)(m.b + m.h->e_shoff);
+	return m;
+}
+
+static void img_write(img *m, const char *name)
+{
+	char *p = t_fmt("%s/%s", dir, name);
+	cr_assert_eq(t_write(p, m->b, m->n), 0);
+	free(p);
+	free(m->b);
+}
+
+static unsigned img_sec(const img *m, const char *name)
+{
+	const char *shstr = (const char *)m->b + m->sh[m->h->e_shstrndx].sh_offset;
+	for (unsigned i = 0; i < m->h->e_shnum; i++)
+		if (!strcmp(shstr + m->sh[i].sh_name, name))
+			return i;
+	cr_assert_fail("no section %s", name);
+	return 0;
+}
+
+static Elf64_Sym *img_sym(const img *m, const char *name)
+{
+	const Elf64_Shdr *st = &m->sh[img_sec(m, ".symtab")];
+	const char *str = (const char *)m->b + m->sh[st->sh_link].sh_offset;
+	Elf64_Sym *sy = (Elf64_Sym *)(m->b + st->sh_offset);
+	for (size_t i = 0; i < st->sh_size / sizeof *sy; i++)
+		if (!strcmp(str + sy[i].st_name, name))
+			return &sy[i];
+	cr_assert_fail("no symbol %s", name);
+	return NULL;
+}
+
+static void rela_into_bss(img *m)
+{
+	m->sh[img_sec(m, ".rela.text")].sh_info = img_sec(m, ".bss");
+	m->sh[img_sec(m, ".bss")].sh_size = 4096; /* room for every offset: the writes would land in the block's zero pages */
+}
+
+static void bss_wraps(img *m)
+{
+	m->sh[img_sec(m, ".bss")].sh_size = 0ull - 4096; /* the block's size wraps to a page or two */
+}
+
+static void func_outside_text(img *m)
+{
+	img_sym(m, "get")->st_value = 1u << 20; /* the program's entry would jump a megabyte past the patch's text */
+}
+
+static void rel_not_rela(img *m)
+{
+	m->sh[img_sec(m, ".rela.text")].sh_type = SHT_REL; /* was skipped: the code ran unrelocated */
+}
+
+Test(patch, a_hostile_object_is_refused_before_anything_is_mapped_or_written)
+{
+	static const struct {
+		void (*fn)(img *);
+		const char *why;
+	} cases[] = {
+		{ rela_into_bss, "malformed patch object: relocations into a section that has no bytes (section .rela.text): rebuild it" },
+		{ bss_wraps, "the patch object asks for more than 256 MB of memory (section .bss): refused" },
+		{ func_outside_text, "malformed patch object: a symbol that lies outside its section (section .text): rebuild it" },
+		{ rel_not_rela, "malformed patch object: REL relocations (x86-64 objects use RELA) (section .rela.text): rebuild it" },
+	};
+	const cfg *c = &CFGS[0];
+	const char *src = "static int n;\nstatic int *p = &n;\nint get(void) { return ++*p; }\n";
+	program(c, SIZE_MAIN, src, NULL);
+	patch(c, src, "good.o");
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		img m = img_read("good.o");
+		cases[i].fn(&m);
+		img_write(&m, "bad.o");
+		char *out = run((const char *const[]){ "bad.o", NULL });
+		char *want = t_fmt("get 1\nrefused: %s\nget 2\n", cases[i].why);
+		cr_expect_str_eq(out, want, "case %zu", i);
+		free(want);
 		free(out);
 	}
 }
