@@ -153,7 +153,9 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_cdb tests/fuzz/fuzz_cdb.c daemon/cdb.c daemon/json.c daemon/words.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
-	set -e; for f in proto json depfile config mountinfo cdb; do \
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_dwarf tests/fuzz/fuzz_dwarf.c client/dwarf.c client/elffile.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_patch tests/fuzz/fuzz_patch.c client/patchcheck.c client/elffile.c
+	set -e; for f in proto json depfile config mountinfo cdb dwarf patch; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/$$f- \
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
@@ -187,11 +189,21 @@ soak:
 	$(CC) $(ALL_CFLAGS) -o $(B)/soak scripts/soak/soak.c $(ALL_LDFLAGS) -lsqlite3
 	$(B)/soak $(B)/hotreloadd $(B)/hotreload $(B)/tests/host $(SOAK_ARGS)
 
-# Rewrite the protocol seed corpus from the encoder (after a protocol change).
+# Rewrite the protocol seed corpus from the encoder (after a protocol change), and the patch engine's from
+# tests/fuzz/elf/*.c built with the patching flags by gcc and clang: objects (patch, dwarf) and a program (dwarf).
+SEED_CCS = gcc clang
 fuzz-seeds:
-	@mkdir -p $(FUZZ_B)
+	@mkdir -p $(FUZZ_B) tests/fuzz/corpus/patch tests/fuzz/corpus/dwarf
 	$(CC) -D_GNU_SOURCE -o $(FUZZ_B)/mkseeds tests/fuzz/mkseeds.c proto/hrp.c
 	$(FUZZ_B)/mkseeds tests/fuzz/corpus/proto
+	set -e; for cc in $(SEED_CCS); do \
+	    [ $$cc = gcc ] && fl="$(PATCH_CFLAGS)" || fl="$(PATCH_CLANG_CFLAGS)"; \
+	    for s in game inline; do for o in O0 O2; do \
+	        $$cc $$fl -$$o -fdebug-prefix-map=$(CURDIR)=/src -c tests/fuzz/elf/$$s.c -o tests/fuzz/corpus/patch/$$s-$$cc-$$o.o; \
+	        cp tests/fuzz/corpus/patch/$$s-$$cc-$$o.o tests/fuzz/corpus/dwarf/; \
+	    done; done; \
+	    $$cc $$fl -O2 -fdebug-prefix-map=$(CURDIR)=/src -o tests/fuzz/corpus/dwarf/program-$$cc tests/fuzz/elf/*.c; \
+	done
 
 # The demo: the daemon on examples/demo/modules, and the game beside it.
 $(B)/demo/game: examples/demo/game.c $(LIB) client/hotreload.h
