@@ -131,7 +131,7 @@ test-tsan:
 	$(MAKE) $(TSAN) build-tsan/hotreloadd build-tsan/tests/host
 	$(MAKE) all build/tests/run build/tests/host build/demo/game
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
-	    build/tests/run --filter '@(daemon|client|reload|watchers|saves)/*' $(TEST_ARGS)
+	    build/tests/run --filter '@(daemon|client|reload|watchers|saves|bytes|patchd)/*' $(TEST_ARGS)
 
 check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game $(CROSS_HOST)
 ifneq ($(SAN),1)
