@@ -302,11 +302,20 @@ uint64_t hrc_prog_func(const hrc_prog *p, const char *unit, const char *name)
 	return 0;
 }
 
-static hrc_fn *find_fn(hrc_prog *p, const char *unit, const char *name)
+/*
+ * The record of unit's function name, looked for from *from on and then from the start; *from is left after it.
+ * A unit's functions come in the same order patch after patch, so that a search from after the last one found
+ * is one comparison, where a search from the start made applying a 100-function unit quadratic.
+ */
+static hrc_fn *find_fn(hrc_prog *p, const char *unit, const char *name, size_t *from)
 {
-	for (size_t i = 0; i < p->nfns; i++)
-		if (!strcmp(p->fns[i].name, name) && !strcmp(p->fns[i].unit, unit))
+	for (size_t k = 0; k < p->nfns; k++) {
+		size_t i = (*from + k) % p->nfns;
+		if (!strcmp(p->fns[i].name, name) && !strcmp(p->fns[i].unit, unit)) {
+			*from = i + 1;
 			return &p->fns[i];
+		}
+	}
 	return NULL;
 }
 
@@ -339,7 +348,7 @@ static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 {
 	hrc_patch *pt = calloc(n ? n : 1, sizeof *pt);
 	hrc_redir *r = NULL;
-	size_t np = 0, nr = 0, capr = 0, nfns0 = p->nfns;
+	size_t np = 0, nr = 0, capr = 0, nfns0 = p->nfns, from = 0;
 	int rc = 0;
 	if (!pt)
 		return -ENOMEM;
@@ -359,7 +368,7 @@ static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 	for (size_t i = 0; i < np; i++) {
 		for (size_t j = 0; j < pt[i].nfns; j++) {
 			hrc_pfn *f = &pt[i].fns[j];
-			hrc_fn *fn = find_fn(p, pt[i].unit, f->name);
+			hrc_fn *fn = find_fn(p, pt[i].unit, f->name, &from);
 			if (!fn) {
 				if ((rc = grow((void **)&p->fns, &p->capfns, p->nfns + 1, sizeof *p->fns)) < 0)
 					goto fail;
@@ -404,7 +413,7 @@ static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 	/* switched: commit the records and the new variables */
 	for (size_t k = 0, i = 0; i < np; i++) {
 		for (size_t j = 0; j < pt[i].nfns; j++, k++) {
-			hrc_fn *fn = find_fn(p, pt[i].unit, pt[i].fns[j].name);
+			hrc_fn *fn = find_fn(p, pt[i].unit, pt[i].fns[j].name, &from);
 			fn->thunk = r[k].thunk;
 			fn->current = pt[i].fns[j].addr;
 		}
