@@ -99,6 +99,8 @@ int main(int argc, char **argv)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	hr_client *c = hr_connect(argv[1]);
+	if (c)
+		hr_set_note_sink(c, NULL, NULL); /* no "live" line for each save in the bench's output */
 	hr_module *m = c ? hr_open_program(c) : NULL;
 	if (!m) {
 		fprintf(stderr, "prog: %s\n", hr_last_error());
