@@ -180,6 +180,9 @@ bench: all
 	$(B)/bench_remote $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_handover scripts/bench/bench_handover.c $(PROTO_OBJ)
 	$(B)/bench_handover
+	$(CC) $(ALL_CFLAGS) -DPATCH_FLAGS='"$(PATCH_CFLAGS)"' -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
+	    -o $(B)/bench_patch scripts/bench/bench_patch.c
+	$(B)/bench_patch $(B)/hotreloadd scripts/bench/bench_patch_prog.c
 
 # The soak: one game (tests/host.c) through 5,000 switches of a module and 1,000 of a folder module, built by
 # tcc; it prints what the game and the daemon hold at the start and the end (SOAK_ARGS: other counts). Not in test.

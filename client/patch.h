@@ -23,6 +23,18 @@ int hrc_prog_open(hrc_prog **out, char *err, size_t errsz);
  * program untouched. The fds are not closed.
  */
 int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz);
+/*
+ * A patch loaded ahead of the hr_update that applies it (placed near the program, bound, relocated; not switched
+ * in), so that hr_update is left the switch. Valid while no other patch is applied in between, as binding reads
+ * the variables earlier patches added; hrc_prog_apply_loaded loads again from the descriptor when it is not.
+ */
+typedef struct hrc_preload hrc_preload;
+/* The library's thread: load the patch on fd ahead; NULL when it cannot (the apply then loads it, and says why). */
+hrc_preload *hrc_prog_preload(hrc_prog *p, int fd);
+/* A preload never applied (superseded by a newer one, or its module closed): its memory given back. */
+void hrc_preload_drop(hrc_preload *pl);
+/* hrc_prog_apply, taking each pre[i] still valid in place of loading fds[i]; every pre[i] is consumed (NULL after). */
+int hrc_prog_apply_loaded(hrc_prog *p, const int *fds, hrc_preload **pre, size_t n, char *err, size_t errsz);
 /* Whether the program has the unit (its path, as DWARF names it). Any thread: the table does not change. */
 int hrc_prog_has_unit(const hrc_prog *p, const char *unit);
 /* Patches (units) applied so far. */

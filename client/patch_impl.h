@@ -43,6 +43,7 @@ struct hrc_prog {
 	size_t nfns, capfns;
 	uint8_t *thunks; /* current thunk page, and slots used in it */
 	size_t thunks_used;
+	uint64_t near_lo, near_hi; /* where hrc_near_alloc placed its last block: the next is tried beside it first */
 	unsigned version;
 	int membarrier_ok;
 };
@@ -87,7 +88,7 @@ void hrc_patch_drop(hrc_patch *pt);
 void hrc_patch_forget(hrc_patch *pt);
 
 /* size bytes, read-write, within +-2 GB of the executable's image; NULL with errno. */
-void *hrc_near_alloc(const hrc_prog *p, size_t size);
+void *hrc_near_alloc(hrc_prog *p, size_t size);
 
 /* One function entry to switch to a thunk. */
 typedef struct hrc_redir {

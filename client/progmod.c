@@ -16,6 +16,8 @@ typedef struct queued {
 	uint64_t version;
 	uint32_t gen;
 	int fd;
+	hrc_preload *pre; /* loaded ahead by the library's thread (hrc_progmod_preload), or NULL */
+	int tried;        /* a load ahead was started: not again */
 } queued;
 
 /* The newest version of a unit handed over: older ones are not wanted. */
@@ -53,6 +55,7 @@ static void drop_queue(queued *q, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(q[i].unit);
+		hrc_preload_drop(q[i].pre);
 		if (q[i].fd >= 0)
 			close(q[i].fd);
 	}
@@ -138,8 +141,9 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 			drop_queue(&pm->q[i], 1);
 		else
 			pm->nq++;
-		pm->q[i] = (queued){ u, version, c->gen, own };
-		atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
+		pm->q[i] = (queued){ u, version, c->gen, own, NULL, 0 };
+		/* hr_update is told once hrc_progmod_preload has loaded it ahead (or could not), not before: an
+		 * hr_update meanwhile would wait for that load and then load it again itself */
 	}
 }
 
@@ -159,20 +163,27 @@ int hrc_progmod_take(hr_module *m)
 		return 0;
 	}
 	int fds[64], rc = 0;
+	hrc_preload *pres[64];
 	char why[1024] = "";
 	unsigned before = hrc_prog_version(pm->prog);
 	/* all units together, so that a change across them (a shared header) lands at once */
 	int *f = n <= 64 ? fds : malloc(n * sizeof *f);
-	if (!f) {
+	hrc_preload **pre = n <= 64 ? pres : malloc(n * sizeof *pre);
+	if (!f || !pre) {
 		rc = -ENOMEM;
 		snprintf(why, sizeof why, "out of memory");
 	} else {
-		for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
 			f[i] = q[i].fd;
-		rc = hrc_prog_apply(pm->prog, f, n, why, sizeof why);
-		if (f != fds)
-			free(f);
+			pre[i] = q[i].pre;
+			q[i].pre = NULL;
+		}
+		rc = hrc_prog_apply_loaded(pm->prog, f, pre, n, why, sizeof why);
 	}
+	if (f != fds)
+		free(f);
+	if (pre != pres)
+		free(pre);
 	uint64_t at_us = hrc_now_ns(CLOCK_REALTIME) / 1000u;
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < n; i++) {
@@ -198,4 +209,64 @@ int hrc_progmod_take(hr_module *m)
 	free(q);
 	m->version += hrc_prog_version(pm->prog) - before;
 	return rc < 0 ? rc : rc > 0;
+}
+
+/* The first queued patch not yet loaded ahead, of any program module: its module, unit, version and a copy of
+ * its descriptor (the queue's own may be closed by an hr_update meanwhile). Under c->lock. 0, or -1 for none. */
+static int next_to_load(hr_client *c, hr_module **mod, char **unit, uint64_t *version, int *fd)
+{
+	for (hr_module *m = c->mods; m; m = m->next) {
+		if (!m->prog || m->closed)
+			continue;
+		for (size_t i = 0; i < m->prog->nq; i++) {
+			queued *q = &m->prog->q[i];
+			if (q->tried)
+				continue;
+			q->tried = 1;
+			*fd = fcntl(q->fd, F_DUPFD_CLOEXEC, 3);
+			*unit = strdup(q->unit);
+			if (*fd < 0 || !*unit) {
+				if (*fd >= 0)
+					close(*fd);
+				free(*unit);
+				atomic_fetch_or_explicit(&m->pending, 2, memory_order_release); /* hr_update loads it */
+				continue;
+			}
+			*mod = m;
+			*version = q->version;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void hrc_progmod_preload(hr_client *c)
+{
+	for (;;) {
+		hr_module *m = NULL;
+		char *unit = NULL;
+		uint64_t version = 0;
+		int fd = -1;
+		pthread_mutex_lock(&c->lock);
+		int none = next_to_load(c, &m, &unit, &version, &fd);
+		pthread_mutex_unlock(&c->lock);
+		if (none)
+			return;
+		hrc_progmod *pm = m->prog;
+		/* Modules are freed only on this thread, so pm outlives the unlocked load. */
+		hrc_preload *pl = hrc_prog_preload(pm->prog, fd);
+		close(fd);
+		pthread_mutex_lock(&c->lock);
+		for (size_t i = 0; pl && i < pm->nq; i++) {
+			queued *q = &pm->q[i];
+			if (q->version == version && !q->pre && !strcmp(q->unit, unit)) {
+				q->pre = pl;
+				pl = NULL;
+			}
+		}
+		atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
+		pthread_mutex_unlock(&c->lock);
+		hrc_preload_drop(pl); /* taken by an hr_update meanwhile, or replaced by a newer one */
+		free(unit);
+	}
 }

@@ -22,6 +22,11 @@ void hrc_progmod_free(hrc_progmod *pm);
  * Under c->lock.
  */
 void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd);
+/*
+ * The library's thread, not under c->lock, after hrc_progmod_on_build: load ahead each queued patch (placed,
+ * bound, relocated, not switched in), so that the hr_update that applies it is left the switch.
+ */
+void hrc_progmod_preload(hr_client *c);
 /* hr_update's slow path for a program module: apply what is queued, together. 1, 0 or -errno. */
 int hrc_progmod_take(hr_module *m);
 

@@ -302,11 +302,20 @@ uint64_t hrc_prog_func(const hrc_prog *p, const char *unit, const char *name)
 	return 0;
 }
 
-static hrc_fn *find_fn(hrc_prog *p, const char *unit, const char *name)
+/*
+ * The record of unit's function name, looked for from *from on and then from the start; *from is left after it.
+ * A unit's functions come in the same order patch after patch, so that a search from after the last one found
+ * is one comparison, where a search from the start made applying a 100-function unit quadratic.
+ */
+static hrc_fn *find_fn(hrc_prog *p, const char *unit, const char *name, size_t *from)
 {
-	for (size_t i = 0; i < p->nfns; i++)
-		if (!strcmp(p->fns[i].name, name) && !strcmp(p->fns[i].unit, unit))
+	for (size_t k = 0; k < p->nfns; k++) {
+		size_t i = (*from + k) % p->nfns;
+		if (!strcmp(p->fns[i].name, name) && !strcmp(p->fns[i].unit, unit)) {
+			*from = i + 1;
 			return &p->fns[i];
+		}
+	}
 	return NULL;
 }
 
@@ -325,26 +334,80 @@ static int grow(void **a, size_t *cap, size_t need, size_t each)
 	return 0;
 }
 
-static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz);
+static int apply(hrc_prog *p, const int *fds, hrc_preload **pre, size_t n, char *err, size_t errsz);
 
 int hrc_prog_apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 {
+	return hrc_prog_apply_loaded(p, fds, NULL, n, err, errsz);
+}
+
+int hrc_prog_apply_loaded(hrc_prog *p, const int *fds, hrc_preload **pre, size_t n, char *err, size_t errsz)
+{
 	pthread_mutex_lock(&prog_lock);
-	int rc = apply(p, fds, n, err, errsz);
+	int rc = apply(p, fds, pre, n, err, errsz);
 	pthread_mutex_unlock(&prog_lock);
+	for (size_t i = 0; pre && i < n; i++) { /* those a failure left */
+		hrc_preload_drop(pre[i]);
+		pre[i] = NULL;
+	}
 	return rc;
 }
 
-static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
+struct hrc_preload {
+	hrc_patch pt;
+	unsigned version; /* p->version when it was loaded: binding read the variables of the patches so far */
+};
+
+hrc_preload *hrc_prog_preload(hrc_prog *p, int fd)
+{
+	hrc_preload *pl = calloc(1, sizeof *pl);
+	char why[256]; /* a failure is said by the apply, which loads it again */
+	if (!pl)
+		return NULL;
+	pthread_mutex_lock(&prog_lock);
+	int rc = hrc_patch_load(p, fd, &pl->pt, why, sizeof why);
+	pl->version = p->version;
+	pthread_mutex_unlock(&prog_lock);
+	if (rc < 0) {
+		free(pl);
+		return NULL;
+	}
+	return pl;
+}
+
+void hrc_preload_drop(hrc_preload *pl)
+{
+	if (!pl)
+		return;
+	hrc_patch_drop(&pl->pt);
+	free(pl);
+}
+
+/* Under prog_lock: the patch on fd into *out, from its preload when that is still valid. */
+static int load(hrc_prog *p, int fd, hrc_preload **pre, hrc_patch *out, char *err, size_t errsz)
+{
+	hrc_preload *pl = pre ? *pre : NULL;
+	if (pre)
+		*pre = NULL;
+	if (pl && pl->version == p->version) {
+		*out = pl->pt;
+		free(pl);
+		return 0;
+	}
+	hrc_preload_drop(pl); /* bound before another patch added its variables */
+	return hrc_patch_load(p, fd, out, err, errsz);
+}
+
+static int apply(hrc_prog *p, const int *fds, hrc_preload **pre, size_t n, char *err, size_t errsz)
 {
 	hrc_patch *pt = calloc(n ? n : 1, sizeof *pt);
 	hrc_redir *r = NULL;
-	size_t np = 0, nr = 0, capr = 0, nfns0 = p->nfns;
+	size_t np = 0, nr = 0, capr = 0, nfns0 = p->nfns, from = 0;
 	int rc = 0;
 	if (!pt)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		rc = hrc_patch_load(p, fds[i], &pt[np], err, errsz);
+		rc = load(p, fds[i], pre ? &pre[i] : NULL, &pt[np], err, errsz);
 		if (rc == -ENOENT) {
 			rc = 0; /* a unit of another program: not ours, not an error */
 			continue;
@@ -359,7 +422,7 @@ static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 	for (size_t i = 0; i < np; i++) {
 		for (size_t j = 0; j < pt[i].nfns; j++) {
 			hrc_pfn *f = &pt[i].fns[j];
-			hrc_fn *fn = find_fn(p, pt[i].unit, f->name);
+			hrc_fn *fn = find_fn(p, pt[i].unit, f->name, &from);
 			if (!fn) {
 				if ((rc = grow((void **)&p->fns, &p->capfns, p->nfns + 1, sizeof *p->fns)) < 0)
 					goto fail;
@@ -404,7 +467,7 @@ static int apply(hrc_prog *p, const int *fds, size_t n, char *err, size_t errsz)
 	/* switched: commit the records and the new variables */
 	for (size_t k = 0, i = 0; i < np; i++) {
 		for (size_t j = 0; j < pt[i].nfns; j++, k++) {
-			hrc_fn *fn = find_fn(p, pt[i].unit, pt[i].fns[j].name);
+			hrc_fn *fn = find_fn(p, pt[i].unit, pt[i].fns[j].name, &from);
 			fn->thunk = r[k].thunk;
 			fn->current = pt[i].fns[j].addr;
 		}

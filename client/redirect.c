@@ -15,7 +15,36 @@
 /* Keep a margin inside the +-2 GB reach: a reference from the far end of the block to the far end of the image. */
 #define REACH ((1ull << 31) - (64ull << 20))
 
-void *hrc_near_alloc(const hrc_prog *p, size_t size)
+/*
+ * [at, at + size) if it and a guard page at each side are free: one mapping over the three, tried without
+ * replacing anything, then the guards given back. NULL when any of it is taken (or out of the window).
+ */
+static void *try_at(uint64_t at, size_t size, uint64_t wlo, uint64_t whi)
+{
+	if (at < wlo + PAGE || at + size + PAGE > whi)
+		return NULL;
+	uint8_t *g = mmap((void *)(at - PAGE), size + 2 * PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (g == MAP_FAILED)
+		return NULL;
+	if (g != (uint8_t *)(at - PAGE)) { /* a kernel without MAP_FIXED_NOREPLACE placed it elsewhere */
+		munmap(g, size + 2 * PAGE);
+		return NULL;
+	}
+	munmap(g, PAGE);
+	munmap(g + PAGE + size, PAGE);
+	return g + PAGE;
+}
+
+/* Remember a block, so that the next one is tried right beside it, on the side away from the image. */
+static void *placed(hrc_prog *p, void *m, size_t size)
+{
+	p->near_lo = (uint64_t)m;
+	p->near_hi = (uint64_t)m + size;
+	return m;
+}
+
+void *hrc_near_alloc(hrc_prog *p, size_t size)
 {
 	size = (size + PAGE - 1) & ~(PAGE - 1);
 	uint64_t span = p->hi - p->lo;
@@ -24,6 +53,14 @@ void *hrc_near_alloc(const hrc_prog *p, size_t size)
 		return NULL;
 	}
 	uint64_t wlo = p->hi > REACH ? p->hi - REACH : 0x10000, whi = p->lo + REACH;
+	/* Reading /proc/self/maps costs a patch more than all the rest of its layout: the place beside the last
+	 * block is free nearly always, and its guard pages are checked by the same mapping. */
+	if (p->near_lo) {
+		uint64_t at = p->near_lo <= p->lo ? p->near_lo - PAGE - size : p->near_hi + PAGE;
+		void *m = p->near_lo > size + PAGE ? try_at(at, size, wlo, whi) : NULL;
+		if (m)
+			return placed(p, m, size);
+	}
 	for (int attempt = 0; attempt < 4; attempt++) {
 		int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -75,7 +112,7 @@ void *hrc_near_alloc(const hrc_prog *p, size_t size)
 		void *m = mmap((void *)best, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
 			       -1, 0);
 		if (m == (void *)best)
-			return m;
+			return placed(p, m, size);
 		if (m != MAP_FAILED)
 			munmap(m, size); /* a kernel without MAP_FIXED_NOREPLACE placed it elsewhere */
 		else if (errno != EEXIST)

@@ -405,6 +405,7 @@ static void on_build(hr_client *c, const char *name, uint64_t version, int fd, i
 		pthread_mutex_unlock(&c->lock);
 		if (fd >= 0)
 			close(fd);
+		hrc_progmod_preload(c);
 		return;
 	}
 	for (hr_module *m = hrc_next_named(c, NULL, name); m; m = hrc_next_named(c, m, name)) {

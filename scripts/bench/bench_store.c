@@ -52,7 +52,9 @@ int main(int argc, char **argv)
 	       t[N * 99 / 100], t[N - 1], N);
 	hrd_store_close(s);
 
-	hrp_msg m = { .type = HRP_BUILD, .u.build = { "enemy", 42, HRP_KIND_OK, "/p/.hotreload/obj/enemy.42.so" } }, out;
+	/* with the object's SHA-256 and size, which protocol v3 requires of a BUILD */
+	hrp_msg m = { .type = HRP_BUILD, .u.build = { "enemy", 42, HRP_KIND_OK, "/p/.hotreload/obj/enemy.42.so",
+						      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 12288 } }, out;
 	hrp_buf b = { 0 };
 	double a = now_us();
 	for (int i = 0; i < F; i++) {
