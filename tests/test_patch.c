@@ -246,6 +246,44 @@ Test(patch, a_variable_that_changed_size_is_refused_and_the_old_code_runs_on)
 	}
 }
 
+/* The program forbids itself writable code, as SELinux's execmod or a PaX-style MPROTECT would: a seccomp
+ * filter makes every mprotect asking for write and execute together fail with EACCES. */
+static const char *NOWX_MAIN =
+	"#include <errno.h>\n#include <stddef.h>\n#include <stdio.h>\n#include <sys/mman.h>\n#include <sys/prctl.h>\n"
+	"#include <sys/syscall.h>\n#include <linux/audit.h>\n#include <linux/filter.h>\n#include <linux/seccomp.h>\n"
+	"int apply(const char *path);\nint get(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	struct sock_filter f[] = {\n"
+	"		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),\n"
+	"		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),\n"
+	"		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),\n"
+	"		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mprotect, 1, 0),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),\n"
+	"		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),\n"
+	"		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, PROT_WRITE | PROT_EXEC),\n"
+	"		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_WRITE | PROT_EXEC, 0, 1),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),\n"
+	"	};\n"
+	"	struct sock_fprog fp = { sizeof f / sizeof *f, f };\n"
+	"	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp)) return 3;\n"
+	"	printf(\"get %d\\n\", get());\n"
+	"	for (int i = 1; i < argc; i++) { apply(argv[i]); printf(\"get %d\\n\", get()); }\n"
+	"	return 0;\n}\n";
+
+Test(patch, a_program_whose_code_the_system_will_not_let_it_write_is_refused_and_runs_on)
+{
+	cfg c = { "gcc", "-O2" };
+	program(&c, NOWX_MAIN, "int get(void) { return 1; }\n", NULL);
+	patch(&c, "int get(void) { return 2; }\n", "p1.o");
+	char *out = run((const char *const[]){ "p1.o", NULL });
+	cr_expect(strstr(out, "refused: the system will not let the program write its code (mprotect: Permission denied;"),
+		  "%s", out);
+	cr_expect(!strncmp(out, "get 1\n", 6) && strstr(out, "\nget 1\n"), "the old code runs on: %s", out);
+	free(out);
+}
+
 static const char *TLS_V1 = "__thread int tls_hp;\nint get(void) { return ++tls_hp; }\n";
 
 Test(patch, a_thread_local_variable_is_refused)
