@@ -57,7 +57,7 @@ FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all test check test-san test-tsan bench soak fuzz fuzz-seeds demo demo-sdl sdl-shots install install-lib uninstall clean deps
+.PHONY: FORCE all test check test-san test-tsan bench soak fuzz fuzz-seeds demo demo-sdl sdl-shots install install-lib uninstall clean deps
 ifneq ($(CROSS),)
 # The daemon and the CLI need sqlite3 and libinotifytools, which a cross machine lacks; they run on the build machine anyway.
 $(info hotreload: CROSS=$(CROSS): libhotreload only (into $(B)/); the daemon and the CLI are built natively, without CROSS)
@@ -203,12 +203,37 @@ demo:
 	$(MAKE) all $(B)/demo/game
 	sh scripts/demo.sh $(B)
 
-# The SDL example: a real game whose gameplay (examples/sdl/modules) reloads; SDL2 is its only dependency.
-SDL_SRC = examples/sdl/game.c examples/sdl/hud.c examples/sdl/draw.c examples/sdl/font.c
-$(B)/sdl/game: $(SDL_SRC) $(wildcard examples/sdl/*.h) $(LIB) client/hotreload.h
+# The SDL example: a real game whose gameplay (examples/sdl/modules) reloads; SDL2 is its only dependency. Its host
+# (game.c, hud.c, draw.c, font.c) is built with the patch flags, one unit at a time, and $(SDL_B)/compile_commands.json
+# holds those very commands, for hotreloadd --patch (PATCHING.md). SDL_DIR and SDL_B: where its sources are and where it
+# is built (the sdl suite builds a copy of its own).
+SDL_DIR   ?= examples/sdl
+SDL_B     ?= $(B)/sdl
+SDL_UNITS  = game hud draw font
+SDL_OBJ    = $(SDL_UNITS:%=$(SDL_B)/%.o)
+sdl_cc     = $(CC) $(ALL_CFLAGS) $(PATCH_CFLAGS) -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
+json_str   = "$(subst ",\",$(subst \,\\,$(1)))"
+comma     := ,
+define newline
+
+
+endef
+$(SDL_B)/%.o: $(SDL_DIR)/%.c $(wildcard $(SDL_DIR)/*.h) client/hotreload.h
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Iclient $$(pkg-config --cflags sdl2) -o $@ $(SDL_SRC) $(ALL_LDFLAGS) \
-	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B)) $$(pkg-config --libs sdl2) -lm
+	$(call sdl_cc,$*)
+
+$(SDL_B)/game: $(SDL_OBJ) $(LIB) | $(SDL_B)/compile_commands.json
+	$(CC) $(ALL_LDFLAGS) -o $@ $(SDL_OBJ) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B)) $$(pkg-config --libs sdl2) -lm
+
+# Written each time, replaced only when it changed: the daemon reads it again whenever it is replaced.
+sdl_entry = {"directory": $(call json_str,$(CURDIR)), "file": $(call json_str,$(SDL_DIR)/$(1).c), \
+             "output": $(call json_str,$(SDL_B)/$(1).o), "command": $(call json_str,$(call sdl_cc,$(1)))}
+$(SDL_B)/compile_commands.json: FORCE
+	@mkdir -p $(@D)
+	$(file >$@.tmp,[$(subst } {,}$(comma)$(newline) {,$(foreach u,$(SDL_UNITS),$(call sdl_entry,$(u))))])
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+FORCE:
 
 demo-sdl:
 	sh scripts/deps.sh sdl

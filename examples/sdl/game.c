@@ -1,4 +1,5 @@
 /* game.c: the SDL example's host: the window, the loop, input, rendering and every byte of state; the gameplay reloads from modules/. */
+/* The host's own code (this file, hud.c, draw.c, font.c) is patched in place when the daemon runs with --patch (PATCHING.md). */
 #include <SDL.h>
 #include <errno.h>
 #include <hotreload.h>
@@ -207,6 +208,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	hr_set_userdata(mods[PLAYER], &player_state);
+	/* The host's own units: patched at the same safe point. A game built without the patch flags runs on without. */
+	hr_module *prog = hr_open_program(c);
+	if (!prog)
+		fprintf(stderr, "game: the host's code will not be patched: %s\n", hr_last_error());
 	printf("game: running, %dx%d; kill -USR1 %d saves a screenshot\n", ARENA_W, ARENA_H, (int)getpid());
 
 	Uint64 hz = SDL_GetPerformanceFrequency(), last = SDL_GetPerformanceCounter(), start = last;
@@ -232,6 +237,8 @@ int main(int argc, char **argv)
 			}
 			reloaded |= switched[i] != 0;
 		}
+		int patched = prog ? hr_update(prog) : 0;
+		reloaded |= patched != 0;
 		double switch_ms = (double)(SDL_GetPerformanceCounter() - t0) * 1000 / (double)hz;
 		int have_player = fn.player_update && fn.player_body;
 		struct body player = {ARENA_W / 2.0f, ARENA_H / 2.0f, 0};
@@ -264,6 +271,12 @@ int main(int argc, char **argv)
 			else if (switched[i] < 0)
 				printf("frame %llu: a new build of %s was refused; v%llu stays live\n", (unsigned long long)world.frame,
 				       names[i], (unsigned long long)live[i]);
+		if (patched > 0)
+			printf("frame %llu: host patch %llu live\n", (unsigned long long)world.frame,
+			       (unsigned long long)hr_version(prog));
+		else if (patched < 0)
+			printf("frame %llu: a patch of the host was refused; patch %llu stays live\n",
+			       (unsigned long long)world.frame, (unsigned long long)hr_version(prog));
 		if (shot || handled != want) {
 			handled = want;
 			screenshot(win, dir, ++shots, &world, player);
@@ -281,6 +294,7 @@ int main(int argc, char **argv)
 	       times.reloads ? times.switch_ms * 1000 / (double)times.reloads : 0, times.switch_max * 1000);
 	for (int i = 0; i < NMODS; i++)
 		hr_close(mods[i]);
+	hr_close(prog);
 	hr_disconnect(c);
 	SDL_FreeSurface(canvas);
 	SDL_DestroyWindow(win);
