@@ -73,6 +73,9 @@ $(B)/%.o: %.c
 $(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
 	$(shell pkg-config --cflags criterion 2>/dev/null)
 
+# The sdl suite builds a copy of the SDL game with make, instrumented as this build is.
+$(B)/tests/test_sdl.o: ALL_CFLAGS += -DHR_SANFLAGS='"$(SANFLAGS)"'
+
 # Where the daemon finds hotreload.h for the modules it builds (daemon/incdir.c says which it takes).
 $(B)/daemon/incdir.o: ALL_CFLAGS += -DHRD_INCLUDEDIR='"$(INCLUDEDIR)"' -DHRD_BUILD_DIR='"$(abspath $(B))"' \
 	-DHRD_SOURCE_INCLUDE='"$(CURDIR)/client"'
@@ -211,27 +214,31 @@ SDL_DIR   ?= examples/sdl
 SDL_B     ?= $(B)/sdl
 SDL_UNITS  = game hud draw font
 SDL_OBJ    = $(SDL_UNITS:%=$(SDL_B)/%.o)
-sdl_cc     = $(CC) $(ALL_CFLAGS) $(PATCH_CFLAGS) -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
+# Not the library's -fvisibility=hidden: the linker makes hidden globals local, and a patch of one unit binds to the
+# others' functions through the executable's globals.
+sdl_cc     = $(CC) $(filter-out -fvisibility=hidden,$(ALL_CFLAGS)) $(PATCH_CFLAGS) -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
 json_str   = "$(subst ",\",$(subst \,\\,$(1)))"
 comma     := ,
 define newline
 
 
 endef
-$(SDL_B)/%.o: $(SDL_DIR)/%.c $(wildcard $(SDL_DIR)/*.h) client/hotreload.h
-	@mkdir -p $(@D)
+# Each object depends on the database, which changes when a command does.
+$(SDL_B)/%.o: $(SDL_DIR)/%.c $(wildcard $(SDL_DIR)/*.h) client/hotreload.h $(SDL_B)/compile_commands.json
 	$(call sdl_cc,$*)
 
-$(SDL_B)/game: $(SDL_OBJ) $(LIB) | $(SDL_B)/compile_commands.json
+$(SDL_B)/game: $(SDL_OBJ) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $(SDL_OBJ) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B)) $$(pkg-config --libs sdl2) -lm
 
 # Written each time, replaced only when it changed: the daemon reads it again whenever it is replaced.
 sdl_entry = {"directory": $(call json_str,$(CURDIR)), "file": $(call json_str,$(SDL_DIR)/$(1).c), \
              "output": $(call json_str,$(SDL_B)/$(1).o), "command": $(call json_str,$(call sdl_cc,$(1)))}
-$(SDL_B)/compile_commands.json: FORCE
-	@mkdir -p $(@D)
+$(SDL_B)/compile_commands.json: FORCE | $(SDL_B)/
 	$(file >$@.tmp,[$(subst } {,}$(comma)$(newline) {,$(foreach u,$(SDL_UNITS),$(call sdl_entry,$(u))))])
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+$(SDL_B)/:
+	mkdir -p $@
 
 FORCE:
 
