@@ -1,4 +1,4 @@
-/* test_sdl.c: the SDL example as a player sees it: its window's pixels under Xvfb, across saves, a compile error and a layout change. */
+/* test_sdl.c: the SDL example as a player sees it: its window's pixels under Xvfb, across saves, a compile error, a layout change and a patch of its host. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +19,8 @@
 #define ERROR_INK 0xffe0e0 /* hud.h's HUD_ERROR_INK: its text */
 #define PLAYER 0xf8f8f8 /* colors.c's color_player */
 #define GRAPH "0x4a9ee0" /* hud.c's frame-time bars */
+#define GRAPH_SAVED "0x3ce07a" /* what the patch test saves in its place */
+_Static_assert(sizeof GRAPH == sizeof GRAPH_SAVED, "the save replaces the colour in place");
 
 static int xvfb_pid;
 static char display[32];
@@ -354,7 +356,8 @@ Test(sdl, a_save_of_the_host_s_hud_c_is_patched_into_the_running_game_which_keep
 	start(path, (const char *const[]){"--patch", db, NULL});
 
 	/* The first frames: the frame-time graph's bars in their colour. The player walks right, and stops. */
-	uint32_t orange = 0xe8a33d, bars = (uint32_t)strtoul(GRAPH, NULL, 16), green = 0x3ce07a;
+	uint32_t orange = 0xe8a33d, bars = (uint32_t)strtoul(GRAPH, NULL, 16),
+	         green = (uint32_t)strtoul(GRAPH_SAVED, NULL, 16);
 	struct shot s = until(has_color, &bars, "the frame-time graph");
 	free(s.px);
 	xdotool((const char *const[]){"search", "--sync", "--name", "hotreload: SDL example", "windowfocus", "--sync",
@@ -369,7 +372,7 @@ Test(sdl, a_save_of_the_host_s_hud_c_is_patched_into_the_running_game_which_keep
 	/* hud.c saved with another colour for the bars: the running game draws them green, from its next frame on. */
 	char *hud = t_fmt("%s/hud.c", src), *text = t_read(hud, NULL), *c = text ? strstr(text, GRAPH) : NULL;
 	cr_assert(c, "no " GRAPH " in %s", hud);
-	memcpy(c, "0x3ce07a", strlen(GRAPH));
+	memcpy(c, GRAPH_SAVED, strlen(GRAPH));
 	cr_assert_eq(t_write(hud, text, strlen(text)), 0);
 	e2e_expect(&game, "host patch 1 live");
 	s = take();
