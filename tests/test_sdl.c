@@ -391,3 +391,15 @@ Test(sdl, a_save_of_the_host_s_hud_c_is_patched_into_the_running_game_which_keep
 	free(filter), free(s.px), free(before.px), free(text), free(hud);
 	free(db), free(path), free(sb), free(sd), free(b), free(out), free(src);
 }
+
+Test(sdl, the_game_runs_without_a_daemon)
+{
+	char *sock = t_fmt("HOTRELOAD_SOCKET=%s/none.sock", e2e_dir);
+	t_run r = t_exec(e2e_dir, (const char *const[]){display, sock, "ASAN_OPTIONS=detect_leaks=0", "SDL_VIDEODRIVER=x11",
+	                                                 "WAYLAND_DISPLAY=", NULL},
+	                 (const char *const[]){GAME, "--shots", shots, "--seconds", "1", NULL});
+	cr_assert_eq(r.status, 0, "the game ended with %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "game: running") && strstr(r.out, "frames "), "%s", r.out);
+	t_run_free(&r);
+	free(sock);
+}

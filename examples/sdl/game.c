@@ -182,12 +182,13 @@ int main(int argc, char **argv)
 	SDL_Window *win = SDL_CreateWindow("hotreload: SDL example", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, ARENA_W,
 	                                   ARENA_H, 0);
 	SDL_Surface *canvas = SDL_CreateRGBSurfaceWithFormat(0, ARENA_W, ARENA_H, 32, SDL_PIXELFORMAT_RGB888);
-	hr_client *c = win && canvas ? hr_connect(NULL) : NULL;
+	/* Lazy: without a daemon the game runs on its fallbacks, and takes the gameplay once one answers. */
+	hr_client *c = win && canvas ? hr_connect_lazy(NULL) : NULL;
 	if (!c) {
 		if (!win || !canvas)
 			fprintf(stderr, "game: cannot open the window: %s\n", SDL_GetError());
 		else
-			fprintf(stderr, "game: no hotreloadd answers (%s): start it first (make demo-sdl does)\n", strerror(errno));
+			fprintf(stderr, "game: cannot start the reloader: %s\n", strerror(errno));
 		SDL_Quit();
 		return 1;
 	}
