@@ -1,5 +1,4 @@
 /* game.c: the SDL example's host: the window, the loop, input, rendering and every byte of state; the gameplay reloads from modules/. */
-/* The host's own code (this file, hud.c, draw.c, font.c) is patched in place when the daemon runs with --patch (PATCHING.md). */
 #include <SDL.h>
 #include <errno.h>
 #include <hotreload.h>
@@ -209,7 +208,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	hr_set_userdata(mods[PLAYER], &player_state);
-	/* The host's own units: patched at the same safe point. A game built without the patch flags runs on without. */
+	/* The host's own code (this file, hud.c, draw.c, font.c), patched at the same safe point when the daemon runs
+	 * with --patch (PATCHING.md). A game built without the patch flags runs on unpatched. */
 	hr_module *prog = hr_open_program(c);
 	if (!prog)
 		fprintf(stderr, "game: the host's code will not be patched: %s\n", hr_last_error());
