@@ -57,7 +57,7 @@ FUZZ_SRC   = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SECONDS ?= 20
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all test check test-san test-tsan bench soak fuzz fuzz-seeds demo demo-sdl sdl-shots install install-lib uninstall clean deps
+.PHONY: FORCE all test check test-san test-tsan bench soak fuzz fuzz-seeds demo demo-sdl sdl-shots install install-lib uninstall clean deps
 ifneq ($(CROSS),)
 # The daemon and the CLI need sqlite3 and libinotifytools, which a cross machine lacks; they run on the build machine anyway.
 $(info hotreload: CROSS=$(CROSS): libhotreload only (into $(B)/); the daemon and the CLI are built natively, without CROSS)
@@ -72,6 +72,9 @@ $(B)/%.o: %.c
 
 $(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
 	$(shell pkg-config --cflags criterion 2>/dev/null)
+
+# The sdl suite builds a copy of the SDL game with make, instrumented as this build is.
+$(B)/tests/test_sdl.o: ALL_CFLAGS += -DHR_SANFLAGS='"$(SANFLAGS)"'
 
 # Where the daemon finds hotreload.h for the modules it builds (daemon/incdir.c says which it takes).
 $(B)/daemon/incdir.o: ALL_CFLAGS += -DHRD_INCLUDEDIR='"$(INCLUDEDIR)"' -DHRD_BUILD_DIR='"$(abspath $(B))"' \
@@ -218,12 +221,42 @@ demo:
 	$(MAKE) all $(B)/demo/game
 	sh scripts/demo.sh $(B)
 
-# The SDL example: a real game whose gameplay (examples/sdl/modules) reloads; SDL2 is its only dependency.
-SDL_SRC = examples/sdl/game.c examples/sdl/hud.c examples/sdl/draw.c examples/sdl/font.c
-$(B)/sdl/game: $(SDL_SRC) $(wildcard examples/sdl/*.h) $(LIB) client/hotreload.h
-	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Iclient $$(pkg-config --cflags sdl2) -o $@ $(SDL_SRC) $(ALL_LDFLAGS) \
-	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B)) $$(pkg-config --libs sdl2) -lm
+# The SDL example: a real game whose gameplay (examples/sdl/modules) reloads; SDL2 is its only dependency. Its host
+# (game.c, hud.c, draw.c, font.c) is built with the patch flags, one unit at a time, and $(SDL_B)/compile_commands.json
+# holds those very commands, for hotreloadd --patch (PATCHING.md). SDL_DIR and SDL_B: where its sources are and where it
+# is built (the sdl suite builds a copy of its own).
+SDL_DIR   ?= examples/sdl
+SDL_B     ?= $(B)/sdl
+SDL_UNITS  = game hud draw font
+SDL_OBJ    = $(SDL_UNITS:%=$(SDL_B)/%.o)
+# Not the library's -fvisibility=hidden: the linker makes hidden globals local, and a patch of one unit binds to the
+# others' functions through the executable's globals. No hot/cold split: the DWARF of a function split in two (as
+# ASan's checks make gcc split main) gives DW_AT_ranges, not DW_AT_low_pc, and client/dwarf.c does not index those yet.
+sdl_cc     = $(CC) $(filter-out -fvisibility=hidden,$(ALL_CFLAGS)) $(PATCH_CFLAGS) -fno-reorder-blocks-and-partition -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
+json_str   = "$(subst ",\",$(subst \,\\,$(1)))"
+comma     := ,
+define newline
+
+
+endef
+# Each object depends on the database, which changes when a command does.
+$(SDL_B)/%.o: $(SDL_DIR)/%.c $(wildcard $(SDL_DIR)/*.h) client/hotreload.h $(SDL_B)/compile_commands.json
+	$(call sdl_cc,$*)
+
+$(SDL_B)/game: $(SDL_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(SDL_OBJ) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B)) $$(pkg-config --libs sdl2) -lm
+
+# Written each time, replaced only when it changed: the daemon reads it again whenever it is replaced.
+sdl_entry = {"directory": $(call json_str,$(CURDIR)), "file": $(call json_str,$(SDL_DIR)/$(1).c), \
+             "output": $(call json_str,$(SDL_B)/$(1).o), "command": $(call json_str,$(call sdl_cc,$(1)))}
+$(SDL_B)/compile_commands.json: FORCE | $(SDL_B)/
+	$(file >$@.tmp,[$(subst } {,}$(comma)$(newline) {,$(foreach u,$(SDL_UNITS),$(call sdl_entry,$(u))))])
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+
+$(SDL_B)/:
+	mkdir -p $@
+
+FORCE:
 
 demo-sdl:
 	sh scripts/deps.sh sdl

@@ -1,14 +1,15 @@
 #!/bin/sh
 # demo.sh: run hotreloadd on an example's modules and its game beside it; Ctrl-C, a closed terminal or a kill stops both.
 # Usage: scripts/demo.sh [BUILD_DIR] [sdl]
-#   (no second argument) the terminal demo, examples/demo; sdl: the SDL game, examples/sdl,
-#   under xvfb-run when there is no display.
+#   (no second argument) the terminal demo, examples/demo; sdl: the SDL game, examples/sdl, its host patched too
+#   (hotreloadd --patch BUILD_DIR/sdl/compile_commands.json), under xvfb-run when there is no display.
 #   DEMO_SECONDS=N: the game stops after N seconds; DEMO_STATE=DIR: the daemon's state dir.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-build}
 case $B in /*) ;; *) B=$top/$B ;; esac
 kind=${2:-demo}
+patch= # the game's own compile database, for hotreloadd --patch
 set -- # from here, the game's command line
 case $kind in
 demo)
@@ -21,9 +22,11 @@ demo)
 sdl)
 	mods=$top/examples/sdl/modules
 	set -- "$B/sdl/game" --shots "$B"
+	patch=$B/sdl/compile_commands.json # written by make with the host's own commands
 	edit="$mods/colors.c        (the palette)
     $mods/swarm/tuning.c  (how many, how fast)
-    $mods/player.c        (arrows move, space dashes)"
+    $mods/player.c        (arrows move, space dashes)
+    $top/examples/sdl/hud.c  (the host itself: the HUD's colours and labels, patched in place)"
 	what="The game opens a window: arrows move the player, F12 saves a screenshot to $B/shot-N.bmp."
 	if [ -z "${DISPLAY:-}" ]; then
 		set -- xvfb-run -a -s "-screen 0 1024x768x24" "$@"
@@ -51,7 +54,7 @@ trap 'kill $game $daemon 2>/dev/null; wait $game $daemon 2>/dev/null' EXIT
 trap 'exit 130' INT TERM
 trap 'exit 129' HUP
 # Each example's hotreload.conf says how its modules are built.
-$tied "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" &
+$tied "$B/hotreloadd" --foreground --root "$mods" --state-dir "$state" ${patch:+--patch "$patch"} &
 daemon=$!
 n=0
 until "$B/hotreload" --state-dir "$state" status >/dev/null 2>&1; do

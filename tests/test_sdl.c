@@ -1,4 +1,4 @@
-/* test_sdl.c: the SDL example as a player sees it: its window's pixels under Xvfb, across saves, a compile error and a layout change. */
+/* test_sdl.c: the SDL example as a player sees it: its window's pixels under Xvfb, across saves, a compile error, a layout change and a patch of its host. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,12 +18,16 @@
 #define BANNER 0x8b1a1a /* hud.h's HUD_BANNER: behind an error note */
 #define ERROR_INK 0xffe0e0 /* hud.h's HUD_ERROR_INK: its text */
 #define PLAYER 0xf8f8f8 /* colors.c's color_player */
+#define GRAPH "0x4a9ee0" /* hud.c's frame-time bars */
+#define GRAPH_SAVED "0x3ce07a" /* what the patch test saves in its place */
+_Static_assert(sizeof GRAPH == sizeof GRAPH_SAVED, "the save replaces the colour in place");
 
 static int xvfb_pid;
 static char display[32];
 static t_proc game;
 static char *shots;
 static int nshots;
+static char *host; /* a copy of the game's host sources and its build, for the patch test */
 
 /* An X server of our own: Xvfb picks a free display and writes its number on a pipe once it accepts clients. */
 static void start_xvfb(void)
@@ -64,6 +68,7 @@ static void setup(void)
 	cr_assert_eq(mkdir(shots, 0700), 0);
 	nshots = 0;
 	game.pid = 0;
+	host = NULL;
 }
 
 static void teardown(void)
@@ -79,6 +84,9 @@ static void teardown(void)
 		waitpid(xvfb_pid, NULL, 0);
 	}
 	free(shots);
+	if (host)
+		t_rmtree(host);
+	free(host);
 	e2e_teardown();
 }
 
@@ -216,7 +224,8 @@ static void xdotool(const char *const *args)
 	t_run_free(&r);
 }
 
-Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_its_state_across_a_layout_change)
+/* The gameplay modules in the root, the daemon on them (with args, NULL-terminated), and the game (path) in our Xvfb. */
+static void start(const char *path, const char *const *args)
 {
 	char *swarm = t_fmt("%s/swarm", e2e_dir);
 	cr_assert_eq(mkdir(swarm, 0700), 0);
@@ -228,7 +237,10 @@ Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_it
 	copy(MODULES, "swarm/swarm.h", NULL);
 	copy(HR_SOURCE_DIR "/tests/sdl", "player_layout1.c", "player.c");
 	char *cflags = t_fmt("CFLAGS=-I" HR_SOURCE_DIR "/examples/sdl");
-	e2e_start_daemon((const char *const[]){cflags, NULL});
+	t_run r;
+	int rc = t_daemon_start(&e2e_d, e2e_dir, (const char *const[]){cflags, NULL}, args, &r);
+	cr_assert_eq(rc, 0, "hotreloadd did not start (exit %d): %s", r.status, r.err);
+	t_run_free(&r);
 	free(cflags);
 	char *sock = t_fmt("HOTRELOAD_SOCKET=%s", e2e_d.sock);
 	/* Under ASan, no leak check in the game: SDL unloads the X and D-Bus libraries it opened, leaving
@@ -236,10 +248,15 @@ Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_it
 	cr_assert_eq(t_proc_start(&game, e2e_dir, (const char *const[]){display, sock, "ASAN_OPTIONS=detect_leaks=0",
 	                                                      /* on our X server, whatever the desktop */
 	                                                      "SDL_VIDEODRIVER=x11", "WAYLAND_DISPLAY=", NULL},
-	                          (const char *const[]){GAME, "--shots", shots, NULL}),
+	                          (const char *const[]){path, "--shots", shots, NULL}),
 	             0);
 	free(sock);
 	e2e_expect_all(&game, (const char *const[]){"colors v1 live", "player v1 live", "swarm v1 live", NULL});
+}
+
+Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_its_state_across_a_layout_change)
+{
+	start(GAME, NULL);
 
 	/* The first builds on screen: the palette's entities, and the player in the middle. */
 	uint32_t orange = 0xe8a33d, teal = 0x20d0c0, pink = 0xd04080;
@@ -302,4 +319,87 @@ Test(sdl, the_game_shows_each_save_an_error_banner_while_running_on_and_keeps_it
 	cr_assert(x == x0 && y == y0, "the player moved from %.1f,%.1f to %.1f,%.1f across the layout change", x0, y0, x,
 	          y);
 	free(s.px);
+}
+
+/* Stands still: the player is where it was in the previous shot looked at. */
+static int player_still(const struct shot *s, void *prev)
+{
+	double *p = prev, x, y;
+	player_at(s, &x, &y);
+	int still = x == p[0] && y == p[1];
+	p[0] = x, p[1] = y;
+	return still;
+}
+
+Test(sdl, a_save_of_the_host_s_hud_c_is_patched_into_the_running_game_which_keeps_its_state)
+{
+	/* The host's sources copied, and built by the Makefile's own rules into a folder beside them, with its
+	 * compile database: the game's DWARF and the database then name this copy, which the test may edit. */
+	host = t_tmpdir();
+	char *src = t_fmt("%s/src", host), *out = t_fmt("%s/build", host);
+	cr_assert_eq(mkdir(src, 0700), 0);
+	static const char *const files[] = {"game.c", "game.h", "hud.c", "hud.h", "draw.c", "draw.h", "font.c", "font.h"};
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		char *from = t_fmt(HR_SOURCE_DIR "/examples/sdl/%s", files[i]), *to = t_fmt("%s/%s", src, files[i]);
+		size_t len;
+		char *text = t_read(from, &len);
+		cr_assert(text && t_write(to, text, len) == 0, "cannot copy %s to %s", from, to);
+		free(text), free(to), free(from);
+	}
+	char *b = t_fmt("B=%s", HR_BUILD_DIR), *sd = t_fmt("SDL_DIR=%s", src), *sb = t_fmt("SDL_B=%s", out),
+	     *path = t_fmt("%s/game", out), *db = t_fmt("%s/compile_commands.json", out);
+	/* not the outer make's jobserver or command line */
+	t_run r = t_exec(NULL, (const char *const[]){"MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=", NULL},
+	                 (const char *const[]){"make", "-C", HR_SOURCE_DIR, b, "SANFLAGS=" HR_SANFLAGS, sd, sb, path, NULL});
+	cr_assert_eq(r.status, 0, "make %s: %s%s", path, r.out, r.err);
+	t_run_free(&r);
+	start(path, (const char *const[]){"--patch", db, NULL});
+
+	/* The first frames: the frame-time graph's bars in their colour. The player walks right, and stops. */
+	uint32_t orange = 0xe8a33d, bars = (uint32_t)strtoul(GRAPH, NULL, 16),
+	         green = (uint32_t)strtoul(GRAPH_SAVED, NULL, 16);
+	struct shot s = until(has_color, &bars, "the frame-time graph");
+	free(s.px);
+	xdotool((const char *const[]){"search", "--sync", "--name", "hotreload: SDL example", "windowfocus", "--sync",
+	                              "keydown", "Right", NULL});
+	double far = 460, at[2] = {-1, -1};
+	s = until(player_right_of, &far, "the player walking right");
+	xdotool((const char *const[]){"keyup", "Right", NULL});
+	free(s.px);
+	struct shot before = until(player_still, at, "the player at rest");
+	cr_assert_eq(count(&before, green), 0);
+
+	/* hud.c saved with another colour for the bars: the running game draws them green, from its next frame on. */
+	char *hud = t_fmt("%s/hud.c", src), *text = t_read(hud, NULL), *c = text ? strstr(text, GRAPH) : NULL;
+	cr_assert(c, "no " GRAPH " in %s", hud);
+	memcpy(c, GRAPH_SAVED, strlen(GRAPH));
+	cr_assert_eq(t_write(hud, text, strlen(text)), 0);
+	e2e_expect(&game, "host patch 1 live");
+	s = take();
+	cr_assert_gt(count(&s, green), 50, "the patched colour is not on screen");
+	cr_assert_eq(count(&s, bars), 0, "the old code still draws the bars");
+
+	/* The gameplay went on through the patch: frames counted on, the entities are there, the player stands where it stood. */
+	double x, y;
+	player_at(&s, &x, &y);
+	cr_assert_gt(s.frame, before.frame, "the frame count went from %llu to %llu", before.frame, s.frame);
+	cr_assert_gt(count(&s, orange), 50, "the entities are gone");
+	cr_assert(x == at[0] && y == at[1], "the player moved from %.1f,%.1f to %.1f,%.1f across the patch", at[0], at[1],
+	          x, y);
+	char *filter = t_fmt("[.[] | select(.module == \"%s\")][0].status", hud);
+	e2e_wait_history(filter, "ok");
+	free(filter), free(s.px), free(before.px), free(text), free(hud);
+	free(db), free(path), free(sb), free(sd), free(b), free(out), free(src);
+}
+
+Test(sdl, the_game_runs_without_a_daemon)
+{
+	char *sock = t_fmt("HOTRELOAD_SOCKET=%s/none.sock", e2e_dir);
+	t_run r = t_exec(e2e_dir, (const char *const[]){display, sock, "ASAN_OPTIONS=detect_leaks=0", "SDL_VIDEODRIVER=x11",
+	                                                 "WAYLAND_DISPLAY=", NULL},
+	                 (const char *const[]){GAME, "--shots", shots, "--seconds", "1", NULL});
+	cr_assert_eq(r.status, 0, "the game ended with %d: %s", r.status, r.err);
+	cr_assert(strstr(r.out, "game: running") && strstr(r.out, "frames "), "%s", r.out);
+	t_run_free(&r);
+	free(sock);
 }

@@ -181,12 +181,13 @@ int main(int argc, char **argv)
 	SDL_Window *win = SDL_CreateWindow("hotreload: SDL example", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, ARENA_W,
 	                                   ARENA_H, 0);
 	SDL_Surface *canvas = SDL_CreateRGBSurfaceWithFormat(0, ARENA_W, ARENA_H, 32, SDL_PIXELFORMAT_RGB888);
-	hr_client *c = win && canvas ? hr_connect(NULL) : NULL;
+	/* Lazy: without a daemon the game runs on its fallbacks, and takes the gameplay once one answers. */
+	hr_client *c = win && canvas ? hr_connect_lazy(NULL) : NULL;
 	if (!c) {
 		if (!win || !canvas)
 			fprintf(stderr, "game: cannot open the window: %s\n", SDL_GetError());
 		else
-			fprintf(stderr, "game: no hotreloadd answers (%s): start it first (make demo-sdl does)\n", strerror(errno));
+			fprintf(stderr, "game: cannot start the reloader: %s\n", strerror(errno));
 		SDL_Quit();
 		return 1;
 	}
@@ -207,6 +208,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	hr_set_userdata(mods[PLAYER], &player_state);
+	/* The host's own code (this file, hud.c, draw.c, font.c), patched at the same safe point when the daemon runs
+	 * with --patch (PATCHING.md). A game built without the patch flags runs on unpatched. */
+	hr_module *prog = hr_open_program(c);
+	if (!prog)
+		fprintf(stderr, "game: the host's code will not be patched: %s\n", hr_last_error());
 	printf("game: running, %dx%d; kill -USR1 %d saves a screenshot\n", ARENA_W, ARENA_H, (int)getpid());
 
 	Uint64 hz = SDL_GetPerformanceFrequency(), last = SDL_GetPerformanceCounter(), start = last;
@@ -232,6 +238,8 @@ int main(int argc, char **argv)
 			}
 			reloaded |= switched[i] != 0;
 		}
+		int patched = prog ? hr_update(prog) : 0;
+		reloaded |= patched != 0;
 		double switch_ms = (double)(SDL_GetPerformanceCounter() - t0) * 1000 / (double)hz;
 		int have_player = fn.player_update && fn.player_body;
 		struct body player = {ARENA_W / 2.0f, ARENA_H / 2.0f, 0};
@@ -264,6 +272,12 @@ int main(int argc, char **argv)
 			else if (switched[i] < 0)
 				printf("frame %llu: a new build of %s was refused; v%llu stays live\n", (unsigned long long)world.frame,
 				       names[i], (unsigned long long)live[i]);
+		if (patched > 0)
+			printf("frame %llu: host patch %llu live\n", (unsigned long long)world.frame,
+			       (unsigned long long)hr_version(prog));
+		else if (patched < 0)
+			printf("frame %llu: a patch of the host was refused; patch %llu stays live\n",
+			       (unsigned long long)world.frame, (unsigned long long)hr_version(prog));
 		if (shot || handled != want) {
 			handled = want;
 			screenshot(win, dir, ++shots, &world, player);
@@ -281,6 +295,7 @@ int main(int argc, char **argv)
 	       times.reloads ? times.switch_ms * 1000 / (double)times.reloads : 0, times.switch_max * 1000);
 	for (int i = 0; i < NMODS; i++)
 		hr_close(mods[i]);
+	hr_close(prog);
 	hr_disconnect(c);
 	SDL_FreeSurface(canvas);
 	SDL_DestroyWindow(win);
