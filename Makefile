@@ -161,27 +161,28 @@ fuzz:
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
 	done
 
-# Benchmarks print their figures; nothing asserts a timing.
+# Benchmarks print their figures; nothing asserts a timing. scripts/bench/bench.c: what they share.
+BENCH_C = scripts/bench/bench.c
 bench: all
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
-	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_reload scripts/bench/bench_reload.c $(PROTO_OBJ) \
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(BENCH_C) $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_reload scripts/bench/bench_reload.c $(BENCH_C) $(PROTO_OBJ) \
 	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_frame scripts/bench/bench_frame.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_store
 	$(B)/bench_reload $(B)/hotreloadd
 	$(B)/bench_frame $(B)/hotreloadd
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_build scripts/bench/bench_build.c $(PROTO_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_build scripts/bench/bench_build.c $(BENCH_C) $(PROTO_OBJ)
 	$(B)/bench_build $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_watch scripts/bench/bench_watch.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_watch $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_config scripts/bench/bench_config.c $(B)/daemon/config.o $(B)/daemon/readfile.o $(PROTO_OBJ)
 	$(B)/bench_config
-	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_remote scripts/bench/bench_remote.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_remote scripts/bench/bench_remote.c $(BENCH_C) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_remote $(B)/hotreloadd
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_handover scripts/bench/bench_handover.c $(PROTO_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_handover scripts/bench/bench_handover.c $(BENCH_C) $(PROTO_OBJ)
 	$(B)/bench_handover
 	$(CC) $(ALL_CFLAGS) -DPATCH_FLAGS='"$(PATCH_CFLAGS)"' -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
-	    -o $(B)/bench_patch scripts/bench/bench_patch.c
+	    -o $(B)/bench_patch scripts/bench/bench_patch.c $(BENCH_C)
 	$(B)/bench_patch $(B)/hotreloadd scripts/bench/bench_patch_prog.c
 
 # The soak: one game (tests/host.c) through 5,000 switches of a module and 1,000 of a folder module, built by
