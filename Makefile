@@ -153,8 +153,8 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_cdb tests/fuzz/fuzz_cdb.c daemon/cdb.c daemon/json.c daemon/words.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
-	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_dwarf tests/fuzz/fuzz_dwarf.c client/dwarf.c client/elffile.c
-	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_patch tests/fuzz/fuzz_patch.c client/patchcheck.c client/elffile.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_dwarf tests/fuzz/fuzz_dwarf.c tests/fuzz/elfinput.c client/dwarf.c client/elffile.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_patch tests/fuzz/fuzz_patch.c tests/fuzz/elfinput.c client/patchcheck.c client/elffile.c
 	set -e; for f in proto json depfile config mountinfo cdb dwarf patch; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/$$f- \
