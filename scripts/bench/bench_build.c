@@ -5,14 +5,12 @@
  * Usage: bench_build HOTRELOADD [ROUNDS]   (make bench) */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../../proto/hrp.h"

@@ -2,16 +2,13 @@
  * patch flags (bench_patch_prog.c): save to live of one unit next to its bare compile and link in the same run,
  * the cost inside hr_update of applying a 100-function unit, and hr_update with nothing new.
  * Usage: bench_patch HOTRELOADD PROG.c [EDITS]   (make bench; built with -DPATCH_FLAGS and -DHR_BUILD_DIR) */
-#include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"

@@ -2,18 +2,14 @@
  * next to the bare cc time of the same file and command in the same run; the cost of hr_update
  * with nothing new and of a switch; the daemon's and the library's CPU while idle.
  * Usage: bench_reload HOTRELOADD [EDITS]   (make bench) */
-#include <errno.h>
 #include <hotreload.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
