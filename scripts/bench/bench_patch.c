@@ -236,8 +236,10 @@ int main(int argc, char **argv)
 	printf("  bare compile + link     p50 %6.1f  p95 %6.1f\n", bench_pct(bare, n, .5), bench_pct(bare, n, .95));
 	printf("  save to live (patch)    p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", bench_pct(live, n, .5),
 	       bench_pct(live, n, .95), live[0], live[n - 1]);
-	printf("  live - (compile + link) p50 %+6.1f  (target: within +5 ms)\n", bench_pct(live, n, .5) - bench_pct(bare, n, .5));
-	printf("  live - compile          p50 %+6.1f  (our loader needs no link)\n", bench_pct(live, n, .5) - bench_pct(cc, n, .5));
+	printf("  live - (compile + link) p50 %+6.1f  (target: within +5 ms)\n",
+	       bench_pct(live, n, .5) - bench_pct(bare, n, .5));
+	printf("  live - compile          p50 %+6.1f  (our loader needs no link)\n",
+	       bench_pct(live, n, .5) - bench_pct(cc, n, .5));
 	printf("  the applying hr_update of that unit (5 functions): p50 %.0f us  p95 %.0f us\n", bench_pct(small, n, .5),
 	       bench_pct(small, n, .95));
 	printf("applying a 100-function unit inside hr_update, %d applies: p50 %.0f us  p95 %.0f us  max %.0f us "

@@ -185,12 +185,12 @@ int main(int argc, char **argv)
 	double self_after = self_cpu_ms();
 
 	printf("%d edits of a %zu-byte module (cc -shared -fPIC -g ... -lm), in ms from the save:\n", n, sizeof module);
-	printf("  bare cc          p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", bench_pct(cold, n, .5), bench_pct(cold, n, .95),
-	       cold[0], cold[n - 1]);
-	printf("  save to announce p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", bench_pct(tann, n, .5), bench_pct(tann, n, .95),
-	       tann[0], tann[n - 1]);
-	printf("  save to live     p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", bench_pct(tlive, n, .5), bench_pct(tlive, n, .95),
-	       tlive[0], tlive[n - 1]);
+	printf("  bare cc          p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n",
+	       bench_pct(cold, n, .5), bench_pct(cold, n, .95), cold[0], cold[n - 1]);
+	printf("  save to announce p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n",
+	       bench_pct(tann, n, .5), bench_pct(tann, n, .95), tann[0], tann[n - 1]);
+	printf("  save to live     p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n",
+	       bench_pct(tlive, n, .5), bench_pct(tlive, n, .95), tlive[0], tlive[n - 1]);
 	printf("  live - bare cc   p50 %+6.1f  p95 %+6.1f  (target: p50 within +10 ms)\n",
 	       bench_pct(tlive, n, .5) - bench_pct(cold, n, .5), bench_pct(tlive, n, .95) - bench_pct(cold, n, .95));
 	printf("announce to live (load in the background, then the next frame's hr_update): p50 %.0f us  p95 %.0f us\n",
