@@ -156,35 +156,36 @@ fuzz:
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_config tests/fuzz/fuzz_config.c daemon/config.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_cdb tests/fuzz/fuzz_cdb.c daemon/cdb.c daemon/json.c daemon/words.c daemon/readfile.c proto/hrp.c
 	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_mountinfo tests/fuzz/fuzz_mountinfo.c daemon/fsinfo.c daemon/readfile.c
-	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_dwarf tests/fuzz/fuzz_dwarf.c client/dwarf.c client/elffile.c
-	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_patch tests/fuzz/fuzz_patch.c client/patchcheck.c client/elffile.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_dwarf tests/fuzz/fuzz_dwarf.c tests/fuzz/elfinput.c client/dwarf.c client/elffile.c
+	clang $(FUZZ_CFLAGS) -o $(FUZZ_B)/fuzz_patch tests/fuzz/fuzz_patch.c tests/fuzz/elfinput.c client/patchcheck.c client/elffile.c
 	set -e; for f in proto json depfile config mountinfo cdb dwarf patch; do \
 	    rm -rf $(FUZZ_B)/new-$$f; mkdir -p $(FUZZ_B)/new-$$f; \
 	    $(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(FUZZ_B)/$$f- \
 	        $(FUZZ_B)/new-$$f tests/fuzz/corpus/$$f; \
 	done
 
-# Benchmarks print their figures; nothing asserts a timing.
+# Benchmarks print their figures; nothing asserts a timing. scripts/bench/bench.c: what they share.
+BENCH_C = scripts/bench/bench.c
 bench: all
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
-	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_reload scripts/bench/bench_reload.c $(PROTO_OBJ) \
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_store scripts/bench/bench_store.c $(BENCH_C) $(B)/daemon/store.o $(PROTO_OBJ) -lsqlite3
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_reload scripts/bench/bench_reload.c $(BENCH_C) $(PROTO_OBJ) \
 	    -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_frame scripts/bench/bench_frame.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_store
 	$(B)/bench_reload $(B)/hotreloadd
 	$(B)/bench_frame $(B)/hotreloadd
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_build scripts/bench/bench_build.c $(PROTO_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_build scripts/bench/bench_build.c $(BENCH_C) $(PROTO_OBJ)
 	$(B)/bench_build $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_watch scripts/bench/bench_watch.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_watch $(B)/hotreloadd
 	$(CC) $(ALL_CFLAGS) -o $(B)/bench_config scripts/bench/bench_config.c $(B)/daemon/config.o $(B)/daemon/readfile.o $(PROTO_OBJ)
 	$(B)/bench_config
-	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_remote scripts/bench/bench_remote.c -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
+	$(CC) $(ALL_CFLAGS) -Iclient -o $(B)/bench_remote scripts/bench/bench_remote.c $(BENCH_C) -L$(B) -lhotreload -Wl,-rpath,$(abspath $(B))
 	$(B)/bench_remote $(B)/hotreloadd
-	$(CC) $(ALL_CFLAGS) -o $(B)/bench_handover scripts/bench/bench_handover.c $(PROTO_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $(B)/bench_handover scripts/bench/bench_handover.c $(BENCH_C) $(PROTO_OBJ)
 	$(B)/bench_handover
 	$(CC) $(ALL_CFLAGS) -DPATCH_FLAGS='"$(PATCH_CFLAGS)"' -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
-	    -o $(B)/bench_patch scripts/bench/bench_patch.c
+	    -o $(B)/bench_patch scripts/bench/bench_patch.c $(BENCH_C)
 	$(B)/bench_patch $(B)/hotreloadd scripts/bench/bench_patch_prog.c
 
 # The soak: one game (tests/host.c) through 5,000 switches of a module and 1,000 of a folder module, built by

@@ -147,6 +147,15 @@ static int layout(ld *l)
 	return 0;
 }
 
+/* The width a debug relocation writes (R_X86_64_64 or _32), or 0 to leave it: another type, a symbol not in
+ * the object, or a place outside the size bytes of the section it applies to. */
+static unsigned debug_rel_width(const ld *l, const Elf64_Rela *r, uint64_t size)
+{
+	unsigned t = ELF64_R_TYPE(r->r_info);
+	unsigned w = t == R_X86_64_64 ? 8 : t == R_X86_64_32 ? 4 : 0;
+	return w && ELF64_R_SYM(r->r_info) < l->nsym && r->r_offset <= size && w <= size - r->r_offset ? w : 0;
+}
+
 /* The debug sections, copied and relocated (their section symbols at 0, loaded ones at their addresses). */
 static int debug_copy(ld *l, const char *name, const uint8_t **d, size_t *n, int slot)
 {
@@ -170,12 +179,10 @@ static int debug_copy(ld *l, const char *name, const uint8_t **d, size_t *n, int
 		const Elf64_Rela *ra = (const Elf64_Rela *)hrc_elf_data(&l->e, rs);
 		size_t nr = ra ? rs->sh_size / sizeof *ra : 0;
 		for (size_t k = 0; k < nr; k++) {
-			size_t si = ELF64_R_SYM(ra[k].r_info);
-			unsigned t = ELF64_R_TYPE(ra[k].r_info);
-			unsigned w = t == R_X86_64_64 ? 8 : t == R_X86_64_32 ? 4 : 0;
-			if (!w || si >= l->nsym || ra[k].r_offset > s->sh_size || w > s->sh_size - ra[k].r_offset)
+			unsigned w = debug_rel_width(l, &ra[k], s->sh_size);
+			if (!w)
 				continue;
-			const Elf64_Sym *sy = &l->sym[si];
+			const Elf64_Sym *sy = &l->sym[ELF64_R_SYM(ra[k].r_info)];
 			uint64_t v = (sy->st_shndx < l->nsec ? l->secaddr[sy->st_shndx] : 0) +
 				     (ELF64_ST_TYPE(sy->st_info) == STT_SECTION ? 0 : sy->st_value) + (uint64_t)ra[k].r_addend;
 			memcpy(c + ra[k].r_offset, &v, w);
@@ -447,9 +454,8 @@ static void *debug_image(ld *l, size_t *size)
 		size_t n = ra ? rs->sh_size / sizeof *ra : 0;
 		for (size_t k = 0; k < n; k++) {
 			size_t si = ELF64_R_SYM(ra[k].r_info);
-			unsigned t = ELF64_R_TYPE(ra[k].r_info);
-			unsigned w = t == R_X86_64_64 ? 8 : t == R_X86_64_32 ? 4 : 0;
-			if (!w || si >= l->nsym || ra[k].r_offset > ts->sh_size || w > ts->sh_size - ra[k].r_offset)
+			unsigned w = debug_rel_width(l, &ra[k], ts->sh_size);
+			if (!w)
 				continue;
 			const Elf64_Sym *sy = &l->sym[si];
 			uint64_t S = sy->st_shndx < l->nsec && l->cls[sy->st_shndx] == C_NONE ? 0 : l->symaddr[si];

@@ -5,43 +5,18 @@
  * Usage: bench_build HOTRELOADD [ROUNDS]   (make bench) */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../../proto/hrp.h"
+#include "bench.h"
 
 extern char **environ;
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static void put(const char *dir, const char *rel, const char *text)
-{
-	char path[4400];
-	snprintf(path, sizeof path, "%s/%s", dir, rel);
-	FILE *f = fopen(path, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
-}
 
 /* A module of 40-odd lines that includes the project's header. */
 static void module(const char *dir, const char *name, int value)
@@ -60,7 +35,7 @@ static void module(const char *dir, const char *name, int value)
 	         "int alive(void)\n{\n\tint k = 0;\n\tfor (int i = 0; i < n; i++) k += things[i].hp > 0;\n\treturn k;\n}\n\n"
 	         "int f(void) { return %d; }\n",
 	         value);
-	put(dir, rel, src);
+	bench_put(dir, rel, src);
 }
 
 static void header(const char *dir, int value)
@@ -69,7 +44,7 @@ static void header(const char *dir, int value)
 	snprintf(text, sizeof text,
 	         "#define MAX_THINGS 256\n#define START_HP %d\n#define GRAVITY 9.8f\n#define FLOOR 480.0f\n#define BOUNCE 0.5f\n",
 	         value);
-	put(dir, "common.h", text);
+	bench_put(dir, "common.h", text);
 }
 
 struct daemon {
@@ -81,21 +56,9 @@ struct daemon {
 /* hotreloadd on root (detached: it returns once ready), and a protocol peer subscribed to n modules m00... */
 static void start(struct daemon *d, const char *exe, const char *const *names, int n)
 {
-	char *argv[] = {(char *)exe, "--root", d->root, "--quiet", NULL};
-	pid_t pid;
-	int st;
-	if (posix_spawn(&pid, exe, NULL, NULL, argv, environ) || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)) {
-		fprintf(stderr, "bench: %s did not start\n", exe);
+	char *argv[] = {(char *)exe, "--root", d->root, "--quiet", NULL}, path[4400];
+	if ((d->pid = bench_daemon(argv, d->root)) < 0)
 		exit(1);
-	}
-	char path[4400], text[32] = "";
-	snprintf(path, sizeof path, "%s/.hotreload/hotreloadd.lock", d->root);
-	FILE *f = fopen(path, "r");
-	if (!f || !fgets(text, sizeof text, f))
-		exit(1);
-	fclose(f);
-	d->pid = atoi(text);
 	snprintf(path, sizeof path, "%s/.hotreload/hotreloadd.sock", d->root);
 	d->fd = hrp_connect(path, 5000);
 	memset(&d->r, 0, sizeof d->r);
@@ -113,24 +76,20 @@ static void stop(struct daemon *d)
 {
 	close(d->fd);
 	hrp_reader_free(&d->r);
-	kill(d->pid, SIGTERM);
-	while (kill(d->pid, 0) == 0)
-		nanosleep(&(struct timespec){0, 5000000}, NULL);
-	char rm[4400];
-	snprintf(rm, sizeof rm, "rm -rf '%s'", d->root);
-	if (system(rm) != 0)
+	bench_stop(d->pid);
+	if (bench_rm(d->root) < 0)
 		exit(1);
 }
 
 /* Wait until each of n modules has announced version want or newer; the time the last one came. */
 static double announced(struct daemon *d, int n, uint64_t want)
 {
-	double deadline = now_ms() + 60000, last = 0;
+	double deadline = bench_now_ms() + 60000, last = 0;
 	int got = 0;
 	uint64_t seen[64] = {0};
 	while (got < n) {
 		hrp_msg m;
-		int rc = hrp_recv(d->fd, &d->r, &m, (int)(deadline - now_ms()));
+		int rc = hrp_recv(d->fd, &d->r, &m, (int)(deadline - bench_now_ms()));
 		if (rc < 0 || m.type == HRP_FAILED) {
 			fprintf(stderr, "bench: %s\n", rc < 0 ? strerror(-rc) : m.u.failed.message);
 			exit(1);
@@ -141,14 +100,14 @@ static double announced(struct daemon *d, int n, uint64_t want)
 		if (seen[i] < want)
 			got++;
 		seen[i] = m.u.build.version;
-		last = now_ms();
+		last = bench_now_ms();
 	}
 	return last;
 }
 
 static double report(const char *what, double *v, int n)
 {
-	qsort(v, (size_t)n, sizeof *v, cmp);
+	bench_sort(v, n);
 	printf("  %-44s p50 %7.1f  min %7.1f  max %7.1f ms\n", what, v[n / 2], v[0], v[n - 1]);
 	fflush(stdout);
 	return v[n / 2];
@@ -166,25 +125,18 @@ static void folder_source(const char *dir, int i, int value)
 		                        k + value, k, i, k);
 	if (i == 0)
 		snprintf(src + len, sizeof src - len, "int f(void) { return %d; }\n", value);
-	put(dir, rel, src);
+	bench_put(dir, rel, src);
 }
 
 /* Run argv in dir, as the daemon runs cc: the time it took, in ms. */
 static double bare(const char *dir, char *const *argv)
 {
-	posix_spawn_file_actions_t fa;
-	pid_t pid;
-	int st;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addchdir_np(&fa, dir);
-	double t0 = now_ms();
-	if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) || waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)) {
+	double t0 = bench_now_ms();
+	if (bench_run(argv, dir) < 0) {
 		fprintf(stderr, "bench: %s failed\n", argv[0]);
 		exit(1);
 	}
-	posix_spawn_file_actions_destroy(&fa);
-	return now_ms() - t0;
+	return bench_now_ms() - t0;
 }
 
 static void tmpdir(struct daemon *d)
@@ -224,7 +176,7 @@ int main(int argc, char **argv)
 	uint64_t v = 1;
 	announced(&d, 20, v);
 	for (int r = 0; r < rounds; r++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		header(d.root, 11 + r);
 		t[r] = announced(&d, 20, ++v) - t0;
 	}
@@ -241,7 +193,7 @@ int main(int argc, char **argv)
 	module(d.root, "m00", 2);
 	announced(&d, 1, ++v);
 	for (int r = 0; r < rounds; r++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		module(d.root, "m00", 1 + r % 2);
 		t[r] = announced(&d, 1, ++v) - t0;
 	}
@@ -254,7 +206,7 @@ int main(int argc, char **argv)
 		char conf[64], label[64], ccdir[4300];
 		tmpdir(&d);
 		snprintf(conf, sizeof conf, "cc = %s\n", compilers[c]);
-		put(d.root, "hotreload.conf", conf);
+		bench_put(d.root, "hotreload.conf", conf);
 		snprintf(ccdir, sizeof ccdir, "%s/.ccache", d.root);
 		setenv("CCACHE_DIR", ccdir, 1); /* a cache of its own: every save a miss, what ccache costs */
 		header(d.root, 10);
@@ -262,7 +214,7 @@ int main(int argc, char **argv)
 		start(&d, exe, list, 1);
 		announced(&d, 1, v = 1);
 		for (int r = 0; r < rounds; r++) {
-			double t0 = now_ms();
+			double t0 = bench_now_ms();
 			module(d.root, "m00", 2000 + r);
 			t[r] = announced(&d, 1, ++v) - t0;
 		}
@@ -294,7 +246,7 @@ int main(int argc, char **argv)
 		ld[6 + i] = objs[i];
 	}
 	for (int r = 0; r < rounds; r++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		folder_source(d.root, 7, 100 + r);
 		t[r] = announced(&d, 1, ++v) - t0;
 		tc[r] = bare(d.root, cc);
@@ -319,7 +271,7 @@ int main(int argc, char **argv)
 		double *tq = calloc((size_t)rounds, sizeof *tq), *bt = calloc((size_t)rounds, sizeof *bt),
 		       *bg = calloc((size_t)rounds, sizeof *bg);
 		tmpdir(&d);
-		put(d.root, "hotreload.conf", "quick = tcc\n");
+		bench_put(d.root, "hotreload.conf", "quick = tcc\n");
 		header(d.root, 10);
 		module(d.root, "m00", 1);
 		start(&d, exe, list, 1);
@@ -327,7 +279,7 @@ int main(int argc, char **argv)
 		char *btcc[] = {"tcc", "-shared", "-o", "bare-tcc.so", "m00.c", NULL};
 		char *bgcc[] = {"cc", "-shared", "-fPIC", "-g", "-o", "bare-cc.so", "m00.c", NULL};
 		for (int r = 0; r < rounds; r++) {
-			double t0 = now_ms();
+			double t0 = bench_now_ms();
 			module(d.root, "m00", 3000 + r);
 			tq[r] = announced(&d, 1, ++v) - t0; /* the quick build */
 			t[r] = announced(&d, 1, ++v) - t0;  /* the configured one */

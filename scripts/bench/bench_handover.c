@@ -10,25 +10,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "../../proto/hrp.h"
+#include "bench.h"
 
 static char tmp[] = "/tmp/hrhandover.XXXXXX";
-
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 static void die(const char *what, const char *why)
 {
@@ -93,7 +80,7 @@ static void recv_build(hrp_reader *r, int sock, hrp_msg *m, int *fd)
 /* dlopen, dlsym, dlclose of name: how long they took, in µs (the part both ways share). */
 static double load(const char *name)
 {
-	double a = now_us();
+	double a = bench_now_us();
 	void *h = dlopen(name, RTLD_NOW | RTLD_LOCAL);
 	if (!h)
 		die(name, dlerror());
@@ -102,7 +89,7 @@ static double load(const char *name)
 	if (!value || value() != 7)
 		die(name, "no value(), or not the one built");
 	dlclose(h);
-	return now_us() - a;
+	return bench_now_us() - a;
 }
 
 /* v1: the game is told the path, and dlopens it. */
@@ -169,13 +156,13 @@ static void bench(const char *label, const char *so, int rounds)
 		for (int way = 0; way < 2; way++) {
 			snprintf(path, sizeof path, "%s/copy-%d-%d.so", tmp, way, i);
 			copy(so, path);
-			double a = now_us();
+			double a = bench_now_us();
 			t[2 + way][i] = (way ? by_descriptor : by_path)(sv[0], sv[1], &r, path);
-			t[way][i] = now_us() - a;
+			t[way][i] = bench_now_us() - a;
 			unlink(path);
 		}
 	for (int k = 0; k < 4; k++)
-		qsort(t[k], (size_t)rounds, sizeof(double), cmp);
+		bench_sort(t[k], rounds);
 	printf("handover_%s (%lld bytes) path p50=%.1f p95=%.1f us; descriptor p50=%.1f p95=%.1f us; "
 	       "descriptor-path p50=%+.1f us; of which dlopen+dlsym+dlclose p50 path=%.1f descriptor=%.1f us (n=%d)\n",
 	       label, (long long)st.st_size, t[0][rounds / 2], t[0][rounds * 95 / 100], t[1][rounds / 2],
@@ -190,7 +177,7 @@ static void bench(const char *label, const char *so, int rounds)
 int main(int argc, char **argv)
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : 400;
-	char small[4300], big[4300], cmd[4300];
+	char small[4300], big[4300];
 	if (rounds < 20)
 		die(argv[1], "give at least 20 rounds");
 	if (!mkdtemp(tmp))
@@ -199,6 +186,5 @@ int main(int argc, char **argv)
 	build("big", 1L << 20, big, sizeof big);
 	bench("10k", small, rounds);
 	bench("1m", big, rounds);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-	return system(cmd) != 0;
+	return bench_rm(tmp) != 0;
 }

@@ -2,63 +2,24 @@
  * patch flags (bench_patch_prog.c): save to live of one unit next to its bare compile and link in the same run,
  * the cost inside hr_update of applying a 100-function unit, and hr_update with nothing new.
  * Usage: bench_patch HOTRELOADD PROG.c [EDITS]   (make bench; built with -DPATCH_FLAGS and -DHR_BUILD_DIR) */
-#include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "bench.h"
 
 extern char **environ;
 
 /* The unit saved for save to live: bench_reload's module of a realistic size, its int f() become value(). */
-static const char enemy[] =
-	"#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n"
-	"typedef struct { float x, y, vx, vy, hp; int kind; } enemy;\n"
-	"typedef struct { enemy e[256]; int n; uint32_t seed; } world;\n\n"
-	"static uint32_t next(uint32_t *s) { *s ^= *s << 13; *s ^= *s >> 17; *s ^= *s << 5; return *s; }\n\n"
-	"static float steer(const enemy *a, const enemy *b)\n{\n"
-	"\tfloat dx = b->x - a->x, dy = b->y - a->y;\n\treturn atan2f(dy, dx);\n}\n\n"
-	"void enemy_spawn(world *w, int kind)\n{\n"
-	"\tif (w->n == 256) return;\n\tenemy *e = &w->e[w->n++];\n\tmemset(e, 0, sizeof *e);\n"
-	"\te->x = (float)(next(&w->seed) %% 640); e->y = (float)(next(&w->seed) %% 480);\n"
-	"\te->kind = kind; e->hp = 10.0f * (float)(kind + 1);\n}\n\n"
-	"void enemy_update(world *w, float dt)\n{\n"
-	"\tfor (int i = 0; i < w->n; i++) {\n\t\tenemy *e = &w->e[i];\n"
-	"\t\tfloat a = steer(e, &w->e[(i + 1) %% w->n]);\n"
-	"\t\te->vx += cosf(a) * dt * %d.0f; e->vy += sinf(a) * dt * %d.0f;\n"
-	"\t\te->x += e->vx * dt; e->y += e->vy * dt;\n"
-	"\t\tif (e->x < 0 || e->x > 640) e->vx = -e->vx;\n"
-	"\t\tif (e->y < 0 || e->y > 480) e->vy = -e->vy;\n\t}\n}\n\n"
-	"int enemy_alive(const world *w)\n{\n\tint n = 0;\n"
-	"\tfor (int i = 0; i < w->n; i++) n += w->e[i].hp > 0;\n\treturn n;\n}\n\n"
-	"int value(void) { return %d; }\n";
+static const char enemy[] = BENCH_ENEMY("value");
 
 /* The database's command for a unit; the bench runs it as the bare compile, the daemon as the patch's. */
 #define COMMAND(unit) "cc " PATCH_FLAGS " -O0 -c " unit ".c -o " unit ".o"
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, int n, double p)
-{
-	return v[(int)(p * (n - 1) + 0.5)];
-}
 
 /* Run a command of words split at spaces (ours have no quotes) in cwd and wait; -1 when it failed. */
 static int run(const char *cmd, const char *cwd)
@@ -69,40 +30,18 @@ static int run(const char *cmd, const char *cwd)
 	for (char *s = strtok(buf, " "); s && n < 63; s = strtok(NULL, " "))
 		argv[n++] = s;
 	argv[n] = NULL;
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), st;
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+	if (bench_run(argv, cwd) < 0) {
 		fprintf(stderr, "bench: failed: %s\n", cmd);
 		return -1;
 	}
 	return 0;
 }
 
-static void put(const char *dir, const char *name, const char *text)
-{
-	char path[4400];
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	FILE *f = fopen(path, "w");
-	size_t n = strlen(text);
-	if (!f || fwrite(text, 1, n, f) != n || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
-}
-
 static void write_enemy(const char *dir, int v)
 {
 	char src[sizeof enemy + 64];
 	snprintf(src, sizeof src, enemy, 3 + v % 5, 7 + v % 3, v);
-	put(dir, "enemy.c", src);
+	bench_put(dir, "enemy.c", src);
 }
 
 /* 100 functions, each with a static of its own; many_value() = 4950 + 100 * k. */
@@ -118,7 +57,7 @@ static void write_many(const char *dir, int k)
 	for (int i = 0; i < 100; i++)
 		n += snprintf(src + n, sizeof src - (size_t)n, "\ts += m_%d(1);\n", i);
 	snprintf(src + n, sizeof src - (size_t)n, "\treturn s;\n}\n");
-	put(dir, "many.c", src);
+	bench_put(dir, "many.c", src);
 }
 
 /* The program's stdout, a line at a time. */
@@ -129,7 +68,7 @@ static size_t olen;
 /* The next line from the program (NUL-terminated in line), within ms; -1 when none came. */
 static int next_line(char *line, size_t size, int ms)
 {
-	double deadline = now_ms() + ms;
+	double deadline = bench_now_ms() + ms;
 	for (;;) {
 		char *nl = memchr(obuf, '\n', olen);
 		if (nl) {
@@ -139,7 +78,7 @@ static int next_line(char *line, size_t size, int ms)
 			olen -= n + 1;
 			return 0;
 		}
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - bench_now_ms());
 		struct pollfd p = {.fd = out_fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, left) <= 0)
 			return -1;
@@ -206,7 +145,7 @@ int main(int argc, char **argv)
 		 "[\n {\"directory\": \"%s\", \"file\": \"enemy.c\", \"command\": \"%s\"},\n"
 		 " {\"directory\": \"%s\", \"file\": \"many.c\", \"command\": \"%s\"}\n]\n",
 		 dir, COMMAND("enemy"), dir, COMMAND("many"));
-	put(dir, "compile_commands.json", cmd);
+	bench_put(dir, "compile_commands.json", cmd);
 	if (run(COMMAND("enemy"), dir) < 0 || run(COMMAND("many"), dir) < 0)
 		return 1;
 	snprintf(cmd, sizeof cmd, "cc " PATCH_FLAGS " -O2 -I" HR_SOURCE_DIR "/client -c %s -o main.o", src);
@@ -216,20 +155,9 @@ int main(int argc, char **argv)
 		return 1;
 
 	char *daemon[] = {exe, "--root", root, "--patch", db, "--quiet", NULL};
-	pid_t dpid;
-	int st;
-	if (posix_spawn(&dpid, exe, NULL, NULL, daemon, environ) || waitpid(dpid, &st, 0) < 0 || !WIFEXITED(st) ||
-	    WEXITSTATUS(st)) {
-		fprintf(stderr, "bench: %s did not start\n", exe);
+	int pid = bench_daemon(daemon, root), st;
+	if (pid < 0)
 		return 1;
-	}
-	char lock[4300], pidtext[32] = "";
-	snprintf(lock, sizeof lock, "%s/.hotreload/hotreloadd.lock", root);
-	FILE *lf = fopen(lock, "r");
-	if (!lf || !fgets(pidtext, sizeof pidtext, lf))
-		return 1;
-	fclose(lf);
-	int pid = atoi(pidtext);
 
 	/* The program, its stdin ("idle") and stdout (its reports) ours. */
 	int in[2], out[2];
@@ -260,13 +188,13 @@ int main(int argc, char **argv)
 	double *bare = calloc((size_t)n, sizeof *bare), *live = calloc((size_t)n, sizeof *live);
 	double *small = calloc((size_t)n, sizeof *small), *apply = calloc((size_t)napply, sizeof *apply);
 	for (int i = -3; i < n; i++) { /* three warm-up rounds */
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 		if (run(COMMAND("enemy"), dir) < 0)
 			return 1;
-		double t1 = now_ms();
+		double t1 = bench_now_ms();
 		if (run("cc -shared -o bare.so enemy.o -lm", dir) < 0)
 			return 1;
-		double t2 = now_ms(), l, a;
+		double t2 = bench_now_ms(), l, a;
 		write_enemy(dir, 100 + i);
 		if (wait_live("value", 100 + i, t2, &l, &a) < 0)
 			return 1;
@@ -283,7 +211,7 @@ int main(int argc, char **argv)
 	for (int i = -2; i < napply; i++) {
 		double l, a;
 		write_many(dir, 1 + i + 2);
-		if (wait_live("many", 4950 + 100 * (i + 3), now_ms(), &l, &a) < 0)
+		if (wait_live("many", 4950 + 100 * (i + 3), bench_now_ms(), &l, &a) < 0)
 			return 1;
 		if (i >= 0)
 			apply[i] = a;
@@ -300,35 +228,34 @@ int main(int argc, char **argv)
 
 	double *all[] = {cc, link, bare, live, small};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-		qsort(all[i], (size_t)n, sizeof *all[i], cmp);
-	qsort(apply, (size_t)napply, sizeof *apply, cmp);
+		bench_sort(all[i], n);
+	bench_sort(apply, napply);
 	printf("%d saves of a %zu-byte unit (%s), in ms:\n", n, sizeof enemy, COMMAND("enemy"));
-	printf("  bare compile            p50 %6.1f  p95 %6.1f\n", pct(cc, n, .5), pct(cc, n, .95));
-	printf("  bare cc -shared of it   p50 %6.1f  p95 %6.1f\n", pct(link, n, .5), pct(link, n, .95));
-	printf("  bare compile + link     p50 %6.1f  p95 %6.1f\n", pct(bare, n, .5), pct(bare, n, .95));
-	printf("  save to live (patch)    p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", pct(live, n, .5),
-	       pct(live, n, .95), live[0], live[n - 1]);
-	printf("  live - (compile + link) p50 %+6.1f  (target: within +5 ms)\n", pct(live, n, .5) - pct(bare, n, .5));
-	printf("  live - compile          p50 %+6.1f  (our loader needs no link)\n", pct(live, n, .5) - pct(cc, n, .5));
-	printf("  the applying hr_update of that unit (5 functions): p50 %.0f us  p95 %.0f us\n", pct(small, n, .5),
-	       pct(small, n, .95));
+	printf("  bare compile            p50 %6.1f  p95 %6.1f\n", bench_pct(cc, n, .5), bench_pct(cc, n, .95));
+	printf("  bare cc -shared of it   p50 %6.1f  p95 %6.1f\n", bench_pct(link, n, .5), bench_pct(link, n, .95));
+	printf("  bare compile + link     p50 %6.1f  p95 %6.1f\n", bench_pct(bare, n, .5), bench_pct(bare, n, .95));
+	printf("  save to live (patch)    p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", bench_pct(live, n, .5),
+	       bench_pct(live, n, .95), live[0], live[n - 1]);
+	printf("  live - (compile + link) p50 %+6.1f  (target: within +5 ms)\n",
+	       bench_pct(live, n, .5) - bench_pct(bare, n, .5));
+	printf("  live - compile          p50 %+6.1f  (our loader needs no link)\n",
+	       bench_pct(live, n, .5) - bench_pct(cc, n, .5));
+	printf("  the applying hr_update of that unit (5 functions): p50 %.0f us  p95 %.0f us\n", bench_pct(small, n, .5),
+	       bench_pct(small, n, .95));
 	printf("applying a 100-function unit inside hr_update, %d applies: p50 %.0f us  p95 %.0f us  max %.0f us "
 	       "(target: 200 us)\n",
-	       napply, pct(apply, napply, .5), pct(apply, napply, .95), apply[napply - 1]);
+	       napply, bench_pct(apply, napply, .5), bench_pct(apply, napply, .95), apply[napply - 1]);
 	printf("hr_update with nothing new: %.2f ns a call over %ld calls; %ld system calls over %ld calls (target: 0)\n",
 	       idle_ns, calls, sys, counted);
 
 	close(in[1]);
 	waitpid(ppid, &st, 0);
-	kill(pid, SIGTERM);
-	while (kill(pid, 0) == 0)
-		nanosleep(&(struct timespec){0, 10000000}, NULL);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+	bench_stop(pid);
 	free(cc);
 	free(link);
 	free(bare);
 	free(live);
 	free(small);
 	free(apply);
-	return system(cmd) != 0;
+	return bench_rm(tmp) != 0;
 }

@@ -2,92 +2,28 @@
  * next to the bare cc time of the same file and command in the same run; the cost of hr_update
  * with nothing new and of a switch; the daemon's and the library's CPU while idle.
  * Usage: bench_reload HOTRELOADD [EDITS]   (make bench) */
-#include <errno.h>
 #include <hotreload.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../../proto/hrp.h"
-
-extern char **environ;
+#include "bench.h"
 
 /* A module of a realistic size: a few structs, loops and math, 60-odd lines. */
-static const char module[] =
-	"#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n"
-	"typedef struct { float x, y, vx, vy, hp; int kind; } enemy;\n"
-	"typedef struct { enemy e[256]; int n; uint32_t seed; } world;\n\n"
-	"static uint32_t next(uint32_t *s) { *s ^= *s << 13; *s ^= *s >> 17; *s ^= *s << 5; return *s; }\n\n"
-	"static float steer(const enemy *a, const enemy *b)\n{\n"
-	"\tfloat dx = b->x - a->x, dy = b->y - a->y;\n\treturn atan2f(dy, dx);\n}\n\n"
-	"void enemy_spawn(world *w, int kind)\n{\n"
-	"\tif (w->n == 256) return;\n\tenemy *e = &w->e[w->n++];\n\tmemset(e, 0, sizeof *e);\n"
-	"\te->x = (float)(next(&w->seed) %% 640); e->y = (float)(next(&w->seed) %% 480);\n"
-	"\te->kind = kind; e->hp = 10.0f * (float)(kind + 1);\n}\n\n"
-	"void enemy_update(world *w, float dt)\n{\n"
-	"\tfor (int i = 0; i < w->n; i++) {\n\t\tenemy *e = &w->e[i];\n"
-	"\t\tfloat a = steer(e, &w->e[(i + 1) %% w->n]);\n"
-	"\t\te->vx += cosf(a) * dt * %d.0f; e->vy += sinf(a) * dt * %d.0f;\n"
-	"\t\te->x += e->vx * dt; e->y += e->vy * dt;\n"
-	"\t\tif (e->x < 0 || e->x > 640) e->vx = -e->vx;\n"
-	"\t\tif (e->y < 0 || e->y > 480) e->vy = -e->vy;\n\t}\n}\n\n"
-	"int enemy_alive(const world *w)\n{\n\tint n = 0;\n"
-	"\tfor (int i = 0; i < w->n; i++) n += w->e[i].hp > 0;\n\treturn n;\n}\n\n"
-	"int f(void) { return %d; }\n";
+static const char module[] = BENCH_ENEMY("f");
 
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *v, int n, double p)
-{
-	return v[(int)(p * (n - 1) + 0.5)];
-}
-
-/* Run argv in cwd and wait; -1 when it could not run or failed. */
-static int run(char *const argv[], const char *cwd)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	if (cwd)
-		posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ), st;
-	posix_spawn_file_actions_destroy(&fa);
-	if (rc)
-		return -1;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
-static void write_module(const char *path, int value)
+static void write_module(const char *root, int value)
 {
 	char src[sizeof module + 64];
-	int n = snprintf(src, sizeof src, module, 3 + value % 5, 7 + value % 3, value);
-	FILE *f = fopen(path, "w");
-	if (!f || fwrite(src, 1, (size_t)n, f) != (size_t)n || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
+	snprintf(src, sizeof src, module, 3 + value % 5, 7 + value % 3, value);
+	bench_put(root, "enemy.c", src);
 }
 
 static long cpu_ticks(int pid)
@@ -129,20 +65,20 @@ static double self_cpu_ms(void)
  */
 static int wait_live(int fd, hrp_reader *r, hr_module *m, uint64_t want, double *announced, double *live, double *sw)
 {
-	double deadline = now_ms() + 30000;
+	double deadline = bench_now_ms() + 30000;
 	*announced = *live = 0;
 	while (!*announced) {
 		hrp_msg msg;
-		int rc = hrp_recv(fd, r, &msg, (int)(deadline - now_ms()));
+		int rc = hrp_recv(fd, r, &msg, (int)(deadline - bench_now_ms()));
 		if (rc < 0 || msg.type == HRP_FAILED) {
 			fprintf(stderr, "bench: %s\n", rc < 0 ? strerror(-rc) : msg.u.failed.message);
 			return -1;
 		}
 		if (msg.type == HRP_BUILD && msg.u.build.version >= want)
-			*announced = now_ms();
+			*announced = bench_now_ms();
 	}
 	while (!*live) {
-		if (now_ms() > deadline) {
+		if (bench_now_ms() > deadline) {
 			fprintf(stderr, "bench: version %llu never went live\n", (unsigned long long)want);
 			return -1;
 		}
@@ -154,7 +90,7 @@ static int wait_live(int fd, hrp_reader *r, hr_module *m, uint64_t want, double 
 			return -1;
 		}
 		if (up && hr_version(m) >= want) {
-			*live = now_ms();
+			*live = bench_now_ms();
 			*sw = (t1 - t0) / 1e3;
 		}
 		nanosleep(&(struct timespec){0, 20000}, NULL);
@@ -171,15 +107,14 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[2]) : 40;
 	if (n < 20)
 		n = 20;
-	char tmp[] = "/tmp/hrbench.XXXXXX", root[4200], src[4300], bare[4300], sock[4300];
+	char tmp[] = "/tmp/hrbench.XXXXXX", root[4200], bare[4300], sock[4300];
 	if (!mkdtemp(tmp))
 		return 1;
 	snprintf(root, sizeof root, "%s/modules", tmp);
-	snprintf(src, sizeof src, "%s/enemy.c", root);
 	snprintf(bare, sizeof bare, "%s/bare.so", tmp);
 	snprintf(sock, sizeof sock, "%s/.hotreload/hotreloadd.sock", root);
 	mkdir(root, 0700);
-	write_module(src, 0);
+	write_module(root, 0);
 	unsetenv("HOTRELOAD_SOCKET");
 	setenv("LDFLAGS", "-lm", 1); /* the module uses libm, which this program does not link */
 	char exe[4096];
@@ -188,17 +123,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	char *daemon[] = {exe, "--root", root, "--quiet", NULL};
-	if (run(daemon, root) < 0) {
-		fprintf(stderr, "bench: %s did not start\n", argv[1]);
+	int pid = bench_daemon(daemon, root);
+	if (pid < 0)
 		return 1;
-	}
-	char lock[4300], pidtext[32] = "";
-	snprintf(lock, sizeof lock, "%s/.hotreload/hotreloadd.lock", root);
-	FILE *lf = fopen(lock, "r");
-	if (!lf || !fgets(pidtext, sizeof pidtext, lf))
-		return 1;
-	fclose(lf);
-	int pid = atoi(pidtext);
 
 	/* A protocol peer sees the announcement; the library, in this same process, makes it live. */
 	int fd = hrp_connect(sock, 5000);
@@ -219,11 +146,11 @@ int main(int argc, char **argv)
 	double *tload = calloc((size_t)n, sizeof *tload);
 	uint64_t version = 1;
 	for (int i = -3; i < n; i++) { /* three warm-up rounds */
-		double t0 = now_ms();
-		if (run(cc, root) < 0)
+		double t0 = bench_now_ms();
+		if (bench_run(cc, root) < 0)
 			return 1;
-		double t1 = now_ms();
-		write_module(src, i + 10);
+		double t1 = bench_now_ms();
+		write_module(root, i + 10);
 		if (wait_live(fd, &r, m, ++version, &ann, &live, &sw) < 0)
 			return 1;
 		if (i >= 0) {
@@ -234,11 +161,11 @@ int main(int argc, char **argv)
 			tload[i] = (live - ann) * 1e3;
 		}
 	}
-	qsort(tann, (size_t)n, sizeof *tann, cmp);
-	qsort(tlive, (size_t)n, sizeof *tlive, cmp);
-	qsort(cold, (size_t)n, sizeof *cold, cmp);
-	qsort(tsw, (size_t)n, sizeof *tsw, cmp);
-	qsort(tload, (size_t)n, sizeof *tload, cmp);
+	bench_sort(tann, n);
+	bench_sort(tlive, n);
+	bench_sort(cold, n);
+	bench_sort(tsw, n);
+	bench_sort(tload, n);
 
 	/* hr_update with nothing new, in a tight loop. */
 	long calls = 100000000;
@@ -258,18 +185,18 @@ int main(int argc, char **argv)
 	double self_after = self_cpu_ms();
 
 	printf("%d edits of a %zu-byte module (cc -shared -fPIC -g ... -lm), in ms from the save:\n", n, sizeof module);
-	printf("  bare cc          p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", pct(cold, n, .5), pct(cold, n, .95),
-	       cold[0], cold[n - 1]);
-	printf("  save to announce p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", pct(tann, n, .5), pct(tann, n, .95),
-	       tann[0], tann[n - 1]);
-	printf("  save to live     p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n", pct(tlive, n, .5), pct(tlive, n, .95),
-	       tlive[0], tlive[n - 1]);
+	printf("  bare cc          p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n",
+	       bench_pct(cold, n, .5), bench_pct(cold, n, .95), cold[0], cold[n - 1]);
+	printf("  save to announce p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n",
+	       bench_pct(tann, n, .5), bench_pct(tann, n, .95), tann[0], tann[n - 1]);
+	printf("  save to live     p50 %6.1f  p95 %6.1f  min %6.1f  max %6.1f\n",
+	       bench_pct(tlive, n, .5), bench_pct(tlive, n, .95), tlive[0], tlive[n - 1]);
 	printf("  live - bare cc   p50 %+6.1f  p95 %+6.1f  (target: p50 within +10 ms)\n",
-	       pct(tlive, n, .5) - pct(cold, n, .5), pct(tlive, n, .95) - pct(cold, n, .95));
+	       bench_pct(tlive, n, .5) - bench_pct(cold, n, .5), bench_pct(tlive, n, .95) - bench_pct(cold, n, .95));
 	printf("announce to live (load in the background, then the next frame's hr_update): p50 %.0f us  p95 %.0f us\n",
-	       pct(tload, n, .5), pct(tload, n, .95));
+	       bench_pct(tload, n, .5), bench_pct(tload, n, .95));
 	printf("a switch (hr_update returning 1, no hooks): p50 %.1f us  max %.1f us  (target: 5 us at p50)\n",
-	       pct(tsw, n, .5), tsw[n - 1]);
+	       bench_pct(tsw, n, .5), tsw[n - 1]);
 	printf("hr_update with nothing new: %.2f ns a call over %ld calls (target: 5 ns)%s\n", idle_ns, calls,
 	       sum ? " (something switched!)" : "");
 	printf("CPU while idle for 5 s: daemon %ld clock ticks (%ld per second); game with the library %.1f ms\n",
@@ -277,12 +204,8 @@ int main(int argc, char **argv)
 
 	hr_disconnect(c);
 	close(fd);
-	kill(pid, SIGTERM);
-	char rm[4400];
-	snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
-	while (kill(pid, 0) == 0)
-		nanosleep(&(struct timespec){0, 10000000}, NULL);
-	if (system(rm) != 0)
+	bench_stop(pid);
+	if (bench_rm(tmp) < 0)
 		return 1;
 	free(tann);
 	free(tlive);

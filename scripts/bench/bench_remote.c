@@ -20,20 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 extern char **environ;
-
-static double now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 
 /* Start argv (quietly), and wait for it with wait: its pid, or -1. */
 static pid_t spawn(char *const argv[], int wait)
@@ -54,26 +43,17 @@ static pid_t spawn(char *const argv[], int wait)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? pid : -1;
 }
 
-static void put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (!f || fputs(text, f) == EOF || fclose(f)) {
-		perror(path);
-		exit(1);
-	}
-}
-
 /* Module name's source, tag its value; big: a 1 MiB initialised table makes a ~1 MiB object. */
 static void write_module(const char *root, const char *name, int big, int tag)
 {
-	char path[4400], src[512];
-	snprintf(path, sizeof path, "%s/%s.c", root, name);
+	char rel[300], src[512];
+	snprintf(rel, sizeof rel, "%s.c", name);
 	if (big)
 		snprintf(src, sizeof src, "const unsigned char table[1 << 20] = { %d, 1, 2, 3 };\n"
 		                          "int value(void) { return table[0]; }\n", tag % 200);
 	else
 		snprintf(src, sizeof src, "static int calls;\nint value(void) { calls++; return %d; }\n", tag);
-	put(path, src);
+	bench_put(root, rel, src);
 }
 
 /* The size of the newest published object of name, from the daemon's objects/. */
@@ -118,20 +98,20 @@ static double save_to_live(const char *sock, const char *root, const char *name,
 		while (hr_update(m) > 0)
 			;
 		uint64_t v = hr_version(m);
-		double t0 = now_ms(), deadline = t0 + 60000;
+		double t0 = bench_now_ms(), deadline = t0 + 60000;
 		write_module(root, name, big, ++*tag);
 		int up = 0;
 		while ((up = hr_update(m)) == 0 || hr_version(m) <= v) {
-			if (up < 0 || now_ms() > deadline) {
+			if (up < 0 || bench_now_ms() > deadline) {
 				fprintf(stderr, "bench_remote: %s never went live through %s\n", name, sock);
 				goto out;
 			}
 			nanosleep(&(struct timespec){0, 50000}, NULL);
 		}
 		if (i >= 0)
-			t[i] = now_ms() - t0;
+			t[i] = bench_now_ms() - t0;
 	}
-	qsort(t, (size_t)n, sizeof *t, cmp);
+	bench_sort(t, n);
 	p50 = t[n / 2];
 	hr_stats st;
 	hr_get_stats(c, &st);
@@ -157,7 +137,7 @@ static int free_port(void)
 static int wait_for(const char *path)
 {
 	struct stat st;
-	for (double until = now_ms() + 20000; now_ms() < until; nanosleep(&(struct timespec){0, 20000000}, NULL))
+	for (double until = bench_now_ms() + 20000; bench_now_ms() < until; nanosleep(&(struct timespec){0, 20000000}, NULL))
 		if (lstat(path, &st) == 0)
 			return 0;
 	return -1;
@@ -189,7 +169,7 @@ static int forward(const char *tmp, const char *sock, const char *fwd, pid_t *ss
 	         "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
 	         "PermitRootLogin prohibit-password\nAllowStreamLocalForwarding yes\nStreamLocalBindUnlink yes\n",
 	         p, hk, tmp, auth);
-	put(conf, text);
+	bench_put(tmp, "sshd_config", text);
 	char *d[] = {"/usr/sbin/sshd", "-D", "-f", conf, NULL};
 	*sshd = spawn(d, 0);
 	snprintf(spec, sizeof spec, "%s:%s", fwd, sock);
@@ -229,10 +209,9 @@ int main(int argc, char **argv)
 	write_module(root, "big", 1, ++tag);
 	unsetenv("HOTRELOAD_SOCKET");
 	char *daemon[] = {exe, "--root", root, "--quiet", NULL};
-	if (spawn(daemon, 1) < 0) {
-		fprintf(stderr, "bench_remote: %s did not start\n", exe);
+	int pid = bench_daemon(daemon, root);
+	if (pid < 0)
 		return 1;
-	}
 	pid_t sshd = -1, ssh = -1;
 	int remote = forward(tmp, sock, fwd, &sshd, &ssh) == 0;
 	printf("save to live, p50 over %d saves each (the compile included):\n", n);
@@ -254,14 +233,6 @@ int main(int argc, char **argv)
 		kill(sshd, SIGTERM);
 		waitpid(sshd, NULL, 0);
 	}
-	char cli[PATH_MAX + 16], state[4300];
-	snprintf(cli, sizeof cli, "%s", exe);
-	char *slash = strrchr(cli, '/');
-	snprintf(slash ? slash + 1 : cli, sizeof cli - (size_t)(slash ? slash + 1 - cli : 0), "hotreload");
-	snprintf(state, sizeof state, "%s/.hotreload", root);
-	char *halt[] = {cli, "--state-dir", state, "stop", NULL};
-	spawn(halt, 1);
-	char rm[4400];
-	snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
-	return system(rm) != 0;
+	bench_stop(pid);
+	return bench_rm(tmp) != 0;
 }

@@ -4,23 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../../daemon/store.h"
 #include "../../proto/hrp.h"
-
-static double now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
+#include "bench.h"
 
 int main(int argc, char **argv)
 {
@@ -40,14 +27,14 @@ int main(int argc, char **argv)
 			        .started_us = 1, .duration_us = 100000, .source_hash = "0123456789abcdef0123456789abcdef",
 			        .command = "cc -shared -fPIC -g -O0 -o /p/.hotreload/obj/enemy.tmp /p/enemy.c",
 			        .output = "", .artifact = "/p/.hotreload/obj/enemy.42.so", .cause = "enemy.c: saved" };
-		double a = now_us();
+		double a = bench_now_us();
 		if (hrd_store_record(s, &b) < 0) {
 			fprintf(stderr, "bench_store: %s\n", hrd_store_error(s));
 			return 1;
 		}
-		t[i] = now_us() - a;
+		t[i] = bench_now_us() - a;
 	}
-	qsort(t, N, sizeof t[0], cmp);
+	bench_sort(t, N);
 	printf("store_record_us p50=%.1f p95=%.1f p99=%.1f max=%.1f (n=%d)\n", t[N / 2], t[N * 95 / 100],
 	       t[N * 99 / 100], t[N - 1], N);
 	hrd_store_close(s);
@@ -56,14 +43,14 @@ int main(int argc, char **argv)
 	hrp_msg m = { .type = HRP_BUILD, .u.build = { "enemy", 42, HRP_KIND_OK, "/p/.hotreload/obj/enemy.42.so",
 						      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", 12288 } }, out;
 	hrp_buf b = { 0 };
-	double a = now_us();
+	double a = bench_now_us();
 	for (int i = 0; i < F; i++) {
 		b.off = b.len = 0;
 		hrp_encode(&m, &b);
 		if (hrp_decode(b.data, b.len, &out, NULL) < 0)
 			return 1;
 	}
-	printf("build_frame_encode_decode_ns %.1f (n=%d, %zu bytes)\n", (now_us() - a) * 1e3 / F, F, b.len);
+	printf("build_frame_encode_decode_ns %.1f (n=%d, %zu bytes)\n", (bench_now_us() - a) * 1e3 / F, F, b.len);
 	hrp_buf_free(&b);
 	if (argc < 2) {
 		char wal[4300], shm[4300];

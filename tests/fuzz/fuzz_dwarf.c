@@ -2,11 +2,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "../../client/dwarf.h"
-#include "../../client/elffile.h"
+#include "elfinput.h"
 
 /* A copy of section name, with R_X86_64_64/32 relocations against section symbols at address 0 applied. */
 static uint8_t *sec(const hrc_elf *e, const char *name, const uint8_t **d, size_t *n)
@@ -34,39 +32,37 @@ static uint8_t *sec(const hrc_elf *e, const char *name, const uint8_t **d, size_
 	return c;
 }
 
+/* The DWARF read from the image's sections; every name within the input, every function in a unit. */
+static void check(const hrc_elf *e, size_t size)
+{
+	char err[256];
+	hrc_dw_sections s;
+	uint8_t *own[6];
+	own[0] = sec(e, ".debug_info", &s.info, &s.info_n);
+	own[1] = sec(e, ".debug_abbrev", &s.abbrev, &s.abbrev_n);
+	own[2] = sec(e, ".debug_str", &s.str, &s.str_n);
+	own[3] = sec(e, ".debug_line_str", &s.line_str, &s.line_str_n);
+	own[4] = sec(e, ".debug_str_offsets", &s.str_offsets, &s.str_offsets_n);
+	own[5] = sec(e, ".debug_addr", &s.addr, &s.addr_n);
+	hrc_dwarf d;
+	if (hrc_dwarf_read(&d, &s, 0x1000, err, sizeof err) == 0) {
+		for (size_t i = 0; i < d.nvars; i++)
+			if (strlen(d.vars[i].name) >= size || !hrc_dwarf_has_unit(&d, d.vars[i].cu))
+				abort();
+		for (size_t i = 0; i < d.nfuncs; i++)
+			if (hrc_dwarf_unit_of(&d, d.funcs[i].addr) == NULL)
+				abort();
+		hrc_dwarf_free(&d);
+	} else if (!err[0]) {
+		abort(); /* a refusal says why */
+	}
+	for (int i = 0; i < 6; i++)
+		free(own[i]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz", MFD_CLOEXEC);
-	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
-		abort();
-	hrc_elf e;
-	char err[256];
-	if (hrc_elf_open(&e, fd, err, sizeof err) == 0) {
-		hrc_dw_sections s;
-		uint8_t *own[6];
-		own[0] = sec(&e, ".debug_info", &s.info, &s.info_n);
-		own[1] = sec(&e, ".debug_abbrev", &s.abbrev, &s.abbrev_n);
-		own[2] = sec(&e, ".debug_str", &s.str, &s.str_n);
-		own[3] = sec(&e, ".debug_line_str", &s.line_str, &s.line_str_n);
-		own[4] = sec(&e, ".debug_str_offsets", &s.str_offsets, &s.str_offsets_n);
-		own[5] = sec(&e, ".debug_addr", &s.addr, &s.addr_n);
-		hrc_dwarf d;
-		if (hrc_dwarf_read(&d, &s, 0x1000, err, sizeof err) == 0) {
-			for (size_t i = 0; i < d.nvars; i++)
-				if (strlen(d.vars[i].name) >= size || !hrc_dwarf_has_unit(&d, d.vars[i].cu))
-					abort();
-			for (size_t i = 0; i < d.nfuncs; i++)
-				if (hrc_dwarf_unit_of(&d, d.funcs[i].addr) == NULL)
-					abort();
-			hrc_dwarf_free(&d);
-		} else if (!err[0]) {
-			abort(); /* a refusal says why */
-		}
-		for (int i = 0; i < 6; i++)
-			free(own[i]);
-		hrc_elf_close(&e);
-	}
-	close(fd);
+	fuzz_elf_input(data, size, check);
 	return 0;
 }

@@ -2,11 +2,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "../../client/elffile.h"
 #include "../../client/patchcheck.h"
+#include "elfinput.h"
 
 /* What the loader takes for granted once the check passed (the file is mapped, which ASan does not watch: so asserted). */
 static void walk(const hrc_elf *e)
@@ -48,23 +46,20 @@ static void walk(const hrc_elf *e)
 	(void)sink;
 }
 
+/* The check, then the walk of an object it accepted. */
+static void check(const hrc_elf *e, size_t size)
+{
+	char err[512] = "";
+	(void)size;
+	if (hrc_patch_check(e, err, sizeof err) == 0)
+		walk(e);
+	else if (!err[0])
+		abort(); /* a refusal says why */
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int fd = memfd_create("fuzz", MFD_CLOEXEC);
-	if (fd < 0 || write(fd, data, size) != (ssize_t)size)
-		abort();
-	hrc_elf e;
-	char err[512];
-	if (hrc_elf_open(&e, fd, err, sizeof err) == 0) {
-		err[0] = 0;
-		int rc = hrc_patch_check(&e, err, sizeof err);
-		if (rc == 0)
-			walk(&e);
-		else if (!err[0])
-			abort(); /* a refusal says why */
-		hrc_elf_close(&e);
-	}
-	close(fd);
+	fuzz_elf_input(data, size, check);
 	return 0;
 }
