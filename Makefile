@@ -71,6 +71,7 @@ $(B)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
+	-DHR_PATCH_CFLAGS='"$(PATCH_CFLAGS)"' -DHR_PATCH_CLANG_CFLAGS='"$(PATCH_CLANG_CFLAGS)"' \
 	$(shell pkg-config --cflags criterion 2>/dev/null)
 
 # Where the daemon finds hotreload.h for the modules it builds (daemon/incdir.c says which it takes).
