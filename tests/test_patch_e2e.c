@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../client/hotreload.h"
 #include "e2e.h"
 
 /* The program lives in ROOT/prog: its units are inside the daemon's root, and never built as modules. */
@@ -303,4 +304,174 @@ Test(patche2e, a_saved_unit_goes_live_clang_O0)
 Test(patche2e, a_saved_unit_goes_live_clang_O2)
 {
 	saved_unit_goes_live(&CLANG_O2);
+}
+
+/* Frames of h until a note that contains want was printed (within the deadline). */
+static void until_note(t_proc *h, const char *want)
+{
+	long end = now_ms() + E2E_WAIT_MS;
+	while (!strstr(notes, want)) {
+		next_frame(h);
+		cr_assert_lt(now_ms(), end, "no note said \"%s\"; the notes:\n%s", want, notes);
+	}
+}
+
+/* The history's rows of a unit of the program, newest first, through a jq filter over them (. is the array). */
+static void wait_unit_history(const char *name, const char *filter, const char *want)
+{
+	char *u = unit(name);
+	char *f = t_fmt("[.[] | select(.module == \"%s\")] | %s", u, filter);
+	e2e_wait_history(f, want);
+	free(f);
+	free(u);
+}
+
+Test(patche2e, a_compile_error_leaves_the_program_running_and_the_next_good_save_goes_live)
+{
+	build(&GCC_O0);
+	start_daemon(0);
+	t_proc *h = run_program(0);
+	until_value(h, 101);
+	put("game.c", strdup("#include \"tune.h\"\nint game(void) { return 1 }\n"));
+	/* history: the failed row, with file:line:col */
+	wait_unit_history("game.c", ".[0].status + \" \" + (.[0].message | test(\"^game\\\\.c:2:[0-9]+: error\") | tostring)",
+	                  "failed true");
+	/* the HUD: a FAILED note (kind 2) naming the unit and where */
+	char *want = t_fmt("note %d ", HR_NOTE_FAILED);
+	until_note(h, want);
+	free(want);
+	cr_expect(strstr(notes, "/prog/game.c") && strstr(notes, "game.c:2:"), "%s", notes);
+	/* the program runs on, unpatched */
+	frame fr = next_frame(h), fr2 = next_frame(h);
+	cr_expect(fr.u == 0 && fr.value == 101 && fr.v == 0 && fr2.game == fr.game + 1, "%s", h->line);
+	save_game(2, 4);
+	frame up = next_update(h, NULL);
+	cr_expect_eq(up.u, 1);
+	cr_expect_eq(up.value, 201);
+	cr_expect_eq(up.v, 1);
+}
+
+Test(patche2e, a_size_change_is_refused_and_the_program_runs_on_the_old_code)
+{
+	build(&GCC_O0);
+	start_daemon(0);
+	t_proc *h = run_program(0);
+	until_value(h, 101);
+	save_game(2, 8); /* table: 4 ints to 8 */
+	frame up = next_update(h, NULL);
+	cr_expect_lt(up.u, 0, "hr_update returned %ld for a refused patch", up.u);
+	cr_expect_eq(up.value, 101, "the refused patch's code runs");
+	cr_expect_eq(up.v, 0);
+	frame fr = next_frame(h);
+	cr_expect(fr.u == 0 && fr.value == 101 && fr.game == up.game + 1, "%s", h->line);
+	/* REFUSED reached the daemon: a refused row whose reason names the variable */
+	wait_unit_history("game.c", "[.[] | select(.status == \"refused\") | .message | test(\"'table'\")] | any | tostring",
+	                  "true");
+	char *want = t_fmt("note %d ", HR_NOTE_REFUSED);
+	until_note(h, want);
+	free(want);
+	cr_expect(strstr(notes, "table"), "%s", notes);
+}
+
+/* A header that both game.c and other.c read: both patched in one hr_update. */
+static void shared_header(const cfg *c)
+{
+	NEEDS(c);
+	build(c);
+	start_daemon(0);
+	t_proc *h = run_program(0);
+	until_value(h, 101);
+	put("tune.h", strdup("#define TUNE 2\n"));
+	frame prev, up = next_update(h, &prev);
+	cr_expect_eq(up.u, 1);
+	cr_expect(prev.value == 101 && prev.other == 101, "before: value %ld other %ld", prev.value, prev.other);
+	cr_expect(up.value == 102 && up.other == 102, "%s %s: the units were not patched together: value %ld other %ld",
+	          c->cc, c->opt, up.value, up.other);
+	cr_expect_eq(up.v, 2, "two units patched: hr_version %ld", up.v);
+	frame fr = next_frame(h);
+	cr_expect(fr.u == 0 && fr.value == 102 && fr.other == 102, "%s", h->line);
+}
+
+Test(patche2e, a_header_shared_by_two_units_patches_both_in_one_update_gcc)
+{
+	shared_header(&GCC_O0);
+}
+
+Test(patche2e, a_header_shared_by_two_units_patches_both_in_one_update_clang_O2)
+{
+	shared_header(&CLANG_O2);
+}
+
+Test(patche2e, two_processes_of_the_program_each_apply_every_patch)
+{
+	build(&GCC_O2);
+	start_daemon(0);
+	t_proc *h[2] = {run_program(0), run_program(1)};
+	for (int i = 0; i < 2; i++)
+		until_value(h[i], 101);
+	for (int tag = 2; tag <= 3; tag++) {
+		save_game(tag, 4);
+		for (int i = 0; i < 2; i++) {
+			frame up = next_update(h[i], NULL);
+			cr_expect(up.u == 1 && up.value == tag * 100 + 1 && up.v == tag - 1, "program %d: %s", i, h[i]->line);
+		}
+	}
+}
+
+Test(patche2e, a_program_started_after_a_save_applies_the_newest_patch_unless_it_is_newer)
+{
+	build(&GCC_O0);
+	start_daemon(0);
+	save_game(2, 4);
+	wait_unit_history("game.c", ".[0].status", "ok");
+	save_game(3, 4);
+	wait_unit_history("game.c", ".[0].status + \" \" + (.[0].version | tostring)", "ok 2");
+	t_proc *h = run_program(0);
+	frame fr = until_value(h, 301);
+	cr_expect(fr.u == 1 && fr.v == 1, "the newest patch came as one update: %s", h->line);
+	/* an executable built after the patch: its code is newer, the patch is not applied */
+	char *exe = t_fmt("%s/game", prog);
+	cr_assert_eq(utimensat(AT_FDCWD, exe, NULL, 0), 0);
+	free(exe);
+	t_proc *late = run_program(1);
+	until_value(late, 101);
+	/* a save after it is applied; the older patch of game.c would have come before it */
+	put("other.c", other_src(2));
+	frame up = next_update(late, NULL);
+	cr_expect(up.u == 1 && up.other == 201 && up.value == 101 && up.v == 1, "%s", late->line);
+	up = next_update(h, NULL);
+	cr_expect(up.u == 1 && up.other == 201 && up.value == 301 && up.v == 2, "%s", h->line);
+}
+
+Test(patche2e, a_rollback_with_the_cli_puts_the_old_code_back_live)
+{
+	build(&GCC_O0);
+	start_daemon(0);
+	t_proc *h = run_program(0);
+	until_value(h, 101);
+	save_game(2, 4);
+	cr_expect_eq(next_update(h, NULL).value, 201);
+	save_game(3, 4);
+	cr_expect_eq(next_update(h, NULL).value, 301);
+	char *u = unit("game.c");
+	t_run r = t_cli(e2e_dir, NULL, (const char *const[]){"--state-dir", e2e_d.state, "--socket", e2e_d.sock, "rollback", u, NULL});
+	cr_assert_eq(r.status, 0, "hotreload rollback %s: %s%s", u, r.out, r.err);
+	t_run_free(&r);
+	free(u);
+	frame prev, up = next_update(h, &prev);
+	cr_expect_eq(prev.value, 301);
+	cr_expect(up.u == 1 && up.value == 201 && up.cb == 201 && up.v == 3, "after the rollback: %s", h->line);
+	cr_expect_eq(up.game, prev.game + 1, "the counter kept counting through the rollback");
+}
+
+Test(patche2e, patch_in_hotreload_conf_works_as_the_option_does)
+{
+	build(&GCC_O2);
+	e2e_put("hotreload.conf", "patch = prog/compile_commands.json\n");
+	start_daemon(1);
+	t_proc *h = run_program(0);
+	until_value(h, 101);
+	save_game(2, 4);
+	frame up = next_update(h, NULL);
+	cr_expect(up.u == 1 && up.value == 201 && up.v == 1, "%s", h->line);
 }
