@@ -143,6 +143,14 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 	}
 }
 
+int hrc_progmod_has_unit(hr_client *c, const char *unit)
+{
+	for (hr_module *m = c->mods; m; m = m->next)
+		if (m->prog && !m->closed && hrc_prog_has_unit(m->prog->prog, unit))
+			return 1;
+	return 0;
+}
+
 int hrc_progmod_take(hr_module *m)
 {
 	hr_client *c = m->c;

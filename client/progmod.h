@@ -22,6 +22,8 @@ void hrc_progmod_free(hrc_progmod *pm);
  * Under c->lock.
  */
 void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd);
+/* Whether an open program module's program has unit (so that the unit's FAILED is its note). Under c->lock. */
+int hrc_progmod_has_unit(hr_client *c, const char *unit);
 /* hr_update's slow path for a program module: apply what is queued, together. 1, 0 or -errno. */
 int hrc_progmod_take(hr_module *m);
 

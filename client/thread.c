@@ -505,8 +505,9 @@ static void on_status(hr_client *c, const hrp_msg *st)
 static void on_failed(hr_client *c, const char *name, const char *message)
 {
 	pthread_mutex_lock(&c->lock);
-	hr_module *m = hrc_next_named(c, NULL, name);
-	if (m)
+	/* a unit's patch: no module has its name, the program module that has the unit shows it */
+	hr_module *m = name[0] == '/' ? NULL : hrc_next_named(c, NULL, name);
+	if (m || (name[0] == '/' && hrc_progmod_has_unit(c, name)))
 		hrc_notes_post(&c->notes, HR_NOTE_FAILED, name, 0, "%s build failed: %s", name, message);
 	for (; m; m = hrc_next_named(c, m, name))
 		if (m->awaiting)
