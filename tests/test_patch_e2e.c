@@ -109,9 +109,18 @@ static char *game_src(int tag, int table)
 	             table, tag);
 }
 
+/* Functions other.c carries besides other(), so that its compile takes longer than game.c's (0: none). */
+static int ballast;
+
 static char *other_src(int tag)
 {
-	return t_fmt("#include \"tune.h\"\nint other(void) { return %d * 100 + TUNE; }\n", tag);
+	char *src = t_fmt("#include \"tune.h\"\nint other(void) { return %d * 100 + TUNE; }\n", tag);
+	for (int i = 0; i < ballast; i++) {
+		char *more = t_fmt("%sint other%d(int x);\nint other%d(int x) { return x %% %d + TUNE; }\n", src, i, i, i + 7);
+		free(src);
+		src = more;
+	}
+	return src;
 }
 
 static void put(const char *rel, char *text)
@@ -377,6 +386,7 @@ Test(patche2e, a_size_change_is_refused_and_the_program_runs_on_the_old_code)
 static void shared_header(const cfg *c)
 {
 	NEEDS(c);
+	ballast = 1000; /* other.c's patch comes well after game.c's, unless the daemon holds game.c's back */
 	build(c);
 	start_daemon(0);
 	t_proc *h = run_program(0);
