@@ -100,11 +100,23 @@ static int raise_floor(hrc_progmod *pm, const char *unit, uint64_t version)
 	return 1;
 }
 
-void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd)
+/* What is queued goes to the next hr_update of each program module. */
+static void publish(hr_client *c)
+{
+	for (hr_module *m = c->mods; m; m = m->next)
+		if (m->prog && m->prog->nq)
+			atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
+}
+
+void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd, int more)
 {
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
+	/* held back until the last unit of one change is here: a saved header's units are applied together */
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (!more)
+			publish(c);
 		return;
+	}
 	for (hr_module *m = c->mods; m; m = m->next) {
 		hrc_progmod *pm = m->prog;
 		if (!pm || m->closed || !hrc_prog_has_unit(pm->prog, unit))
@@ -139,8 +151,9 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 		else
 			pm->nq++;
 		pm->q[i] = (queued){ u, version, c->gen, own };
-		atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
 	}
+	if (!more)
+		publish(c);
 }
 
 int hrc_progmod_has_unit(hr_client *c, const char *unit)
