@@ -485,3 +485,16 @@ Test(patche2e, patch_in_hotreload_conf_works_as_the_option_does)
 	frame up = next_update(h, NULL);
 	cr_expect(up.u == 1 && up.value == 201 && up.v == 1, "%s", h->line);
 }
+
+Test(patche2e, a_program_started_after_a_saved_header_applies_both_units_in_its_first_update)
+{
+	ballast = 1000;
+	build(&GCC_O0);
+	start_daemon(0);
+	put("tune.h", strdup("#define TUNE 2\n"));
+	wait_unit_history("other.c", ".[0].status", "ok");
+	wait_unit_history("game.c", ".[0].status", "ok");
+	t_proc *h = run_program(0);
+	frame up = next_update(h, NULL);
+	cr_expect(up.u == 1 && up.value == 102 && up.other == 102 && up.v == 2, "the first update: %s", h->line);
+}
