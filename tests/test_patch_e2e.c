@@ -48,27 +48,13 @@ typedef struct cfg {
 
 static const cfg GCC_O0 = {"gcc", "-O0"}, GCC_O2 = {"gcc", "-O2"}, CLANG_O0 = {"clang", "-O0"}, CLANG_O2 = {"clang", "-O2"};
 
-static int have(const char *cc)
-{
-	t_run r = t_exec(NULL, NULL, (const char *const[]){cc, "--version", NULL});
-	int ok = r.status == 0;
-	t_run_free(&r);
-	return ok;
-}
-
 #define NEEDS(c)                                                                 \
 	do {                                                                     \
-		if (!have((c)->cc)) {                                            \
+		if (!t_have((c)->cc)) {                                            \
 			cr_log_info("%s not installed: skipped", (c)->cc);       \
 			return;                                                  \
 		}                                                                \
 	} while (0)
-
-#ifdef __SANITIZE_ADDRESS__
-#define SAN " -fsanitize=address,undefined"
-#else
-#define SAN ""
-#endif
 
 /*
  * The program's frame loop (main.c, never saved): each frame hr_update, then one line of what its functions return.
@@ -144,7 +130,7 @@ static char *unit(const char *name)
 /* The command the build compiles name with: the contract's flags, as hotreload-patch(-clang).pc gives them. */
 static char *command(const cfg *c, const char *name)
 {
-	const char *flags = strcmp(c->cc, "gcc") == 0 ? HR_PATCH_CFLAGS : HR_PATCH_CLANG_CFLAGS;
+	const char *flags = t_patch_cflags(c->cc);
 	char base[64];
 	snprintf(base, sizeof base, "%.*s", (int)(strrchr(name, '.') - name), name);
 	return t_fmt("%s %s %s -Wall -I%s/client -c %s -o %s.o", c->cc, flags, c->opt, HR_SOURCE_DIR, name, base);
@@ -178,8 +164,8 @@ static void build(const cfg *c)
 	char *all = t_fmt("%s]\n", db);
 	free(db);
 	put("compile_commands.json", all);
-	char *link = t_fmt("%s" SAN " -o game main.o game.o other.o -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", c->cc,
-	                   HR_BUILD_DIR, HR_BUILD_DIR);
+	char *link = t_fmt("%s %s -o game main.o game.o other.o -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", c->cc,
+	                   t_lib_san(), t_lib_dir(), t_lib_dir());
 	sh(link);
 	free(link);
 }
