@@ -164,8 +164,9 @@ static void build(const cfg *c)
 	char *all = t_fmt("%s]\n", db);
 	free(db);
 	put("compile_commands.json", all);
-	char *link = t_fmt("%s %s -o game main.o game.o other.o -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", c->cc,
-	                   t_lib_san(), t_lib_dir(), t_lib_dir());
+	/* a sanitized library (make test-san, test-tsan) needs its own compiler's runtime: gcc's, whatever compiled the units */
+	char *link = t_fmt("%s %s -o game main.o game.o other.o -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s",
+	                   *t_lib_san() ? "gcc" : c->cc, t_lib_san(), t_lib_dir(), t_lib_dir());
 	sh(link);
 	free(link);
 }
