@@ -445,7 +445,6 @@ static void on_recheck(hrd_timer *t)
 	}
 	if (!hrd_timer_active(&e->recheck))
 		e->recheck_ms = RECHECK_MIN_MS; /* no writer stayed */
-	hrd_engine_flush_held(e); /* a unit looked at again may have been all that the held ones waited for */
 }
 
 static void on_verify(hrd_timer *t)

@@ -327,7 +327,7 @@ int hrd_engine_units_busy(hrd_engine *e, const hrd_mod *but)
 {
 	for (size_t i = 0; i < e->nmods; i++) {
 		const hrd_mod *u = e->mods[i];
-		if (u != but && u->unit && (u->state == HRD_M_QUEUED || u->job || u->recheck))
+		if (u != but && u->unit && (u->state == HRD_M_QUEUED || u->job))
 			return 1;
 	}
 	return 0;

@@ -156,7 +156,8 @@ const char *hrd_engine_progress(hrd_engine *e, hrd_mod *m, char buf[32]);
 
 /* Serve version (its object at path, which m then owns) to the programs, unless m is pinned to another. */
 void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin);
-/* Whether a unit other than but (NULL: any) is queued, being built or waiting to be looked at again. */
+/* Whether a unit other than but (NULL: any) is queued or being built (not one waiting for a writer to let go of its
+ * source: that may take minutes, and the others' patches would wait as long). */
 int hrd_engine_units_busy(hrd_engine *e, const hrd_mod *but);
 /* Once no unit is busy, announce the held units' BUILDs in a row, each but the last marked HRP_KIND_MORE. */
 void hrd_engine_flush_held(hrd_engine *e);
