@@ -71,6 +71,7 @@ $(B)/%.o: %.c
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(B)/tests/%.o: ALL_CFLAGS += -DHR_BUILD_DIR='"$(abspath $(B))"' -DHR_SOURCE_DIR='"$(CURDIR)"' \
+	-DHR_PATCH_CFLAGS='"$(PATCH_CFLAGS)"' -DHR_PATCH_CLANG_CFLAGS='"$(PATCH_CLANG_CFLAGS)"' \
 	$(shell pkg-config --cflags criterion 2>/dev/null)
 
 # The sdl suite builds a copy of the SDL game with make, instrumented as this build is.
@@ -131,10 +132,12 @@ test-san:
 TSAN = B=build-tsan SANFLAGS="-fsanitize=thread -fno-omit-frame-pointer"
 test-tsan:
 	sh scripts/deps.sh test
-	$(MAKE) $(TSAN) build-tsan/hotreloadd build-tsan/tests/host
+	$(MAKE) $(TSAN) build-tsan/hotreloadd build-tsan/tests/host build-tsan/libhotreload.a
 	$(MAKE) all build/tests/run build/tests/host build/demo/game
+	@# the patch suites' programs link the instrumented library (HR_LIB_DIR) with TSan's runtime (HR_LIB_SAN)
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
-	    build/tests/run --filter '@(daemon|client|reload|watchers|saves|bytes|patchd)/*' $(TEST_ARGS)
+	    HR_LIB_DIR=$(CURDIR)/build-tsan HR_LIB_SAN=-fsanitize=thread \
+	    build/tests/run --filter '@(daemon|client|reload|watchers|saves|bytes|patch|patchd|patche2e)/*' $(TEST_ARGS)
 
 check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game $(CROSS_HOST)
 ifneq ($(SAN),1)

@@ -369,7 +369,7 @@ int hrc_cli_build(int argc, char **argv)
 		} else if (rc == 0 && m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
 			if (asked && m.u.build.version > had) {
 				if (hrc_cli_opt.json)
-					json_outcome(module, m.u.build.version, m.u.build.kind == HRP_KIND_REUSED ? "reused" : "ok", "", 0);
+					json_outcome(module, m.u.build.version, (m.u.build.kind & ~HRP_KIND_MORE) == HRP_KIND_REUSED ? "reused" : "ok", "", 0);
 				else
 					printf("%s v%llu built\n", module, (unsigned long long)m.u.build.version);
 				hrp_reader_free(&r);
@@ -459,7 +459,7 @@ int hrc_cli_rollback(int argc, char **argv)
 			if (!m.u.status.more)
 				break;
 		} else if (m.type == HRP_BUILD && strcmp(m.u.build.module, module) == 0) {
-			if (asked && !unpin && m.u.build.kind == HRP_KIND_ROLLBACK && m.u.build.version > had) {
+			if (asked && !unpin && (m.u.build.kind & ~HRP_KIND_MORE) == HRP_KIND_ROLLBACK && m.u.build.version > had) {
 				if (hrc_cli_opt.json)
 					json_outcome(module, m.u.build.version, "rollback", "", pin);
 				else

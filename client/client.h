@@ -140,6 +140,7 @@ struct hr_client {
 		int fd;         /* the memfd it is written to; -1 while it is read and let go (not wanted, or refused) */
 		char module[HRP_NAME_MAX + 1];
 		uint64_t version, size, got;
+		uint32_t kind;  /* its BUILD's (HRP_KIND_MORE for a patch unit that another follows) */
 		char sha256[65];
 		hrp_sha256 sum;
 	} in;

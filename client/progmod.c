@@ -34,6 +34,7 @@ struct hrc_progmod {
 	size_t nq, capq;
 	floor_ *floors;
 	size_t nfloors;
+	int held; /* a unit of a change came and another of it follows (HRP_KIND_MORE): hr_update is not told yet */
 };
 
 hrc_progmod *hrc_progmod_new(hrc_prog *p)
@@ -103,9 +104,22 @@ static int raise_floor(hrc_progmod *pm, const char *unit, uint64_t version)
 	return 1;
 }
 
-void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd)
+/* What is queued goes to the next hr_update of each program module, but for a change not complete yet. */
+static void publish(hr_client *c)
+{
+	for (hr_module *m = c->mods; m; m = m->next)
+		if (m->prog && m->prog->nq && !m->prog->held)
+			atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
+}
+
+void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd, int more)
 {
 	struct stat st;
+	/* held back until the last unit of one change is here: a saved header's units are applied together
+	 * (hrc_progmod_preload tells hr_update once none is held) */
+	for (hr_module *m = c->mods; m; m = m->next)
+		if (m->prog)
+			m->prog->held = more;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return;
 	for (hr_module *m = c->mods; m; m = m->next) {
@@ -145,6 +159,22 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 		/* hr_update is told once hrc_progmod_preload has loaded it ahead (or could not), not before: an
 		 * hr_update meanwhile would wait for that load and then load it again itself */
 	}
+}
+
+void hrc_progmod_unhold(hr_client *c)
+{
+	for (hr_module *m = c->mods; m; m = m->next)
+		if (m->prog)
+			m->prog->held = 0;
+	publish(c);
+}
+
+int hrc_progmod_has_unit(hr_client *c, const char *unit)
+{
+	for (hr_module *m = c->mods; m; m = m->next)
+		if (m->prog && !m->closed && hrc_prog_has_unit(m->prog->prog, unit))
+			return 1;
+	return 0;
 }
 
 int hrc_progmod_take(hr_module *m)
@@ -250,8 +280,13 @@ void hrc_progmod_preload(hr_client *c)
 		pthread_mutex_lock(&c->lock);
 		int none = next_to_load(c, &m, &unit, &version, &fd);
 		pthread_mutex_unlock(&c->lock);
-		if (none)
+		if (none) {
+			/* everything queued is loaded ahead (or left to hr_update): tell it, unless a change is incomplete */
+			pthread_mutex_lock(&c->lock);
+			publish(c);
+			pthread_mutex_unlock(&c->lock);
 			return;
+		}
 		hrc_progmod *pm = m->prog;
 		/* Modules are freed only on this thread, so pm outlives the unlocked load. */
 		hrc_preload *pl = hrc_prog_preload(pm->prog, fd);
@@ -264,7 +299,8 @@ void hrc_progmod_preload(hr_client *c)
 				pl = NULL;
 			}
 		}
-		atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
+		if (!pm->held)
+			atomic_fetch_or_explicit(&m->pending, 2, memory_order_release);
 		pthread_mutex_unlock(&c->lock);
 		hrc_preload_drop(pl); /* taken by an hr_update meanwhile, or replaced by a newer one */
 		free(unit);

@@ -19,14 +19,20 @@ void hrc_progmod_free(hrc_progmod *pm);
  * The library's thread: a patch BUILD (unit path, version, fd, not taken),
  * queued for every open program module whose program has that unit and whose
  * executable is older than the object; others are passed over silently.
+ * more (HRP_KIND_MORE): another unit of the same change follows; what is
+ * queued reaches hr_update only with the last.
  * Under c->lock.
  */
-void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd);
+void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int fd, int more);
 /*
  * The library's thread, not under c->lock, after hrc_progmod_on_build: load ahead each queued patch (placed,
  * bound, relocated, not switched in), so that the hr_update that applies it is left the switch.
  */
 void hrc_progmod_preload(hr_client *c);
+/* A new connection: a change whose last unit never came (the daemon went away meanwhile) holds nothing back. Under c->lock. */
+void hrc_progmod_unhold(hr_client *c);
+/* Whether an open program module's program has unit (so that the unit's FAILED is its note). Under c->lock. */
+int hrc_progmod_has_unit(hr_client *c, const char *unit);
 /* hr_update's slow path for a program module: apply what is queued, together. 1, 0 or -errno. */
 int hrc_progmod_take(hr_module *m);
 

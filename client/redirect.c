@@ -189,6 +189,20 @@ static void store2(uint8_t *at, uint16_t v)
 #endif
 }
 
+/*
+ * One 1-byte store to the program's text, as one instruction and never
+ * instrumented: ThreadSanitizer's atomic store writes shadow for the address,
+ * which it has not mapped for an executable's code (it crashed there).
+ */
+static void store1(uint8_t *at, uint8_t v)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("movb %1, %0" : "=m"(*at) : "q"(v) : "memory");
+#else
+	__atomic_store_n(at, v, __ATOMIC_RELEASE); /* never reached, as in store2 */
+#endif
+}
+
 static const uint8_t NOP5[5] = { 0x90, 0x90, 0x90, 0x90, 0x90 };
 static const uint8_t ENDBR64[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
 
@@ -294,7 +308,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		memcpy(e - 5, j, 5);
 		size_t o = nop_at(e);
 		if (e[o] == 0x90)
-			__atomic_store_n(e + o + 1, back(o), __ATOMIC_RELEASE);
+			store1(e + o + 1, back(o));
 	}
 	if ((rc = serialise(p)) < 0)
 		goto fail_write;
@@ -305,7 +319,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		uint8_t *e = r[i].entry;
 		size_t o = nop_at(e);
 		if (e[o] == 0x90)
-			__atomic_store_n(e + o, 0xeb, __ATOMIC_RELEASE);
+			store1(e + o, 0xeb);
 		else
 			store2(e + o, (uint16_t)(0xeb | back(o) << 8));
 	}

@@ -397,11 +397,11 @@ hr_module *hrc_next_named(hr_client *c, hr_module *m, const char *name)
  * cut off; or fail says why it cannot be had): load it for every module of
  * that name that has nothing as new. fd is taken.
  */
-static void on_build(hr_client *c, const char *name, uint64_t version, int fd, int cut, const char *fail)
+static void on_build(hr_client *c, const char *name, uint64_t version, uint32_t kind, int fd, int cut, const char *fail)
 {
 	pthread_mutex_lock(&c->lock);
 	if (name[0] == '/') { /* a unit's patch: module names never start with '/' */
-		hrc_progmod_on_build(c, name, version, fd);
+		hrc_progmod_on_build(c, name, version, fd, (kind & HRP_KIND_MORE) != 0);
 		pthread_mutex_unlock(&c->lock);
 		if (fd >= 0)
 			close(fd);
@@ -506,8 +506,9 @@ static void on_status(hr_client *c, const hrp_msg *st)
 static void on_failed(hr_client *c, const char *name, const char *message)
 {
 	pthread_mutex_lock(&c->lock);
-	hr_module *m = hrc_next_named(c, NULL, name);
-	if (m)
+	/* a unit's patch: no module has its name, the program module that has the unit shows it */
+	hr_module *m = name[0] == '/' ? NULL : hrc_next_named(c, NULL, name);
+	if (m || (name[0] == '/' && hrc_progmod_has_unit(c, name)))
 		hrc_notes_post(&c->notes, HR_NOTE_FAILED, name, 0, "%s build failed: %s", name, message);
 	for (; m; m = hrc_next_named(c, m, name))
 		if (m->awaiting)
@@ -545,6 +546,7 @@ static int on_hello(hr_client *c, const hrp_msg *h)
 	else
 		hrp_buf_append(&c->out, c->held.data + c->held.off, c->held.len - c->held.off);
 	hrp_buf_free(&c->held);
+	hrc_progmod_unhold(c);
 	for (hr_module *m = c->mods; m; m = m->next) {
 		if (m->closed)
 			continue;
@@ -620,7 +622,7 @@ static void incoming_fail(hr_client *c, const char *why)
 	char name[HRP_NAME_MAX + 1];
 	snprintf(name, sizeof name, "%s", c->in.module);
 	if (c->in.fd >= 0)
-		on_build(c, name, c->in.version, -1, 0, why);
+		on_build(c, name, c->in.version, c->in.kind, -1, 0, why);
 	if (c->in.fd >= 0)
 		close(c->in.fd);
 	c->in.fd = -1; /* its bytes still come: read and let go */
@@ -632,7 +634,8 @@ static int incoming_chunk(hr_client *c, const hrp_msg *m);
 static void incoming_begin(hr_client *c, const hrp_msg *m)
 {
 	struct hrc_incoming *in = &c->in;
-	*in = (struct hrc_incoming){.active = 1, .fd = -1, .version = m->u.build.version, .size = m->u.build.size};
+	*in = (struct hrc_incoming){.active = 1, .fd = -1, .version = m->u.build.version, .size = m->u.build.size,
+	                            .kind = m->u.build.kind};
 	snprintf(in->module, sizeof in->module, "%s", m->u.build.module);
 	snprintf(in->sha256, sizeof in->sha256, "%s", m->u.build.sha256);
 	hrp_sha256_init(&in->sum);
@@ -642,7 +645,7 @@ static void incoming_begin(hr_client *c, const hrp_msg *m)
 		snprintf(why, sizeof why, "its object was to come as %llu bytes%s: refused (at most %llu, with its SHA-256)",
 		         (unsigned long long)in->size, strlen(m->u.build.sha256) != 64 ? " without its SHA-256" : "",
 		         (unsigned long long)HRP_OBJECT_MAX);
-		on_build(c, in->module, in->version, -1, 0, why);
+		on_build(c, in->module, in->version, in->kind, -1, 0, why);
 		return; /* its bytes, if any come, are read and let go */
 	}
 	if (anyone_wants(c, in->module, in->version)) {
@@ -652,7 +655,7 @@ static void incoming_begin(hr_client *c, const hrp_msg *m)
 		if (in->fd < 0) {
 			char why[160];
 			snprintf(why, sizeof why, "cannot make a memfd for its bytes: %s", strerror(errno));
-			on_build(c, in->module, in->version, -1, 0, why);
+			on_build(c, in->module, in->version, in->kind, -1, 0, why);
 		}
 	}
 	if (in->size == 0)
@@ -702,7 +705,7 @@ static int incoming_chunk(hr_client *c, const hrp_msg *m)
 		pthread_mutex_unlock(&c->lock);
 		int fd = in->fd;
 		in->fd = -1;
-		on_build(c, in->module, in->version, fd, 0, NULL); /* takes fd */
+		on_build(c, in->module, in->version, in->kind, fd, 0, NULL); /* takes fd */
 	}
 	incoming_end(c);
 	return 0;
@@ -720,7 +723,7 @@ static int handle(hr_client *c, const hrp_msg *m)
 	case HRP_BUILD:
 		/* The descriptor that came with this frame is its object's; the path is the daemon's, never opened here. */
 		if (c->frame_fd >= 0)
-			on_build(c, m->u.build.module, m->u.build.version, c->frame_fd, c->frame_cut, NULL);
+			on_build(c, m->u.build.module, m->u.build.version, m->u.build.kind, c->frame_fd, c->frame_cut, NULL);
 		else if (c->bytes || was_asked(c, m->u.build.module, m->u.build.version))
 			incoming_begin(c, m);
 		else

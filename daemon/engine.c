@@ -390,8 +390,10 @@ void hrd_engine_pump(hrd_engine *e)
 			hrd_engine_ended(e, r);
 			continue;
 		}
-		if (hrd_stage_running(e->stage) >= hrd_engine_jobs(e) || TAILQ_EMPTY(&e->queue))
+		if (hrd_stage_running(e->stage) >= hrd_engine_jobs(e) || TAILQ_EMPTY(&e->queue)) {
+			hrd_engine_flush_held(e);
 			return;
+		}
 		hrd_mod *m = TAILQ_FIRST(&e->queue);
 		assert(m->state == HRD_M_QUEUED);
 		TAILQ_REMOVE(&e->queue, m, qlink);

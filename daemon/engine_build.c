@@ -287,6 +287,15 @@ void hrd_engine_mod_sum(hrd_mod *m)
 		m->summed = strdup(m->artifact); /* NULL: hashed again next time, nothing worse */
 }
 
+/* m's served build, to its subscribers. more: a unit's BUILD that another of the same change follows. */
+static void announce(hrd_engine *e, hrd_mod *m, int more)
+{
+	hrp_msg a = {.type = HRP_BUILD,
+	             .u.build = {m->name, m->version, m->good_kind | (more ? HRP_KIND_MORE : 0), m->artifact, m->sha256, m->size}};
+	if (e->server)
+		hrd_server_announce(e->server, m->name, &a);
+}
+
 void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin)
 {
 	if (m->pin && m->pin != version) {
@@ -305,9 +314,38 @@ void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind
 	/* Kept with the build: what its BUILD says of the object, for a game that gets its bytes to check. */
 	if (m->sha256[0] && hrd_store_set_object_sum(e->cfg.store, m->name, version, m->sha256) < 0)
 		hrd_error("%s", hrd_store_error(e->cfg.store));
-	hrp_msg a = {.type = HRP_BUILD, .u.build = {m->name, version, kind, path, m->sha256, m->size}};
-	if (e->server)
-		hrd_server_announce(e->server, m->name, &a);
+	/* A saved header rebuilds several units: the program must get them as one change, applied at one hr_update. */
+	if (m->unit && hrd_engine_units_busy(e, m)) {
+		m->held = 1;
+		hrd_debug("%s: v%llu goes out with the other units being built", m->name, (unsigned long long)version);
+		return;
+	}
+	announce(e, m, 0);
+}
+
+int hrd_engine_units_busy(hrd_engine *e, const hrd_mod *but)
+{
+	for (size_t i = 0; i < e->nmods; i++) {
+		const hrd_mod *u = e->mods[i];
+		if (u != but && u->unit && (u->state == HRD_M_QUEUED || u->job))
+			return 1;
+	}
+	return 0;
+}
+
+void hrd_engine_flush_held(hrd_engine *e)
+{
+	hrd_mod *last = NULL;
+	for (size_t i = 0; i < e->nmods; i++)
+		if (e->mods[i]->held)
+			last = e->mods[i];
+	if (!last || hrd_engine_units_busy(e, NULL))
+		return;
+	for (size_t i = 0; i < e->nmods; i++)
+		if (e->mods[i]->held) {
+			e->mods[i]->held = 0;
+			announce(e, e->mods[i], e->mods[i] != last);
+		}
 }
 
 void hrd_engine_free_build(build *b)

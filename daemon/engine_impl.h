@@ -25,6 +25,7 @@ typedef struct hrd_mod {
 	int unit;      /* a translation unit of the compile database (--patch), not a module */
 	char *src;     /* a unit's source as the watchers name it (root-relative, or absolute outside the root) */
 	int saved;     /* a unit: a save touched it since the start, so its next compile is a patch, not its baseline */
+	int held;      /* a unit: its BUILD waits for the other units being built, to go out with theirs (one change) */
 	int kind;      /* enum hrd_kind at the last look */
 	int invalid;   /* the name is not a module name: reported, never built */
 	enum hrd_mstate state;
@@ -155,6 +156,11 @@ const char *hrd_engine_progress(hrd_engine *e, hrd_mod *m, char buf[32]);
 
 /* Serve version (its object at path, which m then owns) to the programs, unless m is pinned to another. */
 void hrd_engine_serve(hrd_engine *e, hrd_mod *m, uint64_t version, uint32_t kind, char *path, uint64_t origin);
+/* Whether a unit other than but (NULL: any) is queued or being built (not one waiting for a writer to let go of its
+ * source: that may take minutes, and the others' patches would wait as long). */
+int hrd_engine_units_busy(hrd_engine *e, const hrd_mod *but);
+/* Once no unit is busy, announce the held units' BUILDs in a row, each but the last marked HRP_KIND_MORE. */
+void hrd_engine_flush_held(hrd_engine *e);
 /* Put back m's version (0: the newest good one before the live one) as a new version, a rollback row; with pin,
  * it stays until unpin. 0, or -1 with why in err. */
 int hrd_engine_rollback(hrd_engine *e, hrd_mod *m, uint64_t version, int pin, char *err, size_t errsz);

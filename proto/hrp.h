@@ -60,6 +60,9 @@ enum hrp_role { HRP_ROLE_DAEMON = 1, HRP_ROLE_LIBRARY = 2, HRP_ROLE_CLI = 3 };
 
 /* What a BUILD announces: a compile, a reuse of an earlier object, a rollback. */
 enum hrp_kind { HRP_KIND_OK = 1, HRP_KIND_REUSED = 2, HRP_KIND_ROLLBACK = 3 };
+/* Or'd into a patch unit's BUILD kind: another unit's BUILD of the same change follows (a saved header), to be applied
+ * together with it. */
+#define HRP_KIND_MORE 0x100u
 
 /* ROLLBACK_REQ's action. */
 enum hrp_rollback { HRP_ROLLBACK = 1, HRP_ROLLBACK_PIN = 2, HRP_UNPIN = 3 };

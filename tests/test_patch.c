@@ -50,22 +50,6 @@ typedef struct cfg {
 
 static const cfg CFGS[] = { { "gcc", "-O0" }, { "gcc", "-O2" }, { "clang", "-O0" }, { "clang", "-O2" } };
 
-static int have(const char *cc)
-{
-	t_run r = t_exec(NULL, NULL, (const char *const[]){ cc, "--version", NULL });
-	int ok = r.status == 0;
-	t_run_free(&r);
-	return ok;
-}
-
-/* The contract's flags (hotreload-patch.pc; clang's file leaves out -flive-patching). */
-static const char *flags(const cfg *c)
-{
-	return strcmp(c->cc, "gcc")
-		       ? "-g -fpatchable-function-entry=7,5 -fno-omit-frame-pointer"
-		       : "-g -fpatchable-function-entry=7,5 -flive-patching=inline-clone -fno-omit-frame-pointer";
-}
-
 static void sh(const char *cmd)
 {
 	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
@@ -82,25 +66,30 @@ static void compile(const cfg *c, const char *name, const char *src, const char 
 	char *p = t_fmt("%s/%s", dir, name);
 	cr_assert_eq(t_write(p, src, strlen(src)), 0);
 	free(p);
-	char *cmd = t_fmt("%s %s %s %s %s -c %s -o %s", c->cc, flags(c), c->opt, more_cflags, extra ? extra : "", name, obj);
+	char *cmd = t_fmt("%s %s %s %s %s -c %s -o %s", c->cc, t_patch_cflags(c->cc), c->opt, more_cflags, extra ? extra : "", name, obj);
 	sh(cmd);
 	free(cmd);
 }
-
-#ifdef __SANITIZE_ADDRESS__
-#define SAN " -fsanitize=address,undefined"
-#else
-#define SAN ""
-#endif
 
 /* The program: main.c and game.c, with the harness, linked to the library as a user would. */
 static void program(const cfg *c, const char *main_src, const char *game_src, const char *linkextra)
 {
 	compile(c, "game.c", game_src, "game.o", NULL);
 	compile(c, "main.c", main_src, "main.o", NULL);
-	compile(c, "harness.c", HARNESS, "harness.o", "-I" HR_SOURCE_DIR "/client" SAN);
-	char *cmd = t_fmt("%s" SAN " -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc,
-			  linkextra ? linkextra : "", HR_BUILD_DIR);
+	char *inc = t_fmt("-I" HR_SOURCE_DIR "/client %s", t_lib_san());
+	compile(c, "harness.c", HARNESS, "harness.o", inc);
+	free(inc);
+	char *cmd = t_fmt("%s %s -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc, t_lib_san(),
+			  linkextra ? linkextra : "", t_lib_dir());
+	sh(cmd);
+	free(cmd);
+}
+
+/* gcc args -o prog [main.o game.o when args is ""], linked to the shared library. */
+static void link_shared(const char *args)
+{
+	char *cmd = t_fmt("gcc %s %s -o prog %s -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", t_lib_san(),
+			  args, *args ? "" : "main.o game.o", t_lib_dir(), t_lib_dir());
 	sh(cmd);
 	free(cmd);
 }
@@ -128,7 +117,7 @@ static char *run(const char *const *args)
 
 #define EACH_CFG(c)                                                                        \
 	for (const cfg *c = CFGS; c < CFGS + sizeof CFGS / sizeof *CFGS; c++)                 \
-		if (!have(c->cc))                                                                  \
+		if (!t_have(c->cc))                                                                  \
 			cr_log_info("%s not installed: skipped", c->cc);                           \
 		else
 
@@ -343,9 +332,9 @@ Test(patch, an_object_of_another_unit_is_skipped_silently)
 static void build_with(const char *cflags)
 {
 	char *cmd = t_fmt("for u in game main; do gcc %s -c $u.c -o $u.o || exit 1; done && "
-			  "gcc %s -I" HR_SOURCE_DIR "/client" SAN " -c harness.c -o harness.o && "
-			  "gcc" SAN " -o prog main.o game.o harness.o " HR_BUILD_DIR "/libhotreload.a -ldl -lpthread",
-			  cflags, cflags);
+			  "gcc %s -I" HR_SOURCE_DIR "/client %s -c harness.c -o harness.o && "
+			  "gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
+			  cflags, cflags, t_lib_san(), t_lib_san(), t_lib_dir());
 	sh(cmd);
 	free(cmd);
 }
@@ -377,8 +366,10 @@ Test(patch, a_function_built_without_the_flags_is_refused_by_name)
 	patch(&c, "int get(void) { return 5; }\n", "p1.o");
 	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
 	/* game.c alone built without room at its entries; main.c has them */
-	sh("gcc -g -O2 -c game.c -o game.o && gcc" SAN " -o prog main.o game.o harness.o " HR_BUILD_DIR
-	   "/libhotreload.a -ldl -lpthread");
+	char *cmd = t_fmt("gcc -g -O2 -c game.c -o game.o && gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
+			  t_lib_san(), t_lib_dir());
+	sh(cmd);
+	free(cmd);
 	char *out = run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: function 'get' has no room at its entry: built without the patching flags"),
 		  "%s", out);
@@ -565,7 +556,7 @@ Test(patch, hr_open_program_applies_the_patches_announced_for_its_units)
 	cfg c = { "gcc", "-O2" };
 	compile(&c, "game.c", CALLS_V1, "game.o", NULL);
 	compile(&c, "main.c", API_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
-	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	link_shared("");
 	patch(&c, CALLS_V2, "p1.o");
 	patch(&c, "static int counter[2];\nint base(void) { return 9; }\nint tick(void) { return ++counter[0]; }\n", "p2.o");
 	patch(&c, CALLS_V3, "p3.o");
@@ -620,7 +611,7 @@ static const char *GDB_MAIN =
 /* gdb sees the patch through its JIT interface: a breakpoint at a line that only the patch has stops there. */
 Test(patch, gdb_stops_at_a_line_of_a_patched_function)
 {
-	if (!have("gdb")) {
+	if (!t_have("gdb")) {
 		cr_log_info("gdb not installed: skipped");
 		return;
 	}
@@ -653,13 +644,12 @@ Test(patch, hr_open_program_names_what_the_program_lacks)
 	char *p = t_fmt("%s/main.c", dir);
 	cr_assert_eq(t_write(p, src, strlen(src)), 0);
 	free(p);
-	sh("gcc -g -I" HR_SOURCE_DIR "/client" SAN " -o prog main.c -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	link_shared("-g -I" HR_SOURCE_DIR "/client main.c");
 	char *out = run(NULL);
 	cr_expect_str_eq(out, "NULL errno Exec format error: the program was not built with -fpatchable-function-entry=7,5 "
 			      "(see pkg-config --cflags hotreload-patch)\n");
 	free(out);
-	sh("gcc -g -fpatchable-function-entry=7,5 -I" HR_SOURCE_DIR "/client" SAN " -o prog main.c -L" HR_BUILD_DIR
-	   " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	link_shared("-g -fpatchable-function-entry=7,5 -I" HR_SOURCE_DIR "/client main.c");
 	out = run(NULL);
 	cr_expect_str_eq(out, "opened errno -: \n");
 	free(out);
@@ -771,7 +761,7 @@ Test(patch, a_patch_older_than_the_executable_is_passed_over)
 	patch(&c, "int base(void) { return 2; }\nint tick(void) { return 0; }\n", "p1.o");
 	compile(&c, "game.c", "int base(void) { return 1; }\nint tick(void) { return 0; }\n", "game.o", NULL);
 	compile(&c, "main.c", ONCE_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
-	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	link_shared("");
 	for (int newer = 0; newer < 2; newer++) {
 		if (newer)
 			sh("touch -d '+1 hour' p1.o"); /* saved after the program was built */

@@ -540,3 +540,31 @@ const char *t_fanotify_unusable(const char *dir, char *why, size_t n)
 		return NULL; /* the daemon meets it too, and says what it is */
 	return why;
 }
+
+int t_have(const char *cmd)
+{
+	t_run r = t_exec(NULL, NULL, (const char *const[]){ cmd, "--version", NULL });
+	int ok = r.status == 0;
+	t_run_free(&r);
+	return ok;
+}
+
+const char *t_patch_cflags(const char *cc)
+{
+	return strcmp(cc, "gcc") == 0 ? HR_PATCH_CFLAGS : HR_PATCH_CLANG_CFLAGS;
+}
+
+const char *t_lib_dir(void)
+{
+	return getenv("HR_LIB_DIR") ? getenv("HR_LIB_DIR") : HR_BUILD_DIR;
+}
+
+const char *t_lib_san(void)
+{
+#ifdef __SANITIZE_ADDRESS__
+	const char *own = "-fsanitize=address,undefined";
+#else
+	const char *own = "";
+#endif
+	return getenv("HR_LIB_SAN") ? getenv("HR_LIB_SAN") : own;
+}

@@ -134,4 +134,14 @@ const char *t_fanotify_unusable(const char *dir, char *why, size_t n);
 /* dlopen a built object, call "int NAME(void)" in it, close it. */
 int t_call(const char *so, const char *fn);
 
+/* Whether the command cmd runs here (cmd --version exits 0). */
+int t_have(const char *cmd);
+/* The flags a program to patch is compiled with for cc ("gcc" or "clang"): the Makefile's PATCH_CFLAGS or
+ * PATCH_CLANG_CFLAGS, which make install puts in hotreload-patch.pc and hotreload-patch-clang.pc. */
+const char *t_patch_cflags(const char *cc);
+/* Where a test's program finds libhotreload (its .so and .a): $HR_LIB_DIR (make test-tsan: a ThreadSanitizer
+ * build), else this build's; and the sanitizer flags its link then needs ($HR_LIB_SAN, else this build's own). */
+const char *t_lib_dir(void);
+const char *t_lib_san(void);
+
 #endif
