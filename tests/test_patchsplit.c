@@ -92,9 +92,9 @@ static const char *MAIN =
 static const char *GAME =
 	"#include <stdio.h>\n"
 	"int apply(const char *path);\n"
-	"static int counter;\n"
 	"__attribute__((cold, noinline)) static void report(int n) { printf(\"cold %d\\n\", n); }\n"
 	"int step(int x, const char *patch) {\n"
+	"	static int counter; /* a function-local static of a function in pieces */\n"
 	"	counter++;\n"
 	"	if (patch) apply(patch);\n"
 	"	if (x < 0) { report(counter); printf(\"v1 cold\\n\"); return -counter; }\n"
@@ -103,9 +103,9 @@ static const char *GAME =
 static const char *GAME2 =
 	"#include <stdio.h>\n"
 	"int apply(const char *path);\n"
-	"static int counter;\n"
 	"__attribute__((cold, noinline)) static void report(int n) { printf(\"cold %d\\n\", n); }\n"
 	"int step(int x, const char *patch) {\n"
+	"	static int counter; /* a function-local static of a function in pieces */\n"
 	"	counter++;\n"
 	"	if (patch) apply(patch);\n"
 	"	if (x < 0) { report(counter); printf(\"v2 cold\\n\"); return -counter; }\n"
