@@ -196,7 +196,8 @@ soak:
 	$(B)/soak $(B)/hotreloadd $(B)/hotreload $(B)/tests/host $(SOAK_ARGS)
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change), and the patch engine's from
-# tests/fuzz/elf/*.c built with the patching flags by gcc and clang: objects (patch, dwarf) and a program (dwarf).
+# tests/fuzz/elf/*.c built with the patching flags by gcc and clang: objects (patch, dwarf) and a program (dwarf); split.c
+# also as DWARF 4 (.debug_ranges where 5 has .debug_rnglists).
 SEED_CCS = gcc clang
 fuzz-seeds:
 	@mkdir -p $(FUZZ_B) tests/fuzz/corpus/patch tests/fuzz/corpus/dwarf
@@ -204,10 +205,11 @@ fuzz-seeds:
 	$(FUZZ_B)/mkseeds tests/fuzz/corpus/proto
 	set -e; for cc in $(SEED_CCS); do \
 	    [ $$cc = gcc ] && fl="$(PATCH_CFLAGS)" || fl="$(PATCH_CLANG_CFLAGS)"; \
-	    for s in game inline; do for o in O0 O2; do \
+	    for s in game inline split; do for o in O0 O2; do \
 	        $$cc $$fl -$$o -fdebug-prefix-map=$(CURDIR)=/src -c tests/fuzz/elf/$$s.c -o tests/fuzz/corpus/patch/$$s-$$cc-$$o.o; \
 	        cp tests/fuzz/corpus/patch/$$s-$$cc-$$o.o tests/fuzz/corpus/dwarf/; \
 	    done; done; \
+	    $$cc $$fl -O2 -gdwarf-4 -fdebug-prefix-map=$(CURDIR)=/src -c tests/fuzz/elf/split.c -o tests/fuzz/corpus/dwarf/split-$$cc-dwarf4.o; \
 	    $$cc $$fl -O2 -fdebug-prefix-map=$(CURDIR)=/src -o tests/fuzz/corpus/dwarf/program-$$cc tests/fuzz/elf/*.c; \
 	done
 
