@@ -232,9 +232,8 @@ SDL_B     ?= $(B)/sdl
 SDL_UNITS  = game hud draw font
 SDL_OBJ    = $(SDL_UNITS:%=$(SDL_B)/%.o)
 # Not the library's -fvisibility=hidden: the linker makes hidden globals local, and a patch of one unit binds to the
-# others' functions through the executable's globals. No hot/cold split: the DWARF of a function split in two (as
-# ASan's checks make gcc split main) gives DW_AT_ranges, not DW_AT_low_pc, and client/dwarf.c does not index those yet.
-sdl_cc     = $(CC) $(filter-out -fvisibility=hidden,$(ALL_CFLAGS)) $(PATCH_CFLAGS) -fno-reorder-blocks-and-partition -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
+# others' functions through the executable's globals.
+sdl_cc     = $(CC) $(filter-out -fvisibility=hidden,$(ALL_CFLAGS)) $(PATCH_CFLAGS) -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
 json_str   = "$(subst ",\",$(subst \,\\,$(1)))"
 comma     := ,
 define newline
