@@ -50,10 +50,12 @@ static int have(const char *cc)
 	return ok;
 }
 
-static char *sh(const char *cmd)
+/* Run cmd (a t_fmt string, freed here) in dir; its output. */
+static char *sh(char *cmd)
 {
 	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
 	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
+	free(cmd);
 	char *out = r.out;
 	r.out = NULL;
 	t_run_free(&r);
