@@ -200,7 +200,8 @@ soak:
 	$(B)/soak $(B)/hotreloadd $(B)/hotreload $(B)/tests/host $(SOAK_ARGS)
 
 # Rewrite the protocol seed corpus from the encoder (after a protocol change), and the patch engine's from
-# tests/fuzz/elf/*.c built with the patching flags by gcc and clang: objects (patch, dwarf) and a program (dwarf).
+# tests/fuzz/elf/*.c built with the patching flags by gcc and clang: objects (patch, dwarf) and a program (dwarf); split.c
+# also as DWARF 4 (.debug_ranges where 5 has .debug_rnglists).
 SEED_CCS = gcc clang
 fuzz-seeds:
 	@mkdir -p $(FUZZ_B) tests/fuzz/corpus/patch tests/fuzz/corpus/dwarf
@@ -208,10 +209,11 @@ fuzz-seeds:
 	$(FUZZ_B)/mkseeds tests/fuzz/corpus/proto
 	set -e; for cc in $(SEED_CCS); do \
 	    [ $$cc = gcc ] && fl="$(PATCH_CFLAGS)" || fl="$(PATCH_CLANG_CFLAGS)"; \
-	    for s in game inline; do for o in O0 O2; do \
+	    for s in game inline split; do for o in O0 O2; do \
 	        $$cc $$fl -$$o -fdebug-prefix-map=$(CURDIR)=/src -c tests/fuzz/elf/$$s.c -o tests/fuzz/corpus/patch/$$s-$$cc-$$o.o; \
 	        cp tests/fuzz/corpus/patch/$$s-$$cc-$$o.o tests/fuzz/corpus/dwarf/; \
 	    done; done; \
+	    $$cc $$fl -O2 -gdwarf-4 -fdebug-prefix-map=$(CURDIR)=/src -c tests/fuzz/elf/split.c -o tests/fuzz/corpus/dwarf/split-$$cc-dwarf4.o; \
 	    $$cc $$fl -O2 -fdebug-prefix-map=$(CURDIR)=/src -o tests/fuzz/corpus/dwarf/program-$$cc tests/fuzz/elf/*.c; \
 	done
 
@@ -234,9 +236,8 @@ SDL_B     ?= $(B)/sdl
 SDL_UNITS  = game hud draw font
 SDL_OBJ    = $(SDL_UNITS:%=$(SDL_B)/%.o)
 # Not the library's -fvisibility=hidden: the linker makes hidden globals local, and a patch of one unit binds to the
-# others' functions through the executable's globals. No hot/cold split: the DWARF of a function split in two (as
-# ASan's checks make gcc split main) gives DW_AT_ranges, not DW_AT_low_pc, and client/dwarf.c does not index those yet.
-sdl_cc     = $(CC) $(filter-out -fvisibility=hidden,$(ALL_CFLAGS)) $(PATCH_CFLAGS) -fno-reorder-blocks-and-partition -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
+# others' functions through the executable's globals.
+sdl_cc     = $(CC) $(filter-out -fvisibility=hidden,$(ALL_CFLAGS)) $(PATCH_CFLAGS) -Iclient $(shell pkg-config --cflags sdl2) -c $(SDL_DIR)/$(1).c -o $(SDL_B)/$(1).o
 json_str   = "$(subst ",\",$(subst \,\\,$(1)))"
 comma     := ,
 define newline

@@ -72,7 +72,8 @@ typedef struct cu {
 	size_t abbrev_n;
 	const uint8_t **codes; /* abbreviation code -> its entry in .debug_abbrev */
 	size_t ncodes;
-	uint64_t str_base, addr_base;
+	uint64_t str_base, addr_base, rnglists_base;
+	uint64_t base; /* the unit's DW_AT_low_pc: the base address its range lists start from */
 	const char *path;
 } cu;
 
@@ -84,7 +85,7 @@ typedef struct val {
 	uint64_t len;
 } val;
 
-enum { A_NAME, A_LOC, A_LOWPC, A_ORIGIN, A_SPEC, A_COMPDIR, A_STRBASE, A_ADDRBASE, A_N };
+enum { A_NAME, A_LOC, A_LOWPC, A_ORIGIN, A_SPEC, A_COMPDIR, A_STRBASE, A_ADDRBASE, A_RANGES, A_RNGBASE, A_N };
 
 typedef struct die {
 	uint64_t code, tag;
@@ -104,6 +105,8 @@ static int attr_slot(uint64_t at)
 	case 0x1b: return A_COMPDIR;
 	case 0x72: return A_STRBASE;
 	case 0x73: return A_ADDRBASE;
+	case 0x55: return A_RANGES;
+	case 0x74: return A_RNGBASE;
 	default: return -1;
 	}
 }
@@ -309,7 +312,7 @@ static int push_var(hrc_dwarf *d, const hrc_dw_var *v)
 	return 0;
 }
 
-static int push_func(hrc_dwarf *d, const char *cuname, uint64_t addr)
+static int push_func(hrc_dwarf *d, const char *cuname, uint64_t addr, uint64_t size)
 {
 	if (d->nfuncs == d->capf) {
 		size_t n = d->capf ? d->capf * 2 : 64;
@@ -320,8 +323,92 @@ static int push_func(hrc_dwarf *d, const char *cuname, uint64_t addr)
 		d->capf = n;
 	}
 	d->funcs[d->nfuncs].cu = cuname;
+	d->funcs[d->nfuncs].size = size;
 	d->funcs[d->nfuncs++].addr = addr;
 	return 0;
+}
+
+/*
+ * Each range of a function's DW_AT_ranges, pushed as a function piece. *budget bounds the ranges of the whole
+ * read by the bytes of the range sections: lists that every DIE shares would otherwise make it quadratic.
+ * 0, -ENOEXEC with err, or -ENOMEM.
+ */
+static int push_ranges(hrc_dwarf *d, const cu *c, const val *v, uint64_t *budget, char *err, size_t errsz)
+{
+	const hrc_dw_sections *s = c->s;
+	uint64_t off = v->u, base = c->base;
+	int v5 = c->ver >= 5;
+	const uint8_t *sec = v5 ? s->rnglists : s->ranges;
+	size_t n = v5 ? s->rnglists_n : s->ranges_n;
+	const char *name = v5 ? ".debug_rnglists" : ".debug_ranges";
+	if (v->form == 0x23) { /* rnglistx: an index into the offsets after the unit's rnglists_base */
+		uint64_t o = c->rnglists_base + off * c->osz;
+		if (!sec || c->rnglists_base > n || off > (n - c->rnglists_base) / c->osz || c->osz > n - o)
+			goto bad;
+		rd r = { sec + o, sec + n, 0 };
+		off = c->rnglists_base + rd_n(&r, c->osz);
+	} else if (v->form != 0x17 && v->form != 0x06 && v->form != 0x07) {
+		return 0; /* no list: a form no compiler gives DW_AT_ranges */
+	}
+	if (!sec || off >= n)
+		goto bad;
+	rd r = { sec + off, sec + n, 0 };
+	for (;;) {
+		uint64_t lo = 0, hi = 0, x;
+		int have = 0;
+		if (v5) {
+			uint8_t k = (uint8_t)rd_n(&r, 1);
+			if (r.bad)
+				goto bad;
+			switch (k) {
+			case 0: return 0; /* end_of_list */
+			case 1: if (addr_index(c, rd_uleb(&r), &base) < 0) goto bad; break; /* base_addressx */
+			case 2: /* startx_endx */
+				x = rd_uleb(&r);
+				if (addr_index(c, x, &lo) < 0 || addr_index(c, rd_uleb(&r), &hi) < 0)
+					goto bad;
+				have = 1;
+				break;
+			case 3: /* startx_length */
+				x = rd_uleb(&r);
+				if (addr_index(c, x, &lo) < 0)
+					goto bad;
+				hi = lo + rd_uleb(&r);
+				have = 1;
+				break;
+			case 4: lo = base + rd_uleb(&r); hi = base + rd_uleb(&r); have = 1; break; /* offset_pair */
+			case 5: base = rd_n(&r, c->asz); break; /* base_address */
+			case 6: lo = rd_n(&r, c->asz); hi = rd_n(&r, c->asz); have = 1; break; /* start_end */
+			case 7: lo = rd_n(&r, c->asz); hi = lo + rd_uleb(&r); have = 1; break; /* start_length */
+			default: goto bad;
+			}
+		} else {
+			lo = rd_n(&r, c->asz);
+			hi = rd_n(&r, c->asz);
+			if (r.bad)
+				goto bad;
+			if (!lo && !hi)
+				return 0;
+			if (lo == ~0ull) /* base address selection */
+				base = hi;
+			else
+				lo += base, hi += base, have = 1;
+		}
+		if (r.bad)
+			goto bad;
+		if (!have || hi <= lo)
+			continue; /* an empty range: no code */
+		if (!*budget) {
+			snprintf(err, errsz, "DWARF range lists of %s give more ranges than %s holds", c->path, name);
+			return -ENOEXEC;
+		}
+		--*budget;
+		if (push_func(d, c->path, lo, hi - lo) < 0)
+			return -ENOMEM;
+	}
+bad:
+	snprintf(err, errsz, "unreadable DWARF range list at %s+0x%llx in %s", name, (unsigned long long)off, c->path);
+	return -ENOEXEC;
 }
 
 void hrc_dwarf_normpath(char *p)
@@ -443,7 +530,7 @@ static int load_abbrevs(cu *c, uint64_t off)
 
 #define MAX_DEPTH 64
 
-static int walk_unit(hrc_dwarf *d, cu *c, uint64_t first, char *err, size_t errsz)
+static int walk_unit(hrc_dwarf *d, cu *c, uint64_t first, uint64_t *budget, char *err, size_t errsz)
 {
 	die dd;
 	uint64_t off = first, nx;
@@ -453,6 +540,10 @@ static int walk_unit(hrc_dwarf *d, cu *c, uint64_t first, char *err, size_t errs
 		c->str_base = dd.a[A_STRBASE].u;
 	if (dd.has[A_ADDRBASE])
 		c->addr_base = dd.a[A_ADDRBASE].u;
+	if (dd.has[A_RNGBASE])
+		c->rnglists_base = dd.a[A_RNGBASE].u;
+	if (dd.has[A_LOWPC] && val_addr(c, &dd.a[A_LOWPC], &c->base) < 0)
+		c->base = 0;
 	const char *name = dd.has[A_NAME] ? val_str(c, &dd.a[A_NAME]) : NULL;
 	const char *dir = dd.has[A_COMPDIR] ? val_str(c, &dd.a[A_COMPDIR]) : NULL;
 	c->path = unit_path(d, dir, name);
@@ -496,8 +587,12 @@ static int walk_unit(hrc_dwarf *d, cu *c, uint64_t first, char *err, size_t errs
 			if (vn && !dup && push_var(d, &v) < 0)
 				return -ENOMEM;
 		}
-		if (dd.tag == 0x2e && dd.has[A_LOWPC] && !val_addr(c, &dd.a[A_LOWPC], &a) && push_func(d, c->path, a) < 0)
+		if (dd.tag == 0x2e && dd.has[A_LOWPC] && !val_addr(c, &dd.a[A_LOWPC], &a) && push_func(d, c->path, a, 0) < 0)
 			return -ENOMEM;
+		int rc;
+		if (dd.tag == 0x2e && !dd.has[A_LOWPC] && dd.has[A_RANGES] &&
+		    (rc = push_ranges(d, c, &dd.a[A_RANGES], budget, err, errsz)) < 0)
+			return rc;
 		if (dd.children) {
 			if (depth >= MAX_DEPTH) {
 				snprintf(err, errsz, "DWARF nested deeper than %d in %s", MAX_DEPTH, c->path);
@@ -532,7 +627,7 @@ int hrc_dwarf_read(hrc_dwarf *d, const hrc_dw_sections *s, uint64_t bias, char *
 		snprintf(err, errsz, "no DWARF debug information (.debug_info): build with -g");
 		return -ENOEXEC;
 	}
-	uint64_t off = 0;
+	uint64_t off = 0, budget = (uint64_t)s->rnglists_n + s->ranges_n;
 	int rc = 0;
 	while (off < s->info_n && !rc) {
 		cu c;
@@ -576,7 +671,7 @@ int hrc_dwarf_read(hrc_dwarf *d, const hrc_dw_sections *s, uint64_t bias, char *
 					 (unsigned long long)aoff);
 				rc = -ENOEXEC;
 			} else {
-				rc = walk_unit(d, &c, (uint64_t)(r.p - s->info), err, errsz);
+				rc = walk_unit(d, &c, (uint64_t)(r.p - s->info), &budget, err, errsz);
 			}
 		}
 		free(c.codes);
@@ -615,7 +710,12 @@ const char *hrc_dwarf_unit_of(const hrc_dwarf *d, uint64_t addr)
 		else
 			hi = m;
 	}
-	return lo < d->nfuncs && d->funcs[lo].addr == addr ? d->funcs[lo].cu : NULL;
+	if (lo < d->nfuncs && d->funcs[lo].addr == addr)
+		return d->funcs[lo].cu;
+	/* the piece before: a range holding addr (pieces of functions do not overlap) */
+	if (lo && d->funcs[lo - 1].size && addr - d->funcs[lo - 1].addr < d->funcs[lo - 1].size)
+		return d->funcs[lo - 1].cu;
+	return NULL;
 }
 
 int hrc_dwarf_has_unit(const hrc_dwarf *d, const char *cuname)

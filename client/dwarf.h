@@ -9,6 +9,8 @@
 typedef struct hrc_dw_sections {
 	const uint8_t *info, *abbrev, *str, *line_str, *str_offsets, *addr;
 	size_t info_n, abbrev_n, str_n, line_str_n, str_offsets_n, addr_n;
+	const uint8_t *rnglists, *ranges; /* DW_AT_ranges: DWARF 5's lists, DWARF 4's pairs */
+	size_t rnglists_n, ranges_n;
 } hrc_dw_sections;
 
 /*
@@ -25,10 +27,14 @@ typedef struct hrc_dw_var {
 	uint64_t addr; /* with the bias added */
 } hrc_dw_var;
 
-/* A function's entry (DW_AT_low_pc), of any name, clones included: tells which unit an address belongs to. */
+/*
+ * A function's entry (DW_AT_low_pc, size 0), or one range of a function in pieces (DW_AT_ranges: gcc's hot and
+ * cold parts), of any name, clones included: tells which unit a function symbol's address belongs to. A range's
+ * start is not necessarily the entry; the ELF symbol of the function's name within it is.
+ */
 typedef struct hrc_dw_func {
 	const char *cu;
-	uint64_t addr;
+	uint64_t addr, size;
 } hrc_dw_func;
 
 typedef struct hrc_dwarf {
@@ -46,7 +52,7 @@ typedef struct hrc_dwarf {
  */
 int hrc_dwarf_read(hrc_dwarf *d, const hrc_dw_sections *s, uint64_t bias, char *err, size_t errsz);
 void hrc_dwarf_free(hrc_dwarf *d);
-/* The unit whose function entry is exactly addr, or NULL. */
+/* The unit whose function entry is exactly addr, or one of whose functions' ranges holds addr; or NULL. */
 const char *hrc_dwarf_unit_of(const hrc_dwarf *d, uint64_t addr);
 /* Whether the unit path is one of d's. */
 int hrc_dwarf_has_unit(const hrc_dwarf *d, const char *cu);

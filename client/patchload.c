@@ -37,7 +37,7 @@ typedef struct ld {
 	uint8_t *block;
 	size_t size, tsz, rsz, dsz;
 	uint8_t *stubs, *got; /* next free stub (in text) and GOT slot (in read-only) */
-	uint8_t *dbg[4]; /* relocated copies: info, str_offsets, addr */
+	uint8_t *dbg[5]; /* relocated copies: info, str_offsets, addr, rnglists, ranges */
 	char *err;
 	size_t errsz;
 	const char *unit;
@@ -536,7 +536,9 @@ int hrc_patch_load(hrc_prog *p, int fd, hrc_patch *out, char *err, size_t errsz)
 	memset(&s, 0, sizeof s);
 	if ((rc = debug_copy(&l, ".debug_info", &s.info, &s.info_n, 0)) < 0 ||
 	    (rc = debug_copy(&l, ".debug_str_offsets", &s.str_offsets, &s.str_offsets_n, 1)) < 0 ||
-	    (rc = debug_copy(&l, ".debug_addr", &s.addr, &s.addr_n, 2)) < 0)
+	    (rc = debug_copy(&l, ".debug_addr", &s.addr, &s.addr_n, 2)) < 0 ||
+	    (rc = debug_copy(&l, ".debug_rnglists", &s.rnglists, &s.rnglists_n, 3)) < 0 ||
+	    (rc = debug_copy(&l, ".debug_ranges", &s.ranges, &s.ranges_n, 4)) < 0)
 		goto out;
 	debug_sec(&l, ".debug_abbrev", &s.abbrev, &s.abbrev_n);
 	debug_sec(&l, ".debug_str", &s.str, &s.str_n);
@@ -573,7 +575,7 @@ out:
 	if (rc < 0)
 		hrc_patch_drop(out);
 	hrc_dwarf_free(&dw);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		free(l.dbg[i]);
 	free(l.cls);
 	free(l.secaddr);

@@ -190,6 +190,8 @@ int hrc_prog_open(hrc_prog **out, char *err, size_t errsz)
 	sec(&p->exe, ".debug_line_str", &s.line_str, &s.line_str_n);
 	sec(&p->exe, ".debug_str_offsets", &s.str_offsets, &s.str_offsets_n);
 	sec(&p->exe, ".debug_addr", &s.addr, &s.addr_n);
+	sec(&p->exe, ".debug_rnglists", &s.rnglists, &s.rnglists_n);
+	sec(&p->exe, ".debug_ranges", &s.ranges, &s.ranges_n);
 	const Elf64_Shdr *di = hrc_elf_section(&p->exe, ".debug_info");
 	if (di && (di->sh_flags & SHF_COMPRESSED)) {
 		snprintf(err, errsz, "the program's debug information is compressed (-gz): build without it");

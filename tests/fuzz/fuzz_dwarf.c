@@ -37,13 +37,15 @@ static void check(const hrc_elf *e, size_t size)
 {
 	char err[256];
 	hrc_dw_sections s;
-	uint8_t *own[6];
+	uint8_t *own[8];
 	own[0] = sec(e, ".debug_info", &s.info, &s.info_n);
 	own[1] = sec(e, ".debug_abbrev", &s.abbrev, &s.abbrev_n);
 	own[2] = sec(e, ".debug_str", &s.str, &s.str_n);
 	own[3] = sec(e, ".debug_line_str", &s.line_str, &s.line_str_n);
 	own[4] = sec(e, ".debug_str_offsets", &s.str_offsets, &s.str_offsets_n);
 	own[5] = sec(e, ".debug_addr", &s.addr, &s.addr_n);
+	own[6] = sec(e, ".debug_rnglists", &s.rnglists, &s.rnglists_n);
+	own[7] = sec(e, ".debug_ranges", &s.ranges, &s.ranges_n);
 	hrc_dwarf d;
 	if (hrc_dwarf_read(&d, &s, 0x1000, err, sizeof err) == 0) {
 		for (size_t i = 0; i < d.nvars; i++)
@@ -56,7 +58,7 @@ static void check(const hrc_elf *e, size_t size)
 	} else if (!err[0]) {
 		abort(); /* a refusal says why */
 	}
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 8; i++)
 		free(own[i]);
 }
 
