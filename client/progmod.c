@@ -18,6 +18,7 @@ typedef struct queued {
 	int fd;
 	hrc_preload *pre; /* loaded ahead by the library's thread (hrc_progmod_preload), or NULL */
 	int tried;        /* a load ahead was started: not again */
+	int part;         /* of a change whose last unit has not come: not taken before it is here */
 } queued;
 
 /* The newest version of a unit handed over: older ones are not wanted. */
@@ -117,9 +118,13 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 	struct stat st;
 	/* held back until the last unit of one change is here: a saved header's units are applied together
 	 * (hrc_progmod_preload tells hr_update once none is held) */
-	for (hr_module *m = c->mods; m; m = m->next)
-		if (m->prog)
-			m->prog->held = more;
+	for (hr_module *m = c->mods; m; m = m->next) {
+		if (!m->prog)
+			continue;
+		m->prog->held = more;
+		for (size_t i = 0; !more && i < m->prog->nq; i++)
+			m->prog->q[i].part = 0; /* the change is whole: its units may go */
+	}
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return;
 	for (hr_module *m = c->mods; m; m = m->next) {
@@ -155,7 +160,7 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 			drop_queue(&pm->q[i], 1);
 		else
 			pm->nq++;
-		pm->q[i] = (queued){ u, version, c->gen, own, NULL, 0 };
+		pm->q[i] = (queued){ u, version, c->gen, own, NULL, 0, more };
 		/* hr_update is told once hrc_progmod_preload has loaded it ahead (or could not), not before: an
 		 * hr_update meanwhile would wait for that load and then load it again itself */
 	}
@@ -163,9 +168,13 @@ void hrc_progmod_on_build(hr_client *c, const char *unit, uint64_t version, int 
 
 void hrc_progmod_unhold(hr_client *c)
 {
-	for (hr_module *m = c->mods; m; m = m->next)
-		if (m->prog)
-			m->prog->held = 0;
+	for (hr_module *m = c->mods; m; m = m->next) {
+		if (!m->prog)
+			continue;
+		m->prog->held = 0;
+		for (size_t i = 0; i < m->prog->nq; i++)
+			m->prog->q[i].part = 0;
+	}
 	publish(c);
 }
 
@@ -175,6 +184,36 @@ int hrc_progmod_has_unit(hr_client *c, const char *unit)
 		if (m->prog && !m->closed && hrc_prog_has_unit(m->prog->prog, unit))
 			return 1;
 	return 0;
+}
+
+/*
+ * The units of a change whose last one has not come stay queued, whatever
+ * else is taken: taking them now would apply the change in two hr_updates.
+ * q's other entries are moved to its front; their count is returned. Under
+ * c->lock, with pm's queue just swapped out into q.
+ */
+static size_t keep_parts(hrc_progmod *pm, queued *q, size_t n)
+{
+	size_t nparts = 0, k = 0;
+	for (size_t i = 0; i < n; i++)
+		nparts += q[i].part != 0;
+	if (!nparts)
+		return n;
+	queued *rest = malloc(nparts * sizeof *rest);
+	if (!rest) { /* all of it stays for a later hr_update: applied whole then */
+		pm->q = q;
+		pm->nq = pm->capq = n;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (q[i].part)
+			rest[pm->nq++] = q[i];
+		else
+			q[k++] = q[i];
+	}
+	pm->q = rest;
+	pm->capq = nparts;
+	return k;
 }
 
 int hrc_progmod_take(hr_module *m)
@@ -187,6 +226,9 @@ int hrc_progmod_take(hr_module *m)
 	size_t n = pm->nq;
 	pm->q = NULL;
 	pm->nq = pm->capq = 0;
+	n = keep_parts(pm, q, n);
+	if (pm->q == q)
+		q = NULL; /* all of it put back */
 	pthread_mutex_unlock(&c->lock);
 	if (!n) {
 		free(q);

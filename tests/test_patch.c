@@ -919,3 +919,124 @@ Test(patch, a_hostile_object_is_refused_before_anything_is_mapped_or_written)
 		free(out);
 	}
 }
+
+/* ---- a change of several units (HRP_KIND_MORE) against an earlier one not applied yet ---- */
+
+struct fake2 {
+	int lfd;
+	char *units[3]; /* dir/x.c, dir/y.c, dir/z.c */
+	int objs[3];
+};
+
+static void announce_kind(int fd, const char *module, uint64_t v, uint32_t kind, int obj)
+{
+	hrp_sha256 h;
+	char hex[65], chunk[4096];
+	uint64_t size = 0;
+	hrp_sha256_init(&h);
+	for (ssize_t k; (k = pread(obj, chunk, sizeof chunk, (off_t)size)) > 0; size += (uint64_t)k)
+		hrp_sha256_update(&h, chunk, (size_t)k);
+	hrp_sha256_hex(&h, hex);
+	hrp_buf b = { 0 };
+	cr_assert_geq(hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, kind, "/state/x.o", hex, size } }, &b), 0);
+	hrp_send_fd(fd, b.data, b.len, obj);
+	hrp_buf_free(&b);
+}
+
+/* At SUBSCRIBE: x's patch (a change of its own), then the first unit of a change of y and z; z's at x's report. */
+static void *fake_change(void *arg)
+{
+	struct fake2 *f = arg;
+	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+	if (poll(&p, 1, 20000) != 1)
+		return NULL;
+	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	hrp_reader r = { 0 };
+	hrp_msg m;
+	if (hrp_recv(fd, &r, &m, 5000) || m.type != HRP_HELLO)
+		goto out;
+	hrp_send(fd, &(hrp_msg){ .type = HRP_HELLO,
+				 .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4321, "0123456789abcdef0123456789abcdef",
+					      "hotreloadd test" } });
+	int sent_z = 0;
+	while (hrp_recv(fd, &r, &m, 20000) == 0) {
+		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
+			announce_kind(fd, f->units[0], 1, HRP_KIND_OK, f->objs[0]);
+			announce_kind(fd, f->units[1], 2, HRP_KIND_OK | HRP_KIND_MORE, f->objs[1]);
+		} else if (m.type == HRP_STATUS_REQ) {
+			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS, .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
+		} else if ((m.type == HRP_LOADED || m.type == HRP_REFUSED) && !sent_z++) {
+			announce_kind(fd, f->units[2], 2, HRP_KIND_OK, f->objs[2]);
+		}
+	}
+out:
+	hrp_reader_free(&r);
+	close(fd);
+	return NULL;
+}
+
+static const char *CHANGE_MAIN =
+	"#include <stdio.h>\n#include <unistd.h>\n#include <time.h>\n#include \"hotreload.h\"\n"
+	"int x(void); int y(void); int z(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	hr_client *c = hr_connect(argv[1]);\n"
+	"	hr_module *m = c ? hr_open_program(c) : NULL; /* returns once the daemon's answer came, after its BUILDs */\n"
+	"	if (!m) return 1;\n"
+	"	time_t until = time(NULL) + 60;\n"
+	"	for (int seen = 0; seen < 2 && time(NULL) < until; usleep(1000)) {\n"
+	"		int rc = hr_update(m);\n"
+	"		if (rc) { seen++; printf(\"update %d x %d y %d z %d\\n\", rc, x(), y(), z()); fflush(stdout); }\n"
+	"	}\n"
+	"	hr_close(m);\n"
+	"	hr_disconnect(c);\n"
+	"	return 0;\n}\n";
+
+/*
+ * x's patch waits for an hr_update when the first unit of a change of y and z
+ * comes: that hr_update applies x alone, and y only with z, in the next.
+ */
+Test(patch, a_change_whose_last_unit_has_not_come_waits_for_it_behind_an_earlier_patch)
+{
+	cfg c = { "gcc", "-O2" };
+	const char *names[3] = { "x", "y", "z" };
+	for (int i = 0; i < 3; i++) {
+		char *src = t_fmt("int %s(void) { return 1; }\n", names[i]), *n = t_fmt("%s.c", names[i]),
+		     *o = t_fmt("%s.o", names[i]);
+		compile(&c, n, src, o, NULL);
+		free(src);
+		free(n);
+		free(o);
+	}
+	compile(&c, "main.c", CHANGE_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
+	link_shared("main.o x.o y.o z.o");
+	struct fake2 f = { 0 };
+	for (int i = 0; i < 3; i++) {
+		char *src = t_fmt("int %s(void) { return 2; }\n", names[i]), *n = t_fmt("%s.c", names[i]),
+		     *o = t_fmt("p_%s.o", names[i]), *po = t_fmt("%s/p_%s.o", dir, names[i]);
+		compile(&c, n, src, o, NULL);
+		f.units[i] = t_fmt("%s/%s.c", dir, names[i]);
+		f.objs[i] = open(po, O_RDONLY | O_CLOEXEC);
+		free(src);
+		free(n);
+		free(o);
+		free(po);
+	}
+	char *sock = t_fmt("%s/d.sock", dir);
+	f.lfd = hrp_listen(sock, 1);
+	cr_assert_geq(f.lfd, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, fake_change, &f);
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	pthread_join(t, NULL);
+	cr_expect_eq(r.status, 0, "%s", r.err);
+	cr_expect_str_eq(r.out, "update 1 x 2 y 1 z 1\nupdate 1 x 2 y 2 z 2\n", "%s\n%s", r.out, r.err);
+	t_run_free(&r);
+	for (int i = 0; i < 3; i++) {
+		close(f.objs[i]);
+		free(f.units[i]);
+	}
+	close(f.lfd);
+	free(sock);
+}
