@@ -209,6 +209,12 @@ int hrc_prog_open(hrc_prog **out, char *err, size_t errsz)
 	if ((rc = index_vars(p)) < 0)
 		goto fail;
 	p->membarrier_ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0;
+	if (!p->membarrier_ok) /* once per process: the program is opened once (the_prog) */
+		fprintf(stderr,
+			"hotreload: membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE): %s (Linux 4.16 or "
+			"later has it; a seccomp profile may deny it): patches serialise the cores by a page's TLB flush "
+			"instead, which a thread in a system call may miss; allow membarrier for the guarantee\n",
+			strerror(errno));
 	*out = the_prog = p;
 	pthread_mutex_unlock(&prog_lock);
 	return 0;

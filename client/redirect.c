@@ -139,10 +139,32 @@ uint8_t *hrc_thunk_new(hrc_prog *p)
 	return p->thunks + 16 * p->thunks_used++;
 }
 
+/*
+ * Without membarrier's SYNC_CORE (hrc_prog_open said so): a page just written
+ * made read-only. The kernel must flush it from the TLB of every core that
+ * runs this process, by an interrupt there, and returning from it serialises
+ * that core. Weaker (a core inside a system call returns to the program by a
+ * sysret, which does not), hence the message; never nothing at all.
+ */
+static int flush_cores(void)
+{
+	static uint8_t *page; /* applies are serialised (program.c) */
+	if (!page) {
+		void *m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return -errno;
+		page = m;
+	}
+	if (mprotect(page, PAGE, PROT_READ | PROT_WRITE) < 0)
+		return -errno;
+	*(volatile uint8_t *)page = 1;
+	return mprotect(page, PAGE, PROT_READ) < 0 ? -errno : 0;
+}
+
 static int serialise(const hrc_prog *p)
 {
 	if (!p->membarrier_ok)
-		return 0;
+		return flush_cores();
 	return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) < 0 ? -errno : 0;
 }
 
@@ -328,7 +350,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 	rc = 0;
 	goto restore;
 fail_write:
-	snprintf(err, errsz, "membarrier: %s", strerror(-rc));
+	snprintf(err, errsz, "%s: %s", p->membarrier_ok ? "membarrier" : "mprotect", strerror(-rc));
 restore:
 	for (size_t i = 0; i < done; i++)
 		text_prot(pg.at[i], 0);

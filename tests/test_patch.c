@@ -1040,3 +1040,38 @@ Test(patch, a_change_whose_last_unit_has_not_come_waits_for_it_behind_an_earlier
 	close(f.lfd);
 	free(sock);
 }
+
+/* ---- a kernel without membarrier's SYNC_CORE (before 4.16, or a seccomp profile that denies it) ---- */
+
+static const char *NOSYNC_MAIN =
+	"#include <errno.h>\n#include <stddef.h>\n#include <stdio.h>\n#include <linux/filter.h>\n#include <linux/seccomp.h>\n"
+	"#include <sys/prctl.h>\n#include <sys/syscall.h>\n"
+	"int apply(const char *path);\n"
+	"int tick(void); int base(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	struct sock_filter f[] = {\n"
+	"		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),\n"
+	"		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 1),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),\n"
+	"	};\n"
+	"	struct sock_fprog p = { sizeof f / sizeof *f, f };\n"
+	"	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p)) return 2;\n"
+	"	printf(\"base %d\\n\", base());\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"base %d\\n\", base());\n"
+	"	return 0;\n}\n";
+
+/* Without membarrier the patch still lands, with another way to serialise the cores, and the program is told so. */
+Test(patch, without_membarrier_sync_core_the_patch_lands_and_the_program_is_told)
+{
+	cfg c = { "gcc", "-O2" };
+	program(&c, NOSYNC_MAIN, CALLS_V1, NULL);
+	patch(&c, CALLS_V2, "p1.o");
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", "p1.o", NULL });
+	cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
+	cr_expect_str_eq(r.out, "base 1\napplied 1 v1\nbase 5\n", "%s", r.err);
+	cr_expect(strstr(r.err, "membarrier") && strstr(r.err, "SYNC_CORE"), "%s", r.err);
+	t_run_free(&r);
+}
