@@ -161,11 +161,16 @@ static int flush_cores(void)
 	return mprotect(page, PAGE, PROT_READ) < 0 ? -errno : 0;
 }
 
-static int serialise(const hrc_prog *p)
+/*
+ * Never fails: it comes after the first write, when a thunk may lead to the
+ * new code already, and a refusal would unmap that code under its callers.
+ * A membarrier that fails here (a seccomp filter added since) falls back.
+ */
+static void serialise(const hrc_prog *p)
 {
-	if (!p->membarrier_ok)
-		return flush_cores();
-	return syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) < 0 ? -errno : 0;
+	if (p->membarrier_ok && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 0) == 0)
+		return;
+	(void)flush_cores(); /* failing too (no memory for one page): the writes stay, as safe as they can be */
 }
 
 /* The distinct pages a batch writes: each made writable once, and put back once. */
@@ -332,8 +337,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		if (e[o] == 0x90)
 			store1(e + o + 1, back(o));
 	}
-	if ((rc = serialise(p)) < 0)
-		goto fail_write;
+	serialise(p);
 	/* step 2: the entry jumps back 7 bytes into the room (gcc: one byte; clang: its one 2-byte NOP) */
 	for (size_t i = 0; i < n; i++) {
 		if (!r[i].switch_entry)
@@ -345,12 +349,7 @@ int hrc_redirect(hrc_prog *p, hrc_redir *r, size_t n, char *err, size_t errsz)
 		else
 			store2(e + o, (uint16_t)(0xeb | back(o) << 8));
 	}
-	if ((rc = serialise(p)) < 0)
-		goto fail_write;
-	rc = 0;
-	goto restore;
-fail_write:
-	snprintf(err, errsz, "%s: %s", p->membarrier_ok ? "membarrier" : "mprotect", strerror(-rc));
+	serialise(p);
 restore:
 	for (size_t i = 0; i < done; i++)
 		text_prot(pg.at[i], 0);

@@ -1075,3 +1075,45 @@ Test(patch, without_membarrier_sync_core_the_patch_lands_and_the_program_is_told
 	cr_expect(strstr(r.err, "membarrier") && strstr(r.err, "SYNC_CORE"), "%s", r.err);
 	t_run_free(&r);
 }
+
+static const char *SYNCFAIL_MAIN =
+	"#include <errno.h>\n#include <stddef.h>\n#include <stdio.h>\n#include <linux/filter.h>\n#include <linux/membarrier.h>\n"
+	"#include <linux/seccomp.h>\n#include <sys/prctl.h>\n#include <sys/syscall.h>\n"
+	"int apply(const char *path);\n"
+	"int tick(void); int base(void);\n"
+	"int main(int argc, char **argv) {\n"
+	"	(void)argc;\n"
+	"	printf(\"base %d\\n\", base());\n"
+	"	apply(argv[1]);\n"
+	"	printf(\"base %d\\n\", base());\n"
+	"	/* from here membarrier's SYNC_CORE fails, though it was registered */\n"
+	"	struct sock_filter f[] = {\n"
+	"		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),\n"
+	"		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_membarrier, 0, 3),\n"
+	"		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),\n"
+	"		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0, 1),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),\n"
+	"		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),\n"
+	"	};\n"
+	"	struct sock_fprog p = { sizeof f / sizeof *f, f };\n"
+	"	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p)) return 2;\n"
+	"	apply(argv[2]);\n"
+	"	printf(\"base %d\\n\", base());\n"
+	"	return 0;\n}\n";
+
+/*
+ * A membarrier that fails once the text is written: the patch is not refused
+ * then, since a thunk already leads to its code (refused, the code would be
+ * unmapped under the next call). The cores are serialised the other way.
+ */
+Test(patch, a_membarrier_failing_after_the_first_write_does_not_unmap_code_already_reachable)
+{
+	cfg c = { "gcc", "-O2" };
+	program(&c, SYNCFAIL_MAIN, CALLS_V1, NULL);
+	patch(&c, CALLS_V2, "p1.o");
+	patch(&c, CALLS_V3, "p2.o");
+	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", "p1.o", "p2.o", NULL });
+	cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
+	cr_expect_str_eq(r.out, "base 1\napplied 1 v1\nbase 5\napplied 1 v2\nbase 7\n", "%s", r.err);
+	t_run_free(&r);
+}
