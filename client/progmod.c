@@ -301,8 +301,7 @@ static int next_to_load(hr_client *c, hr_module **mod, char **unit, uint64_t *ve
 				if (*fd >= 0)
 					close(*fd);
 				free(*unit);
-				atomic_fetch_or_explicit(&m->pending, 2, memory_order_release); /* hr_update loads it */
-				continue;
+				continue; /* hr_update loads it, told by hrc_progmod_preload's publish once no change is held */
 			}
 			*mod = m;
 			*version = q->version;
