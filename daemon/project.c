@@ -319,7 +319,7 @@ static void hash_tool(hrp_sha256 *c, int dirfd, const char *word)
 		found = fstatat(dirfd, word, &st, 0) == 0 && S_ISREG(st.st_mode);
 	} else if (*word) {
 		const char *path = getenv("PATH");
-		for (const char *dir = path ? path : "/bin:/usr/bin"; !found; dir++) {
+		for (const char *dir = path ? path : "/bin:/usr/bin"; !found;) {
 			const char *end = strchrnul(dir, ':');
 			char full[4096];
 			/* An empty entry is the folder the compiler runs in, as exec has it. */
@@ -328,7 +328,7 @@ static void hash_tool(hrp_sha256 *c, int dirfd, const char *word)
 			        faccessat(dirfd, full, X_OK, AT_EACCESS) == 0;
 			if (!*end)
 				break;
-			dir = end;
+			dir = end + 1;
 		}
 	}
 	uint64_t id[5] = {0};
