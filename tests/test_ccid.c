@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "e2e.h"
 
@@ -72,4 +73,33 @@ Test(ccid, a_save_of_unchanged_content_after_the_compiler_changed_builds_it_with
 	compiler(2);
 	single(1);
 	e2e_expect(h, "update a 1 v=2 value=201");
+}
+
+Test(ccid, a_compiler_on_path_switched_to_another_by_its_symlink_builds_again)
+{
+	/* As update-alternatives does: bin/mycc, found on the daemon's PATH, a symlink moved from one compiler to another. */
+	char *bin = t_fmt("%s/.bin", e2e_dir), *link = t_fmt("%s/mycc", bin), *path = t_fmt("PATH=%s:%s", bin, getenv("PATH"));
+	cr_assert_eq(mkdir(bin, 0755), 0);
+	for (int gen = 1; gen <= 2; gen++) {
+		char *file = t_fmt("%s/gcc-gen%d", bin, gen), *script = t_fmt("#!/bin/sh\nexec gcc -DCOMPILER_GEN=%d \"$@\"\n", gen);
+		cr_assert_eq(t_write(file, script, strlen(script)), 0);
+		cr_assert_eq(chmod(file, 0755), 0);
+		free(file);
+		free(script);
+	}
+	cr_assert_eq(symlink("gcc-gen1", link), 0);
+	e2e_put("hotreload.conf", "cc = mycc\n");
+	single(1);
+	e2e_start_daemon((const char *const[]){path, NULL});
+	t_proc *h = e2e_host(0, NULL, (const char *const[]){"a", NULL});
+	e2e_expect(h, "first a 1 v=1 value=101");
+	char *next = t_fmt("%s/mycc.next", bin);
+	cr_assert_eq(symlink("gcc-gen2", next), 0);
+	cr_assert_eq(rename(next, link), 0);
+	single(1);
+	e2e_expect(h, "update a 1 v=2 value=201");
+	free(next);
+	free(bin);
+	free(link);
+	free(path);
 }
