@@ -154,6 +154,16 @@ int hrd_engine_unit_command(hrd_engine *e, hrd_mod *m, build *b)
 	size_t n = 0;
 	while (b->keyargv && b->keyargv[n])
 		n++;
+	/* A compiler named relative to the unit's directory, where it runs: the key finds it from the root, so names it whole. */
+	for (size_t i = 0; i < n && b->keyargv[i][0] != '-'; i++) {
+		char *whole;
+		if (b->keyargv[i][0] == '/' || !strchr(b->keyargv[i], '/'))
+			continue;
+		if (asprintf(&whole, "%s/%s", u->dir, b->keyargv[i]) < 0)
+			return -1;
+		free(b->keyargv[i]);
+		b->keyargv[i] = whole;
+	}
 	if (!b->base || !b->keyargv || hrd_words_add(&b->keyargv, &n, "--in") < 0 ||
 	    hrd_words_add(&b->keyargv, &n, u->dir) < 0)
 		return -1;

@@ -4,10 +4,11 @@
 
 /*
  * A source's key follows the module key's rules (hrd_project_key): the
- * compile's command line, the source's name and content, and the name and
- * content of every header its own last compile read (its dependency file:
- * no system headers, as -MMD has it). It does not cover what the module key
- * does not: the compiler's own version, system headers, the environment.
+ * compile's command line and its compiler's identity, the source's name and
+ * content, and the name and content of every header its own last compile
+ * read (its dependency file: no system headers, as -MMD has it). It does not
+ * cover what the module key does not: the compiler's other parts (cc1),
+ * system headers, the environment.
  *
  * In the folder, by key K and by source id I (the command line and the
  * source's name): K.o, K.d (its dependency file), K.out (its output, if it

@@ -303,6 +303,45 @@ static int hash_file(hrp_sha256 *c, int dirfd, const char *path, hrd_stamp *stam
 	return 0;
 }
 
+#define TOOL_WORDS 4 /* a compiler behind wrappers: "ccache gcc", "env X=1 distcc cc" */
+
+/*
+ * Into c, which file exec runs for word (from dirfd, where the compiler runs),
+ * found as posix_spawnp finds it (the daemon's PATH), by its device, inode,
+ * size and mtime: a compiler upgraded or swapped under the same name is
+ * another input, told without running it. Not found: zeros.
+ */
+static void hash_tool(hrp_sha256 *c, int dirfd, const char *word)
+{
+	struct stat st;
+	int found = 0;
+	if (strchr(word, '/')) {
+		found = fstatat(dirfd, word, &st, 0) == 0 && S_ISREG(st.st_mode);
+	} else if (*word) {
+		const char *path = getenv("PATH");
+		for (const char *dir = path ? path : "/bin:/usr/bin"; !found;) {
+			const char *end = strchrnul(dir, ':');
+			char full[4096];
+			/* An empty entry is the folder the compiler runs in, as exec has it. */
+			int n = snprintf(full, sizeof full, "%.*s/%s", end > dir ? (int)(end - dir) : 1, end > dir ? dir : ".", word);
+			found = n > 0 && (size_t)n < sizeof full && fstatat(dirfd, full, &st, 0) == 0 && S_ISREG(st.st_mode) &&
+			        faccessat(dirfd, full, X_OK, AT_EACCESS) == 0;
+			if (!*end)
+				break;
+			dir = end + 1;
+		}
+	}
+	uint64_t id[5] = {0};
+	if (found) {
+		id[0] = 1;
+		id[1] = (uint64_t)st.st_dev;
+		id[2] = (uint64_t)st.st_ino;
+		id[3] = (uint64_t)st.st_size;
+		id[4] = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+	}
+	hrp_sha256_update(c, id, sizeof id);
+}
+
 int hrd_project_key(const hrd_project *p, const hrd_sources *s, const hrd_deps *d, char *const argv[], char out[65],
                     hrd_stamp *stamps)
 {
@@ -310,6 +349,10 @@ int hrd_project_key(const hrd_project *p, const hrd_sources *s, const hrd_deps *
 	hrp_sha256_init(&c);
 	for (size_t i = 0; argv[i]; i++)
 		hrp_sha256_update(&c, argv[i], strlen(argv[i]) + 1);
+	/* The compiler's identity: its first words before the flags (a wrapper, and the compiler it names). */
+	hrp_sha256_update(&c, "\0tools", 7);
+	for (size_t i = 0; i < TOOL_WORDS && argv[i] && argv[i][0] != '-'; i++)
+		hash_tool(&c, p->rootfd, argv[i]);
 	for (size_t i = 0; i < s->n; i++) {
 		hrp_sha256_update(&c, s->path[i], strlen(s->path[i]) + 1);
 		if (hash_file(&c, p->rootfd, s->path[i], stamps ? &stamps[i] : NULL) < 0)

@@ -65,7 +65,10 @@ void hrd_project_matching(const hrd_project *p, const char *path, void (*fn)(voi
 int hrd_project_scan(const hrd_project *p, void (*fn)(void *arg, const char *name), void *arg);
 
 /*
- * The key of a build's inputs: SHA-256 over the command line, each source's
+ * The key of a build's inputs: SHA-256 over the command line, the identity
+ * (device, inode, size, mtime) of the files its first words before the flags
+ * run (the compiler, and a wrapper's; found as exec finds them, from
+ * p->rootfd), each source's
  * name and content, and each dependency's (d may be NULL; one that is gone
  * counts as gone), as 64 hex digits. stamps (s->n, then d->n of them, or
  * NULL) get what each was before it was read. -1 with errno when a source

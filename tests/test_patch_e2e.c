@@ -485,3 +485,32 @@ Test(patche2e, a_program_started_after_a_saved_header_applies_both_units_in_its_
 	frame up = next_update(h, NULL);
 	cr_expect(up.u == 1 && up.value == 102 && up.other == 102 && up.v == 2, "the first update: %s", h->line);
 }
+
+/* prog/mycc, the compiler of the database's commands: gcc, told apart by gen; written over in place, another compiler. */
+static void unit_compiler(int gen)
+{
+	char *path = unit("mycc"), *script = t_fmt("#!/bin/sh\n# generation %d\nexec gcc \"$@\"\n", gen);
+	cr_assert_eq(t_write(path, script, strlen(script)), 0);
+	cr_assert_eq(chmod(path, 0755), 0);
+	free(path);
+	free(script);
+}
+
+Test(patche2e, a_unit_saved_back_to_content_built_by_a_compiler_since_changed_is_compiled_again)
+{
+	build(&GCC_O0);
+	/* The database names the compiler relative to the unit's directory, where it runs. */
+	unit_compiler(1);
+	sh("sed -i 's|\"command\": \"gcc |\"command\": \"./mycc |' compile_commands.json");
+	start_daemon(0);
+	t_proc *h = run_program(0);
+	until_value(h, 101);
+	save_game(2, 4);
+	cr_expect_eq(next_update(h, NULL).value, 201);
+	save_game(3, 4);
+	cr_expect_eq(next_update(h, NULL).value, 301);
+	unit_compiler(2);
+	save_game(2, 4);
+	cr_expect_eq(next_update(h, NULL).value, 201);
+	wait_unit_history("game.c", "map(.status) | join(\",\")", "ok,ok,ok");
+}
