@@ -49,7 +49,7 @@ LIB_OBJ    = $(B)/client/hotreload.o $(B)/client/thread.o $(B)/client/find.o $(B
 CLI_OBJ    = $(B)/client/cli.o $(B)/client/cli_builds.o $(B)/client/cli_daemon.o $(B)/client/json.o $(B)/daemon/store.o $(B)/daemon/fsinfo.o \
              $(B)/daemon/readfile.o $(PROTO_OBJ)
 DAEMON_OBJ = $(patsubst %.c,$(B)/%.o,$(wildcard daemon/*.c)) $(B)/client/elfvars.o $(PROTO_OBJ)
-TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c
+TEST_SRC   = $(wildcard tests/test_*.c) tests/util.c tests/e2e.c tests/patchutil.c
 TEST_OBJ   = $(TEST_SRC:%.c=$(B)/%.o) $(B)/client/json.o $(B)/client/dwarf.o $(B)/client/elffile.o $(B)/client/symtab.o $(B)/client/elfvars.o $(B)/client/elfcheck.o $(B)/client/guard.o $(B)/client/notes.o $(B)/daemon/store.o $(B)/daemon/project.o \
              $(B)/daemon/json.o $(B)/daemon/cdb.o $(B)/daemon/words.o $(B)/daemon/depfile.o $(B)/daemon/deps.o $(B)/daemon/config.o $(B)/daemon/readfile.o $(B)/daemon/build.o $(B)/daemon/loop.o \
              $(B)/daemon/fsinfo.o $(patsubst %.c,$(B)/%.o,$(wildcard daemon/watch*.c)) $(B)/daemon/log.o $(PROTO_OBJ)

@@ -1,48 +1,17 @@
 /* test_patch.c: the patch engine on real programs built with the patching flags (gcc and clang, -O0 and -O2): calls, statics, refusals, stacks, threads. */
 #include <criterion/criterion.h>
 #include <elf.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "patchutil.h"
 #include "util.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = t_tmpdir();
-}
-
-static void teardown(void)
-{
-	t_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(patch, .init = setup, .fini = teardown, .timeout = 240);
-
-/* The program's side of the tests: apply(path...) through the library's internal engine, printing the result. */
-static const char *HARNESS =
-	"#include <fcntl.h>\n#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
-	"static hrc_prog *prog;\n"
-	"int apply(const char *paths);\n"
-	"/* paths: one object, or several separated by commas, applied together */\n"
-	"int apply(const char *paths)\n{\n"
-	"	char err[1024] = \"\", list[1024];\n"
-	"	if (!prog && hrc_prog_open(&prog, err, sizeof err) < 0) { printf(\"open: %s\\n\", err); fflush(stdout); return -1; }\n"
-	"	int fds[8], n = 0;\n"
-	"	snprintf(list, sizeof list, \"%s\", paths);\n"
-	"	for (char *s = strtok(list, \",\"); s && n < 8; s = strtok(NULL, \",\"))\n"
-	"		if ((fds[n++] = open(s, O_RDONLY | O_CLOEXEC)) < 0) { printf(\"cannot open %s\\n\", s); return -1; }\n"
-	"	int rc = hrc_prog_apply(prog, fds, (size_t)n, err, sizeof err);\n"
-	"	while (n--) close(fds[n]);\n"
-	"	if (rc < 0) printf(\"refused: %s\\n\", err); else printf(\"applied %d v%u\\n\", rc, hrc_prog_version(prog));\n"
-	"	fflush(stdout);\n"
-	"	return rc;\n}\n";
+TestSuite(patch, .init = tp_setup, .fini = tp_teardown, .timeout = 240);
 
 typedef struct cfg {
 	const char *cc, *opt;
@@ -50,25 +19,14 @@ typedef struct cfg {
 
 static const cfg CFGS[] = { { "gcc", "-O0" }, { "gcc", "-O2" }, { "clang", "-O0" }, { "clang", "-O2" } };
 
-static void sh(const char *cmd)
-{
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
-	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-	t_run_free(&r);
-}
-
-/* Write src to dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in dir). */
 /* Flags added to every compile of a test (-fcf-protection, say). */
 static const char *more_cflags = "";
 
+/* Write src to tp_dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in tp_dir). */
 static void compile(const cfg *c, const char *name, const char *src, const char *obj, const char *extra)
 {
-	char *p = t_fmt("%s/%s", dir, name);
-	cr_assert_eq(t_write(p, src, strlen(src)), 0);
-	free(p);
-	char *cmd = t_fmt("%s %s %s %s %s -c %s -o %s", c->cc, t_patch_cflags(c->cc), c->opt, more_cflags, extra ? extra : "", name, obj);
-	sh(cmd);
-	free(cmd);
+	tp_put(name, src);
+	tp_sh("%s %s %s %s %s -c %s -o %s", c->cc, t_patch_cflags(c->cc), c->opt, more_cflags, extra ? extra : "", name, obj);
 }
 
 /* The program: main.c and game.c, with the harness, linked to the library as a user would. */
@@ -77,21 +35,17 @@ static void program(const cfg *c, const char *main_src, const char *game_src, co
 	compile(c, "game.c", game_src, "game.o", NULL);
 	compile(c, "main.c", main_src, "main.o", NULL);
 	char *inc = t_fmt("-I" HR_SOURCE_DIR "/client %s", t_lib_san());
-	compile(c, "harness.c", HARNESS, "harness.o", inc);
+	compile(c, "harness.c", tp_harness, "harness.o", inc);
 	free(inc);
-	char *cmd = t_fmt("%s %s -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc, t_lib_san(),
-			  linkextra ? linkextra : "", t_lib_dir());
-	sh(cmd);
-	free(cmd);
+	tp_sh("%s %s -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc, t_lib_san(),
+	      linkextra ? linkextra : "", t_lib_dir());
 }
 
 /* gcc args -o prog [main.o game.o when args is ""], linked to the shared library. */
 static void link_shared(const char *args)
 {
-	char *cmd = t_fmt("gcc %s %s -o prog %s -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", t_lib_san(),
-			  args, *args ? "" : "main.o game.o", t_lib_dir(), t_lib_dir());
-	sh(cmd);
-	free(cmd);
+	tp_sh("gcc %s %s -o prog %s -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", t_lib_san(), args,
+	      *args ? "" : "main.o game.o", t_lib_dir(), t_lib_dir());
 }
 
 /* A patch: the unit's new source saved over game.c and compiled to obj, as the daemon does. */
@@ -107,7 +61,7 @@ static char *run(const char *const *args)
 	while (args && args[n - 1])
 		argv[n] = args[n - 1], n++;
 	argv[n] = NULL;
-	t_run r = t_exec(dir, NULL, argv);
+	t_run r = t_exec(tp_dir, NULL, argv);
 	cr_assert_eq(r.status, 0, "prog exited %d:\n%s\n%s", r.status, r.out, r.err);
 	char *out = r.out;
 	r.out = NULL;
@@ -157,7 +111,8 @@ static const char *CALLS_V3 =
 	"int base(void) { return 7; }\n"
 	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
 
-Test(patch, calls_from_everywhere_reach_the_new_code_and_statics_keep_their_values)
+/* CALLS_V1 patched with V2 then V3, in each configuration: every kind of call reaches the newest code. */
+static void calls_in_each_cfg(void)
 {
 	EACH_CFG(c)
 	{
@@ -174,6 +129,11 @@ Test(patch, calls_from_everywhere_reach_the_new_code_and_statics_keep_their_valu
 				 "%s %s", c->cc, c->opt);
 		free(out);
 	}
+}
+
+Test(patch, calls_from_everywhere_reach_the_new_code_and_statics_keep_their_values)
+{
+	calls_in_each_cfg();
 }
 
 static const char *LOCALS_MAIN =
@@ -228,7 +188,7 @@ Test(patch, a_variable_that_changed_size_is_refused_and_the_old_code_runs_on)
 		patch(c, "int hp_table[6] = { 1, 2, 3, 4, 5, 6 };\nint get(void) { return hp_table[5]; }\n", "p1.o");
 		char *out = run((const char *const[]){ "p1.o", NULL });
 		char *want = t_fmt("get 4\nrefused: %s/game.c: variable 'hp_table' changed size (16 \xe2\x86\x92 24 bytes): "
-				   "its storage cannot be kept; restart the program\nget 4\n", dir);
+				   "its storage cannot be kept; restart the program\nget 4\n", tp_dir);
 		cr_expect_str_eq(out, want, "%s %s", c->cc, c->opt);
 		free(want);
 		free(out);
@@ -331,12 +291,10 @@ Test(patch, an_object_of_another_unit_is_skipped_silently)
 /* The three units built with cflags and linked: a program built in some wrong way. */
 static void build_with(const char *cflags)
 {
-	char *cmd = t_fmt("for u in game main; do gcc %s -c $u.c -o $u.o || exit 1; done && "
-			  "gcc %s -I" HR_SOURCE_DIR "/client %s -c harness.c -o harness.o && "
-			  "gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
-			  cflags, cflags, t_lib_san(), t_lib_san(), t_lib_dir());
-	sh(cmd);
-	free(cmd);
+	tp_sh("for u in game main; do gcc %s -c $u.c -o $u.o || exit 1; done && "
+	      "gcc %s -I" HR_SOURCE_DIR "/client %s -c harness.c -o harness.o && "
+	      "gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
+	      cflags, cflags, t_lib_san(), t_lib_san(), t_lib_dir());
 }
 
 Test(patch, a_program_that_lacks_what_patching_needs_is_told_what)
@@ -344,7 +302,7 @@ Test(patch, a_program_that_lacks_what_patching_needs_is_told_what)
 	cfg c = { "gcc", "-O0" };
 	patch(&c, "int get(void) { return 5; }\n", "p1.o");
 	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
-	sh("strip -o stripped prog && cp stripped prog");
+	tp_sh("strip -o stripped prog && cp stripped prog");
 	char *out = run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "open: the executable is stripped (no .symtab)"), "%s", out);
 	free(out);
@@ -366,10 +324,8 @@ Test(patch, a_function_built_without_the_flags_is_refused_by_name)
 	patch(&c, "int get(void) { return 5; }\n", "p1.o");
 	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
 	/* game.c alone built without room at its entries; main.c has them */
-	char *cmd = t_fmt("gcc -g -O2 -c game.c -o game.o && gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
+	tp_sh("gcc -g -O2 -c game.c -o game.o && gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
 			  t_lib_san(), t_lib_dir());
-	sh(cmd);
-	free(cmd);
 	char *out = run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: function 'get' has no room at its entry: built without the patching flags"),
 		  "%s", out);
@@ -449,62 +405,33 @@ Test(patch, a_constant_stored_into_a_kept_static_reaches_its_old_storage)
 
 /* ---- hr_open_program through the library's receive path, against a stand-in for the daemon ---- */
 
-#include <fcntl.h>
-#include <pthread.h>
-#include "../proto/hrp.h"
-#include "../proto/sha256.h"
-
 struct fake {
 	int lfd;
-	char *unit; /* dir/game.c */
+	char *unit; /* tp_dir/game.c */
 	int objs[4]; /* v1 good, v2 a size change, v3 good; v4 for the program opened again */
 	char loaded[256], refused[1024];
 	int subscribed;
 };
 
-static void announce(int fd, const char *module, uint64_t v, int obj)
-{
-	/* with the object's SHA-256 and size, as the daemon sends them (the library checks both) */
-	hrp_sha256 h;
-	char hex[65], chunk[4096];
-	uint64_t size = 0;
-	hrp_sha256_init(&h);
-	for (ssize_t k; (k = pread(obj, chunk, sizeof chunk, (off_t)size)) > 0; size += (uint64_t)k)
-		hrp_sha256_update(&h, chunk, (size_t)k);
-	hrp_sha256_hex(&h, hex);
-	hrp_buf b = { 0 };
-	cr_assert_geq(hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, HRP_KIND_OK, "/state/x.o", hex, size } }, &b), 0);
-	hrp_send_fd(fd, b.data, b.len, obj);
-	hrp_buf_free(&b);
-}
-
 /* HELLO; at SUBSCRIBE "/" the first patch (and one of another program's unit); each next after the last report. */
 static void *fake_daemon(void *arg)
 {
 	struct fake *f = arg;
-	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
-	if (poll(&p, 1, 20000) != 1)
-		return NULL;
-	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
-	int fl = fcntl(fd, F_GETFL);
-	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	hrp_reader r = { 0 };
 	hrp_msg m;
-	if (hrp_recv(fd, &r, &m, 5000) || m.type != HRP_HELLO)
-		goto out;
-	hrp_send(fd, &(hrp_msg){ .type = HRP_HELLO,
-				 .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4321, "0123456789abcdef0123456789abcdef",
-					      "hotreloadd test" } });
+	int fd = tp_accept_hello(f->lfd, &r);
+	if (fd < 0)
+		return NULL;
 	int next = 0;
 	size_t n = 0;
 	while (hrp_recv(fd, &r, &m, 20000) == 0) {
 		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/") && f->subscribed++) {
-			announce(fd, f->unit, 4, f->objs[3]); /* subscribed again: the newest */
+			tp_announce(fd, f->unit, 4, HRP_KIND_OK, f->objs[3]); /* subscribed again: the newest */
 		} else if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
-			announce(fd, "/elsewhere/not-ours.c", 9, f->objs[0]);
-			announce(fd, f->unit, 1, f->objs[next++]);
+			tp_announce(fd, "/elsewhere/not-ours.c", 9, HRP_KIND_OK, f->objs[0]);
+			tp_announce(fd, f->unit, 1, HRP_KIND_OK, f->objs[next++]);
 		} else if (m.type == HRP_STATUS_REQ) {
-			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS, .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
+			tp_status(fd);
 		} else if (m.type == HRP_LOADED || m.type == HRP_REFUSED) {
 			n += (size_t)snprintf(m.type == HRP_LOADED ? f->loaded + strlen(f->loaded) : f->refused + strlen(f->refused),
 					      m.type == HRP_LOADED ? sizeof f->loaded - strlen(f->loaded) : sizeof f->refused - strlen(f->refused),
@@ -514,11 +441,10 @@ static void *fake_daemon(void *arg)
 				snprintf(f->refused + strlen(f->refused), sizeof f->refused - strlen(f->refused), "%s;", m.u.refused.reason);
 			if (next >= 3)
 				continue;
-			announce(fd, f->unit, (uint64_t)next + 1, f->objs[next]);
+			tp_announce(fd, f->unit, (uint64_t)next + 1, HRP_KIND_OK, f->objs[next]);
 			next++;
 		}
 	}
-out:
 	hrp_reader_free(&r);
 	close(fd);
 	return NULL;
@@ -561,18 +487,18 @@ Test(patch, hr_open_program_applies_the_patches_announced_for_its_units)
 	patch(&c, "static int counter[2];\nint base(void) { return 9; }\nint tick(void) { return ++counter[0]; }\n", "p2.o");
 	patch(&c, CALLS_V3, "p3.o");
 	patch(&c, "int base(void) { return 11; }\nint tick(void) { return 0; }\n", "p4.o");
-	struct fake f = { .unit = t_fmt("%s/game.c", dir) };
+	struct fake f = { .unit = t_fmt("%s/game.c", tp_dir) };
 	for (int i = 0; i < 4; i++) {
-		char *o = t_fmt("%s/p%d.o", dir, i + 1);
+		char *o = t_fmt("%s/p%d.o", tp_dir, i + 1);
 		f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
 		free(o);
 	}
-	char *sock = t_fmt("%s/d.sock", dir);
+	char *sock = t_fmt("%s/d.sock", tp_dir);
 	f.lfd = hrp_listen(sock, 1);
 	cr_assert_geq(f.lfd, 0);
 	pthread_t t;
 	pthread_create(&t, NULL, fake_daemon, &f);
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
 	pthread_join(t, NULL);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	cr_expect(f.subscribed);
@@ -618,7 +544,7 @@ Test(patch, gdb_stops_at_a_line_of_a_patched_function)
 	cfg c = { "gcc", "-O0" };
 	program(&c, GDB_MAIN, "static int hits;\nint value(void) { return ++hits; }\n", NULL);
 	patch(&c, "static int hits;\nint value(void)\n{\n\tint v = 40 + hits;\n\tv += 2;\n\treturn ++hits + v;\n}\n", "p1.o");
-	t_run r = t_exec(dir, NULL,
+	t_run r = t_exec(tp_dir, NULL,
 			 (const char *const[]){ "gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex",
 						/* LeakSanitizer cannot run under ptrace: in the SAN=1 build it would fail the exit */
 						"set environment ASAN_OPTIONS=detect_leaks=0", "-ex", "break game.c:5",
@@ -641,7 +567,7 @@ Test(patch, hr_open_program_names_what_the_program_lacks)
 			  "	printf(\"%s errno %s: %s\\n\", m ? \"opened\" : \"NULL\", m ? \"-\" : strerror(errno), hr_last_error());\n"
 			  "	hr_disconnect(c);\n"
 			  "	return 0;\n}\n";
-	char *p = t_fmt("%s/main.c", dir);
+	char *p = t_fmt("%s/main.c", tp_dir);
 	cr_assert_eq(t_write(p, src, strlen(src)), 0);
 	free(p);
 	link_shared("-g -I" HR_SOURCE_DIR "/client main.c");
@@ -671,7 +597,7 @@ Test(patch, two_units_of_one_change_are_applied_together)
 {
 	EACH_CFG(c)
 	{
-		char *h = t_fmt("%s/rules.h", dir);
+		char *h = t_fmt("%s/rules.h", tp_dir);
 		cr_assert_eq(t_write(h, "#define SCALE 2\n", 16), 0);
 		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "other.o", NULL);
 		program(c, TWO_MAIN, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n",
@@ -723,21 +649,7 @@ Test(patch, constant_tables_and_strings_are_the_new_codes)
 Test(patch, entries_that_start_with_endbr64_are_switched_too)
 {
 	more_cflags = "-fcf-protection";
-	EACH_CFG(c)
-	{
-		program(c, CALLS_MAIN, CALLS_V1, NULL);
-		patch(c, CALLS_V2, "p1.o");
-		patch(c, CALLS_V3, "p2.o");
-		char *out = run((const char *const[]){ "p1.o", "p2.o", NULL });
-		cr_expect_str_eq(out,
-				 "tick 1002 cb 1 base 1\n"
-				 "applied 1 v1\n"
-				 "tick 2055 cb 5 base 5\n"
-				 "applied 1 v2\n"
-				 "tick 3062 cb 7 base 7\n",
-				 "%s %s", c->cc, c->opt);
-		free(out);
-	}
+	calls_in_each_cfg();
 }
 
 static const char *ONCE_MAIN =
@@ -764,19 +676,19 @@ Test(patch, a_patch_older_than_the_executable_is_passed_over)
 	link_shared("");
 	for (int newer = 0; newer < 2; newer++) {
 		if (newer)
-			sh("touch -d '+1 hour' p1.o"); /* saved after the program was built */
+			tp_sh("touch -d '+1 hour' p1.o"); /* saved after the program was built */
 		else
-			sh("touch -d '-1 hour' p1.o");
-		struct fake f = { .unit = t_fmt("%s/game.c", dir) };
-		char *o = t_fmt("%s/p1.o", dir);
+			tp_sh("touch -d '-1 hour' p1.o");
+		struct fake f = { .unit = t_fmt("%s/game.c", tp_dir) };
+		char *o = t_fmt("%s/p1.o", tp_dir);
 		for (int i = 0; i < 4; i++)
 			f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
-		char *sock = t_fmt("%s/d%d.sock", dir, newer);
+		char *sock = t_fmt("%s/d%d.sock", tp_dir, newer);
 		f.lfd = hrp_listen(sock, 1);
 		cr_assert_geq(f.lfd, 0);
 		pthread_t t;
 		pthread_create(&t, NULL, fake_daemon, &f);
-		t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+		t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
 		pthread_join(t, NULL);
 		cr_expect_str_eq(r.out, newer ? "update 1 base 2\n" : "update 0 base 1\n", "%s", r.err);
 		t_run_free(&r);
@@ -833,7 +745,7 @@ typedef struct img {
 static img img_read(const char *name)
 {
 	img m;
-	char *p = t_fmt("%s/%s", dir, name);
+	char *p = t_fmt("%s/%s", tp_dir, name);
 	m.b = (uint8_t *)t_read(p, &m.n);
 	free(p);
 	cr_assert(m.b);
@@ -844,7 +756,7 @@ static img img_read(const char *name)
 
 static void img_write(img *m, const char *name)
 {
-	char *p = t_fmt("%s/%s", dir, name);
+	char *p = t_fmt("%s/%s", tp_dir, name);
 	cr_assert_eq(t_write(p, m->b, m->n), 0);
 	free(p);
 	free(m->b);
@@ -924,53 +836,30 @@ Test(patch, a_hostile_object_is_refused_before_anything_is_mapped_or_written)
 
 struct fake2 {
 	int lfd;
-	char *units[3]; /* dir/x.c, dir/y.c, dir/z.c */
+	char *units[3]; /* tp_dir/x.c, tp_dir/y.c, tp_dir/z.c */
 	int objs[3];
 };
-
-static void announce_kind(int fd, const char *module, uint64_t v, uint32_t kind, int obj)
-{
-	hrp_sha256 h;
-	char hex[65], chunk[4096];
-	uint64_t size = 0;
-	hrp_sha256_init(&h);
-	for (ssize_t k; (k = pread(obj, chunk, sizeof chunk, (off_t)size)) > 0; size += (uint64_t)k)
-		hrp_sha256_update(&h, chunk, (size_t)k);
-	hrp_sha256_hex(&h, hex);
-	hrp_buf b = { 0 };
-	cr_assert_geq(hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { module, v, kind, "/state/x.o", hex, size } }, &b), 0);
-	hrp_send_fd(fd, b.data, b.len, obj);
-	hrp_buf_free(&b);
-}
 
 /* At SUBSCRIBE: x's patch (a change of its own), then the first unit of a change of y and z; z's at x's report. */
 static void *fake_change(void *arg)
 {
 	struct fake2 *f = arg;
-	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
-	if (poll(&p, 1, 20000) != 1)
-		return NULL;
-	int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	hrp_reader r = { 0 };
 	hrp_msg m;
-	if (hrp_recv(fd, &r, &m, 5000) || m.type != HRP_HELLO)
-		goto out;
-	hrp_send(fd, &(hrp_msg){ .type = HRP_HELLO,
-				 .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4321, "0123456789abcdef0123456789abcdef",
-					      "hotreloadd test" } });
+	int fd = tp_accept_hello(f->lfd, &r);
+	if (fd < 0)
+		return NULL;
 	int sent_z = 0;
 	while (hrp_recv(fd, &r, &m, 20000) == 0) {
 		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
-			announce_kind(fd, f->units[0], 1, HRP_KIND_OK, f->objs[0]);
-			announce_kind(fd, f->units[1], 2, HRP_KIND_OK | HRP_KIND_MORE, f->objs[1]);
+			tp_announce(fd, f->units[0], 1, HRP_KIND_OK, f->objs[0]);
+			tp_announce(fd, f->units[1], 2, HRP_KIND_OK | HRP_KIND_MORE, f->objs[1]);
 		} else if (m.type == HRP_STATUS_REQ) {
-			hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS, .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
+			tp_status(fd);
 		} else if ((m.type == HRP_LOADED || m.type == HRP_REFUSED) && !sent_z++) {
-			announce_kind(fd, f->units[2], 2, HRP_KIND_OK, f->objs[2]);
+			tp_announce(fd, f->units[2], 2, HRP_KIND_OK, f->objs[2]);
 		}
 	}
-out:
 	hrp_reader_free(&r);
 	close(fd);
 	return NULL;
@@ -1014,21 +903,21 @@ Test(patch, a_change_whose_last_unit_has_not_come_waits_for_it_behind_an_earlier
 	struct fake2 f = { 0 };
 	for (int i = 0; i < 3; i++) {
 		char *src = t_fmt("int %s(void) { return 2; }\n", names[i]), *n = t_fmt("%s.c", names[i]),
-		     *o = t_fmt("p_%s.o", names[i]), *po = t_fmt("%s/p_%s.o", dir, names[i]);
+		     *o = t_fmt("p_%s.o", names[i]), *po = t_fmt("%s/p_%s.o", tp_dir, names[i]);
 		compile(&c, n, src, o, NULL);
-		f.units[i] = t_fmt("%s/%s.c", dir, names[i]);
+		f.units[i] = t_fmt("%s/%s.c", tp_dir, names[i]);
 		f.objs[i] = open(po, O_RDONLY | O_CLOEXEC);
 		free(src);
 		free(n);
 		free(o);
 		free(po);
 	}
-	char *sock = t_fmt("%s/d.sock", dir);
+	char *sock = t_fmt("%s/d.sock", tp_dir);
 	f.lfd = hrp_listen(sock, 1);
 	cr_assert_geq(f.lfd, 0);
 	pthread_t t;
 	pthread_create(&t, NULL, fake_change, &f);
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
 	pthread_join(t, NULL);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	cr_expect_str_eq(r.out, "update 1 x 2 y 1 z 1\nupdate 1 x 2 y 2 z 2\n", "%s\n%s", r.out, r.err);
@@ -1069,7 +958,7 @@ Test(patch, without_membarrier_sync_core_the_patch_lands_and_the_program_is_told
 	cfg c = { "gcc", "-O2" };
 	program(&c, NOSYNC_MAIN, CALLS_V1, NULL);
 	patch(&c, CALLS_V2, "p1.o");
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", "p1.o", NULL });
+	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", "p1.o", NULL });
 	cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
 	cr_expect_str_eq(r.out, "base 1\napplied 1 v1\nbase 5\n", "%s", r.err);
 	cr_expect(strstr(r.err, "membarrier") && strstr(r.err, "SYNC_CORE"), "%s", r.err);
@@ -1112,7 +1001,7 @@ Test(patch, a_membarrier_failing_after_the_first_write_does_not_unmap_code_alrea
 	program(&c, SYNCFAIL_MAIN, CALLS_V1, NULL);
 	patch(&c, CALLS_V2, "p1.o");
 	patch(&c, CALLS_V3, "p2.o");
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", "p1.o", "p2.o", NULL });
+	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", "p1.o", "p2.o", NULL });
 	cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
 	cr_expect_str_eq(r.out, "base 1\napplied 1 v1\nbase 5\napplied 1 v2\nbase 7\n", "%s", r.err);
 	t_run_free(&r);

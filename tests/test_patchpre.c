@@ -1,17 +1,14 @@
 /* test_patchpre.c: patches loaded ahead on the library's thread: one bound before another patch was applied is loaded again, not used as it was. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "patchutil.h"
 #include "util.h"
-#include "../proto/hrp.h"
-#include "../proto/sha256.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #define SAN " -fsanitize=address,undefined"
@@ -21,34 +18,7 @@
 
 #define FLAGS "-g -fpatchable-function-entry=7,5 -flive-patching=inline-clone -fno-omit-frame-pointer -O0"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = t_tmpdir();
-}
-
-static void teardown(void)
-{
-	t_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(patchpre, .init = setup, .fini = teardown, .timeout = 120);
-
-static void sh(const char *cmd)
-{
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
-	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-	t_run_free(&r);
-}
-
-static void put(const char *name, const char *text)
-{
-	char *p = t_fmt("%s/%s", dir, name);
-	cr_assert_eq(t_write(p, text, strlen(text)), 0);
-	free(p);
-}
+TestSuite(patchpre, .init = tp_setup, .fini = tp_teardown, .timeout = 120);
 
 /* A stand-in for the daemon: at each SUBSCRIBE "/", a BUILD of unit v1 with obj (its SHA-256 and size, as v3 has). */
 struct standin {
@@ -56,42 +26,19 @@ struct standin {
 	char *unit;
 };
 
-static void announce(int fd, const char *unit, int obj)
-{
-	hrp_sha256 h;
-	char hex[65], chunk[4096];
-	uint64_t size = 0;
-	hrp_sha256_init(&h);
-	for (ssize_t k; (k = pread(obj, chunk, sizeof chunk, (off_t)size)) > 0; size += (uint64_t)k)
-		hrp_sha256_update(&h, chunk, (size_t)k);
-	hrp_sha256_hex(&h, hex);
-	hrp_buf b = { 0 };
-	hrp_encode(&(hrp_msg){ .type = HRP_BUILD, .u.build = { unit, 1, HRP_KIND_OK, "/state/x.o", hex, size } }, &b);
-	hrp_send_fd(fd, b.data, b.len, obj);
-	hrp_buf_free(&b);
-}
-
 static void *standin(void *arg)
 {
 	struct standin *s = arg;
-	struct pollfd p = { .fd = s->lfd, .events = POLLIN };
-	if (poll(&p, 1, 20000) != 1)
-		return NULL;
-	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	hrp_reader r = { 0 };
 	hrp_msg m;
-	if (hrp_recv(fd, &r, &m, 5000) == 0 && m.type == HRP_HELLO) {
-		hrp_send(fd, &(hrp_msg){ .type = HRP_HELLO,
-					 .u.hello = { HRP_VERSION, HRP_ROLE_DAEMON, 4321, "0123456789abcdef0123456789abcdef",
-						      "hotreloadd test" } });
-		while (hrp_recv(fd, &r, &m, 20000) == 0) {
-			if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/"))
-				announce(fd, s->unit, s->obj);
-			else if (m.type == HRP_STATUS_REQ)
-				hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS,
-							 .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
-		}
+	int fd = tp_accept_hello(s->lfd, &r);
+	if (fd < 0)
+		return NULL;
+	while (hrp_recv(fd, &r, &m, 20000) == 0) {
+		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/"))
+			tp_announce(fd, s->unit, 1, HRP_KIND_OK, s->obj);
+		else if (m.type == HRP_STATUS_REQ)
+			tp_status(fd);
 	}
 	hrp_reader_free(&r);
 	close(fd);
@@ -125,21 +72,21 @@ static const char *MAIN =
 
 Test(patchpre, a_patch_loaded_before_another_was_applied_binds_to_its_statics)
 {
-	put("game.c", "int count(void) { static int n; return ++n; }\n");
-	put("main.c", MAIN);
-	sh("gcc " FLAGS " -c game.c -o game.o");
-	sh("gcc " FLAGS " -I" HR_SOURCE_DIR "/client" SAN " -c main.c -o main.o");
-	sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
-	put("game.c", "static int added = 100;\nint count(void) { static int n; ++n; return ++added; }\n");
-	sh("gcc " FLAGS " -c game.c -o p1.o && touch -d '+1 hour' p1.o"); /* saved after the build */
-	char *o = t_fmt("%s/p1.o", dir), *sock = t_fmt("%s/d.sock", dir);
-	struct standin s = { .obj = open(o, O_RDONLY | O_CLOEXEC), .unit = t_fmt("%s/game.c", dir) };
+	tp_put("game.c", "int count(void) { static int n; return ++n; }\n");
+	tp_put("main.c", MAIN);
+	tp_sh("gcc " FLAGS " -c game.c -o game.o");
+	tp_sh("gcc " FLAGS " -I" HR_SOURCE_DIR "/client" SAN " -c main.c -o main.o");
+	tp_sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
+	tp_put("game.c", "static int added = 100;\nint count(void) { static int n; ++n; return ++added; }\n");
+	tp_sh("gcc " FLAGS " -c game.c -o p1.o && touch -d '+1 hour' p1.o"); /* saved after the build */
+	char *o = t_fmt("%s/p1.o", tp_dir), *sock = t_fmt("%s/d.sock", tp_dir);
+	struct standin s = { .obj = open(o, O_RDONLY | O_CLOEXEC), .unit = t_fmt("%s/game.c", tp_dir) };
 	s.lfd = hrp_listen(sock, 1);
 	cr_assert_geq(s.lfd, 0);
 	cr_assert_geq(s.obj, 0);
 	pthread_t t;
 	pthread_create(&t, NULL, standin, &s);
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
 	close(s.lfd); /* the stand-in's accept is done by the time the program exits */
 	pthread_join(t, NULL);
 	cr_expect_eq(r.status, 0, "%s", r.err);

@@ -4,37 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "patchutil.h"
 #include "util.h"
 
-static char *dir;
-
-static void setup(void)
-{
-	dir = t_tmpdir();
-}
-
-static void teardown(void)
-{
-	t_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(patchsplit, .init = setup, .fini = teardown, .timeout = 240);
-
-/* The program's side: apply(path) through the library's internal engine, printing the result. */
-static const char *HARNESS =
-	"#include <fcntl.h>\n#include <stdio.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
-	"static hrc_prog *prog;\n"
-	"int apply(const char *path);\n"
-	"int apply(const char *path)\n{\n"
-	"	char err[1024] = \"\";\n"
-	"	if (!prog && hrc_prog_open(&prog, err, sizeof err) < 0) { printf(\"open: %s\\n\", err); fflush(stdout); return -1; }\n"
-	"	int fd = open(path, O_RDONLY | O_CLOEXEC);\n"
-	"	int rc = hrc_prog_apply(prog, &fd, 1, err, sizeof err);\n"
-	"	close(fd);\n"
-	"	if (rc < 0) printf(\"refused: %s\\n\", err); else printf(\"applied %d v%u\\n\", rc, hrc_prog_version(prog));\n"
-	"	fflush(stdout);\n"
-	"	return rc;\n}\n";
+TestSuite(patchsplit, .init = tp_setup, .fini = tp_teardown, .timeout = 240);
 
 #ifdef __SANITIZE_ADDRESS__
 #define SAN " -fsanitize=address,undefined"
@@ -42,39 +15,17 @@ static const char *HARNESS =
 #define SAN ""
 #endif
 
-static int have(const char *cc)
-{
-	t_run r = t_exec(NULL, NULL, (const char *const[]){ cc, "--version", NULL });
-	int ok = r.status == 0;
-	t_run_free(&r);
-	return ok;
-}
-
-/* Run cmd (a t_fmt string, freed here) in dir; its output. */
-static char *sh(char *cmd)
-{
-	t_run r = t_exec(dir, NULL, (const char *const[]){ "sh", "-c", cmd, NULL });
-	cr_assert_eq(r.status, 0, "%s: %s", cmd, r.err);
-	free(cmd);
-	char *out = r.out;
-	r.out = NULL;
-	t_run_free(&r);
-	return out;
-}
-
 /* Flags added to every compile. */
 static const char *more = "";
 
 /* Compile src saved as name to obj with the patching flags at -O2, split into hot and cold parts where gcc can. */
 static void compile(const char *cc, const char *name, const char *src, const char *obj, const char *extra)
 {
-	char *p = t_fmt("%s/%s", dir, name);
-	cr_assert_eq(t_write(p, src, strlen(src)), 0);
-	free(p);
+	tp_put(name, src);
 	const char *fl = strcmp(cc, "gcc") ? "-g -fpatchable-function-entry=7,5 -fno-omit-frame-pointer"
 					   : "-g -fpatchable-function-entry=7,5 -flive-patching=inline-clone "
 					     "-fno-omit-frame-pointer -freorder-blocks-and-partition";
-	free(sh(t_fmt("%s %s -O2 %s %s -c %s -o %s", cc, fl, more, extra ? extra : "", name, obj)));
+	tp_sh("%s %s -O2 %s %s -c %s -o %s", cc, fl, more, extra ? extra : "", name, obj);
 }
 
 /* main's and step's unlikely paths call a cold function: gcc moves them to main.cold and step.cold. */
@@ -116,7 +67,7 @@ static const char *GAME2 =
 /* Whether the object or program has a symbol named name. */
 static int has_sym(const char *file, const char *name)
 {
-	char *out = sh(t_fmt("readelf -sW %s", file));
+	char *out = tp_sh_out("readelf -sW %s", file);
 	char *want = t_fmt(" %s\n", name);
 	int r = strstr(out, want) != NULL;
 	free(want);
@@ -132,22 +83,21 @@ Test(patchsplit, a_function_in_hot_and_cold_parts_runs_its_new_code_and_keeps_it
 	for (size_t i = 0; i < sizeof CFGS / sizeof *CFGS; i++) {
 		const char *cc = CFGS[i][0];
 		more = CFGS[i][1];
-		if (!have(cc)) {
+		if (!t_have(cc)) {
 			cr_log_info("%s not installed: skipped", cc);
 			continue;
 		}
 		compile(cc, "main.c", MAIN, "main.o", NULL);
 		compile(cc, "game.c", GAME, "game.o", NULL);
-		compile(cc, "harness.c", HARNESS, "harness.o", "-I" HR_SOURCE_DIR "/client" SAN);
-		free(sh(t_fmt("%s" SAN " -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread", cc,
-			      HR_BUILD_DIR)));
+		compile(cc, "harness.c", tp_harness, "harness.o", "-I" HR_SOURCE_DIR "/client" SAN);
+		tp_sh("%s" SAN " -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread", cc, HR_BUILD_DIR);
 		compile(cc, "game.c", GAME2, "p1.o", NULL);
 		if (!strcmp(cc, "gcc")) { /* what this test is about: the split happened */
 			cr_assert(has_sym("prog", "main.cold"), "gcc did not split main");
 			cr_assert(has_sym("prog", "step.cold"), "gcc did not split step");
 			cr_assert(has_sym("p1.o", "step.cold"), "gcc did not split the patch's step");
 		}
-		t_run r = t_exec(dir, NULL, (const char *const[]){ "./prog", "p1.o", NULL });
+		t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", "p1.o", NULL });
 		cr_expect_eq(r.status, 0, "%s %s: prog exited %d:\n%s\n%s", cc, more, r.status, r.out, r.err);
 		cr_expect_str_eq(r.out,
 				 "1001\n"

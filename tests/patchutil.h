@@ -1,0 +1,37 @@
+/* patchutil.h: what the patch suites share: their temporary directory, shell commands in it, and a stand-in daemon. */
+#ifndef TP_PATCHUTIL_H
+#define TP_PATCHUTIL_H
+#include <stdint.h>
+#include "../proto/hrp.h"
+
+/* The test's temporary directory: made by tp_setup, removed by tp_teardown (a suite's .init and .fini). */
+extern char *tp_dir;
+void tp_setup(void);
+void tp_teardown(void);
+
+/* Run the command (printf-style) with sh -c in tp_dir; the test fails unless it exits 0. */
+void tp_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same, returning its output (the caller frees it). */
+char *tp_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write text to tp_dir/name; the test fails if it cannot. */
+void tp_put(const char *name, const char *text);
+
+/*
+ * The program's side of the engine tests, built into it as harness.c:
+ * int apply(const char *paths) applies one object, or several separated by
+ * commas together, through the library's internal engine and prints the result.
+ */
+extern const char tp_harness[];
+
+/*
+ * The stand-in daemon's side of a connection: accept one client on lfd
+ * (within 20 s), make it blocking and answer its HELLO as the daemon does.
+ * The connection, with r reading it; -1 (nothing left open) if none came.
+ */
+int tp_accept_hello(int lfd, hrp_reader *r);
+/* A BUILD of module at version v of kind, passing obj, with its SHA-256 and size as the daemon sends them (the library checks both). */
+void tp_announce(int fd, const char *module, uint64_t v, uint32_t kind, int obj);
+/* The answer to a STATUS_REQ. */
+void tp_status(int fd);
+#endif
