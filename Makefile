@@ -137,7 +137,7 @@ test-tsan:
 	@# the patch suites' programs link the instrumented library (HR_LIB_DIR) with TSan's runtime (HR_LIB_SAN)
 	HR_DAEMON=$(CURDIR)/build-tsan/hotreloadd HR_HOST=$(CURDIR)/build-tsan/tests/host \
 	    HR_LIB_DIR=$(CURDIR)/build-tsan HR_LIB_SAN=-fsanitize=thread \
-	    build/tests/run --filter '@(daemon|client|reload|watchers|saves|bytes|patch|patchd|patche2e)/*' $(TEST_ARGS)
+	    build/tests/run --filter '@(daemon|client|reload|watchers|saves|bytes|patch|patchapi|patchd|patche2e)/*' $(TEST_ARGS)
 
 check: all $(B)/tests/run $(B)/tests/host $(B)/demo/game $(B)/sdl/game $(CROSS_HOST)
 ifneq ($(SAN),1)

@@ -63,6 +63,62 @@ void tp_put(const char *name, const char *text)
 	free(p);
 }
 
+const char *tp_more_cflags = "";
+
+void tp_compile(const tp_cfg *c, const char *name, const char *src, const char *obj, const char *extra)
+{
+	tp_put(name, src);
+	tp_sh("%s %s %s %s %s -c %s -o %s", c->cc, t_patch_cflags(c->cc), c->opt, tp_more_cflags, extra ? extra : "", name, obj);
+}
+
+void tp_patch(const tp_cfg *c, const char *game_src, const char *obj)
+{
+	tp_compile(c, "game.c", game_src, obj, NULL);
+}
+
+void tp_link_shared(const char *args)
+{
+	tp_sh("gcc %s %s -o prog %s -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", t_lib_san(), args,
+	      *args ? "" : "main.o game.o", t_lib_dir(), t_lib_dir());
+}
+
+char *tp_run(const char *const *args)
+{
+	const char *argv[16] = { "./prog" };
+	size_t n = 1;
+	while (args && args[n - 1])
+		argv[n] = args[n - 1], n++;
+	argv[n] = NULL;
+	t_run r = t_exec(tp_dir, NULL, argv);
+	cr_assert_eq(r.status, 0, "prog exited %d:\n%s\n%s", r.status, r.out, r.err);
+	char *out = r.out;
+	r.out = NULL;
+	t_run_free(&r);
+	return out;
+}
+
+const char tp_calls_v1[] =
+	"static int counter;\n"
+	"static int twice(int x) { return 2 * x; }\n"
+	"int base(void) { return 1; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()); }\n";
+
+const char tp_calls_v2[] =
+	"static int counter;\n"
+	"static int fresh = 40;\n"
+	"static int extra(void) { return fresh++; }\n"
+	"static int twice(int x) { return 3 * x; }\n"
+	"int base(void) { return 5; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
+
+const char tp_calls_v3[] =
+	"static int counter;\n"
+	"static int fresh = 40;\n"
+	"static int extra(void) { return fresh++; }\n"
+	"static int twice(int x) { return 3 * x; }\n"
+	"int base(void) { return 7; }\n"
+	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
+
 const char tp_harness[] =
 	"#include <fcntl.h>\n#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n#include \"patch.h\"\n"
 	"static hrc_prog *prog;\n"

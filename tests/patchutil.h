@@ -17,6 +17,29 @@ char *tp_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Write text to tp_dir/name; the test fails if it cannot. */
 void tp_put(const char *name, const char *text);
 
+/* A compiler and optimisation level a program to patch is built with. */
+typedef struct tp_cfg {
+	const char *cc, *opt;
+} tp_cfg;
+
+/* Flags added to every tp_compile of a test (-fcf-protection, say). */
+extern const char *tp_more_cflags;
+/* Write src to tp_dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in tp_dir). */
+void tp_compile(const tp_cfg *c, const char *name, const char *src, const char *obj, const char *extra);
+/* A patch: the unit's new source saved over game.c and compiled to obj, as the daemon does. */
+void tp_patch(const tp_cfg *c, const char *game_src, const char *obj);
+/* gcc args -o prog [main.o game.o when args is ""], linked to the shared library. */
+void tp_link_shared(const char *args);
+/* Run ./prog with args (NULL-terminated, NULL for none) in tp_dir; its output (the caller frees it). It must exit 0. */
+char *tp_run(const char *const *args);
+
+/*
+ * game.c with int base(void) and int tick(void), and two patches of it: in v2
+ * base, a static function and tick changed, and a new function with a new
+ * static; v3 the same unit again, whose new static keeps counting.
+ */
+extern const char tp_calls_v1[], tp_calls_v2[], tp_calls_v3[];
+
 /*
  * The program's side of the engine tests, built into it as harness.c:
  * int apply(const char *paths) applies one object, or several separated by

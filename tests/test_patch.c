@@ -1,8 +1,6 @@
 /* test_patch.c: the patch engine on real programs built with the patching flags (gcc and clang, -O0 and -O2): calls, statics, refusals, stacks, threads. */
 #include <criterion/criterion.h>
 #include <elf.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,64 +11,22 @@
 
 TestSuite(patch, .init = tp_setup, .fini = tp_teardown, .timeout = 240);
 
-typedef struct cfg {
-	const char *cc, *opt;
-} cfg;
-
-static const cfg CFGS[] = { { "gcc", "-O0" }, { "gcc", "-O2" }, { "clang", "-O0" }, { "clang", "-O2" } };
-
-/* Flags added to every compile of a test (-fcf-protection, say). */
-static const char *more_cflags = "";
-
-/* Write src to tp_dir/name and compile it as the program's build would: cc FLAGS -c name -o obj (in tp_dir). */
-static void compile(const cfg *c, const char *name, const char *src, const char *obj, const char *extra)
-{
-	tp_put(name, src);
-	tp_sh("%s %s %s %s %s -c %s -o %s", c->cc, t_patch_cflags(c->cc), c->opt, more_cflags, extra ? extra : "", name, obj);
-}
+static const tp_cfg CFGS[] = { { "gcc", "-O0" }, { "gcc", "-O2" }, { "clang", "-O0" }, { "clang", "-O2" } };
 
 /* The program: main.c and game.c, with the harness, linked to the library as a user would. */
-static void program(const cfg *c, const char *main_src, const char *game_src, const char *linkextra)
+static void program(const tp_cfg *c, const char *main_src, const char *game_src, const char *linkextra)
 {
-	compile(c, "game.c", game_src, "game.o", NULL);
-	compile(c, "main.c", main_src, "main.o", NULL);
+	tp_compile(c, "game.c", game_src, "game.o", NULL);
+	tp_compile(c, "main.c", main_src, "main.o", NULL);
 	char *inc = t_fmt("-I" HR_SOURCE_DIR "/client %s", t_lib_san());
-	compile(c, "harness.c", tp_harness, "harness.o", inc);
+	tp_compile(c, "harness.c", tp_harness, "harness.o", inc);
 	free(inc);
 	tp_sh("%s %s -o prog main.o game.o harness.o %s %s/libhotreload.a -ldl -lpthread", c->cc, t_lib_san(),
 	      linkextra ? linkextra : "", t_lib_dir());
 }
 
-/* gcc args -o prog [main.o game.o when args is ""], linked to the shared library. */
-static void link_shared(const char *args)
-{
-	tp_sh("gcc %s %s -o prog %s -L%s -lhotreload -ldl -lpthread -Wl,-rpath,%s", t_lib_san(), args,
-	      *args ? "" : "main.o game.o", t_lib_dir(), t_lib_dir());
-}
-
-/* A patch: the unit's new source saved over game.c and compiled to obj, as the daemon does. */
-static void patch(const cfg *c, const char *game_src, const char *obj)
-{
-	compile(c, "game.c", game_src, obj, NULL);
-}
-
-static char *run(const char *const *args)
-{
-	const char *argv[16] = { "./prog" };
-	size_t n = 1;
-	while (args && args[n - 1])
-		argv[n] = args[n - 1], n++;
-	argv[n] = NULL;
-	t_run r = t_exec(tp_dir, NULL, argv);
-	cr_assert_eq(r.status, 0, "prog exited %d:\n%s\n%s", r.status, r.out, r.err);
-	char *out = r.out;
-	r.out = NULL;
-	t_run_free(&r);
-	return out;
-}
-
 #define EACH_CFG(c)                                                                        \
-	for (const cfg *c = CFGS; c < CFGS + sizeof CFGS / sizeof *CFGS; c++)                 \
+	for (const tp_cfg *c = CFGS; c < CFGS + sizeof CFGS / sizeof *CFGS; c++)                 \
 		if (!t_have(c->cc))                                                                  \
 			cr_log_info("%s not installed: skipped", c->cc);                           \
 		else
@@ -87,39 +43,15 @@ static const char *CALLS_MAIN =
 	"	for (int i = 1; i < argc; i++) { apply(argv[i]); show(); }\n"
 	"	return 0;\n}\n";
 
-static const char *CALLS_V1 =
-	"static int counter;\n"
-	"static int twice(int x) { return 2 * x; }\n"
-	"int base(void) { return 1; }\n"
-	"int tick(void) { counter++; return counter * 1000 + twice(base()); }\n";
-
-/* base changed, the static function changed, a new function with a new static. */
-static const char *CALLS_V2 =
-	"static int counter;\n"
-	"static int fresh = 40;\n"
-	"static int extra(void) { return fresh++; }\n"
-	"static int twice(int x) { return 3 * x; }\n"
-	"int base(void) { return 5; }\n"
-	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
-
-/* The same unit again: the new static keeps counting from where the first patch left it. */
-static const char *CALLS_V3 =
-	"static int counter;\n"
-	"static int fresh = 40;\n"
-	"static int extra(void) { return fresh++; }\n"
-	"static int twice(int x) { return 3 * x; }\n"
-	"int base(void) { return 7; }\n"
-	"int tick(void) { counter++; return counter * 1000 + twice(base()) + extra(); }\n";
-
-/* CALLS_V1 patched with V2 then V3, in each configuration: every kind of call reaches the newest code. */
+/* tp_calls_v1 patched with v2 then v3, in each configuration: every kind of call reaches the newest code. */
 static void calls_in_each_cfg(void)
 {
 	EACH_CFG(c)
 	{
-		program(c, CALLS_MAIN, CALLS_V1, NULL);
-		patch(c, CALLS_V2, "p1.o");
-		patch(c, CALLS_V3, "p2.o");
-		char *out = run((const char *const[]){ "p1.o", "p2.o", NULL });
+		program(c, CALLS_MAIN, tp_calls_v1, NULL);
+		tp_patch(c, tp_calls_v2, "p1.o");
+		tp_patch(c, tp_calls_v3, "p2.o");
+		char *out = tp_run((const char *const[]){ "p1.o", "p2.o", NULL });
 		cr_expect_str_eq(out,
 				 "tick 1002 cb 1 base 1\n"
 				 "applied 1 v1\n"
@@ -163,8 +95,8 @@ Test(patch, function_local_statics_are_matched_by_function_not_by_gcc_numbering)
 	EACH_CFG(c)
 	{
 		program(c, LOCALS_MAIN, LOCALS_V1, NULL);
-		patch(c, LOCALS_V2, "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		tp_patch(c, LOCALS_V2, "p1.o");
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		cr_expect_str_eq(out, "f 2 g 101\napplied 1 v1\nf 51003 g 102\n", "%s %s", c->cc, c->opt);
 		free(out);
 	}
@@ -185,8 +117,8 @@ Test(patch, a_variable_that_changed_size_is_refused_and_the_old_code_runs_on)
 	EACH_CFG(c)
 	{
 		program(c, SIZE_MAIN, "int hp_table[4] = { 1, 2, 3, 4 };\nint get(void) { return hp_table[3]; }\n", NULL);
-		patch(c, "int hp_table[6] = { 1, 2, 3, 4, 5, 6 };\nint get(void) { return hp_table[5]; }\n", "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		tp_patch(c, "int hp_table[6] = { 1, 2, 3, 4, 5, 6 };\nint get(void) { return hp_table[5]; }\n", "p1.o");
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		char *want = t_fmt("get 4\nrefused: %s/game.c: variable 'hp_table' changed size (16 \xe2\x86\x92 24 bytes): "
 				   "its storage cannot be kept; restart the program\nget 4\n", tp_dir);
 		cr_expect_str_eq(out, want, "%s %s", c->cc, c->opt);
@@ -223,10 +155,10 @@ static const char *NOWX_MAIN =
 
 Test(patch, a_program_whose_code_the_system_will_not_let_it_write_is_refused_and_runs_on)
 {
-	cfg c = { "gcc", "-O2" };
+	tp_cfg c = { "gcc", "-O2" };
 	program(&c, NOWX_MAIN, "int get(void) { return 1; }\n", NULL);
-	patch(&c, "int get(void) { return 2; }\n", "p1.o");
-	char *out = run((const char *const[]){ "p1.o", NULL });
+	tp_patch(&c, "int get(void) { return 2; }\n", "p1.o");
+	char *out = tp_run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "refused: the system will not let the program write its code (mprotect: Permission denied;"),
 		  "%s", out);
 	cr_expect(!strncmp(out, "get 1\n", 6) && strstr(out, "\nget 1\n"), "the old code runs on: %s", out);
@@ -240,8 +172,8 @@ Test(patch, a_thread_local_variable_is_refused)
 	EACH_CFG(c)
 	{
 		program(c, SIZE_MAIN, TLS_V1, NULL);
-		patch(c, "__thread int tls_hp;\nint get(void) { return tls_hp += 10; }\n", "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		tp_patch(c, "__thread int tls_hp;\nint get(void) { return tls_hp += 10; }\n", "p1.o");
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: thread-local variable 'tls_hp' cannot be patched"),
 			  "%s %s: %s", c->cc, c->opt, out);
 		cr_expect(strstr(out, "get 1\n") && strstr(out, "get 2\n"), "%s", out);
@@ -268,9 +200,9 @@ Test(patch, a_recursive_function_on_the_stack_finishes_its_calls_in_old_code)
 	{
 		program(c, REC_MAIN, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 1 + depth(n - 1); }\n",
 			NULL);
-		patch(c, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 10 + depth(n - 1); }\n",
+		tp_patch(c, "void trigger(void);\nint depth(int n) { if (!n) { trigger(); return 0; } return 10 + depth(n - 1); }\n",
 		      "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		cr_expect_str_eq(out, "applied 1 v1\ndepth 3\ndepth 30\n", "%s %s", c->cc, c->opt);
 		free(out);
 	}
@@ -281,8 +213,8 @@ Test(patch, an_object_of_another_unit_is_skipped_silently)
 	EACH_CFG(c)
 	{
 		program(c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
-		compile(c, "other.c", "int other(void) { return 1; }\n", "other.o", NULL);
-		char *out = run((const char *const[]){ "other.o", NULL });
+		tp_compile(c, "other.c", "int other(void) { return 1; }\n", "other.o", NULL);
+		char *out = tp_run((const char *const[]){ "other.o", NULL });
 		cr_expect_str_eq(out, "get 4\napplied 0 v0\nget 4\n", "%s %s", c->cc, c->opt);
 		free(out);
 	}
@@ -299,34 +231,34 @@ static void build_with(const char *cflags)
 
 Test(patch, a_program_that_lacks_what_patching_needs_is_told_what)
 {
-	cfg c = { "gcc", "-O0" };
-	patch(&c, "int get(void) { return 5; }\n", "p1.o");
+	tp_cfg c = { "gcc", "-O0" };
+	tp_patch(&c, "int get(void) { return 5; }\n", "p1.o");
 	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
 	tp_sh("strip -o stripped prog && cp stripped prog");
-	char *out = run((const char *const[]){ "p1.o", NULL });
+	char *out = tp_run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "open: the executable is stripped (no .symtab)"), "%s", out);
 	free(out);
 
 	build_with("-g");
-	out = run((const char *const[]){ "p1.o", NULL });
+	out = tp_run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "open: the program was not built with -fpatchable-function-entry=7,5"), "%s", out);
 	free(out);
 
 	build_with("-fpatchable-function-entry=7,5");
-	out = run((const char *const[]){ "p1.o", NULL });
+	out = tp_run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "open: no DWARF debug information for the program's own code (main): build it with -g"), "%s", out);
 	free(out);
 }
 
 Test(patch, a_function_built_without_the_flags_is_refused_by_name)
 {
-	cfg c = { "gcc", "-O2" };
-	patch(&c, "int get(void) { return 5; }\n", "p1.o");
+	tp_cfg c = { "gcc", "-O2" };
+	tp_patch(&c, "int get(void) { return 5; }\n", "p1.o");
 	program(&c, SIZE_MAIN, "int get(void) { return 4; }\n", NULL);
 	/* game.c alone built without room at its entries; main.c has them */
 	tp_sh("gcc -g -O2 -c game.c -o game.o && gcc %s -o prog main.o game.o harness.o %s/libhotreload.a -ldl -lpthread",
 			  t_lib_san(), t_lib_dir());
-	char *out = run((const char *const[]){ "p1.o", NULL });
+	char *out = tp_run((const char *const[]){ "p1.o", NULL });
 	cr_expect(strstr(out, "refused: ") && strstr(out, "game.c: function 'get' has no room at its entry: built without the patching flags"),
 		  "%s", out);
 	cr_expect(strstr(out, "get 4\nrefused") && strstr(out, "\nget 4\n"), "%s", out);
@@ -368,9 +300,9 @@ Test(patch, threads_calling_the_patched_functions_while_200_patches_land)
 	{
 		char *v1 = t_fmt(THREADS_SRC, 1), *v2 = t_fmt(THREADS_SRC, 2), *v3 = t_fmt(THREADS_SRC, 3);
 		program(c, THREADS_MAIN, v1, "-pthread");
-		patch(c, v2, "p2.o");
-		patch(c, v3, "p3.o");
-		char *out = run((const char *const[]){ "p2.o", "p3.o", NULL });
+		tp_patch(c, v2, "p2.o");
+		tp_patch(c, v3, "p3.o");
+		char *out = tp_run((const char *const[]){ "p2.o", "p3.o", NULL });
 		cr_expect(strstr(out, "patches 200 calls some work 4\n"), "%s %s: %.300s", c->cc, c->opt,
 			  strstr(out, "patches") ? strstr(out, "patches") : out);
 		free(out);
@@ -393,134 +325,14 @@ Test(patch, a_constant_stored_into_a_kept_static_reaches_its_old_storage)
 			"static int a = 1, b = 2;\n"
 			"int get(void) { return a * 100 + b; }\n",
 			NULL);
-		patch(c,
+		tp_patch(c,
 		      "static int a = 1;\nstatic int z = 5;\nstatic int b = 2;\n"
 		      "int get(void) { z++; b = 7; return a * 100 + b * 10 + z; }\n",
 		      "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		cr_expect_str_eq(out, "get 102\napplied 1 v1\nget 176\n", "%s %s", c->cc, c->opt);
 		free(out);
 	}
-}
-
-/* ---- hr_open_program through the library's receive path, against a stand-in for the daemon ---- */
-
-struct fake {
-	int lfd;
-	char *unit; /* tp_dir/game.c */
-	int objs[4]; /* v1 good, v2 a size change, v3 good; v4 for the program opened again */
-	char loaded[256], refused[1024];
-	int subscribed;
-};
-
-/* HELLO; at SUBSCRIBE "/" the first patch (and one of another program's unit); each next after the last report. */
-static void *fake_daemon(void *arg)
-{
-	struct fake *f = arg;
-	hrp_reader r = { 0 };
-	hrp_msg m;
-	int fd = tp_accept_hello(f->lfd, &r);
-	if (fd < 0)
-		return NULL;
-	int next = 0;
-	size_t n = 0;
-	while (hrp_recv(fd, &r, &m, 20000) == 0) {
-		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/") && f->subscribed++) {
-			tp_announce(fd, f->unit, 4, HRP_KIND_OK, f->objs[3]); /* subscribed again: the newest */
-		} else if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
-			tp_announce(fd, "/elsewhere/not-ours.c", 9, HRP_KIND_OK, f->objs[0]);
-			tp_announce(fd, f->unit, 1, HRP_KIND_OK, f->objs[next++]);
-		} else if (m.type == HRP_STATUS_REQ) {
-			tp_status(fd);
-		} else if (m.type == HRP_LOADED || m.type == HRP_REFUSED) {
-			n += (size_t)snprintf(m.type == HRP_LOADED ? f->loaded + strlen(f->loaded) : f->refused + strlen(f->refused),
-					      m.type == HRP_LOADED ? sizeof f->loaded - strlen(f->loaded) : sizeof f->refused - strlen(f->refused),
-					      "%s v%llu;", m.type == HRP_LOADED ? m.u.loaded.module : m.u.refused.module,
-					      (unsigned long long)(m.type == HRP_LOADED ? m.u.loaded.version : m.u.refused.version));
-			if (m.type == HRP_REFUSED)
-				snprintf(f->refused + strlen(f->refused), sizeof f->refused - strlen(f->refused), "%s;", m.u.refused.reason);
-			if (next >= 3)
-				continue;
-			tp_announce(fd, f->unit, (uint64_t)next + 1, HRP_KIND_OK, f->objs[next]);
-			next++;
-		}
-	}
-	hrp_reader_free(&r);
-	close(fd);
-	return NULL;
-}
-
-static const char *API_MAIN =
-	"#include <stdio.h>\n#include <unistd.h>\n#include <time.h>\n#include \"hotreload.h\"\n"
-	"int tick(void); int base(void);\n"
-	"int main(int argc, char **argv) {\n"
-	"	(void)argc;\n"
-	"	hr_client *c = hr_connect(argv[1]);\n"
-	"	if (!c) { printf(\"connect failed\\n\"); return 1; }\n"
-	"	hr_module *m = hr_open_program(c);\n"
-	"	if (!m) { printf(\"open: %s\\n\", hr_last_error()); return 0; }\n"
-	"	printf(\"tick %d base %d\\n\", tick(), base());\n"
-	"	time_t until = time(NULL) + 60;\n"
-	"	int seen = 0;\n"
-	"	while (seen < 3 && time(NULL) < until) { /* the game's frame loop */\n"
-	"		int rc = hr_update(m);\n"
-	"		if (rc) { seen++; printf(\"update %d v%llu tick %d base %d\\n\", rc, (unsigned long long)hr_version(m), tick(), base()); fflush(stdout); }\n"
-	"		usleep(1000);\n"
-	"	}\n"
-	"	hr_close(m);\n"
-	"	printf(\"base after close %d\\n\", base());\n"
-	"	m = hr_open_program(c); /* again: what was switched stays known */\n"
-	"	while (hr_update(m) == 0 && time(NULL) < until)\n"
-	"		usleep(1000);\n"
-	"	printf(\"reopened v%llu base %d\\n\", (unsigned long long)hr_version(m), base());\n"
-	"	hr_close(m);\n"
-	"	hr_disconnect(c);\n"
-	"	return 0;\n}\n";
-
-Test(patch, hr_open_program_applies_the_patches_announced_for_its_units)
-{
-	cfg c = { "gcc", "-O2" };
-	compile(&c, "game.c", CALLS_V1, "game.o", NULL);
-	compile(&c, "main.c", API_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
-	link_shared("");
-	patch(&c, CALLS_V2, "p1.o");
-	patch(&c, "static int counter[2];\nint base(void) { return 9; }\nint tick(void) { return ++counter[0]; }\n", "p2.o");
-	patch(&c, CALLS_V3, "p3.o");
-	patch(&c, "int base(void) { return 11; }\nint tick(void) { return 0; }\n", "p4.o");
-	struct fake f = { .unit = t_fmt("%s/game.c", tp_dir) };
-	for (int i = 0; i < 4; i++) {
-		char *o = t_fmt("%s/p%d.o", tp_dir, i + 1);
-		f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
-		free(o);
-	}
-	char *sock = t_fmt("%s/d.sock", tp_dir);
-	f.lfd = hrp_listen(sock, 1);
-	cr_assert_geq(f.lfd, 0);
-	pthread_t t;
-	pthread_create(&t, NULL, fake_daemon, &f);
-	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-	pthread_join(t, NULL);
-	cr_expect_eq(r.status, 0, "%s", r.err);
-	cr_expect(f.subscribed);
-	cr_expect_str_eq(r.out,
-			 "tick 1002 base 1\n"
-			 "update 1 v1 tick 2055 base 5\n"
-			 "update -22 v1 tick 3056 base 5\n"
-			 "update 1 v2 tick 4063 base 7\n"
-			 "base after close 7\n"
-			 "reopened v1 base 11\n");
-	char *loaded = t_fmt("%s v1;%s v3;", f.unit, f.unit);
-	/* v4's report may be cut off by hr_disconnect right after */
-	cr_expect(!strncmp(f.loaded, loaded, strlen(loaded)), "%s", f.loaded);
-	cr_expect(strstr(f.refused, "v2;") && strstr(f.refused, "variable 'counter' changed size (4 \xe2\x86\x92 8 bytes)"), "%s",
-		  f.refused);
-	free(loaded);
-	t_run_free(&r);
-	for (int i = 0; i < 4; i++)
-		close(f.objs[i]);
-	close(f.lfd);
-	free(sock);
-	free(f.unit);
 }
 
 static const char *GDB_MAIN =
@@ -541,9 +353,9 @@ Test(patch, gdb_stops_at_a_line_of_a_patched_function)
 		cr_log_info("gdb not installed: skipped");
 		return;
 	}
-	cfg c = { "gcc", "-O0" };
+	tp_cfg c = { "gcc", "-O0" };
 	program(&c, GDB_MAIN, "static int hits;\nint value(void) { return ++hits; }\n", NULL);
-	patch(&c, "static int hits;\nint value(void)\n{\n\tint v = 40 + hits;\n\tv += 2;\n\treturn ++hits + v;\n}\n", "p1.o");
+	tp_patch(&c, "static int hits;\nint value(void)\n{\n\tint v = 40 + hits;\n\tv += 2;\n\treturn ++hits + v;\n}\n", "p1.o");
 	t_run r = t_exec(tp_dir, NULL,
 			 (const char *const[]){ "gdb", "-nx", "-batch", "-ex", "set breakpoint pending on", "-ex",
 						/* LeakSanitizer cannot run under ptrace: in the SAN=1 build it would fail the exit */
@@ -558,29 +370,6 @@ Test(patch, gdb_stops_at_a_line_of_a_patched_function)
 }
 
 /* Through the public API: NULL, errno and hr_last_error naming what the program lacks. */
-Test(patch, hr_open_program_names_what_the_program_lacks)
-{
-	const char *src = "#include <errno.h>\n#include <stdio.h>\n#include <string.h>\n#include \"hotreload.h\"\n"
-			  "int main(void) {\n"
-			  "	hr_client *c = hr_connect_lazy(\"/nonexistent/d.sock\");\n"
-			  "	hr_module *m = hr_open_program(c);\n"
-			  "	printf(\"%s errno %s: %s\\n\", m ? \"opened\" : \"NULL\", m ? \"-\" : strerror(errno), hr_last_error());\n"
-			  "	hr_disconnect(c);\n"
-			  "	return 0;\n}\n";
-	char *p = t_fmt("%s/main.c", tp_dir);
-	cr_assert_eq(t_write(p, src, strlen(src)), 0);
-	free(p);
-	link_shared("-g -I" HR_SOURCE_DIR "/client main.c");
-	char *out = run(NULL);
-	cr_expect_str_eq(out, "NULL errno Exec format error: the program was not built with -fpatchable-function-entry=7,5 "
-			      "(see pkg-config --cflags hotreload-patch)\n");
-	free(out);
-	link_shared("-g -fpatchable-function-entry=7,5 -I" HR_SOURCE_DIR "/client main.c");
-	out = run(NULL);
-	cr_expect_str_eq(out, "opened errno -: \n");
-	free(out);
-}
-
 static const char *TWO_MAIN =
 	"#include <stdio.h>\n"
 	"int apply(const char *path);\n"
@@ -599,13 +388,13 @@ Test(patch, two_units_of_one_change_are_applied_together)
 	{
 		char *h = t_fmt("%s/rules.h", tp_dir);
 		cr_assert_eq(t_write(h, "#define SCALE 2\n", 16), 0);
-		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "other.o", NULL);
+		tp_compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "other.o", NULL);
 		program(c, TWO_MAIN, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n",
 			"other.o");
 		cr_assert_eq(t_write(h, "#define SCALE 3\n", 16), 0);
-		compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "p_other.o", NULL);
-		patch(c, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n", "p_game.o");
-		char *out = run((const char *const[]){ "p_game.o,p_other.o", NULL });
+		tp_compile(c, "other.c", "#include \"rules.h\"\nint scaled(int x) { return x * SCALE; }\n", "p_other.o", NULL);
+		tp_patch(c, "#include \"rules.h\"\nint scaled(int x);\nint game(void) { return scaled(10) + SCALE; }\n", "p_game.o");
+		char *out = tp_run((const char *const[]){ "p_game.o,p_other.o", NULL });
 		cr_expect_str_eq(out, "game 22\napplied 1 v2\ngame 33\n", "%s %s", c->cc, c->opt);
 		free(out);
 		free(h);
@@ -636,8 +425,8 @@ Test(patch, constant_tables_and_strings_are_the_new_codes)
 	{
 		char *v1 = t_fmt(CONST_SRC, 1, 2, 3, "one", "two"), *v2 = t_fmt(CONST_SRC, 7, 8, 9, "uno", "dos");
 		program(c, CONST_MAIN, v1, NULL);
-		patch(c, v2, "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		tp_patch(c, v2, "p1.o");
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		cr_expect_str_eq(out, "two 3\napplied 1 v1\ndos 9\n", "%s %s", c->cc, c->opt);
 		free(out);
 		free(v1);
@@ -648,57 +437,8 @@ Test(patch, constant_tables_and_strings_are_the_new_codes)
 /* -fcf-protection (some distributions' default) puts endbr64 before the entry's NOPs: switched after it. */
 Test(patch, entries_that_start_with_endbr64_are_switched_too)
 {
-	more_cflags = "-fcf-protection";
+	tp_more_cflags = "-fcf-protection";
 	calls_in_each_cfg();
-}
-
-static const char *ONCE_MAIN =
-	"#include <stdio.h>\n#include \"hotreload.h\"\n"
-	"int base(void);\n"
-	"int main(int argc, char **argv) {\n"
-	"	(void)argc;\n"
-	"	hr_client *c = hr_connect(argv[1]);\n"
-	"	hr_module *m = c ? hr_open_program(c) : NULL; /* returns once the daemon's answer came, after its BUILDs */\n"
-	"	if (!m) return 1;\n"
-	"	int rc = hr_update(m);\n"
-	"	printf(\"update %d base %d\\n\", rc, base());\n"
-	"	hr_close(m);\n"
-	"	hr_disconnect(c);\n"
-	"	return 0;\n}\n";
-
-/* A program started after a save: a patch older than its executable has nothing the program lacks. */
-Test(patch, a_patch_older_than_the_executable_is_passed_over)
-{
-	cfg c = { "gcc", "-O0" };
-	patch(&c, "int base(void) { return 2; }\nint tick(void) { return 0; }\n", "p1.o");
-	compile(&c, "game.c", "int base(void) { return 1; }\nint tick(void) { return 0; }\n", "game.o", NULL);
-	compile(&c, "main.c", ONCE_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
-	link_shared("");
-	for (int newer = 0; newer < 2; newer++) {
-		if (newer)
-			tp_sh("touch -d '+1 hour' p1.o"); /* saved after the program was built */
-		else
-			tp_sh("touch -d '-1 hour' p1.o");
-		struct fake f = { .unit = t_fmt("%s/game.c", tp_dir) };
-		char *o = t_fmt("%s/p1.o", tp_dir);
-		for (int i = 0; i < 4; i++)
-			f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
-		char *sock = t_fmt("%s/d%d.sock", tp_dir, newer);
-		f.lfd = hrp_listen(sock, 1);
-		cr_assert_geq(f.lfd, 0);
-		pthread_t t;
-		pthread_create(&t, NULL, fake_daemon, &f);
-		t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-		pthread_join(t, NULL);
-		cr_expect_str_eq(r.out, newer ? "update 1 base 2\n" : "update 0 base 1\n", "%s", r.err);
-		t_run_free(&r);
-		for (int i = 0; i < 4; i++)
-			close(f.objs[i]);
-		close(f.lfd);
-		free(sock);
-		free(o);
-		free(f.unit);
-	}
 }
 
 static const char *INLINE_MAIN =
@@ -723,12 +463,12 @@ Test(patch, a_static_of_an_inlined_function_keeps_counting)
 			"static inline int bump(void) { static int k; return ++k; }\n"
 			"int a(void) { return bump(); }\nint b(void) { return bump() * 10; }\n",
 			NULL);
-		patch(c,
+		tp_patch(c,
 		      "static int other = 5;\n"
 		      "static inline int bump(void) { static int k; return ++k; }\n"
 		      "int a(void) { return bump() + other; }\nint b(void) { return bump() * 100; }\n",
 		      "p1.o");
-		char *out = run((const char *const[]){ "p1.o", NULL });
+		char *out = tp_run((const char *const[]){ "p1.o", NULL });
 		cr_expect_str_eq(out, "1 20\napplied 1 v1\n8 400\n", "%s %s", c->cc, c->opt);
 		free(out);
 	}
@@ -816,118 +556,20 @@ Test(patch, a_hostile_object_is_refused_before_anything_is_mapped_or_written)
 		{ func_outside_text, "malformed patch object: a symbol that lies outside its section (section .text): rebuild it" },
 		{ rel_not_rela, "malformed patch object: REL relocations (x86-64 objects use RELA) (section .rela.text): rebuild it" },
 	};
-	const cfg *c = &CFGS[0];
+	const tp_cfg *c = &CFGS[0];
 	const char *src = "static int n;\nstatic int *p = &n;\nint get(void) { return ++*p; }\n";
 	program(c, SIZE_MAIN, src, NULL);
-	patch(c, src, "good.o");
+	tp_patch(c, src, "good.o");
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		img m = img_read("good.o");
 		cases[i].fn(&m);
 		img_write(&m, "bad.o");
-		char *out = run((const char *const[]){ "bad.o", NULL });
+		char *out = tp_run((const char *const[]){ "bad.o", NULL });
 		char *want = t_fmt("get 1\nrefused: %s\nget 2\n", cases[i].why);
 		cr_expect_str_eq(out, want, "case %zu", i);
 		free(want);
 		free(out);
 	}
-}
-
-/* ---- a change of several units (HRP_KIND_MORE) against an earlier one not applied yet ---- */
-
-struct fake2 {
-	int lfd;
-	char *units[3]; /* tp_dir/x.c, tp_dir/y.c, tp_dir/z.c */
-	int objs[3];
-};
-
-/* At SUBSCRIBE: x's patch (a change of its own), then the first unit of a change of y and z; z's at x's report. */
-static void *fake_change(void *arg)
-{
-	struct fake2 *f = arg;
-	hrp_reader r = { 0 };
-	hrp_msg m;
-	int fd = tp_accept_hello(f->lfd, &r);
-	if (fd < 0)
-		return NULL;
-	int sent_z = 0;
-	while (hrp_recv(fd, &r, &m, 20000) == 0) {
-		if (m.type == HRP_SUBSCRIBE && !strcmp(m.u.sub.module, "/")) {
-			tp_announce(fd, f->units[0], 1, HRP_KIND_OK, f->objs[0]);
-			tp_announce(fd, f->units[1], 2, HRP_KIND_OK | HRP_KIND_MORE, f->objs[1]);
-		} else if (m.type == HRP_STATUS_REQ) {
-			tp_status(fd);
-		} else if ((m.type == HRP_LOADED || m.type == HRP_REFUSED) && !sent_z++) {
-			tp_announce(fd, f->units[2], 2, HRP_KIND_OK, f->objs[2]);
-		}
-	}
-	hrp_reader_free(&r);
-	close(fd);
-	return NULL;
-}
-
-static const char *CHANGE_MAIN =
-	"#include <stdio.h>\n#include <unistd.h>\n#include <time.h>\n#include \"hotreload.h\"\n"
-	"int x(void); int y(void); int z(void);\n"
-	"int main(int argc, char **argv) {\n"
-	"	(void)argc;\n"
-	"	hr_client *c = hr_connect(argv[1]);\n"
-	"	hr_module *m = c ? hr_open_program(c) : NULL; /* returns once the daemon's answer came, after its BUILDs */\n"
-	"	if (!m) return 1;\n"
-	"	time_t until = time(NULL) + 60;\n"
-	"	for (int seen = 0; seen < 2 && time(NULL) < until; usleep(1000)) {\n"
-	"		int rc = hr_update(m);\n"
-	"		if (rc) { seen++; printf(\"update %d x %d y %d z %d\\n\", rc, x(), y(), z()); fflush(stdout); }\n"
-	"	}\n"
-	"	hr_close(m);\n"
-	"	hr_disconnect(c);\n"
-	"	return 0;\n}\n";
-
-/*
- * x's patch waits for an hr_update when the first unit of a change of y and z
- * comes: that hr_update applies x alone, and y only with z, in the next.
- */
-Test(patch, a_change_whose_last_unit_has_not_come_waits_for_it_behind_an_earlier_patch)
-{
-	cfg c = { "gcc", "-O2" };
-	const char *names[3] = { "x", "y", "z" };
-	for (int i = 0; i < 3; i++) {
-		char *src = t_fmt("int %s(void) { return 1; }\n", names[i]), *n = t_fmt("%s.c", names[i]),
-		     *o = t_fmt("%s.o", names[i]);
-		compile(&c, n, src, o, NULL);
-		free(src);
-		free(n);
-		free(o);
-	}
-	compile(&c, "main.c", CHANGE_MAIN, "main.o", "-I" HR_SOURCE_DIR "/client");
-	link_shared("main.o x.o y.o z.o");
-	struct fake2 f = { 0 };
-	for (int i = 0; i < 3; i++) {
-		char *src = t_fmt("int %s(void) { return 2; }\n", names[i]), *n = t_fmt("%s.c", names[i]),
-		     *o = t_fmt("p_%s.o", names[i]), *po = t_fmt("%s/p_%s.o", tp_dir, names[i]);
-		compile(&c, n, src, o, NULL);
-		f.units[i] = t_fmt("%s/%s.c", tp_dir, names[i]);
-		f.objs[i] = open(po, O_RDONLY | O_CLOEXEC);
-		free(src);
-		free(n);
-		free(o);
-		free(po);
-	}
-	char *sock = t_fmt("%s/d.sock", tp_dir);
-	f.lfd = hrp_listen(sock, 1);
-	cr_assert_geq(f.lfd, 0);
-	pthread_t t;
-	pthread_create(&t, NULL, fake_change, &f);
-	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-	pthread_join(t, NULL);
-	cr_expect_eq(r.status, 0, "%s", r.err);
-	cr_expect_str_eq(r.out, "update 1 x 2 y 1 z 1\nupdate 1 x 2 y 2 z 2\n", "%s\n%s", r.out, r.err);
-	t_run_free(&r);
-	for (int i = 0; i < 3; i++) {
-		close(f.objs[i]);
-		free(f.units[i]);
-	}
-	close(f.lfd);
-	free(sock);
 }
 
 /* ---- a kernel without membarrier's SYNC_CORE (before 4.16, or a seccomp profile that denies it) ---- */
@@ -955,9 +597,9 @@ static const char *NOSYNC_MAIN =
 /* Without membarrier the patch still lands, with another way to serialise the cores, and the program is told so. */
 Test(patch, without_membarrier_sync_core_the_patch_lands_and_the_program_is_told)
 {
-	cfg c = { "gcc", "-O2" };
-	program(&c, NOSYNC_MAIN, CALLS_V1, NULL);
-	patch(&c, CALLS_V2, "p1.o");
+	tp_cfg c = { "gcc", "-O2" };
+	program(&c, NOSYNC_MAIN, tp_calls_v1, NULL);
+	tp_patch(&c, tp_calls_v2, "p1.o");
 	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", "p1.o", NULL });
 	cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
 	cr_expect_str_eq(r.out, "base 1\napplied 1 v1\nbase 5\n", "%s", r.err);
@@ -997,10 +639,10 @@ static const char *SYNCFAIL_MAIN =
  */
 Test(patch, a_membarrier_failing_after_the_first_write_does_not_unmap_code_already_reachable)
 {
-	cfg c = { "gcc", "-O2" };
-	program(&c, SYNCFAIL_MAIN, CALLS_V1, NULL);
-	patch(&c, CALLS_V2, "p1.o");
-	patch(&c, CALLS_V3, "p2.o");
+	tp_cfg c = { "gcc", "-O2" };
+	program(&c, SYNCFAIL_MAIN, tp_calls_v1, NULL);
+	tp_patch(&c, tp_calls_v2, "p1.o");
+	tp_patch(&c, tp_calls_v3, "p2.o");
 	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", "p1.o", "p2.o", NULL });
 	cr_expect_eq(r.status, 0, "%s\n%s", r.out, r.err);
 	cr_expect_str_eq(r.out, "base 1\napplied 1 v1\nbase 5\napplied 1 v2\nbase 7\n", "%s", r.err);
