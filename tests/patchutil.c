@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,4 +175,18 @@ void tp_announce(int fd, const char *module, uint64_t v, uint32_t kind, int obj)
 void tp_status(int fd)
 {
 	hrp_send(fd, &(hrp_msg){ .type = HRP_STATUS, .u.status = { 4321, 1, "/", "/", "inotify", "x", 0, NULL } });
+}
+
+t_run tp_run_standin(const char *name, int *lfd, void *(*serve)(void *), void *arg)
+{
+	char *sock = t_fmt("%s/%s", tp_dir, name);
+	*lfd = hrp_listen(sock, 1);
+	cr_assert_geq(*lfd, 0);
+	pthread_t t;
+	pthread_create(&t, NULL, serve, arg);
+	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
+	pthread_join(t, NULL);
+	close(*lfd);
+	free(sock);
+	return r;
 }

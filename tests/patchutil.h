@@ -3,6 +3,7 @@
 #define TP_PATCHUTIL_H
 #include <stdint.h>
 #include "../proto/hrp.h"
+#include "util.h"
 
 /* The test's temporary directory: made by tp_setup, removed by tp_teardown (a suite's .init and .fini). */
 extern char *tp_dir;
@@ -57,4 +58,10 @@ int tp_accept_hello(int lfd, hrp_reader *r);
 void tp_announce(int fd, const char *module, uint64_t v, uint32_t kind, int obj);
 /* The answer to a STATUS_REQ. */
 void tp_status(int fd);
+/*
+ * Run ./prog SOCK in tp_dir, SOCK being tp_dir/name, with a stand-in daemon
+ * listening there: serve(arg) on a thread, accepting on *lfd (closed once the
+ * program and the thread are done). The program's run.
+ */
+t_run tp_run_standin(const char *name, int *lfd, void *(*serve)(void *), void *arg);
 #endif

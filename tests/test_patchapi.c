@@ -1,7 +1,6 @@
 /* test_patchapi.c: hr_open_program through the library's receive path, against a stand-in for the daemon. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +99,7 @@ Test(patchapi, hr_open_program_applies_the_patches_announced_for_its_units)
 		f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
 		free(o);
 	}
-	char *sock = t_fmt("%s/d.sock", tp_dir);
-	f.lfd = hrp_listen(sock, 1);
-	cr_assert_geq(f.lfd, 0);
-	pthread_t t;
-	pthread_create(&t, NULL, fake_daemon, &f);
-	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-	pthread_join(t, NULL);
+	t_run r = tp_run_standin("d.sock", &f.lfd, fake_daemon, &f);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	cr_expect(f.subscribed);
 	cr_expect_str_eq(r.out,
@@ -125,8 +118,6 @@ Test(patchapi, hr_open_program_applies_the_patches_announced_for_its_units)
 	t_run_free(&r);
 	for (int i = 0; i < 4; i++)
 		close(f.objs[i]);
-	close(f.lfd);
-	free(sock);
 	free(f.unit);
 }
 
@@ -184,19 +175,11 @@ Test(patchapi, a_patch_older_than_the_executable_is_passed_over)
 		char *o = t_fmt("%s/p1.o", tp_dir);
 		for (int i = 0; i < 4; i++)
 			f.objs[i] = open(o, O_RDONLY | O_CLOEXEC);
-		char *sock = t_fmt("%s/d%d.sock", tp_dir, newer);
-		f.lfd = hrp_listen(sock, 1);
-		cr_assert_geq(f.lfd, 0);
-		pthread_t t;
-		pthread_create(&t, NULL, fake_daemon, &f);
-		t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-		pthread_join(t, NULL);
+		t_run r = tp_run_standin(newer ? "d1.sock" : "d0.sock", &f.lfd, fake_daemon, &f);
 		cr_expect_str_eq(r.out, newer ? "update 1 base 2\n" : "update 0 base 1\n", "%s", r.err);
 		t_run_free(&r);
 		for (int i = 0; i < 4; i++)
 			close(f.objs[i]);
-		close(f.lfd);
-		free(sock);
 		free(o);
 		free(f.unit);
 	}
@@ -282,13 +265,7 @@ Test(patchapi, a_change_whose_last_unit_has_not_come_waits_for_it_behind_an_earl
 		free(o);
 		free(po);
 	}
-	char *sock = t_fmt("%s/d.sock", tp_dir);
-	f.lfd = hrp_listen(sock, 1);
-	cr_assert_geq(f.lfd, 0);
-	pthread_t t;
-	pthread_create(&t, NULL, fake_change, &f);
-	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-	pthread_join(t, NULL);
+	t_run r = tp_run_standin("d.sock", &f.lfd, fake_change, &f);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	cr_expect_str_eq(r.out, "update 1 x 2 y 1 z 1\nupdate 1 x 2 y 2 z 2\n", "%s\n%s", r.out, r.err);
 	t_run_free(&r);
@@ -296,7 +273,5 @@ Test(patchapi, a_change_whose_last_unit_has_not_come_waits_for_it_behind_an_earl
 		close(f.objs[i]);
 		free(f.units[i]);
 	}
-	close(f.lfd);
-	free(sock);
 }
 

@@ -1,7 +1,6 @@
 /* test_patchpre.c: patches loaded ahead on the library's thread: one bound before another patch was applied is loaded again, not used as it was. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,21 +78,14 @@ Test(patchpre, a_patch_loaded_before_another_was_applied_binds_to_its_statics)
 	tp_sh("gcc" SAN " -o prog main.o game.o -L" HR_BUILD_DIR " -lhotreload -ldl -lpthread -Wl,-rpath," HR_BUILD_DIR);
 	tp_put("game.c", "static int added = 100;\nint count(void) { static int n; ++n; return ++added; }\n");
 	tp_sh("gcc " FLAGS " -c game.c -o p1.o && touch -d '+1 hour' p1.o"); /* saved after the build */
-	char *o = t_fmt("%s/p1.o", tp_dir), *sock = t_fmt("%s/d.sock", tp_dir);
+	char *o = t_fmt("%s/p1.o", tp_dir);
 	struct standin s = { .obj = open(o, O_RDONLY | O_CLOEXEC), .unit = t_fmt("%s/game.c", tp_dir) };
-	s.lfd = hrp_listen(sock, 1);
-	cr_assert_geq(s.lfd, 0);
 	cr_assert_geq(s.obj, 0);
-	pthread_t t;
-	pthread_create(&t, NULL, standin, &s);
-	t_run r = t_exec(tp_dir, NULL, (const char *const[]){ "./prog", sock, NULL });
-	close(s.lfd); /* the stand-in's accept is done by the time the program exits */
-	pthread_join(t, NULL);
+	t_run r = tp_run_standin("d.sock", &s.lfd, standin, &s);
 	cr_expect_eq(r.status, 0, "%s", r.err);
 	cr_expect_str_eq(r.out, "before 1\na 1 101 102\nb 1 103\n", "%s", r.err);
 	t_run_free(&r);
 	close(s.obj);
 	free(s.unit);
-	free(sock);
 	free(o);
 }
