@@ -1,4 +1,4 @@
-/* patchutil.c: what the patch suites share: their temporary directory, shell commands in it, and a stand-in daemon. */
+/* patchutil.c: what the patch suites share: their directory, shell commands, building and running a program to patch, a stand-in daemon. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <poll.h>

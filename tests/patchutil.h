@@ -1,4 +1,4 @@
-/* patchutil.h: what the patch suites share: their temporary directory, shell commands in it, and a stand-in daemon. */
+/* patchutil.h: what the patch suites share: their directory, shell commands, building and running a program to patch, a stand-in daemon. */
 #ifndef TP_PATCHUTIL_H
 #define TP_PATCHUTIL_H
 #include <stdint.h>
