@@ -22,7 +22,8 @@ TestSuite(bytes, .init = e2e_setup, .fini = e2e_teardown, .timeout = 180);
 
 /* ---- a relay of the test's own: two Unix sockets, bytes only (read and write drop descriptors) ---- */
 
-enum relay_mode { PASS, FLIP, CUT };
+enum relay_mode { PASS, FLIP, CUT, KILL };
+static int kill_pid; /* KILL: the daemon the relay kills */
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -53,7 +54,7 @@ static int write_all(int fd, const uint8_t *p, size_t n)
  * Forward one client to the daemon until either side ends. From the daemon,
  * whole frames: with FLIP, one byte of the first OBJECT frame of version is
  * flipped; with CUT, both sides are closed after the first OBJECT frame of
- * version. Returns 1 when it did its one change (the next client passes).
+ * version; with KILL, the daemon is killed there too. Returns 1 when it did its one change (the next client passes).
  */
 static int relay_one(int c, const char *daemon, enum relay_mode mode, uint64_t version)
 {
@@ -89,8 +90,10 @@ static int relay_one(int c, const char *daemon, enum relay_mode mode, uint64_t v
 				if (write_all(c, f, flen) < 0)
 					goto out;
 				at += flen;
-				if (object && mode == CUT && !done) {
+				if (object && (mode == CUT || mode == KILL) && !done) {
 					done = 1;
+					if (mode == KILL)
+						kill(kill_pid, SIGKILL); /* the daemon dies during the send */
 					goto out; /* partway through the object: the connection is cut */
 				}
 			}
@@ -198,6 +201,27 @@ Test(bytes, bytes_cut_mid_transfer_leave_the_old_build_live_and_the_good_one_com
 	e2e_expect_next(h, "update", "update a 1 v=2 value=8 sym=NULL");
 	cr_assert_str_eq(e2e_end_at(h, "byte_builds"), "byte_builds=2");
 	e2e_expect_next(h, "stats", "stats switches=2 refusals=0 crashes=0 reconnects=1");
+	relay_stop(rp);
+	free(relay);
+}
+
+Test(bytes, the_daemon_killed_during_a_send_leaves_the_old_build_live_and_its_successor_sends_the_new_one)
+{
+	big_module("a.c", 1);
+	e2e_start_daemon(NULL);
+	char *relay = t_fmt("%s/relay.sock", e2e_dir);
+	kill_pid = e2e_d.pid;
+	int rp = relay_start(relay, e2e_d.sock, KILL, 2);
+	t_proc *h = host_on(relay, NULL);
+	e2e_expect(h, "first a 1 v=1 value=4");
+	big_module("a.c", 5);
+	/* v2's first chunk reaches the game, then the daemon is killed: v1 runs on, nothing of v2 is loaded. */
+	cr_assert(t_wait_gone(e2e_d.pidfd, 60000), "the relay did not kill the daemon");
+	t_daemon_stop(&e2e_d);
+	e2e_start_daemon(NULL);
+	/* A new daemon, on the same history: the game reconnects and gets v2 whole, its first switch since v1. */
+	e2e_expect_next(h, "update", "update a 1 v=2 value=8 sym=NULL");
+	cr_assert_str_eq(e2e_end_at(h, "byte_builds"), "byte_builds=2");
 	relay_stop(rp);
 	free(relay);
 }
