@@ -71,7 +71,7 @@ static const char *API_MAIN =
 	"	while (seen < 3 && time(NULL) < until) { /* the game's frame loop */\n"
 	"		int rc = hr_update(m);\n"
 	"		if (rc) { seen++; printf(\"update %d v%llu tick %d base %d\\n\", rc, (unsigned long long)hr_version(m), tick(), base()); fflush(stdout); }\n"
-	"		usleep(1000);\n"
+	"		usleep(1000); /* a frame's pace: the loop ends on what it waits for, or at the deadline */\n"
 	"	}\n"
 	"	hr_close(m);\n"
 	"	printf(\"base after close %d\\n\", base());\n"
